@@ -1,0 +1,181 @@
+"""The ten MAGVIT tasks (SPEC section 1): one registry that builds, for a clip of any T, H, W,
+the pixel mask of known pixels, the condition video (unknown part padded by the task's rule)
+and the latent mask (the condition region in token space).
+
+Masks are boolean tensors of shape (T, H, W), True = known pixel. A user mask (any boolean
+pixel mask) goes through the same `condition_video` and `latent_mask` functions.
+
+Padding values live in the video range [-1, 1] of tokenizer.py, so "zeros" is mid-grey.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+def window_left_edges(frames: int, width: int) -> list[int]:
+    """Left edge of the W/2-wide sliding window at each frame: round(linspace(0, W/2, T))."""
+    return [int(round(v)) for v in torch.linspace(0, width // 2, frames).tolist()]
+
+
+def _box(T, H, W, rows, cols):
+    m = torch.zeros(T, H, W, dtype=torch.bool)
+    m[:, rows[0]:rows[1], cols[0]:cols[1]] = True
+    return m
+
+
+def _center(H, W):
+    return (H // 4, H // 4 + H // 2), (W // 4, W // 4 + W // 2)
+
+
+def _sliding(T, H, W, full_height):
+    m = torch.zeros(T, H, W, dtype=torch.bool)
+    r0, r1 = (0, H) if full_height else _center(H, W)[0]
+    for t, x in enumerate(window_left_edges(T, W)):
+        m[t, r0:r1, x:x + W // 2] = True
+    return m
+
+
+def known_frames(T, H, W, every: int | None = None, first: int = 0) -> torch.Tensor:
+    """Frames 0, every, 2*every, ... < T known (FI); or the first `first` frames (FP)."""
+    m = torch.zeros(T, H, W, dtype=torch.bool)
+    if first:
+        m[:first] = True
+    if every:
+        m[::every] = True
+    return m
+
+
+@dataclass(frozen=True)
+class Task:
+    code: str  # paper's abbreviation, e.g. "FP"
+    id: int  # the transformer's task token
+    description: str
+    padding: str  # repeat | blend | edge | zeros
+    needs_class: bool
+    known: Callable[..., torch.Tensor]  # (T, H, W, **options) -> (T, H, W) bool
+
+
+def _fp(T, H, W, known=1):
+    return known_frames(T, H, W, first=known)
+
+
+def _fi(T, H, W, every=None):
+    return known_frames(T, H, W, every=every or max(T - 1, 1))
+
+
+TASKS: dict[str, Task] = {t.code: t for t in [
+    Task("FP", 0, "frame prediction: first frames known, the rest generated", "repeat", False, _fp),
+    Task("FI", 1, "frame interpolation: first and last (or every k-th) frame known", "blend", False, _fi),
+    Task("OPC", 2, "outpaint central: central H/2 x W/2 box known", "edge", False,
+         lambda T, H, W: _box(T, H, W, *_center(H, W))),
+    Task("OPV", 3, "outpaint vertical: central vertical strip known, left and right generated", "edge", False,
+         lambda T, H, W: _box(T, H, W, (0, H), _center(H, W)[1])),
+    Task("OPH", 4, "outpaint horizontal: central horizontal strip known, top and bottom generated", "edge", False,
+         lambda T, H, W: _box(T, H, W, _center(H, W)[0], (0, W))),
+    Task("OPD", 5, "outpaint dynamic: a W/2 vertical strip sliding left to right is known", "zeros", False,
+         lambda T, H, W: _sliding(T, H, W, full_height=True)),
+    Task("IPC", 6, "inpaint central: all but the central H/2 x W/2 box known", "zeros", False,
+         lambda T, H, W: ~_box(T, H, W, *_center(H, W))),
+    Task("IPD", 7, "inpaint dynamic: all but a H/2 x W/2 box sliding left to right known", "zeros", False,
+         lambda T, H, W: ~_sliding(T, H, W, full_height=False)),
+    Task("CG", 8, "class-conditional generation: nothing known but the class", "zeros", True,
+         lambda T, H, W: torch.zeros(T, H, W, dtype=torch.bool)),
+    Task("CFP", 9, "class-conditional frame prediction: class and first frame known", "repeat", True, _fp),
+]}
+
+
+def get_task(code: str) -> Task:
+    try:
+        return TASKS[code.upper()]
+    except KeyError:
+        raise ValueError(f"unknown task {code!r}; one of {', '.join(TASKS)}") from None
+
+
+def _fill_frames(video, frame_known, mode):
+    """Whole-frame padding along time. video (B, C, T, H, W), frame_known (T,) bool."""
+    idx = torch.nonzero(frame_known).flatten().tolist()
+    out = video.clone()
+    if not idx:
+        return out.zero_()
+    for t in range(video.shape[2]):
+        if frame_known[t]:
+            continue
+        prev = max((i for i in idx if i < t), default=None)
+        nxt = min((i for i in idx if i > t), default=None)
+        if mode == "blend" and prev is not None and nxt is not None:
+            a = (t - prev) / (nxt - prev)
+            out[:, :, t] = (1 - a) * video[:, :, prev] + a * video[:, :, nxt]
+        else:  # repeat the last known frame (the first known one before any)
+            out[:, :, t] = video[:, :, prev if prev is not None else nxt]
+    return out
+
+
+def _edge_replicate(video, known):
+    """Each frame: unknown pixels copy the nearest pixel of the known region's bounding box."""
+    out = video.clone()
+    T, H, W = known.shape
+    for t in range(T):
+        rows = torch.nonzero(known[t].any(1)).flatten()
+        cols = torch.nonzero(known[t].any(0)).flatten()
+        if len(rows) == 0:
+            out[:, :, t] = 0
+            continue
+        ri = torch.arange(H).clamp(int(rows[0]), int(rows[-1]))
+        ci = torch.arange(W).clamp(int(cols[0]), int(cols[-1]))
+        filled = video[:, :, t][:, :, ri][:, :, :, ci]
+        out[:, :, t] = torch.where(known[t].to(video.device), video[:, :, t], filled)
+    return out
+
+
+def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> torch.Tensor:
+    """video (B, C, T, H, W), known (T, H, W) bool -> the condition video: known pixels kept,
+    the rest padded by `padding` (repeat | blend | edge | zeros)."""
+    if known.shape != video.shape[2:]:
+        raise ValueError(f"mask shape {tuple(known.shape)} does not match video (T, H, W) {tuple(video.shape[2:])}")
+    k = known.to(video.device)
+    if padding in ("repeat", "blend"):
+        frame_known = k.flatten(1).all(1)
+        if bool((k.flatten(1).any(1) & ~frame_known).any()):  # partially known frames: keep pixels, zero the rest
+            return torch.where(k, video, torch.zeros_like(video))
+        return _fill_frames(video, frame_known, padding)
+    if padding == "edge":
+        return _edge_replicate(video, k)
+    if padding == "zeros":
+        return torch.where(k, video, torch.zeros_like(video))
+    raise ValueError(f"unknown padding {padding!r}")
+
+
+def latent_mask(known: torch.Tensor, time_factor: int, space_factor: int) -> torch.Tensor:
+    """(T, H, W) pixel mask -> (t, h, w) condition region: a token is a condition token when its
+    footprint holds any known pixel. Latent frame 0 covers frame 0; frame k covers frames
+    (k-1)*f+1 .. k*f (the causal tokenizer)."""
+    T, H, W = known.shape
+    f, s = time_factor, space_factor
+    if (T - 1) % f or H % s or W % s:
+        raise ValueError(f"mask of {T}x{H}x{W} does not tile into 1+k*{f} frames and {s}x{s} pixels")
+    padded = torch.cat([known[:1].expand(f - 1, H, W) & False, known], 0)  # (f*t, H, W)
+    t = padded.shape[0] // f
+    return padded.reshape(t, f, H // s, s, W // s, s).any(5).any(3).any(1)
+
+
+@dataclass
+class Condition:
+    """Everything the transformer needs about what is known."""
+    video: torch.Tensor  # (B, 3, T, H, W) condition video
+    known: torch.Tensor  # (T, H, W) bool pixel mask
+    latent: torch.Tensor  # (t, h, w) bool latent mask
+    task: Task
+
+
+def build_condition(video: torch.Tensor, task: str | Task, time_factor: int, space_factor: int,
+                    known: torch.Tensor | None = None, **options) -> Condition:
+    """The task's geometry (or a user `known` mask) applied to `video` (B, 3, T, H, W)."""
+    task = get_task(task) if isinstance(task, str) else task
+    T, H, W = video.shape[2:]
+    if known is None:
+        known = task.known(T, H, W, **options)
+    return Condition(condition_video(video, known, task.padding), known,
+                     latent_mask(known, time_factor, space_factor), task)

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from conftest import tiny_tokenizer, tiny_transformer
+from magvit_cli.errors import MagvitError
+from magvit_cli.models import load_model, save_model
+
+
+def test_tokenizer_round_trip_identical_outputs(tmp_path):
+    tok = tiny_tokenizer(seed=3)
+    save_model(tok, tmp_path / "tok")
+    back = load_model(tmp_path / "tok", expect="tokenizer")
+    x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    assert torch.equal(tok.encode(x), back.encode(x))
+    assert torch.equal(tok.decode(tok.encode(x)), back.decode(back.encode(x)))
+    assert back.config == tok.config
+
+
+def test_transformer_round_trip_identical_outputs(tmp_path):
+    m = tiny_transformer(seed=4)
+    save_model(m, tmp_path / "tr", metadata={"steps": 1})
+    back = load_model(tmp_path / "tr", expect="transformer")
+    ids = torch.randint(0, 64, (2, m.config.num_tokens))
+    a = m(ids, torch.tensor([0, 1]), torch.tensor([1, 2]))
+    b = back(ids, torch.tensor([0, 1]), torch.tensor([1, 2]))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert back.config.class_names == ("a", "b", "c")
+
+
+def test_misshaped_tensor_names_the_key(tmp_path):
+    save_model(tiny_tokenizer(), tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    key = "encoder.conv_in.conv.weight"
+    state[key] = torch.zeros(1, 2, 3)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(MagvitError, match=r"encoder\.conv_in\.conv\.weight has shape \(1, 2, 3\)"):
+        load_model(tmp_path)
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path):
+    save_model(tiny_tokenizer(), tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state.pop("decoder.conv_out.conv.bias")
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(MagvitError, match=r"missing decoder\.conv_out\.conv\.bias.*unexpected extra\.weight"):
+        load_model(tmp_path)
+
+
+def test_truncated_file_and_wrong_type(tmp_path):
+    save_model(tiny_tokenizer(), tmp_path)
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MagvitError, match="not a readable safetensors"):
+        load_model(tmp_path)
+    save_model(tiny_tokenizer(), tmp_path)
+    with pytest.raises(MagvitError, match="holds a tokenizer, expected a transformer"):
+        load_model(tmp_path, expect="transformer")
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["config"]["bogus"] = 1
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(MagvitError, match="unknown tokenizer fields: bogus"):
+        load_model(tmp_path)

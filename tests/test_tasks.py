@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from magvit_cli.tasks import TASKS, build_condition, condition_video, get_task, latent_mask, window_left_edges
+
+EXPECTED_MASKED = {"FP": 93.75, "FI": 87.5, "OPC": 75, "OPV": 50, "OPH": 50, "OPD": 50, "IPC": 25, "IPD": 25,
+                   "CG": 100, "CFP": 93.75}
+
+
+def test_ten_tasks_with_distinct_ids():
+    assert list(TASKS) == ["FP", "FI", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD", "CG", "CFP"]
+    assert sorted(t.id for t in TASKS.values()) == list(range(10))
+
+
+@pytest.mark.parametrize("code", list(EXPECTED_MASKED))
+def test_pixel_masked_fractions_match_spec(code):
+    known = get_task(code).known(16, 128, 128)
+    masked = 100 * (1 - known.float().mean().item())
+    assert abs(masked - EXPECTED_MASKED[code]) < 0.01, f"{code}: {masked:.2f}% masked, SPEC {EXPECTED_MASKED[code]}%"
+
+
+def test_latent_condition_regions_causal_tokenizer():
+    fp = latent_mask(get_task("FP").known(17, 64, 64), 4, 8)
+    assert fp.shape == (5, 8, 8)
+    assert fp[0].all() and not fp[1:].any(), "FP with 1 known frame marks latent frame 0 only"
+    fi = latent_mask(get_task("FI").known(17, 64, 64), 4, 8)
+    assert [bool(fi[t].all()) for t in range(5)] == [True, False, False, False, True]
+    assert not fi[1:4].any()
+    opc = latent_mask(get_task("OPC").known(17, 128, 128), 4, 8)
+    rows = torch.nonzero(opc[0].any(1)).flatten().tolist()
+    cols = torch.nonzero(opc[0].any(0)).flatten().tolist()
+    assert rows == list(range(4, 12)) and cols == list(range(4, 12)), (rows, cols)
+    # 5 known frames: frames 0..4 lie in latent frames 0 and 1
+    fp5 = latent_mask(get_task("FP").known(17, 64, 64, known=5), 4, 8)
+    assert [bool(fp5[t].any()) for t in range(5)] == [True, True, False, False, False]
+
+
+def test_any_known_pixel_rule_partial_footprint():
+    known = torch.zeros(5, 16, 16, dtype=torch.bool)
+    known[3, 9, 2] = True  # one pixel in frame 3 -> latent frame 1, row 1, col 0
+    lm = latent_mask(known, 4, 8)
+    assert lm.sum() == 1 and lm[1, 1, 0]
+
+
+def test_dynamic_window_slides_left_to_right():
+    assert window_left_edges(16, 128)[0] == 0 and window_left_edges(16, 128)[-1] == 64
+    opd = get_task("OPD").known(16, 128, 128)
+    assert opd[0, :, :64].all() and not opd[0, :, 64:].any(), "first frame: left half known"
+    assert opd[-1, :, 64:].all() and not opd[-1, :, :64].any(), "last frame: right half known"
+    ipd = get_task("IPD").known(16, 128, 128)
+    assert not ipd[0, 32:96, :64].any() and ipd[0, 32:96, 64:].all()
+    assert not ipd[-1, 32:96, 64:].any() and ipd[-1, :32].all()
+
+
+def test_padding_rules():
+    v = torch.arange(5).float().view(1, 1, 5, 1, 1).expand(1, 3, 5, 4, 4).clone()
+    fi = build_condition(v, "FI", 4, 4)
+    assert torch.allclose(fi.video[0, 0, :, 0, 0], torch.tensor([0.0, 1, 2, 3, 4])), "linear blend between ends"
+    fp = build_condition(v, "FP", 4, 4)
+    assert torch.allclose(fp.video[0, 0, :, 0, 0], torch.zeros(5)), "repeat the last known frame"
+    img = torch.arange(16).float().view(1, 1, 1, 4, 4).expand(1, 3, 1, 4, 4).clone()
+    opv = condition_video(img, get_task("OPV").known(1, 4, 4), "edge")
+    assert torch.equal(opv[0, 0, 0, :, 0], img[0, 0, 0, :, 1]) and torch.equal(opv[0, 0, 0, :, 3], img[0, 0, 0, :, 2])
+    ipc = build_condition(img, "IPC", 1, 4)
+    assert (ipc.video[0, :, 0, 1:3, 1:3] == 0).all() and ipc.video[0, 0, 0, 0, 0] == 0 and ipc.video[0, 0, 0, 3, 3] == 15
+
+
+def test_generalized_interpolation_every_kth_frame():
+    known = get_task("FI").known(17, 8, 8, every=2)
+    assert known[::2].all() and not known[1::2].any()
+
+
+def test_unknown_task_and_bad_mask_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown task"):
+        get_task("XX")
+    with pytest.raises(ValueError, match="does not match"):
+        condition_video(torch.zeros(1, 3, 5, 8, 8), torch.ones(4, 8, 8, dtype=torch.bool), "zeros")

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from conftest import tiny_tokenizer
+
+
+@pytest.mark.parametrize("frames,latent", [(1, 1), (5, 2), (9, 3), (17, 5)])
+def test_frame_counts(tokenizer, frames, latent):
+    x = torch.rand(1, 3, frames, 16, 16) * 2 - 1
+    idx = tokenizer.encode(x)
+    assert idx.shape == (1, latent, 4, 4), f"{frames} frames gave latent {tuple(idx.shape)}, expected {latent} frames"
+    y = tokenizer.decode(idx)
+    assert y.shape == x.shape, f"decoded {tuple(y.shape)} from {frames} frames"
+
+
+@pytest.mark.parametrize("frames", [2, 4, 16])
+def test_bad_length_is_a_clear_error(tokenizer, frames):
+    with pytest.raises(ValueError, match=r"1 \+ k\*4"):
+        tokenizer.encode(torch.zeros(1, 3, frames, 16, 16))
+
+
+def test_bad_size_is_a_clear_error(tokenizer):
+    with pytest.raises(ValueError, match="multiples of 4"):
+        tokenizer.encode(torch.zeros(1, 3, 1, 18, 16))
+
+
+def test_encoder_and_decoder_are_causal():
+    tok = tiny_tokenizer(seed=1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 17, 16, 16, generator=g) * 2 - 1
+    for t in (0, 4, 8, 12):  # last frame of latent frames 0..3
+        y = x.clone()
+        y[:, :, t + 1:] = torch.rand(y[:, :, t + 1:].shape, generator=g) * 2 - 1
+        with torch.no_grad():
+            za, zb = tok.encoder(x), tok.encoder(y)
+        lt = (t + 3) // 4  # latent frame holding frame t
+        assert torch.allclose(za[:, :, :lt + 1], zb[:, :, :lt + 1], atol=1e-6), \
+            f"changing frames after {t} changed latent frames <= {lt}"
+        assert not torch.allclose(za, zb), "changing the future should change later latents"
+    # decoder: changing latent frames after k leaves decoded frames up to 4k unchanged
+    idx = tok.encode(x)
+    for k in range(4):
+        j = idx.clone()
+        j[:, k + 1:] = (j[:, k + 1:] + 5) % 64
+        a, b = tok.decode(idx), tok.decode(j)
+        last = 4 * k
+        assert torch.allclose(a[:, :, :last + 1], b[:, :, :last + 1], atol=1e-6), \
+            f"changing latent frames after {k} changed decoded frames <= {last}"
+        assert not torch.allclose(a, b)
+
+
+def test_image_is_a_one_frame_video(tokenizer):
+    img = torch.rand(2, 3, 1, 16, 16) * 2 - 1
+    out = tokenizer(img)
+    assert out.reconstruction.shape == img.shape and out.indices.shape == (2, 1, 4, 4)
+    # the first frame of a video is tokenized exactly like the image
+    vid = torch.cat([img, torch.rand(2, 3, 4, 16, 16)], 2)
+    assert torch.equal(tokenizer.encode(vid)[:, :1], tokenizer.encode(img))
+
+
+def test_training_forward_has_finite_losses_and_grads(tokenizer):
+    tokenizer.train()
+    x = torch.rand(2, 3, 5, 16, 16) * 2 - 1
+    out = tokenizer(x)
+    loss = (out.reconstruction - x).abs().mean() + out.lfq.commitment + 0.1 * out.lfq.entropy
+    loss.backward()
+    grads = [p.grad for p in tokenizer.encoder.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
