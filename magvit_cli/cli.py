@@ -1,0 +1,436 @@
+"""The `magvit` command line: one subcommand per MAGVIT task, thin over runners.py.
+
+Errors: the project's own errors print one line on stderr (exit 2 for usage, 1 at run time);
+a traceback only with MAGVIT_DEBUG=1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+
+from . import runners
+from .errors import MagvitError, UsageError
+from .pipeline import Magvit, Sampling
+from .video import IMAGE_SUFFIXES
+
+app = typer.Typer(
+    help="MAGVIT video editing: interpolate, predict, outpaint, inpaint and generate video with a causal "
+         "3D-CNN LFQ tokenizer and a masked transformer (COMMIT decoding).\n\n"
+         "Tasks (paper names): interpolate = FI, predict = FP (CFP with --class), outpaint = OPC/OPV/OPH/OPD, "
+         "inpaint = IPC/IPD, generate = CG.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+train_app = typer.Typer(help="Train a tokenizer or a transformer (torchrun for several processes).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+err = Console(stderr=True)
+
+
+class State:
+    quiet = False
+    json = False
+
+
+def fail(e: BaseException) -> None:
+    """Library errors -> one line and an exit code; tracebacks only with MAGVIT_DEBUG=1."""
+    if os.environ.get("MAGVIT_DEBUG") == "1":
+        raise e
+    if isinstance(e, KeyboardInterrupt):
+        err.print("interrupted: no output was left behind")
+        raise typer.Exit(130)
+    if isinstance(e, MagvitError):
+        err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(e.exit_code)
+    err.print(f"[red]error:[/red] {type(e).__name__}: {e} (MAGVIT_DEBUG=1 shows the traceback)", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def emit(result: dict, human: str) -> None:
+    """The one output helper: JSON on stdout with --json, else a human line."""
+    if State.json:
+        print(json.dumps(result, default=str))
+    elif not State.quiet:
+        Console().print(human, highlight=False)
+
+
+def summary(out: runners.Output) -> dict:
+    return {"output": str(out.path), "frames": out.frames, "fps": str(out.fps), "width": out.width,
+            "height": out.height, "audio": out.audio, **out.extra}
+
+
+def describe(out: runners.Output) -> str:
+    extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in out.extra.items())
+    return f"wrote {out.path} ({out.frames} frames, {out.width}x{out.height} @ {out.fps} fps{', audio' if out.audio else ''}) {extra}".rstrip()
+
+
+def output_path(src: Path, command: str, output: Optional[Path], out_dir: Optional[Path], force: bool,
+                image_out: bool = False, suffix: Optional[str] = None) -> Path:
+    """-o, or a name derived from the input ({stem}.{command}.mp4), in --out-dir or beside it."""
+    if output is None:
+        ext = suffix or (src.suffix if image_out and src.suffix.lower() in IMAGE_SUFFIXES else ".mp4")
+        output = (out_dir or src.parent) / f"{src.stem}.{command}{ext}"
+    elif out_dir is not None:
+        raise UsageError("use either -o/--output or --out-dir")
+    if src.exists() and output.resolve() == src.resolve():
+        raise UsageError(f"output {output} is the input file; choose another -o")
+    if output.exists() and not force:
+        raise UsageError(f"{output} exists; pass --force to overwrite it")
+    return output
+
+
+class Progress:
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        if not (State.quiet or State.json):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeRemainingColumn
+            self.bar = RP(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                          TimeRemainingColumn(), console=err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=None)
+        return self
+
+    def __call__(self, done: int, total: int):
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# --- shared options -------------------------------------------------------------------------
+Inputs = typer.Argument(..., help="Input video(s) or image(s); anything PyAV decodes.", show_default=False)
+OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only). Default: IN.<command>.mp4 beside the input.")
+OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
+ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
+WeightsOpt = typer.Option(None, "--weights", help="Weights folder or Hub id org/name[@rev]. Default: the shipped weights/default.")
+DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | mps. auto takes a GPU when there is one.")
+PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
+StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
+TempOpt = typer.Option(1.0, "--temperature", help="Sampling temperature (0 = greedy).")
+GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off).")
+SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
+CrfOpt = typer.Option(18, "--crf", help="H.264/H.265 quality (lower = better, bigger).")
+CodecOpt = typer.Option("libx264", "--codec", help="Video encoder: libx264, libx265, ...")
+LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact.")
+NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
+PlainOpt = typer.Option(False, "--no-residual", help="Plain upsampling of the model's output instead of residual compositing.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
+JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
+
+
+def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], runners.Output],
+           image_out: bool = False, suffix: Optional[str] = None):
+    State.quiet, State.json = quiet, json_
+    try:
+        if output is not None and len(inputs) > 1:
+            raise UsageError("-o/--output takes one input; use --out-dir for several")
+        if out_dir is not None and not out_dir.is_dir():
+            raise UsageError(f"--out-dir {out_dir} is not a folder")
+        for src in inputs:
+            dst = output_path(src, command, output, out_dir, force, image_out, suffix)
+            with Progress(f"{command} {src.name}") as progress:
+                out = make(src, dst, progress)
+            emit(summary(out), describe(out))
+    except (MagvitError, KeyboardInterrupt, Exception) as e:
+        fail(e)
+
+
+def _load(weights, device, precision, need_transformer=True) -> Magvit:
+    return Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
+
+
+def _sampling(steps, temperature, guidance, seed, no_residual) -> Sampling:
+    s = Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=not no_residual)
+    s.check()
+    return s
+
+
+def _write(crf, codec, lossless, no_audio) -> runners.WriteOptions:
+    return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio)
+
+
+# --- task commands --------------------------------------------------------------------------
+@app.command()
+def interpolate(inputs: List[Path] = Inputs,
+                factor: int = typer.Option(2, "--factor", "-f", help="Output frames per input frame (integer >= 2); fps is multiplied by it exactly."),
+                scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
+                output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
+                weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+                steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+                no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+                no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
+    def make(src, dst, progress):
+        if factor < 2:
+            raise UsageError(f"--factor must be an integer >= 2, got {factor}")
+        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        return runners.interpolate(_load(weights, device, precision), src, dst, factor, s,
+                                   _write(crf, codec, lossless, no_audio), scene_threshold, progress)
+    _batch(inputs, "interpolate", output, out_dir, force, quiet, json_, make)
+
+
+@app.command()
+def predict(inputs: List[Path] = Inputs,
+            frames: int = typer.Option(16, "--frames", "-n", help="How many frames to add after the input's last frame."),
+            cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
+            output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
+            weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+            steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+            no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+            no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
+    def make(src, dst, progress):
+        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        return runners.predict(_load(weights, device, precision), src, dst, frames, s, cls,
+                               _write(crf, codec, lossless, no_audio), progress)
+    _batch(inputs, "predict", output, out_dir, force, quiet, json_, make)
+
+
+def _parse_size(size: Optional[str]):
+    if size is None:
+        return None
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must be WxH, e.g. 1280x720, got {size!r}") from None
+    if w <= 0 or h <= 0:
+        raise UsageError(f"--size must be positive, got {size!r}")
+    return w, h
+
+
+@app.command()
+def outpaint(inputs: List[Path] = Inputs,
+             mode: str = typer.Option("central", "--mode", "-m", help=(
+                 "central (OPC): the input in the middle of a canvas 2x wide and 2x tall. "
+                 "vertical (OPV): the input kept as a vertical strip, width doubled (grows sideways). "
+                 "horizontal (OPH): the input kept as a horizontal strip, height doubled (grows up and down). "
+                 "dynamic (OPD): the input slides from the left to the right edge of a 2x wide canvas, or along --track.")),
+             size: Optional[str] = typer.Option(None, "--size", help="Canvas WxH instead of the mode's default."),
+             track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization)."),
+             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
+             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+             no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+             no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
+    def make(src, dst, progress):
+        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        return runners.outpaint(_load(weights, device, precision), src, dst, mode, s, _parse_size(size),
+                                str(track) if track else None, _write(crf, codec, lossless, no_audio), progress)
+    _batch(inputs, "outpaint", output, out_dir, force, quiet, json_, make, image_out=True)
+
+
+@app.command()
+def inpaint(inputs: List[Path] = Inputs,
+            mode: Optional[str] = typer.Option(None, "--mode", "-m", help=(
+                "central (IPC): the central box of half the width and height is generated (default). "
+                "dynamic (IPD): a half-width, half-height box sliding left to right over the clip.")),
+            box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the hole, or a CSV file of frame,x,y,w,h rows."),
+            mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole."),
+            output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
+            weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+            steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+            no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+            no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
+    def make(src, dst, progress):
+        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        return runners.inpaint(_load(weights, device, precision), src, dst, mode, s, box, str(mask) if mask else None,
+                               _write(crf, codec, lossless, no_audio), progress)
+    _batch(inputs, "inpaint", output, out_dir, force, quiet, json_, make, image_out=True)
+
+
+@app.command()
+def generate(cls: str = typer.Option(..., "--class", help="Class name or id of the loaded model (see `magvit classes`)."),
+             frames: int = typer.Option(17, "--frames", "-n", help="Frames to generate."),
+             fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine)."),
+             output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file."),
+             force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
+             precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: float = TempOpt,
+             guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
+             seed: int = SeedOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+             quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Class-conditional generation (CG): a new clip at the model's working size."""
+    State.quiet, State.json = quiet, json_
+    try:
+        if output.exists() and not force:
+            raise UsageError(f"{output} exists; pass --force to overwrite it")
+        try:
+            rate = Fraction(fps)
+        except (ValueError, ZeroDivisionError):
+            raise UsageError(f"--fps must be a number or fraction, got {fps!r}") from None
+        if rate <= 0:
+            raise UsageError("--fps must be > 0")
+        s = _sampling(steps, temperature, guidance, seed, False)
+        with Progress("generate") as progress:
+            out = runners.generate(_load(weights, device, precision), output, cls, frames, s, rate,
+                                   _write(crf, codec, lossless, True), progress)
+        emit(summary(out), describe(out))
+    except (MagvitError, KeyboardInterrupt, Exception) as e:
+        fail(e)
+
+
+@app.command()
+def reconstruct(inputs: List[Path] = Inputs,
+                output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
+                weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+                crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
+                quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
+    def make(src, dst, progress):
+        return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
+                                   _write(crf, codec, lossless, no_audio), progress=progress)
+    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make)
+
+
+@app.command()
+def tokenize(inputs: List[Path] = Inputs,
+             output: Optional[Path] = typer.Option(None, "-o", "--output", help="Token file (.safetensors). Default: IN.tokens.safetensors."),
+             out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt, weights: Optional[str] = WeightsOpt,
+             device: str = DeviceOpt, precision: str = PrecisionOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Write the token grid of a video to a safetensors file (`reconstruct` reads it back)."""
+    def make(src, dst, progress):
+        return runners.tokenize(_load(weights, device, precision, need_transformer=False), src, dst, progress=progress)
+    _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, suffix=".safetensors")
+
+
+@app.command()
+def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+         json_: bool = JsonOpt):
+    """The loaded weights, their configs, and the device and precision that would be used."""
+    State.json = json_
+    try:
+        import dataclasses
+        m = Magvit(weights, device, precision, need_transformer=False)
+        from .weights import resolve
+        paths = resolve(weights)
+        tr = None
+        if paths.transformer is not None:
+            from .models import load_model
+            tr = load_model(paths.transformer, expect="transformer")
+        n_tok = sum(p.numel() for p in m.tokenizer.parameters())
+        result = {"weights": str(paths.root), "device": str(m.device), "precision": str(m.dtype).replace("torch.", ""),
+                  "tokenizer": {"parameters": n_tok, **dataclasses.asdict(m.tokenizer.config)},
+                  "transformer": None if tr is None else {"parameters": sum(p.numel() for p in tr.parameters()),
+                                                          **dataclasses.asdict(tr.config)}}
+        human = (f"weights   {paths.root}\ndevice    {m.device} ({result['precision']})\n"
+                 f"tokenizer {n_tok / 1e6:.2f}M params, {m.tokenizer.config.bits}-bit LFQ, "
+                 f"{m.tokenizer.config.time_factor}x{m.tokenizer.config.space_factor}x{m.tokenizer.config.space_factor} downsampling")
+        if tr is not None:
+            h = tr.config.latent_shape[1] * m.tokenizer.config.space_factor
+            t = (tr.config.latent_shape[0] - 1) * m.tokenizer.config.time_factor + 1
+            human += (f"\ntransformer {result['transformer']['parameters'] / 1e6:.2f}M params, {tr.config.layers} layers x {tr.config.dim}, "
+                      f"window {t} frames at {h}x{h}, {tr.config.num_classes} classes")
+        emit(result, human)
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+@app.command()
+def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
+    """List the class names of the loaded transformer (for generate and predict --class)."""
+    State.json = json_
+    try:
+        m = Magvit(weights, "cpu", "fp32")
+        names = m.class_names
+        emit({"classes": names}, "\n".join(f"{i:3d}  {n}" for i, n in enumerate(names)) or "(the model has no classes)")
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+# --- training -------------------------------------------------------------------------------
+def _overrides(items: List[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set takes key=value, got {item!r}")
+        try:
+            out[key] = json.loads(val)
+        except json.JSONDecodeError:
+            out[key] = val
+    return out
+
+
+@train_app.command("tokenizer")
+def train_tokenizer_cmd(
+        out: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, metrics.jsonl, export/."),
+        data: List[str] = typer.Option([], "--data", help="Folder or file of videos/images (repeatable). Sub-folders name classes."),
+        preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
+        set_: List[str] = typer.Option([], "--set", help="Model config override key=value (JSON values), e.g. --set bits=14."),
+        steps: int = typer.Option(1000, "--steps"), batch: int = typer.Option(8, "--batch", help="Clips per process per micro-batch."),
+        accumulate: int = typer.Option(1, "--accumulate", help="Micro-batches per optimizer step."),
+        frames: int = typer.Option(9, "--frames", help="Clip length (1 + 4k)."), size: int = typer.Option(64, "--size", help="Crop size."),
+        lr: float = typer.Option(1e-4, "--lr"), warmup: int = typer.Option(100, "--warmup"),
+        disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
+        disc_start: int = typer.Option(2000, "--disc-start", help="Step at which the discriminator switches on."),
+        synthetic_weight: float = typer.Option(0.5, "--synthetic-weight", help="Share of synthetic clips (1 without --data)."),
+        heldout: Optional[str] = typer.Option(None, "--heldout", help="Video for held-out PSNR in metrics.jsonl."),
+        eval_every: int = typer.Option(500, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
+        workers: int = typer.Option(1, "--workers"), seed: int = typer.Option(0, "--seed"),
+        device: str = typer.Option("auto", "--device"), compile_: bool = typer.Option(False, "--compile"),
+        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
+        quiet: bool = QuietOpt):
+    """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
+    try:
+        from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
+        cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
+                                   accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
+                                   disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
+                                   heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
+                                   device=device, compile=compile_, resume=resume, quiet=quiet)
+        path = train_tokenizer(cfg)
+        if not quiet:
+            Console().print(f"exported {path}")
+    except (MagvitError, KeyboardInterrupt, Exception) as e:
+        fail(e)
+
+
+@train_app.command("transformer")
+def train_transformer_cmd(
+        out: Path = typer.Option(..., "--out", help="Run folder: cache/, checkpoint.pt, metrics.jsonl, export/."),
+        tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer folder (e.g. a tokenizer run's export/)."),
+        data: List[str] = typer.Option([], "--data", help="Folder or file of videos/images (repeatable)."),
+        cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
+        cache_clips: int = typer.Option(512, "--cache-clips", help="Clips to tokenize into the cache."),
+        preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
+        set_: List[str] = typer.Option([], "--set", help="Model config override key=value."),
+        frames: int = typer.Option(17, "--frames"), size: int = typer.Option(64, "--size"),
+        steps: int = typer.Option(2000, "--steps"), batch: int = typer.Option(16, "--batch"),
+        accumulate: int = typer.Option(1, "--accumulate"), lr: float = typer.Option(1e-3, "--lr"),
+        warmup: int = typer.Option(100, "--warmup"), synthetic_weight: float = typer.Option(0.5, "--synthetic-weight"),
+        eval_every: int = typer.Option(250, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
+        seed: int = typer.Option(0, "--seed"), device: str = typer.Option("auto", "--device"),
+        compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
+        quiet: bool = QuietOpt):
+    """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
+    try:
+        from .train.transformer import TransformerTrainConfig, train_transformer
+        cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, cache=cache, cache_clips=cache_clips,
+                                     preset=preset, model_overrides=_overrides(set_), frames=frames, size=size, steps=steps,
+                                     batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
+                                     synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,
+                                     seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet)
+        path = train_transformer(cfg)
+        if not quiet:
+            Console().print(f"exported {path}")
+    except (MagvitError, KeyboardInterrupt, Exception) as e:
+        fail(e)
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The MAGVIT pipeline: read -> condition -> tokenize -> COMMIT decode -> composite -> write.
+
+One documented call per task (`Magvit.interpolate`, `.predict`, `.outpaint`, `.inpaint`,
+`.generate`, `.reconstruct`, `.tokenize`), usable from scripts; the CLI is a thin layer on top.
+
+How any resolution and length is handled (and why):
+- Time: the transformer works on windows of `window_frames` (17) frames. Windows overlap by
+  the frames the next one is conditioned on (one already generated frame for outpaint/inpaint,
+  the known frames at the window ends for interpolation, the last 5 frames for prediction), so
+  each window continues what came before and no seam appears in time.
+- Space: every window is resized to the model's working size (e.g. 64x64) for one pass, and
+  the result is brought back to full resolution by *residual compositing*: the full-resolution
+  condition video (the task's padding: linear blend for interpolation, the held frame for
+  prediction, edge replication for outpainting) plus the upsampled difference the model made
+  to the low-resolution condition. Where the model agrees with the padding, full-resolution
+  detail is kept; where it moves things, the change comes in at the model's resolution. A
+  downscaled pass has no tile seams; tiling would need a model trained at larger sizes to pay.
+- Known pixels are pasted back exactly: only the unknown region comes from the model.
+Frames are streamed: at most one window of full-resolution frames is held at a time.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import commit
+from .errors import MagvitError, UsageError
+from .models import load_model
+from .tasks import TASKS, Task, condition_video, get_task, latent_mask, window_left_edges
+from .video import VideoInfo, VideoWriter, iter_frames, probe
+from .weights import resolve
+
+MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per window grows with it)
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def to_frame(x: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [-1, 1] -> (H, W, 3) uint8 (rounded, clamped)."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(..., C, H, W) float -> (..., C, h, w), antialiased when shrinking."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    lead = x.shape[:-3]
+    y = x.reshape(-1, *x.shape[-3:])
+    shrink = size[0] < y.shape[-2] or size[1] < y.shape[-1]
+    y = F.interpolate(y, size=size, mode="bilinear", antialias=shrink, align_corners=False)
+    return y.reshape(*lead, *y.shape[-3:])
+
+
+def resize_mask(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(T, H, W) bool -> (T, h, w) bool: a low-res pixel is known when most of its area is."""
+    if tuple(m.shape[-2:]) == tuple(size):
+        return m
+    return F.interpolate(m.float().unsqueeze(1), size=size, mode="area").squeeze(1) > 0.5
+
+
+def pick_device(device: str) -> tuple[torch.device, str | None]:
+    """'auto' takes a GPU when there is one and says so when it falls back to the CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda"), None
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps"), None
+        return torch.device("cpu"), "no GPU found: running on the CPU (slow); --device cpu silences this"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MagvitError("--device cuda: no CUDA device is available (use --device cpu to run on the CPU)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise MagvitError("--device mps: MPS is not available here (use --device cpu)")
+    if device not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device must be auto, cpu, cuda or mps, not {device!r}")
+    return torch.device(device), None
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """fp32 on the CPU (bf16 is slow there); bf16 autocast on a GPU by default."""
+    table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision == "auto":
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    if precision not in table:
+        raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+    return table[precision]
+
+
+@dataclass
+class Sampling:
+    """COMMIT decoding settings (SPEC section 2 defaults)."""
+    steps: int = 12
+    temperature: float = 1.0
+    choice_temperature: float = 4.5
+    guidance: float = 0.0
+    schedule: str = "cosine"
+    seed: int = 0
+    residual: bool = True  # residual compositing (see module docstring); False: plain upsampling
+
+    def check(self):
+        if self.steps < 1:
+            raise UsageError(f"--steps must be >= 1, got {self.steps}")
+        if self.temperature < 0:
+            raise UsageError(f"--temperature must be >= 0, got {self.temperature}")
+        if self.guidance < 0:
+            raise UsageError(f"--guidance must be >= 0, got {self.guidance}")
+        if self.schedule not in commit.SCHEDULES:
+            raise UsageError(f"--schedule must be one of {', '.join(commit.SCHEDULES)}")
+
+
+@dataclass
+class Window:
+    """One window at working resolution: what the model saw and made."""
+    generated: torch.Tensor  # (3, T, S, S)
+    condition: torch.Tensor  # (3, T, S, S) low-res condition video
+
+
+@dataclass
+class Output:
+    """What a task wrote, for the summary."""
+    path: Path
+    frames: int
+    fps: Fraction
+    width: int
+    height: int
+    audio: bool
+    extra: dict = field(default_factory=dict)
+
+
+class Magvit:
+    """Loaded models on a device, and one method per task."""
+
+    def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
+                 need_transformer: bool = True, warn: Callable[[str], None] | None = None):
+        self.paths = resolve(weights)
+        self.device, note = pick_device(device)
+        if note and warn:
+            warn(note)
+        self.dtype = pick_dtype(precision, self.device)
+        self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device)
+        self.transformer = None
+        if need_transformer:
+            if self.paths.transformer is None:
+                raise MagvitError(f"--weights {self.paths.root}: no transformer/ inside; this task needs one")
+            self.transformer = load_model(self.paths.transformer, expect="transformer", device=self.device)
+            if self.transformer.config.bits != self.tokenizer.config.bits:
+                raise MagvitError(f"transformer models {self.transformer.config.bits}-bit tokens, tokenizer makes "
+                                  f"{self.tokenizer.config.bits}-bit ones")
+
+    # -- geometry of the model --------------------------------------------------------------
+    @property
+    def tf(self) -> int:
+        return self.tokenizer.config.time_factor
+
+    @property
+    def sf(self) -> int:
+        return self.tokenizer.config.space_factor
+
+    @property
+    def window_frames(self) -> int:
+        return (self.transformer.config.latent_shape[0] - 1) * self.tf + 1
+
+    @property
+    def work_size(self) -> tuple[int, int]:
+        _, h, w = self.transformer.config.latent_shape
+        return h * self.sf, w * self.sf
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.transformer.config.class_names) if self.transformer else []
+
+    def class_id(self, cls: str | int | None) -> int | None:
+        """A class name or id of the loaded model -> id; None stays None."""
+        if cls is None:
+            return None
+        names = self.class_names
+        n = self.transformer.config.num_classes
+        if isinstance(cls, str) and not cls.lstrip("-").isdigit():
+            if cls not in names:
+                raise UsageError(f"class {cls!r} is not in the model; one of: {', '.join(names) or '(none)'}")
+            return names.index(cls)
+        i = int(cls)
+        if not 0 <= i < n:
+            raise UsageError(f"class id {i} out of range: the model has {n} classes (0..{n - 1})")
+        return i
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
+
+    # -- the one model call -----------------------------------------------------------------
+    @torch.no_grad()
+    def fill(self, low: torch.Tensor, known: torch.Tensor, task: Task, cls: int | None, sampling: Sampling,
+             generator: torch.Generator, padding: str | None = None) -> Window:
+        """low (3, T, S, S) in [-1, 1], known (T, S, S) bool -> generated window.
+        T must be 1 + k * time_factor and at most window_frames."""
+        cond = condition_video(low.unsqueeze(0), known, padding or task.padding).to(self.device)
+        with self.autocast():
+            z = self.tokenizer.encode(cond)  # (1, t, h, w)
+            grid = tuple(z.shape[1:])
+            cmask = latent_mask(known, self.tf, self.sf).flatten().to(self.device)
+            null = self.transformer.config.num_classes
+            c = torch.tensor([null if cls is None else cls], device=self.device)
+            tokens = commit.decode(self.transformer, z.flatten(1), cmask, torch.tensor([task.id], device=self.device), c,
+                                   steps=sampling.steps, schedule=sampling.schedule, temperature=sampling.temperature,
+                                   choice_temperature=sampling.choice_temperature, guidance=sampling.guidance,
+                                   generator=generator, grid=grid)
+            video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
+        return Window(video[0].cpu(), cond[0].float().cpu())
+
+    def generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def lift(self, window: Window, t: int, cond_full: torch.Tensor, size: tuple[int, int], residual: bool) -> torch.Tensor:
+        """Frame t of a generated window at full resolution: cond_full + up(gen - cond) (residual)
+        or up(gen)."""
+        if residual:
+            return (cond_full + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
+        return resize(window.generated[:, t], size).clamp(-1, 1)
+
+    def window_length(self, frames: int) -> int:
+        """Smallest 1 + k * time_factor >= frames (at most window_frames)."""
+        return min(self.window_frames, 1 + math.ceil(max(frames - 1, 0) / self.tf) * self.tf)

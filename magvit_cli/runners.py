@@ -1,0 +1,528 @@
+"""One function per task on real files: stream frames in, run windows through `Magvit.fill`,
+composite at full resolution, stream frames out (see pipeline.py for the scheme)."""
+from __future__ import annotations
+
+import csv
+import math
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import MagvitError, UsageError
+from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
+from .tasks import condition_video, get_task, window_left_edges
+from .video import VideoInfo, VideoWriter, iter_frames, probe
+
+Progress = Callable[[int, int], None]  # (done, total) in output frames
+
+
+@dataclass
+class WriteOptions:
+    crf: int = 18
+    codec: str = "libx264"
+    lossless: bool = False
+    audio: bool = True
+
+
+def _noop(done, total):
+    pass
+
+
+def open_input(path) -> VideoInfo:
+    info = probe(path)
+    if info.width * info.height > MAX_PIXELS:
+        raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
+    return info
+
+
+def count_frames(info: VideoInfo) -> int:
+    """Frame count from the container, or by decoding when it does not say."""
+    if info.frames:
+        return info.frames
+    return sum(1 for _ in iter_frames(info.path))
+
+
+def _writer(dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool) -> VideoWriter:
+    return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
+                       audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None)
+
+
+def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean absolute difference of 32x32 luminance thumbnails, in [0, 1]."""
+    la, lb = (resize(x.unsqueeze(0), (32, 32))[0].mean(0) for x in (a, b))
+    return float((la - lb).abs().mean() / 2)
+
+
+# ---------------------------------------------------------------------------------- FI
+def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: WriteOptions = WriteOptions(),
+                cut_threshold: float = 0.25, progress: Progress = _noop) -> Output:
+    """Frame interpolation x factor: every input frame stays at its time, factor-1 frames are
+    generated between each pair, the last frame is held so the duration matches (N_in x factor
+    frames at fps x factor). Pairs across a scene cut are held, not morphed."""
+    if not isinstance(factor, int) or factor < 2:
+        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
+    if factor > m.window_frames - 1:
+        raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
+    info = open_input(src)
+    if info.is_image:
+        raise UsageError(f"{src}: a still image has no frames to interpolate between")
+    H, W = info.height, info.width
+    S = m.work_size
+    pairs = (m.window_frames - 1) // factor  # input pairs per window
+    task, gen = get_task("FI"), m.generator(sampling.seed)
+    total = (count_frames(info)) * factor
+    written = 0
+    cuts = 0
+
+    def run(chunk: list[torch.Tensor], w: VideoWriter):
+        """Write chunk[:-1] and what lies between consecutive frames (not the last frame)."""
+        nonlocal written, cuts
+        start = 0
+        for j in range(len(chunk) - 1):
+            if scene_change(chunk[j], chunk[j + 1]) > cut_threshold:
+                segment(chunk[start:j + 1], w)
+                for _ in range(factor):  # hold frame j across the cut
+                    w.write(to_frame(chunk[j]))
+                written += factor
+                cuts += 1
+                start = j + 1
+        segment(chunk[start:], w)
+
+    def segment(frames: list[torch.Tensor], w: VideoWriter):
+        nonlocal written
+        c = len(frames) - 1  # pairs
+        if c <= 0:
+            return
+        L = m.window_length(c * factor + 1)
+        low = torch.zeros(3, L, *S)
+        known = torch.zeros(L, *S, dtype=torch.bool)
+        for k, f in enumerate(frames):
+            low[:, k * factor] = resize(f, S)
+            known[k * factor] = True
+        win = m.fill(low, known, task, None, sampling, gen)
+        for k in range(c):
+            w.write(to_frame(frames[k]))
+            for j in range(1, factor):
+                a = j / factor
+                cond_full = (1 - a) * frames[k] + a * frames[k + 1]
+                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W), sampling.residual)))
+            written += factor
+            progress(written, total)
+
+    with _writer(dst, info, info.fps * factor, W, H, opts, keep_audio=True) as w:
+        chunk: list[torch.Tensor] = []
+        n_in = 0
+        for frame in iter_frames(src):
+            chunk.append(to_tensor(frame))
+            n_in += 1
+            if len(chunk) == pairs + 1:
+                run(chunk, w)
+                chunk = chunk[-1:]
+        if n_in < 2:
+            raise UsageError(f"{src}: {n_in} frame; interpolation needs at least 2")
+        run(chunk, w)
+        for _ in range(factor):  # the last input frame, held
+            w.write(to_frame(chunk[-1]))
+        written += factor
+        progress(written, total)
+    return Output(Path(dst), written, info.fps * factor, W, H, opts.audio and info.has_audio,
+                  {"factor": factor, "input_frames": n_in, "scene_cuts": cuts})
+
+
+# ---------------------------------------------------------------------------------- FP / CFP
+def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int | None = None,
+            opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+    """Frame prediction: the input, then `frames` new frames conditioned on its tail (the last 5
+    frames, or the last one for class-conditional prediction and for photos)."""
+    if frames < 1:
+        raise UsageError(f"--frames must be >= 1, got {frames}")
+    cid = m.class_id(cls)
+    info = open_input(src)
+    H, W = info.height, info.width
+    S = m.work_size
+    task = get_task("CFP" if cid is not None else "FP")
+    gen = m.generator(sampling.seed)
+    tail: deque[torch.Tensor] = deque(maxlen=5)
+    fps = info.fps if not info.is_image else Fraction(25)
+    out_path = Path(dst)
+    n_in = 0
+    with _writer(out_path, info, fps, W, H, opts, keep_audio=True) as w:
+        for frame in iter_frames(src):
+            w.write(frame)
+            tail.append(to_tensor(frame))
+            n_in += 1
+        total = n_in + frames
+        progress(n_in, total)
+        kc = 1 if (cid is not None or n_in < 5) else 5
+        low_tail = [resize(f, S) for f in list(tail)[-kc:]]
+        last_full, remaining = tail[-1], frames
+        while remaining > 0:
+            L = m.window_length(kc + remaining)  # > kc: the window always has room for new frames
+            low = torch.zeros(3, L, *S)
+            known = torch.zeros(L, *S, dtype=torch.bool)
+            low[:, :kc] = torch.stack(low_tail, 1)
+            known[:kc] = True
+            win = m.fill(low, known, task, cid, sampling, gen)
+            made = []
+            for p in range(kc, L):
+                if remaining == 0:
+                    break
+                full = m.lift(win, p, last_full, (H, W), sampling.residual)
+                w.write(to_frame(full))
+                made.append((win.generated[:, p], full))
+                remaining -= 1
+                progress(total - remaining, total)
+            low_tail = (low_tail + [g for g, _ in made])[-kc:]
+            last_full = made[-1][1] if sampling.residual else last_full
+    return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames})
+
+
+# ---------------------------------------------------------------------------------- OP* / IP*
+def read_track(path) -> dict[int, tuple[int, ...]]:
+    """CSV rows frame,x,y[,w,h] (a header line is allowed) -> {frame: (x, y, ...)}."""
+    rows = {}
+    try:
+        with open(path, newline="") as f:
+            for i, row in enumerate(csv.reader(f)):
+                if not row or (i == 0 and not row[0].strip().lstrip("-").isdigit()):
+                    continue
+                vals = [int(round(float(v))) for v in row]
+                rows[vals[0]] = tuple(vals[1:])
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: expected CSV rows of integers frame,x,y ({e})") from None
+    if not rows:
+        raise UsageError(f"{path}: no rows")
+    return rows
+
+
+def _track_lookup(rows: dict[int, tuple[int, ...]], t: int) -> tuple[int, ...]:
+    """The row for frame t, or the nearest earlier one (the first before any)."""
+    keys = [k for k in rows if k <= t]
+    return rows[max(keys)] if keys else rows[min(rows)]
+
+
+def spatial(m: Magvit, src, dst, task_code: str, canvas: tuple[int, int], layout: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+            sampling: Sampling, opts: WriteOptions, progress: Progress, extra: dict) -> Output:
+    """Shared outpaint/inpaint loop. layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc))."""
+    info = open_input(src)
+    Hc, Wc = canvas
+    S = m.work_size
+    task, gen = get_task(task_code), m.generator(sampling.seed)
+    total = 1 if info.is_image else count_frames(info)
+    fps = info.fps
+    out_path = Path(dst)
+    written = 0
+    prev_low: torch.Tensor | None = None
+
+    def run(frames: list[tuple[torch.Tensor, torch.Tensor]], w: VideoWriter):
+        nonlocal prev_low, written
+        lead = 0 if prev_low is None else 1
+        n = len(frames) + lead
+        L = m.window_length(n)
+        full = torch.stack([f for f, _ in frames], 1)  # (3, n, Hc, Wc)
+        known_full = torch.stack([k for _, k in frames])  # (n, Hc, Wc)
+        low = torch.zeros(3, L, *S)
+        known = torch.zeros(L, *S, dtype=torch.bool)
+        low[:, lead:n] = resize(full.transpose(0, 1), S).transpose(0, 1)
+        known[lead:n] = resize_mask(known_full, S)
+        if lead:
+            low[:, 0], known[0] = prev_low, True
+        for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
+            low[:, p], known[p] = low[:, n - 1], known[n - 1]
+        win = m.fill(low, known, task, None, sampling, gen)
+        cond_full = condition_video(full.unsqueeze(0), known_full, task.padding)[0]
+        for i in range(len(frames)):
+            made = m.lift(win, lead + i, cond_full[:, i], (Hc, Wc), sampling.residual)
+            w.write(to_frame(torch.where(known_full[i], full[:, i], made)))
+        written += len(frames)
+        progress(written, total)
+        prev_low = win.generated[:, n - 1]
+
+    with _writer(out_path, info, fps, Wc, Hc, opts, keep_audio=True) as w:
+        buf: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for t, frame in enumerate(iter_frames(src)):
+            buf.append(layout(t, to_tensor(frame)))
+            if len(buf) == m.window_frames - (0 if prev_low is None else 1):
+                run(buf, w)
+                buf = []
+        if buf:
+            run(buf, w)
+    return Output(out_path, written, fps, Wc, Hc, opts.audio and info.has_audio and not info.is_image, extra)
+
+
+OUTPAINT_MODES = {"central": "OPC", "vertical": "OPV", "horizontal": "OPH", "dynamic": "OPD"}
+INPAINT_MODES = {"central": "IPC", "dynamic": "IPD"}
+
+
+def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
+             track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+    """Outpainting: the input becomes the known part of a larger canvas (SPEC geometry by
+    default: central 2W x 2H, vertical 2W x H, horizontal W x 2H, dynamic 2W x H sliding left to
+    right, or along --track)."""
+    if mode not in OUTPAINT_MODES:
+        raise UsageError(f"--mode must be one of {', '.join(OUTPAINT_MODES)}, not {mode!r}")
+    info = open_input(src)
+    H, W = info.height, info.width
+    default = {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
+    Wc, Hc = size or default
+    if Wc < W or Hc < H:
+        raise UsageError(f"--size {Wc}x{Hc} is smaller than the input {W}x{H}")
+    if (Wc, Hc) == (W, H):
+        raise UsageError(f"--size {Wc}x{Hc} equals the input size: nothing to outpaint")
+    if track and mode != "dynamic":
+        raise UsageError("--track goes with --mode dynamic")
+    rows = read_track(track) if track else None
+    n = 1 if info.is_image else count_frames(info)
+    xs = [int(round(v)) for v in torch.linspace(0, Wc - W, n).tolist()]
+
+    def place(t):
+        if rows is not None:
+            x, y = _track_lookup(rows, t)[:2]
+        elif mode == "dynamic":
+            x, y = xs[min(t, n - 1)], (Hc - H) // 2
+        else:
+            x, y = (Wc - W) // 2, (Hc - H) // 2
+        if not (0 <= x <= Wc - W and 0 <= y <= Hc - H):
+            raise UsageError(f"frame {t}: position {x},{y} puts the {W}x{H} input outside the {Wc}x{Hc} canvas")
+        return x, y
+
+    def layout(t, frame):
+        x, y = place(t)
+        canvas = torch.zeros(3, Hc, Wc)
+        known = torch.zeros(Hc, Wc, dtype=torch.bool)
+        canvas[:, y:y + H, x:x + W] = frame
+        known[y:y + H, x:x + W] = True
+        return canvas, known
+
+    return spatial(m, src, dst, OUTPAINT_MODES[mode], (Hc, Wc), layout, sampling, opts, progress,
+                   {"mode": mode, "canvas": f"{Wc}x{Hc}"})
+
+
+def parse_box(text: str, W: int, H: int) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--box must be x,y,w,h integers, got {text!r}") from None
+    check_box((x, y, w, h), W, H, text)
+    return x, y, w, h
+
+
+def check_box(box, W, H, what):
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise UsageError(f"box {what}: width and height must be > 0")
+    if x < 0 or y < 0 or x + w > W or y + h > H:
+        raise UsageError(f"box {what} reaches outside the {W}x{H} frame")
+
+
+def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str | None = None,
+            mask: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+    """Inpainting: the hole (the paper's central or sliding box, a --box, or a --mask image/video
+    where white marks the hole) is generated; every other pixel is kept."""
+    given = [x for x in (mode, box, mask) if x is not None]
+    if len(given) > 1:
+        raise UsageError("use one of --mode, --box, --mask")
+    mode = mode or ("central" if not given else None)
+    if mode is not None and mode not in INPAINT_MODES:
+        raise UsageError(f"--mode must be one of {', '.join(INPAINT_MODES)}, not {mode!r}")
+    info = open_input(src)
+    H, W = info.height, info.width
+    n = 1 if info.is_image else count_frames(info)
+    code = INPAINT_MODES.get(mode, "IPC")
+    holes: Callable[[int], torch.Tensor]
+    if mode == "central":
+        hole = torch.zeros(H, W, dtype=torch.bool)
+        hole[H // 4:H // 4 + H // 2, W // 4:W // 4 + W // 2] = True
+        holes = lambda t: hole
+    elif mode == "dynamic":
+        xs = window_left_edges(n, W)
+        def holes(t):
+            h = torch.zeros(H, W, dtype=torch.bool)
+            h[H // 4:H // 4 + H // 2, xs[min(t, n - 1)]:xs[min(t, n - 1)] + W // 2] = True
+            return h
+    elif box is not None:
+        if Path(box).suffix.lower() == ".csv" or Path(box).exists():
+            rows = read_track(box)
+            for t, r in rows.items():
+                if len(r) != 4:
+                    raise UsageError(f"{box}: rows must be frame,x,y,w,h")
+                check_box(r, W, H, f"at frame {t}")
+            code = "IPD"
+            def holes(t):
+                x, y, w, h = _track_lookup(rows, t)
+                hm = torch.zeros(H, W, dtype=torch.bool)
+                hm[y:y + h, x:x + w] = True
+                return hm
+        else:
+            x, y, w, h = parse_box(box, W, H)
+            hole = torch.zeros(H, W, dtype=torch.bool)
+            hole[y:y + h, x:x + w] = True
+            holes = lambda t: hole
+    else:
+        minfo = probe(mask)
+        if (minfo.width, minfo.height) != (W, H):
+            raise UsageError(f"--mask {mask} is {minfo.width}x{minfo.height}, the input is {W}x{H}")
+        if minfo.is_image:
+            hole = torch.from_numpy(next(iter_frames(mask)).mean(2) > 127)
+            holes = lambda t: hole
+        else:
+            mn = count_frames(minfo)
+            if mn != n:
+                raise UsageError(f"--mask video has {mn} frames, the input has {n}")
+            mframes = iter_frames(mask)
+            code = "IPD"
+            holes = lambda t: torch.from_numpy(next(mframes).mean(2) > 127)
+
+    def layout(t, frame):
+        hole = holes(t)
+        return frame, ~hole
+
+    return spatial(m, src, dst, code, (H, W), layout, sampling, opts, progress,
+                   {"mode": mode or ("box" if box else "mask")})
+
+
+# ---------------------------------------------------------------------------------- CG
+def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fps: Fraction = Fraction(25),
+             opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+    """Class-conditional generation at the model's working size; clips longer than one window
+    continue from the last frame (CFP)."""
+    if frames < 1:
+        raise UsageError(f"--frames must be >= 1, got {frames}")
+    cid = m.class_id(cls)
+    S = m.work_size
+    gen = m.generator(sampling.seed)
+    written, last = 0, None
+    with VideoWriter(dst, fps, S[1], S[0], codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
+        while written < frames:
+            lead = 0 if last is None else 1
+            L = m.window_length(frames - written + lead)
+            low = torch.zeros(3, L, *S)
+            known = torch.zeros(L, *S, dtype=torch.bool)
+            if last is not None:
+                low[:, 0], known[0] = last, True
+            win = m.fill(low, known, get_task("CG" if last is None else "CFP"), cid, sampling, gen)
+            for p in range(lead, L):
+                if written == frames:
+                    break
+                w.write(to_frame(win.generated[:, p]))
+                written += 1
+            last = win.generated[:, L - 1]
+            progress(written, frames)
+    return Output(Path(dst), frames, Fraction(fps), S[1], S[0], False, {"class": m.class_names[cid] if m.class_names else cid})
+
+
+# ---------------------------------------------------------------------------------- tokenizer only
+def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
+    """(3, T, H, W) -> replicate-pad H, W up to multiples of s."""
+    H, W = x.shape[-2:]
+    ph, pw = -H % s, -W % s
+    if ph or pw:
+        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x
+
+
+def _windows(src, frames_per: int, tf: int) -> Iterator[tuple[torch.Tensor, int]]:
+    """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
+    its last frame; yields (window, real frame count)."""
+    buf = []
+    for f in iter_frames(src):
+        buf.append(to_tensor(f))
+        if len(buf) == frames_per:
+            yield torch.stack(buf, 1), len(buf)
+            buf = []
+    if buf:
+        n = len(buf)
+        L = 1 + math.ceil((n - 1) / tf) * tf
+        buf += [buf[-1]] * (L - n)
+        yield torch.stack(buf, 1), n
+
+
+def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
+                progress: Progress = _noop) -> Output:
+    """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
+    and PSNR. `src` may be a token file from `tokenize`."""
+    if str(src).endswith(".safetensors"):
+        return _reconstruct_tokens(m, src, dst, opts, progress)
+    info = open_input(src)
+    H, W = info.height, info.width
+    total = 1 if info.is_image else count_frames(info)
+    cfg = m.tokenizer.config
+    se, bits, pixels, written = 0.0, 0, 0, 0
+    with _writer(dst, info, info.fps, W, H, opts, keep_audio=True) as w:
+        for x, n in _windows(src, window, cfg.time_factor):
+            xp = _pad_to(x, cfg.space_factor).unsqueeze(0).to(m.device)
+            with torch.no_grad(), m.autocast():
+                idx = m.tokenizer.encode(xp)
+                y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
+            for t in range(n):
+                fr = to_frame(y[:, t])
+                w.write(fr)
+                ref = to_frame(x[:, t])
+                se += float(((fr.astype(np.float64) - ref) ** 2).sum())
+            bits += idx.numel() * cfg.bits
+            pixels += n * H * W
+            written += n
+            progress(written, total)
+    mse = se / (pixels * 3)
+    return Output(Path(dst), written, info.fps, W, H, opts.audio and info.has_audio,
+                  {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))})
+
+
+def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop) -> Output:
+    """Write the token grid of each window to a safetensors file (reconstruct reads it back)."""
+    info = open_input(src)
+    cfg = m.tokenizer.config
+    grids, counts = [], []
+    total = 1 if info.is_image else count_frames(info)
+    for x, n in _windows(src, window, cfg.time_factor):
+        with torch.no_grad(), m.autocast():
+            grids.append(m.tokenizer.encode(_pad_to(x, cfg.space_factor).unsqueeze(0).to(m.device))[0].cpu())
+        counts.append(n)
+        progress(sum(counts), total)
+    tensors = {f"window_{i:05d}": g.to(torch.int32) for i, g in enumerate(grids)}
+    tensors["frames"] = torch.tensor(counts, dtype=torch.int32)
+    meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
+            "format": "magvit-tokens-v1"}
+    tmp = Path(dst).with_name("." + Path(dst).name + ".tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=meta)
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Output(Path(dst), sum(counts), info.fps, info.width, info.height, False,
+                  {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
+
+
+def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progress) -> Output:
+    from safetensors import safe_open
+    try:
+        with safe_open(str(src), "pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(src))
+    except Exception as e:
+        raise UsageError(f"{src}: not a readable token file ({type(e).__name__})") from None
+    if meta.get("format") != "magvit-tokens-v1":
+        raise UsageError(f"{src}: not a token file written by `magvit tokenize`")
+    if int(meta["bits"]) != m.tokenizer.config.bits:
+        raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
+    W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
+    counts = tensors["frames"].tolist()
+    written = 0
+    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
+        for i, n in enumerate(counts):
+            idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)
+            with torch.no_grad(), m.autocast():
+                y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
+            for t in range(n):
+                w.write(to_frame(y[:, t]))
+            written += n
+            progress(written, sum(counts))
+    return Output(Path(dst), written, fps, W, H, False, {})

@@ -1,0 +1,207 @@
+"""Training clips: random (3, T, S, S) crops in [-1, 1] with a class label.
+
+Sources, mixable by weight:
+- `synthetic`: needs no files. Moving shapes over a background whose class names the motion
+  ("bounce", "orbit") and camera motion over a picture ("pan-left", "pan-right", "zoom-in",
+  "zoom-out"). Pictures are the photos found in the data folders, or procedural textures.
+- folders: videos (anything PyAV decodes) give random T-frame crops (random temporal stride
+  1-2, random scale, crop, horizontal flip); images become clips by the same synthetic camera
+  motion. Class labels come from the first sub-folder name under a data folder, when there are
+  sub-folders; otherwise clips are unlabelled (the transformer's "unconditional" class).
+
+Decoded videos are held downscaled (short side at most 2 S) in a per-worker cache bounded in
+bytes, so memory stays bounded whatever the folder holds.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..video import IMAGE_SUFFIXES, iter_frames
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}
+SYNTHETIC_CLASSES = ("bounce", "orbit", "pan-left", "pan-right", "zoom-in", "zoom-out")
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+
+
+def resize_short(x: torch.Tensor, short: int) -> torch.Tensor:
+    """(C, T, H, W) -> short side `short`, antialiased."""
+    h, w = x.shape[-2:]
+    s = short / min(h, w)
+    size = (max(short, round(h * s)), max(short, round(w * s)))
+    if size == (h, w):
+        return x
+    return F.interpolate(x.transpose(0, 1), size=size, mode="bilinear", antialias=True, align_corners=False).transpose(0, 1)
+
+
+def camera_clip(picture: torch.Tensor, frames: int, size: int, motion: str, rng: random.Random) -> torch.Tensor:
+    """A (3, T, S, S) clip of a virtual camera panning or zooming over `picture` (3, H, W)."""
+    h, w = picture.shape[-2:]
+    zoom0 = rng.uniform(0.35, 0.8)  # crop size as a fraction of the picture's short side
+    speed = rng.uniform(0.1, 0.45)  # total travel over the clip, fraction of the picture
+    cx, cy = rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)
+    thetas = []
+    for t in range(frames):
+        a = t / max(frames - 1, 1)
+        z, x, y = zoom0, cx, cy
+        if motion == "pan-left":
+            x = cx + speed * (a - 0.5)
+        elif motion == "pan-right":
+            x = cx - speed * (a - 0.5)
+        elif motion == "zoom-in":
+            z = zoom0 * (1 - 0.5 * speed * 2 * a)
+        elif motion == "zoom-out":
+            z = zoom0 * (1 - 0.5 * speed * 2 * (1 - a))
+        sx, sy = z * min(h, w) / w, z * min(h, w) / h
+        thetas.append([[sx, 0, x * (1 - sx)], [0, sy, y * (1 - sy)]])
+    theta = torch.tensor(thetas, dtype=torch.float32)
+    grid = F.affine_grid(theta, (frames, 3, size, size), align_corners=False)
+    src = picture.unsqueeze(0).expand(frames, -1, -1, -1)
+    return F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False).transpose(0, 1)
+
+
+def texture(size: int, rng: random.Random) -> torch.Tensor:
+    """A smooth random colour texture (3, 2S, 2S) when no photos are at hand."""
+    g = torch.Generator().manual_seed(rng.randrange(2 ** 31))
+    low = torch.rand(1, 3, 6, 6, generator=g) * 2 - 1
+    return F.interpolate(low, size=(2 * size, 2 * size), mode="bicubic", align_corners=False)[0].clamp(-1, 1)
+
+
+def shapes_clip(background: torch.Tensor, frames: int, size: int, motion: str, rng: random.Random) -> torch.Tensor:
+    """1-3 discs or squares that bounce off the walls or orbit a centre, over a still background."""
+    clip = background.unsqueeze(1).repeat(1, frames, 1, 1)  # (3, T, S, S)
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    for _ in range(rng.randint(1, 3)):
+        r = rng.uniform(0.08, 0.2) * size
+        colour = torch.tensor([rng.uniform(-1, 1) for _ in range(3)]).view(3, 1, 1)
+        square = rng.random() < 0.5
+        x, y = rng.uniform(r, size - r), rng.uniform(r, size - r)
+        vx, vy = rng.uniform(-1, 1) * size / 10, rng.uniform(-1, 1) * size / 10
+        ox, oy, rad, w0 = rng.uniform(0.3, 0.7) * size, rng.uniform(0.3, 0.7) * size, rng.uniform(0.15, 0.3) * size, rng.uniform(0, 6.28)
+        dw = rng.choice([-1, 1]) * rng.uniform(0.15, 0.5)
+        for t in range(frames):
+            if motion == "orbit":
+                x, y = ox + rad * math.cos(w0 + dw * t), oy + rad * math.sin(w0 + dw * t)
+            if square:
+                m = ((xx - x).abs() < r) & ((yy - y).abs() < r)
+            else:
+                m = (xx - x) ** 2 + (yy - y) ** 2 < r * r
+            clip[:, t] = torch.where(m, colour, clip[:, t])
+            if motion == "bounce":
+                x, y = x + vx, y + vy
+                if not r <= x <= size - r:
+                    vx, x = -vx, min(max(x, r), size - r)
+                if not r <= y <= size - r:
+                    vy, y = -vy, min(max(y, r), size - r)
+    return clip
+
+
+def list_media(folders: list[str | Path]) -> tuple[list[tuple[Path, int]], list[str]]:
+    """Files under `folders` with a class id from their first sub-folder (-1: unlabelled)."""
+    items, classes = [], []
+    for root in map(Path, folders):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+        for f in files:
+            rel = f.relative_to(root) if root.is_dir() else Path(f.name)
+            label = -1
+            if len(rel.parts) > 1:
+                if rel.parts[0] not in classes:
+                    classes.append(rel.parts[0])
+                label = classes.index(rel.parts[0])
+            items.append((f, label))
+    return items, classes
+
+
+class ClipSource:
+    """Random clips from media files, plus the synthetic generator."""
+
+    def __init__(self, folders: list[str | Path], frames: int, size: int, synthetic_weight: float = 0.5,
+                 cache_bytes: int = 512 * 2 ** 20):
+        self.items, self.folder_classes = list_media(folders)
+        self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
+        self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
+        self.frames, self.size = frames, size
+        self.synthetic_weight = synthetic_weight if self.items else 1.0
+        self.cache: OrderedDict[Path, torch.Tensor] = OrderedDict()
+        self.cache_bytes = cache_bytes
+        self.class_offset = len(SYNTHETIC_CLASSES)  # folder classes come after the synthetic ones
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(SYNTHETIC_CLASSES) + self.folder_classes
+
+    def _load(self, path: Path) -> torch.Tensor:
+        if path in self.cache:
+            self.cache.move_to_end(path)
+            return self.cache[path]
+        frames = [resize_short(to_tensor(f[None]), 2 * self.size)[:, 0] for f in iter_frames(path)]
+        x = torch.stack(frames, 1).to(torch.float16)  # (3, T, h, w)
+        self.cache[path] = x
+        while sum(v.numel() * 2 for v in self.cache.values()) > self.cache_bytes and len(self.cache) > 1:
+            self.cache.popitem(last=False)
+        return x
+
+    def picture(self, rng: random.Random) -> torch.Tensor:
+        if self.images and rng.random() < 0.8:
+            return self._load(rng.choice(self.images)[0])[:, 0].float()
+        return texture(self.size, rng)
+
+    def synthetic(self, rng: random.Random) -> tuple[torch.Tensor, int]:
+        cls = rng.randrange(len(SYNTHETIC_CLASSES))
+        motion = SYNTHETIC_CLASSES[cls]
+        if motion in ("bounce", "orbit"):
+            bg = camera_clip(self.picture(rng), 1, self.size, "still", rng)[:, 0]
+            return shapes_clip(bg, self.frames, self.size, motion, rng), cls
+        return camera_clip(self.picture(rng), self.frames, self.size, motion, rng), cls
+
+    def video_clip(self, rng: random.Random) -> tuple[torch.Tensor, int]:
+        path, label = rng.choice(self.videos)
+        v = self._load(path)
+        stride = rng.choice([1, 1, 2])
+        need = (self.frames - 1) * stride + 1
+        if v.shape[1] < need:
+            stride, need = 1, self.frames
+        t0 = rng.randrange(0, max(1, v.shape[1] - need + 1))
+        clip = v[:, t0:t0 + need:stride].float()
+        if clip.shape[1] < self.frames:  # very short video: hold the last frame
+            clip = torch.cat([clip, clip[:, -1:].expand(-1, self.frames - clip.shape[1], -1, -1)], 1)
+        short = rng.randint(self.size, max(self.size, min(clip.shape[-2:])))
+        clip = resize_short(clip, short)
+        h, w = clip.shape[-2:]
+        y, x = rng.randrange(h - self.size + 1), rng.randrange(w - self.size + 1)
+        clip = clip[:, :, y:y + self.size, x:x + self.size]
+        if rng.random() < 0.5:
+            clip = clip.flip(-1)
+        return clip.clamp(-1, 1), (label + self.class_offset if label >= 0 else -1)
+
+    def sample(self, rng: random.Random) -> tuple[torch.Tensor, int]:
+        if not self.videos or rng.random() < self.synthetic_weight:
+            return self.synthetic(rng)
+        return self.video_clip(rng)
+
+
+class RandomClips(IterableDataset):
+    """Endless stream of {"video": (3, T, S, S), "label": int (-1 = none)}; each worker and rank
+    draws from its own seed."""
+
+    def __init__(self, source: ClipSource, seed: int = 0, rank: int = 0):
+        self.source, self.seed, self.rank = source, seed, rank
+
+    def __iter__(self):
+        info = get_worker_info()
+        wid = info.id if info else 0
+        rng = random.Random(self.seed * 1000003 + self.rank * 1009 + wid)
+        while True:
+            video, label = self.source.sample(rng)
+            yield {"video": video, "label": label}

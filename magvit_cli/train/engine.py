@@ -1,0 +1,194 @@
+"""What both trainers share: distributed set-up (PyTorch DDP under torchrun: gloo on CPU, NCCL
+on GPU), deterministic sample indices (so `--resume` continues exactly), EMA, checkpoints
+(model + optimizer + EMA + step + RNG; written atomically, every N steps and on Ctrl-C),
+a JSON-lines metrics log, a rich progress line and the learning-rate schedule.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import MagvitError
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str = "auto") -> Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE set); else single process."""
+    want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MagvitError("--device cuda asked for, but no CUDA device is available")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(device=torch.device("cuda") if want_cuda else torch.device("cpu"))
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if want_cuda else "gloo")
+    dev = torch.device("cuda", local) if want_cuda else torch.device("cpu")
+    if want_cuda:
+        torch.cuda.set_device(dev)
+    return Dist(rank, world, local, dev)
+
+
+class IndexedSampler(Sampler):
+    """Global sample indices for this rank from `start_step` on: step s, slot j of rank r gets
+    index (s * batch + j) * world + r, so one process with world*batch sees the union."""
+
+    def __init__(self, batch: int, start_step: int, d: Dist):
+        self.batch, self.start, self.d = batch, start_step, d
+
+    def __iter__(self):
+        s = self.start
+        while True:
+            for j in range(self.batch):
+                yield (s * self.batch + j) * self.d.world + self.d.rank
+            s += 1
+
+
+class IndexedClips(Dataset):
+    """Sample i is drawn from its own seeded RNG: the data order is a function of the index."""
+
+    def __init__(self, source, seed: int):
+        self.source, self.seed = source, seed
+
+    def __len__(self):
+        return 2 ** 62
+
+    def __getitem__(self, i):
+        import random
+        video, label = self.source.sample(random.Random(self.seed * 2 ** 40 + i))
+        return {"video": video, "label": label}
+
+
+def loader(source, batch: int, start_step: int, d: Dist, seed: int, workers: int) -> DataLoader:
+    return DataLoader(IndexedClips(source, seed), batch_size=batch,
+                      sampler=IndexedSampler(batch, start_step, d), num_workers=workers,
+                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+
+
+class EMA:
+    """Exponential moving average of a model's parameters and buffers."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module):
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].mul_(self.decay).add_(v.float(), alpha=1 - self.decay)
+            else:
+                self.state[k].copy_(v)
+
+    def copy_to(self, model: torch.nn.Module):
+        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in self.state.items()})
+
+
+def lr_at(step: int, base: float, warmup: int, total: int, schedule: str = "cosine") -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if schedule == "constant":
+        return base
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def save_checkpoint(path: Path, state: dict):
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.exists():
+        raise MagvitError(f"--resume: no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def rng_state() -> dict:
+    s = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        s["cuda"] = torch.cuda.get_rng_state_all()
+    return s
+
+
+def set_rng_state(s: dict):
+    torch.set_rng_state(s["torch"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+class Metrics:
+    """Appends one JSON object per line to run/metrics.jsonl (rank 0 only)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+
+    def log(self, **row):
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+@contextmanager
+def stop_on_signal():
+    """Turn SIGTERM into KeyboardInterrupt so the trainer checkpoints on either."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class Progress:
+    """A rich progress line with the loss terms, clips/s and ETA (rank 0, unless quiet)."""
+
+    def __init__(self, total: int, start: int, enabled: bool, what: str):
+        self.enabled = enabled
+        self.t0, self.start = time.time(), start
+        if enabled:
+            from rich.progress import BarColumn, Progress as RP, TextColumn, TimeRemainingColumn
+            self.p = RP(TextColumn(f"[bold]{what}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeRemainingColumn(), TextColumn("{task.fields[info]}"), transient=False)
+            self.p.start()
+            self.task = self.p.add_task(what, total=total, completed=start, info="")
+
+    def update(self, step: int, clips_per_s: float, **losses):
+        if self.enabled:
+            info = " ".join(f"{k} {v:.4f}" for k, v in losses.items()) + f" | {clips_per_s:.2f} clips/s"
+            self.p.update(self.task, completed=step, info=info)
+
+    def close(self):
+        if self.enabled:
+            self.p.stop()
+
+
+def all_reduce_mean(x: torch.Tensor, d: Dist) -> torch.Tensor:
+    if d.world > 1:
+        x = x.clone()
+        dist.all_reduce(x)
+        x /= d.world
+    return x

@@ -1,0 +1,41 @@
+"""Held-out measurements used while training: tokenizer reconstruction PSNR and bits per pixel
+on windows of a video that was not trained on."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..video import iter_frames
+from .data import resize_short, to_tensor
+
+
+def load_windows(path, frames: int, size: int, windows: int) -> torch.Tensor:
+    """(W, 3, frames, size, size): consecutive windows, short side resized to `size`, centre crop."""
+    need = frames * windows
+    out = []
+    for f in iter_frames(path, 0, need):
+        x = resize_short(to_tensor(f[None]), size)[:, 0]
+        h, w = x.shape[-2:]
+        y0, x0 = (h - size) // 2, (w - size) // 2
+        out.append(x[:, y0:y0 + size, x0:x0 + size])
+    n = len(out) // frames
+    if n == 0:
+        raise ValueError(f"{path}: fewer than {frames} frames")
+    return torch.stack(out[: n * frames], 1).reshape(3, n, frames, size, size).transpose(0, 1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two videos in [-1, 1] (as 8-bit pixels would be compared)."""
+    mse = F.mse_loss(a.clamp(-1, 1), b.clamp(-1, 1)).item()
+    return 10 * math.log10(4.0 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def heldout_psnr(tokenizer, path, size: int, device, frames: int = 17, windows: int = 3) -> dict:
+    clips = load_windows(path, frames, size, windows).to(device)
+    rec = tokenizer.decode(tokenizer.encode(clips))
+    t, h, w = tokenizer.config.latent_shape(frames, size, size)
+    bpp = t * h * w * tokenizer.config.bits / (frames * size * size)
+    return {"heldout_psnr": psnr(rec, clips), "heldout_bpp": bpp}

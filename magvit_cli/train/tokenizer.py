@@ -1,0 +1,193 @@
+"""`magvit train tokenizer`: the MAGVIT-v2 causal tokenizer with LFQ (SPEC section 4).
+
+Loss: reconstruction (L1 or L2) + 0.25 commitment + entropy penalty (weight annealed from
+`entropy_start` down to `entropy_weight` over `entropy_anneal` steps) + optionally a
+non-saturating GAN term from the 3D discriminator, switched on at `disc_start` (with R1 and
+LeCam). Adam betas (0, 0.99) as in the paper, EMA weights for the release. No perceptual loss
+ships: it needs a pretrained network that this project cannot download.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from ..errors import UsageError
+from ..models import TokenizerConfig, VideoTokenizer, save_model
+from ..models.discriminator import Discriminator, DiscriminatorConfig, LeCam, r1_penalty
+from . import engine
+from .data import ClipSource
+from .eval import heldout_psnr
+
+TOKENIZER_PRESETS = {
+    "tiny": dict(channels=8, channel_mult=(1, 2, 2), num_res_blocks=1, temporal_down=(True, True), bits=6, norm_groups=4),
+    "small": dict(channels=32, channel_mult=(1, 2, 2, 4), num_res_blocks=1, temporal_down=(False, True, True), bits=12, norm_groups=8),
+    "base": dict(channels=128, channel_mult=(1, 2, 2, 4), num_res_blocks=2, temporal_down=(False, True, True), bits=18, norm_groups=32),
+    "large": dict(channels=128, channel_mult=(1, 2, 2, 4), num_res_blocks=4, temporal_down=(False, True, True), bits=18, norm_groups=32),
+}
+
+
+@dataclass
+class TokenizerTrainConfig:
+    out: Path  # run folder: checkpoint.pt, metrics.jsonl, export/
+    data: list[str] = field(default_factory=list)  # folders/files of videos and images
+    preset: str = "small"
+    model_overrides: dict = field(default_factory=dict)  # TokenizerConfig fields over the preset
+    steps: int = 1000
+    batch: int = 8  # per process
+    accumulate: int = 1  # micro-batches per optimizer step
+    frames: int = 9  # clip length, 1 + k * time_factor
+    size: int = 64  # square crop size
+    lr: float = 1e-4
+    warmup: int = 100
+    recon: str = "l1"  # l1 | l2
+    commit_weight: float = 0.25
+    entropy_weight: float = 0.1
+    entropy_start: float = 0.5  # annealed down to entropy_weight
+    entropy_anneal: int = 2000
+    disc_weight: float = 0.0  # 0: no discriminator (e.g. short CPU runs)
+    disc_start: int = 2000
+    r1_weight: float = 10.0
+    r1_every: int = 4
+    lecam_weight: float = 0.001
+    ema_decay: float = 0.999
+    synthetic_weight: float = 0.5
+    heldout: str | None = None  # video for held-out PSNR
+    eval_every: int = 500
+    ckpt_every: int = 250
+    seed: int = 0
+    workers: int = 1
+    device: str = "auto"
+    compile: bool = False
+    resume: bool = False
+    quiet: bool = False
+
+
+def model_config(cfg: TokenizerTrainConfig) -> TokenizerConfig:
+    if cfg.preset not in TOKENIZER_PRESETS:
+        raise UsageError(f"unknown preset {cfg.preset!r}; one of {', '.join(TOKENIZER_PRESETS)}")
+    try:
+        return TokenizerConfig(**{**TOKENIZER_PRESETS[cfg.preset], **cfg.model_overrides})
+    except TypeError as e:
+        raise UsageError(f"bad tokenizer override: {e}") from None
+
+
+def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
+    """Train (or resume) and export EMA weights to cfg.out/export. Returns the export folder."""
+    d = engine.setup_distributed(cfg.device)
+    mcfg = model_config(cfg)
+    mcfg.latent_shape(cfg.frames, cfg.size, cfg.size)  # raises on bad sizes
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = VideoTokenizer(mcfg).to(d.device)
+    ema = engine.EMA(model, cfg.ema_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
+    disc = opt_d = lecam = None
+    if cfg.disc_weight > 0:
+        disc = Discriminator(DiscriminatorConfig()).to(d.device)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
+        lecam = LeCam().to(d.device)
+    start = 0
+    ckpt_path = out / "checkpoint.pt"
+    if cfg.resume:
+        ck = engine.load_checkpoint(ckpt_path)
+        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"])
+        ema.state = {k: v.to(d.device) for k, v in ck["ema"].items()}
+        if disc is not None and "disc" in ck:
+            disc.load_state_dict(ck["disc"]), opt_d.load_state_dict(ck["opt_d"]), lecam.load_state_dict(ck["lecam"])
+        start = ck["step"]
+        engine.set_rng_state(ck["rng"])
+    net = DDP(model) if d.world > 1 else model
+    dnet = DDP(disc) if (disc is not None and d.world > 1) else disc
+    if cfg.compile:
+        net = torch.compile(net)
+    source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight)
+    batches = iter(engine.loader(source, cfg.batch, start * cfg.accumulate, d, cfg.seed, cfg.workers))
+    metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
+    amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
+    progress = engine.Progress(cfg.steps, start, d.main and not cfg.quiet, "tokenizer")
+
+    def checkpoint(step):
+        if d.main:
+            state = {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state, "step": step,
+                     "rng": engine.rng_state(), "config": dataclasses.asdict(mcfg)}
+            if disc is not None:
+                state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict(), lecam=lecam.state_dict())
+            engine.save_checkpoint(ckpt_path, state)
+
+    step, t_last, clips = start, time.time(), 0
+    try:
+        with engine.stop_on_signal():
+            while step < cfg.steps:
+                lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                ent_w = cfg.entropy_weight + (cfg.entropy_start - cfg.entropy_weight) * max(0.0, 1 - step / max(1, cfg.entropy_anneal))
+                use_disc = disc is not None and step >= cfg.disc_start
+                opt.zero_grad(set_to_none=True)
+                logs = {}
+                for _ in range(cfg.accumulate):
+                    x = next(batches)["video"].to(d.device, non_blocking=True)  # (B, 3, T, S, S)
+                    with torch.autocast(**amp):
+                        o = net(x)
+                        rec = o.reconstruction.float()
+                        rec_loss = (rec - x).abs().mean() if cfg.recon == "l1" else F.mse_loss(rec, x)
+                        loss = rec_loss + cfg.commit_weight * o.lfq.commitment + ent_w * o.lfq.entropy
+                        if use_disc:
+                            g_loss = F.softplus(-dnet(rec)).mean()
+                            loss = loss + cfg.disc_weight * g_loss
+                            logs["g"] = g_loss.item()
+                    (loss / cfg.accumulate).backward()
+                    clips += x.shape[0] * d.world
+                    logs.update(loss=loss.item(), rec=rec_loss.item(), ent=o.lfq.entropy.item(),
+                                psnr=float(10 * torch.log10(4 / F.mse_loss(rec.detach().clamp(-1, 1), x))))
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                if use_disc:
+                    opt_d.zero_grad(set_to_none=True)
+                    with torch.autocast(**amp):
+                        d_real, d_fake = dnet(x), dnet(rec.detach())
+                        d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+                        d_loss = d_loss + cfg.lecam_weight * lecam(d_real.float(), d_fake.float())
+                    if step % cfg.r1_every == 0:
+                        d_loss = d_loss + cfg.r1_weight * cfg.r1_every * r1_penalty(disc, x)
+                    d_loss.backward()
+                    opt_d.step()
+                    logs["d"] = d_loss.item()
+                ema.update(model)
+                step += 1
+                now = time.time()
+                rate = clips / max(now - t_last, 1e-6)
+                progress.update(step, rate, **{k: logs[k] for k in ("rec", "ent", "psnr") if k in logs})
+                if step % 10 == 0 or step == cfg.steps:
+                    metrics.log(step=step, lr=lr, entropy_weight=ent_w, clips_per_s=rate, time=now, **logs)
+                    t_last, clips = now, 0
+                if d.main and cfg.heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    metrics.log(step=step, **heldout_psnr(_ema_model(model, ema), cfg.heldout, cfg.size, d.device))
+                if step % cfg.ckpt_every == 0:
+                    checkpoint(step)
+    except KeyboardInterrupt:
+        checkpoint(step)
+        progress.close()
+        raise
+    progress.close()
+    checkpoint(step)
+    return export(model, ema, out, {"steps": step, "preset": cfg.preset, "frames": cfg.frames, "size": cfg.size,
+                                    "data": [str(p) for p in cfg.data]}) if d.main else out / "export"
+
+
+def _ema_model(model, ema):
+    m = VideoTokenizer(model.config).to(next(model.parameters()).device)
+    ema.copy_to(m)
+    return m.eval()
+
+
+def export(model, ema, out: Path, metadata: dict) -> Path:
+    """The release: EMA weights as config.json + model.safetensors, no optimizer state."""
+    return save_model(_ema_model(model, ema), Path(out) / "export", metadata=metadata)

@@ -1,0 +1,308 @@
+"""`magvit train transformer`: multi-task COMMIT training over a frozen tokenizer (SPEC 2-3).
+
+The dataset is tokenized once into a token cache (safetensors shards): for every clip the
+target tokens z and, for every task variant, the condition tokens z~ (the condition video
+encoded by the same tokenizer). Transformer steps then never run the CNN. Variants whose known
+part is a prefix of whole frames (FP, CFP) need no extra encode: with a causal tokenizer the
+condition tokens of a fully known prefix equal the targets there.
+
+Each step draws one task variant for the whole batch, uniformly (SPEC section 1); CG and CFP
+only draw labelled clips. Non-class tasks see the "unconditional" class; class tasks drop the
+class with probability `class_dropout` so classifier-free guidance works. AdamW betas
+(0.9, 0.96), weight decay 0.045, warmup + cosine, gradient clip 1.0 (SPEC section 3).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from .. import commit
+from ..errors import MagvitError, UsageError
+from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
+from ..tasks import build_condition, get_task
+from . import engine
+from .data import ClipSource
+
+TRANSFORMER_PRESETS = {
+    "tiny": dict(dim=32, layers=1, heads=2, dropout=0.0, prenorm=True),
+    "small": dict(dim=256, layers=6, heads=4, dropout=0.1, prenorm=True),
+    "base": dict(dim=768, layers=12, heads=12, dropout=0.1, prenorm=False),
+    "large": dict(dim=1024, layers=24, heads=16, dropout=0.1, prenorm=False),
+}
+
+# (variant name, task code, geometry options): the tasks of SPEC section 1 plus the
+# interpolation strides the CLI uses (known frame every 2, 4, 8 frames) and K600-style FP.
+VARIANTS: list[tuple[str, str, dict]] = [
+    ("FP", "FP", {"known": 1}), ("FP5", "FP", {"known": 5}),
+    ("FI", "FI", {}), ("FI8", "FI", {"every": 8}), ("FI4", "FI", {"every": 4}), ("FI2", "FI", {"every": 2}),
+    ("OPC", "OPC", {}), ("OPV", "OPV", {}), ("OPH", "OPH", {}), ("OPD", "OPD", {}),
+    ("IPC", "IPC", {}), ("IPD", "IPD", {}), ("CG", "CG", {}), ("CFP", "CFP", {"known": 1}),
+]
+PREFIX_VARIANTS = {"FP", "FP5", "CFP"}  # z~ = z on their condition region (causal tokenizer)
+
+
+def variant_condition(name: str, frames: int, size: int, time_factor: int, space_factor: int):
+    """(task, pixel mask, latent mask) of a training variant."""
+    _, code, opts = next(v for v in VARIANTS if v[0] == name)
+    task = get_task(code)
+    known = task.known(frames, size, size, **opts)
+    from ..tasks import latent_mask
+    return task, known, latent_mask(known, time_factor, space_factor)
+
+
+@torch.no_grad()
+def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, frames: int, size: int,
+                      seed: int = 0, batch: int = 8, shard: int = 256, device="cpu", progress: bool = True) -> Path:
+    """Tokenize `clips` random clips into out/shard_*.safetensors + out/cache.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = tokenizer.config
+    grid = cfg.latent_shape(frames, size, size)
+    rows: dict[str, list[torch.Tensor]] = {"z": [], "label": []}
+    n_shards, done = 0, 0
+    prog = engine.Progress(clips, 0, progress, "token cache")
+
+    def flush():
+        nonlocal n_shards
+        if rows["z"]:
+            save_file({k: torch.cat(v) for k, v in rows.items()}, str(out / f"shard_{n_shards:05d}.safetensors"))
+            n_shards += 1
+            for v in rows.values():
+                v.clear()
+
+    while done < clips:
+        b = min(batch, clips - done)
+        samples = [source.sample(random.Random(seed * 2 ** 40 + done + j)) for j in range(b)]
+        video = torch.stack([s[0] for s in samples]).to(device)
+        z = tokenizer.encode(video).flatten(1).to(torch.int32)  # (B, N)
+        rows["z"].append(z.cpu())
+        rows["label"].append(torch.tensor([s[1] for s in samples], dtype=torch.int64))
+        for name, code, opts in VARIANTS:
+            if name in PREFIX_VARIANTS or code == "CG":
+                continue
+            c = build_condition(video, code, cfg.time_factor, cfg.space_factor, **opts)
+            rows.setdefault(f"cond.{name}", []).append(tokenizer.encode(c.video).flatten(1).to(torch.int32).cpu())
+        done += b
+        prog.update(done, 0.0)
+        if sum(x.shape[0] for x in rows["z"]) >= shard:
+            flush()
+    flush()
+    prog.close()
+    meta = {"clips": clips, "frames": frames, "size": size, "grid": list(grid), "bits": cfg.bits,
+            "class_names": source.class_names, "shards": n_shards, "seed": seed}
+    (out / "cache.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+class TokenCache:
+    """All shards of a cache in memory (int32 tokens are small: 320 tokens x 4 B per clip)."""
+
+    def __init__(self, folder: Path):
+        folder = Path(folder)
+        try:
+            self.meta = json.loads((folder / "cache.json").read_text())
+        except FileNotFoundError:
+            raise MagvitError(f"no token cache at {folder} (cache.json missing)") from None
+        parts = [load_file(str(p)) for p in sorted(folder.glob("shard_*.safetensors"))]
+        self.data = {k: torch.cat([p[k] for p in parts]).long() for k in parts[0]}
+        self.labelled = torch.nonzero(self.data["label"] >= 0).flatten()
+
+    def __len__(self):
+        return self.data["z"].shape[0]
+
+    def cond(self, name: str, idx: torch.Tensor) -> torch.Tensor:
+        key = f"cond.{name}"
+        return self.data[key][idx] if key in self.data else self.data["z"][idx]
+
+
+@dataclass
+class TransformerTrainConfig:
+    out: Path  # run folder
+    tokenizer: str  # folder of the frozen tokenizer (config.json + model.safetensors)
+    data: list[str] = field(default_factory=list)
+    cache: str | None = None  # token cache folder (built into out/cache when missing)
+    cache_clips: int = 512
+    preset: str = "small"
+    model_overrides: dict = field(default_factory=dict)
+    frames: int = 17
+    size: int = 64
+    steps: int = 2000
+    batch: int = 16  # per process
+    accumulate: int = 1
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.045
+    class_dropout: float = 0.1
+    label_smoothing: float = 1e-4
+    ema_decay: float = 0.999
+    synthetic_weight: float = 0.5
+    eval_every: int = 250
+    ckpt_every: int = 250
+    heldout_fraction: float = 0.05  # clips of the cache kept for masked-token accuracy
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    resume: bool = False
+    quiet: bool = False
+
+
+def model_config(cfg: TransformerTrainConfig, grid, bits, class_names) -> TransformerConfig:
+    if cfg.preset not in TRANSFORMER_PRESETS:
+        raise UsageError(f"unknown preset {cfg.preset!r}; one of {', '.join(TRANSFORMER_PRESETS)}")
+    try:
+        return TransformerConfig(**{**TRANSFORMER_PRESETS[cfg.preset], "bits": bits, "latent_shape": tuple(grid),
+                                    "num_classes": len(class_names), "class_names": tuple(class_names),
+                                    **cfg.model_overrides})
+    except TypeError as e:
+        raise UsageError(f"bad transformer override: {e}") from None
+
+
+def make_batch(cache: TokenCache, idx: torch.Tensor, variant: str, mcfg: TransformerConfig, tcfg, gen: torch.Generator,
+               class_dropout: float):
+    """Inputs, targets, task ids and classes of one COMMIT training batch."""
+    task, _, cmask = variant_condition(variant, cache.meta["frames"], cache.meta["size"], *tcfg)
+    z, zc = cache.data["z"][idx], cache.cond(variant, idx)
+    inputs, _ = commit.training_inputs(z, zc, cmask.flatten(), mcfg.mask_id, gen)
+    null = mcfg.num_classes
+    if task.needs_class:
+        labels = cache.data["label"][idx]
+        drop = torch.rand(len(idx), generator=gen) < class_dropout
+        cls = torch.where(drop | (labels < 0), torch.full_like(labels, null), labels)
+    else:
+        cls = torch.full((len(idx),), null, dtype=torch.long)
+    return inputs, z, torch.full((len(idx),), task.id, dtype=torch.long), cls
+
+
+@torch.no_grad()
+def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, ratio: float = 0.5) -> dict:
+    """Per task variant: accuracy of the argmax prediction at masked non-condition tokens."""
+    model.eval()
+    out = {}
+    for name, code, _ in VARIANTS:
+        use = cache.labelled[-len(idx):] if get_task(code).needs_class and len(cache.labelled) else idx
+        if len(use) == 0:
+            continue
+        gen = torch.Generator().manual_seed(0)
+        task, _, cmask = variant_condition(name, cache.meta["frames"], cache.meta["size"], *tcfg)
+        z, zc = cache.data["z"][use], cache.cond(name, use)
+        n = z.shape[1]
+        masked = torch.rand(z.shape, generator=gen) < ratio
+        inputs = torch.where(masked, torch.where(cmask.flatten(), zc, torch.full_like(z, model.config.mask_id)), z)
+        cls = cache.data["label"][use].clamp_min(0) if task.needs_class else torch.full((len(use),), model.config.num_classes)
+        logits = model(inputs.to(device), torch.full((len(use),), task.id, device=device), cls.to(device))
+        pred = model.join([lg.argmax(-1) for lg in logits]).cpu()
+        sel = masked & ~cmask.flatten()
+        if sel.any():
+            out[f"acc.{name}"] = float((pred[sel] == z[sel]).float().mean())
+    model.train()
+    return out
+
+
+def train_transformer(cfg: TransformerTrainConfig) -> Path:
+    d = engine.setup_distributed(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_model(cfg.tokenizer, expect="tokenizer", device=d.device)
+    tcfg = (tokenizer.config.time_factor, tokenizer.config.space_factor)
+    cache_dir = Path(cfg.cache) if cfg.cache else out / "cache"
+    if not (cache_dir / "cache.json").exists():
+        if d.main:
+            build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight), cache_dir,
+                              cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet)
+        if d.world > 1:
+            torch.distributed.barrier()
+    cache = TokenCache(cache_dir)
+    if cache.meta["bits"] != tokenizer.config.bits:
+        raise MagvitError(f"token cache has {cache.meta['bits']}-bit tokens, tokenizer has {tokenizer.config.bits}")
+    del tokenizer
+    n_held = max(1, int(len(cache) * cfg.heldout_fraction))
+    held = torch.arange(len(cache) - n_held, len(cache))
+    train_idx = torch.arange(len(cache) - n_held)
+    train_lab = cache.labelled[cache.labelled < len(cache) - n_held]
+    mcfg = model_config(cfg, cache.meta["grid"], cache.meta["bits"], cache.meta["class_names"])
+    torch.manual_seed(cfg.seed)
+    model = MaskedTransformer(mcfg).to(d.device)
+    ema = engine.EMA(model, cfg.ema_decay)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=cfg.lr, betas=(0.9, 0.96))
+    start = 0
+    ckpt_path = out / "checkpoint.pt"
+    if cfg.resume:
+        ck = engine.load_checkpoint(ckpt_path)
+        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"])
+        ema.state = {k: v.to(d.device) for k, v in ck["ema"].items()}
+        start = ck["step"]
+        engine.set_rng_state(ck["rng"])
+    net = DDP(model) if d.world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)
+    metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
+    amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
+    progress = engine.Progress(cfg.steps, start, d.main and not cfg.quiet, "transformer")
+    names = [v[0] for v in VARIANTS if not (get_task(v[1]).needs_class and len(train_lab) == 0)]
+
+    def checkpoint(step):
+        if d.main:
+            engine.save_checkpoint(ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state,
+                                               "step": step, "rng": engine.rng_state(), "config": dataclasses.asdict(mcfg)})
+
+    step, t_last, clips = start, time.time(), 0
+    try:
+        with engine.stop_on_signal():
+            while step < cfg.steps:
+                gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
+                lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                variant = names[int(torch.randint(len(names), (), generator=gen))]
+                pool = train_lab if get_task(next(v[1] for v in VARIANTS if v[0] == variant)).needs_class else train_idx
+                opt.zero_grad(set_to_none=True)
+                for _ in range(cfg.accumulate):
+                    idx = pool[torch.randint(len(pool), (cfg.batch,), generator=gen)]
+                    inputs, z, task, cls = make_batch(cache, idx, variant, mcfg, tcfg, gen, cfg.class_dropout)
+                    with torch.autocast(**amp):
+                        logits = net(inputs.to(d.device), task.to(d.device), cls.to(d.device))
+                        loss = commit.training_loss(logits, z.to(d.device), model, cfg.label_smoothing)
+                    (loss / cfg.accumulate).backward()
+                    clips += cfg.batch * d.world
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                ema.update(model)
+                step += 1
+                now = time.time()
+                rate = clips / max(now - t_last, 1e-6)
+                progress.update(step, rate, loss=loss.item())
+                if step % 10 == 0 or step == cfg.steps:
+                    metrics.log(step=step, lr=lr, loss=loss.item(), task=variant, clips_per_s=rate, time=now)
+                    t_last, clips = now, 0
+                if d.main and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    metrics.log(step=step, **masked_accuracy(_ema_model(model, ema), cache, held, tcfg, d.device))
+                if step % cfg.ckpt_every == 0:
+                    checkpoint(step)
+    except KeyboardInterrupt:
+        checkpoint(step)
+        progress.close()
+        raise
+    progress.close()
+    checkpoint(step)
+    if not d.main:
+        return out / "export"
+    return save_model(_ema_model(model, ema), out / "export",
+                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": str(cfg.tokenizer)})
+
+
+def _ema_model(model, ema):
+    m = MaskedTransformer(model.config).to(next(model.parameters()).device)
+    ema.copy_to(m)
+    return m.eval()

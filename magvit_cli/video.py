@@ -1,0 +1,190 @@
+"""Reading and writing video with PyAV.
+
+Frames are numpy uint8 arrays (H, W, 3) RGB. Reading streams frame by frame; writing goes to a
+temporary file beside the target and is renamed at the end, so an error or Ctrl-C never leaves
+a half-written output. Audio is remuxed (copied without re-encoding) from a source file when
+asked. Frame rates are kept as exact fractions.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from .errors import MagvitError, UsageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frames: int | None  # None when the container does not say
+    has_audio: bool
+    is_image: bool
+
+
+def _open(path: str | Path):
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, expected a video or image file")
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: file is empty")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"{path}: not a readable video or image ({type(e).__name__}: {e})") from None
+    if not container.streams.video:
+        container.close()
+        raise UsageError(f"{path}: has no video stream")
+    return container
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Size, exact frame rate, frame count and audio presence of a video or image file."""
+    path = Path(path)
+    with _open(path) as c:
+        s = c.streams.video[0]
+        is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
+        fps = s.average_rate or s.guessed_rate or Fraction(25)
+        return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
+                         s.frames or None, bool(c.streams.audio), is_image)
+
+
+def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
+    """Decode RGB uint8 frames [start, start + count) one at a time."""
+    c = _open(path)
+    try:
+        c.streams.video[0].thread_type = "AUTO"
+        i, got = 0, 0
+        try:
+            for frame in c.decode(video=0):
+                if i >= start:
+                    yield frame.to_ndarray(format="rgb24")
+                    got += 1
+                    if count is not None and got >= count:
+                        return
+                i += 1
+        except av.FFmpegError as e:
+            if got == 0 and i == 0:
+                raise UsageError(f"{path}: no decodable frames ({e})") from None
+            raise MagvitError(f"{path}: decoding failed after frame {i} ({e})") from None
+        if got == 0 and i == 0:
+            raise UsageError(f"{path}: no decodable frames")
+    finally:
+        c.close()
+
+
+def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """(T, H, W, 3) uint8 array of frames [start, start + count)."""
+    frames = list(iter_frames(path, start, count))
+    return np.stack(frames)
+
+
+class VideoWriter:
+    """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
+
+    Use as a context manager: the file appears at `path` only when the block ends without an
+    exception. `audio_from` copies that file's first audio stream (remux, no re-encode)."""
+
+    def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
+                 crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None):
+        self.path = Path(path)
+        self.fps, self.width, self.height = Fraction(fps), width, height
+        self.codec, self.crf, self.lossless = codec, crf, lossless
+        self.audio_from = Path(audio_from) if audio_from else None
+        self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES
+        self.frames = 0
+
+    def __enter__(self):
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise UsageError(f"output folder {folder} does not exist")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        try:
+            self._open()
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        return self
+
+    def _open(self):
+        self.audio_in = self.audio_out = None
+        if self.is_image:
+            self.out = av.open(str(self.tmp), "w", format="image2")
+            self.stream = self.out.add_stream("png" if self.path.suffix.lower() == ".png" else "mjpeg")
+            self.stream.pix_fmt = "rgb24" if self.path.suffix.lower() == ".png" else "yuvj444p"
+            self.stream.width, self.stream.height = self.width, self.height
+            return
+        self.out = av.open(str(self.tmp), "w")
+        codec = self.codec
+        if self.lossless and codec == "libx264":
+            codec = "libx264rgb"  # lossless in RGB: known pixels come back bit-exact
+        self.stream = self.out.add_stream(codec, rate=self.fps)
+        self.stream.width, self.stream.height = self.width, self.height
+        if codec == "libx264rgb":
+            self.stream.pix_fmt = "rgb24"
+            self.stream.options = {"qp": "0", "preset": "medium"}
+        elif codec in ("libx264", "libx265"):
+            self.stream.pix_fmt = "yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p"
+            self.stream.options = {"crf": str(self.crf), "preset": "medium"}
+        if self.audio_from is not None:
+            src = av.open(str(self.audio_from))
+            if src.streams.audio:
+                self.audio_in = src
+                self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
+            else:
+                src.close()
+
+    def write(self, frame: np.ndarray):
+        """One (H, W, 3) uint8 RGB frame."""
+        if frame.shape != (self.height, self.width, 3):
+            raise ValueError(f"frame {frame.shape} does not match output {self.height}x{self.width}")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for pkt in self.stream.encode(vf):
+            self.out.mux(pkt)
+        self.frames += 1
+
+    def _finish(self):
+        for pkt in self.stream.encode():
+            self.out.mux(pkt)
+        if self.audio_in is not None:
+            for pkt in self.audio_in.demux(self.audio_in.streams.audio[0]):
+                if pkt.dts is None:
+                    continue
+                pkt.stream = self.audio_out
+                self.out.mux(pkt)
+            self.audio_in.close()
+        self.out.close()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self._finish()
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self.tmp, 0o666 & ~umask)
+                self.tmp.replace(self.path)
+                return False
+            try:
+                self.out.close()
+            except Exception:
+                pass
+            if getattr(self, "audio_in", None) is not None:
+                self.audio_in.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+        return False
