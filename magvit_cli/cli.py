@@ -349,6 +349,17 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 
 
 # --- training -------------------------------------------------------------------------------
+StopAfterOpt = typer.Option(None, "--stop-after", help="Stop after N steps of this call (checkpointed; --resume goes on).")
+
+
+def _betas(text: str) -> tuple[float, float]:
+    try:
+        b1, b2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--betas must be b1,b2, got {text!r}") from None
+    return b1, b2
+
+
 def _overrides(items: List[str]) -> dict:
     out = {}
     for item in items:
@@ -372,6 +383,8 @@ def train_tokenizer_cmd(
         accumulate: int = typer.Option(1, "--accumulate", help="Micro-batches per optimizer step."),
         frames: int = typer.Option(9, "--frames", help="Clip length (1 + 4k)."), size: int = typer.Option(64, "--size", help="Crop size."),
         lr: float = typer.Option(1e-4, "--lr"), warmup: int = typer.Option(100, "--warmup"),
+        betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
+        entropy_weight: float = typer.Option(0.1, "--entropy-weight", help="LFQ entropy penalty weight."),
         disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
         disc_start: int = typer.Option(2000, "--disc-start", help="Step at which the discriminator switches on."),
         synthetic_weight: float = typer.Option(0.5, "--synthetic-weight", help="Share of synthetic clips (1 without --data)."),
@@ -380,12 +393,14 @@ def train_tokenizer_cmd(
         workers: int = typer.Option(1, "--workers"), seed: int = typer.Option(0, "--seed"),
         device: str = typer.Option("auto", "--device"), compile_: bool = typer.Option(False, "--compile"),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
-        quiet: bool = QuietOpt):
+        stop_after: Optional[int] = StopAfterOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
     try:
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
                                    accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
+                                   betas=_betas(betas), entropy_weight=entropy_weight,
+                                   entropy_start=max(entropy_weight, 5 * entropy_weight), stop_after=stop_after,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
                                    device=device, compile=compile_, resume=resume, quiet=quiet)
@@ -412,7 +427,7 @@ def train_transformer_cmd(
         eval_every: int = typer.Option(250, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
         seed: int = typer.Option(0, "--seed"), device: str = typer.Option("auto", "--device"),
         compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
-        quiet: bool = QuietOpt):
+        stop_after: Optional[int] = StopAfterOpt, quiet: bool = QuietOpt):
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     try:
         from .train.transformer import TransformerTrainConfig, train_transformer
@@ -420,7 +435,8 @@ def train_transformer_cmd(
                                      preset=preset, model_overrides=_overrides(set_), frames=frames, size=size, steps=steps,
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,
-                                     seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet)
+                                     seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet,
+                                     stop_after=stop_after)
         path = train_transformer(cfg)
         if not quiet:
             Console().print(f"exported {path}")

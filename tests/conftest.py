@@ -1,8 +1,14 @@
 """Seeded tiny configurations shared by the tests."""
+from fractions import Fraction
+
+import av
+import numpy as np
 import pytest
 import torch
 
 from magvit_cli.models import MaskedTransformer, TokenizerConfig, TransformerConfig, VideoTokenizer
+
+torch.set_num_threads(1)  # tiny models: threads only contend (and CI's 2 cores may be shared)
 
 TINY_TOKENIZER = dict(channels=8, channel_mult=(1, 2, 2), num_res_blocks=1,
                       temporal_down=(True, True), bits=6, norm_groups=4)
@@ -28,3 +34,34 @@ def tokenizer():
 @pytest.fixture
 def transformer():
     return tiny_transformer()
+
+
+def make_video(path, frames=9, width=48, height=32, fps=Fraction(30000, 1001), audio=False, seed=0):
+    """A small real mp4 (H.264, optional AAC sine audio) with moving colour blocks."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        as_ = None
+        if audio:
+            as_ = out.add_stream("aac", rate=44100)
+            as_.layout = "mono"
+        for t in range(frames):
+            img = np.roll(base, 2 * t, axis=1)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        if as_ is not None:
+            n = int(44100 * frames / float(fps))
+            samples = (0.2 * np.sin(np.arange(n) * 2 * np.pi * 440 / 44100)).astype(np.float32)
+            for i in range(0, n, 1024):
+                chunk = samples[i:i + 1024]
+                fr = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
+                fr.sample_rate = 44100
+                for p in as_.encode(fr):
+                    out.mux(p)
+            for p in as_.encode():
+                out.mux(p)
+    return path

@@ -148,6 +148,8 @@ class TransformerTrainConfig:
     eval_every: int = 250
     ckpt_every: int = 250
     heldout_fraction: float = 0.05  # clips of the cache kept for masked-token accuracy
+    log_every: int = 10  # metrics.jsonl row every N steps
+    stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
     seed: int = 0
     device: str = "auto"
     compile: bool = False
@@ -260,7 +262,8 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     step, t_last, clips = start, time.time(), 0
     try:
         with engine.stop_on_signal():
-            while step < cfg.steps:
+            end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
+            while step < end:
                 gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
                 lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
                 for g in opt.param_groups:
@@ -283,7 +286,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
                 now = time.time()
                 rate = clips / max(now - t_last, 1e-6)
                 progress.update(step, rate, loss=loss.item())
-                if step % 10 == 0 or step == cfg.steps:
+                if step % cfg.log_every == 0 or step == cfg.steps:
                     metrics.log(step=step, lr=lr, loss=loss.item(), task=variant, clips_per_s=rate, time=now)
                     t_last, clips = now, 0
                 if d.main and (step % cfg.eval_every == 0 or step == cfg.steps):

@@ -1,0 +1,206 @@
+"""The magvit command line on small generated videos with tiny random weights."""
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import make_video, tiny_tokenizer, tiny_transformer
+from magvit_cli.cli import app
+from magvit_cli.models import save_model
+from magvit_cli.video import VideoWriter, probe, read_frames
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("weights")
+    save_model(tiny_tokenizer(seed=1), root / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), root / "transformer")  # 9-frame window, 16x16
+    return root
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("clips") / "in.mp4", frames=6, width=48, height=32, audio=True)
+
+
+def run(args, weights, expect=0):
+    steps = [] if args[0] in ("reconstruct", "tokenize") else ["--steps", "2"]
+    r = runner.invoke(app, [args[0], *steps, *args[1:], "--weights", str(weights), "--device", "cpu", "--json"])
+    assert r.exit_code == expect, f"exit {r.exit_code} for {args}: {r.output}"
+    return json.loads(r.stdout.strip().splitlines()[-1]) if expect == 0 else r
+
+
+def test_help_lists_every_task():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ["interpolate", "predict", "outpaint", "inpaint", "generate", "reconstruct", "tokenize", "info", "classes", "train"]:
+        assert cmd in r.output
+    for code in ["FI", "FP", "CFP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD", "CG"]:
+        assert code in r.output
+    r = runner.invoke(app, ["outpaint", "--help"])
+    assert "horizontal strip" in r.output and "vertical strip" in r.output
+
+
+def test_interpolate_frames_rate_size_audio(weights, clip, tmp_path):
+    out = tmp_path / "x2.mp4"
+    res = run(["interpolate", str(clip), "--factor", "2", "-o", str(out)], weights)
+    info = probe(out)
+    assert res["frames"] == 12 and len(read_frames(out)) == 12, f"6 frames x 2 should give 12, got {res['frames']}"
+    assert info.fps == Fraction(60000, 1001), f"fps {info.fps}"
+    assert (info.width, info.height) == (48, 32) and info.has_audio
+    run(["interpolate", str(clip), "--factor", "3", "--no-audio", "-o", str(out), "--force"], weights)
+    info = probe(out)
+    assert info.fps == Fraction(90000, 1001) and not info.has_audio and len(read_frames(out)) == 18
+
+
+def test_interpolate_lossless_keeps_input_frames_bit_exact(weights, clip, tmp_path):
+    out = tmp_path / "ll.mp4"
+    run(["interpolate", str(clip), "--factor", "2", "--lossless", "-o", str(out)], weights)
+    src, got = read_frames(clip), read_frames(out)
+    for i in range(len(src)):
+        assert np.array_equal(got[2 * i], src[i]), f"input frame {i} changed at output frame {2 * i}"
+    assert np.array_equal(got[-1], src[-1]), "the last frame is held"
+
+
+def test_same_seed_same_output_different_seed_differs(weights, clip, tmp_path):
+    outs = []
+    for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
+        out = tmp_path / f"{name}.mp4"
+        run(["inpaint", str(clip), "--lossless", "--seed", str(seed), "-o", str(out)], weights)
+        outs.append(read_frames(out))
+    assert np.array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[0], outs[2])
+
+
+def test_predict_and_class_conditional(weights, clip, tmp_path):
+    res = run(["predict", str(clip), "--frames", "5", "-o", str(tmp_path / "p.mp4")], weights)
+    assert res["frames"] == 11 and len(read_frames(tmp_path / "p.mp4")) == 11
+    assert probe(tmp_path / "p.mp4").fps == Fraction(30000, 1001)
+    res = run(["predict", str(clip), "--frames", "12", "--class", "b", "--lossless", "-o", str(tmp_path / "c.mp4")], weights)
+    got = read_frames(tmp_path / "c.mp4")
+    assert len(got) == 18 and np.array_equal(got[:6], read_frames(clip)), "the input frames come first, unchanged"
+    r = run(["predict", str(clip), "--class", "nope", "-o", str(tmp_path / "e.mp4")], weights, expect=2)
+    assert "not in the model" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("mode,size,place", [("central", (96, 64), (24, 16)), ("vertical", (96, 32), (24, 0)),
+                                              ("horizontal", (48, 64), (0, 16))])
+def test_outpaint_geometry_and_known_pixels(weights, clip, tmp_path, mode, size, place):
+    out = tmp_path / f"{mode}.mp4"
+    res = run(["outpaint", str(clip), "--mode", mode, "--lossless", "-o", str(out)], weights)
+    assert (res["width"], res["height"]) == size and res["frames"] == 6 and res["audio"]
+    got, src = read_frames(out), read_frames(clip)
+    x, y = place
+    assert np.array_equal(got[:, y:y + 32, x:x + 48], src), f"{mode}: known pixels changed"
+
+
+def test_outpaint_dynamic_and_track(weights, clip, tmp_path):
+    res = run(["outpaint", str(clip), "--mode", "dynamic", "--lossless", "-o", str(tmp_path / "d.mp4")], weights)
+    got, src = read_frames(tmp_path / "d.mp4"), read_frames(clip)
+    assert (res["width"], res["height"]) == (96, 32)
+    assert np.array_equal(got[0, :, :48], src[0]) and np.array_equal(got[-1, :, 48:], src[-1]), "slides left to right"
+    track = tmp_path / "t.csv"
+    track.write_text("frame,x,y\n0,10,4\n3,20,0\n")
+    res = run(["outpaint", str(clip), "--mode", "dynamic", "--size", "80x40", "--track", str(track), "--lossless",
+               "-o", str(tmp_path / "t.mp4")], weights)
+    got = read_frames(tmp_path / "t.mp4")
+    assert got.shape[1:3] == (40, 80)
+    assert np.array_equal(got[1, 4:36, 10:58], src[1]) and np.array_equal(got[4, 0:32, 20:68], src[4])
+    r = run(["outpaint", str(clip), "--size", "40x20", "-o", str(tmp_path / "s.mp4")], weights, expect=2)
+    assert "smaller than the input" in r.output
+
+
+def test_inpaint_modes_keep_pixels_outside_the_hole(weights, clip, tmp_path):
+    src = read_frames(clip)
+    res = run(["inpaint", str(clip), "--lossless", "-o", str(tmp_path / "c.mp4")], weights)
+    got = read_frames(tmp_path / "c.mp4")
+    hole = np.zeros((32, 48), bool)
+    hole[8:24, 12:36] = True
+    assert res["frames"] == 6 and np.array_equal(got[:, ~hole], src[:, ~hole])
+    run(["inpaint", str(clip), "--box", "4,4,10,8", "--lossless", "-o", str(tmp_path / "b.mp4")], weights)
+    got = read_frames(tmp_path / "b.mp4")
+    hole = np.zeros((32, 48), bool)
+    hole[4:12, 4:14] = True
+    assert np.array_equal(got[:, ~hole], src[:, ~hole])
+    mask = np.zeros((32, 48, 3), np.uint8)
+    mask[20:30, 30:46] = 255
+    with VideoWriter(tmp_path / "mask.png", 1, 48, 32) as w:
+        w.write(mask)
+    run(["inpaint", str(clip), "--mask", str(tmp_path / "mask.png"), "--lossless", "-o", str(tmp_path / "m.mp4")], weights)
+    got = read_frames(tmp_path / "m.mp4")
+    keep = mask[:, :, 0] == 0
+    assert np.array_equal(got[:, keep], src[:, keep])
+    run(["inpaint", str(clip), "--mode", "dynamic", "-o", str(tmp_path / "d.mp4")], weights)
+    r = run(["inpaint", str(clip), "--box", "40,4,20,8", "-o", str(tmp_path / "x.mp4")], weights, expect=2)
+    assert "outside" in r.output
+
+
+def test_image_in_image_out(weights, tmp_path):
+    img = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    with VideoWriter(tmp_path / "photo.png", 1, 48, 32) as w:
+        w.write(img)
+    res = run(["outpaint", str(tmp_path / "photo.png")], weights)
+    assert res["output"].endswith("photo.outpaint.png") and (res["width"], res["height"]) == (96, 64)
+    got = read_frames(res["output"])
+    assert got.shape == (1, 64, 96, 3) and np.array_equal(got[0, 16:48, 24:72], img)
+    res = run(["predict", str(tmp_path / "photo.png"), "--frames", "8"], weights)
+    assert res["frames"] == 9 and res["output"].endswith(".mp4")
+
+
+def test_generate_classes_info(weights, tmp_path):
+    res = run(["generate", "--class", "b", "--frames", "12", "-o", str(tmp_path / "g.mp4")], weights)
+    assert res["frames"] == 12 and len(read_frames(tmp_path / "g.mp4")) == 12 and res["class"] == "b"
+    r = runner.invoke(app, ["classes", "--weights", str(weights), "--json"])
+    assert json.loads(r.stdout)["classes"] == ["a", "b", "c"]
+    r = runner.invoke(app, ["info", "--weights", str(weights), "--device", "cpu", "--json"])
+    got = json.loads(r.stdout)
+    assert got["device"] == "cpu" and got["precision"] == "float32" and got["tokenizer"]["bits"] == 6
+
+
+def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
+    res = run(["reconstruct", str(clip), "-o", str(tmp_path / "r.mp4")], weights)
+    # 6 frames -> one window padded to 9 frames: 3 x 8 x 12 tokens of 6 bits over 6 x 32 x 48 pixels
+    assert abs(res["bits_per_pixel"] - 3 * 8 * 12 * 6 / (6 * 32 * 48)) < 1e-9
+    assert 0 < res["psnr"] < 60 and res["frames"] == 6 and res["audio"]
+    tok = tmp_path / "t.safetensors"
+    res = run(["tokenize", str(clip), "-o", str(tok)], weights)
+    assert res["windows"] == 1 and res["tokens"] == 3 * 8 * 12
+    res = run(["reconstruct", str(tok), "-o", str(tmp_path / "rt.mp4"), "--lossless"], weights)
+    run(["reconstruct", str(clip), "-o", str(tmp_path / "rl.mp4"), "--lossless"], weights)
+    assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "rl.mp4"))
+
+
+def test_errors_are_one_line_with_exit_codes(weights, clip, tmp_path):
+    r = run(["interpolate", str(tmp_path / "missing.mp4")], weights, expect=2)
+    assert "no such file" in r.output and "Traceback" not in r.output
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    r = run(["interpolate", str(bad)], weights, expect=2)
+    assert "not a readable video" in r.output
+    r = run(["interpolate", str(clip), "--factor", "1"], weights, expect=2)
+    assert "--factor" in r.output
+    r = run(["interpolate", str(clip), "-o", str(clip)], weights, expect=2)
+    assert "is the input" in r.output
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    r = run(["interpolate", str(clip), "-o", str(existing)], weights, expect=2)
+    assert "--force" in r.output and existing.read_bytes() == b"keep me"
+    r = run(["interpolate", str(clip), "--steps", "0", "-o", str(tmp_path / "s.mp4")], weights, expect=2)
+    assert "--steps" in r.output
+    assert not list(tmp_path.glob(".*")), "no temporary files left behind"
+
+
+def test_out_dir_with_several_inputs(weights, clip, tmp_path):
+    other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    r = runner.invoke(app, ["interpolate", str(clip), str(other), "--out-dir", str(outdir), "--weights", str(weights),
+                            "--device", "cpu", "--json", "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in outdir.iterdir()) == ["in.interpolate.mp4", "other.interpolate.mp4"]
+    assert len(read_frames(outdir / "other.interpolate.mp4")) == 10
