@@ -11,8 +11,9 @@ How any resolution and length is handled (and why):
 - Space: every window is resized to the model's working size (e.g. 64x64) for one pass, and
   the result is brought back to full resolution by *residual compositing*: the full-resolution
   condition video (the task's padding: linear blend for interpolation, the held frame for
-  prediction, edge replication for outpainting) plus the upsampled difference the model made
-  to the low-resolution condition. Where the model agrees with the padding, full-resolution
+  prediction, edge replication for outpainting) plus the upsampled difference between the
+  decoded generated tokens and the decoded condition tokens. The tokenizer's reconstruction
+  error cancels in that difference; where the model agrees with the padding, full-resolution
   detail is kept; where it moves things, the change comes in at the model's resolution. A
   downscaled pass has no tile seams; tiling would need a model trained at larger sizes to pay.
 - Known pixels are pasted back exactly: only the unknown region comes from the model.
@@ -121,8 +122,8 @@ class Sampling:
 @dataclass
 class Window:
     """One window at working resolution: what the model saw and made."""
-    generated: torch.Tensor  # (3, T, S, S)
-    condition: torch.Tensor  # (3, T, S, S) low-res condition video
+    generated: torch.Tensor  # (3, T, S, S) decoded generated tokens
+    condition: torch.Tensor  # (3, T, S, S) decoded condition tokens: the tokenizer's view of the condition
 
 
 @dataclass
@@ -215,14 +216,16 @@ class Magvit:
                                    choice_temperature=sampling.choice_temperature, guidance=sampling.guidance,
                                    generator=generator, grid=grid)
             video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
-        return Window(video[0].cpu(), cond[0].float().cpu())
+            cond_rec = self.tokenizer.decode(z).float().clamp(-1, 1)
+        return Window(video[0].cpu(), cond_rec[0].cpu())
 
     def generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def lift(self, window: Window, t: int, cond_full: torch.Tensor, size: tuple[int, int], residual: bool) -> torch.Tensor:
-        """Frame t of a generated window at full resolution: cond_full + up(gen - cond) (residual)
-        or up(gen)."""
+        """Frame t of a generated window at full resolution. Residual: cond_full + up(decode(generated)
+        - decode(condition tokens)): the tokenizer's own error cancels, and where the model keeps the
+        condition tokens the full-resolution padding comes through untouched. Else up(generated)."""
         if residual:
             return (cond_full + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
         return resize(window.generated[:, t], size).clamp(-1, 1)
