@@ -385,6 +385,8 @@ def train_tokenizer_cmd(
         lr: float = typer.Option(1e-4, "--lr"), warmup: int = typer.Option(100, "--warmup"),
         betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
         entropy_weight: float = typer.Option(0.1, "--entropy-weight", help="LFQ entropy penalty weight."),
+        perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
+        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight"),
         disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
         disc_start: int = typer.Option(2000, "--disc-start", help="Step at which the discriminator switches on."),
         synthetic_weight: float = typer.Option(0.5, "--synthetic-weight", help="Share of synthetic clips (1 without --data)."),
@@ -401,6 +403,7 @@ def train_tokenizer_cmd(
                                    accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
                                    betas=_betas(betas), entropy_weight=entropy_weight,
                                    entropy_start=max(entropy_weight, 5 * entropy_weight), stop_after=stop_after,
+                                   perceptual=perceptual, perceptual_weight=perceptual_weight,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
                                    device=device, compile=compile_, resume=resume, quiet=quiet)
@@ -416,6 +419,7 @@ def train_transformer_cmd(
         out: Path = typer.Option(..., "--out", help="Run folder: cache/, checkpoint.pt, metrics.jsonl, export/."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer folder (e.g. a tokenizer run's export/)."),
         data: List[str] = typer.Option([], "--data", help="Folder or file of videos/images (repeatable)."),
+        labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
         cache_clips: int = typer.Option(512, "--cache-clips", help="Clips to tokenize into the cache."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
@@ -431,7 +435,7 @@ def train_transformer_cmd(
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     try:
         from .train.transformer import TransformerTrainConfig, train_transformer
-        cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, cache=cache, cache_clips=cache_clips,
+        cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips,
                                      preset=preset, model_overrides=_overrides(set_), frames=frames, size=size, steps=steps,
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,

@@ -204,3 +204,18 @@ def test_out_dir_with_several_inputs(weights, clip, tmp_path):
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in outdir.iterdir()) == ["in.interpolate.mp4", "other.interpolate.mp4"]
     assert len(read_frames(outdir / "other.interpolate.mp4")) == 10
+
+
+def test_scene_cut_is_held_not_morphed(weights, tmp_path):
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 60, (32, 48, 3), dtype=np.uint8), rng.integers(190, 255, (32, 48, 3), dtype=np.uint8)
+    src = tmp_path / "cut.mp4"
+    with VideoWriter(src, 25, 48, 32, lossless=True) as w:
+        for f in [a, a, a, b, b]:
+            w.write(f)
+    res = run(["interpolate", str(src), "--factor", "2", "--lossless", "-o", str(tmp_path / "o.mp4")], weights)
+    got = read_frames(tmp_path / "o.mp4")
+    assert res["scene_cuts"] == 1 and len(got) == 10
+    assert np.array_equal(got[5], got[4]), "the frame between the cut pair holds the frame before the cut"
+    res = run(["interpolate", str(src), "--factor", "2", "--scene-threshold", "1.0", "-o", str(tmp_path / "n.mp4")], weights)
+    assert res["scene_cuts"] == 0

@@ -113,3 +113,30 @@ def test_transformer_trains_and_exports_work_in_cli(tmp_path):
     r = runner.invoke(app, ["interpolate", str(clip), "--weights", str(weights), "--device", "cpu", "--json", "--steps", "2"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["frames"] == 12
+
+
+def test_gan_and_perceptual_losses_run(tmp_path):
+    net = torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()))
+    net.save(str(tmp_path / "feat.pt"))
+    train_tokenizer(tok_cfg(tmp_path / "run", steps=3, disc_weight=0.1, disc_start=1, r1_every=2,
+                            perceptual=str(tmp_path / "feat.pt")))
+    logged = rows(tmp_path / "run/metrics.jsonl")
+    assert all("perceptual" in r for r in logged if "rec" in r)
+    assert "d" in logged[-1] and "g" in logged[-1] and "d" not in logged[0], "discriminator switches on at disc_start"
+    ck = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert "disc" in ck and "lecam" in ck
+
+
+def test_labels_from_subfolders_and_csv(tmp_path):
+    from magvit_cli.train.data import ClipSource, list_media
+    from magvit_cli.video import VideoWriter
+    import numpy as np
+    for name in ["walk/a.png", "run/b.png", "c.png"]:
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        with VideoWriter(tmp_path / "data" / name, 1, 16, 16) as w:
+            w.write(np.zeros((16, 16, 3), np.uint8))
+    items, classes = list_media([tmp_path / "data"])
+    assert classes == ["run", "walk"] and sorted(c for _, c in items) == [-1, 0, 1]
+    (tmp_path / "labels.csv").write_text("file,class\nc.png,jump\nwalk/a.png,stroll\n")
+    src = ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv")
+    assert src.class_names[-3:] == ["jump", "run", "stroll"] and src.class_names[0] == "bounce"

@@ -7,7 +7,8 @@ Sources, mixable by weight:
 - folders: videos (anything PyAV decodes) give random T-frame crops (random temporal stride
   1-2, random scale, crop, horizontal flip); images become clips by the same synthetic camera
   motion. Class labels come from the first sub-folder name under a data folder, when there are
-  sub-folders; otherwise clips are unlabelled (the transformer's "unconditional" class).
+  sub-folders, or from a `file,class` CSV (`labels`); otherwise clips are unlabelled (the
+  transformer's "unconditional" class).
 
 Decoded videos are held downscaled (short side at most 2 S) in a per-worker cache bounded in
 bytes, so memory stays bounded whatever the folder holds.
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ..errors import UsageError
 from ..video import IMAGE_SUFFIXES, iter_frames
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}
@@ -107,18 +109,36 @@ def shapes_clip(background: torch.Tensor, frames: int, size: int, motion: str, r
     return clip
 
 
-def list_media(folders: list[str | Path]) -> tuple[list[tuple[Path, int]], list[str]]:
-    """Files under `folders` with a class id from their first sub-folder (-1: unlabelled)."""
+def read_labels(path: str | Path) -> dict[str, str]:
+    """CSV rows `file,class` (a header row `file,class` is allowed) -> {file name or path: class}."""
+    import csv
+    out = {}
+    with open(path, newline="") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if len(row) < 2 or (i == 0 and row[0].strip().lower() in ("file", "path", "filename")):
+                continue
+            out[row[0].strip()] = row[1].strip()
+    if not out:
+        raise UsageError(f"{path}: no file,class rows")
+    return out
+
+
+def list_media(folders: list[str | Path], labels: dict[str, str] | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
+    """Files under `folders` with a class id (-1: unlabelled). The class is the file's entry in
+    `labels` (by path relative to its data folder, or by file name), else its first sub-folder."""
     items, classes = [], []
     for root in map(Path, folders):
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
+            name = (labels or {}).get(rel.as_posix()) or (labels or {}).get(f.name)
+            if name is None and len(rel.parts) > 1:
+                name = rel.parts[0]
             label = -1
-            if len(rel.parts) > 1:
-                if rel.parts[0] not in classes:
-                    classes.append(rel.parts[0])
-                label = classes.index(rel.parts[0])
+            if name is not None:
+                if name not in classes:
+                    classes.append(name)
+                label = classes.index(name)
             items.append((f, label))
     return items, classes
 
@@ -127,8 +147,8 @@ class ClipSource:
     """Random clips from media files, plus the synthetic generator."""
 
     def __init__(self, folders: list[str | Path], frames: int, size: int, synthetic_weight: float = 0.5,
-                 cache_bytes: int = 512 * 2 ** 20):
-        self.items, self.folder_classes = list_media(folders)
+                 cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None):
+        self.items, self.folder_classes = list_media(folders, read_labels(labels) if labels else None)
         self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
         self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
         self.frames, self.size = frames, size

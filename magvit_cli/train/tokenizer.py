@@ -3,8 +3,9 @@
 Loss: reconstruction (L1 or L2) + 0.25 commitment + entropy penalty (weight annealed from
 `entropy_start` down to `entropy_weight` over `entropy_anneal` steps) + optionally a
 non-saturating GAN term from the 3D discriminator, switched on at `disc_start` (with R1 and
-LeCam). Adam betas (0, 0.99) as in the paper, EMA weights for the release. No perceptual loss
-ships: it needs a pretrained network that this project cannot download.
+LeCam). Adam betas (0, 0.99) as in the paper, EMA weights for the release. A perceptual loss runs
+only with a user-supplied feature network (`perceptual`, TorchScript): none ships, since the
+usual one is a pretrained network that this project cannot download.
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ class TokenizerTrainConfig:
     entropy_weight: float = 0.1
     entropy_start: float = 0.5  # annealed down to entropy_weight
     entropy_anneal: int = 2000
+    perceptual: str | None = None  # TorchScript feature network file (B,3,H,W)->features; none ships
+    perceptual_weight: float = 0.1
     disc_weight: float = 0.0  # 0: no discriminator (e.g. short CPU runs)
     disc_start: int = 2000
     r1_weight: float = 10.0
@@ -96,6 +99,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
         disc = Discriminator(DiscriminatorConfig()).to(d.device)
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
         lecam = LeCam().to(d.device)
+    feat = load_perceptual(cfg.perceptual, d.device) if cfg.perceptual else None
     start = 0
     ckpt_path = out / "checkpoint.pt"
     if cfg.resume:
@@ -143,6 +147,10 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
                         rec = o.reconstruction.float()
                         rec_loss = (rec - x).abs().mean() if cfg.recon == "l1" else F.mse_loss(rec, x)
                         loss = rec_loss + cfg.commit_weight * o.lfq.commitment + ent_w * o.lfq.entropy
+                        if feat is not None:
+                            p_loss = perceptual_loss(feat, rec, x)
+                            loss = loss + cfg.perceptual_weight * p_loss
+                            logs["perceptual"] = p_loss.item()
                         if use_disc:
                             g_loss = F.softplus(-dnet(rec)).mean()
                             loss = loss + cfg.disc_weight * g_loss
@@ -184,6 +192,24 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     checkpoint(step)
     return export(model, ema, out, {"steps": step, "preset": cfg.preset, "frames": cfg.frames, "size": cfg.size,
                                     "data": [str(p) for p in cfg.data]}) if d.main else out / "export"
+
+
+def load_perceptual(path: str, device) -> torch.nn.Module:
+    """A user-supplied TorchScript network mapping frames (N, 3, H, W) in [-1, 1] to features; frozen.
+    TorchScript is a restricted program format: it cannot run arbitrary Python on load, unlike pickle."""
+    try:
+        net = torch.jit.load(str(path), map_location=device)
+    except (RuntimeError, ValueError, FileNotFoundError) as e:
+        raise UsageError(f"--perceptual {path}: not a loadable TorchScript file ({str(e).splitlines()[0]})") from None
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval()
+
+
+def perceptual_loss(net, rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared feature distance over all frames. rec, x: (B, 3, T, H, W)."""
+    flat = lambda v: v.transpose(1, 2).flatten(0, 1)
+    return F.mse_loss(net(flat(rec)).float(), net(flat(x)).float())
 
 
 def _ema_model(model, ema):

@@ -129,6 +129,7 @@ class TransformerTrainConfig:
     out: Path  # run folder
     tokenizer: str  # folder of the frozen tokenizer (config.json + model.safetensors)
     data: list[str] = field(default_factory=list)
+    labels: str | None = None  # CSV file,class (else sub-folder names)
     cache: str | None = None  # token cache folder (built into out/cache when missing)
     cache_clips: int = 512
     preset: str = "small"
@@ -218,7 +219,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     cache_dir = Path(cfg.cache) if cfg.cache else out / "cache"
     if not (cache_dir / "cache.json").exists():
         if d.main:
-            build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight), cache_dir,
+            build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, labels=cfg.labels), cache_dir,
                               cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet)
         if d.world > 1:
             torch.distributed.barrier()
