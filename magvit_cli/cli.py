@@ -37,6 +37,16 @@ class State:
     json = False
 
 
+@app.callback()
+def _setup():
+    """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+
+
 def fail(e: BaseException) -> None:
     """Library errors -> one line and an exit code; tracebacks only with MAGVIT_DEBUG=1."""
     if os.environ.get("MAGVIT_DEBUG") == "1":

@@ -1,0 +1,255 @@
+"""Bad input gets one clear line and a non-zero exit; nothing half-written stays; fuzzed readers
+and parsers only ever succeed or raise the project's own error."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from typer.testing import CliRunner
+
+from conftest import make_video, tiny_tokenizer, tiny_transformer
+from magvit_cli import runners
+from magvit_cli.cli import _parse_size, app
+from magvit_cli.errors import MagvitError
+from magvit_cli.models import save_model
+from magvit_cli.video import VideoWriter, iter_frames, probe, read_frames
+
+runner = CliRunner()
+FUZZ = int(os.environ.get("MAGVIT_FUZZ_EXAMPLES", "25"))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("w")
+    save_model(tiny_tokenizer(seed=1), root / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), root / "transformer")
+    return root
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("v") / "good.mp4", frames=9, width=48, height=32, audio=True)
+
+
+def cli(args, weights):
+    steps = ["--steps", "2"] if args[0] not in ("reconstruct", "tokenize") else []
+    return runner.invoke(app, [args[0], "--weights", str(weights), "--device", "cpu", *steps, "--quiet", *args[1:]])
+
+
+def one_line_error(r, code, text):
+    assert r.exit_code == code, f"exit {r.exit_code}: {r.output}"
+    lines = [l for l in r.output.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.output, r.output
+    assert text in r.output, r.output
+
+
+@pytest.mark.parametrize("cut", [0.05, 0.3, 0.6])
+def test_truncated_mp4_is_clean(weights, good, tmp_path, cut):
+    data = good.read_bytes()
+    bad = tmp_path / "t.mp4"
+    bad.write_bytes(data[: int(len(data) * cut)])
+    r = cli(["inpaint", str(bad), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code in (0, 1, 2) and "Traceback" not in r.output
+    if r.exit_code:
+        assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("maker,text", [
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b""), "file is empty"),
+    (lambda p: p.write_text("this is text"), "not a readable video"),
+])
+def test_bad_files(weights, tmp_path, maker, text):
+    bad = tmp_path / "bad.mp4"
+    maker(bad)
+    one_line_error(cli(["interpolate", str(bad), "-o", str(tmp_path / "o.mp4")], weights), 2, text)
+
+
+def test_audio_only_file(weights, tmp_path):
+    path = tmp_path / "a.m4a"
+    with av.open(str(path), "w") as o:
+        s = o.add_stream("aac", rate=44100)
+        s.layout = "mono"
+        fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        fr.sample_rate = 44100
+        for p in [*s.encode(fr), *s.encode()]:
+            o.mux(p)
+    one_line_error(cli(["interpolate", str(path), "-o", str(tmp_path / "o.mp4")], weights), 2, "no video stream")
+
+
+@pytest.mark.parametrize("pix,codec,ext", [("gray", "ffv1", ".mkv"), ("yuv420p10le", "libx264", ".mkv"),
+                                           ("yuv444p", "libx264", ".mp4")])
+def test_unusual_pixel_formats_work(weights, tmp_path, pix, codec, ext):
+    path = tmp_path / f"in{ext}"
+    with av.open(str(path), "w") as o:
+        s = o.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = 48, 32, pix
+        for _ in range(5):
+            vf = av.VideoFrame.from_ndarray(np.random.randint(0, 255, (32, 48, 3), np.uint8), format="rgb24").reformat(format=pix)
+            for p in s.encode(vf):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    r = cli(["interpolate", str(path), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert len(read_frames(tmp_path / "o.mp4")) == 10
+
+
+def test_odd_size_and_alpha_images(weights, tmp_path):
+    odd = tmp_path / "odd.png"
+    with VideoWriter(odd, 1, 49, 31) as w:
+        w.write(np.random.randint(0, 255, (31, 49, 3), np.uint8))
+    r = cli(["inpaint", str(odd), "-o", str(tmp_path / "odd.mp4")], weights)
+    assert r.exit_code == 0 and probe(tmp_path / "odd.mp4").width == 49, r.output
+    alpha = tmp_path / "alpha.png"
+    with av.open(str(alpha), "w", format="image2") as o:
+        s = o.add_stream("png")
+        s.width, s.height, s.pix_fmt = 48, 32, "rgba"
+        for p in [*s.encode(av.VideoFrame.from_ndarray(np.random.randint(0, 255, (32, 48, 4), np.uint8), format="rgba")), *s.encode()]:
+            o.mux(p)
+    r = cli(["outpaint", str(alpha)], weights)
+    assert r.exit_code == 0 and probe(tmp_path / "alpha.outpaint.png").width == 96, r.output
+
+
+def test_too_large_frames_are_refused(weights, tmp_path, monkeypatch):
+    monkeypatch.setattr(runners, "MAX_PIXELS", 100)
+    big = make_video(tmp_path / "big.mp4", frames=2, width=16, height=16)
+    one_line_error(cli(["inpaint", str(big), "-o", str(tmp_path / "o.mp4")], weights), 2, "exceed the limit")
+
+
+@pytest.mark.parametrize("args,text", [
+    (["interpolate", "{v}", "--factor", "0"], "--factor"),
+    (["interpolate", "{v}", "--factor", "-3"], "--factor"),
+    (["predict", "{v}", "--frames", "0"], "--frames"),
+    (["outpaint", "{v}", "--mode", "diagonal"], "--mode"),
+    (["inpaint", "{v}", "--mode", "central", "--box", "1,1,2,2"], "one of --mode, --box, --mask"),
+    (["inpaint", "{v}", "--box", "0,0,0,5"], "must be > 0"),
+    (["inpaint", "{v}", "--box", "a,b"], "x,y,w,h"),
+    (["outpaint", "{v}", "--size", "10x10"], "smaller than the input"),
+    (["outpaint", "{v}", "--size", "big"], "WxH"),
+    (["outpaint", "{v}", "--mode", "central", "--track", "{v}"], "--track goes with --mode dynamic"),
+    (["generate", "--class", "99"], "out of range"),
+    (["interpolate", "{v}", "--temperature", "-1"], "--temperature"),
+])
+def test_bad_options(weights, good, tmp_path, args, text):
+    args = [a.format(v=good) for a in args]
+    one_line_error(cli([*args, "-o", str(tmp_path / "o.mp4")], weights), 2, text)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_mask_of_wrong_size_and_frame_count(weights, good, tmp_path):
+    with VideoWriter(tmp_path / "m.png", 1, 20, 20) as w:
+        w.write(np.zeros((20, 20, 3), np.uint8))
+    one_line_error(cli(["inpaint", str(good), "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "o.mp4")], weights), 2, "is 20x20")
+    mv = make_video(tmp_path / "mv.mp4", frames=4, width=48, height=32)
+    one_line_error(cli(["inpaint", str(good), "--mask", str(mv), "-o", str(tmp_path / "o.mp4")], weights), 2, "4 frames")
+
+
+def test_weights_problems(good, tmp_path):
+    r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "none"), "--device", "cpu"])
+    one_line_error(r, 2, "no such folder")
+    save_model(tiny_tokenizer(), tmp_path / "w/tokenizer")
+    r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "w"), "--device", "cpu"])
+    one_line_error(r, 1, "no transformer/ inside")
+    data = (tmp_path / "w/tokenizer/model.safetensors").read_bytes()
+    (tmp_path / "w/tokenizer/model.safetensors").write_bytes(data[:100])
+    r = runner.invoke(app, ["reconstruct", str(good), "--weights", str(tmp_path / "w"), "--device", "cpu"])
+    one_line_error(r, 1, "not a readable safetensors")
+
+
+def test_no_silent_cpu_fallback(weights, good, tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    one_line_error(cli(["interpolate", str(good), "--device", "cuda", "-o", str(tmp_path / "o.mp4")], weights), 1, "no CUDA device")
+
+
+def test_full_disk_leaves_nothing(weights, good, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = VideoWriter.write
+
+    def write(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, frame)
+    monkeypatch.setattr(VideoWriter, "write", write)
+    one_line_error(cli(["interpolate", str(good), "-o", str(tmp_path / "o.mp4")], weights), 1, "No space left")
+    assert list(tmp_path.iterdir()) == [], "no output and no temporary file"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_nothing(weights, tmp_path, sig):
+    src = make_video(tmp_path / "long.mp4", frames=400, width=64, height=48)
+    before = src.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "magvit_cli", "interpolate", str(src), "--weights", str(weights),
+                          "--device", "cpu", "--steps", "2", "--out-dir", str(out), "--quiet"],
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while not list(out.iterdir()) and time.time() < deadline:  # wait until it is writing
+        time.sleep(0.1)
+    p.send_signal(sig)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130, err
+    assert list(out.iterdir()) == [], "a partial or temporary file was left behind"
+    assert src.read_bytes() == before
+
+
+# --- fuzzing ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def good_bytes(good):
+    return good.read_bytes()
+
+
+@settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_reader_on_mangled_files(tmp_path_factory, good_bytes, data):
+    kind = data.draw(st.sampled_from(["random", "truncate", "flip"]))
+    if kind == "random":
+        blob = data.draw(st.binary(min_size=0, max_size=4096))
+    elif kind == "truncate":
+        blob = good_bytes[: data.draw(st.integers(0, len(good_bytes)))]
+    else:
+        b = bytearray(good_bytes)
+        for i in data.draw(st.lists(st.integers(0, len(b) - 1), min_size=1, max_size=20)):
+            b[i] ^= 1 << data.draw(st.integers(0, 7))
+        blob = bytes(b)
+    path = tmp_path_factory.mktemp("fz") / "f.mp4"
+    path.write_bytes(blob)
+    try:
+        probe(path)
+        for i, f in enumerate(iter_frames(path)):
+            assert f.ndim == 3 and f.shape[2] == 3
+            if i > 50:
+                break
+    except MagvitError:
+        pass
+
+
+@settings(max_examples=FUZZ * 4, deadline=None)
+@given(text=st.text(max_size=30))
+def test_box_and_size_parsers(text):
+    for parse in (lambda t: runners.parse_box(t, 64, 48), _parse_size):
+        try:
+            parse(text)
+        except MagvitError:
+            pass
+
+
+@settings(max_examples=FUZZ * 2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.text(max_size=200))
+def test_track_parser(tmp_path_factory, content):
+    path = tmp_path_factory.mktemp("tr") / "t.csv"
+    path.write_text(content)
+    try:
+        rows = runners.read_track(path)
+        assert rows and all(isinstance(k, int) for k in rows)
+    except MagvitError:
+        pass
