@@ -432,6 +432,7 @@ def train_transformer_cmd(
         labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
         cache_clips: int = typer.Option(512, "--cache-clips", help="Clips to tokenize into the cache."),
+        cache_variants: Optional[int] = typer.Option(None, "--cache-variants", help="Condition variants encoded per batch of clips (default all 10; fewer = faster cache)."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value."),
         frames: int = typer.Option(17, "--frames"), size: int = typer.Option(64, "--size"),
@@ -445,7 +446,7 @@ def train_transformer_cmd(
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     try:
         from .train.transformer import TransformerTrainConfig, train_transformer
-        cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips,
+        cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips, cache_variants=cache_variants,
                                      preset=preset, model_overrides=_overrides(set_), frames=frames, size=size, steps=steps,
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,

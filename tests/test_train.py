@@ -92,7 +92,7 @@ def test_two_process_ddp_equals_one_process_on_combined_batch(tmp_path):
 def test_transformer_trains_and_exports_work_in_cli(tmp_path):
     tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=2))
     tr_out = tmp_path / "tr"
-    train_transformer(TransformerTrainConfig(out=tr_out, tokenizer=str(tok), cache_clips=24, preset="tiny", frames=5,
+    train_transformer(TransformerTrainConfig(out=tr_out, tokenizer=str(tok), cache_clips=24, cache_variants=3, preset="tiny", frames=5,
                                              size=16, steps=30, batch=4, lr=3e-3, warmup=1, quiet=True, log_every=1,
                                              eval_every=15, ckpt_every=15))
     losses = [r["loss"] for r in rows(tr_out / "metrics.jsonl") if "loss" in r]
@@ -101,6 +101,10 @@ def test_transformer_trains_and_exports_work_in_cli(tmp_path):
     assert accs and "acc.FP" in accs[-1]
     cache = json.loads((tr_out / "cache/cache.json").read_text())
     assert cache["clips"] == 24 and "bounce" in cache["class_names"]
+    shard = load_file(str(tr_out / "cache/shard_00000.safetensors"))
+    has = {k[4:]: int(v.sum()) for k, v in shard.items() if k.startswith("has.")}
+    assert len(has) == 10 and sum(has.values()) == 3 * 24, f"3 variants per batch of 8 clips: {has}"
+    assert shard["z"].shape == (24, 2 * 4 * 4)
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "tokenizer").symlink_to(tok)

@@ -59,16 +59,25 @@ def variant_condition(name: str, frames: int, size: int, time_factor: int, space
     return task, known, latent_mask(known, time_factor, space_factor)
 
 
+ENCODED_VARIANTS = [v[0] for v in VARIANTS if v[0] not in PREFIX_VARIANTS and v[1] != "CG"]
+
+
 @torch.no_grad()
 def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, frames: int, size: int,
-                      seed: int = 0, batch: int = 8, shard: int = 256, device="cpu", progress: bool = True) -> Path:
-    """Tokenize `clips` random clips into out/shard_*.safetensors + out/cache.json."""
+                      seed: int = 0, batch: int = 8, shard: int = 256, device="cpu", progress: bool = True,
+                      variants_per_batch: int | None = None) -> Path:
+    """Tokenize `clips` random clips into out/shard_*.safetensors + out/cache.json.
+
+    Every clip gets its target tokens; condition tokens are encoded for all variants, or, with
+    `variants_per_batch` = k, for k of them per batch in rotation (k+1 encodes per clip instead
+    of 11: the CNN is the cost). `has.<variant>` marks the clips that have a variant."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = tokenizer.config
     grid = cfg.latent_shape(frames, size, size)
     rows: dict[str, list[torch.Tensor]] = {"z": [], "label": []}
-    n_shards, done = 0, 0
+    n_shards, done, b_index = 0, 0, 0
+    k = len(ENCODED_VARIANTS) if variants_per_batch is None else max(1, min(variants_per_batch, len(ENCODED_VARIANTS)))
     prog = engine.Progress(clips, 0, progress, "token cache")
 
     def flush():
@@ -86,19 +95,26 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
         z = tokenizer.encode(video).flatten(1).to(torch.int32)  # (B, N)
         rows["z"].append(z.cpu())
         rows["label"].append(torch.tensor([s[1] for s in samples], dtype=torch.int64))
+        chosen = {ENCODED_VARIANTS[(b_index * k + i) % len(ENCODED_VARIANTS)] for i in range(k)}
         for name, code, opts in VARIANTS:
-            if name in PREFIX_VARIANTS or code == "CG":
+            if name not in ENCODED_VARIANTS:
                 continue
-            c = build_condition(video, code, cfg.time_factor, cfg.space_factor, **opts)
-            rows.setdefault(f"cond.{name}", []).append(tokenizer.encode(c.video).flatten(1).to(torch.int32).cpu())
+            if name in chosen:
+                c = build_condition(video, code, cfg.time_factor, cfg.space_factor, **opts)
+                zc = tokenizer.encode(c.video).flatten(1).to(torch.int32).cpu()
+            else:
+                zc = z.cpu()
+            rows.setdefault(f"cond.{name}", []).append(zc)
+            rows.setdefault(f"has.{name}", []).append(torch.full((b,), name in chosen, dtype=torch.uint8))
         done += b
+        b_index += 1
         prog.update(done, 0.0)
         if sum(x.shape[0] for x in rows["z"]) >= shard:
             flush()
     flush()
     prog.close()
     meta = {"clips": clips, "frames": frames, "size": size, "grid": list(grid), "bits": cfg.bits,
-            "class_names": source.class_names, "shards": n_shards, "seed": seed}
+            "class_names": source.class_names, "shards": n_shards, "seed": seed, "variants_per_batch": k}
     (out / "cache.json").write_text(json.dumps(meta, indent=2))
     return out
 
@@ -116,6 +132,11 @@ class TokenCache:
         self.data = {k: torch.cat([p[k] for p in parts]).long() for k in parts[0]}
         self.labelled = torch.nonzero(self.data["label"] >= 0).flatten()
 
+    def rows_with(self, name: str, idx: torch.Tensor) -> torch.Tensor:
+        """The clips among idx whose cache holds condition tokens for variant `name`."""
+        key = f"has.{name}"
+        return idx if key not in self.data else idx[self.data[key][idx].bool()]
+
     def __len__(self):
         return self.data["z"].shape[0]
 
@@ -132,6 +153,7 @@ class TransformerTrainConfig:
     labels: str | None = None  # CSV file,class (else sub-folder names)
     cache: str | None = None  # token cache folder (built into out/cache when missing)
     cache_clips: int = 512
+    cache_variants: int | None = None  # condition variants encoded per batch of clips (None: all)
     preset: str = "small"
     model_overrides: dict = field(default_factory=dict)
     frames: int = 17
@@ -192,6 +214,7 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
     out = {}
     for name, code, _ in VARIANTS:
         use = cache.labelled[-len(idx):] if get_task(code).needs_class and len(cache.labelled) else idx
+        use = cache.rows_with(name, use)
         if len(use) == 0:
             continue
         gen = torch.Generator().manual_seed(0)
@@ -220,7 +243,8 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     if not (cache_dir / "cache.json").exists():
         if d.main:
             build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, labels=cfg.labels), cache_dir,
-                              cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet)
+                              cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet,
+                              variants_per_batch=cfg.cache_variants)
         if d.world > 1:
             torch.distributed.barrier()
     cache = TokenCache(cache_dir)
@@ -253,7 +277,8 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
     amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
     progress = engine.Progress(cfg.steps, start, d.main and not cfg.quiet, "transformer")
-    names = [v[0] for v in VARIANTS if not (get_task(v[1]).needs_class and len(train_lab) == 0)]
+    pools = {name: cache.rows_with(name, train_lab if get_task(code).needs_class else train_idx) for name, code, _ in VARIANTS}
+    names = [name for name in pools if len(pools[name]) > 0]
 
     def checkpoint(step):
         if d.main:
@@ -270,7 +295,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
                 for g in opt.param_groups:
                     g["lr"] = lr
                 variant = names[int(torch.randint(len(names), (), generator=gen))]
-                pool = train_lab if get_task(next(v[1] for v in VARIANTS if v[0] == variant)).needs_class else train_idx
+                pool = pools[variant]
                 opt.zero_grad(set_to_none=True)
                 for _ in range(cfg.accumulate):
                     idx = pool[torch.randint(len(pool), (cfg.batch,), generator=gen)]
