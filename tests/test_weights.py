@@ -1,0 +1,60 @@
+"""--weights resolution: local folders and Hugging Face Hub ids through the real huggingface_hub
+calls, offline, against a cache laid out the way huggingface_hub lays it out."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import tiny_tokenizer, tiny_transformer
+from magvit_cli.errors import MagvitError, UsageError
+from magvit_cli.models import save_model
+from magvit_cli.weights import resolve
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hub_cache(root, repo="org/tiny-magvit"):
+    """HF_HOME/hub/models--org--tiny-magvit/{refs/main, snapshots/<commit>/..., blobs/}."""
+    org, name = repo.split("/")
+    base = root / "hub" / f"models--{org}--{name}"
+    snap = base / "snapshots" / COMMIT
+    save_model(tiny_tokenizer(seed=5), snap / "tokenizer")
+    save_model(tiny_transformer(seed=6, latent_shape=(3, 4, 4)), snap / "transformer")
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(COMMIT)
+    (base / "blobs").mkdir()
+    return snap
+
+
+def run_cli(args, env):
+    return subprocess.run([sys.executable, "-m", "magvit_cli", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_hub_id_resolves_offline_through_huggingface_hub(tmp_path):
+    snap = hub_cache(tmp_path / "hf")
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    r = run_cli(["info", "--weights", "org/tiny-magvit", "--device", "cpu", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["weights"] == str(snap) and info["tokenizer"]["bits"] == 6 and info["transformer"]["dim"] == 32
+    r = run_cli(["classes", "--weights", f"org/tiny-magvit@{COMMIT}", "--json"], env)
+    assert r.returncode == 0 and json.loads(r.stdout)["classes"] == ["a", "b", "c"], r.stderr
+    r = run_cli(["info", "--weights", "org/not-cached", "--device", "cpu"], env)
+    assert r.returncode == 1 and "Hugging Face Hub" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_local_folders(tmp_path):
+    save_model(tiny_tokenizer(), tmp_path / "tok")
+    paths = resolve(tmp_path / "tok")
+    assert paths.tokenizer == tmp_path / "tok" and paths.transformer is None
+    save_model(tiny_transformer(), tmp_path / "tr")
+    with pytest.raises(UsageError, match="only a transformer"):
+        resolve(tmp_path / "tr")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MagvitError, match="no tokenizer/config.json"):
+        resolve(tmp_path / "empty")
+    with pytest.raises(UsageError, match="no such folder"):
+        resolve("./missing/folder")
