@@ -104,6 +104,12 @@ class EMA:
     def copy_to(self, model: torch.nn.Module):
         model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in self.state.items()})
 
+    def model(self, like: torch.nn.Module) -> torch.nn.Module:
+        """A fresh model of `like`'s class and config holding the EMA weights, in eval mode."""
+        m = type(like)(like.config).to(next(like.parameters()).device)
+        self.copy_to(m)
+        return m.eval()
+
 
 def lr_at(step: int, base: float, warmup: int, total: int, schedule: str = "cosine") -> float:
     if step < warmup:

@@ -181,7 +181,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
                     metrics.log(step=step, lr=lr, entropy_weight=ent_w, clips_per_s=rate, time=now, **logs)
                     t_last, clips = now, 0
                 if d.main and cfg.heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    metrics.log(step=step, **heldout_psnr(_ema_model(model, ema), cfg.heldout, cfg.size, d.device))
+                    metrics.log(step=step, **heldout_psnr(ema.model(model), cfg.heldout, cfg.size, d.device))
                 if step % cfg.ckpt_every == 0:
                     checkpoint(step)
     except KeyboardInterrupt:
@@ -212,12 +212,6 @@ def perceptual_loss(net, rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(net(flat(rec)).float(), net(flat(x)).float())
 
 
-def _ema_model(model, ema):
-    m = VideoTokenizer(model.config).to(next(model.parameters()).device)
-    ema.copy_to(m)
-    return m.eval()
-
-
 def export(model, ema, out: Path, metadata: dict) -> Path:
     """The release: EMA weights as config.json + model.safetensors, no optimizer state."""
-    return save_model(_ema_model(model, ema), Path(out) / "export", metadata=metadata)
+    return save_model(ema.model(model), Path(out) / "export", metadata=metadata)

@@ -316,7 +316,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
                     metrics.log(step=step, lr=lr, loss=loss.item(), task=variant, clips_per_s=rate, time=now)
                     t_last, clips = now, 0
                 if d.main and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    metrics.log(step=step, **masked_accuracy(_ema_model(model, ema), cache, held, tcfg, d.device))
+                    metrics.log(step=step, **masked_accuracy(ema.model(model), cache, held, tcfg, d.device))
                 if step % cfg.ckpt_every == 0:
                     checkpoint(step)
     except KeyboardInterrupt:
@@ -327,11 +327,5 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     checkpoint(step)
     if not d.main:
         return out / "export"
-    return save_model(_ema_model(model, ema), out / "export",
+    return save_model(ema.model(model), out / "export",
                       metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": str(cfg.tokenizer)})
-
-
-def _ema_model(model, ema):
-    m = MaskedTransformer(model.config).to(next(model.parameters()).device)
-    ema.copy_to(m)
-    return m.eval()
