@@ -459,6 +459,17 @@ def train_transformer_cmd(
         fail(e)
 
 
+@train_app.command("export")
+def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding checkpoint.pt."),
+                     out: Optional[Path] = typer.Option(None, "--out", help="Export folder (default RUN/export).")):
+    """Write release weights (EMA, config.json + model.safetensors, no optimizer) from a run's checkpoint."""
+    try:
+        from .train.engine import export_checkpoint
+        Console().print(f"exported {export_checkpoint(run, out)}")
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
 def main():
     app()
 

@@ -144,3 +144,12 @@ def test_labels_from_subfolders_and_csv(tmp_path):
     (tmp_path / "labels.csv").write_text("file,class\nc.png,jump\nwalk/a.png,stroll\n")
     src = ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv")
     assert src.class_names[-3:] == ["jump", "run", "stroll"] and src.class_names[0] == "bounce"
+
+
+def test_export_from_checkpoint_matches_trainer_export(tmp_path):
+    train_tokenizer(tok_cfg(tmp_path / "run", steps=3))
+    a = load_file(str(tmp_path / "run/export/model.safetensors"))
+    r = CliRunner().invoke(app, ["train", "export", str(tmp_path / "run"), "--out", str(tmp_path / "again")])
+    assert r.exit_code == 0, r.output
+    b = load_file(str(tmp_path / "again/model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -198,3 +198,14 @@ def all_reduce_mean(x: torch.Tensor, d: Dist) -> torch.Tensor:
         dist.all_reduce(x)
         x /= d.world
     return x
+
+
+def export_checkpoint(run: Path, out: Path | None = None) -> Path:
+    """Release weights (EMA, no optimizer state) from run/checkpoint.pt into run/export."""
+    from ..models.io import build_model, save_model
+    ck = load_checkpoint(Path(run) / "checkpoint.pt")
+    cfg = ck["config"]
+    kind = ck.get("model_type") or ("tokenizer" if "channels" in cfg else "transformer")
+    model = build_model({"model_type": kind, "config": cfg})
+    model.load_state_dict(ck["ema"])
+    return save_model(model, out or Path(run) / "export", metadata={"steps": ck["step"], "exported_from": "checkpoint.pt"})
