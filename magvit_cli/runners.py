@@ -50,7 +50,8 @@ def count_frames(info: VideoInfo) -> int:
 
 def _writer(dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool) -> VideoWriter:
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
-                       audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None)
+                       audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None,
+                       rotation=info.rotation)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -31,6 +31,7 @@ class VideoInfo:
     frames: int | None  # None when the container does not say
     has_audio: bool
     is_image: bool
+    rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
 
 
 def _open(path: str | Path):
@@ -58,8 +59,13 @@ def probe(path: str | Path) -> VideoInfo:
         s = c.streams.video[0]
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = s.average_rate or s.guessed_rate or Fraction(25)
+        rotation = 0
+        try:
+            rotation = int(round(next(c.decode(video=0)).rotation or 0)) % 360
+        except (StopIteration, av.FFmpegError, AttributeError):
+            pass
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
-                         s.frames or None, bool(c.streams.audio), is_image)
+                         s.frames or None, bool(c.streams.audio), is_image, rotation)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
@@ -96,10 +102,12 @@ class VideoWriter:
     """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
 
     Use as a context manager: the file appears at `path` only when the block ends without an
-    exception. `audio_from` copies that file's first audio stream (remux, no re-encode)."""
+    exception. `audio_from` copies that file's first audio stream (remux, no re-encode);
+    `rotation` tags the output with the input's display rotation (frames stay as stored)."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
-                 crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None):
+                 crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0):
+        self.rotation = rotation
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
         self.codec, self.crf, self.lossless = codec, crf, lossless
@@ -135,6 +143,8 @@ class VideoWriter:
             codec = "libx264rgb"  # lossless in RGB: known pixels come back bit-exact
         self.stream = self.out.add_stream(codec, rate=self.fps)
         self.stream.width, self.stream.height = self.width, self.height
+        if self.rotation:
+            self.stream.set_display_rotation(self.rotation)
         if codec == "libx264rgb":
             self.stream.pix_fmt = "rgb24"
             self.stream.options = {"qp": "0", "preset": "medium"}

@@ -253,3 +253,14 @@ def test_track_parser(tmp_path_factory, content):
         assert rows and all(isinstance(k, int) for k in rows)
     except MagvitError:
         pass
+
+
+def test_rotation_metadata_is_kept(weights, good, tmp_path):
+    import imageio_ffmpeg
+    rot = tmp_path / "rot.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(good),
+                    "-c", "copy", str(rot)], check=True)
+    assert probe(rot).rotation == 90
+    r = cli(["interpolate", str(rot), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "o.mp4").rotation == 90 and probe(tmp_path / "o.mp4").width == 48
