@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--weights", default=None, help="weights folder (tokenizer/ + transformer/); default: small presets, random")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--train", action="store_true", help="also time training steps of the small presets")
+    ap.add_argument("--e2e", default=None, metavar="CLIP",
+                    help="also time `interpolate --factor 2` end to end on the first 10 s of CLIP resized to 640x360")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -166,6 +168,24 @@ def main():
         t = timeit(tr_step, device, min_time=4.0)
         res["train_transformer_small_clips_per_s"] = 16 / t
         res["train_transformer_small_peak_fraction"] = flops(tr_step) / t / 1e9 / peak
+
+    if args.e2e:
+        import tempfile
+        from magvit_cli import runners
+        from magvit_cli.pipeline import Magvit, Sampling, resize, to_frame, to_tensor
+        from magvit_cli.video import VideoWriter, iter_frames, probe
+        info = probe(args.e2e)
+        tmp = Path(tempfile.mkdtemp())
+        n = int(10 * info.fps)
+        with VideoWriter(tmp / "in.mp4", info.fps, 640, 360) as w:
+            for f in iter_frames(args.e2e, 0, n):
+                w.write(to_frame(resize(to_tensor(f), (360, 640))))
+        m = Magvit(args.weights, str(device), "auto")
+        t0 = time.perf_counter()
+        out = runners.interpolate(m, tmp / "in.mp4", tmp / "out.mp4", 2, Sampling())
+        res["e2e_interpolate_x2_640x360_seconds"] = time.perf_counter() - t0
+        res["e2e_input_seconds"] = float(n / info.fps)
+        res["e2e_output_frames"] = out.frames
 
     if args.json:
         print(json.dumps(res, indent=2))

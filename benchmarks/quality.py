@@ -75,10 +75,11 @@ def main():
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-residual", action="store_true", help="plain upsampling instead of residual compositing")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     m = Magvit(args.weights, args.device, "auto")
-    s = Sampling(steps=args.steps, seed=args.seed)
+    s = Sampling(steps=args.steps, seed=args.seed, residual=not args.no_residual)
     info = probe(args.clip)
     gt = read_frames(args.clip, 0, args.frames)  # (T, H, W, 3)
     T, H, W, _ = gt.shape
@@ -147,6 +148,7 @@ def main():
         res["IPC" if mode == "central" else "IPD"] = {"ours": psnr(out, clip17, region), "diffusion fill": psnr(base, clip17, region)}
 
     res["_meta"] = {"clip": str(args.clip), "frames": T, "size": f"{W}x{H}", "steps": args.steps, "seed": args.seed,
+                    "residual": not args.no_residual,
                     "device": str(m.device), "seconds": round(time.time() - t0, 1), "weights": str(m.paths.root)}
     for k, v in res.items():
         print(f"{k:10s} " + "  ".join(f"{a}: {b:.2f}" if isinstance(b, float) else f"{a}: {b}" for a, b in v.items()))
