@@ -35,11 +35,15 @@ err = Console(stderr=True)
 class State:
     quiet = False
     json = False
+    allow_pickle = False
 
 
 @app.callback()
-def _setup():
+def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
+        "Load pickled weights (model.pt/.ckpt/.bin) with torch.load(weights_only=True). Off by default: "
+        "pickle files can run code."))):
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
+    State.allow_pickle = allow_pickle
     import signal
 
     def stop(signum, frame):
@@ -156,7 +160,8 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
 
 
 def _load(weights, device, precision, need_transformer=True) -> Magvit:
-    return Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"))
+    return Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"),
+                  allow_pickle=State.allow_pickle)
 
 
 def _sampling(steps, temperature, guidance, seed, no_residual) -> Sampling:
@@ -321,13 +326,13 @@ def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision
     State.json = json_
     try:
         import dataclasses
-        m = Magvit(weights, device, precision, need_transformer=False)
+        m = Magvit(weights, device, precision, need_transformer=False, allow_pickle=State.allow_pickle)
         from .weights import resolve
         paths = resolve(weights)
         tr = None
         if paths.transformer is not None:
             from .models import load_model
-            tr = load_model(paths.transformer, expect="transformer")
+            tr = load_model(paths.transformer, expect="transformer", allow_pickle=State.allow_pickle)
         n_tok = sum(p.numel() for p in m.tokenizer.parameters())
         result = {"weights": str(paths.root), "device": str(m.device), "precision": str(m.dtype).replace("torch.", ""),
                   "tokenizer": {"parameters": n_tok, **dataclasses.asdict(m.tokenizer.config)},
@@ -351,7 +356,7 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
     """List the class names of the loaded transformer (for generate and predict --class)."""
     State.json = json_
     try:
-        m = Magvit(weights, "cpu", "fp32")
+        m = Magvit(weights, "cpu", "fp32", allow_pickle=State.allow_pickle)
         names = m.class_names
         emit({"classes": names}, "\n".join(f"{i:3d}  {n}" for i, n in enumerate(names)) or "(the model has no classes)")
     except (MagvitError, Exception) as e:

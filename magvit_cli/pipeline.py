@@ -142,18 +142,19 @@ class Magvit:
     """Loaded models on a device, and one method per task."""
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
-                 need_transformer: bool = True, warn: Callable[[str], None] | None = None):
+                 need_transformer: bool = True, warn: Callable[[str], None] | None = None, allow_pickle: bool = False):
         self.paths = resolve(weights)
         self.device, note = pick_device(device)
         if note and warn:
             warn(note)
         self.dtype = pick_dtype(precision, self.device)
-        self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device)
+        self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device, allow_pickle=allow_pickle)
         self.transformer = None
         if need_transformer:
             if self.paths.transformer is None:
                 raise MagvitError(f"--weights {self.paths.root}: no transformer/ inside; this task needs one")
-            self.transformer = load_model(self.paths.transformer, expect="transformer", device=self.device)
+            self.transformer = load_model(self.paths.transformer, expect="transformer", device=self.device,
+                                          allow_pickle=allow_pickle)
             if self.transformer.config.bits != self.tokenizer.config.bits:
                 raise MagvitError(f"transformer models {self.transformer.config.bits}-bit tokens, tokenizer makes "
                                   f"{self.tokenizer.config.bits}-bit ones")

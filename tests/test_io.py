@@ -64,3 +64,38 @@ def test_truncated_file_and_wrong_type(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(MagvitError, match="unknown tokenizer fields: bogus"):
         load_model(tmp_path)
+
+
+class Custom:
+    """Anything not a plain tensor container: weights_only=True must refuse to unpickle it."""
+
+    def __init__(self):
+        self.x = 1
+
+
+def test_pickle_refused_by_default_and_weights_only_when_allowed(tmp_path):
+    tok = tiny_tokenizer(seed=7)
+    save_model(tok, tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(tok.state_dict(), tmp_path / "model.pt")
+    with pytest.raises(MagvitError, match="pickle checkpoint.*--allow-pickle"):
+        load_model(tmp_path)
+    back = load_model(tmp_path, allow_pickle=True)
+    x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    assert torch.equal(back.encode(x), tok.encode(x))
+    torch.save({"state_dict": tok.state_dict(), "extra": Custom()}, tmp_path / "model.pt")
+    with pytest.raises(MagvitError, match="refused by torch.load\\(weights_only=True\\)"):
+        load_model(tmp_path, allow_pickle=True)
+
+
+def test_cli_allow_pickle_flag(tmp_path):
+    from typer.testing import CliRunner
+    from magvit_cli.cli import app
+    save_model(tiny_tokenizer(), tmp_path / "tokenizer")
+    state = load_file(str(tmp_path / "tokenizer/model.safetensors"))
+    (tmp_path / "tokenizer/model.safetensors").unlink()
+    torch.save(state, tmp_path / "tokenizer/model.ckpt")
+    r = CliRunner().invoke(app, ["info", "--weights", str(tmp_path), "--device", "cpu"])
+    assert r.exit_code == 1 and "pickle checkpoint" in r.output
+    r = CliRunner().invoke(app, ["--allow-pickle", "info", "--weights", str(tmp_path), "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output

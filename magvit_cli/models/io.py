@@ -23,6 +23,7 @@ MODEL_TYPES = {
     "transformer": (TransformerConfig, MaskedTransformer),
 }
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+PICKLE_NAMES = ("model.ckpt", "model.pt", "model.pth", "model.bin", "pytorch_model.bin")
 
 
 def model_type_of(model) -> str:
@@ -91,16 +92,40 @@ def check_state(model, state: dict[str, torch.Tensor], source: str) -> None:
         raise MagvitError(f"{source} does not fit the config: " + "; ".join(problems))
 
 
-def load_model(folder: str | Path, expect: str | None = None, device: str | torch.device = "cpu"):
-    """Rebuild from config.json and load model.safetensors strictly; eval mode."""
+def load_pickle_state(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
+    """A pickled checkpoint: refused unless allowed, then torch.load(weights_only=True) only."""
+    if not allow_pickle:
+        raise MagvitError(f"{path} is a pickle checkpoint: loading one can run code stored in the file. "
+                          f"Convert it to safetensors, or pass --allow-pickle to load it with torch.load(weights_only=True)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for custom classes, and any corrupt file
+        raise MagvitError(f"{path}: refused by torch.load(weights_only=True), which loads plain tensors only "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MagvitError(f"{path}: expected a dict of tensors")
+    return state
+
+
+def load_model(folder: str | Path, expect: str | None = None, device: str | torch.device = "cpu",
+               allow_pickle: bool = False):
+    """Rebuild from config.json and load model.safetensors strictly; eval mode. A folder with a
+    pickled checkpoint instead (model.pt, .ckpt, .bin) loads only with allow_pickle."""
     folder = Path(folder)
     cfg = read_config(folder)
     if expect and cfg["model_type"] != expect:
         raise MagvitError(f"{folder} holds a {cfg['model_type']}, expected a {expect}")
     model = build_model(cfg)
     path = folder / WEIGHTS_NAME
+    pickled = [folder / n for n in PICKLE_NAMES if (folder / n).exists()]
     try:
-        state = load_file(str(path))
+        if not path.exists() and pickled:
+            path = pickled[0]
+            state = load_pickle_state(path, allow_pickle)
+        else:
+            state = load_file(str(path))
     except FileNotFoundError:
         raise MagvitError(f"no {WEIGHTS_NAME} in {folder}") from None
     except (SafetensorError, OSError, ValueError) as e:
