@@ -29,6 +29,8 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 train_app = typer.Typer(help="Train a tokenizer or a transformer (torchrun for several processes).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+weights_app = typer.Typer(help="Weights: list, inspect, download from and upload to the Hugging Face Hub.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
 err = Console(stderr=True)
 
 
@@ -471,6 +473,65 @@ def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding ch
     try:
         from .train.engine import export_checkpoint
         Console().print(f"exported {export_checkpoint(run, out)}")
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+@weights_app.command("list")
+def weights_list(json_: bool = JsonOpt):
+    """The shipped weights and the magvit weights in the Hugging Face cache."""
+    State.json = json_
+    try:
+        from .weights import list_weights
+        rows = list_weights()
+        emit({"weights": rows}, "\n".join(f"{r['source']:10s} {r['id']}  ({', '.join(r['models'])})" for r in rows) or "(none)")
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+@weights_app.command("info")
+def weights_info(weights: Optional[str] = typer.Argument(None, help="Folder or Hub id org/name[@rev]; default the shipped weights."),
+                 json_: bool = JsonOpt):
+    """Config, parameter counts, tasks, classes and sha256 of each model."""
+    State.json = json_
+    try:
+        from .weights import describe
+        d = describe(weights)
+        human = [f"weights {d['weights']}"]
+        for kind, m in d["models"].items():
+            human.append(f"{kind:11s} {m['parameters'] / 1e6:.2f}M params  sha256 {m['sha256'][:16]}...")
+            if kind == "transformer":
+                human.append(f"            tasks: {', '.join(m['tasks'])}; classes: {', '.join(m['classes']) or '(none)'}")
+        emit(d, "\n".join(human))
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+@weights_app.command("pull")
+def weights_pull(repo_id: str = typer.Argument(..., help="Hub id org/name."),
+                 revision: Optional[str] = typer.Option(None, "--revision", help="Branch, tag or commit."),
+                 json_: bool = JsonOpt):
+    """Download weights into the Hugging Face cache (HF_HOME, HF_HUB_OFFLINE and tokens apply)."""
+    State.json = json_
+    try:
+        from .weights import pull
+        path = pull(repo_id, revision)
+        emit({"path": str(path)}, f"{repo_id}: {path}")
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+@weights_app.command("push")
+def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/)."),
+                 repo_id: str = typer.Argument(..., help="Hub id org/name to create or update."),
+                 private: bool = typer.Option(False, "--private", help="Create the repo as private."),
+                 json_: bool = JsonOpt):
+    """Upload a trained model with a generated model card (README.md) when the folder has none."""
+    State.json = json_
+    try:
+        from .weights import push
+        url = push(folder, repo_id, private)
+        emit({"url": url}, f"pushed {folder} to {url}")
     except (MagvitError, Exception) as e:
         fail(e)
 

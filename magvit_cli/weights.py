@@ -60,3 +60,104 @@ def _from_hub(spec: str) -> Path:
                                       allow_patterns=["*.json", "*.safetensors", "*.md"]))
     except Exception as e:  # network, auth, missing repo or cache miss in offline mode
         raise MagvitError(f"could not get {spec} from the Hugging Face Hub: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+
+
+def folder_models(root: Path) -> dict[str, Path]:
+    """{"tokenizer": path, "transformer": path} present in a weights folder."""
+    if (root / CONFIG_NAME).exists():
+        return {read_config(root)["model_type"]: root}
+    return {k: root / k for k in ("tokenizer", "transformer") if (root / k / CONFIG_NAME).exists()}
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def describe(weights: str | Path | None) -> dict:
+    """Config, parameter counts, tasks, classes and sha256 of each model in a weights folder/id."""
+    from safetensors import safe_open
+    from .models.io import WEIGHTS_NAME
+    from .tasks import TASKS
+    paths = resolve(weights)
+    out = {"weights": str(paths.root), "models": {}}
+    for kind, folder in folder_models(paths.root).items():
+        cfg = read_config(folder)
+        file = folder / WEIGHTS_NAME
+        with safe_open(str(file), "pt") as f:
+            params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
+        entry = {"config": cfg["config"], "parameters": params, "sha256": sha256(file), "metadata": cfg.get("metadata", {})}
+        if kind == "transformer":
+            entry["tasks"] = list(TASKS)
+            entry["classes"] = list(cfg["config"].get("class_names", []))
+        out["models"][kind] = entry
+    return out
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def list_weights() -> list[dict]:
+    """The shipped weight folders and the magvit weights in the Hugging Face cache."""
+    rows = []
+    shipped = DEFAULT_WEIGHTS.parent
+    if shipped.exists():
+        for d in sorted(p for p in shipped.iterdir() if p.is_dir()):
+            if folder_models(d):
+                rows.append({"id": str(d), "source": "shipped", "models": sorted(folder_models(d))})
+    try:
+        from huggingface_hub import scan_cache_dir
+        for repo in scan_cache_dir().repos:
+            for rev in repo.revisions:
+                models = folder_models(Path(rev.snapshot_path))
+                if models:
+                    rows.append({"id": f"{repo.repo_id}@{rev.commit_hash[:12]}", "source": "hub cache", "models": sorted(models)})
+    except Exception:  # no cache folder yet, or an unreadable one: nothing cached to list
+        pass
+    return rows
+
+
+def pull(repo_id: str, revision: str | None = None) -> Path:
+    """Download (or find in the cache) a Hub repo's weights."""
+    spec = repo_id if revision is None else f"{repo_id}@{revision}"
+    return _from_hub(spec)
+
+
+def model_card(folder: Path) -> str:
+    """A generated README.md for a weights folder being pushed."""
+    info = describe(folder)
+    lines = ["---", "library_name: magvit-cli", "tags: [video, magvit, lfq, masked-transformer]", "---", "",
+             f"# MAGVIT weights", "", "Load with `magvit <task> IN --weights <this repo id>`.", ""]
+    for kind, m in info["models"].items():
+        lines += [f"## {kind}", "", f"- parameters: {m['parameters']:,}", f"- sha256: `{m['sha256']}`"]
+        lines += [f"- {k}: {v}" for k, v in m["config"].items()]
+        if m.get("metadata"):
+            lines += [f"- training: {m['metadata']}"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def push(folder: Path, repo_id: str, private: bool = False) -> str:
+    """Upload a weights folder (with a generated README.md when it has none) to the Hub."""
+    folder = Path(folder)
+    if not folder_models(folder):
+        raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) to push")
+    card = folder / "README.md"
+    if not card.exists():
+        card.write_text(model_card(folder))
+    try:
+        from huggingface_hub import HfApi
+        api = HfApi()
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=["*.json", "*.safetensors", "*.md"])
+        return str(getattr(commit, "commit_url", commit))
+    except Exception as e:
+        raise MagvitError(f"could not push to {repo_id}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None

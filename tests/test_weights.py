@@ -58,3 +58,21 @@ def test_local_folders(tmp_path):
         resolve(tmp_path / "empty")
     with pytest.raises(UsageError, match="no such folder"):
         resolve("./missing/folder")
+
+
+def test_weights_info_list_pull_push_offline(tmp_path):
+    snap = hub_cache(tmp_path / "hf")
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    r = run_cli(["weights", "info", "org/tiny-magvit", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["models"]["transformer"]["classes"] == ["a", "b", "c"] and "CFP" in d["models"]["transformer"]["tasks"]
+    import hashlib
+    assert d["models"]["tokenizer"]["sha256"] == hashlib.sha256((snap / "tokenizer/model.safetensors").read_bytes()).hexdigest()
+    n = sum(p.numel() for p in tiny_tokenizer().parameters()) + sum(b.numel() for b in tiny_tokenizer().buffers())
+    assert d["models"]["tokenizer"]["parameters"] == n
+    r = run_cli(["weights", "pull", "org/tiny-magvit", "--json"], env)
+    assert r.returncode == 0 and json.loads(r.stdout)["path"] == str(snap), r.stderr
+    r = run_cli(["weights", "push", str(snap), "org/copy"], env)
+    assert r.returncode == 1 and "could not push" in r.stderr and "Traceback" not in r.stderr
+    assert "## tokenizer" in (snap / "README.md").read_text(), "a model card is generated before upload"
