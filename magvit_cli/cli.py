@@ -477,6 +477,48 @@ def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding ch
         fail(e)
 
 
+@app.command("eval")
+def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of clips to score (held-out footage).", show_default=False),
+             tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of tokenizer,FI,FP,OPC,OPV,OPH,OPD,IPC,IPD."),
+             window: int = typer.Option(17, "--window", help="Frames per evaluation window (1 + 4k)."),
+             windows: int = typer.Option(2, "--windows", help="Windows per clip (from the start)."),
+             report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here."),
+             save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
+             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+             steps: int = StepsOpt, seed: int = SeedOpt, no_residual: bool = PlainOpt,
+             quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
+    frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
+    State.quiet, State.json = quiet, json_
+    try:
+        from .evaluate import TASK_CODES, evaluate
+        from .train.data import list_media
+        chosen = TASK_CODES if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
+        clips = [p for p, _ in list_media(inputs)[0]]
+        if not clips:
+            raise UsageError("no video files among the inputs")
+        m = _load(weights, device, precision)
+        with Progress("eval") as progress:
+            res = evaluate(m, clips, _sampling(steps, 1.0, 0.0, seed, no_residual), window, windows, chosen,
+                           save_examples, progress)
+        if report:
+            report.write_text(json.dumps(res, indent=2))
+        if State.json:
+            print(json.dumps(res))
+        elif not quiet:
+            from rich.table import Table
+            table = Table(title=f"magvit eval: {len(clips)} clip(s), generated region only")
+            for col in ("task", "method", "PSNR dB", "SSIM", "bpp"):
+                table.add_column(col, justify="right" if col != "method" and col != "task" else "left")
+            for task, methods in res["average"].items():
+                for i, (method, v) in enumerate(methods.items()):
+                    bpp = f"{v['bits_per_pixel']:.4f}" if "bits_per_pixel" in v else ""
+                    table.add_row(task if i == 0 else "", method, f"{v['psnr']:.2f}", f"{v['ssim']:.3f}", bpp)
+            Console().print(table)
+    except (MagvitError, KeyboardInterrupt, Exception) as e:
+        fail(e)
+
+
 @weights_app.command("list")
 def weights_list(json_: bool = JsonOpt):
     """The shipped weights and the magvit weights in the Hugging Face cache."""

@@ -1,0 +1,334 @@
+"""`magvit eval`: quality on your own clips, side by side with what users would use instead.
+
+Each clip is cut into windows of `window` frames (17: the paper's 16-frame tasks on the causal
+tokenizer's 1 + 4k frames). Each task gets the paper's geometry (SPEC section 1), runs through
+the same runner path as the CLI on the known part only, and is scored on the generated region
+alone (PSNR in dB and SSIM, on 8-bit RGB):
+
+  tokenizer   bits per pixel, PSNR/SSIM       | x264 and x265 at the same bits per pixel
+  FI          first + last frame known        | frame repeat, linear blend, ffmpeg minterpolate
+  FP          first 5 frames known            | repeat the last frame
+  OPC/OPV/OPH/OPD                             | edge replication
+  IPC/IPD                                     | nearest visible frame + diffusion fill
+CG and CFP have no ground truth to score against; FVD (below) is their measure.
+
+FVD: `frechet_distance` over I3D features when the user supplies the I3D network file (none
+ships here); the math is tested on synthetic features.
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import runners
+from .errors import UsageError
+from .pipeline import Magvit, Sampling
+from .tasks import window_left_edges
+from .video import VideoWriter, probe, read_frames
+
+TASK_CODES = ("tokenizer", "FI", "FP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD")
+
+
+# --- metrics ------------------------------------------------------------------------------------
+def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None) -> float:
+    """PSNR (dB) of uint8 arrays (..., H, W, 3), over `region` (bool, broadcastable) when given."""
+    d = (a.astype(np.float64) - b.astype(np.float64)) ** 2
+    if region is not None:
+        d = d[np.broadcast_to(region, d.shape)]
+    return 10 * math.log10(255.0 ** 2 / max(float(d.mean()), 1e-10))
+
+
+def _gauss(size=11, sigma=1.5):
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).view(1, 1, size, size)
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, K1 0.01, K2 0.03, L 255) of
+    uint8 frames (N, H, W, 3), averaged over channels -> (N, H, W)."""
+    x = torch.from_numpy(a).double().permute(0, 3, 1, 2).reshape(-1, 1, *a.shape[1:3])
+    y = torch.from_numpy(b).double().permute(0, 3, 1, 2).reshape(-1, 1, *b.shape[1:3])
+    w = _gauss()
+    pad = lambda t: F.pad(t, (5, 5, 5, 5), mode="replicate")
+    mx, my = F.conv2d(pad(x), w), F.conv2d(pad(y), w)
+    vx = F.conv2d(pad(x * x), w) - mx ** 2
+    vy = F.conv2d(pad(y * y), w) - my ** 2
+    cxy = F.conv2d(pad(x * y), w) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    return s.view(a.shape[0], 3, *a.shape[1:3]).mean(1).numpy()
+
+
+def ssim(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None) -> float:
+    s = ssim_map(a, b)
+    if region is not None:
+        s = s[np.broadcast_to(region[..., 0] if region.ndim == 4 else region, s.shape)]
+    return float(s.mean())
+
+
+def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N, D): the FVD formula."""
+    from numpy.linalg import eigvals
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    # trace of sqrtm(s1 s2) = sum of square roots of the eigenvalues of s1 s2 (real, >= 0)
+    tr_sqrt = np.sqrt(np.clip(eigvals(s1 @ s2).real, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+
+
+def i3d_features(net_path: str, clips: np.ndarray) -> np.ndarray:
+    """Features of uint8 clips (N, T, H, W, 3) from a user-supplied TorchScript I3D file, which
+    takes (N, 3, T, 224, 224) in [-1, 1] and returns (N, D)."""
+    net = torch.jit.load(net_path, map_location="cpu").eval()
+    x = torch.from_numpy(clips).float().permute(0, 4, 1, 2, 3) / 127.5 - 1
+    x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
+    with torch.no_grad():
+        return net(x).double().numpy()
+
+
+# --- alternatives -------------------------------------------------------------------------------
+def edge_fill(frame: np.ndarray, known: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(known.any(1))[0], np.nonzero(known.any(0))[0]
+    ri = np.clip(np.arange(frame.shape[0]), rows[0], rows[-1])
+    ci = np.clip(np.arange(frame.shape[1]), cols[0], cols[-1])
+    return np.where(known[..., None], frame, frame[ri][:, ci])
+
+
+def diffusion_fill(frame: np.ndarray, known: np.ndarray, iters: int = 300) -> np.ndarray:
+    """Harmonic fill of the unknown pixels from their border (Jacobi iterations on a Laplace eq.)."""
+    x = torch.from_numpy(frame).double().permute(2, 0, 1)[None]
+    k = torch.from_numpy(known)[None, None].expand_as(x)
+    vals = x.clone()
+    x = torch.where(k, x, vals[k].mean() if k.any() else x)
+    kernel = torch.tensor([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], dtype=torch.float64).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
+    for _ in range(iters):
+        x = torch.where(k, vals, F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=3))
+    return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def temporal_then_diffusion(frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """Inpainting alternative: each hole pixel from the nearest frame where it is visible, then a
+    diffusion fill of what no frame shows."""
+    out = frames.copy()
+    T = len(frames)
+    for t in range(T):
+        missing = holes[t].copy()
+        for dt in sorted(range(-T + 1, T), key=abs):
+            s = t + dt
+            if dt == 0 or not 0 <= s < T:
+                continue
+            take = missing & ~holes[s]
+            out[t][take] = frames[s][take]
+            missing &= ~take
+            if not missing.any():
+                break
+        if missing.any():
+            out[t] = diffusion_fill(out[t], ~missing)
+    return out
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def write_lossless(path: Path, frames: np.ndarray, fps) -> Path:
+    with VideoWriter(path, fps, frames.shape[2], frames.shape[1], lossless=True) as w:
+        for f in frames:
+            w.write(f)
+    return path
+
+
+def minterpolate(a: np.ndarray, b: np.ndarray, factor: int, tmp: Path) -> np.ndarray:
+    """ffmpeg's motion-compensated interpolation between two frames: the factor-1 frames between.
+    (minterpolate needs frames of at least 32x32: smaller ones are edge-padded, then cropped.)"""
+    H, W = a.shape[:2]
+    pad = ((0, max(0, 32 - H)), (0, max(0, 32 - W)), (0, 0))
+    pa, pb = np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge")
+    src = write_lossless(tmp / "mi_in.mp4", np.stack([pa, pb, pb]), 1)  # a trailing copy: the filter emits up to b
+    out = tmp / "mi_out.mp4"
+    subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-i", str(src), "-vf",
+                    f"minterpolate=fps={factor}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir", "-c:v", "libx264rgb",
+                    "-qp", "0", str(out)], check=True)
+    got = read_frames(out)
+    return np.ascontiguousarray(got[1:factor, :H, :W])
+
+
+def codec_at_bpp(frames: np.ndarray, fps, bpp: float, codec: str, tmp: Path) -> tuple[np.ndarray, float]:
+    """x264/x265 at (at most) a target bits per pixel: bisect the CRF for the best quality whose
+    stream fits; returns (decoded frames, achieved bpp). CRF 51 when even that is larger."""
+    import av
+    T, H, W, _ = frames.shape
+    src = write_lossless(tmp / "codec_in.mp4", frames, fps)
+    out = tmp / f"codec_{codec}.mp4"
+    quiet = ["-x265-params", "log-level=error"] if codec == "libx265" else []
+
+    def encode(crf: int) -> float:
+        subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-i", str(src), "-c:v", codec, "-crf", str(crf),
+                        "-preset", "medium", "-pix_fmt", "yuv420p", *quiet, str(out)], check=True)
+        with av.open(str(out)) as c:
+            return sum(p.size for p in c.demux(video=0)) * 8 / (T * H * W)
+
+    lo, hi, best = 0, 51, 51
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if encode(mid) <= bpp:
+            best, hi = mid, mid - 1
+        else:
+            lo = mid + 1
+    achieved = encode(best)
+    return read_frames(out), achieved
+
+
+# --- the evaluation -----------------------------------------------------------------------------
+@dataclass
+class Scores:
+    psnr: float
+    ssim: float
+
+    def dict(self):
+        return {"psnr": self.psnr, "ssim": self.ssim}
+
+
+def score(out, truth, region=None) -> dict:
+    return Scores(psnr(out, truth, region), ssim(out, truth, region)).dict()
+
+
+def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Path, sheets: list | None = None) -> dict:
+    """All requested tasks on one window gt (T, H, W, 3); {task: {method: {psnr, ssim}}}."""
+    T, H, W, _ = gt.shape
+    res: dict[str, dict] = {}
+    opts = runners.WriteOptions(lossless=True, audio=False)
+
+    def show(task, ours, truth, alternatives):
+        if sheets is not None:
+            sheets.append((task, ours, truth, alternatives))
+
+    if "tokenizer" in tasks:
+        r = runners.reconstruct(m, write_lossless(tmp / "gt.mp4", gt, fps), tmp / "rec.mp4", opts)
+        rec = read_frames(tmp / "rec.mp4")
+        res["tokenizer"] = {"ours": {**score(rec, gt), "bits_per_pixel": r.extra["bits_per_pixel"]}}
+        for codec in ("libx264", "libx265"):
+            dec, bpp = codec_at_bpp(gt, fps, r.extra["bits_per_pixel"], codec, tmp)
+            res["tokenizer"][codec.replace("lib", "")] = {**score(dec, gt), "bits_per_pixel": bpp}
+        show("tokenizer", rec, gt, {})
+    if "FI" in tasks:
+        factor = T - 1
+        runners.interpolate(m, write_lossless(tmp / "fi_in.mp4", gt[[0, -1]], fps), tmp / "fi.mp4", factor, s, opts,
+                            cut_threshold=1.0)
+        ours, truth = read_frames(tmp / "fi.mp4")[1:factor], gt[1:-1]
+        a, b = gt[0].astype(np.float64), gt[-1].astype(np.float64)
+        blend = np.stack([((1 - t / factor) * a + t / factor * b).round() for t in range(1, factor)]).astype(np.uint8)
+        mi = minterpolate(gt[0], gt[-1], factor, tmp)
+        res["FI"] = {"ours": score(ours, truth), "frame repeat": score(np.repeat(gt[:1], factor - 1, 0), truth),
+                     "linear blend": score(blend, truth), "ffmpeg minterpolate": score(mi, truth)}
+        show("FI", ours, truth, {"linear blend": blend, "minterpolate": mi})
+    if "FP" in tasks:
+        k = min(5, T - 1)
+        runners.predict(m, write_lossless(tmp / "fp_in.mp4", gt[:k], fps), tmp / "fp.mp4", T - k, s, None, opts)
+        ours = read_frames(tmp / "fp.mp4")[k:]
+        rep = np.repeat(gt[k - 1:k], T - k, 0)
+        res["FP"] = {"ours": score(ours, gt[k:]), "repeat last frame": score(rep, gt[k:])}
+        show("FP", ours, gt[k:], {"repeat": rep})
+    h4, w4 = H // 4, W // 4
+    boxes = {"OPC": (h4, h4 + H // 2, w4, w4 + W // 2), "OPV": (0, H, w4, w4 + W // 2), "OPH": (h4, h4 + H // 2, 0, W)}
+    modes = {"OPC": "central", "OPV": "vertical", "OPH": "horizontal"}
+    for code, (y0, y1, x0, x1) in boxes.items():
+        if code not in tasks:
+            continue
+        src = write_lossless(tmp / f"{code}.mp4", np.ascontiguousarray(gt[:, y0:y1, x0:x1]), fps)
+        runners.outpaint(m, src, tmp / f"{code}_out.mp4", modes[code], s, (W, H), None, opts)
+        ours = read_frames(tmp / f"{code}_out.mp4")
+        known = np.zeros((H, W), bool)
+        known[y0:y1, x0:x1] = True
+        region = ~known[None, :, :, None]
+        base = np.stack([edge_fill(f, known) for f in gt])
+        res[code] = {"ours": score(ours, gt, region), "edge replication": score(base, gt, region)}
+        show(code, ours, gt, {"edge": base})
+    xs = window_left_edges(T, W)
+    if "OPD" in tasks:
+        strip = np.ascontiguousarray(np.stack([gt[t, :, xs[t]:xs[t] + W // 2] for t in range(T)]))
+        track = tmp / "track.csv"
+        track.write_text("".join(f"{t},{xs[t]},0\n" for t in range(T)))
+        runners.outpaint(m, write_lossless(tmp / "opd.mp4", strip, fps), tmp / "opd_out.mp4", "dynamic", s, (W, H),
+                         str(track), opts)
+        ours = read_frames(tmp / "opd_out.mp4")
+        known = np.zeros((T, H, W), bool)
+        for t in range(T):
+            known[t, :, xs[t]:xs[t] + W // 2] = True
+        base = np.stack([edge_fill(gt[t], known[t]) for t in range(T)])
+        res["OPD"] = {"ours": score(ours, gt, ~known[..., None]), "edge replication": score(base, gt, ~known[..., None])}
+        show("OPD", ours, gt, {"edge": base})
+    for code, mode in (("IPC", "central"), ("IPD", "dynamic")):
+        if code not in tasks:
+            continue
+        runners.inpaint(m, write_lossless(tmp / "ip_in.mp4", gt, fps), tmp / f"{code}.mp4", mode, s, opts=opts)
+        ours = read_frames(tmp / f"{code}.mp4")
+        holes = np.zeros((T, H, W), bool)
+        for t in range(T):
+            x = w4 if mode == "central" else xs[t]
+            holes[t, h4:h4 + H // 2, x:x + W // 2] = True
+        base = temporal_then_diffusion(gt, holes)
+        res[code] = {"ours": score(ours, gt, holes[..., None]), "temporal + diffusion fill": score(base, gt, holes[..., None])}
+        show(code, ours, gt, {"fill": base})
+    return res
+
+
+def _average(rows: list[dict]) -> dict:
+    out: dict = {}
+    for row in rows:
+        for task, methods in row.items():
+            for method, vals in methods.items():
+                for k, v in vals.items():
+                    out.setdefault(task, {}).setdefault(method, {}).setdefault(k, []).append(v)
+    return {t: {mth: {k: float(np.mean(v)) for k, v in vals.items()} for mth, vals in ms.items()} for t, ms in out.items()}
+
+
+def contact_sheet(path: Path, task: str, ours, truth, alternatives: dict, frames: int = 4):
+    """PNG rows: ground truth, ours, each alternative; columns: evenly spaced frames."""
+    idx = np.linspace(0, len(truth) - 1, min(frames, len(truth))).round().astype(int)
+    rows = [truth, ours, *alternatives.values()]
+    sheet = np.concatenate([np.concatenate([r[i] for i in idx], 1) for r in rows], 0)
+    with VideoWriter(path, 1, sheet.shape[1], sheet.shape[0]) as w:
+        w.write(np.ascontiguousarray(sheet))
+
+
+def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, windows: int = 2,
+             tasks=TASK_CODES, save_examples: Path | None = None, progress=lambda done, total: None) -> dict:
+    """The report: per clip (per window averaged), and the average over clips."""
+    unknown = set(tasks) - set(TASK_CODES)
+    if unknown:
+        raise UsageError(f"unknown tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASK_CODES)}")
+    if window < 5 or (window - 1) % m.tf:
+        raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
+    per_clip = {}
+    total, done = len(clips) * windows, 0
+    for clip in clips:
+        info = probe(clip)
+        frames = read_frames(clip, 0, window * windows)
+        n = len(frames) // window
+        if n == 0:
+            raise UsageError(f"{clip}: {len(frames)} frames, fewer than one {window}-frame window")
+        rows = []
+        for w in range(n):
+            with tempfile.TemporaryDirectory() as tmp:
+                sheets = [] if save_examples else None
+                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets))
+                for task, ours, truth, alts in sheets or []:
+                    save_examples.mkdir(parents=True, exist_ok=True)
+                    contact_sheet(save_examples / f"{Path(clip).stem}.w{w}.{task}.png", task, ours, truth, alts)
+            done += 1
+            progress(done, total)
+        per_clip[str(clip)] = _average(rows)
+    return {"clips": per_clip, "average": _average(list(per_clip.values())),
+            "settings": {"window": window, "windows": windows, "steps": s.steps, "seed": s.seed, "residual": s.residual,
+                         "weights": str(m.paths.root), "device": str(m.device)}}

@@ -1,0 +1,85 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_video, tiny_tokenizer, tiny_transformer
+from magvit_cli.cli import app
+from magvit_cli.evaluate import diffusion_fill, frechet_distance, psnr, ssim
+from magvit_cli.models import save_model
+
+
+def test_psnr_known_values():
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    b = a + 10  # MSE 100
+    assert abs(psnr(a, b) - 10 * math.log10(255 ** 2 / 100)) < 1e-9
+    region = np.zeros((1, 4, 4, 1), bool)
+    region[:, :2] = True  # rows 0-1
+    c = b.copy()
+    c[:, 2:] = 0  # errors only outside the region
+    assert abs(psnr(a, c, region) - psnr(a, b)) < 1e-9
+
+
+def test_ssim_known_values():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
+    assert abs(ssim(x, x) - 1) < 1e-12
+    a, b = np.full((1, 16, 16, 3), 100, np.uint8), np.full((1, 16, 16, 3), 110, np.uint8)
+    c1 = (0.01 * 255) ** 2  # flat images: SSIM = (2ab + C1) / (a^2 + b^2 + C1)
+    assert abs(ssim(a, b) - (2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1)) < 1e-9
+    assert ssim(x, 255 - x) < 0.2
+
+
+def test_frechet_distance_math():
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal((4000, 3))
+    assert abs(frechet_distance(f, f)) < 1e-6
+    shift = np.array([1.0, 2.0, 0.0])
+    assert abs(frechet_distance(f, f + shift) - 5.0) < 1e-6
+    g = rng.standard_normal((4000, 3)) * 2  # cov 4I vs I: trace(I + 4I - 2*2I) = 3
+    assert abs(frechet_distance(f, g) - 3.0) < 0.3
+
+
+def test_diffusion_fill_is_harmonic():
+    frame = np.zeros((9, 9, 3), np.uint8)
+    frame[:, :4] = 0
+    frame[:, 5:] = 200
+    known = np.ones((9, 9), bool)
+    known[:, 4] = False
+    assert abs(int(diffusion_fill(frame, known)[4, 4, 0]) - 100) <= 1
+
+
+def test_eval_report_has_every_task_and_alternative(tmp_path):
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=16)
+    r = CliRunner().invoke(app, ["eval", str(clip), "--window", "9", "--windows", "1", "--weights", str(w), "--device", "cpu",
+                                 "--steps", "2", "--report", str(tmp_path / "r.json"), "--save-examples", str(tmp_path / "ex"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    avg = rep["average"]
+    expected = {"tokenizer": {"ours", "x264", "x265"}, "FI": {"ours", "frame repeat", "linear blend", "ffmpeg minterpolate"},
+                "FP": {"ours", "repeat last frame"}, "OPC": {"ours", "edge replication"}, "OPV": {"ours", "edge replication"},
+                "OPH": {"ours", "edge replication"}, "OPD": {"ours", "edge replication"},
+                "IPC": {"ours", "temporal + diffusion fill"}, "IPD": {"ours", "temporal + diffusion fill"}}
+    assert {t: set(m) for t, m in avg.items()} == expected
+    for task, methods in avg.items():
+        for method, v in methods.items():
+            assert math.isfinite(v["psnr"]) and -1 <= v["ssim"] <= 1, (task, method, v)
+    assert avg["FI"]["linear blend"]["psnr"] > avg["FI"]["frame repeat"]["psnr"] - 5
+    assert avg["tokenizer"]["x264"]["bits_per_pixel"] > 0 and avg["tokenizer"]["x265"]["bits_per_pixel"] > 0
+    assert len(list((tmp_path / "ex").glob("*.png"))) == 9
+
+
+def test_codecs_hit_the_target_bits_per_pixel(tmp_path):
+    from pathlib import Path
+    from magvit_cli.evaluate import codec_at_bpp
+    from magvit_cli.video import read_frames
+    frames = read_frames(Path(__file__).resolve().parent.parent / "examples" / "carphone.mp4", 0, 17)
+    for codec in ("libx264", "libx265"):
+        dec, bpp = codec_at_bpp(frames, 30, 0.06, codec, tmp_path)
+        assert 0.02 < bpp <= 0.06 and dec.shape == frames.shape, (codec, bpp)
+        assert psnr(dec, frames) > 20
