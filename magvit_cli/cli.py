@@ -519,6 +519,47 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         fail(e)
 
 
+@app.command("bench")
+def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of interpolate,predict,outpaint,inpaint,reconstruct."),
+              size: str = typer.Option("640x360", "--size", help="Test clip size WxH."),
+              frames: int = typer.Option(33, "--frames", help="Test clip frames."),
+              vs_ffmpeg: bool = typer.Option(False, "--vs-ffmpeg", help="Also time ffmpeg minterpolate x2 on the same clip."),
+              smoke: bool = typer.Option(False, "--smoke", help="A quick run: 64x48, 9 frames, 2 steps."),
+              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+              steps: int = StepsOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+    """Throughput per subcommand, time per stage, peak memory, GFLOP/s next to the measured matmul peak."""
+    State.quiet, State.json = quiet, json_
+    try:
+        from .bench import TASKS, bench
+        w, h = _parse_size(size)
+        if smoke:
+            w, h, frames, steps = 64, 48, 9, 2
+        chosen = TASKS if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
+        m = _load(weights, device, precision)
+        with Progress("bench") as progress:
+            res = bench(m, chosen, w, h, frames, steps, vs_ffmpeg, progress)
+        if State.json:
+            print(json.dumps(res))
+        elif not quiet:
+            from rich.table import Table
+            from .bench import STAGES
+            t = Table(title=f"magvit bench on {res['device']} ({res['precision']}, {res['threads']} threads): {res['clip']}, "
+                            f"matmul {res['matmul_gflops']:.0f} GFLOP/s")
+            short = {"decode video": "read", "tokenize": "tok", "COMMIT steps": "COMMIT", "detokenize": "detok",
+                     "composite": "comp", "encode video": "write"}
+            for col in ("task", "s", "in f/s", "out f/s", *(short[k] for k in STAGES), "GFLOP/s", "%peak"):
+                t.add_column(col, justify="right" if col != "task" else "left")
+            for name, r in res["tasks"].items():
+                t.add_row(name, f"{r['seconds']:.2f}", f"{r['frames_in_per_s']:.2f}", f"{r['frames_out_per_s']:.2f}",
+                          *(f"{r['stages'][k]:.2f}" for k in STAGES), f"{r.get('model_gflops', 0):.1f}",
+                          f"{100 * r.get('model_peak_fraction', 0):.0f}")
+            Console().print(t)
+            if "interpolate_vs_ffmpeg_time_ratio" in res:
+                Console().print(f"interpolate x2 takes {res['interpolate_vs_ffmpeg_time_ratio']:.1f}x the time of ffmpeg minterpolate")
+    except (MagvitError, KeyboardInterrupt, Exception) as e:
+        fail(e)
+
+
 @weights_app.command("list")
 def weights_list(json_: bool = JsonOpt):
     """The shipped weights and the magvit weights in the Hugging Face cache."""

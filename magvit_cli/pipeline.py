@@ -22,7 +22,9 @@ Frames are streamed: at most one window of full-resolution frames is held at a t
 from __future__ import annotations
 
 import math
-from collections import deque
+import time
+from collections import defaultdict, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -97,6 +99,46 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return table[precision]
 
 
+class Clock:
+    """Seconds and calls per pipeline stage (for `magvit bench`); syncs CUDA so GPU work is
+    charged to the stage that queued it."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    def reset(self):
+        self.seconds.clear()
+        self.calls.clear()
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        self._sync()
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[stage] += time.perf_counter() - t
+            self.calls[stage] += 1
+
+    def frames(self, it: Iterable, stage: str = "decode video") -> Iterator:
+        """Time each step of a frame iterator (reading and decoding the input)."""
+        it = iter(it)
+        while True:
+            with self(stage):
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+            yield item
+
+
 @dataclass
 class Sampling:
     """COMMIT decoding settings (SPEC section 2 defaults)."""
@@ -148,6 +190,7 @@ class Magvit:
         if note and warn:
             warn(note)
         self.dtype = pick_dtype(precision, self.device)
+        self.clock = Clock(self.device)
         self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device, allow_pickle=allow_pickle)
         self.transformer = None
         if need_transformer:
@@ -206,9 +249,10 @@ class Magvit:
         """low (3, T, S, S) in [-1, 1], known (T, S, S) bool -> generated window.
         T must be 1 + k * time_factor and at most window_frames."""
         cond = condition_video(low.unsqueeze(0), known, padding or task.padding).to(self.device)
-        with self.autocast():
+        with self.autocast(), self.clock("tokenize"):
             z = self.tokenizer.encode(cond)  # (1, t, h, w)
-            grid = tuple(z.shape[1:])
+        grid = tuple(z.shape[1:])
+        with self.autocast(), self.clock("COMMIT steps"):
             cmask = latent_mask(known, self.tf, self.sf).flatten().to(self.device)
             null = self.transformer.config.num_classes
             c = torch.tensor([null if cls is None else cls], device=self.device)
@@ -216,6 +260,7 @@ class Magvit:
                                    steps=sampling.steps, schedule=sampling.schedule, temperature=sampling.temperature,
                                    choice_temperature=sampling.choice_temperature, guidance=sampling.guidance,
                                    generator=generator, grid=grid)
+        with self.autocast(), self.clock("detokenize"):
             video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
             cond_rec = self.tokenizer.decode(z).float().clamp(-1, 1)
         return Window(video[0].cpu(), cond_rec[0].cpu())
@@ -227,9 +272,10 @@ class Magvit:
         """Frame t of a generated window at full resolution. Residual: cond_full + up(decode(generated)
         - decode(condition tokens)): the tokenizer's own error cancels, and where the model keeps the
         condition tokens the full-resolution padding comes through untouched. Else up(generated)."""
-        if residual:
-            return (cond_full + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
-        return resize(window.generated[:, t], size).clamp(-1, 1)
+        with self.clock("composite"):
+            if residual:
+                return (cond_full + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
+            return resize(window.generated[:, t], size).clamp(-1, 1)
 
     def window_length(self, frames: int) -> int:
         """Smallest 1 + k * time_factor >= frames (at most window_frames)."""

@@ -48,10 +48,10 @@ def count_frames(info: VideoInfo) -> int:
     return sum(1 for _ in iter_frames(info.path))
 
 
-def _writer(dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool) -> VideoWriter:
+def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool) -> VideoWriter:
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None,
-                       rotation=info.rotation)
+                       rotation=info.rotation, clock=m.clock)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -116,10 +116,10 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             written += factor
             progress(written, total)
 
-    with _writer(dst, info, info.fps * factor, W, H, opts, keep_audio=True) as w:
+    with _writer(m, dst, info, info.fps * factor, W, H, opts, keep_audio=True) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
-        for frame in iter_frames(src):
+        for frame in m.clock.frames(iter_frames(src)):
             chunk.append(to_tensor(frame))
             n_in += 1
             if len(chunk) == pairs + 1:
@@ -153,8 +153,8 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     fps = info.fps if not info.is_image else Fraction(25)
     out_path = Path(dst)
     n_in = 0
-    with _writer(out_path, info, fps, W, H, opts, keep_audio=True) as w:
-        for frame in iter_frames(src):
+    with _writer(m, out_path, info, fps, W, H, opts, keep_audio=True) as w:
+        for frame in m.clock.frames(iter_frames(src)):
             w.write(frame)
             tail.append(to_tensor(frame))
             n_in += 1
@@ -247,9 +247,9 @@ def spatial(m: Magvit, src, dst, task_code: str, canvas: tuple[int, int], layout
         progress(written, total)
         prev_low = win.generated[:, n - 1]
 
-    with _writer(out_path, info, fps, Wc, Hc, opts, keep_audio=True) as w:
+    with _writer(m, out_path, info, fps, Wc, Hc, opts, keep_audio=True) as w:
         buf: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for t, frame in enumerate(iter_frames(src)):
+        for t, frame in enumerate(m.clock.frames(iter_frames(src))):
             buf.append(layout(t, to_tensor(frame)))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
@@ -430,11 +430,11 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
     return x
 
 
-def _windows(src, frames_per: int, tf: int) -> Iterator[tuple[torch.Tensor, int]]:
+def _windows(m: Magvit, src, frames_per: int, tf: int) -> Iterator[tuple[torch.Tensor, int]]:
     """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
     its last frame; yields (window, real frame count)."""
     buf = []
-    for f in iter_frames(src):
+    for f in m.clock.frames(iter_frames(src)):
         buf.append(to_tensor(f))
         if len(buf) == frames_per:
             yield torch.stack(buf, 1), len(buf)
@@ -457,12 +457,14 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
     se, bits, pixels, written = 0.0, 0, 0, 0
-    with _writer(dst, info, info.fps, W, H, opts, keep_audio=True) as w:
-        for x, n in _windows(src, window, cfg.time_factor):
+    with _writer(m, dst, info, info.fps, W, H, opts, keep_audio=True) as w:
+        for x, n in _windows(m, src, window, cfg.time_factor):
             xp = _pad_to(x, cfg.space_factor).unsqueeze(0).to(m.device)
             with torch.no_grad(), m.autocast():
-                idx = m.tokenizer.encode(xp)
-                y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
+                with m.clock("tokenize"):
+                    idx = m.tokenizer.encode(xp)
+                with m.clock("detokenize"):
+                    y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
             for t in range(n):
                 fr = to_frame(y[:, t])
                 w.write(fr)
@@ -483,7 +485,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop) 
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
-    for x, n in _windows(src, window, cfg.time_factor):
+    for x, n in _windows(m, src, window, cfg.time_factor):
         with torch.no_grad(), m.autocast():
             grids.append(m.tokenizer.encode(_pad_to(x, cfg.space_factor).unsqueeze(0).to(m.device))[0].cpu())
         counts.append(n)

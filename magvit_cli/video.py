@@ -106,8 +106,10 @@ class VideoWriter:
     `rotation` tags the output with the input's display rotation (frames stay as stored)."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
-                 crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0):
+                 crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
+                 clock=None):
         self.rotation = rotation
+        self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
         self.codec, self.crf, self.lossless = codec, crf, lossless
@@ -163,10 +165,17 @@ class VideoWriter:
         """One (H, W, 3) uint8 RGB frame."""
         if frame.shape != (self.height, self.width, 3):
             raise ValueError(f"frame {frame.shape} does not match output {self.height}x{self.width}")
+        if self.clock is not None:
+            with self.clock("encode video"):
+                self._encode(frame)
+        else:
+            self._encode(frame)
+        self.frames += 1
+
+    def _encode(self, frame):
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         for pkt in self.stream.encode(vf):
             self.out.mux(pkt)
-        self.frames += 1
 
     def _finish(self):
         for pkt in self.stream.encode():

@@ -83,3 +83,19 @@ def test_codecs_hit_the_target_bits_per_pixel(tmp_path):
         dec, bpp = codec_at_bpp(frames, 30, 0.06, codec, tmp_path)
         assert 0.02 < bpp <= 0.06 and dec.shape == frames.shape, (codec, bpp)
         assert psnr(dec, frames) > 20
+
+
+def test_bench_smoke(tmp_path):
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    r = CliRunner().invoke(app, ["bench", "--smoke", "--vs-ffmpeg", "--weights", str(w), "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(res["tasks"]) == {"interpolate", "predict", "outpaint", "inpaint", "reconstruct"}
+    assert res["matmul_gflops"] > 0 and res["window_gflop"] > 0
+    it = res["tasks"]["interpolate"]
+    assert it["frames_out"] == 18 and it["windows"] >= 1 and it["model_gflops"] > 0
+    assert all(it["stages"][k] > 0 for k in ("decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video"))
+    assert sum(it["stages"].values()) <= it["seconds"] * 1.05
+    assert res["interpolate_vs_ffmpeg_time_ratio"] > 0

@@ -1,0 +1,129 @@
+"""`magvit bench`: speed of each subcommand on this device, with the time split by stage, peak
+memory, and the model's achieved GFLOP/s next to the machine's matmul GFLOP/s measured in the
+same run. `--vs-ffmpeg` times ffmpeg's motion-compensated minterpolate x2 on the same clip."""
+from __future__ import annotations
+
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import runners
+from .errors import UsageError
+from .pipeline import Magvit, Sampling, to_frame
+from .tasks import get_task
+from .video import VideoWriter
+
+TASKS = ("interpolate", "predict", "outpaint", "inpaint", "reconstruct")
+STAGES = ("decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video")
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 1.0) -> float:
+    """Measured dense matmul throughput: the machine's practical peak for this dtype."""
+    n = 1024 if device.type == "cpu" else 8192
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    _sync(device)
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+        _sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def window_flops(m: Magvit, steps: int) -> float:
+    """FLOPs of one full window: tokenize, `steps` COMMIT steps, two detokenizations."""
+    T = m.window_frames
+    S = m.work_size
+    low = torch.rand(3, T, *S) * 2 - 1
+    known = torch.zeros(T, *S, dtype=torch.bool)
+    known[0] = True
+    with FlopCounterMode(display=False) as fc:
+        m.fill(low, known, get_task("FP"), None, Sampling(steps=steps), m.generator(0))
+    return float(fc.get_total_flops())
+
+
+def test_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
+    """A synthetic clip: a textured picture panning under moving discs."""
+    from .train.data import camera_clip, shapes_clip, texture
+    import random
+    rng = random.Random(0)
+    size = max(width, height)
+    pic = texture(size, rng)
+    clip = shapes_clip(camera_clip(pic, 1, size, "still", rng)[:, 0], frames, size, "bounce", rng)
+    with VideoWriter(path, fps, width, height, crf=12) as w:
+        for t in range(frames):
+            w.write(to_frame(clip[:, t, :height, :width]))
+    return path
+
+
+def ffmpeg_minterpolate_seconds(src: Path, fps: float) -> float:
+    import imageio_ffmpeg
+    t0 = time.perf_counter()
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf",
+                    f"minterpolate=fps={2 * fps}:mi_mode=mci", "-f", "null", "-"], check=True)
+    return time.perf_counter() - t0
+
+
+def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: int = 33, steps: int = 12,
+          vs_ffmpeg: bool = False, progress=lambda done, total: None) -> dict:
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        raise UsageError(f"unknown bench tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASKS)}")
+    peak = matmul_gflops(m.device, m.dtype)
+    per_window = window_flops(m, steps)
+    s = Sampling(steps=steps)
+    res = {"device": str(m.device), "precision": str(m.dtype).replace("torch.", ""), "threads": torch.get_num_threads(),
+           "clip": f"{frames} frames {width}x{height}", "steps": steps, "matmul_gflops": peak,
+           "window_gflop": per_window / 1e9, "tasks": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = test_clip(tmp / "in.mp4", width, height, frames)
+        for i, task in enumerate(tasks):
+            m.clock.reset()
+            if m.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(m.device)
+            out = tmp / f"{task}.mp4"
+            t0 = time.perf_counter()
+            if task == "interpolate":
+                o = runners.interpolate(m, src, out, 2, s)
+            elif task == "predict":
+                o = runners.predict(m, src, out, 16, s)
+            elif task == "outpaint":
+                o = runners.outpaint(m, src, out, "central", s)
+            elif task == "inpaint":
+                o = runners.inpaint(m, src, out, "central", s)
+            else:
+                o = runners.reconstruct(m, src, out)
+            total = time.perf_counter() - t0
+            windows = m.clock.calls.get("COMMIT steps", 0)
+            model_time = sum(m.clock.seconds.get(k, 0.0) for k in ("tokenize", "COMMIT steps", "detokenize"))
+            row = {"seconds": total, "frames_in_per_s": frames / total, "frames_out_per_s": o.frames / total,
+                   "frames_out": o.frames, "windows": windows,
+                   "stages": {k: m.clock.seconds.get(k, 0.0) for k in STAGES},
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            if windows:
+                gflops = windows * per_window / 1e9 / max(model_time, 1e-9)
+                row.update(model_gflops=gflops, model_peak_fraction=gflops / peak)
+            if m.device.type == "cuda":
+                row["gpu_peak_mb"] = torch.cuda.max_memory_allocated(m.device) / 2 ** 20
+            res["tasks"][task] = row
+            progress(i + 1, len(tasks))
+        if vs_ffmpeg:
+            sec = ffmpeg_minterpolate_seconds(src, 25)
+            res["ffmpeg_minterpolate_x2_seconds"] = sec
+            if "interpolate" in res["tasks"]:
+                res["interpolate_vs_ffmpeg_time_ratio"] = res["tasks"]["interpolate"]["seconds"] / sec
+    return res
