@@ -468,11 +468,13 @@ def train_transformer_cmd(
 
 @train_app.command("export")
 def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding checkpoint.pt."),
-                     out: Optional[Path] = typer.Option(None, "--out", help="Export folder (default RUN/export).")):
+                     out: Optional[Path] = typer.Option(None, "--out", help="Export folder (default RUN/export)."),
+                     half: bool = typer.Option(False, "--half", help="Store fp16 (half the size; loads into fp32)."),
+                     raw: bool = typer.Option(False, "--raw", help="The raw weights instead of the EMA (better early in a run).")):
     """Write release weights (EMA, config.json + model.safetensors, no optimizer) from a run's checkpoint."""
     try:
         from .train.engine import export_checkpoint
-        Console().print(f"exported {export_checkpoint(run, out)}")
+        Console().print(f"exported {export_checkpoint(run, out, half, raw)}")
     except (MagvitError, Exception) as e:
         fail(e)
 

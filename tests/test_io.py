@@ -99,3 +99,16 @@ def test_cli_allow_pickle_flag(tmp_path):
     assert r.exit_code == 1 and "pickle checkpoint" in r.output
     r = CliRunner().invoke(app, ["--allow-pickle", "info", "--weights", str(tmp_path), "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
+
+
+def test_half_precision_release_loads_into_fp32(tmp_path):
+    tok = tiny_tokenizer(seed=8)
+    save_model(tok, tmp_path / "full")
+    save_model(tok, tmp_path / "half", dtype=torch.float16)
+    full = (tmp_path / "full/model.safetensors").stat().st_size
+    half = (tmp_path / "half/model.safetensors").stat().st_size
+    assert half < 0.6 * full
+    back = load_model(tmp_path / "half")
+    assert all(p.dtype == torch.float32 for p in back.parameters())
+    x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    assert torch.allclose(back.decode(tok.encode(x)), tok.decode(tok.encode(x)), atol=1e-2)

@@ -33,14 +33,16 @@ def model_type_of(model) -> str:
     raise TypeError(f"not a magvit model: {type(model).__name__}")
 
 
-def save_model(model, folder: str | Path, metadata: dict | None = None) -> Path:
-    """Write folder/config.json and folder/model.safetensors (fp32, contiguous)."""
+def save_model(model, folder: str | Path, metadata: dict | None = None, dtype: torch.dtype = torch.float32) -> Path:
+    """Write folder/config.json and folder/model.safetensors (float tensors stored as `dtype`:
+    fp32, or fp16 to halve a release; loading casts them into the model's fp32 parameters)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = {"model_type": model_type_of(model), "config": dataclasses.asdict(model.config)}
     if metadata:
         cfg["metadata"] = metadata
-    state = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
+             for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp))
     tmp.replace(folder / WEIGHTS_NAME)

@@ -200,12 +200,14 @@ def all_reduce_mean(x: torch.Tensor, d: Dist) -> torch.Tensor:
     return x
 
 
-def export_checkpoint(run: Path, out: Path | None = None) -> Path:
-    """Release weights (EMA, no optimizer state) from run/checkpoint.pt into run/export."""
+def export_checkpoint(run: Path, out: Path | None = None, half: bool = False, raw: bool = False) -> Path:
+    """Release weights (EMA, or the raw weights with `raw`; no optimizer state) from
+    run/checkpoint.pt into run/export; fp16 storage with `half`."""
     from ..models.io import build_model, save_model
     ck = load_checkpoint(Path(run) / "checkpoint.pt")
     cfg = ck["config"]
     kind = ck.get("model_type") or ("tokenizer" if "channels" in cfg else "transformer")
     model = build_model({"model_type": kind, "config": cfg})
-    model.load_state_dict(ck["ema"])
-    return save_model(model, out or Path(run) / "export", metadata={"steps": ck["step"], "exported_from": "checkpoint.pt"})
+    model.load_state_dict(ck["model"] if raw else ck["ema"])
+    return save_model(model, out or Path(run) / "export", dtype=torch.float16 if half else torch.float32,
+                      metadata={"steps": ck["step"], "exported_from": "checkpoint.pt", "weights": "raw" if raw else "ema"})
