@@ -499,7 +499,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         clips = [p for p, _ in list_media(inputs)[0]]
         if not clips:
             raise UsageError("no video files among the inputs")
-        m = _load(weights, device, precision)
+        m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
             res = evaluate(m, clips, _sampling(steps, 1.0, 0.0, seed, no_residual), window, windows, chosen,
                            save_examples, progress)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -45,6 +46,9 @@ def save_model(model, folder: str | Path, metadata: dict | None = None, dtype: t
              for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; weights are meant to be shared
     tmp.replace(folder / WEIGHTS_NAME)
     (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
     return folder
