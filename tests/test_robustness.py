@@ -264,3 +264,50 @@ def test_rotation_metadata_is_kept(weights, good, tmp_path):
     r = cli(["interpolate", str(rot), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     assert probe(tmp_path / "o.mp4").rotation == 90 and probe(tmp_path / "o.mp4").width == 48
+
+
+def test_variable_frame_rate_input(weights, tmp_path):
+    """VFR input: frames are taken in order at the container's average rate."""
+    path = tmp_path / "vfr.mp4"
+    from fractions import Fraction
+    with av.open(str(path), "w") as o:
+        s = o.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(8):
+            vf = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 20 * i, np.uint8), format="rgb24")
+            vf.pts, vf.time_base = t, Fraction(1, 1000)
+            t += 20 if i % 2 else 50  # alternating 20 ms and 50 ms gaps
+            for p in s.encode(vf):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    r = cli(["interpolate", str(path), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert len(read_frames(tmp_path / "o.mp4")) == 16 and probe(tmp_path / "o.mp4").fps > 0
+
+
+@pytest.mark.parametrize("command", ["interpolate", "inpaint", "predict"])
+def test_long_clips_stream_with_bounded_lookahead(weights, tmp_path, monkeypatch, command):
+    """The runners never read more than about one window ahead of what they have written."""
+    src = make_video(tmp_path / "long.mp4", frames=60, width=32, height=16)
+    state = {"read": 0, "written": 0, "worst": 0}
+    real_iter, real_write = runners.iter_frames, VideoWriter.write
+
+    def reading(path, *a, **k):
+        for f in real_iter(path, *a, **k):
+            state["read"] += 1
+            factor = 2 if command == "interpolate" else 1
+            state["worst"] = max(state["worst"], state["read"] - state["written"] // factor)
+            yield f
+
+    def writing(self, frame):
+        state["written"] += 1
+        return real_write(self, frame)
+    monkeypatch.setattr(runners, "iter_frames", reading)
+    monkeypatch.setattr(VideoWriter, "write", writing)
+    r = cli([command, str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    window = 9  # the tiny transformer's window
+    assert state["worst"] <= window + 1, f"{command} held {state['worst']} input frames ahead of its output"
