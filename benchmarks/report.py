@@ -1,0 +1,57 @@
+"""Markdown tables from `magvit eval --report` and `magvit bench --json` outputs (for the README
+and the model card).
+
+    python benchmarks/report.py eval weights/eval_carphone.json [--plain other.json]
+    python benchmarks/report.py bench weights/bench_cpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def eval_table(rep: dict, plain: dict | None = None) -> str:
+    avg = rep["average"]
+    rows = ["| task | method | PSNR dB | SSIM | bits/pixel |", "|---|---|---:|---:|---:|"]
+    for task, methods in avg.items():
+        best_alt = max((v["psnr"] for m, v in methods.items() if m != "ours"), default=None)
+        for i, (m, v) in enumerate(methods.items()):
+            name = m
+            if m == "ours" and best_alt is not None:
+                name = "**ours**" if v["psnr"] > best_alt else "ours"
+            bpp = f"{v['bits_per_pixel']:.4f}" if "bits_per_pixel" in v else ""
+            rows.append(f"| {task if i == 0 else ''} | {name} | {v['psnr']:.2f} | {v['ssim']:.3f} | {bpp} |")
+            if m == "ours" and plain and task in plain["average"]:
+                p = plain["average"][task]["ours"]
+                rows.append(f"| | ours, plain upsampling (no residual compositing) | {p['psnr']:.2f} | {p['ssim']:.3f} | |")
+    return "\n".join(rows)
+
+
+def bench_table(res: dict) -> str:
+    stages = ["decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video"]
+    head = "| subcommand | seconds | frames in/s | frames out/s | " + " | ".join(stages) + " | model GFLOP/s | % of matmul |"
+    rows = [head, "|---|" + "---:|" * (len(stages) + 5)]
+    for name, r in res["tasks"].items():
+        rows.append(f"| {name} | {r['seconds']:.1f} | {r['frames_in_per_s']:.2f} | {r['frames_out_per_s']:.2f} | "
+                    + " | ".join(f"{r['stages'][s]:.1f}" for s in stages)
+                    + f" | {r.get('model_gflops', 0):.1f} | {100 * r.get('model_peak_fraction', 0):.0f} |")
+    rows.append(f"\n{res['clip']} on {res['device']} ({res['precision']}, {res['threads']} threads), {res['steps']} COMMIT steps; "
+                f"measured matmul peak {res['matmul_gflops']:.0f} GFLOP/s; one window = {res['window_gflop']:.1f} GFLOP.")
+    if "interpolate_vs_ffmpeg_time_ratio" in res:
+        rows.append(f"ffmpeg minterpolate x2 on the same clip: {res['ffmpeg_minterpolate_x2_seconds']:.1f} s; "
+                    f"`interpolate` takes {res['interpolate_vs_ffmpeg_time_ratio']:.1f}x as long.")
+    return "\n".join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind", choices=["eval", "bench"])
+    ap.add_argument("file")
+    ap.add_argument("--plain", default=None, help="eval report made with --no-residual, for the ablation rows")
+    a = ap.parse_args()
+    data = json.load(open(a.file))
+    print(eval_table(data, json.load(open(a.plain)) if a.plain else None) if a.kind == "eval" else bench_table(data))
+
+
+if __name__ == "__main__":
+    main()
