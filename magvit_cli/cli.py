@@ -367,6 +367,27 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 
 # --- training -------------------------------------------------------------------------------
 StopAfterOpt = typer.Option(None, "--stop-after", help="Stop after N steps of this call (checkpointed; --resume goes on).")
+NprocOpt = typer.Option(1, "--nproc", help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
+
+
+def _launch(nproc: int) -> None:
+    """Re-run this very command under torch.distributed.run with `nproc` processes (once)."""
+    if nproc <= 1 or "WORLD_SIZE" in os.environ:
+        return
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        argv.append(a)
+    import subprocess
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "magvit_cli", *argv]
+    raise typer.Exit(subprocess.call(cmd))
 
 
 def _betas(text: str) -> tuple[float, float]:
@@ -412,8 +433,9 @@ def train_tokenizer_cmd(
         workers: int = typer.Option(1, "--workers"), seed: int = typer.Option(0, "--seed"),
         device: str = typer.Option("auto", "--device"), compile_: bool = typer.Option(False, "--compile"),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
-        stop_after: Optional[int] = StopAfterOpt, quiet: bool = QuietOpt):
+        stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
+    _launch(nproc)
     try:
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
@@ -449,8 +471,9 @@ def train_transformer_cmd(
         eval_every: int = typer.Option(250, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
         seed: int = typer.Option(0, "--seed"), device: str = typer.Option("auto", "--device"),
         compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
-        stop_after: Optional[int] = StopAfterOpt, quiet: bool = QuietOpt):
+        stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
+    _launch(nproc)
     try:
         from .train.transformer import TransformerTrainConfig, train_transformer
         cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips, cache_variants=cache_variants,

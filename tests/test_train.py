@@ -153,3 +153,17 @@ def test_export_from_checkpoint_matches_trainer_export(tmp_path):
     assert r.exit_code == 0, r.output
     b = load_file(str(tmp_path / "again/model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nproc_launches_two_processes(tmp_path):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "magvit_cli", "train", "tokenizer", "--nproc", "2", "--out", str(tmp_path / "run"),
+                        "--preset", "tiny", "--steps", "2", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "0",
+                        "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    ck = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
+    assert ck["step"] == 2 and (tmp_path / "run/export/model.safetensors").exists()
+    rows_ = rows(tmp_path / "run/metrics.jsonl")
+    assert [r["step"] for r in rows_ if "rec" in r] == [2], "only rank 0 writes the metrics"
