@@ -139,7 +139,9 @@ CrfOpt = typer.Option(18, "--crf", help="H.264/H.265 quality (lower = better, bi
 CodecOpt = typer.Option("libx264", "--codec", help="Video encoder: libx264, libx265, ...")
 LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact.")
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
-PlainOpt = typer.Option(False, "--no-residual", help="Plain upsampling of the model's output instead of residual compositing.")
+PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
+    "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "
+    "Default: the measured best per task (residual for interpolate/predict, plain for outpaint/inpaint)."), show_default=False)
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 
@@ -166,8 +168,8 @@ def _load(weights, device, precision, need_transformer=True) -> Magvit:
                   allow_pickle=State.allow_pickle)
 
 
-def _sampling(steps, temperature, guidance, seed, no_residual) -> Sampling:
-    s = Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=not no_residual)
+def _sampling(steps, temperature, guidance, seed, residual) -> Sampling:
+    s = Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual)
     s.check()
     return s
 
@@ -184,13 +186,13 @@ def interpolate(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
                 steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-                no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+                residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
                 no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
     def make(src, dst, progress):
         if factor < 2:
             raise UsageError(f"--factor must be an integer >= 2, got {factor}")
-        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.interpolate(_load(weights, device, precision), src, dst, factor, s,
                                    _write(crf, codec, lossless, no_audio), scene_threshold, progress)
     _batch(inputs, "interpolate", output, out_dir, force, quiet, json_, make)
@@ -203,11 +205,11 @@ def predict(inputs: List[Path] = Inputs,
             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-            no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+            residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
             no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
     def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.predict(_load(weights, device, precision), src, dst, frames, s, cls,
                                _write(crf, codec, lossless, no_audio), progress)
     _batch(inputs, "predict", output, out_dir, force, quiet, json_, make)
@@ -237,11 +239,11 @@ def outpaint(inputs: List[Path] = Inputs,
              output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
              steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-             no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+             residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
              no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
     def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.outpaint(_load(weights, device, precision), src, dst, mode, s, _parse_size(size),
                                 str(track) if track else None, _write(crf, codec, lossless, no_audio), progress)
     _batch(inputs, "outpaint", output, out_dir, force, quiet, json_, make, image_out=True)
@@ -257,11 +259,11 @@ def inpaint(inputs: List[Path] = Inputs,
             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-            no_residual: bool = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+            residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
             no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
     def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, no_residual)
+        s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.inpaint(_load(weights, device, precision), src, dst, mode, s, box, str(mask) if mask else None,
                                _write(crf, codec, lossless, no_audio), progress)
     _batch(inputs, "inpaint", output, out_dir, force, quiet, json_, make, image_out=True)
@@ -288,7 +290,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
             raise UsageError(f"--fps must be a number or fraction, got {fps!r}") from None
         if rate <= 0:
             raise UsageError("--fps must be > 0")
-        s = _sampling(steps, temperature, guidance, seed, False)
+        s = _sampling(steps, temperature, guidance, seed, None)
         with Progress("generate") as progress:
             out = runners.generate(_load(weights, device, precision), output, cls, frames, s, rate,
                                    _write(crf, codec, lossless, True), progress)
@@ -510,7 +512,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here."),
              save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-             steps: int = StepsOpt, seed: int = SeedOpt, no_residual: bool = PlainOpt,
+             steps: int = StepsOpt, seed: int = SeedOpt, residual: Optional[bool] = PlainOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
@@ -524,7 +526,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             raise UsageError("no video files among the inputs")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
-            res = evaluate(m, clips, _sampling(steps, 1.0, 0.0, seed, no_residual), window, windows, chosen,
+            res = evaluate(m, clips, _sampling(steps, 1.0, 0.0, seed, residual), window, windows, chosen,
                            save_examples, progress)
         if report:
             report.write_text(json.dumps(res, indent=2))

@@ -148,7 +148,12 @@ class Sampling:
     guidance: float = 0.0
     schedule: str = "cosine"
     seed: int = 0
-    residual: bool = True  # residual compositing (see module docstring); False: plain upsampling
+    # residual compositing (module docstring) or plain upsampling; None: each task's measured best
+    # (weights/README.md: residual for interpolate/predict, plain for outpaint/inpaint)
+    residual: bool | None = None
+
+    def residual_for(self, temporal: bool) -> bool:
+        return temporal if self.residual is None else self.residual
 
     def check(self):
         if self.steps < 1:

@@ -112,7 +112,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             for j in range(1, factor):
                 a = j / factor
                 cond_full = (1 - a) * frames[k] + a * frames[k + 1]
-                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W), sampling.residual)))
+                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W), sampling.residual_for(True))))
             written += factor
             progress(written, total)
 
@@ -174,13 +174,13 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
             for p in range(kc, L):
                 if remaining == 0:
                     break
-                full = m.lift(win, p, last_full, (H, W), sampling.residual)
+                full = m.lift(win, p, last_full, (H, W), sampling.residual_for(True))
                 w.write(to_frame(full))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
                 progress(total - remaining, total)
             low_tail = (low_tail + [g for g, _ in made])[-kc:]
-            last_full = made[-1][1] if sampling.residual else last_full
+            last_full = made[-1][1] if sampling.residual_for(True) else last_full
     return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames})
 
 
@@ -241,7 +241,7 @@ def spatial(m: Magvit, src, dst, task_code: str, canvas: tuple[int, int], layout
         win = m.fill(low, known, task, None, sampling, gen)
         cond_full = condition_video(full.unsqueeze(0), known_full, task.padding)[0]
         for i in range(len(frames)):
-            made = m.lift(win, lead + i, cond_full[:, i], (Hc, Wc), sampling.residual)
+            made = m.lift(win, lead + i, cond_full[:, i], (Hc, Wc), sampling.residual_for(False))
             w.write(to_frame(torch.where(known_full[i], full[:, i], made)))
         written += len(frames)
         progress(written, total)

@@ -1,0 +1,72 @@
+"""End to end on the shipped default weights (weights/default) and the example clip."""
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from magvit_cli.cli import app
+from magvit_cli.video import VideoWriter, probe, read_frames
+from magvit_cli.weights import DEFAULT_WEIGHTS, describe
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "carphone.mp4"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def short(tmp_path_factory):
+    """The first 9 frames of the example clip, losslessly re-encoded."""
+    path = tmp_path_factory.mktemp("shipped") / "short.mp4"
+    frames = read_frames(EXAMPLE, 0, 9)
+    with VideoWriter(path, probe(EXAMPLE).fps, frames.shape[2], frames.shape[1], lossless=True) as w:
+        for f in frames:
+            w.write(f)
+    return path
+
+
+def test_shipped_weights_are_lean_and_complete():
+    d = describe(None)
+    assert set(d["models"]) == {"tokenizer", "transformer"}
+    size = sum(p.stat().st_size for p in DEFAULT_WEIGHTS.rglob("*.safetensors"))
+    assert size < 50 * 2 ** 20, f"shipped weights are {size / 2 ** 20:.1f} MB"
+    assert len(d["models"]["transformer"]["classes"]) >= 6
+
+
+def test_interpolate_example_on_shipped_weights(short, tmp_path):
+    r = runner.invoke(app, ["interpolate", str(short), "--factor", "2", "--lossless", "--device", "cpu", "--json",
+                            "-o", str(tmp_path / "x2.mp4")])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["frames"] == 18 and Fraction(res["fps"]) == Fraction(60000, 1001)
+    got, src = read_frames(tmp_path / "x2.mp4"), read_frames(short)
+    assert got.shape == (18, 144, 176, 3)
+    assert all(np.array_equal(got[2 * i], src[i]) for i in range(9)), "input frames must come back unchanged"
+    # generated frames lie between their neighbours (they are not noise): closer to the mean of the
+    # two neighbours than the neighbours are to each other
+    for i in range(8):
+        mid = (src[i].astype(float) + src[i + 1]) / 2
+        err = np.abs(got[2 * i + 1] - mid).mean()
+        assert err < np.abs(src[i].astype(float) - src[i + 1]).mean() + 2.0, f"frame {2 * i + 1}: {err:.2f}"
+
+
+@pytest.mark.parametrize("args", [["predict", "--frames", "4"], ["outpaint", "--mode", "horizontal"],
+                                  ["inpaint", "--mode", "dynamic"], ["reconstruct"]])
+def test_other_tasks_on_shipped_weights(short, tmp_path, args):
+    extra = ["--steps", "4"] if args[0] != "reconstruct" else []
+    r = runner.invoke(app, [args[0], str(short), *args[1:], *extra, "--device", "cpu", "--json", "-o", str(tmp_path / "o.mp4")])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    if args[0] == "reconstruct":
+        assert res["psnr"] > 15, f"shipped tokenizer reconstructs the held-out clip at {res['psnr']:.1f} dB"
+
+
+def test_generate_each_class(tmp_path):
+    r = runner.invoke(app, ["classes", "--json"])
+    classes = json.loads(r.stdout)["classes"]
+    r = runner.invoke(app, ["generate", "--class", classes[0], "--frames", "9", "--steps", "4", "--device", "cpu",
+                            "--json", "-o", str(tmp_path / "g.mp4")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["frames"] == 9
