@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, List, Optional

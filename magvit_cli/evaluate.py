@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -190,17 +189,8 @@ def codec_at_bpp(frames: np.ndarray, fps, bpp: float, codec: str, tmp: Path) -> 
 
 
 # --- the evaluation -----------------------------------------------------------------------------
-@dataclass
-class Scores:
-    psnr: float
-    ssim: float
-
-    def dict(self):
-        return {"psnr": self.psnr, "ssim": self.ssim}
-
-
 def score(out, truth, region=None) -> dict:
-    return Scores(psnr(out, truth, region), ssim(out, truth, region)).dict()
+    return {"psnr": psnr(out, truth, region), "ssim": ssim(out, truth, region)}
 
 
 def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Path, sheets: list | None = None) -> dict:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -37,8 +37,7 @@ import torch.nn.functional as F
 from . import commit
 from .errors import MagvitError, UsageError
 from .models import load_model
-from .tasks import TASKS, Task, condition_video, get_task, latent_mask, window_left_edges
-from .video import VideoInfo, VideoWriter, iter_frames, probe
+from .tasks import Task, condition_video, latent_mask
 from .weights import resolve
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per window grows with it)

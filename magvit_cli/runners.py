@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import MagvitError, UsageError
+from .errors import UsageError
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, get_task, window_left_edges
 from .video import VideoInfo, VideoWriter, iter_frames, probe

@@ -135,7 +135,7 @@ def model_card(folder: Path) -> str:
     """A generated README.md for a weights folder being pushed."""
     info = describe(folder)
     lines = ["---", "library_name: magvit-cli", "tags: [video, magvit, lfq, masked-transformer]", "---", "",
-             f"# MAGVIT weights", "", "Load with `magvit <task> IN --weights <this repo id>`.", ""]
+             "# MAGVIT weights", "", "Load with `magvit <task> IN --weights <this repo id>`.", ""]
     for kind, m in info["models"].items():
         lines += [f"## {kind}", "", f"- parameters: {m['parameters']:,}", f"- sha256: `{m['sha256']}`"]
         lines += [f"- {k}: {v}" for k, v in m["config"].items()]

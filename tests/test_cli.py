@@ -4,7 +4,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from conftest import make_video, tiny_tokenizer, tiny_transformer

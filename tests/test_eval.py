@@ -2,7 +2,6 @@ import json
 import math
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from conftest import make_video, tiny_tokenizer, tiny_transformer

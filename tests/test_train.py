@@ -4,7 +4,6 @@ import json
 import os
 import socket
 
-import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file

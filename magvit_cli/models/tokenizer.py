@@ -16,7 +16,7 @@ leak the future; zero temporal padding (Open-MAGVIT2); little-endian bits (see l
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

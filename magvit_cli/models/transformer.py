@@ -12,7 +12,7 @@ two 2^9 tables instead of one 2^18 table (SPEC section 3, MAGVIT-v2).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .. import commit
 from ..errors import MagvitError, UsageError
 from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
-from ..tasks import build_condition, get_task
+from ..tasks import build_condition, get_task, latent_mask
 from . import engine
 from .data import ClipSource
 
@@ -55,7 +54,6 @@ def variant_condition(name: str, frames: int, size: int, time_factor: int, space
     _, code, opts = next(v for v in VARIANTS if v[0] == name)
     task = get_task(code)
     known = task.known(frames, size, size, **opts)
-    from ..tasks import latent_mask
     return task, known, latent_mask(known, time_factor, space_factor)
 
 
@@ -220,7 +218,6 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
         gen = torch.Generator().manual_seed(0)
         task, _, cmask = variant_condition(name, cache.meta["frames"], cache.meta["size"], *tcfg)
         z, zc = cache.data["z"][use], cache.cond(name, use)
-        n = z.shape[1]
         masked = torch.rand(z.shape, generator=gen) < ratio
         inputs = torch.where(masked, torch.where(cmask.flatten(), zc, torch.full_like(z, model.config.mask_id)), z)
         cls = cache.data["label"][use].clamp_min(0) if task.needs_class else torch.full((len(use),), model.config.num_classes)
