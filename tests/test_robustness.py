@@ -311,3 +311,16 @@ def test_long_clips_stream_with_bounded_lookahead(weights, tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     window = 9  # the tiny transformer's window
     assert state["worst"] <= window + 1, f"{command} held {state['worst']} input frames ahead of its output"
+
+
+def test_more_bad_calls(weights, good, tmp_path):
+    one_line_error(cli(["interpolate", str(good), "-o", str(tmp_path / "missing" / "o.mp4")], weights), 2, "does not exist")
+    one = tmp_path / "one.png"
+    with VideoWriter(one, 1, 48, 32) as w:
+        w.write(np.zeros((32, 48, 3), np.uint8))
+    one_line_error(cli(["interpolate", str(one), "-o", str(tmp_path / "o.mp4")], weights), 2, "still image")
+    single = make_video(tmp_path / "single.mp4", frames=1, width=48, height=32)
+    one_line_error(cli(["interpolate", str(single), "-o", str(tmp_path / "o.mp4")], weights), 2, "at least 2")
+    r = cli(["interpolate", str(good), "--factor", "1.5", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "single.mp4"], "nothing written"
