@@ -510,6 +510,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              windows: int = typer.Option(2, "--windows", help="Windows per clip (from the start)."),
              report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here."),
              save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
+             i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
              steps: int = StepsOpt, seed: int = SeedOpt, residual: Optional[bool] = PlainOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -526,7 +527,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
             res = evaluate(m, clips, _sampling(steps, 1.0, 0.0, seed, residual), window, windows, chosen,
-                           save_examples, progress)
+                           save_examples, progress, str(i3d) if i3d else None)
         if report:
             report.write_text(json.dumps(res, indent=2))
         if State.json:

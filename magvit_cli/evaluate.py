@@ -293,14 +293,19 @@ def contact_sheet(path: Path, task: str, ours, truth, alternatives: dict, frames
 
 
 def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, windows: int = 2,
-             tasks=TASK_CODES, save_examples: Path | None = None, progress=lambda done, total: None) -> dict:
-    """The report: per clip (per window averaged), and the average over clips."""
+             tasks=TASK_CODES, save_examples: Path | None = None, progress=lambda done, total: None,
+             i3d: str | None = None) -> dict:
+    """The report: per clip (per window averaged), the average over clips and, with a user's
+    I3D TorchScript file, FVD per task between the generated and the true segments."""
     unknown = set(tasks) - set(TASK_CODES)
     if unknown:
         raise UsageError(f"unknown tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASK_CODES)}")
     if window < 5 or (window - 1) % m.tf:
         raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
+    if i3d is not None and not Path(i3d).is_file():
+        raise UsageError(f"--i3d {i3d}: no such file")
     per_clip = {}
+    samples: dict[str, tuple[list, list]] = {}
     total, done = len(clips) * windows, 0
     for clip in clips:
         info = probe(clip)
@@ -311,14 +316,21 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         rows = []
         for w in range(n):
             with tempfile.TemporaryDirectory() as tmp:
-                sheets = [] if save_examples else None
+                sheets = [] if (save_examples or i3d) else None
                 rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets))
                 for task, ours, truth, alts in sheets or []:
-                    save_examples.mkdir(parents=True, exist_ok=True)
-                    contact_sheet(save_examples / f"{Path(clip).stem}.w{w}.{task}.png", task, ours, truth, alts)
+                    samples.setdefault(task, ([], []))[0].append(ours)
+                    samples[task][1].append(truth)
+                    if save_examples:
+                        save_examples.mkdir(parents=True, exist_ok=True)
+                        contact_sheet(save_examples / f"{Path(clip).stem}.w{w}.{task}.png", task, ours, truth, alts)
             done += 1
             progress(done, total)
         per_clip[str(clip)] = _average(rows)
-    return {"clips": per_clip, "average": _average(list(per_clip.values())),
-            "settings": {"window": window, "windows": windows, "steps": s.steps, "seed": s.seed, "residual": s.residual,
-                         "weights": str(m.paths.root), "device": str(m.device)}}
+    report = {"clips": per_clip, "average": _average(list(per_clip.values())),
+              "settings": {"window": window, "windows": windows, "steps": s.steps, "seed": s.seed, "residual": s.residual,
+                           "weights": str(m.paths.root), "device": str(m.device)}}
+    if i3d is not None:
+        report["fvd"] = {task: frechet_distance(i3d_features(i3d, np.stack(ours)), i3d_features(i3d, np.stack(truth)))
+                         for task, (ours, truth) in samples.items() if len(ours) >= 2}
+    return report

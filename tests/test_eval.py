@@ -98,3 +98,21 @@ def test_bench_smoke(tmp_path):
     assert all(it["stages"][k] > 0 for k in ("decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video"))
     assert sum(it["stages"].values()) <= it["seconds"] * 1.05
     assert res["interpolate_vs_ffmpeg_time_ratio"] > 0
+
+
+def test_eval_fvd_with_a_user_i3d_file(tmp_path):
+    import torch
+
+    class TinyI3D(torch.nn.Module):  # stands in for the user's I3D file: (N,3,T,224,224) -> (N,6)
+        def forward(self, x):
+            return torch.cat([x.mean((2, 3, 4)), x.std((2, 3, 4))], 1)
+    torch.jit.script(TinyI3D()).save(str(tmp_path / "i3d.pt"))
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    clip = make_video(tmp_path / "c.mp4", frames=18, width=32, height=32)
+    r = CliRunner().invoke(app, ["eval", str(clip), "--window", "9", "--windows", "2", "--tasks", "FP,IPC", "--weights", str(w),
+                                 "--device", "cpu", "--steps", "2", "--i3d", str(tmp_path / "i3d.pt"), "--json"])
+    assert r.exit_code == 0, r.output
+    fvd = json.loads(r.stdout.strip().splitlines()[-1])["fvd"]
+    assert set(fvd) == {"FP", "IPC"} and all(math.isfinite(v) and v >= -1e-6 for v in fvd.values())
