@@ -169,6 +169,21 @@ def stop_on_signal():
         signal.signal(signal.SIGTERM, old)
 
 
+@contextmanager
+def checkpointed(progress: "Progress", save):
+    """Run a training loop: Ctrl-C or SIGTERM saves a checkpoint (`save()`) and re-raises; a
+    normal end saves one too. The progress line is closed either way."""
+    try:
+        with stop_on_signal():
+            yield
+    except KeyboardInterrupt:
+        save()
+        progress.close()
+        raise
+    progress.close()
+    save()
+
+
 class Progress:
     """A rich progress line with the loss terms, clips/s and ETA (rank 0, unless quiet)."""
 

@@ -129,67 +129,60 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
             engine.save_checkpoint(ckpt_path, state)
 
     step, t_last, clips = start, time.time(), 0
-    try:
-        with engine.stop_on_signal():
-            end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
-            while step < end:
-                lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                ent_w = cfg.entropy_weight + (cfg.entropy_start - cfg.entropy_weight) * max(0.0, 1 - step / max(1, cfg.entropy_anneal))
-                use_disc = disc is not None and step >= cfg.disc_start
-                opt.zero_grad(set_to_none=True)
-                logs = {}
-                for _ in range(cfg.accumulate):
-                    x = next(batches)["video"].to(d.device, non_blocking=True)  # (B, 3, T, S, S)
-                    with torch.autocast(**amp):
-                        o = net(x)
-                        rec = o.reconstruction.float()
-                        rec_loss = (rec - x).abs().mean() if cfg.recon == "l1" else F.mse_loss(rec, x)
-                        loss = rec_loss + cfg.commit_weight * o.lfq.commitment + ent_w * o.lfq.entropy
-                        if feat is not None:
-                            p_loss = perceptual_loss(feat, rec, x)
-                            loss = loss + cfg.perceptual_weight * p_loss
-                            logs["perceptual"] = p_loss.item()
-                        if use_disc:
-                            g_loss = F.softplus(-dnet(rec)).mean()
-                            loss = loss + cfg.disc_weight * g_loss
-                            logs["g"] = g_loss.item()
-                    (loss / cfg.accumulate).backward()
-                    clips += x.shape[0] * d.world
-                    logs.update(loss=loss.item(), rec=rec_loss.item(), ent=o.lfq.entropy.item(),
-                                psnr=float(10 * torch.log10(4 / F.mse_loss(rec.detach().clamp(-1, 1), x))))
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                if use_disc:
-                    opt_d.zero_grad(set_to_none=True)
-                    with torch.autocast(**amp):
-                        d_real, d_fake = dnet(x), dnet(rec.detach())
-                        d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-                        d_loss = d_loss + cfg.lecam_weight * lecam(d_real.float(), d_fake.float())
-                    if step % cfg.r1_every == 0:
-                        d_loss = d_loss + cfg.r1_weight * cfg.r1_every * r1_penalty(disc, x)
-                    d_loss.backward()
-                    opt_d.step()
-                    logs["d"] = d_loss.item()
-                ema.update(model)
-                step += 1
-                now = time.time()
-                rate = clips / max(now - t_last, 1e-6)
-                progress.update(step, rate, **{k: logs[k] for k in ("rec", "ent", "psnr") if k in logs})
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    metrics.log(step=step, lr=lr, entropy_weight=ent_w, clips_per_s=rate, time=now, **logs)
-                    t_last, clips = now, 0
-                if d.main and cfg.heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    metrics.log(step=step, **heldout_psnr(ema.model(model), cfg.heldout, cfg.size, d.device))
-                if step % cfg.ckpt_every == 0:
-                    checkpoint(step)
-    except KeyboardInterrupt:
-        checkpoint(step)
-        progress.close()
-        raise
-    progress.close()
-    checkpoint(step)
+    with engine.checkpointed(progress, lambda: checkpoint(step)):
+        end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
+        while step < end:
+            lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ent_w = cfg.entropy_weight + (cfg.entropy_start - cfg.entropy_weight) * max(0.0, 1 - step / max(1, cfg.entropy_anneal))
+            use_disc = disc is not None and step >= cfg.disc_start
+            opt.zero_grad(set_to_none=True)
+            logs = {}
+            for _ in range(cfg.accumulate):
+                x = next(batches)["video"].to(d.device, non_blocking=True)  # (B, 3, T, S, S)
+                with torch.autocast(**amp):
+                    o = net(x)
+                    rec = o.reconstruction.float()
+                    rec_loss = (rec - x).abs().mean() if cfg.recon == "l1" else F.mse_loss(rec, x)
+                    loss = rec_loss + cfg.commit_weight * o.lfq.commitment + ent_w * o.lfq.entropy
+                    if feat is not None:
+                        p_loss = perceptual_loss(feat, rec, x)
+                        loss = loss + cfg.perceptual_weight * p_loss
+                        logs["perceptual"] = p_loss.item()
+                    if use_disc:
+                        g_loss = F.softplus(-dnet(rec)).mean()
+                        loss = loss + cfg.disc_weight * g_loss
+                        logs["g"] = g_loss.item()
+                (loss / cfg.accumulate).backward()
+                clips += x.shape[0] * d.world
+                logs.update(loss=loss.item(), rec=rec_loss.item(), ent=o.lfq.entropy.item(),
+                            psnr=float(10 * torch.log10(4 / F.mse_loss(rec.detach().clamp(-1, 1), x))))
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            if use_disc:
+                opt_d.zero_grad(set_to_none=True)
+                with torch.autocast(**amp):
+                    d_real, d_fake = dnet(x), dnet(rec.detach())
+                    d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+                    d_loss = d_loss + cfg.lecam_weight * lecam(d_real.float(), d_fake.float())
+                if step % cfg.r1_every == 0:
+                    d_loss = d_loss + cfg.r1_weight * cfg.r1_every * r1_penalty(disc, x)
+                d_loss.backward()
+                opt_d.step()
+                logs["d"] = d_loss.item()
+            ema.update(model)
+            step += 1
+            now = time.time()
+            rate = clips / max(now - t_last, 1e-6)
+            progress.update(step, rate, **{k: logs[k] for k in ("rec", "ent", "psnr") if k in logs})
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                metrics.log(step=step, lr=lr, entropy_weight=ent_w, clips_per_s=rate, time=now, **logs)
+                t_last, clips = now, 0
+            if d.main and cfg.heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
+                metrics.log(step=step, **heldout_psnr(ema.model(model), cfg.heldout, cfg.size, d.device))
+            if step % cfg.ckpt_every == 0:
+                checkpoint(step)
     return export(model, ema, out, {"steps": step, "preset": cfg.preset, "frames": cfg.frames, "size": cfg.size,
                                     "data": [str(p) for p in cfg.data]}) if d.main else out / "export"
 

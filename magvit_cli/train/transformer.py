@@ -283,45 +283,38 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
                                                "step": step, "rng": engine.rng_state(), "config": dataclasses.asdict(mcfg)})
 
     step, t_last, clips = start, time.time(), 0
-    try:
-        with engine.stop_on_signal():
-            end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
-            while step < end:
-                gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
-                lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                variant = names[int(torch.randint(len(names), (), generator=gen))]
-                pool = pools[variant]
-                opt.zero_grad(set_to_none=True)
-                for _ in range(cfg.accumulate):
-                    idx = pool[torch.randint(len(pool), (cfg.batch,), generator=gen)]
-                    inputs, z, task, cls = make_batch(cache, idx, variant, mcfg, tcfg, gen, cfg.class_dropout)
-                    with torch.autocast(**amp):
-                        logits = net(inputs.to(d.device), task.to(d.device), cls.to(d.device))
-                        loss = commit.training_loss(logits, z.to(d.device), model, cfg.label_smoothing)
-                    (loss / cfg.accumulate).backward()
-                    clips += cfg.batch * d.world
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                ema.update(model)
-                step += 1
-                now = time.time()
-                rate = clips / max(now - t_last, 1e-6)
-                progress.update(step, rate, loss=loss.item())
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    metrics.log(step=step, lr=lr, loss=loss.item(), task=variant, clips_per_s=rate, time=now)
-                    t_last, clips = now, 0
-                if d.main and (step % cfg.eval_every == 0 or step == cfg.steps):
-                    metrics.log(step=step, **masked_accuracy(ema.model(model), cache, held, tcfg, d.device))
-                if step % cfg.ckpt_every == 0:
-                    checkpoint(step)
-    except KeyboardInterrupt:
-        checkpoint(step)
-        progress.close()
-        raise
-    progress.close()
-    checkpoint(step)
+    with engine.checkpointed(progress, lambda: checkpoint(step)):
+        end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
+        while step < end:
+            gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
+            lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            variant = names[int(torch.randint(len(names), (), generator=gen))]
+            pool = pools[variant]
+            opt.zero_grad(set_to_none=True)
+            for _ in range(cfg.accumulate):
+                idx = pool[torch.randint(len(pool), (cfg.batch,), generator=gen)]
+                inputs, z, task, cls = make_batch(cache, idx, variant, mcfg, tcfg, gen, cfg.class_dropout)
+                with torch.autocast(**amp):
+                    logits = net(inputs.to(d.device), task.to(d.device), cls.to(d.device))
+                    loss = commit.training_loss(logits, z.to(d.device), model, cfg.label_smoothing)
+                (loss / cfg.accumulate).backward()
+                clips += cfg.batch * d.world
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            ema.update(model)
+            step += 1
+            now = time.time()
+            rate = clips / max(now - t_last, 1e-6)
+            progress.update(step, rate, loss=loss.item())
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                metrics.log(step=step, lr=lr, loss=loss.item(), task=variant, clips_per_s=rate, time=now)
+                t_last, clips = now, 0
+            if d.main and (step % cfg.eval_every == 0 or step == cfg.steps):
+                metrics.log(step=step, **masked_accuracy(ema.model(model), cache, held, tcfg, d.device))
+            if step % cfg.ckpt_every == 0:
+                checkpoint(step)
     if not d.main:
         return out / "export"
     return save_model(ema.model(model), out / "export",
