@@ -368,6 +368,7 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 
 # --- training -------------------------------------------------------------------------------
 StopAfterOpt = typer.Option(None, "--stop-after", help="Stop after N steps of this call (checkpointed; --resume goes on).")
+InitOpt = typer.Option(None, "--init", help="Exported weights folder to start from (fine-tuning; the architecture comes from it).")
 NprocOpt = typer.Option(1, "--nproc", help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
 
 
@@ -434,10 +435,14 @@ def train_tokenizer_cmd(
         workers: int = typer.Option(1, "--workers"), seed: int = typer.Option(0, "--seed"),
         device: str = typer.Option("auto", "--device"), compile_: bool = typer.Option(False, "--compile"),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
+        init: Optional[Path] = InitOpt,
+        freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the decoder only (with --init): tokens stay the same, so transformers trained on them stay valid."),
         stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
     _launch(nproc)
     try:
+        if freeze_encoder and init is None:
+            raise UsageError("--freeze-encoder needs --init: a fresh encoder frozen would never learn")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
                                    accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
@@ -446,7 +451,8 @@ def train_tokenizer_cmd(
                                    perceptual=perceptual, perceptual_weight=perceptual_weight,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
-                                   device=device, compile=compile_, resume=resume, quiet=quiet)
+                                   device=device, compile=compile_, resume=resume, quiet=quiet,
+                                   init=str(init) if init else None, freeze_encoder=freeze_encoder)
         path = train_tokenizer(cfg)
         if not quiet:
             Console().print(f"exported {path}")
@@ -472,6 +478,7 @@ def train_transformer_cmd(
         eval_every: int = typer.Option(250, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
         seed: int = typer.Option(0, "--seed"), device: str = typer.Option("auto", "--device"),
         compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
+        init: Optional[Path] = InitOpt,
         stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     _launch(nproc)
@@ -482,7 +489,7 @@ def train_transformer_cmd(
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,
                                      seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet,
-                                     stop_after=stop_after)
+                                     stop_after=stop_after, init=str(init) if init else None)
         path = train_transformer(cfg)
         if not quiet:
             Console().print(f"exported {path}")

@@ -166,3 +166,39 @@ def test_nproc_launches_two_processes(tmp_path):
     assert ck["step"] == 2 and (tmp_path / "run/export/model.safetensors").exists()
     rows_ = rows(tmp_path / "run/metrics.jsonl")
     assert [r["step"] for r in rows_ if "rec" in r] == [2], "only rank 0 writes the metrics"
+
+
+def test_init_and_freeze_encoder_keep_tokens(tmp_path):
+    """--init starts from exported weights; --freeze-encoder changes only the decoder, so the
+    token grid of any clip (what a transformer was trained on) stays bit-identical."""
+    from magvit_cli.models import load_model
+    base = train_tokenizer(tok_cfg(tmp_path / "base", steps=2))
+    tuned = train_tokenizer(tok_cfg(tmp_path / "tuned", steps=4, init=str(base), freeze_encoder=True, preset="small"))
+    a, b = load_model(base), load_model(tuned)
+    assert a.config == b.config, "the architecture comes from --init, not --preset"
+    sa, sb = a.state_dict(), b.state_dict()
+    enc = [k for k in sa if not k.startswith("decoder.")]
+    assert all(torch.equal(sa[k], sb[k]) for k in enc), "encoder weights moved although frozen"
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("decoder.")), "decoder did not train"
+    clip = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(a.encode(clip), b.encode(clip))
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "x"), "--freeze-encoder"])
+    assert r.exit_code == 2 and "--init" in r.output
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "y"), "--init", str(base), "--set", "bits=4"])
+    assert r.exit_code != 0 and "--init" in r.output
+
+
+def test_transformer_init_must_match_cache(tmp_path):
+    tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=1))
+    kw = dict(tokenizer=str(tok), cache=str(tmp_path / "cache"), cache_clips=8, cache_variants=2, preset="tiny", frames=5,
+              size=16, steps=2, batch=2, warmup=1, quiet=True, eval_every=1000)
+    first = train_transformer(TransformerTrainConfig(out=tmp_path / "a", **kw))
+    again = train_transformer(TransformerTrainConfig(out=tmp_path / "b", init=str(first), lr=0.0, **kw))
+    sa, sb = load_file(str(first / "model.safetensors")), torch.load(tmp_path / "b/checkpoint.pt", weights_only=True)["model"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), "lr 0 from --init must keep the --init weights"
+    import pytest
+    from magvit_cli.errors import MagvitError
+    tok6 = train_tokenizer(tok_cfg(tmp_path / "tok6", steps=1, model_overrides={"bits": 5}))
+    with pytest.raises(MagvitError, match="do not match"):
+        train_transformer(TransformerTrainConfig(out=tmp_path / "c", init=str(first), **{**kw, "tokenizer": str(tok6), "cache": str(tmp_path / "cache6")}))

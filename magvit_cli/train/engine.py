@@ -92,11 +92,12 @@ class EMA:
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay = decay
         self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+        self.frozen = {k for k, p in model.named_parameters() if not p.requires_grad}  # copied, never averaged
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module):
         for k, v in model.state_dict().items():
-            if v.is_floating_point():
+            if v.is_floating_point() and k not in self.frozen:
                 self.state[k].mul_(self.decay).add_(v.float(), alpha=1 - self.decay)
             else:
                 self.state[k].copy_(v)
@@ -109,6 +110,15 @@ class EMA:
         m = type(like)(like.config).to(next(like.parameters()).device)
         self.copy_to(m)
         return m.eval()
+
+
+def warm_start(init: str | None, expect: str, device) -> torch.nn.Module | None:
+    """Weights to start a fresh run from (`--init`): an exported folder, loaded strictly. The
+    run takes its architecture from there; the optimizer, schedule and step start anew."""
+    if not init:
+        return None
+    from ..models.io import load_model
+    return load_model(init, expect=expect, device=device).float().train()
 
 
 def lr_at(step: int, base: float, warmup: int, total: int, schedule: str = "cosine") -> float:

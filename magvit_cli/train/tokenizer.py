@@ -66,6 +66,8 @@ class TokenizerTrainConfig:
     ckpt_every: int = 250
     log_every: int = 10  # metrics.jsonl row every N steps
     stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
+    init: str | None = None  # exported tokenizer to start from (fine-tuning); its config wins
+    freeze_encoder: bool = False  # train the decoder only: the tokens stay the same, so a transformer trained on them stays valid
     seed: int = 0
     workers: int = 1
     device: str = "auto"
@@ -86,14 +88,21 @@ def model_config(cfg: TokenizerTrainConfig) -> TokenizerConfig:
 def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     """Train (or resume) and export EMA weights to cfg.out/export. Returns the export folder."""
     d = engine.setup_distributed(cfg.device)
-    mcfg = model_config(cfg)
+    init = engine.warm_start(cfg.init, "tokenizer", d.device)
+    if init is not None and cfg.model_overrides:
+        raise UsageError("--set cannot change the architecture of --init weights")
+    mcfg = init.config if init is not None else model_config(cfg)
     mcfg.latent_shape(cfg.frames, cfg.size, cfg.size)  # raises on bad sizes
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = VideoTokenizer(mcfg).to(d.device)
+    model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
+    if cfg.freeze_encoder:
+        for p in [*model.encoder.parameters(), *model.quantizer.parameters()]:
+            p.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     ema = engine.EMA(model, cfg.ema_decay)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.betas))
     disc = opt_d = lecam = None
     if cfg.disc_weight > 0:
         disc = Discriminator(DiscriminatorConfig()).to(d.device)
@@ -158,7 +167,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
                 clips += x.shape[0] * d.world
                 logs.update(loss=loss.item(), rec=rec_loss.item(), ent=o.lfq.entropy.item(),
                             psnr=float(10 * torch.log10(4 / F.mse_loss(rec.detach().clamp(-1, 1), x))))
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             if use_disc:
                 opt_d.zero_grad(set_to_none=True)

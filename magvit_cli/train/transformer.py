@@ -171,6 +171,7 @@ class TransformerTrainConfig:
     heldout_fraction: float = 0.05  # clips of the cache kept for masked-token accuracy
     log_every: int = 10  # metrics.jsonl row every N steps
     stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
+    init: str | None = None  # exported transformer to start from (fine-tuning); must match the cache's grid, bits, classes
     seed: int = 0
     device: str = "auto"
     compile: bool = False
@@ -254,7 +255,15 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     train_lab = cache.labelled[cache.labelled < len(cache) - n_held]
     mcfg = model_config(cfg, cache.meta["grid"], cache.meta["bits"], cache.meta["class_names"])
     torch.manual_seed(cfg.seed)
-    model = MaskedTransformer(mcfg).to(d.device)
+    model = engine.warm_start(cfg.init, "transformer", d.device)
+    if model is None:
+        model = MaskedTransformer(mcfg).to(d.device)
+    else:
+        got = (model.config.bits, tuple(model.config.latent_shape), tuple(model.config.class_names))
+        want = (mcfg.bits, tuple(mcfg.latent_shape), tuple(mcfg.class_names))
+        if got != want:
+            raise MagvitError(f"--init {cfg.init}: (bits, grid, classes) {got} do not match the token cache's {want}")
+        mcfg = model.config
     ema = engine.EMA(model, cfg.ema_decay)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
