@@ -51,7 +51,7 @@ def count_frames(info: VideoInfo) -> int:
 def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool) -> VideoWriter:
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None,
-                       rotation=info.rotation, clock=m.clock)
+                       rotation=info.rotation, colour=info.colour, clock=m.clock)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -21,6 +21,36 @@ from .errors import MagvitError, UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
+# Matrix coefficients (AVColorSpace values) swscale can convert RGB into; others are not tagged.
+_CONVERTIBLE_MATRICES = {1, 4, 5, 6, 7, 9}  # BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M, BT.2020 NCL
+_UNSPECIFIED = 2  # for primaries, transfer and matrix alike; range 0 is unspecified
+
+
+@dataclass(frozen=True)
+class Colour:
+    """The colour description of a stream (ffmpeg's enum values). The reader converts to RGB with
+    the tagged matrix and range (PyAV does, from the decoded frame's tags); the writer converts
+    back with the same ones and tags them, so a BT.709 full-range input comes out BT.709
+    full-range, not silently re-labelled BT.601."""
+    primaries: int = _UNSPECIFIED
+    trc: int = _UNSPECIFIED
+    matrix: int = _UNSPECIFIED
+    range: int = 0  # 1: limited (MPEG), 2: full (JPEG)
+
+    @classmethod
+    def of(cls, frame: "av.VideoFrame") -> "Colour":
+        return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), int(frame.color_range))
+
+    @property
+    def tagged(self) -> bool:
+        return (self.primaries, self.trc, self.matrix, self.range) != (_UNSPECIFIED, _UNSPECIFIED, _UNSPECIFIED, 0)
+
+    def describe(self) -> dict:
+        from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace
+        name = lambda enum, v: next((m.name.lower() for m in enum if int(m) == v), str(v))
+        return {"primaries": name(ColorPrimaries, self.primaries), "transfer": name(ColorTrc, self.trc),
+                "matrix": name(Colorspace, self.matrix), "range": name(ColorRange, self.range)}
+
 
 @dataclass
 class VideoInfo:
@@ -32,6 +62,7 @@ class VideoInfo:
     has_audio: bool
     is_image: bool
     rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
+    colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
 
 
 def _open(path: str | Path):
@@ -59,13 +90,15 @@ def probe(path: str | Path) -> VideoInfo:
         s = c.streams.video[0]
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = s.average_rate or s.guessed_rate or Fraction(25)
-        rotation = 0
+        rotation, colour = 0, Colour()
         try:
-            rotation = int(round(next(c.decode(video=0)).rotation or 0)) % 360
+            first = next(c.decode(video=0))
+            rotation = int(round(first.rotation or 0)) % 360
+            colour = Colour.of(first)
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
-                         s.frames or None, bool(c.streams.audio), is_image, rotation)
+                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
@@ -103,12 +136,14 @@ class VideoWriter:
 
     Use as a context manager: the file appears at `path` only when the block ends without an
     exception. `audio_from` copies that file's first audio stream (remux, no re-encode);
-    `rotation` tags the output with the input's display rotation (frames stay as stored)."""
+    `rotation` tags the output with the input's display rotation (frames stay as stored);
+    `colour` converts RGB to YUV with that matrix and range and tags the stream with it."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
-                 clock=None):
-        self.rotation = rotation
+                 colour: Colour = Colour(), clock=None):
+        self.rotation, self.colour = rotation, colour
+        self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
@@ -153,6 +188,7 @@ class VideoWriter:
         elif codec in ("libx264", "libx265"):
             self.stream.pix_fmt = "yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p"
             self.stream.options = {"crf": str(self.crf), "preset": "medium"}
+        self._tag_colour()
         if self.audio_from is not None:
             src = av.open(str(self.audio_from))
             if src.streams.audio:
@@ -160,6 +196,18 @@ class VideoWriter:
                 self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
             else:
                 src.close()
+
+    def _tag_colour(self):
+        """Copy primaries/transfer as tags; matrix and range only where the RGB -> YUV conversion
+        can use them (an RGB encoding has no matrix)."""
+        c, cc = self.colour, self.stream.codec_context
+        if not c.tagged:
+            return
+        cc.color_primaries, cc.color_trc = c.primaries, c.trc
+        if cc.format.name.startswith("yuv") and c.matrix in _CONVERTIBLE_MATRICES:
+            cc.colorspace = c.matrix
+            cc.color_range = c.range or 1
+            self.convert = dict(format=cc.format.name, dst_colorspace=c.matrix, dst_color_range=cc.color_range)
 
     def write(self, frame: np.ndarray):
         """One (H, W, 3) uint8 RGB frame."""
@@ -174,6 +222,10 @@ class VideoWriter:
 
     def _encode(self, frame):
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self.convert is not None:
+            vf = vf.reformat(**self.convert)
+            c = self.colour
+            vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = c.matrix, self.convert["dst_color_range"], c.primaries, c.trc
         for pkt in self.stream.encode(vf):
             self.out.mux(pkt)
 

@@ -324,3 +324,51 @@ def test_more_bad_calls(weights, good, tmp_path):
     r = cli(["interpolate", str(good), "--factor", "1.5", "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "single.mp4"], "nothing written"
+
+
+def _tagged_video(path, matrix, rng, primaries, trc, frames=9, width=48, height=32):
+    """Saturated colour bars encoded with the given matrix/range and tagged with them."""
+    bars = np.zeros((height, width, 3), np.uint8)
+    for i, c in enumerate([(230, 20, 30), (20, 200, 60), (30, 40, 220), (240, 230, 20)]):
+        bars[:, i * width // 4:(i + 1) * width // 4] = c
+    with av.open(str(path), "w") as o:
+        s = o.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        cc = s.codec_context
+        cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = matrix, rng, primaries, trc
+        for _ in range(frames):
+            vf = av.VideoFrame.from_ndarray(bars, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix, dst_color_range=rng)
+            vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = matrix, rng, primaries, trc
+            for p in s.encode(vf):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return path, bars
+
+
+@pytest.mark.parametrize("matrix,rng,primaries,trc", [(1, 2, 1, 1), (9, 1, 9, 14), (5, 1, 5, 6)],
+                         ids=["bt709-full", "bt2020-limited", "bt601-limited"])
+def test_colour_tags_and_matrix_are_kept(weights, tmp_path, matrix, rng, primaries, trc):
+    """The output carries the input's primaries/transfer/matrix/range, and its pixels were
+    converted with that matrix: known pixels decode to the same RGB as the input's."""
+    from magvit_cli.video import Colour, read_frames
+    src, bars = _tagged_video(tmp_path / "in.mp4", matrix, rng, primaries, trc)
+    info = probe(src)
+    assert info.colour == Colour(primaries, trc, matrix, rng), f"probe read {info.colour}"
+    r = cli(["inpaint", str(src), "--box", "0,0,12,8", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    out = probe(tmp_path / "o.mp4")
+    assert out.colour == info.colour, f"tags {info.colour} became {out.colour}"
+    a, b = read_frames(src).astype(int), read_frames(tmp_path / "o.mp4").astype(int)
+    known = np.ones(a.shape[1:3], bool)
+    known[:12, :16] = False  # the hole and its blended border
+    err = np.abs(a - b)[:, known].max(-1).mean()
+    assert err < 6, f"known pixels moved by {err:.1f} levels on average: converted with the wrong matrix or range"
+
+
+def test_untagged_input_gives_untagged_output(weights, good, tmp_path):
+    from magvit_cli.video import Colour
+    assert probe(good).colour.matrix == Colour().matrix
+    r = cli(["inpaint", str(good), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert not probe(tmp_path / "o.mp4").colour.tagged
