@@ -15,10 +15,10 @@ from typing import Callable, List, Optional
 import typer
 from rich.console import Console
 
-from . import runners
+from . import runners, video
 from .errors import MagvitError, UsageError
 from .pipeline import Magvit, Sampling
-from .video import IMAGE_SUFFIXES
+from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
 
 app = typer.Typer(
     help="MAGVIT video editing: interpolate, predict, outpaint, inpaint and generate video with a causal "
@@ -88,14 +88,21 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
                 image_out: bool = False, suffix: Optional[str] = None) -> Path:
     """-o, or a name derived from the input ({stem}.{command}.mp4), in --out-dir or beside it."""
     if output is None:
-        ext = suffix or (src.suffix if image_out and src.suffix.lower() in IMAGE_SUFFIXES else ".mp4")
-        output = (out_dir or src.parent) / f"{src.stem}.{command}{ext}"
+        seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
+        ext = suffix or (src.suffix if image_out and not seq and src.suffix.lower() in IMAGE_SUFFIXES else ".mp4")
+        output = (out_dir or src.parent) / f"{sequence_stem(src) if seq else src.stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")
     if src.exists() and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input file; choose another -o")
     if output.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it")
+    if is_sequence(output) and not force and output.parent.is_dir():
+        clash = next((f for f in output.parent.iterdir() if sequence_match(output, f.name)), None)
+        if clash is not None:
+            raise UsageError(f"{clash} exists (output sequence {output}); pass --force to overwrite")
+    if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():
+        raise UsageError(f"output {output} is the input sequence; choose another -o")
     return output
 
 
@@ -123,7 +130,7 @@ class Progress:
 
 
 # --- shared options -------------------------------------------------------------------------
-Inputs = typer.Argument(..., help="Input video(s) or image(s); anything PyAV decodes.", show_default=False)
+Inputs = typer.Argument(..., help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes.", show_default=False)
 OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only). Default: IN.<command>.mp4 beside the input.")
 OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
@@ -143,12 +150,26 @@ PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Default: the measured best per task (residual for interpolate/predict, plain for outpaint/inpaint)."), show_default=False)
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
+InputFpsOpt = typer.Option(None, "--input-fps", help=(
+    "Frame rate of image-sequence inputs such as frames/%04d.png (images carry no timing; default 25). "
+    "A fraction like 30000/1001 is fine."), show_default=False)
+
+
+def _rate(text: str, flag: str) -> Fraction:
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"{flag} must be a number or fraction, got {text!r}") from None
+    if rate <= 0:
+        raise UsageError(f"{flag} must be > 0")
+    return rate
 
 
 def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], runners.Output],
-           image_out: bool = False, suffix: Optional[str] = None):
+           image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None):
     State.quiet, State.json = quiet, json_
     try:
+        video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
         if output is not None and len(inputs) > 1:
             raise UsageError("-o/--output takes one input; use --out-dir for several")
         if out_dir is not None and not out_dir.is_dir():
@@ -186,7 +207,8 @@ def interpolate(inputs: List[Path] = Inputs,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
                 steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
                 residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-                no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+                no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
+                quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
     def make(src, dst, progress):
         if factor < 2:
@@ -194,7 +216,7 @@ def interpolate(inputs: List[Path] = Inputs,
         s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.interpolate(_load(weights, device, precision), src, dst, factor, s,
                                    _write(crf, codec, lossless, no_audio), scene_threshold, progress)
-    _batch(inputs, "interpolate", output, out_dir, force, quiet, json_, make)
+    _batch(inputs, "interpolate", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
 
 
 @app.command()
@@ -205,13 +227,14 @@ def predict(inputs: List[Path] = Inputs,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
             residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-            no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+            no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
+            quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
     def make(src, dst, progress):
         s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.predict(_load(weights, device, precision), src, dst, frames, s, cls,
                                _write(crf, codec, lossless, no_audio), progress)
-    _batch(inputs, "predict", output, out_dir, force, quiet, json_, make)
+    _batch(inputs, "predict", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
 
 
 def _parse_size(size: Optional[str]):
@@ -239,13 +262,14 @@ def outpaint(inputs: List[Path] = Inputs,
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
              steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
              residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-             no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
+             quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
     def make(src, dst, progress):
         s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.outpaint(_load(weights, device, precision), src, dst, mode, s, _parse_size(size),
                                 str(track) if track else None, _write(crf, codec, lossless, no_audio), progress)
-    _batch(inputs, "outpaint", output, out_dir, force, quiet, json_, make, image_out=True)
+    _batch(inputs, "outpaint", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True)
 
 
 @app.command()
@@ -259,13 +283,14 @@ def inpaint(inputs: List[Path] = Inputs,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
             residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-            no_audio: bool = NoAudioOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+            no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
+            quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
     def make(src, dst, progress):
         s = _sampling(steps, temperature, guidance, seed, residual)
         return runners.inpaint(_load(weights, device, precision), src, dst, mode, s, box, str(mask) if mask else None,
                                _write(crf, codec, lossless, no_audio), progress)
-    _batch(inputs, "inpaint", output, out_dir, force, quiet, json_, make, image_out=True)
+    _batch(inputs, "inpaint", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True)
 
 
 @app.command()
@@ -283,12 +308,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
     try:
         if output.exists() and not force:
             raise UsageError(f"{output} exists; pass --force to overwrite it")
-        try:
-            rate = Fraction(fps)
-        except (ValueError, ZeroDivisionError):
-            raise UsageError(f"--fps must be a number or fraction, got {fps!r}") from None
-        if rate <= 0:
-            raise UsageError("--fps must be > 0")
+        rate = _rate(fps, "--fps")
         s = _sampling(steps, temperature, guidance, seed, None)
         with Progress("generate") as progress:
             out = runners.generate(_load(weights, device, precision), output, cls, frames, s, rate,
@@ -303,23 +323,25 @@ def reconstruct(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
                 crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
+                input_fps: Optional[str] = InputFpsOpt,
                 quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
     def make(src, dst, progress):
         return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
                                    _write(crf, codec, lossless, no_audio), progress=progress)
-    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make)
+    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
 
 
 @app.command()
 def tokenize(inputs: List[Path] = Inputs,
              output: Optional[Path] = typer.Option(None, "-o", "--output", help="Token file (.safetensors). Default: IN.tokens.safetensors."),
              out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt, weights: Optional[str] = WeightsOpt,
-             device: str = DeviceOpt, precision: str = PrecisionOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             device: str = DeviceOpt, precision: str = PrecisionOpt, input_fps: Optional[str] = InputFpsOpt,
+             quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Write the token grid of a video to a safetensors file (`reconstruct` reads it back)."""
     def make(src, dst, progress):
         return runners.tokenize(_load(weights, device, precision, need_transformer=False), src, dst, progress=progress)
-    _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, suffix=".safetensors")
+    _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors")
 
 
 @app.command()

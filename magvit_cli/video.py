@@ -8,6 +8,7 @@ asked. Frame rates are kept as exact fractions.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -52,6 +53,49 @@ class Colour:
                 "matrix": name(Colorspace, self.matrix), "range": name(ColorRange, self.range)}
 
 
+# ---------------------------------------------------------------------------- image sequences
+# `frames/%04d.png` (ffmpeg's printf pattern) names an image sequence: its files, numbered in
+# order, are the frames. Images carry no timing, so a sequence plays at SEQUENCE_FPS (ffmpeg's
+# image2 default, 25) unless the command's --input-fps sets another.
+DEFAULT_SEQUENCE_FPS = Fraction(25)
+SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS
+_NUMBER = re.compile(r"%(0?\d*)d")
+
+
+def is_sequence(path: str | Path) -> bool:
+    name = Path(path).name
+    return len(_NUMBER.findall(name)) == 1 and Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def sequence_match(pattern: str | Path, name: str) -> int | None:
+    """The frame number when `name` is one of the pattern's files, else None."""
+    head, tail = _NUMBER.split(Path(pattern).name)[0], _NUMBER.split(Path(pattern).name)[-1]
+    m = re.fullmatch(re.escape(head) + r"(\d+)" + re.escape(tail), name)
+    return int(m.group(1)) if m else None
+
+
+def sequence_files(pattern: str | Path) -> list[Path]:
+    """The files a printf pattern names, by frame number; the numbers must run without gaps."""
+    pattern = Path(pattern)
+    folder = pattern.parent
+    if not folder.is_dir():
+        raise UsageError(f"{pattern}: folder {folder} does not exist")
+    found = sorted((m, folder / f.name) for f in folder.iterdir() if (m := sequence_match(pattern, f.name)) is not None)
+    if not found:
+        raise UsageError(f"{pattern}: no files match this image-sequence pattern")
+    numbers = [n for n, _ in found]
+    if numbers[-1] - numbers[0] + 1 != len(numbers):
+        missing = next(n for a, n in zip(numbers, range(numbers[0], numbers[-1] + 1)) if a != n)
+        raise UsageError(f"{pattern}: frame {missing} of the sequence {numbers[0]}..{numbers[-1]} is missing")
+    return [f for _, f in found]
+
+
+def sequence_stem(pattern: str | Path) -> str:
+    """A name for outputs derived from a sequence: `shots/img_%04d.png` -> `img`, `f/%04d.png` -> `f`."""
+    stem = _NUMBER.sub("", Path(pattern).stem).strip("._- ")
+    return stem or Path(pattern).parent.resolve().name or "sequence"
+
+
 @dataclass
 class VideoInfo:
     path: Path
@@ -84,8 +128,13 @@ def _open(path: str | Path):
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Size, exact frame rate, frame count and audio presence of a video or image file."""
+    """Size, exact frame rate, frame count and audio presence of a video or image file, or of
+    an image sequence (`frames/%04d.png`)."""
     path = Path(path)
+    if is_sequence(path):
+        files = sequence_files(path)
+        first = probe(files[0])
+        return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour)
     with _open(path) as c:
         s = c.streams.video[0]
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
@@ -103,6 +152,9 @@ def probe(path: str | Path) -> VideoInfo:
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
     """Decode RGB uint8 frames [start, start + count) one at a time."""
+    if is_sequence(path):
+        yield from _iter_sequence(path, start, count)
+        return
     c = _open(path)
     try:
         c.streams.video[0].thread_type = "AUTO"
@@ -125,10 +177,27 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> I
         c.close()
 
 
+def _iter_sequence(pattern, start: int, count: int | None) -> Iterator[np.ndarray]:
+    files = sequence_files(pattern)[start:]
+    shape = None
+    for f in files if count is None else files[:count]:
+        frame = next(iter_frames(f))
+        if shape is not None and frame.shape != shape:
+            raise UsageError(f"{f}: {frame.shape[1]}x{frame.shape[0]}, but the sequence's frames are {shape[1]}x{shape[0]}")
+        shape = frame.shape
+        yield frame
+
+
 def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
     """(T, H, W, 3) uint8 array of frames [start, start + count)."""
     frames = list(iter_frames(path, start, count))
     return np.stack(frames)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 class VideoWriter:
@@ -149,13 +218,17 @@ class VideoWriter:
         self.fps, self.width, self.height = Fraction(fps), width, height
         self.codec, self.crf, self.lossless = codec, crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
-        self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES
+        self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
+        self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
 
     def __enter__(self):
         folder = self.path.parent
         if not folder.is_dir():
             raise UsageError(f"output folder {folder} does not exist")
+        if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)}.", dir=folder))
+            return self
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
         os.close(fd)
         self.tmp = Path(tmp)
@@ -221,6 +294,10 @@ class VideoWriter:
         self.frames += 1
 
     def _encode(self, frame):
+        if self.sequence:
+            with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height) as w:
+                w.write(frame)
+            return
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         if self.convert is not None:
             vf = vf.reformat(**self.convert)
@@ -241,13 +318,24 @@ class VideoWriter:
             self.audio_in.close()
         self.out.close()
 
+    def _exit_sequence(self, ok: bool):
+        import shutil
+        try:
+            if ok:
+                for f in sorted(self.tmp.iterdir()):
+                    os.chmod(f, 0o666 & ~_umask())
+                    f.replace(self.path.parent / f.name)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
     def __exit__(self, exc_type, exc, tb):
+        if self.sequence:
+            self._exit_sequence(exc_type is None)
+            return False
         try:
             if exc_type is None:
                 self._finish()
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self.tmp, 0o666 & ~umask)
+                os.chmod(self.tmp, 0o666 & ~_umask())
                 self.tmp.replace(self.path)
                 return False
             try:

@@ -1,6 +1,7 @@
 """Bad input gets one clear line and a non-zero exit; nothing half-written stays; fuzzed readers
 and parsers only ever succeed or raise the project's own error."""
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -372,3 +373,52 @@ def test_untagged_input_gives_untagged_output(weights, good, tmp_path):
     r = cli(["inpaint", str(good), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     assert not probe(tmp_path / "o.mp4").colour.tagged
+
+
+def _sequence(folder, n=7, width=48, height=32, name="img_%04d.png", start=1):
+    from magvit_cli.video import VideoWriter
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (height, width, 3), dtype=np.uint8) for _ in range(n)]
+    for i, f in enumerate(frames):
+        with VideoWriter(folder / (name % (start + i)), 1, width, height) as w:
+            w.write(f)
+    return folder / name, np.stack(frames)
+
+
+def test_image_sequence_input_and_output(weights, tmp_path):
+    from magvit_cli.video import read_frames
+    pattern, frames = _sequence(tmp_path / "shots")
+    r = cli(["interpolate", str(pattern), "--input-fps", "30000/1001", "--lossless", "--json"], weights)
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["output"] == str(tmp_path / "shots/img.interpolate.mp4"), res
+    assert (res["frames"], res["fps"]) == (14, "60000/1001"), f"7 images x2 at 2 x 30000/1001: {res}"
+    out = read_frames(tmp_path / "shots/img.interpolate.mp4")
+    assert np.array_equal(out[::2], frames), "the sequence's images must come back bit-exact at even frames"
+    # an image sequence out: -o out/%03d.png writes one image per frame, numbered from 1
+    (tmp_path / "out").mkdir()
+    r = cli(["inpaint", str(pattern), "--box", "0,0,8,8", "-o", str(tmp_path / "out/%03d.png")], weights)
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"{i:03d}.png" for i in range(1, 8)], f"7 numbered images, no temporaries: {written}"
+    assert np.array_equal(read_frames(tmp_path / "out/%03d.png")[:, 16:, 16:], frames[:, 16:, 16:])
+    r = cli(["inpaint", str(pattern), "-o", str(tmp_path / "out/%03d.png")], weights)
+    assert r.exit_code == 2 and "001.png exists" in r.output
+    r = cli(["predict", str(pattern), "-o", str(pattern)], weights)
+    assert r.exit_code == 2 and "input" in r.output
+
+
+def test_image_sequence_errors(weights, tmp_path):
+    pattern, _ = _sequence(tmp_path / "s", n=5)
+    (tmp_path / "s/img_0003.png").unlink()
+    r = cli(["predict", str(pattern)], weights)
+    assert r.exit_code == 2 and "frame 3 of the sequence 1..5 is missing" in r.output, r.output
+    r = cli(["predict", str(tmp_path / "s/none_%04d.png")], weights)
+    assert r.exit_code == 2 and "no files match" in r.output, r.output
+    pattern, _ = _sequence(tmp_path / "t", n=3)
+    _sequence(tmp_path / "t", n=1, width=32, start=4)
+    r = cli(["interpolate", str(pattern), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 2 and "32x32" in r.output and not (tmp_path / "o.mp4").exists(), r.output
+    r = cli(["interpolate", str(pattern), "--input-fps", "0"], weights)
+    assert r.exit_code == 2 and "--input-fps" in r.output
