@@ -3,6 +3,8 @@ composite at full resolution, stream frames out (see pipeline.py for the scheme)
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from .errors import UsageError
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, get_task, window_left_edges
-from .video import VideoInfo, VideoWriter, iter_frames, probe
+from .video import Colour, VideoInfo, VideoWriter, iter_frames, probe
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -493,7 +495,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop) 
     tensors = {f"window_{i:05d}": g.to(torch.int32) for i, g in enumerate(grids)}
     tensors["frames"] = torch.tensor(counts, dtype=torch.int32)
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
-            "format": "magvit-tokens-v1"}
+            "format": "magvit-tokens-v1", "rotation": str(info.rotation), "colour": json.dumps(dataclasses.asdict(info.colour))}
     tmp = Path(dst).with_name("." + Path(dst).name + ".tmp")
     try:
         save_file(tensors, str(tmp), metadata=meta)
@@ -517,9 +519,11 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     if int(meta["bits"]) != m.tokenizer.config.bits:
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
+    colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     counts = tensors["frames"].tolist()
     written = 0
-    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
+    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
+                     rotation=int(meta.get("rotation", 0)), colour=colour) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)
             with torch.no_grad(), m.autocast():

@@ -365,6 +365,12 @@ def test_colour_tags_and_matrix_are_kept(weights, tmp_path, matrix, rng, primari
     known[:12, :16] = False  # the hole and its blended border
     err = np.abs(a - b)[:, known].max(-1).mean()
     assert err < 6, f"known pixels moved by {err:.1f} levels on average: converted with the wrong matrix or range"
+    # a token file keeps the tags too: tokenize -> reconstruct gives a tagged clip
+    r = cli(["tokenize", str(src), "-o", str(tmp_path / "t.safetensors")], weights)
+    assert r.exit_code == 0, r.output
+    r = cli(["reconstruct", str(tmp_path / "t.safetensors"), "-o", str(tmp_path / "r.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "r.mp4").colour == info.colour
 
 
 def test_untagged_input_gives_untagged_output(weights, good, tmp_path):
