@@ -675,6 +675,35 @@ def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokeni
         fail(e)
 
 
+@weights_app.command("convert")
+def weights_convert(src: Path = typer.Argument(..., help="Upstream checkpoint: .safetensors, or .ckpt/.pt with --allow-pickle (before the command)."),
+                    dst: Path = typer.Argument(..., help="Tokenizer folder to write (config.json + model.safetensors); use it as --weights."),
+                    source: str = typer.Option(..., "--from", help="open-magvit2 (TencentARC Open-MAGVIT2, video or image) | o2-magvit2 (cofe-ai O2-MAGVIT2)."),
+                    inflate: bool = typer.Option(False, "--inflate", help=(
+                        "Image checkpoints: inflate to a video tokenizer (2D kernels in the last temporal slice, "
+                        "Open-MAGVIT2's temporal layout) instead of a per-frame one.")),
+                    ema: bool = typer.Option(True, "--ema/--no-ema", help="Use the checkpoint's EMA weights when it has them."),
+                    half: bool = typer.Option(False, "--half", help="Store fp16."),
+                    force: bool = ForceOpt, json_: bool = JsonOpt):
+    """Convert an open MAGVIT-v2 video tokenizer into this project's tokenizer (exact architecture; bit order kept)."""
+    State.json = json_
+    try:
+        from .convert import SOURCES, convert
+        if source not in SOURCES:
+            raise UsageError(f"--from must be one of {', '.join(SOURCES)}, got {source!r}")
+        if dst.exists() and not force:
+            raise UsageError(f"{dst} exists; pass --force to overwrite it")
+        path, cfg, report = convert(src, dst, source, inflate, ema, State.allow_pickle, half)
+        import dataclasses
+        emit({"output": str(path), "source": source, "kind": report.kind, "ema": report.ema, "used": report.used,
+              "ignored": report.ignored, "config": dataclasses.asdict(cfg)},
+             f"wrote {path}: {report.kind} tokenizer from {source}, {report.used} tensors used"
+             f"{' (EMA)' if report.ema else ''}; {cfg.bits}-bit tokens, {cfg.time_factor}x{cfg.space_factor}x{cfg.space_factor} "
+             f"downsampling" + (f"; ignored {report.ignored}" if report.ignored else ""))
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
 def main():
     app()
 

@@ -13,6 +13,9 @@ the same causal time mapping. Latent frame 0 is frame 0 alone; latent frame k co
 Choices where sources differ: per-frame GroupNorm and spatially varying adaptive GroupNorm
 (O2-MAGVIT2's scheme, which stays causal) rather than Open-MAGVIT2's (T,H,W) statistics, which
 leak the future; zero temporal padding (Open-MAGVIT2); little-endian bits (see lfq.py).
+The config's "upstream" fields switch to the other choices so that converted Open-MAGVIT2 and
+O2-MAGVIT2 tokenizers run exactly as they were trained (see convert.py); their defaults are
+this project's own architecture.
 """
 from __future__ import annotations
 
@@ -35,10 +38,21 @@ class TokenizerConfig:
     norm_groups: int = 8  # GroupNorm groups (must divide every width)
     entropy_temperature: float = 0.01  # tau of the LFQ entropy penalty (SPEC)
     lfq_group_bits: int = 9  # bit-group size of the codebook-entropy estimate
+    # -- upstream fields: the defaults are ours; converted checkpoints set what they were trained with
+    norm_eps: float = 1e-5  # GroupNorm epsilon (Open-MAGVIT2: 1e-6)
+    norm_over: str = "frame"  # "frame": statistics per frame (causal); "clip": over (T, H, W) as Open-MAGVIT2 (sees the future)
+    adanorm: str = "spatial"  # decoder norm: "spatial" = 1^3 convs of the resized latent (ours, O2); "global" = Linear(std), Linear(mean) of the latent over (t, h, w) (Open-MAGVIT2)
+    upsample_keeps_width: bool = False  # True: the upsampler keeps the width and the next ResBlock changes it (both upstreams)
+    time_upsample_keep: str = "last"  # of the two frames made from latent frame 0 keep the "last" (ours, O2) or the "first" (Open-MAGVIT2)
+    conv_in_bias: bool = False  # the encoder's first conv has a bias (O2-MAGVIT2)
 
     def __post_init__(self):
         self.channel_mult = tuple(self.channel_mult)
         self.temporal_down = tuple(bool(x) for x in self.temporal_down)
+        for name, allowed in (("norm_over", ("frame", "clip")), ("adanorm", ("spatial", "global")),
+                              ("time_upsample_keep", ("last", "first"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if len(self.temporal_down) != len(self.channel_mult) - 1:
             raise ValueError(
                 f"temporal_down needs one flag per stage transition: {len(self.channel_mult) - 1}, "
@@ -87,14 +101,20 @@ class FrameGroupNorm(nn.GroupNorm):
         return y.reshape(b, t, c, h, w).transpose(1, 2)
 
 
+def group_norm(cfg: TokenizerConfig, channels: int, affine: bool = True) -> nn.GroupNorm:
+    """The config's GroupNorm: per frame (causal) or over the whole clip (Open-MAGVIT2)."""
+    cls = FrameGroupNorm if cfg.norm_over == "frame" else nn.GroupNorm
+    return cls(cfg.norm_groups, channels, eps=cfg.norm_eps, affine=affine)
+
+
 class ResBlock(nn.Module):
     """GN, swish, conv, GN, swish, conv (+ 1^3 shortcut when widths differ); no conv bias."""
 
-    def __init__(self, cin, cout, groups):
+    def __init__(self, cin, cout, cfg: TokenizerConfig):
         super().__init__()
-        self.norm1 = FrameGroupNorm(groups, cin)
+        self.norm1 = group_norm(cfg, cin)
         self.conv1 = CausalConv3d(cin, cout, 3, bias=False)
-        self.norm2 = FrameGroupNorm(groups, cout)
+        self.norm2 = group_norm(cfg, cout)
         self.conv2 = CausalConv3d(cout, cout, 3, bias=False)
         self.shortcut = nn.Conv3d(cin, cout, 1, bias=False) if cin != cout else nn.Identity()
 
@@ -116,9 +136,9 @@ class AdaptiveGroupNorm(nn.Module):
     """Per-frame GroupNorm whose scale and shift are 1^3 convs of the quantized latent, resized
     to this level (nearest in space, causal repeat in time)."""
 
-    def __init__(self, channels, latent_channels, groups):
+    def __init__(self, channels, latent_channels, cfg: TokenizerConfig):
         super().__init__()
-        self.norm = FrameGroupNorm(groups, channels, affine=False)
+        self.norm = group_norm(cfg, channels, affine=False)
         self.scale = nn.Conv3d(latent_channels, channels, 1)
         self.shift = nn.Conv3d(latent_channels, channels, 1)
         nn.init.zeros_(self.scale.weight), nn.init.ones_(self.scale.bias)
@@ -131,6 +151,25 @@ class AdaptiveGroupNorm(nn.Module):
             raise ValueError(f"adaptive norm: latent frames {zq.shape[2]} do not map onto {x.shape[2]} frames")
         z = F.interpolate(z, size=x.shape[2:], mode="nearest")
         return self.norm(x) * self.scale(z) + self.shift(z)
+
+
+class GlobalAdaptiveGroupNorm(nn.Module):
+    """Open-MAGVIT2's adaptive norm: GroupNorm, then scale = Linear(std of the latent over
+    (t, h, w)) and shift = Linear(mean), one value per channel for the whole clip."""
+
+    def __init__(self, channels, latent_channels, cfg: TokenizerConfig):
+        super().__init__()
+        self.eps = cfg.norm_eps
+        self.norm = group_norm(cfg, channels, affine=False)
+        self.scale = nn.Linear(latent_channels, channels)
+        self.shift = nn.Linear(latent_channels, channels)
+
+    def forward(self, x, zq):  # x (B, C, T, H, W), zq (B, d, t, h, w)
+        flat = zq.flatten(2)  # (B, d, t*h*w)
+        std = (flat.var(dim=-1, correction=1) + self.eps).sqrt()  # upstream: unbiased variance
+        scale = self.scale(std)[:, :, None, None, None]
+        shift = self.shift(flat.mean(dim=-1))[:, :, None, None, None]
+        return self.norm(x) * scale + shift
 
 
 class Downsample(nn.Module):
@@ -147,16 +186,20 @@ class Downsample(nn.Module):
 class Upsample(nn.Module):
     """Causal conv to C*st*2*2 channels, depth-to-space, drop the first frame when st = 2."""
 
-    def __init__(self, cin, cout, temporal):
+    def __init__(self, cin, cout, temporal, keep: str = "last"):
         super().__init__()
         self.st = 2 if temporal else 1
-        self.cout = cout
+        self.cout, self.keep = cout, keep
         self.conv = CausalConv3d(cin, cout * self.st * 4, 3)
 
     def forward(self, x):
         b, _, t, h, w = x.shape
-        y = self.conv(x).reshape(b, self.cout, self.st, 2, 2, t, h, w)
+        y = self.conv(x).reshape(b, self.cout, self.st, 2, 2, t, h, w)  # channel = ((c*st + dt)*2 + dy)*2 + dx
         y = y.permute(0, 1, 5, 2, 6, 3, 7, 4).reshape(b, self.cout, t * self.st, h * 2, w * 2)
+        if self.st == 1:
+            return y
+        if self.keep == "first":  # Open-MAGVIT2: frame 0 stays, frame 1 goes
+            return torch.cat([y[:, :, :1], y[:, :, 2:]], dim=2)
         return y[:, :, self.st - 1:]  # (B, cout, (T-1)*st + 1, 2H, 2W)
 
 
@@ -164,18 +207,18 @@ class Encoder(nn.Module):
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
         widths = [cfg.channels * m for m in cfg.channel_mult]
-        self.conv_in = CausalConv3d(3, widths[0], 3, bias=False)
+        self.conv_in = CausalConv3d(3, widths[0], 3, bias=cfg.conv_in_bias)
         self.stages = nn.ModuleList()
         cin = widths[0]
         for i, w in enumerate(widths):
             blocks = nn.ModuleList()
             for _ in range(cfg.num_res_blocks):
-                blocks.append(ResBlock(cin, w, cfg.norm_groups))
+                blocks.append(ResBlock(cin, w, cfg))
                 cin = w
             down = Downsample(w, cfg.temporal_down[i]) if i < len(widths) - 1 else nn.Identity()
             self.stages.append(nn.ModuleDict({"blocks": blocks, "down": down}))
-        self.mid = nn.ModuleList([ResBlock(cin, cin, cfg.norm_groups) for _ in range(cfg.num_res_blocks)])
-        self.norm_out = FrameGroupNorm(cfg.norm_groups, cin)
+        self.mid = nn.ModuleList([ResBlock(cin, cin, cfg) for _ in range(cfg.num_res_blocks)])
+        self.norm_out = group_norm(cfg, cin)
         self.conv_out = nn.Conv3d(cin, cfg.bits, 1)
 
     def forward(self, x):  # (B, 3, T, H, W) -> (B, d, t, h, w)
@@ -195,21 +238,23 @@ class Decoder(nn.Module):
         widths = [cfg.channels * m for m in cfg.channel_mult]
         cin = widths[-1]
         self.conv_in = CausalConv3d(cfg.bits, cin, 3)
-        self.mid = nn.ModuleList([ResBlock(cin, cin, cfg.norm_groups) for _ in range(cfg.num_res_blocks)])
+        self.mid = nn.ModuleList([ResBlock(cin, cin, cfg) for _ in range(cfg.num_res_blocks)])
         self.stages = nn.ModuleList()
+        adaptive = AdaptiveGroupNorm if cfg.adanorm == "spatial" else GlobalAdaptiveGroupNorm
         for i in reversed(range(len(widths))):
             w = widths[i]
-            adanorm = AdaptiveGroupNorm(cin, cfg.bits, cfg.norm_groups)
+            adanorm = adaptive(cin, cfg.bits, cfg)
             blocks = nn.ModuleList()
             for _ in range(cfg.num_res_blocks):
-                blocks.append(ResBlock(cin, w, cfg.norm_groups))
+                blocks.append(ResBlock(cin, w, cfg))
                 cin = w
             up = nn.Identity()
             if i > 0:
-                up = Upsample(w, widths[i - 1], cfg.temporal_down[i - 1])
-                cin = widths[i - 1]
+                cout = w if cfg.upsample_keeps_width else widths[i - 1]
+                up = Upsample(w, cout, cfg.temporal_down[i - 1], cfg.time_upsample_keep)
+                cin = cout
             self.stages.append(nn.ModuleDict({"adanorm": adanorm, "blocks": blocks, "up": up}))
-        self.norm_out = FrameGroupNorm(cfg.norm_groups, cin)
+        self.norm_out = group_norm(cfg, cin)
         self.conv_out = CausalConv3d(cin, 3, 3)
 
     def forward(self, zq):  # (B, d, t, h, w) -> (B, 3, T, H, W)
