@@ -194,7 +194,7 @@ def test_transformer_init_must_match_cache(tmp_path):
     kw = dict(tokenizer=str(tok), cache=str(tmp_path / "cache"), cache_clips=8, cache_variants=2, preset="tiny", frames=5,
               size=16, steps=2, batch=2, warmup=1, quiet=True, eval_every=1000)
     first = train_transformer(TransformerTrainConfig(out=tmp_path / "a", **kw))
-    again = train_transformer(TransformerTrainConfig(out=tmp_path / "b", init=str(first), lr=0.0, **kw))
+    train_transformer(TransformerTrainConfig(out=tmp_path / "b", init=str(first), lr=0.0, **kw))
     sa, sb = load_file(str(first / "model.safetensors")), torch.load(tmp_path / "b/checkpoint.pt", weights_only=True)["model"]
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), "lr 0 from --init must keep the --init weights"
     import pytest
