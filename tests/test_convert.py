@@ -135,87 +135,67 @@ def d2s(y, c, st):
     return y.reshape(b, c, t * st, h * 2, w * 2)
 
 
+def open_adaptive_norm(sd, p, h, q):
+    """GroupNorm (no affine), scale = Linear(std of the latent over all positions, unbiased),
+    shift = Linear(mean); for images (4D) and videos (5D) alike."""
+    flat = q.flatten(2)
+    scale = F.linear((flat.var(-1) + 1e-6).sqrt(), sd[p + ".gamma.weight"], sd[p + ".gamma.bias"])
+    shift = F.linear(flat.mean(-1), sd[p + ".beta.weight"], sd[p + ".beta.bias"])
+    view = (*scale.shape, *[1] * (h.dim() - 2))
+    return F.group_norm(h, G, eps=1e-6) * scale.view(view) + shift.view(view)
+
+
 def open_forward(sd, mult, nres, x):
-    """Open-MAGVIT2 video: GroupNorm over (T,H,W) eps 1e-6; downsample in time where mult != 1;
-    upsampler keeps frame 0 and drops frame 1; adaptive norm from the latent's std/mean."""
+    """Open-MAGVIT2, video (5D x, improved_video_model) or image (4D x, improved_model).
+    Video: causal convs under `.conv_1`, GroupNorm over (T,H,W) eps 1e-6, downsampling in time
+    where mult != 1, the upsampler keeps frame 0 and drops frame 1; both: adaptive norm from
+    the latent's std/mean. Returns latent, little-endian indices, decoded output."""
+    video = x.dim() == 5
+    c = ".conv_1" if video else ""
     silu = F.silu
     gn = lambda x, p: F.group_norm(x, G, sd[p + ".weight"], sd[p + ".bias"], 1e-6)
 
+    def conv(x, p, stride=1, bias=True):
+        w, b = sd[f"{p}{c}.weight"], sd.get(f"{p}{c}.bias") if bias else None
+        if video:
+            return cconv(x, w, b, stride if isinstance(stride, tuple) else (stride,) * 3)
+        return F.conv2d(x, w, b, stride, w.shape[-1] // 2)
+
     def res(x, p):
-        h = cconv(silu(gn(x, p + ".norm1")), sd[p + ".conv1.conv_1.weight"])
-        h = cconv(silu(gn(h, p + ".norm2")), sd[p + ".conv2.conv_1.weight"])
-        return h + (cconv(x, sd[p + ".nin_shortcut.conv_1.weight"]) if p + ".nin_shortcut.conv_1.weight" in sd else x)
-    h = cconv(x, sd["encoder.conv_in.conv_1.weight"])
+        h = conv(silu(gn(x, p + ".norm1")), p + ".conv1")
+        h = conv(silu(gn(h, p + ".norm2")), p + ".conv2")
+        return h + (conv(x, p + ".nin_shortcut") if f"{p}.nin_shortcut{c}.weight" in sd else x)
+    h = conv(x, "encoder.conv_in")
     n = len(mult)
     for i in range(n):
         for j in range(nres):
             h = res(h, f"encoder.down.{i}.block.{j}")
         if i < n - 1:
-            p = f"encoder.down.{i}.downsample.conv_1"
-            h = cconv(h, sd[p + ".weight"], sd[p + ".bias"], (1 if mult[i] == 1 else 2, 2, 2))
+            h = conv(h, f"encoder.down.{i}.downsample", (1 if mult[i] == 1 else 2, 2, 2) if video else 2)
     for j in range(nres):
         h = res(h, f"encoder.mid_block.{j}")
-    z = cconv(silu(gn(h, "encoder.norm_out")), sd["encoder.conv_out.conv_1.weight"], sd["encoder.conv_out.conv_1.bias"])
+    z = conv(silu(gn(h, "encoder.norm_out")), "encoder.conv_out")
     q = torch.where(z > 0, 1.0, -1.0)
-    idx = ((z > 0).long() * (2 ** torch.arange(z.shape[1])).view(1, -1, 1, 1, 1)).sum(1)  # little-endian
-    h = cconv(q, sd["decoder.conv_in.conv_1.weight"], sd["decoder.conv_in.conv_1.bias"])
+    idx = ((z > 0).long() * (2 ** torch.arange(z.shape[1])).view(1, -1, *[1] * (z.dim() - 2))).sum(1)  # little-endian
+    h = conv(q, "decoder.conv_in")
     for j in range(nres):
         h = res(h, f"decoder.mid_block.{j}")
-    flat = q.flatten(2)
     for i in reversed(range(n)):
-        p = f"decoder.adaptive.{i}"
-        scale = F.linear((flat.var(-1) + 1e-6).sqrt(), sd[p + ".gamma.weight"], sd[p + ".gamma.bias"])
-        shift = F.linear(flat.mean(-1), sd[p + ".beta.weight"], sd[p + ".beta.bias"])
-        h = F.group_norm(h, G, eps=1e-6) * scale[..., None, None, None] + shift[..., None, None, None]
+        h = open_adaptive_norm(sd, f"decoder.adaptive.{i}", h, q)
         for j in range(nres):
             h = res(h, f"decoder.up.{i}.block.{j}")
         if i > 0:
-            p = f"decoder.up.{i}.upsample.conv1.conv_1"
+            y = conv(h, f"decoder.up.{i}.upsample.conv1")
+            if not video:  # 2D depth-to-space: channels (dy, dx, c)
+                b, c4, hh, ww = y.shape
+                h = y.view(b, 2, 2, c4 // 4, hh, ww).permute(0, 3, 4, 1, 5, 2).reshape(b, c4 // 4, hh * 2, ww * 2)
+                continue
             st = 1 if mult[i - 1] == 1 else 2
-            y = d2s(cconv(h, sd[p + ".weight"], sd[p + ".bias"]), h.shape[1], st)
+            y = d2s(y, h.shape[1], st)
             if st == 2:
                 y = torch.cat([y[:, :, :1], y[:, :, 2:]], 2) if y.shape[2] > 2 else y[:, :, :1]
             h = y
-    out = cconv(silu(gn(h, "decoder.norm_out")), sd["decoder.conv_out.conv_1.weight"], sd["decoder.conv_out.conv_1.bias"])
-    return z, idx, out
-
-
-def open_image_forward(sd, nres, n, img):
-    """Open-MAGVIT2 image tokenizer (2D) on (B, 3, H, W)."""
-    silu = F.silu
-    gn = lambda x, p: F.group_norm(x, G, sd[p + ".weight"], sd[p + ".bias"], 1e-6)
-
-    def res(x, p):
-        h = F.conv2d(silu(gn(x, p + ".norm1")), sd[p + ".conv1.weight"], padding=1)
-        h = F.conv2d(silu(gn(h, p + ".norm2")), sd[p + ".conv2.weight"], padding=1)
-        return h + (F.conv2d(x, sd[p + ".nin_shortcut.weight"]) if p + ".nin_shortcut.weight" in sd else x)
-    h = F.conv2d(img, sd["encoder.conv_in.weight"], padding=1)
-    for i in range(n):
-        for j in range(nres):
-            h = res(h, f"encoder.down.{i}.block.{j}")
-        if i < n - 1:
-            h = F.conv2d(h, sd[f"encoder.down.{i}.downsample.weight"], sd[f"encoder.down.{i}.downsample.bias"], 2, 1)
-    for j in range(nres):
-        h = res(h, f"encoder.mid_block.{j}")
-    z = F.conv2d(silu(gn(h, "encoder.norm_out")), sd["encoder.conv_out.weight"], sd["encoder.conv_out.bias"])
-    q = torch.where(z > 0, 1.0, -1.0)
-    h = F.conv2d(q, sd["decoder.conv_in.weight"], sd["decoder.conv_in.bias"], padding=1)
-    for j in range(nres):
-        h = res(h, f"decoder.mid_block.{j}")
-    flat = q.flatten(2)
-    for i in reversed(range(n)):
-        p = f"decoder.adaptive.{i}"
-        scale = F.linear((flat.var(-1) + 1e-6).sqrt(), sd[p + ".gamma.weight"], sd[p + ".gamma.bias"])
-        shift = F.linear(flat.mean(-1), sd[p + ".beta.weight"], sd[p + ".beta.bias"])
-        h = F.group_norm(h, G, eps=1e-6) * scale[..., None, None] + shift[..., None, None]
-        for j in range(nres):
-            h = res(h, f"decoder.up.{i}.block.{j}")
-        if i > 0:
-            y = F.conv2d(h, sd[f"decoder.up.{i}.upsample.conv1.weight"], sd[f"decoder.up.{i}.upsample.conv1.bias"], padding=1)
-            b, c4, hh, ww = y.shape
-            h = y.view(b, 2, 2, c4 // 4, hh, ww).permute(0, 3, 4, 1, 5, 2).reshape(b, c4 // 4, hh * 2, ww * 2)
-    out = F.conv2d(silu(gn(h, "decoder.norm_out")), sd["decoder.conv_out.weight"], sd["decoder.conv_out.bias"], padding=1)
-    return z, out
+    return z, idx, conv(silu(gn(h, "decoder.norm_out")), "decoder.conv_out")
 
 
 def o2_forward(sd, n, temporal, x):
@@ -321,7 +301,7 @@ def test_open_magvit2_video_converts_exactly():
 def test_open_magvit2_image_checkpoint_one_frame_and_inflated():
     sd = _fill(open_shapes(**OPEN, video=False), seed=2)
     img = torch.rand(2, 3, 16, 16) * 2 - 1
-    z, out = open_image_forward(sd, OPEN["nres"], len(OPEN["mult"]), img)
+    z, _, out = open_forward(sd, OPEN["mult"], OPEN["nres"], img)
     for inflate in (False, True):
         cfg, state, report = convert_state(sd, "open-magvit2", inflate=inflate)
         assert report.kind == ("image, inflated" if inflate else "image") and report.used == len(sd)
