@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import MagvitError, UsageError
 from .models.io import CONFIG_NAME, read_config
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "default_weights"  # a link to weights/default in the source tree
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 

@@ -35,6 +35,29 @@ def test_shipped_weights_are_lean_and_complete():
     assert len(d["models"]["transformer"]["classes"]) >= 6
 
 
+def test_wheel_carries_the_default_weights(tmp_path):
+    """A non-editable install has no source tree: the weights must be inside the wheel, the
+    same bytes as weights/default."""
+    import hashlib
+    import subprocess
+    import sys
+    import zipfile
+    import shutil
+    src = tmp_path / "src"  # a copy: the build writes build/ and egg-info where it runs
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", ".hypothesis", ".*_cache", "__pycache__", "*.*.mp4"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    wheel = next(tmp_path.glob("*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        for kind in ("tokenizer", "transformer"):
+            for name in ("config.json", "model.safetensors"):
+                inside = z.read(f"magvit_cli/default_weights/{kind}/{name}")
+                shipped = (ROOT / "weights/default" / kind / name).read_bytes()
+                assert hashlib.sha256(inside).digest() == hashlib.sha256(shipped).digest(), f"{kind}/{name} differs in the wheel"
+
+
 def test_interpolate_example_on_shipped_weights(short, tmp_path):
     r = runner.invoke(app, ["interpolate", str(short), "--factor", "2", "--lossless", "--device", "cpu", "--json",
                             "-o", str(tmp_path / "x2.mp4")])
