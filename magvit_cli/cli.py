@@ -297,6 +297,7 @@ def inpaint(inputs: List[Path] = Inputs,
 def generate(cls: str = typer.Option(..., "--class", help="Class name or id of the loaded model (see `magvit classes`)."),
              frames: int = typer.Option(17, "--frames", "-n", help="Frames to generate."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine)."),
+             size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
              output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file."),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: float = TempOpt,
@@ -312,7 +313,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
         s = _sampling(steps, temperature, guidance, seed, None)
         with Progress("generate") as progress:
             out = runners.generate(_load(weights, device, precision), output, cls, frames, s, rate,
-                                   _write(crf, codec, lossless, True), progress)
+                                   _write(crf, codec, lossless, True), progress, _parse_size(size))
         emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)

@@ -394,16 +394,19 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
 
 # ---------------------------------------------------------------------------------- CG
 def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fps: Fraction = Fraction(25),
-             opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
-    """Class-conditional generation at the model's working size; clips longer than one window
-    continue from the last frame (CFP)."""
+             opts: WriteOptions = WriteOptions(), progress: Progress = _noop, size: tuple[int, int] | None = None) -> Output:
+    """Class-conditional generation at the model's working size (or upscaled to `size` = (W, H),
+    bilinear: no detail is added); clips longer than one window continue from the last frame (CFP)."""
     if frames < 1:
         raise UsageError(f"--frames must be >= 1, got {frames}")
     cid = m.class_id(cls)
     S = m.work_size
+    W, H = size or (S[1], S[0])
+    if W * H > MAX_PIXELS:
+        raise UsageError(f"--size {W}x{H} exceeds the limit of {MAX_PIXELS} pixels (4K UHD)")
     gen = m.generator(sampling.seed)
     written, last = 0, None
-    with VideoWriter(dst, fps, S[1], S[0], codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
+    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
         while written < frames:
             lead = 0 if last is None else 1
             L = m.window_length(frames - written + lead)
@@ -415,11 +418,11 @@ def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fp
             for p in range(lead, L):
                 if written == frames:
                     break
-                w.write(to_frame(win.generated[:, p]))
+                w.write(to_frame(resize(win.generated[:, p], (H, W))))
                 written += 1
             last = win.generated[:, L - 1]
             progress(written, frames)
-    return Output(Path(dst), frames, Fraction(fps), S[1], S[0], False, {"class": m.class_names[cid] if m.class_names else cid})
+    return Output(Path(dst), frames, Fraction(fps), W, H, False, {"class": m.class_names[cid] if m.class_names else cid})
 
 
 # ---------------------------------------------------------------------------------- tokenizer only

@@ -154,6 +154,14 @@ def test_image_in_image_out(weights, tmp_path):
 def test_generate_classes_info(weights, tmp_path):
     res = run(["generate", "--class", "b", "--frames", "12", "-o", str(tmp_path / "g.mp4")], weights)
     assert res["frames"] == 12 and len(read_frames(tmp_path / "g.mp4")) == 12 and res["class"] == "b"
+    from magvit_cli.pipeline import resize, to_frame, to_tensor
+    run(["generate", "--class", "b", "--frames", "12", "--lossless", "-o", str(tmp_path / "g1.mp4")], weights)
+    res = run(["generate", "--class", "b", "--frames", "12", "--size", "96x48", "--lossless", "-o", str(tmp_path / "g2.mp4")], weights)
+    small, big = read_frames(tmp_path / "g1.mp4"), read_frames(tmp_path / "g2.mp4")
+    assert (res["width"], res["height"]) == (96, 48) and big.shape == (12, 48, 96, 3), f"--size 96x48 gave {big.shape}"
+    up = np.stack([to_frame(resize(to_tensor(f), (48, 96))) for f in small])
+    err = np.abs(up.astype(int) - big).max()
+    assert err <= 2, f"--size is not the working-size clip upscaled: {err} levels apart"
     r = runner.invoke(app, ["classes", "--weights", str(weights), "--json"])
     assert json.loads(r.stdout)["classes"] == ["a", "b", "c"]
     r = runner.invoke(app, ["info", "--weights", str(weights), "--device", "cpu", "--json"])
