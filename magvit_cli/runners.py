@@ -225,34 +225,39 @@ def spatial(m: Magvit, src, dst, task_code: str, canvas: tuple[int, int], layout
     written = 0
     prev_low: torch.Tensor | None = None
 
-    def run(frames: list[tuple[torch.Tensor, torch.Tensor]], w: VideoWriter):
+    # Memory: the window keeps only the input frames (uint8); each full-size canvas is laid out
+    # when needed, once for the low-res pass and once for compositing, so a 4K input outpainted
+    # to an 8K canvas holds one float canvas at a time, not a window of them. Both spatial
+    # paddings (edge, zeros) work frame by frame, so nothing is lost by not stacking.
+    def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
         nonlocal prev_low, written
         lead = 0 if prev_low is None else 1
         n = len(frames) + lead
         L = m.window_length(n)
-        full = torch.stack([f for f, _ in frames], 1)  # (3, n, Hc, Wc)
-        known_full = torch.stack([k for _, k in frames])  # (n, Hc, Wc)
         low = torch.zeros(3, L, *S)
         known = torch.zeros(L, *S, dtype=torch.bool)
-        low[:, lead:n] = resize(full.transpose(0, 1), S).transpose(0, 1)
-        known[lead:n] = resize_mask(known_full, S)
+        for i, (t, frame) in enumerate(frames):
+            canvas_i, known_i = layout(t, to_tensor(frame))
+            low[:, lead + i] = resize(canvas_i, S)
+            known[lead + i] = resize_mask(known_i[None], S)[0]
         if lead:
             low[:, 0], known[0] = prev_low, True
         for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
         win = m.fill(low, known, task, None, sampling, gen)
-        cond_full = condition_video(full.unsqueeze(0), known_full, task.padding)[0]
-        for i in range(len(frames)):
-            made = m.lift(win, lead + i, cond_full[:, i], (Hc, Wc), sampling.residual_for(False))
-            w.write(to_frame(torch.where(known_full[i], full[:, i], made)))
+        for i, (t, frame) in enumerate(frames):
+            canvas_i, known_i = layout(t, to_tensor(frame))
+            cond_i = condition_video(canvas_i[None, :, None], known_i[None], task.padding)[0, :, 0]
+            made = m.lift(win, lead + i, cond_i, (Hc, Wc), sampling.residual_for(False))
+            w.write(to_frame(torch.where(known_i, canvas_i, made)))
         written += len(frames)
         progress(written, total)
         prev_low = win.generated[:, n - 1]
 
     with _writer(m, out_path, info, fps, Wc, Hc, opts, keep_audio=True) as w:
-        buf: list[tuple[torch.Tensor, torch.Tensor]] = []
+        buf: list[tuple[int, np.ndarray]] = []
         for t, frame in enumerate(m.clock.frames(iter_frames(src))):
-            buf.append(layout(t, to_tensor(frame)))
+            buf.append((t, frame))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
                 buf = []
