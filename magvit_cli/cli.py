@@ -542,8 +542,8 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
              i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-             steps: int = StepsOpt, seed: int = SeedOpt, residual: Optional[bool] = PlainOpt,
-             quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+             residual: Optional[bool] = PlainOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
     State.quiet, State.json = quiet, json_
@@ -556,7 +556,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             raise UsageError("no video files among the inputs")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
-            res = evaluate(m, clips, _sampling(steps, 1.0, 0.0, seed, residual), window, windows, chosen,
+            res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual), window, windows, chosen,
                            save_examples, progress, str(i3d) if i3d else None)
         if report:
             report.write_text(json.dumps(res, indent=2))

@@ -24,8 +24,16 @@ def test_bad_size_is_a_clear_error(tokenizer):
         tokenizer.encode(torch.zeros(1, 3, 1, 18, 16))
 
 
-def test_encoder_and_decoder_are_causal():
-    tok = tiny_tokenizer(seed=1)
+CAUSAL_VARIANTS = {
+    "ours": {},
+    "o2-magvit2 layout": dict(upsample_keeps_width=True, conv_in_bias=True),
+    "keep first upsampled frame": dict(time_upsample_keep="first", upsample_keeps_width=True),
+}
+
+
+@pytest.mark.parametrize("variant", list(CAUSAL_VARIANTS))
+def test_encoder_and_decoder_are_causal(variant):
+    tok = tiny_tokenizer(seed=1, **CAUSAL_VARIANTS[variant])
     g = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, 17, 16, 16, generator=g) * 2 - 1
     for t in (0, 4, 8, 12):  # last frame of latent frames 0..3
@@ -47,6 +55,20 @@ def test_encoder_and_decoder_are_causal():
         assert torch.allclose(a[:, :, :last + 1], b[:, :, :last + 1], atol=1e-6), \
             f"changing latent frames after {k} changed decoded frames <= {last}"
         assert not torch.allclose(a, b)
+
+
+def test_clip_statistics_are_not_causal_and_bad_options_are_named():
+    """Open-MAGVIT2's (T,H,W) GroupNorm and global adaptive norm, available for converted
+    weights, let later frames change earlier latents: the documented price of exactness."""
+    tok = tiny_tokenizer(seed=1, norm_over="clip", adanorm="global")
+    x = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    y = x.clone()
+    y[:, :, 5:] = -y[:, :, 5:]
+    with torch.no_grad():
+        assert not torch.allclose(tok.encoder(x)[:, :, 0], tok.encoder(y)[:, :, 0])
+    for field, bad in (("norm_over", "time"), ("adanorm", "local"), ("time_upsample_keep", "middle")):
+        with pytest.raises(ValueError, match=field):
+            tiny_tokenizer(**{field: bad})
 
 
 def test_image_is_a_one_frame_video(tokenizer):
