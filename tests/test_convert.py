@@ -374,6 +374,9 @@ def test_weights_convert_cli_and_the_result_works_in_reconstruct(tmp_path):
     r = CliRunner().invoke(app, ["reconstruct", str(clip), "--weights", str(tmp_path / "conv"), "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["frames"] == 5
+    r = CliRunner().invoke(app, ["tokenize", str(clip), "--weights", str(tmp_path / "conv"), "--device", "cpu", "--json",
+                                 "-o", str(tmp_path / "t.safetensors")])
+    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["bits"] == 6, r.output
     # a Lightning pickle needs --allow-pickle, and then loads with weights_only
     r = CliRunner().invoke(app, ["weights", "convert", "--from", "open-magvit2", str(tmp_path / "up.ckpt"), str(tmp_path / "c2")])
     assert r.exit_code != 0 and "--allow-pickle" in r.output
