@@ -38,6 +38,35 @@ def good(tmp_path_factory):
     return make_video(tmp_path_factory.mktemp("v") / "good.mp4", frames=9, width=48, height=32, audio=True)
 
 
+def encode_frames(path, frames, codec="libx264", pix="yuv420p", rate=25, pts_ms=None, colour=None):
+    """Write RGB frames with a chosen codec/pixel format; pts_ms gives millisecond timestamps (VFR);
+    colour = (matrix, range, primaries, trc) converts with and tags that colour description."""
+    from fractions import Fraction
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as o:
+        s = o.add_stream(codec, rate=rate)
+        s.width, s.height, s.pix_fmt = w, h, pix
+        if pts_ms is not None:
+            s.codec_context.time_base = Fraction(1, 1000)
+        if colour is not None:
+            cc = s.codec_context
+            cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = colour
+        for i, f in enumerate(frames):
+            if colour is None:
+                vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix)
+            else:
+                vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix, dst_colorspace=colour[0],
+                                                                          dst_color_range=colour[1])
+                vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = colour
+            if pts_ms is not None:
+                vf.pts, vf.time_base = pts_ms[i], Fraction(1, 1000)
+            for p in s.encode(vf):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return path
+
+
 def cli(args, weights):
     steps = ["--steps", "2"] if args[0] not in ("reconstruct", "tokenize") else []
     return runner.invoke(app, [args[0], "--weights", str(weights), "--device", "cpu", *steps, "--quiet", *args[1:]])
@@ -87,16 +116,7 @@ def test_audio_only_file(weights, tmp_path):
 @pytest.mark.parametrize("pix,codec,ext", [("gray", "ffv1", ".mkv"), ("yuv420p10le", "libx264", ".mkv"),
                                            ("yuv444p", "libx264", ".mp4")])
 def test_unusual_pixel_formats_work(weights, tmp_path, pix, codec, ext):
-    path = tmp_path / f"in{ext}"
-    with av.open(str(path), "w") as o:
-        s = o.add_stream(codec, rate=25)
-        s.width, s.height, s.pix_fmt = 48, 32, pix
-        for _ in range(5):
-            vf = av.VideoFrame.from_ndarray(np.random.randint(0, 255, (32, 48, 3), np.uint8), format="rgb24").reformat(format=pix)
-            for p in s.encode(vf):
-                o.mux(p)
-        for p in s.encode():
-            o.mux(p)
+    path = encode_frames(tmp_path / f"in{ext}", [np.random.randint(0, 255, (32, 48, 3), np.uint8) for _ in range(5)], codec, pix)
     r = cli(["interpolate", str(path), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     assert len(read_frames(tmp_path / "o.mp4")) == 10
@@ -269,21 +289,9 @@ def test_rotation_metadata_is_kept(weights, good, tmp_path):
 
 def test_variable_frame_rate_input(weights, tmp_path):
     """VFR input: frames are taken in order at the container's average rate."""
-    path = tmp_path / "vfr.mp4"
-    from fractions import Fraction
-    with av.open(str(path), "w") as o:
-        s = o.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
-        s.codec_context.time_base = Fraction(1, 1000)
-        t = 0
-        for i in range(8):
-            vf = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 20 * i, np.uint8), format="rgb24")
-            vf.pts, vf.time_base = t, Fraction(1, 1000)
-            t += 20 if i % 2 else 50  # alternating 20 ms and 50 ms gaps
-            for p in s.encode(vf):
-                o.mux(p)
-        for p in s.encode():
-            o.mux(p)
+    gaps = [50 if i % 2 == 0 else 20 for i in range(8)]  # alternating 50 ms and 20 ms gaps
+    path = encode_frames(tmp_path / "vfr.mp4", [np.full((32, 48, 3), 20 * i, np.uint8) for i in range(8)], rate=30,
+                         pts_ms=[sum(gaps[:i]) for i in range(8)])
     r = cli(["interpolate", str(path), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     assert len(read_frames(tmp_path / "o.mp4")) == 16 and probe(tmp_path / "o.mp4").fps > 0
@@ -332,18 +340,7 @@ def _tagged_video(path, matrix, rng, primaries, trc, frames=9, width=48, height=
     bars = np.zeros((height, width, 3), np.uint8)
     for i, c in enumerate([(230, 20, 30), (20, 200, 60), (30, 40, 220), (240, 230, 20)]):
         bars[:, i * width // 4:(i + 1) * width // 4] = c
-    with av.open(str(path), "w") as o:
-        s = o.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        cc = s.codec_context
-        cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = matrix, rng, primaries, trc
-        for _ in range(frames):
-            vf = av.VideoFrame.from_ndarray(bars, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix, dst_color_range=rng)
-            vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = matrix, rng, primaries, trc
-            for p in s.encode(vf):
-                o.mux(p)
-        for p in s.encode():
-            o.mux(p)
+    encode_frames(path, [bars] * frames, colour=(matrix, rng, primaries, trc))
     return path, bars
 
 

@@ -142,6 +142,17 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, ema: "EMA", device) -> dict:
+    """Restore model, optimizer, EMA and RNG from path exactly; returns the checkpoint (its
+    "step", and any extra parts the trainer restores itself)."""
+    ck = load_checkpoint(path)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    ema.state = {k: v.to(device) for k, v in ck["ema"].items()}
+    set_rng_state(ck["rng"])
+    return ck
+
+
 def rng_state() -> dict:
     s = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():

@@ -112,13 +112,10 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     start = 0
     ckpt_path = out / "checkpoint.pt"
     if cfg.resume:
-        ck = engine.load_checkpoint(ckpt_path)
-        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"])
-        ema.state = {k: v.to(d.device) for k, v in ck["ema"].items()}
+        ck = engine.resume(ckpt_path, model, opt, ema, d.device)
         if disc is not None and "disc" in ck:
             disc.load_state_dict(ck["disc"]), opt_d.load_state_dict(ck["opt_d"]), lecam.load_state_dict(ck["lecam"])
         start = ck["step"]
-        engine.set_rng_state(ck["rng"])
     net = DDP(model) if d.world > 1 else model
     dnet = DDP(disc) if (disc is not None and d.world > 1) else disc
     if cfg.compile:

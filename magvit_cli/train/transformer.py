@@ -272,11 +272,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     start = 0
     ckpt_path = out / "checkpoint.pt"
     if cfg.resume:
-        ck = engine.load_checkpoint(ckpt_path)
-        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"])
-        ema.state = {k: v.to(d.device) for k, v in ck["ema"].items()}
-        start = ck["step"]
-        engine.set_rng_state(ck["rng"])
+        start = engine.resume(ckpt_path, model, opt, ema, d.device)["step"]
     net = DDP(model) if d.world > 1 else model
     if cfg.compile:
         net = torch.compile(net)
