@@ -125,6 +125,24 @@ def _fit(src: torch.Tensor, like: torch.Tensor, key: str) -> torch.Tensor:
     return src
 
 
+class Target:
+    """Our state dict being filled from the upstream keys."""
+
+    def __init__(self, cfg: TokenizerConfig, keys: Keys):
+        self.ours, self.keys, self.out = VideoTokenizer(cfg).state_dict(), keys, {}
+
+    def put(self, our_key: str, up_key: str, fn=None):
+        t = self.keys.take(up_key)
+        self.out[our_key] = _fit(fn(t) if fn else t, self.ours[our_key], up_key)
+
+    def resblock(self, our: str, up: str, names: tuple, shortcut: str):
+        """One ResBlock: `names` pairs our sub-keys with upstream ones; the 1^3 shortcut when ours has one."""
+        for a, b in names:
+            self.put(f"{our}.{a}", f"{up}.{b}")
+        if f"{our}.shortcut.weight" in self.ours:
+            self.put(f"{our}.shortcut.weight", f"{up}.{shortcut}")
+
+
 # ------------------------------------------------------------------------------ Open-MAGVIT2
 def _open_magvit2(state: dict, inflate: bool, ema: bool) -> tuple[TokenizerConfig, dict, Report]:
     video = any(k.endswith("encoder.conv_in.conv_1.weight") for k in state)
@@ -146,21 +164,11 @@ def _open_magvit2(state: dict, inflate: bool, ema: bool) -> tuple[TokenizerConfi
     cfg = TokenizerConfig(channels=ch, channel_mult=mult, num_res_blocks=len(blocks), temporal_down=temporal, bits=bits,
                           norm_groups=32, norm_eps=1e-6, norm_over="clip" if (video or inflate) else "frame",
                           adanorm="global", upsample_keeps_width=True, time_upsample_keep="first", conv_in_bias=False)
-    model = VideoTokenizer(cfg)
-    ours = model.state_dict()
-    out = {}
-
-    def put(our_key, up_key, fn=None):
-        t = k.take(up_key)
-        out[our_key] = _fit(fn(t) if fn else t, ours[our_key], up_key)
-
-    def resblock(our, up):
-        for a, b in (("norm1.weight", "norm1.weight"), ("norm1.bias", "norm1.bias"), ("norm2.weight", "norm2.weight"),
-                     ("norm2.bias", "norm2.bias"), ("conv1.conv.weight", f"conv1{conv}.weight"),
-                     ("conv2.conv.weight", f"conv2{conv}.weight")):
-            put(f"{our}.{a}", f"{up}.{b}")
-        if f"{our}.shortcut.weight" in ours:
-            put(f"{our}.shortcut.weight", f"{up}.nin_shortcut{conv}.weight")
+    tgt = Target(cfg, k)
+    put = tgt.put
+    names = (("norm1.weight", "norm1.weight"), ("norm1.bias", "norm1.bias"), ("norm2.weight", "norm2.weight"),
+             ("norm2.bias", "norm2.bias"), ("conv1.conv.weight", f"conv1{conv}.weight"), ("conv2.conv.weight", f"conv2{conv}.weight"))
+    resblock = lambda our, up: tgt.resblock(our, up, names, f"nin_shortcut{conv}.weight")
 
     put("encoder.conv_in.conv.weight", f"encoder.conv_in{conv}.weight")
     for i in levels:
@@ -198,7 +206,7 @@ def _open_magvit2(state: dict, inflate: bool, ema: bool) -> tuple[TokenizerConfi
     report = Report("open-magvit2", kind, ema=use_ema)
     owned = ("encoder.", "decoder.") + (("model_ema.encoder", "model_ema.decoder") if use_ema else ())
     _check_all_used(state, prefix, k.used, report, owned, ignore=())
-    return cfg, out, report
+    return cfg, tgt.out, report
 
 
 # ------------------------------------------------------------------------------- O2-MAGVIT2
@@ -229,18 +237,9 @@ def _o2_magvit2(state: dict, inflate: bool) -> tuple[TokenizerConfig, dict, Repo
         mask = k.take("quantize.mask").long()
         if not torch.equal(mask, 2 ** torch.arange(bits - 1, -1, -1)):
             raise MagvitError(f"quantize.mask is not the big-endian bit order this converter expects: {mask.tolist()}")
-    ours = VideoTokenizer(cfg).state_dict()
-    out = {}
-
-    def put(our_key, up_key, fn=None):
-        t = k.take(up_key)
-        out[our_key] = _fit(fn(t) if fn else t, ours[our_key], up_key)
-
-    def resblock(our, up):
-        for a, b in _O2_RES:
-            put(f"{our}.{a}", f"{up}.{b}")
-        if f"{our}.shortcut.weight" in ours:
-            put(f"{our}.shortcut.weight", f"{up}.conv_shortcut.conv.weight")
+    tgt = Target(cfg, k)
+    put = tgt.put
+    resblock = lambda our, up: tgt.resblock(our, up, _O2_RES, "conv_shortcut.conv.weight")
 
     flip_out = lambda t: t.flip(0)  # latent channel order: big-endian -> little-endian
     flip_in = lambda t: t.flip(1)
@@ -280,7 +279,7 @@ def _o2_magvit2(state: dict, inflate: bool) -> tuple[TokenizerConfig, dict, Repo
                     lambda t, width=width, st=st: _ours_from_d2s(t, width, st))
     report = Report("o2-magvit2", "video")
     _check_all_used(state, prefix, k.used, report, ("encoder.", "decoder.", "quantize."), ignore=())
-    return cfg, out, report
+    return cfg, tgt.out, report
 
 
 def _check_all_used(state, prefix, used, report: Report, owned: tuple, ignore: tuple):
