@@ -101,11 +101,17 @@ class Keys:
         return out
 
 
+_SIGNATURES = {"open-magvit2": ("encoder.conv_in.conv_1.weight", "encoder.conv_in.weight"),
+               "o2-magvit2": ("encoder.conv_first.conv.weight",)}
+
+
 def _find_prefix(state: dict, probe: str) -> str:
     for k in state:
         if k.endswith(probe):
             return k[: -len(probe)]
-    raise MagvitError(f"not a checkpoint of this kind: no key ending in {probe}")
+    other = [name for name, keys in _SIGNATURES.items() if probe not in keys and any(k.endswith(keys) for k in state)]
+    hint = f"; it looks like --from {other[0]}" if other else "; neither Open-MAGVIT2 nor O2-MAGVIT2 key names were found"
+    raise MagvitError(f"not a checkpoint of this kind: no key ending in {probe}{hint}")
 
 
 def _ours_from_d2s(t: torch.Tensor, channels: int, st: int) -> torch.Tensor:

@@ -354,8 +354,10 @@ def test_converter_rejects_unknown_and_missing_keys():
     wrong = dict(sd, **{"encoder.norm_out.weight": torch.ones(7)})
     with pytest.raises(MagvitError, match="encoder.norm_out.weight"):
         convert_state(wrong, "open-magvit2")
-    with pytest.raises(MagvitError, match="conv_first"):
+    with pytest.raises(MagvitError, match="conv_first.*looks like --from open-magvit2"):
         convert_state(sd, "o2-magvit2")
+    with pytest.raises(MagvitError, match="neither"):
+        convert_state({"foo.weight": torch.zeros(1)}, "open-magvit2")
 
 
 def test_weights_convert_cli_and_the_result_works_in_reconstruct(tmp_path):
