@@ -212,14 +212,16 @@ def _track_lookup(rows: dict[int, tuple[int, ...]], t: int) -> tuple[int, ...]:
     return rows[max(keys)] if keys else rows[min(rows)]
 
 
-def spatial(m: Magvit, src, dst, task_code: str, canvas: tuple[int, int], layout: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-            sampling: Sampling, opts: WriteOptions, progress: Progress, extra: dict) -> Output:
-    """Shared outpaint/inpaint loop. layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc))."""
-    info = open_input(src)
+def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, int], layout: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+            sampling: Sampling, opts: WriteOptions, progress: Progress, extra: dict, total: int | None = None) -> Output:
+    """Shared outpaint/inpaint loop over the probed input `info` (of `total` frames, counted when
+    not given). layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc))."""
+    src = info.path
     Hc, Wc = canvas
     S = m.work_size
     task, gen = get_task(task_code), m.generator(sampling.seed)
-    total = 1 if info.is_image else count_frames(info)
+    if total is None:
+        total = 1 if info.is_image else count_frames(info)
     fps = info.fps
     out_path = Path(dst)
     written = 0
@@ -310,7 +312,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
         known[y:y + H, x:x + W] = True
         return canvas, known
 
-    return spatial(m, src, dst, OUTPAINT_MODES[mode], (Hc, Wc), layout, sampling, opts, progress,
+    return spatial(m, info, dst, OUTPAINT_MODES[mode], (Hc, Wc), layout, sampling, opts, progress,
                    {"mode": mode, "canvas": f"{Wc}x{Hc}"})
 
 
@@ -393,8 +395,8 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
         hole = holes(t)
         return frame, ~hole
 
-    return spatial(m, src, dst, code, (H, W), layout, sampling, opts, progress,
-                   {"mode": mode or ("box" if box else "mask")})
+    return spatial(m, info, dst, code, (H, W), layout, sampling, opts, progress,
+                   {"mode": mode or ("box" if box else "mask")}, total=n)
 
 
 # ---------------------------------------------------------------------------------- CG
