@@ -134,7 +134,7 @@ Inputs = typer.Argument(..., help="Input video(s), image(s) or image sequence(s)
 OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only). Default: IN.<command>.mp4 beside the input.")
 OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
-WeightsOpt = typer.Option(None, "--weights", help="Weights folder or Hub id org/name[@rev]. Default: the shipped weights/default.")
+WeightsOpt = typer.Option(None, "--weights", help="Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. Default: the shipped weights/default.")
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | mps. auto takes a GPU when there is one.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
@@ -672,6 +672,28 @@ def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokeni
         from .weights import push
         url = push(folder, repo_id, private)
         emit({"url": url}, f"pushed {folder} to {url}")
+    except (MagvitError, Exception) as e:
+        fail(e)
+
+
+@weights_app.command("pack")
+def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/, or one model's folder)."),
+                 file: Path = typer.Argument(..., help="Single .safetensors file to write; use it as --weights FILE."),
+                 force: bool = ForceOpt, json_: bool = JsonOpt):
+    """Pack a weights folder into one .safetensors file (configs in its header)."""
+    State.json = json_
+    try:
+        from .models.io import pack
+        from .weights import folder_models
+        if file.suffix != ".safetensors":
+            raise UsageError(f"{file}: the single file must end in .safetensors")
+        if file.exists() and not force:
+            raise UsageError(f"{file} exists; pass --force to overwrite it")
+        models = folder_models(folder) if folder.is_dir() else {}
+        if not models:
+            raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
+        path = pack(models, file)
+        emit({"output": str(path), "models": list(models)}, f"wrote {path} ({', '.join(models)})")
     except (MagvitError, Exception) as e:
         fail(e)
 

@@ -38,8 +38,12 @@ def resolve(weights: str | Path | None) -> WeightPaths:
                 root = _from_hub(str(weights))
             else:
                 raise UsageError(f"--weights {weights}: no such folder (nor a Hub id org/name[@revision])")
-    if root.is_file():
-        raise UsageError(f"--weights {root}: expected a folder with config.json + model.safetensors")
+    if root.is_file():  # a single-file bundle from `magvit weights pack`
+        from .models.io import bundle_configs
+        kinds = bundle_configs(root)
+        if "tokenizer" not in kinds:
+            raise UsageError(f"--weights {root} holds no tokenizer")
+        return WeightPaths(root, root, root if "transformer" in kinds else None)
     if (root / CONFIG_NAME).exists():
         kind = read_config(root)["model_type"]
         if kind != "tokenizer":
@@ -63,7 +67,10 @@ def _from_hub(spec: str) -> Path:
 
 
 def folder_models(root: Path) -> dict[str, Path]:
-    """{"tokenizer": path, "transformer": path} present in a weights folder."""
+    """{"tokenizer": path, "transformer": path} present in a weights folder (or bundle file)."""
+    if root.is_file():
+        from .models.io import bundle_configs
+        return {kind: root for kind in bundle_configs(root)}
     if (root / CONFIG_NAME).exists():
         return {read_config(root)["model_type"]: root}
     return {k: root / k for k in ("tokenizer", "transformer") if (root / k / CONFIG_NAME).exists()}
@@ -86,10 +93,14 @@ def describe(weights: str | Path | None) -> dict:
     paths = resolve(weights)
     out = {"weights": str(paths.root), "models": {}}
     for kind, folder in folder_models(paths.root).items():
-        cfg = read_config(folder)
-        file = folder / WEIGHTS_NAME
+        bundled = folder.is_file()
+        if bundled:
+            from .models.io import bundle_configs
+            cfg, file = bundle_configs(folder)[kind], folder
+        else:
+            cfg, file = read_config(folder), folder / WEIGHTS_NAME
         with safe_open(str(file), "pt") as f:
-            params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
+            params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys() if not bundled or k.startswith(kind + "."))
         entry = {"config": cfg["config"], "parameters": params, "sha256": sha256(file), "metadata": cfg.get("metadata", {})}
         if kind == "transformer":
             entry["tasks"] = list(TASKS)

@@ -76,3 +76,39 @@ def test_weights_info_list_pull_push_offline(tmp_path):
     r = run_cli(["weights", "push", str(snap), "org/copy"], env)
     assert r.returncode == 1 and "could not push" in r.stderr and "Traceback" not in r.stderr
     assert "## tokenizer" in (snap / "README.md").read_text(), "a model card is generated before upload"
+
+
+def test_single_file_weights_pack_and_load(tmp_path):
+    """`weights pack` makes one .safetensors with both models; --weights FILE runs every task
+    and gives the same output as the folder it came from; other files are clear errors."""
+    import torch
+    from safetensors.torch import save_file
+    from typer.testing import CliRunner
+    from conftest import make_video
+    from magvit_cli.cli import app
+    from magvit_cli.video import read_frames
+    root = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), root / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), root / "transformer")
+    runner = CliRunner()
+    r = runner.invoke(app, ["weights", "pack", str(root), str(tmp_path / "all.safetensors"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["models"] == ["tokenizer", "transformer"]
+    paths = resolve(tmp_path / "all.safetensors")
+    assert paths.tokenizer == paths.transformer == tmp_path / "all.safetensors"
+    clip = make_video(tmp_path / "in.mp4", frames=9, width=32, height=16)
+    outs = []
+    for w in (root, tmp_path / "all.safetensors"):
+        out = tmp_path / f"o_{len(outs)}.mp4"
+        r = runner.invoke(app, ["interpolate", str(clip), "--weights", str(w), "--device", "cpu", "--steps", "2",
+                                "--lossless", "-q", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        outs.append(read_frames(out))
+    assert (outs[0] == outs[1]).all(), "the packed file must load the same weights as the folder"
+    r = runner.invoke(app, ["weights", "info", str(tmp_path / "all.safetensors"), "--json"])
+    assert r.exit_code == 0 and set(json.loads(r.stdout)["models"]) == {"tokenizer", "transformer"}, r.output
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    r = runner.invoke(app, ["reconstruct", str(clip), "--weights", str(tmp_path / "plain.safetensors"), "--device", "cpu"])
+    assert r.exit_code != 0 and "weights pack" in r.output
+    r = runner.invoke(app, ["weights", "pack", str(root), str(tmp_path / "all.safetensors")])
+    assert r.exit_code == 2 and "exists" in r.output

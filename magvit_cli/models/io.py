@@ -3,6 +3,10 @@
 config.json holds {"model_type": "tokenizer" | "transformer", "config": {...dataclass fields}}
 plus optional "metadata". Loading rebuilds the model from the config and is strict: missing,
 unexpected or mis-shaped keys are named in the error. safetensors only; no pickle here.
+
+A single-file form also exists (`magvit weights pack`): one .safetensors holding one or both
+models, tensors prefixed `tokenizer.` / `transformer.`, their config.json dicts in the header
+metadata under "magvit".
 """
 from __future__ import annotations
 
@@ -46,12 +50,58 @@ def save_model(model, folder: str | Path, metadata: dict | None = None, dtype: t
              for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; weights are meant to be shared
+    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; weights are meant to be shared
     tmp.replace(folder / WEIGHTS_NAME)
     (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
     return folder
+
+
+BUNDLE_KEY = "magvit"  # safetensors header metadata key of a single-file bundle
+
+
+def pack(models: dict[str, Path], file: str | Path) -> Path:
+    """Write {"tokenizer": folder, "transformer": folder} as one single-file bundle."""
+    tensors, configs = {}, {}
+    for kind, folder in models.items():
+        configs[kind] = read_config(folder)
+        for k, v in load_file(str(Path(folder) / WEIGHTS_NAME)).items():
+            tensors[f"{kind}.{k}"] = v
+    file = Path(file)
+    tmp = file.with_name("." + file.name + ".tmp")
+    try:
+        save_file(tensors, str(tmp), metadata={BUNDLE_KEY: json.dumps(configs)})
+        os.chmod(tmp, 0o666 & ~_umask())
+        tmp.replace(file)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return file
+
+
+def bundle_configs(file: str | Path) -> dict:
+    """{kind: config.json dict} of a single-file bundle; a clear error for other files."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(file), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise MagvitError(f"{file} is not a readable safetensors file ({e})") from None
+    if BUNDLE_KEY not in meta:
+        raise MagvitError(f"{file}: a single weights file must be written by `magvit weights pack` (no '{BUNDLE_KEY}' "
+                          f"header); pass a folder with config.json + model.safetensors instead")
+    try:
+        configs = json.loads(meta[BUNDLE_KEY])
+    except json.JSONDecodeError as e:
+        raise MagvitError(f"{file}: bad '{BUNDLE_KEY}' header ({e})") from None
+    bad = [k for k, c in configs.items() if k not in MODEL_TYPES or c.get("model_type") != k]
+    if bad:
+        raise MagvitError(f"{file}: '{BUNDLE_KEY}' header names unknown models {bad}")
+    return configs
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def read_config(folder: str | Path) -> dict:
@@ -120,6 +170,8 @@ def load_model(folder: str | Path, expect: str | None = None, device: str | torc
     """Rebuild from config.json and load model.safetensors strictly; eval mode. A folder with a
     pickled checkpoint instead (model.pt, .ckpt, .bin) loads only with allow_pickle."""
     folder = Path(folder)
+    if folder.is_file():
+        return _load_from_bundle(folder, expect, device)
     cfg = read_config(folder)
     if expect and cfg["model_type"] != expect:
         raise MagvitError(f"{folder} holds a {cfg['model_type']}, expected a {expect}")
@@ -137,5 +189,22 @@ def load_model(folder: str | Path, expect: str | None = None, device: str | torc
     except (SafetensorError, OSError, ValueError) as e:
         raise MagvitError(f"{path} is not a readable safetensors file ({e})") from None
     check_state(model, state, str(path))
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def _load_from_bundle(file: Path, expect: str | None, device):
+    configs = bundle_configs(file)
+    kind = expect or (next(iter(configs)) if len(configs) == 1 else None)
+    if kind is None:
+        raise MagvitError(f"{file} holds {', '.join(configs)}; say which to load")
+    if kind not in configs:
+        raise MagvitError(f"{file} holds no {kind} (it has {', '.join(configs)})")
+    model = build_model(configs[kind])
+    try:
+        state = {k[len(kind) + 1:]: v for k, v in load_file(str(file)).items() if k.startswith(kind + ".")}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise MagvitError(f"{file} is not a readable safetensors file ({e})") from None
+    check_state(model, state, f"{file} [{kind}]")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
