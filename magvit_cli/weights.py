@@ -51,6 +51,9 @@ def resolve(weights: str | Path | None) -> WeightPaths:
         return WeightPaths(root, root, None)
     tok = root / "tokenizer"
     if not (tok / CONFIG_NAME).exists():
+        files = sorted(root.glob("*.safetensors"))
+        if len(files) == 1:  # e.g. a Hub repo holding one packed file
+            return resolve(files[0])
         raise MagvitError(f"--weights {root}: no tokenizer/{CONFIG_NAME} inside")
     tr = root / "transformer"
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)

@@ -96,6 +96,9 @@ def test_single_file_weights_pack_and_load(tmp_path):
     assert json.loads(r.stdout)["models"] == ["tokenizer", "transformer"]
     paths = resolve(tmp_path / "all.safetensors")
     assert paths.tokenizer == paths.transformer == tmp_path / "all.safetensors"
+    (tmp_path / "repo").mkdir()  # a folder (e.g. a Hub snapshot) holding just the packed file
+    (tmp_path / "repo/all.safetensors").write_bytes((tmp_path / "all.safetensors").read_bytes())
+    assert resolve(tmp_path / "repo").transformer == tmp_path / "repo/all.safetensors"
     clip = make_video(tmp_path / "in.mp4", frames=9, width=32, height=16)
     outs = []
     for w in (root, tmp_path / "all.safetensors"):
