@@ -46,11 +46,6 @@ class Colour:
     def tagged(self) -> bool:
         return (self.primaries, self.trc, self.matrix, self.range) != (_UNSPECIFIED, _UNSPECIFIED, _UNSPECIFIED, 0)
 
-    def describe(self) -> dict:
-        from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace
-        name = lambda enum, v: next((m.name.lower() for m in enum if int(m) == v), str(v))
-        return {"primaries": name(ColorPrimaries, self.primaries), "transfer": name(ColorTrc, self.trc),
-                "matrix": name(Colorspace, self.matrix), "range": name(ColorRange, self.range)}
 
 
 # ---------------------------------------------------------------------------- image sequences
@@ -194,10 +189,11 @@ def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> n
     return np.stack(frames)
 
 
-def _umask() -> int:
+def shared_file_mode() -> int:
+    """rw for everyone the umask allows (temp files are created 0600; outputs are meant to be shared)."""
     umask = os.umask(0)
     os.umask(umask)
-    return umask
+    return 0o666 & ~umask
 
 
 class VideoWriter:
@@ -323,7 +319,7 @@ class VideoWriter:
         try:
             if ok:
                 for f in sorted(self.tmp.iterdir()):
-                    os.chmod(f, 0o666 & ~_umask())
+                    os.chmod(f, shared_file_mode())
                     f.replace(self.path.parent / f.name)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -335,7 +331,7 @@ class VideoWriter:
         try:
             if exc_type is None:
                 self._finish()
-                os.chmod(self.tmp, 0o666 & ~_umask())
+                os.chmod(self.tmp, shared_file_mode())
                 self.tmp.replace(self.path)
                 return False
             try:

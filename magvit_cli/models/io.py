@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import MagvitError
+from ..video import shared_file_mode
 from .tokenizer import TokenizerConfig, VideoTokenizer
 from .transformer import MaskedTransformer, TransformerConfig
 
@@ -50,7 +51,7 @@ def save_model(model, folder: str | Path, metadata: dict | None = None, dtype: t
              for k, v in model.state_dict().items()}
     tmp = folder / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp))
-    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; weights are meant to be shared
+    os.chmod(tmp, shared_file_mode())  # safetensors writes 0600; weights are meant to be shared
     tmp.replace(folder / WEIGHTS_NAME)
     (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
     return folder
@@ -70,7 +71,7 @@ def pack(models: dict[str, Path], file: str | Path) -> Path:
     tmp = file.with_name("." + file.name + ".tmp")
     try:
         save_file(tensors, str(tmp), metadata={BUNDLE_KEY: json.dumps(configs)})
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, shared_file_mode())
         tmp.replace(file)
     finally:
         tmp.unlink(missing_ok=True)
@@ -96,12 +97,6 @@ def bundle_configs(file: str | Path) -> dict:
     if bad:
         raise MagvitError(f"{file}: '{BUNDLE_KEY}' header names unknown models {bad}")
     return configs
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def read_config(folder: str | Path) -> dict:
