@@ -18,6 +18,7 @@ from rich.console import Console
 from . import runners, video
 from .errors import MagvitError, UsageError
 from .pipeline import Magvit, Sampling
+from .tasks import CONDITION_REGIONS
 from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
 
 app = typer.Typer(
@@ -491,7 +492,7 @@ def train_transformer_cmd(
         labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
         cache_clips: int = typer.Option(512, "--cache-clips", help="Clips to tokenize into the cache."),
-        cache_variants: Optional[int] = typer.Option(None, "--cache-variants", help="Condition variants encoded per batch of clips (default all 10; fewer = faster cache)."),
+        cache_variants: Optional[int] = typer.Option(None, "--cache-variants", help="Condition variants encoded per batch of clips (default all 12; fewer = faster cache)."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value."),
         frames: int = typer.Option(17, "--frames"), size: int = typer.Option(64, "--size"),
@@ -502,6 +503,7 @@ def train_transformer_cmd(
         seed: int = typer.Option(0, "--seed"), device: str = typer.Option("auto", "--device"),
         compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
         init: Optional[Path] = InitOpt,
+        condition: Optional[str] = typer.Option(None, "--condition", help="Tokens that show the condition video: footprint (SPEC: tokens over known pixels; the rest start as [MASK]) or padded (every token shows the padded video: blend, repeat, edge; the model learns to refine it). Default: --init's, else footprint."),
         stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     _launch(nproc)
@@ -512,7 +514,9 @@ def train_transformer_cmd(
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,
                                      seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet,
-                                     stop_after=stop_after, init=str(init) if init else None)
+                                     stop_after=stop_after, init=str(init) if init else None, condition=condition)
+        if condition is not None and condition not in CONDITION_REGIONS:
+            raise UsageError(f"--condition must be one of {', '.join(CONDITION_REGIONS)}, got {condition!r}")
         path = train_transformer(cfg)
         if not quiet:
             Console().print(f"exported {path}")

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from . import commit
 from .errors import MagvitError, UsageError
 from .models import load_model
-from .tasks import Task, condition_video, latent_mask
+from .tasks import Task, condition_region, condition_video
 from .weights import resolve
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per window grows with it)
@@ -257,7 +257,7 @@ class Magvit:
             z = self.tokenizer.encode(cond)  # (1, t, h, w)
         grid = tuple(z.shape[1:])
         with self.autocast(), self.clock("COMMIT steps"):
-            cmask = latent_mask(known, self.tf, self.sf).flatten().to(self.device)
+            cmask = condition_region(known, self.tf, self.sf, self.transformer.config.condition).flatten().to(self.device)
             null = self.transformer.config.num_classes
             c = torch.tensor([null if cls is None else cls], device=self.device)
             tokens = commit.decode(self.transformer, z.flatten(1), cmask, torch.tensor([task.id], device=self.device), c,

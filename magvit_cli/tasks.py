@@ -161,6 +161,23 @@ def latent_mask(known: torch.Tensor, time_factor: int, space_factor: int) -> tor
     return padded.reshape(t, f, H // s, s, W // s, s).any(5).any(3).any(1)
 
 
+CONDITION_REGIONS = ("footprint", "padded")
+
+
+def condition_region(known: torch.Tensor, time_factor: int, space_factor: int, kind: str = "footprint") -> torch.Tensor:
+    """(T, H, W) pixel mask -> (t, h, w) tokens that show the condition video's token.
+    "footprint": SPEC's latent mask (`latent_mask`); every other token starts as [MASK].
+    "padded" (beyond the paper): every token, whenever any pixel is known, so the model refines
+    the padded video (blend, repeat, edge) instead of drawing the unknown part from [MASK]; with
+    nothing known (CG) it is empty."""
+    lm = latent_mask(known, time_factor, space_factor)
+    if kind == "footprint":
+        return lm
+    if kind == "padded":
+        return torch.full_like(lm, bool(known.any()))
+    raise ValueError(f"unknown condition region {kind!r}; one of {', '.join(CONDITION_REGIONS)}")
+
+
 @dataclass
 class Condition:
     """Everything the transformer needs about what is known."""

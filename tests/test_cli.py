@@ -226,3 +226,30 @@ def test_scene_cut_is_held_not_morphed(weights, tmp_path):
     assert np.array_equal(got[5], got[4]), "the frame between the cut pair holds the frame before the cut"
     res = run(["interpolate", str(src), "--factor", "2", "--scene-threshold", "1.0", "-o", str(tmp_path / "n.mp4")], weights)
     assert res["scene_cuts"] == 0
+
+
+@pytest.mark.parametrize("region", ["footprint", "padded"])
+def test_pipeline_shows_the_model_its_condition_region(tmp_path, monkeypatch, region):
+    """The transformer's condition region decides which tokens COMMIT starts from z~; a padded
+    model that keeps every token gives back exactly the tokenizer's view of the padded video."""
+    import torch
+
+    from magvit_cli import commit
+    from magvit_cli.pipeline import Magvit, Sampling
+    from magvit_cli.tasks import get_task, latent_mask
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition=region), tmp_path / "transformer")
+    seen = {}
+
+    def keep_condition(model, z_cond, cond, *args, **kwargs):
+        seen["cond"] = cond.clone()
+        return z_cond
+
+    monkeypatch.setattr(commit, "decode", keep_condition)
+    m = Magvit(tmp_path, device="cpu")
+    known = get_task("FI").known(9, 16, 16)
+    low = torch.rand(3, 9, 16, 16) * 2 - 1
+    w = m.fill(low, known, get_task("FI"), None, Sampling(), m.generator(0))
+    want = latent_mask(known, m.tf, m.sf).flatten() if region == "footprint" else torch.ones(48, dtype=torch.bool)
+    assert torch.equal(seen["cond"].cpu(), want), f"{region}: {int(seen['cond'].sum())} condition tokens, want {int(want.sum())}"
+    assert torch.equal(w.generated, w.condition)

@@ -112,3 +112,16 @@ def test_half_precision_release_loads_into_fp32(tmp_path):
     assert all(p.dtype == torch.float32 for p in back.parameters())
     x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
     assert torch.allclose(back.decode(tok.encode(x)), tok.decode(tok.encode(x)), atol=1e-2)
+
+
+def test_transformer_condition_region_round_trips_and_defaults(tmp_path):
+    save_model(tiny_transformer(condition="padded"), tmp_path / "p")
+    assert load_model(tmp_path / "p", expect="transformer").config.condition == "padded"
+    cfg = json.loads((tmp_path / "p/config.json").read_text())
+    del cfg["config"]["condition"]  # weights written before the field existed
+    (tmp_path / "p/config.json").write_text(json.dumps(cfg))
+    assert load_model(tmp_path / "p", expect="transformer").config.condition == "footprint"
+    cfg["config"]["condition"] = "all"
+    (tmp_path / "p/config.json").write_text(json.dumps(cfg))
+    with pytest.raises(MagvitError, match="condition must be"):
+        load_model(tmp_path / "p", expect="transformer")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from magvit_cli.tasks import TASKS, build_condition, condition_video, get_task, latent_mask, window_left_edges
+from magvit_cli.tasks import TASKS, build_condition, condition_region, condition_video, get_task, latent_mask, window_left_edges
 
 EXPECTED_MASKED = {"FP": 93.75, "FI": 87.5, "OPC": 75, "OPV": 50, "OPH": 50, "OPD": 50, "IPC": 25, "IPD": 25,
                    "CG": 100, "CFP": 93.75}
@@ -33,6 +33,18 @@ def test_latent_condition_regions_causal_tokenizer():
     # 5 known frames: frames 0..4 lie in latent frames 0 and 1
     fp5 = latent_mask(get_task("FP").known(17, 64, 64, known=5), 4, 8)
     assert [bool(fp5[t].any()) for t in range(5)] == [True, True, False, False, False]
+
+
+def test_condition_region_footprint_or_padded():
+    fi = get_task("FI").known(17, 64, 64)
+    assert torch.equal(condition_region(fi, 4, 8, "footprint"), latent_mask(fi, 4, 8))
+    padded = condition_region(fi, 4, 8, "padded")
+    assert padded.shape == (5, 8, 8) and padded.all(), f"padded FI region: {int(padded.sum())} of 320 tokens"
+    cg = condition_region(get_task("CG").known(17, 64, 64), 4, 8, "padded")
+    assert not cg.any(), "nothing known (CG): no token shows a condition"
+    import pytest
+    with pytest.raises(ValueError, match="footprint, padded"):
+        condition_region(fi, 4, 8, "everything")
 
 
 def test_any_known_pixel_rule_partial_footprint():

@@ -102,7 +102,7 @@ def test_transformer_trains_and_exports_work_in_cli(tmp_path):
     assert cache["clips"] == 24 and "bounce" in cache["class_names"]
     shard = load_file(str(tr_out / "cache/shard_00000.safetensors"))
     has = {k[4:]: int(v.sum()) for k, v in shard.items() if k.startswith("has.")}
-    assert len(has) == 10 and sum(has.values()) == 3 * 24, f"3 variants per batch of 8 clips: {has}"
+    assert len(has) == 12 and sum(has.values()) == 3 * 24, f"3 variants per batch of 8 clips: {has}"
     assert shard["z"].shape == (24, 2 * 4 * 4)
     weights = tmp_path / "weights"
     weights.mkdir()
@@ -202,3 +202,42 @@ def test_transformer_init_must_match_cache(tmp_path):
     tok6 = train_tokenizer(tok_cfg(tmp_path / "tok6", steps=1, model_overrides={"bits": 5}))
     with pytest.raises(MagvitError, match="do not match"):
         train_transformer(TransformerTrainConfig(out=tmp_path / "c", init=str(first), **{**kw, "tokenizer": str(tok6), "cache": str(tmp_path / "cache6")}))
+
+
+def test_padded_condition_trains_on_the_padded_video(tmp_path):
+    """--condition padded: every masked token shows the padded video's token (never [MASK]
+    outside CG), the exported config says so, and an old cache without prefix-variant
+    condition tokens is refused instead of showing the model the answer."""
+    import pytest
+    from magvit_cli.errors import MagvitError
+    from magvit_cli.models import load_model
+    from magvit_cli.train.transformer import TokenCache, make_batch, masked_accuracy
+    tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=1))
+    out = train_transformer(TransformerTrainConfig(out=tmp_path / "tr", tokenizer=str(tok), cache_clips=8, preset="tiny",
+                                                   frames=5, size=16, steps=2, batch=2, warmup=1, quiet=True,
+                                                   eval_every=2, condition="padded"))
+    model = load_model(out, expect="transformer")
+    assert model.config.condition == "padded"
+    tc = load_model(tok, expect="tokenizer").config
+    factors = (tc.time_factor, tc.space_factor)
+    cache = TokenCache(tmp_path / "tr/cache")
+    idx = torch.arange(8)
+    z, zc = cache.data["z"], cache.cond("FP", idx, "padded")
+    assert not torch.equal(z, zc), "FP's padded condition tokens (repeat) must differ from the targets somewhere"
+    assert torch.equal(cache.cond("CFP", idx, "padded"), zc), "CFP shares FP's condition tokens"
+    gen = torch.Generator().manual_seed(0)
+    inputs, target, _, _ = make_batch(cache, idx, "FP", model.config, factors, gen, 0.0)
+    assert not (inputs == model.config.mask_id).any(), "padded FP: no [MASK] in the inputs"
+    shown = inputs != target
+    assert shown.any() and torch.equal(inputs[shown], zc[shown]), "a masked token shows z~"
+    inputs, _, _, _ = make_batch(cache, idx, "CG", model.config, factors, gen, 0.0)
+    assert (inputs == model.config.mask_id).any(), "CG knows nothing: masked tokens show [MASK]"
+    acc = masked_accuracy(model, cache, idx, factors, "cpu")
+    assert "copy.FP" in acc and "copy.CG" not in acc and 0 <= acc["copy.FP"] <= 1, acc
+    del cache.data["cond.FP"]
+    with pytest.raises(MagvitError, match="rebuild"):
+        cache.cond("FP", idx, "padded")
+    assert torch.equal(cache.cond("FP", idx, "footprint"), z), "footprint: z~ = z on a prefix's footprint"
+    r = CliRunner().invoke(app, ["train", "transformer", "--out", str(tmp_path / "x"), "--tokenizer", str(tok),
+                                 "--condition", "all"])
+    assert r.exit_code == 2 and "footprint, padded" in r.output, r.output

@@ -33,10 +33,15 @@ class TransformerConfig:
     prenorm: bool = False  # v1 is post-LN (False); pre-LN trains more steadily in short runs
     factorize_above: int = 12  # split tokens into sub-tokens when bits exceeds this
     class_names: tuple[str, ...] = ()  # names of the classes, in id order (may be empty)
+    # which tokens show the condition video's token instead of [MASK] (tasks.condition_region):
+    # "footprint" (SPEC) or "padded" (the whole padded video, which the model learns to refine)
+    condition: str = "footprint"
 
     def __post_init__(self):
         self.latent_shape = tuple(self.latent_shape)
         self.class_names = tuple(self.class_names)
+        if self.condition not in ("footprint", "padded"):
+            raise ValueError(f"condition must be 'footprint' or 'padded', got {self.condition!r}")
 
     @property
     def sub_bits(self) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .. import commit
 from ..errors import MagvitError, UsageError
 from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
-from ..tasks import build_condition, get_task, latent_mask
+from ..tasks import build_condition, condition_region, get_task, latent_mask
 from . import engine
 from .data import ClipSource
 
@@ -46,18 +46,21 @@ VARIANTS: list[tuple[str, str, dict]] = [
     ("OPC", "OPC", {}), ("OPV", "OPV", {}), ("OPH", "OPH", {}), ("OPD", "OPD", {}),
     ("IPC", "IPC", {}), ("IPD", "IPD", {}), ("CG", "CG", {}), ("CFP", "CFP", {"known": 1}),
 ]
-PREFIX_VARIANTS = {"FP", "FP5", "CFP"}  # z~ = z on their condition region (causal tokenizer)
+COND_ALIAS = {"CFP": "FP"}  # same geometry and padding: one set of condition tokens
+PREFIX_VARIANTS = {"FP", "FP5", "CFP"}  # footprint region: z~ = z there (causal tokenizer), no encode needed
 
 
-def variant_condition(name: str, frames: int, size: int, time_factor: int, space_factor: int):
-    """(task, pixel mask, latent mask) of a training variant."""
+def variant_condition(name: str, frames: int, size: int, time_factor: int, space_factor: int,
+                      region: str = "footprint"):
+    """(task, pixel mask, condition region, latent mask) of a training variant."""
     _, code, opts = next(v for v in VARIANTS if v[0] == name)
     task = get_task(code)
     known = task.known(frames, size, size, **opts)
-    return task, known, latent_mask(known, time_factor, space_factor)
+    return (task, known, condition_region(known, time_factor, space_factor, region),
+            latent_mask(known, time_factor, space_factor))
 
 
-ENCODED_VARIANTS = [v[0] for v in VARIANTS if v[0] not in PREFIX_VARIANTS and v[1] != "CG"]
+ENCODED_VARIANTS = [v[0] for v in VARIANTS if v[0] not in COND_ALIAS and v[1] != "CG"]
 
 
 @torch.no_grad()
@@ -66,9 +69,10 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
                       variants_per_batch: int | None = None) -> Path:
     """Tokenize `clips` random clips into out/shard_*.safetensors + out/cache.json.
 
-    Every clip gets its target tokens; condition tokens are encoded for all variants, or, with
+    Every clip gets its target tokens; condition tokens (the whole padded video, which the
+    "padded" condition region needs) are encoded for all variants, or, with
     `variants_per_batch` = k, for k of them per batch in rotation (k+1 encodes per clip instead
-    of 11: the CNN is the cost). `has.<variant>` marks the clips that have a variant."""
+    of 13: the CNN is the cost). `has.<variant>` marks the clips that have a variant."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = tokenizer.config
@@ -94,11 +98,12 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
         rows["z"].append(z.cpu())
         rows["label"].append(torch.tensor([s[1] for s in samples], dtype=torch.int64))
         chosen = {ENCODED_VARIANTS[(b_index * k + i) % len(ENCODED_VARIANTS)] for i in range(k)}
-        for name, code, opts in VARIANTS:
+        for name, code, _ in VARIANTS:
             if name not in ENCODED_VARIANTS:
                 continue
             if name in chosen:
-                c = build_condition(video, code, cfg.time_factor, cfg.space_factor, **opts)
+                _, known, _, _ = variant_condition(name, frames, size, cfg.time_factor, cfg.space_factor)
+                c = build_condition(video, code, cfg.time_factor, cfg.space_factor, known=known)
                 zc = tokenizer.encode(c.video).flatten(1).to(torch.int32).cpu()
             else:
                 zc = z.cpu()
@@ -130,17 +135,27 @@ class TokenCache:
         self.data = {k: torch.cat([p[k] for p in parts]).long() for k in parts[0]}
         self.labelled = torch.nonzero(self.data["label"] >= 0).flatten()
 
-    def rows_with(self, name: str, idx: torch.Tensor) -> torch.Tensor:
-        """The clips among idx whose cache holds condition tokens for variant `name`."""
-        key = f"has.{name}"
-        return idx if key not in self.data else idx[self.data[key][idx].bool()]
+    def rows_with(self, name: str, idx: torch.Tensor, region: str = "footprint") -> torch.Tensor:
+        """The clips among idx whose cache holds condition tokens for variant `name` (all of
+        them for a prefix variant on the footprint region: its z~ there is z)."""
+        key = f"has.{COND_ALIAS.get(name, name)}"
+        if key not in self.data or (region == "footprint" and name in PREFIX_VARIANTS):
+            return idx
+        return idx[self.data[key][idx].bool()]
 
     def __len__(self):
         return self.data["z"].shape[0]
 
-    def cond(self, name: str, idx: torch.Tensor) -> torch.Tensor:
-        key = f"cond.{name}"
-        return self.data[key][idx] if key in self.data else self.data["z"][idx]
+    def cond(self, name: str, idx: torch.Tensor, region: str = "footprint") -> torch.Tensor:
+        """Condition tokens z~ of a variant. A cache of an older layout has none for prefix
+        variants (FP, CFP: z~ = z on their footprint, causal tokenizer); the padded region
+        needs them, since z there would show the model the answer."""
+        key = f"cond.{COND_ALIAS.get(name, name)}"
+        if key in self.data and not (region == "footprint" and name in PREFIX_VARIANTS):
+            return self.data[key][idx]
+        if region != "footprint" and name != "CG":
+            raise MagvitError(f"token cache has no condition tokens for {name}: rebuild it for --condition {region}")
+        return self.data["z"][idx]
 
 
 @dataclass
@@ -172,6 +187,7 @@ class TransformerTrainConfig:
     log_every: int = 10  # metrics.jsonl row every N steps
     stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
     init: str | None = None  # exported transformer to start from (fine-tuning); must match the cache's grid, bits, classes
+    condition: str | None = None  # condition region (tasks.condition_region); None: --init's, else "footprint"
     seed: int = 0
     device: str = "auto"
     compile: bool = False
@@ -185,16 +201,16 @@ def model_config(cfg: TransformerTrainConfig, grid, bits, class_names) -> Transf
     try:
         return TransformerConfig(**{**TRANSFORMER_PRESETS[cfg.preset], "bits": bits, "latent_shape": tuple(grid),
                                     "num_classes": len(class_names), "class_names": tuple(class_names),
-                                    **cfg.model_overrides})
-    except TypeError as e:
+                                    **({"condition": cfg.condition} if cfg.condition else {}), **cfg.model_overrides})
+    except (TypeError, ValueError) as e:
         raise UsageError(f"bad transformer override: {e}") from None
 
 
 def make_batch(cache: TokenCache, idx: torch.Tensor, variant: str, mcfg: TransformerConfig, tcfg, gen: torch.Generator,
                class_dropout: float):
     """Inputs, targets, task ids and classes of one COMMIT training batch."""
-    task, _, cmask = variant_condition(variant, cache.meta["frames"], cache.meta["size"], *tcfg)
-    z, zc = cache.data["z"][idx], cache.cond(variant, idx)
+    task, _, cmask, _ = variant_condition(variant, cache.meta["frames"], cache.meta["size"], *tcfg, mcfg.condition)
+    z, zc = cache.data["z"][idx], cache.cond(variant, idx, mcfg.condition)
     inputs, _ = commit.training_inputs(z, zc, cmask.flatten(), mcfg.mask_id, gen)
     null = mcfg.num_classes
     if task.needs_class:
@@ -208,25 +224,30 @@ def make_batch(cache: TokenCache, idx: torch.Tensor, variant: str, mcfg: Transfo
 
 @torch.no_grad()
 def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, ratio: float = 0.5) -> dict:
-    """Per task variant: accuracy of the argmax prediction at masked non-condition tokens."""
+    """Per task variant: accuracy of the argmax prediction at masked tokens outside the SPEC
+    footprint (the unknown part); with the padded region also `copy.<variant>`, how often the
+    padded video's own token is right there (what the model has to beat)."""
     model.eval()
+    region = model.config.condition
     out = {}
     for name, code, _ in VARIANTS:
         use = cache.labelled[-len(idx):] if get_task(code).needs_class and len(cache.labelled) else idx
-        use = cache.rows_with(name, use)
+        use = cache.rows_with(name, use, region)
         if len(use) == 0:
             continue
         gen = torch.Generator().manual_seed(0)
-        task, _, cmask = variant_condition(name, cache.meta["frames"], cache.meta["size"], *tcfg)
-        z, zc = cache.data["z"][use], cache.cond(name, use)
+        task, _, cmask, foot = variant_condition(name, cache.meta["frames"], cache.meta["size"], *tcfg, region)
+        z, zc = cache.data["z"][use], cache.cond(name, use, region)
         masked = torch.rand(z.shape, generator=gen) < ratio
         inputs = torch.where(masked, torch.where(cmask.flatten(), zc, torch.full_like(z, model.config.mask_id)), z)
         cls = cache.data["label"][use].clamp_min(0) if task.needs_class else torch.full((len(use),), model.config.num_classes)
         logits = model(inputs.to(device), torch.full((len(use),), task.id, device=device), cls.to(device))
         pred = model.join([lg.argmax(-1) for lg in logits]).cpu()
-        sel = masked & ~cmask.flatten()
+        sel = masked & ~foot.flatten()
         if sel.any():
             out[f"acc.{name}"] = float((pred[sel] == z[sel]).float().mean())
+            if region != "footprint" and cmask.any():
+                out[f"copy.{name}"] = float((zc[sel] == z[sel]).float().mean())
     model.train()
     return out
 
@@ -264,6 +285,8 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
         if got != want:
             raise MagvitError(f"--init {cfg.init}: (bits, grid, classes) {got} do not match the token cache's {want}")
         mcfg = model.config
+    if cfg.condition is not None:
+        mcfg.condition = cfg.condition  # a field of the inputs, not the weights: fine-tuning may change it
     ema = engine.EMA(model, cfg.ema_decay)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
@@ -279,7 +302,8 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
     amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
     progress = engine.Progress(cfg.steps, start, d.main and not cfg.quiet, "transformer")
-    pools = {name: cache.rows_with(name, train_lab if get_task(code).needs_class else train_idx) for name, code, _ in VARIANTS}
+    pools = {name: cache.rows_with(name, train_lab if get_task(code).needs_class else train_idx, mcfg.condition)
+             for name, code, _ in VARIANTS}
     names = [name for name in pools if len(pools[name]) > 0]
 
     def checkpoint(step):
