@@ -252,7 +252,7 @@ class Magvit:
              generator: torch.Generator, padding: str | None = None) -> Window:
         """low (3, T, S, S) in [-1, 1], known (T, S, S) bool -> generated window.
         T must be 1 + k * time_factor and at most window_frames."""
-        cond = condition_video(low.unsqueeze(0), known, padding or task.padding).to(self.device)
+        cond = condition_video(low.unsqueeze(0), known, padding or task.padding_for(self.transformer.config.condition)).to(self.device)
         with self.autocast(), self.clock("tokenize"):
             z = self.tokenizer.encode(cond)  # (1, t, h, w)
         grid = tuple(z.shape[1:])
@@ -272,7 +272,7 @@ class Magvit:
     def generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def lift(self, window: Window, t: int, cond_full: torch.Tensor, size: tuple[int, int], residual: bool) -> torch.Tensor:
+    def lift(self, window: Window, t: int, cond_full: torch.Tensor | None, size: tuple[int, int], residual: bool) -> torch.Tensor:
         """Frame t of a generated window at full resolution. Residual: cond_full + up(decode(generated)
         - decode(condition tokens)): the tokenizer's own error cancels, and where the model keeps the
         condition tokens the full-resolution padding comes through untouched. Else up(generated)."""

@@ -229,8 +229,10 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
 
     # Memory: the window keeps only the input frames (uint8); each full-size canvas is laid out
     # when needed, once for the low-res pass and once for compositing, so a 4K input outpainted
-    # to an 8K canvas holds one float canvas at a time, not a window of them. Both spatial
-    # paddings (edge, zeros) work frame by frame, so nothing is lost by not stacking.
+    # to an 8K canvas holds one float canvas at a time, not a window of them. The spatial
+    # paddings (edge, zeros, diffuse) work frame by frame, so nothing is lost by not stacking.
+    padding = task.padding_for(m.transformer.config.condition)
+
     def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
         nonlocal prev_low, written
         lead = 0 if prev_low is None else 1
@@ -247,10 +249,11 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
         win = m.fill(low, known, task, None, sampling, gen)
+        residual = sampling.residual_for(False)
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
-            cond_i = condition_video(canvas_i[None, :, None], known_i[None], task.padding)[0, :, 0]
-            made = m.lift(win, lead + i, cond_i, (Hc, Wc), sampling.residual_for(False))
+            cond_i = condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0] if residual else None
+            made = m.lift(win, lead + i, cond_i, (Hc, Wc), residual)
             w.write(to_frame(torch.where(known_i, canvas_i, made)))
         written += len(frames)
         progress(written, total)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 
 def window_left_edges(frames: int, width: int) -> list[int]:
@@ -53,9 +54,15 @@ class Task:
     code: str  # paper's abbreviation, e.g. "FP"
     id: int  # the transformer's task token
     description: str
-    padding: str  # repeat | blend | edge | zeros
+    padding: str  # repeat | blend | edge | zeros (SPEC)
     needs_class: bool
     known: Callable[..., torch.Tensor]  # (T, H, W, **options) -> (T, H, W) bool
+    # padding for the "padded" condition region, where the model refines the padded video: the
+    # simple alternative a user has (edge replication, diffusion fill) instead of grey
+    refine_padding: str | None = None
+
+    def padding_for(self, region: str) -> str:
+        return self.refine_padding if region == "padded" and self.refine_padding else self.padding
 
 
 def _fp(T, H, W, known=1):
@@ -76,11 +83,11 @@ TASKS: dict[str, Task] = {t.code: t for t in [
     Task("OPH", 4, "outpaint horizontal: central horizontal strip known, top and bottom generated", "edge", False,
          lambda T, H, W: _box(T, H, W, _center(H, W)[0], (0, W))),
     Task("OPD", 5, "outpaint dynamic: a W/2 vertical strip sliding left to right is known", "zeros", False,
-         lambda T, H, W: _sliding(T, H, W, full_height=True)),
+         lambda T, H, W: _sliding(T, H, W, full_height=True), "edge"),
     Task("IPC", 6, "inpaint central: all but the central H/2 x W/2 box known", "zeros", False,
-         lambda T, H, W: ~_box(T, H, W, *_center(H, W))),
+         lambda T, H, W: ~_box(T, H, W, *_center(H, W)), "diffuse"),
     Task("IPD", 7, "inpaint dynamic: all but a H/2 x W/2 box sliding left to right known", "zeros", False,
-         lambda T, H, W: ~_sliding(T, H, W, full_height=False)),
+         lambda T, H, W: ~_sliding(T, H, W, full_height=False), "diffuse"),
     Task("CG", 8, "class-conditional generation: nothing known but the class", "zeros", True,
          lambda T, H, W: torch.zeros(T, H, W, dtype=torch.bool)),
     Task("CFP", 9, "class-conditional frame prediction: class and first frame known", "repeat", True, _fp),
@@ -130,9 +137,42 @@ def _edge_replicate(video, known):
     return out
 
 
+_LAPLACE = torch.tensor([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]])
+
+
+def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_iters: int = 10) -> torch.Tensor:
+    """x (N, C, H, W), known (N, 1, H, W) bool -> unknown pixels solve Laplace's equation with
+    the known ones as boundary (a smooth fill from the border inwards). Coarse to fine: each
+    level starts from the upsampled solution of the half-size one, so a few Jacobi sweeps per
+    level converge at any resolution (`iters` up to 64 px, `fine_iters` on larger levels, which
+    start close). An image with nothing known gets the mean of nothing: zeros."""
+    N, C, H, W = x.shape
+    kf = known.to(x.dtype)
+    if min(H, W) > 8:
+        w = F.avg_pool2d(kf, 2, ceil_mode=True)
+        coarse = harmonic_fill(F.avg_pool2d(x * kf, 2, ceil_mode=True) / w.clamp_min(1e-6), w > 0, iters, fine_iters)
+        start = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
+    else:
+        start = ((x * kf).sum((2, 3), keepdim=True) / kf.sum((2, 3), keepdim=True).clamp_min(1)).expand_as(x)
+    k = known.expand_as(x)
+    out = torch.where(k, x, start)
+    kernel = _LAPLACE.to(x).view(1, 1, 3, 3).repeat(C, 1, 1, 1)
+    for _ in range(iters if max(H, W) <= 64 else fine_iters):
+        out = torch.where(k, x, F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), kernel, groups=C))
+    return out
+
+
+def _diffuse(video, known):
+    """Each frame: unknown pixels harmonically filled from the known ones."""
+    B, C, T, H, W = video.shape
+    frames = video.transpose(1, 2).reshape(B * T, C, H, W)
+    k = known[None].expand(B, T, H, W).reshape(B * T, 1, H, W)
+    return harmonic_fill(frames, k).reshape(B, T, C, H, W).transpose(1, 2)
+
+
 def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> torch.Tensor:
     """video (B, C, T, H, W), known (T, H, W) bool -> the condition video: known pixels kept,
-    the rest padded by `padding` (repeat | blend | edge | zeros)."""
+    the rest padded by `padding` (repeat | blend | edge | zeros | diffuse)."""
     if known.shape != video.shape[2:]:
         raise ValueError(f"mask shape {tuple(known.shape)} does not match video (T, H, W) {tuple(video.shape[2:])}")
     k = known.to(video.device)
@@ -145,6 +185,8 @@ def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> t
         return _edge_replicate(video, k)
     if padding == "zeros":
         return torch.where(k, video, torch.zeros_like(video))
+    if padding == "diffuse":
+        return _diffuse(video, k)
     raise ValueError(f"unknown padding {padding!r}")
 
 
@@ -188,11 +230,12 @@ class Condition:
 
 
 def build_condition(video: torch.Tensor, task: str | Task, time_factor: int, space_factor: int,
-                    known: torch.Tensor | None = None, **options) -> Condition:
-    """The task's geometry (or a user `known` mask) applied to `video` (B, 3, T, H, W)."""
+                    known: torch.Tensor | None = None, region: str = "footprint", **options) -> Condition:
+    """The task's geometry (or a user `known` mask) applied to `video` (B, 3, T, H, W), padded
+    as the condition region `region` wants."""
     task = get_task(task) if isinstance(task, str) else task
     T, H, W = video.shape[2:]
     if known is None:
         known = task.known(T, H, W, **options)
-    return Condition(condition_video(video, known, task.padding), known,
+    return Condition(condition_video(video, known, task.padding_for(region)), known,
                      latent_mask(known, time_factor, space_factor), task)

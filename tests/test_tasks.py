@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from magvit_cli.tasks import TASKS, build_condition, condition_region, condition_video, get_task, latent_mask, window_left_edges
+from magvit_cli.tasks import (TASKS, build_condition, condition_region, condition_video, get_task, harmonic_fill, latent_mask,
+                              window_left_edges)
 
 EXPECTED_MASKED = {"FP": 93.75, "FI": 87.5, "OPC": 75, "OPV": 50, "OPH": 50, "OPD": 50, "IPC": 25, "IPD": 25,
                    "CG": 100, "CFP": 93.75}
@@ -42,7 +43,6 @@ def test_condition_region_footprint_or_padded():
     assert padded.shape == (5, 8, 8) and padded.all(), f"padded FI region: {int(padded.sum())} of 320 tokens"
     cg = condition_region(get_task("CG").known(17, 64, 64), 4, 8, "padded")
     assert not cg.any(), "nothing known (CG): no token shows a condition"
-    import pytest
     with pytest.raises(ValueError, match="footprint, padded"):
         condition_region(fi, 4, 8, "everything")
 
@@ -87,3 +87,31 @@ def test_unknown_task_and_bad_mask_are_clear_errors():
         get_task("XX")
     with pytest.raises(ValueError, match="does not match"):
         condition_video(torch.zeros(1, 3, 5, 8, 8), torch.ones(4, 8, 8, dtype=torch.bool), "zeros")
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_harmonic_fill_solves_laplace_coarse_to_fine(size):
+    """x^2 - y^2 is harmonic: a fill of a central hole from its border must give it back. Plain
+    Jacobi sweeps from the mean (no coarse levels) are far off after as many sweeps."""
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    x = (0.5 * (xx ** 2 - yy ** 2) + 0.3 * xx)[None, None].double()
+    known = torch.ones(1, 1, size, size, dtype=torch.bool)
+    known[..., size // 4:3 * size // 4, size // 4:3 * size // 4] = False
+    out = harmonic_fill(torch.where(known, x, torch.zeros_like(x)), known)
+    err = float((out - x).abs().max())
+    assert err < 0.01, f"{size}px hole: max error {err:.4f}"
+    flat = torch.where(known, x, x[known].mean())
+    assert float((flat - x).abs().max()) > 0.2
+    assert torch.equal(out[known], x[known]), "known pixels are kept"
+
+
+def test_padded_region_pads_with_the_simple_alternative():
+    """Padded-region paddings are what a user has without the model: IP diffuses, OPD edge-
+    replicates; the footprint region keeps SPEC's grey."""
+    assert get_task("IPC").padding_for("padded") == "diffuse" and get_task("IPC").padding_for("footprint") == "zeros"
+    assert get_task("OPD").padding_for("padded") == "edge" and get_task("FI").padding_for("padded") == "blend"
+    v = torch.linspace(-1, 1, 16).view(1, 1, 1, 1, 16).expand(1, 3, 5, 16, 16).clone()  # horizontal ramp
+    c = build_condition(v, "IPC", 4, 4, region="padded")
+    hole = ~c.known
+    assert float((c.video[0, :, hole] - v[0, :, hole]).abs().max()) < 0.02, "a ramp diffuses into the hole as a ramp"
+    assert float((build_condition(v, "IPC", 4, 4).video[0, :, hole]).abs().max()) == 0, "footprint: grey"

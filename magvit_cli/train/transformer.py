@@ -66,13 +66,14 @@ ENCODED_VARIANTS = [v[0] for v in VARIANTS if v[0] not in COND_ALIAS and v[1] !=
 @torch.no_grad()
 def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, frames: int, size: int,
                       seed: int = 0, batch: int = 8, shard: int = 256, device="cpu", progress: bool = True,
-                      variants_per_batch: int | None = None) -> Path:
+                      variants_per_batch: int | None = None, region: str = "footprint") -> Path:
     """Tokenize `clips` random clips into out/shard_*.safetensors + out/cache.json.
 
     Every clip gets its target tokens; condition tokens (the whole padded video, which the
     "padded" condition region needs) are encoded for all variants, or, with
     `variants_per_batch` = k, for k of them per batch in rotation (k+1 encodes per clip instead
-    of 13: the CNN is the cost). `has.<variant>` marks the clips that have a variant."""
+    of 13: the CNN is the cost). `has.<variant>` marks the clips that have a variant. The
+    condition region picks each task's padding (Task.padding_for), so a cache serves one region."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = tokenizer.config
@@ -103,7 +104,7 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
                 continue
             if name in chosen:
                 _, known, _, _ = variant_condition(name, frames, size, cfg.time_factor, cfg.space_factor)
-                c = build_condition(video, code, cfg.time_factor, cfg.space_factor, known=known)
+                c = build_condition(video, code, cfg.time_factor, cfg.space_factor, known=known, region=region)
                 zc = tokenizer.encode(c.video).flatten(1).to(torch.int32).cpu()
             else:
                 zc = z.cpu()
@@ -117,7 +118,8 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     flush()
     prog.close()
     meta = {"clips": clips, "frames": frames, "size": size, "grid": list(grid), "bits": cfg.bits,
-            "class_names": source.class_names, "shards": n_shards, "seed": seed, "variants_per_batch": k}
+            "class_names": source.class_names, "shards": n_shards, "seed": seed, "variants_per_batch": k,
+            "condition": region}
     (out / "cache.json").write_text(json.dumps(meta, indent=2))
     return out
 
@@ -134,27 +136,25 @@ class TokenCache:
         parts = [load_file(str(p)) for p in sorted(folder.glob("shard_*.safetensors"))]
         self.data = {k: torch.cat([p[k] for p in parts]).long() for k in parts[0]}
         self.labelled = torch.nonzero(self.data["label"] >= 0).flatten()
+        self.region = self.meta.get("condition", "footprint")  # caches before the field: footprint
 
-    def rows_with(self, name: str, idx: torch.Tensor, region: str = "footprint") -> torch.Tensor:
+    def rows_with(self, name: str, idx: torch.Tensor) -> torch.Tensor:
         """The clips among idx whose cache holds condition tokens for variant `name` (all of
         them for a prefix variant on the footprint region: its z~ there is z)."""
         key = f"has.{COND_ALIAS.get(name, name)}"
-        if key not in self.data or (region == "footprint" and name in PREFIX_VARIANTS):
+        if key not in self.data or (self.region == "footprint" and name in PREFIX_VARIANTS):
             return idx
         return idx[self.data[key][idx].bool()]
 
     def __len__(self):
         return self.data["z"].shape[0]
 
-    def cond(self, name: str, idx: torch.Tensor, region: str = "footprint") -> torch.Tensor:
-        """Condition tokens z~ of a variant. A cache of an older layout has none for prefix
-        variants (FP, CFP: z~ = z on their footprint, causal tokenizer); the padded region
-        needs them, since z there would show the model the answer."""
+    def cond(self, name: str, idx: torch.Tensor) -> torch.Tensor:
+        """Condition tokens z~ of a variant (z for CG, and for a prefix variant on the footprint
+        region, where z~ = z with a causal tokenizer; older caches did not encode those)."""
         key = f"cond.{COND_ALIAS.get(name, name)}"
-        if key in self.data and not (region == "footprint" and name in PREFIX_VARIANTS):
+        if key in self.data and not (self.region == "footprint" and name in PREFIX_VARIANTS):
             return self.data[key][idx]
-        if region != "footprint" and name != "CG":
-            raise MagvitError(f"token cache has no condition tokens for {name}: rebuild it for --condition {region}")
         return self.data["z"][idx]
 
 
@@ -210,7 +210,7 @@ def make_batch(cache: TokenCache, idx: torch.Tensor, variant: str, mcfg: Transfo
                class_dropout: float):
     """Inputs, targets, task ids and classes of one COMMIT training batch."""
     task, _, cmask, _ = variant_condition(variant, cache.meta["frames"], cache.meta["size"], *tcfg, mcfg.condition)
-    z, zc = cache.data["z"][idx], cache.cond(variant, idx, mcfg.condition)
+    z, zc = cache.data["z"][idx], cache.cond(variant, idx)
     inputs, _ = commit.training_inputs(z, zc, cmask.flatten(), mcfg.mask_id, gen)
     null = mcfg.num_classes
     if task.needs_class:
@@ -232,12 +232,12 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
     out = {}
     for name, code, _ in VARIANTS:
         use = cache.labelled[-len(idx):] if get_task(code).needs_class and len(cache.labelled) else idx
-        use = cache.rows_with(name, use, region)
+        use = cache.rows_with(name, use)
         if len(use) == 0:
             continue
         gen = torch.Generator().manual_seed(0)
         task, _, cmask, foot = variant_condition(name, cache.meta["frames"], cache.meta["size"], *tcfg, region)
-        z, zc = cache.data["z"][use], cache.cond(name, use, region)
+        z, zc = cache.data["z"][use], cache.cond(name, use)
         masked = torch.rand(z.shape, generator=gen) < ratio
         inputs = torch.where(masked, torch.where(cmask.flatten(), zc, torch.full_like(z, model.config.mask_id)), z)
         cls = cache.data["label"][use].clamp_min(0) if task.needs_class else torch.full((len(use),), model.config.num_classes)
@@ -258,17 +258,23 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = load_model(cfg.tokenizer, expect="tokenizer", device=d.device)
     tcfg = (tokenizer.config.time_factor, tokenizer.config.space_factor)
+    model = engine.warm_start(cfg.init, "transformer", d.device)
+    # the condition region is a field of the inputs, not the weights: fine-tuning may change it
+    region = cfg.condition or (model.config.condition if model is not None else "footprint")
     cache_dir = Path(cfg.cache) if cfg.cache else out / "cache"
     if not (cache_dir / "cache.json").exists():
         if d.main:
             build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, labels=cfg.labels), cache_dir,
                               cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet,
-                              variants_per_batch=cfg.cache_variants)
+                              variants_per_batch=cfg.cache_variants, region=region)
         if d.world > 1:
             torch.distributed.barrier()
     cache = TokenCache(cache_dir)
     if cache.meta["bits"] != tokenizer.config.bits:
         raise MagvitError(f"token cache has {cache.meta['bits']}-bit tokens, tokenizer has {tokenizer.config.bits}")
+    if cache.region != region:
+        raise MagvitError(f"token cache {cache_dir} was built for the {cache.region} condition region, not {region} "
+                          "(the paddings differ): give another --cache")
     del tokenizer
     n_held = max(1, int(len(cache) * cfg.heldout_fraction))
     held = torch.arange(len(cache) - n_held, len(cache))
@@ -276,7 +282,6 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     train_lab = cache.labelled[cache.labelled < len(cache) - n_held]
     mcfg = model_config(cfg, cache.meta["grid"], cache.meta["bits"], cache.meta["class_names"])
     torch.manual_seed(cfg.seed)
-    model = engine.warm_start(cfg.init, "transformer", d.device)
     if model is None:
         model = MaskedTransformer(mcfg).to(d.device)
     else:
@@ -285,8 +290,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
         if got != want:
             raise MagvitError(f"--init {cfg.init}: (bits, grid, classes) {got} do not match the token cache's {want}")
         mcfg = model.config
-    if cfg.condition is not None:
-        mcfg.condition = cfg.condition  # a field of the inputs, not the weights: fine-tuning may change it
+    mcfg.condition = region
     ema = engine.EMA(model, cfg.ema_decay)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
@@ -302,8 +306,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
     amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
     progress = engine.Progress(cfg.steps, start, d.main and not cfg.quiet, "transformer")
-    pools = {name: cache.rows_with(name, train_lab if get_task(code).needs_class else train_idx, mcfg.condition)
-             for name, code, _ in VARIANTS}
+    pools = {name: cache.rows_with(name, train_lab if get_task(code).needs_class else train_idx) for name, code, _ in VARIANTS}
     names = [name for name in pools if len(pools[name]) > 0]
 
     def checkpoint(step):
