@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from . import runners
 from .errors import UsageError
 from .pipeline import Magvit, Sampling
-from .tasks import harmonic_fill, window_left_edges
+from .tasks import window_left_edges
 from .video import VideoWriter, probe, read_frames
 
 TASK_CODES = ("tokenizer", "FI", "FP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD")
@@ -102,12 +102,16 @@ def edge_fill(frame: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.where(known[..., None], frame, frame[ri][:, ci])
 
 
-def diffusion_fill(frame: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Harmonic fill of the unknown pixels from their border (tasks.harmonic_fill, the same fill
-    the padded condition region of inpainting uses)."""
+def diffusion_fill(frame: np.ndarray, known: np.ndarray, iters: int = 300) -> np.ndarray:
+    """Harmonic fill of the unknown pixels from their border (Jacobi iterations on a Laplace eq.)."""
     x = torch.from_numpy(frame).double().permute(2, 0, 1)[None]
-    out = harmonic_fill(x, torch.from_numpy(known)[None, None])
-    return out[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    k = torch.from_numpy(known)[None, None].expand_as(x)
+    vals = x.clone()
+    x = torch.where(k, x, vals[k].mean() if k.any() else x)
+    kernel = torch.tensor([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], dtype=torch.float64).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
+    for _ in range(iters):
+        x = torch.where(k, vals, F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=3))
+    return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
 
 
 def temporal_then_diffusion(frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
