@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import UsageError
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
-from .tasks import condition_video, get_task, window_left_edges
+from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import Colour, VideoInfo, VideoWriter, iter_frames, probe
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
@@ -230,7 +230,8 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     # Memory: the window keeps only the input frames (uint8); each full-size canvas is laid out
     # when needed, once for the low-res pass and once for compositing, so a 4K input outpainted
     # to an 8K canvas holds one float canvas at a time, not a window of them. The spatial
-    # paddings (edge, zeros, diffuse) work frame by frame, so nothing is lost by not stacking.
+    # paddings work frame by frame; inpainting's "fill" lays out the other frames of the window
+    # one at a time, nearest first, until the hole is covered.
     padding = task.padding_for(m.transformer.config.condition)
 
     def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
@@ -250,10 +251,16 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
         win = m.fill(low, known, task, None, sampling, gen)
         residual = sampling.residual_for(False)
+
+        def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
+            if padding != "fill":
+                return condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0]
+            others = (layout(frames[j][0], to_tensor(frames[j][1])) for j in nearest_first(i, len(frames)))
+            return fill_frame(canvas_i[None], known_i, ((c[None], k) for c, k in others))[0]
+
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
-            cond_i = condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0] if residual else None
-            made = m.lift(win, lead + i, cond_i, (Hc, Wc), residual)
+            made = m.lift(win, lead + i, padded(i, canvas_i, known_i) if residual else None, (Hc, Wc), residual)
             w.write(to_frame(torch.where(known_i, canvas_i, made)))
         written += len(frames)
         progress(written, total)

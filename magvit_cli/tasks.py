@@ -85,9 +85,9 @@ TASKS: dict[str, Task] = {t.code: t for t in [
     Task("OPD", 5, "outpaint dynamic: a W/2 vertical strip sliding left to right is known", "zeros", False,
          lambda T, H, W: _sliding(T, H, W, full_height=True), "edge"),
     Task("IPC", 6, "inpaint central: all but the central H/2 x W/2 box known", "zeros", False,
-         lambda T, H, W: ~_box(T, H, W, *_center(H, W)), "diffuse"),
+         lambda T, H, W: ~_box(T, H, W, *_center(H, W)), "fill"),
     Task("IPD", 7, "inpaint dynamic: all but a H/2 x W/2 box sliding left to right known", "zeros", False,
-         lambda T, H, W: ~_sliding(T, H, W, full_height=False), "diffuse"),
+         lambda T, H, W: ~_sliding(T, H, W, full_height=False), "fill"),
     Task("CG", 8, "class-conditional generation: nothing known but the class", "zeros", True,
          lambda T, H, W: torch.zeros(T, H, W, dtype=torch.bool)),
     Task("CFP", 9, "class-conditional frame prediction: class and first frame known", "repeat", True, _fp),
@@ -170,9 +170,36 @@ def _diffuse(video, known):
     return harmonic_fill(frames, k).reshape(B, T, C, H, W).transpose(1, 2)
 
 
+def fill_frame(frame: torch.Tensor, known: torch.Tensor, others) -> torch.Tensor:
+    """Inpainting's simple alternative for one frame: frame (B, C, H, W), known (H, W) bool,
+    others: (frame, known) of the other frames, nearest in time first (an iterable, so callers
+    can lay them out lazily). Each unknown pixel comes from the nearest frame that shows it;
+    what no frame shows is filled harmonically."""
+    out, missing = frame.clone(), ~known
+    for f, k in others:
+        if not missing.any():
+            break
+        take = missing & k
+        out = torch.where(take, f, out)
+        missing = missing & ~take
+    if missing.any():
+        out = harmonic_fill(out, ~missing[None, None].expand(out.shape[0], 1, *missing.shape))
+    return out
+
+
+def nearest_first(t: int, n: int) -> list[int]:
+    """The other frame indices of a window of n, nearest to t first (earlier first on ties)."""
+    return sorted((s for s in range(n) if s != t), key=lambda s: (abs(s - t), s))
+
+
+def _fill(video, known):
+    return torch.stack([fill_frame(video[:, :, t], known[t], ((video[:, :, s], known[s]) for s in nearest_first(t, video.shape[2])))
+                        for t in range(video.shape[2])], 2)
+
+
 def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> torch.Tensor:
     """video (B, C, T, H, W), known (T, H, W) bool -> the condition video: known pixels kept,
-    the rest padded by `padding` (repeat | blend | edge | zeros | diffuse)."""
+    the rest padded by `padding` (repeat | blend | edge | zeros | diffuse | fill)."""
     if known.shape != video.shape[2:]:
         raise ValueError(f"mask shape {tuple(known.shape)} does not match video (T, H, W) {tuple(video.shape[2:])}")
     k = known.to(video.device)
@@ -187,6 +214,8 @@ def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> t
         return torch.where(k, video, torch.zeros_like(video))
     if padding == "diffuse":
         return _diffuse(video, k)
+    if padding == "fill":
+        return _fill(video, k)
     raise ValueError(f"unknown padding {padding!r}")
 
 

@@ -253,3 +253,24 @@ def test_pipeline_shows_the_model_its_condition_region(tmp_path, monkeypatch, re
     want = latent_mask(known, m.tf, m.sf).flatten() if region == "footprint" else torch.ones(48, dtype=torch.bool)
     assert torch.equal(seen["cond"].cpu(), want), f"{region}: {int(seen['cond'].sum())} condition tokens, want {int(want.sum())}"
     assert torch.equal(w.generated, w.condition)
+
+
+def test_padded_inpaint_fills_a_moving_hole_from_the_other_frames(tmp_path, monkeypatch):
+    """A padded model that keeps every token gives back the full-resolution padding (residual
+    compositing). On a still scene the dynamic hole is seen by some other frame at every pixel,
+    so inpainting's padding, and with it the output, is the input itself."""
+    from magvit_cli import commit
+    save_model(tiny_tokenizer(seed=1), tmp_path / "w/tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), tmp_path / "w/transformer")
+    monkeypatch.setattr(commit, "decode", lambda model, z_cond, *a, **k: z_cond)
+    still = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    src = tmp_path / "still.mp4"
+    with VideoWriter(src, 25, 48, 32, lossless=True) as w:
+        for _ in range(9):
+            w.write(still)
+    out = tmp_path / "out.mp4"
+    run(["inpaint", str(src), "--mode", "dynamic", "--residual", "--lossless", "-o", str(out)], tmp_path / "w")
+    got = np.stack(list(read_frames(out)))
+    assert got.shape == (9, 32, 48, 3), got.shape
+    err = int(np.abs(got.astype(int) - still).max())
+    assert err == 0, f"hole filled from other frames should be exact, max error {err}"

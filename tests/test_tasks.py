@@ -106,12 +106,25 @@ def test_harmonic_fill_solves_laplace_coarse_to_fine(size):
 
 
 def test_padded_region_pads_with_the_simple_alternative():
-    """Padded-region paddings are what a user has without the model: IP diffuses, OPD edge-
-    replicates; the footprint region keeps SPEC's grey."""
-    assert get_task("IPC").padding_for("padded") == "diffuse" and get_task("IPC").padding_for("footprint") == "zeros"
+    """Padded-region paddings are what a user has without the model: IP fills (from other
+    frames, then diffusion), OPD edge-replicates; the footprint region keeps SPEC's grey."""
+    assert get_task("IPC").padding_for("padded") == "fill" and get_task("IPC").padding_for("footprint") == "zeros"
     assert get_task("OPD").padding_for("padded") == "edge" and get_task("FI").padding_for("padded") == "blend"
     v = torch.linspace(-1, 1, 16).view(1, 1, 1, 1, 16).expand(1, 3, 5, 16, 16).clone()  # horizontal ramp
     c = build_condition(v, "IPC", 4, 4, region="padded")
     hole = ~c.known
     assert float((c.video[0, :, hole] - v[0, :, hole]).abs().max()) < 0.02, "a ramp diffuses into the hole as a ramp"
     assert float((build_condition(v, "IPC", 4, 4).video[0, :, hole]).abs().max()) == 0, "footprint: grey"
+
+
+def test_inpaint_fill_takes_each_hole_pixel_from_the_nearest_frame_that_shows_it():
+    v = torch.rand(1, 3, 1, 16, 16).expand(1, 3, 5, 16, 16).clone()  # a still scene
+    c = build_condition(v, "IPD", 4, 4, region="padded")
+    assert (~c.known).any() and torch.equal(c.video, v), "every pixel of the moving hole is seen by another frame"
+    v[:, :, 2] += 0.5  # frame 2 now differs from frames 0 and 1
+    c = build_condition(v, "IPD", 4, 4, region="padded")
+    hole, k0, k2 = ~c.known[1], c.known[0], c.known[2]
+    from0, from2 = hole & k0, hole & ~k0 & k2
+    assert from0.any() and from2.any(), "the test needs hole pixels of frame 1 seen by frame 0, and some seen only by 2"
+    assert torch.equal(c.video[:, :, 1][..., from0], v[:, :, 0][..., from0]), "nearest frame, earlier one on a tie"
+    assert torch.equal(c.video[:, :, 1][..., from2], v[:, :, 2][..., from2])
