@@ -139,7 +139,9 @@ WeightsOpt = typer.Option(None, "--weights", help="Weights folder, single file f
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | mps. auto takes a GPU when there is one.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
-TempOpt = typer.Option(1.0, "--temperature", help="Sampling temperature (0 = greedy).")
+TempOpt = typer.Option(None, "--temperature", help=(
+    "Sampling temperature (0 = greedy). Default: 1 (the paper's); 0 with a padded-condition model on a "
+    "conditional task (measured better: weights/README.md)."), show_default=False)
 GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off).")
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="H.264/H.265 quality (lower = better, bigger).")
@@ -148,7 +150,8 @@ LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known 
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "
-    "Default: the measured best per task (residual for interpolate/predict, plain for outpaint/inpaint)."), show_default=False)
+    "Default: the measured best (residual for interpolate/predict; for outpaint/inpaint, plain with a footprint-condition "
+    "model and residual with a padded one)."), show_default=False)
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
@@ -206,7 +209,7 @@ def interpolate(inputs: List[Path] = Inputs,
                 scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-                steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+                steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
                 residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
                 no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
                 quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -226,7 +229,7 @@ def predict(inputs: List[Path] = Inputs,
             cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-            steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+            steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
             residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
             no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
             quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -261,7 +264,7 @@ def outpaint(inputs: List[Path] = Inputs,
              track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization)."),
              output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+             steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
              residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
              no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -282,7 +285,7 @@ def inpaint(inputs: List[Path] = Inputs,
             mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole."),
             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-            steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+            steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
             residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
             no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
             quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -301,7 +304,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
              output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file."),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
-             precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: float = TempOpt,
+             precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
              seed: int = SeedOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -546,7 +549,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
              i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-             steps: int = StepsOpt, temperature: float = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
+             steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
              residual: Optional[bool] = PlainOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""

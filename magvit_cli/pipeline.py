@@ -140,24 +140,33 @@ class Clock:
 
 @dataclass
 class Sampling:
-    """COMMIT decoding settings (SPEC section 2 defaults)."""
+    """COMMIT decoding settings (SPEC section 2 defaults). None: the measured best for the
+    loaded transformer's condition region (weights/README.md)."""
     steps: int = 12
-    temperature: float = 1.0
+    # token sampling temperature; None: 1 (the paper's) for footprint models and for CG; 0
+    # (greedy) for a padded model on a conditional task, which otherwise moves away from the
+    # padding it refines more often than it improves on it
+    temperature: float | None = None
     choice_temperature: float = 4.5
     guidance: float = 0.0
     schedule: str = "cosine"
     seed: int = 0
-    # residual compositing (module docstring) or plain upsampling; None: each task's measured best
-    # (weights/README.md: residual for interpolate/predict, plain for outpaint/inpaint)
+    # residual compositing (module docstring) or plain upsampling; None: residual for the
+    # temporal tasks (interpolate, predict) and, with a padded model, for every task
     residual: bool | None = None
 
-    def residual_for(self, temporal: bool) -> bool:
-        return temporal if self.residual is None else self.residual
+    def residual_for(self, temporal: bool, region: str = "footprint") -> bool:
+        return (temporal or region == "padded") if self.residual is None else self.residual
+
+    def temperature_for(self, task: Task, region: str) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if region == "padded" and task.code != "CG" else 1.0
 
     def check(self):
         if self.steps < 1:
             raise UsageError(f"--steps must be >= 1, got {self.steps}")
-        if self.temperature < 0:
+        if self.temperature is not None and self.temperature < 0:
             raise UsageError(f"--temperature must be >= 0, got {self.temperature}")
         if self.guidance < 0:
             raise UsageError(f"--guidance must be >= 0, got {self.guidance}")
@@ -225,6 +234,11 @@ class Magvit:
         return h * self.sf, w * self.sf
 
     @property
+    def region(self) -> str:
+        """The transformer's condition region (tasks.condition_region)."""
+        return self.transformer.config.condition if self.transformer else "footprint"
+
+    @property
     def class_names(self) -> list[str]:
         return list(self.transformer.config.class_names) if self.transformer else []
 
@@ -252,16 +266,16 @@ class Magvit:
              generator: torch.Generator, padding: str | None = None) -> Window:
         """low (3, T, S, S) in [-1, 1], known (T, S, S) bool -> generated window.
         T must be 1 + k * time_factor and at most window_frames."""
-        cond = condition_video(low.unsqueeze(0), known, padding or task.padding_for(self.transformer.config.condition)).to(self.device)
+        cond = condition_video(low.unsqueeze(0), known, padding or task.padding_for(self.region)).to(self.device)
         with self.autocast(), self.clock("tokenize"):
             z = self.tokenizer.encode(cond)  # (1, t, h, w)
         grid = tuple(z.shape[1:])
         with self.autocast(), self.clock("COMMIT steps"):
-            cmask = condition_region(known, self.tf, self.sf, self.transformer.config.condition).flatten().to(self.device)
+            cmask = condition_region(known, self.tf, self.sf, self.region).flatten().to(self.device)
             null = self.transformer.config.num_classes
             c = torch.tensor([null if cls is None else cls], device=self.device)
             tokens = commit.decode(self.transformer, z.flatten(1), cmask, torch.tensor([task.id], device=self.device), c,
-                                   steps=sampling.steps, schedule=sampling.schedule, temperature=sampling.temperature,
+                                   steps=sampling.steps, schedule=sampling.schedule, temperature=sampling.temperature_for(task, self.region),
                                    choice_temperature=sampling.choice_temperature, guidance=sampling.guidance,
                                    generator=generator, grid=grid)
         with self.autocast(), self.clock("detokenize"):

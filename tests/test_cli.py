@@ -274,3 +274,14 @@ def test_padded_inpaint_fills_a_moving_hole_from_the_other_frames(tmp_path, monk
     assert got.shape == (9, 32, 48, 3), got.shape
     err = int(np.abs(got.astype(int) - still).max())
     assert err == 0, f"hole filled from other frames should be exact, max error {err}"
+
+
+def test_sampling_defaults_follow_the_condition_region():
+    from magvit_cli.pipeline import Sampling
+    from magvit_cli.tasks import get_task
+    s = Sampling()
+    assert s.temperature_for(get_task("FI"), "footprint") == 1.0 and s.temperature_for(get_task("FI"), "padded") == 0.0
+    assert s.temperature_for(get_task("CG"), "padded") == 1.0, "nothing to refine: sample"
+    assert Sampling(temperature=0.7).temperature_for(get_task("FI"), "padded") == 0.7, "an explicit setting wins"
+    assert not s.residual_for(False, "footprint") and s.residual_for(False, "padded") and s.residual_for(True, "footprint")
+    assert not Sampling(residual=False).residual_for(True, "padded")
