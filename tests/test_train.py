@@ -102,7 +102,7 @@ def test_transformer_trains_and_exports_work_in_cli(tmp_path):
     assert cache["clips"] == 24 and "bounce" in cache["class_names"]
     shard = load_file(str(tr_out / "cache/shard_00000.safetensors"))
     has = {k[4:]: int(v.sum()) for k, v in shard.items() if k.startswith("has.")}
-    assert len(has) == 12 and sum(has.values()) == 3 * 24, f"3 variants per batch of 8 clips: {has}"
+    assert len(has) == 10 and sum(has.values()) == 3 * 24, f"3 variants per batch of 8 clips: {has}"
     assert shard["z"].shape == (24, 2 * 4 * 4)
     weights = tmp_path / "weights"
     weights.mkdir()

@@ -72,7 +72,8 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     Every clip gets its target tokens; condition tokens (the whole padded video, which the
     "padded" condition region needs) are encoded for all variants, or, with
     `variants_per_batch` = k, for k of them per batch in rotation (k+1 encodes per clip instead
-    of 13: the CNN is the cost). `has.<variant>` marks the clips that have a variant. The
+    of 11, or 13 for the padded region: the CNN is the cost). `has.<variant>` marks the clips
+    that have a variant (the footprint region needs none for FP: z~ = z there). The
     condition region picks each task's padding (Task.padding_for), so a cache serves one region."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,8 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     grid = cfg.latent_shape(frames, size, size)
     rows: dict[str, list[torch.Tensor]] = {"z": [], "label": []}
     n_shards, done, b_index = 0, 0, 0
-    k = len(ENCODED_VARIANTS) if variants_per_batch is None else max(1, min(variants_per_batch, len(ENCODED_VARIANTS)))
+    encoded = [v for v in ENCODED_VARIANTS if region != "footprint" or v not in PREFIX_VARIANTS]
+    k = len(encoded) if variants_per_batch is None else max(1, min(variants_per_batch, len(encoded)))
     prog = engine.Progress(clips, 0, progress, "token cache")
 
     def flush():
@@ -98,9 +100,9 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
         z = tokenizer.encode(video).flatten(1).to(torch.int32)  # (B, N)
         rows["z"].append(z.cpu())
         rows["label"].append(torch.tensor([s[1] for s in samples], dtype=torch.int64))
-        chosen = {ENCODED_VARIANTS[(b_index * k + i) % len(ENCODED_VARIANTS)] for i in range(k)}
+        chosen = {encoded[(b_index * k + i) % len(encoded)] for i in range(k)}
         for name, code, _ in VARIANTS:
-            if name not in ENCODED_VARIANTS:
+            if name not in encoded:
                 continue
             if name in chosen:
                 _, known, _, _ = variant_condition(name, frames, size, cfg.time_factor, cfg.space_factor)
