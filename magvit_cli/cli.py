@@ -150,8 +150,8 @@ LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known 
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "
-    "Default: the measured best (residual for interpolate/predict; for outpaint/inpaint, plain with a footprint-condition "
-    "model and residual with a padded one)."), show_default=False)
+    "Default: the measured best (residual for interpolate/predict, plain for outpaint; for inpaint, residual with a "
+    "padded-condition model, plain otherwise)."), show_default=False)
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(

@@ -138,6 +138,12 @@ class Clock:
             yield item
 
 
+# Tasks composited residually by default, per condition region: the better PSNR of the two
+# measured on held-out video (weights/README.md). Plain upsampling wins outpainting with both
+# kinds of model, and inpainting with a footprint model, whose grey padding is no use at full size.
+RESIDUAL_TASKS = {"footprint": {"FI", "FP", "CFP"}, "padded": {"FI", "FP", "CFP", "IPC", "IPD"}}
+
+
 @dataclass
 class Sampling:
     """COMMIT decoding settings (SPEC section 2 defaults). None: the measured best for the
@@ -151,12 +157,11 @@ class Sampling:
     guidance: float = 0.0
     schedule: str = "cosine"
     seed: int = 0
-    # residual compositing (module docstring) or plain upsampling; None: residual for the
-    # temporal tasks (interpolate, predict) and, with a padded model, for every task
+    # residual compositing (module docstring) or plain upsampling; None: RESIDUAL_TASKS
     residual: bool | None = None
 
-    def residual_for(self, temporal: bool, region: str = "footprint") -> bool:
-        return (temporal or region == "padded") if self.residual is None else self.residual
+    def residual_for(self, task: Task, region: str = "footprint") -> bool:
+        return task.code in RESIDUAL_TASKS[region] if self.residual is None else self.residual
 
     def temperature_for(self, task: Task, region: str) -> float:
         if self.temperature is not None:

@@ -114,7 +114,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             for j in range(1, factor):
                 a = j / factor
                 cond_full = (1 - a) * frames[k] + a * frames[k + 1]
-                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W), sampling.residual_for(True, m.region))))
+                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W), sampling.residual_for(task, m.region))))
             written += factor
             progress(written, total)
 
@@ -176,13 +176,13 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
             for p in range(kc, L):
                 if remaining == 0:
                     break
-                full = m.lift(win, p, last_full, (H, W), sampling.residual_for(True, m.region))
+                full = m.lift(win, p, last_full, (H, W), sampling.residual_for(task, m.region))
                 w.write(to_frame(full))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
                 progress(total - remaining, total)
             low_tail = (low_tail + [g for g, _ in made])[-kc:]
-            last_full = made[-1][1] if sampling.residual_for(True, m.region) else last_full
+            last_full = made[-1][1] if sampling.residual_for(task, m.region) else last_full
     return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames})
 
 
@@ -250,7 +250,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
         win = m.fill(low, known, task, None, sampling, gen)
-        residual = sampling.residual_for(False, m.region)
+        residual = sampling.residual_for(task, m.region)
 
         def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
             if padding != "fill":

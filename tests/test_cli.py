@@ -283,5 +283,8 @@ def test_sampling_defaults_follow_the_condition_region():
     assert s.temperature_for(get_task("FI"), "footprint") == 1.0 and s.temperature_for(get_task("FI"), "padded") == 0.0
     assert s.temperature_for(get_task("CG"), "padded") == 1.0, "nothing to refine: sample"
     assert Sampling(temperature=0.7).temperature_for(get_task("FI"), "padded") == 0.7, "an explicit setting wins"
-    assert not s.residual_for(False, "footprint") and s.residual_for(False, "padded") and s.residual_for(True, "footprint")
-    assert not Sampling(residual=False).residual_for(True, "padded")
+    fi, opc, ipd = get_task("FI"), get_task("OPC"), get_task("IPD")
+    assert s.residual_for(fi, "footprint") and s.residual_for(fi, "padded")
+    assert not s.residual_for(opc, "footprint") and not s.residual_for(opc, "padded")
+    assert not s.residual_for(ipd, "footprint") and s.residual_for(ipd, "padded")
+    assert not Sampling(residual=False).residual_for(fi, "padded") and Sampling(residual=True).residual_for(opc, "footprint")
