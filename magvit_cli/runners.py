@@ -260,7 +260,11 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
 
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
-            made = m.lift(win, lead + i, padded(i, canvas_i, known_i) if residual else None, (Hc, Wc), residual)
+            cond_i = None
+            if residual:
+                with m.clock("composite"):
+                    cond_i = padded(i, canvas_i, known_i)
+            made = m.lift(win, lead + i, cond_i, (Hc, Wc), residual)
             w.write(to_frame(torch.where(known_i, canvas_i, made)))
         written += len(frames)
         progress(written, total)

@@ -1,6 +1,8 @@
 """The ten MAGVIT tasks (SPEC section 1): one registry that builds, for a clip of any T, H, W,
 the pixel mask of known pixels, the condition video (unknown part padded by the task's rule)
-and the latent mask (the condition region in token space).
+and the latent mask (the condition region in token space). A transformer trained with the
+"padded" condition region (`condition_region`) sees the whole padded video instead, padded
+with the task's simple alternative (`Task.padding_for`).
 
 Masks are boolean tensors of shape (T, H, W), True = known pixel. A user mask (any boolean
 pixel mask) goes through the same `condition_video` and `latent_mask` functions.
