@@ -648,7 +648,8 @@ def weights_info(weights: Optional[str] = typer.Argument(None, help="Folder or H
         for kind, m in d["models"].items():
             human.append(f"{kind:11s} {m['parameters'] / 1e6:.2f}M params  sha256 {m['sha256'][:16]}...")
             if kind == "transformer":
-                human.append(f"            tasks: {', '.join(m['tasks'])}; classes: {', '.join(m['classes']) or '(none)'}")
+                human.append(f"            tasks: {', '.join(m['tasks'])}; condition region: {m['condition']}; "
+                             f"classes: {', '.join(m['classes']) or '(none)'}")
         emit(d, "\n".join(human))
     except (MagvitError, Exception) as e:
         fail(e)

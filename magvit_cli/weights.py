@@ -107,6 +107,7 @@ def describe(weights: str | Path | None) -> dict:
         entry = {"config": cfg["config"], "parameters": params, "sha256": sha256(file), "metadata": cfg.get("metadata", {})}
         if kind == "transformer":
             entry["tasks"] = list(TASKS)
+            entry["condition"] = cfg["config"].get("condition", "footprint")
             entry["classes"] = list(cfg["config"].get("class_names", []))
         out["models"][kind] = entry
     return out

@@ -33,6 +33,7 @@ def test_shipped_weights_are_lean_and_complete():
     size = sum(p.stat().st_size for p in DEFAULT_WEIGHTS.rglob("*.safetensors"))
     assert size < 50 * 2 ** 20, f"shipped weights are {size / 2 ** 20:.1f} MB"
     assert len(d["models"]["transformer"]["classes"]) >= 6
+    assert d["models"]["transformer"]["condition"] == "padded", "the measured release (weights/README.md) is a padded one"
 
 
 def test_wheel_carries_the_default_weights(tmp_path):
