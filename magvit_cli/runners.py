@@ -231,7 +231,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     # when needed, once for the low-res pass and once for compositing, so a 4K input outpainted
     # to an 8K canvas holds one float canvas at a time, not a window of them. The spatial
     # paddings work frame by frame; inpainting's "fill" lays out the other frames of the window
-    # one at a time, nearest first, until the hole is covered.
+    # one at a time, nearest first, only those that show a missing pixel, until the hole is covered.
     padding = task.padding_for(m.region)
 
     def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
@@ -241,10 +241,13 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         L = m.window_length(n)
         low = torch.zeros(3, L, *S)
         known = torch.zeros(L, *S, dtype=torch.bool)
+        masks = []  # full-size known masks (bool: small), so the fill lays out only frames it uses
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
             low[:, lead + i] = resize(canvas_i, S)
             known[lead + i] = resize_mask(known_i[None], S)[0]
+            if padding == "fill":
+                masks.append(known_i)
         if lead:
             low[:, 0], known[0] = prev_low, True
         for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
@@ -255,8 +258,9 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
             if padding != "fill":
                 return condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0]
-            others = (layout(frames[j][0], to_tensor(frames[j][1])) for j in nearest_first(i, len(frames)))
-            return fill_frame(canvas_i[None], known_i, ((c[None], k) for c, k in others))[0]
+            others = ((masks[j], lambda j=j: layout(frames[j][0], to_tensor(frames[j][1]))[0][None])
+                      for j in nearest_first(i, len(frames)))
+            return fill_frame(canvas_i[None], known_i, others)[0]
 
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))

@@ -174,16 +174,18 @@ def _diffuse(video, known):
 
 def fill_frame(frame: torch.Tensor, known: torch.Tensor, others) -> torch.Tensor:
     """Inpainting's simple alternative for one frame: frame (B, C, H, W), known (H, W) bool,
-    others: (frame, known) of the other frames, nearest in time first (an iterable, so callers
-    can lay them out lazily). Each unknown pixel comes from the nearest frame that shows it;
-    what no frame shows is filled harmonically."""
+    others: (known, get) of the other frames, nearest in time first, where get() returns that
+    frame (B, C, H, W): called only when the frame shows a missing pixel, so callers can lay
+    frames out lazily. Each unknown pixel comes from the nearest frame that shows it; what no
+    frame shows is filled harmonically."""
     out, missing = frame.clone(), ~known
-    for f, k in others:
+    for k, get in others:
         if not missing.any():
             break
         take = missing & k
-        out = torch.where(take, f, out)
-        missing = missing & ~take
+        if take.any():
+            out = torch.where(take, get(), out)
+            missing = missing & ~take
     if missing.any():
         out = harmonic_fill(out, ~missing[None, None].expand(out.shape[0], 1, *missing.shape))
     return out
@@ -195,7 +197,7 @@ def nearest_first(t: int, n: int) -> list[int]:
 
 
 def _fill(video, known):
-    return torch.stack([fill_frame(video[:, :, t], known[t], ((video[:, :, s], known[s]) for s in nearest_first(t, video.shape[2])))
+    return torch.stack([fill_frame(video[:, :, t], known[t], ((known[s], lambda s=s: video[:, :, s]) for s in nearest_first(t, video.shape[2])))
                         for t in range(video.shape[2])], 2)
 
 
