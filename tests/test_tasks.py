@@ -113,7 +113,9 @@ def test_padded_region_pads_with_the_simple_alternative():
     v = torch.linspace(-1, 1, 16).view(1, 1, 1, 1, 16).expand(1, 3, 5, 16, 16).clone()  # horizontal ramp
     c = build_condition(v, "IPC", 4, 4, region="padded")
     hole = ~c.known
-    assert float((c.video[0, :, hole] - v[0, :, hole]).abs().max()) < 0.02, "a ramp diffuses into the hole as a ramp"
+    filled, ramp = c.video[0, :, hole], v[0, :, hole]
+    assert bool((filled.abs() <= ramp.abs() + 1e-6).all()) and float((filled - ramp).abs().max()) < 0.5, \
+        "a ramp diffuses into the hole, pulled toward its mean (0)"
     assert float((build_condition(v, "IPC", 4, 4).video[0, :, hole]).abs().max()) == 0, "footprint: grey"
 
 
@@ -128,3 +130,23 @@ def test_inpaint_fill_takes_each_hole_pixel_from_the_nearest_frame_that_shows_it
     assert from0.any() and from2.any(), "the test needs hole pixels of frame 1 seen by frame 0, and some seen only by 2"
     assert torch.equal(c.video[:, :, 1][..., from0], v[:, :, 0][..., from0]), "nearest frame, earlier one on a tie"
     assert torch.equal(c.video[:, :, 1][..., from2], v[:, :, 2][..., from2])
+
+
+def test_screened_fill_relaxes_to_the_mean_the_same_at_any_resolution():
+    """A hole ringed by 1s in a field of 0s: the screened fill (decay 0.12) keeps the border
+    colour next to the border and falls toward the known mean (about 0.09) inside, well below
+    the plain fill, by the same amount at 64, 128 and 256 px."""
+    centres = []
+    for size in (64, 128, 256):
+        x = torch.zeros(1, 1, size, size, dtype=torch.float64)
+        q, r = size // 4, size // 32  # hole [q, 3q), ring r pixels wide
+        x[..., q - r:3 * q + r, q - r:3 * q + r] = 1
+        known = torch.ones_like(x, dtype=torch.bool)
+        known[..., q:3 * q, q:3 * q] = False
+        plain, screened = harmonic_fill(x, known), harmonic_fill(x, known, decay=0.12)
+        c = size // 2
+        assert float(screened[0, 0, c, c]) < float(plain[0, 0, c, c]) - 0.2, size
+        assert float(screened[0, 0, c, q]) > 0.85, f"{size}px: next to the border the fill keeps the border colour"
+        assert torch.equal(screened[known], x[known])
+        centres.append(float(screened[0, 0, c, c]))
+    assert max(centres) - min(centres) < 0.02, f"centre values {centres} depend on resolution"
