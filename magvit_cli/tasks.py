@@ -174,14 +174,6 @@ def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_it
     return out
 
 
-def _diffuse(video, known):
-    """Each frame: unknown pixels harmonically filled from the known ones."""
-    B, C, T, H, W = video.shape
-    frames = video.transpose(1, 2).reshape(B * T, C, H, W)
-    k = known[None].expand(B, T, H, W).reshape(B * T, 1, H, W)
-    return harmonic_fill(frames, k).reshape(B, T, C, H, W).transpose(1, 2)
-
-
 # Inpainting's spatial fill relaxes to the mean colour over this fraction of the frame's
 # shorter side: the diffusion length of the evaluation's diffusion-fill alternative (300
 # Jacobi sweeps from the mean, sqrt(300) = 17 px on the 144-px held-out clip), made
@@ -220,7 +212,7 @@ def _fill(video, known):
 
 def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> torch.Tensor:
     """video (B, C, T, H, W), known (T, H, W) bool -> the condition video: known pixels kept,
-    the rest padded by `padding` (repeat | blend | edge | zeros | diffuse | fill)."""
+    the rest padded by `padding` (repeat | blend | edge | zeros | fill)."""
     if known.shape != video.shape[2:]:
         raise ValueError(f"mask shape {tuple(known.shape)} does not match video (T, H, W) {tuple(video.shape[2:])}")
     k = known.to(video.device)
@@ -233,8 +225,6 @@ def condition_video(video: torch.Tensor, known: torch.Tensor, padding: str) -> t
         return _edge_replicate(video, k)
     if padding == "zeros":
         return torch.where(k, video, torch.zeros_like(video))
-    if padding == "diffuse":
-        return _diffuse(video, k)
     if padding == "fill":
         return _fill(video, k)
     raise ValueError(f"unknown padding {padding!r}")

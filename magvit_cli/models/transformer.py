@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..tasks import CONDITION_REGIONS
+
 
 @dataclass
 class TransformerConfig:
@@ -40,8 +42,8 @@ class TransformerConfig:
     def __post_init__(self):
         self.latent_shape = tuple(self.latent_shape)
         self.class_names = tuple(self.class_names)
-        if self.condition not in ("footprint", "padded"):
-            raise ValueError(f"condition must be 'footprint' or 'padded', got {self.condition!r}")
+        if self.condition not in CONDITION_REGIONS:
+            raise ValueError(f"condition must be one of {', '.join(CONDITION_REGIONS)}, got {self.condition!r}")
 
     @property
     def sub_bits(self) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .. import commit
 from ..errors import MagvitError, UsageError
 from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
-from ..tasks import build_condition, condition_region, get_task, latent_mask
+from ..tasks import condition_region, condition_video, get_task, latent_mask
 from . import engine
 from .data import ClipSource
 
@@ -101,13 +101,10 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
         rows["z"].append(z.cpu())
         rows["label"].append(torch.tensor([s[1] for s in samples], dtype=torch.int64))
         chosen = {encoded[(b_index * k + i) % len(encoded)] for i in range(k)}
-        for name, code, _ in VARIANTS:
-            if name not in encoded:
-                continue
+        for name in encoded:
             if name in chosen:
-                _, known, _, _ = variant_condition(name, frames, size, cfg.time_factor, cfg.space_factor)
-                c = build_condition(video, code, cfg.time_factor, cfg.space_factor, known=known, region=region)
-                zc = tokenizer.encode(c.video).flatten(1).to(torch.int32).cpu()
+                task, known, _, _ = variant_condition(name, frames, size, cfg.time_factor, cfg.space_factor)
+                zc = tokenizer.encode(condition_video(video, known, task.padding_for(region))).flatten(1).to(torch.int32).cpu()
             else:
                 zc = z.cpu()
             rows.setdefault(f"cond.{name}", []).append(zc)
@@ -144,9 +141,13 @@ class TokenCache:
         """The clips among idx whose cache holds condition tokens for variant `name` (all of
         them for a prefix variant on the footprint region: its z~ there is z)."""
         key = f"has.{COND_ALIAS.get(name, name)}"
-        if key not in self.data or (self.region == "footprint" and name in PREFIX_VARIANTS):
+        if key not in self.data or self._cond_is_target(name):
             return idx
         return idx[self.data[key][idx].bool()]
+
+    def _cond_is_target(self, name: str) -> bool:
+        """A prefix variant on the footprint region: its z~ there is z (causal tokenizer)."""
+        return self.region == "footprint" and name in PREFIX_VARIANTS
 
     def __len__(self):
         return self.data["z"].shape[0]
@@ -155,7 +156,7 @@ class TokenCache:
         """Condition tokens z~ of a variant (z for CG, and for a prefix variant on the footprint
         region, where z~ = z with a causal tokenizer; older caches did not encode those)."""
         key = f"cond.{COND_ALIAS.get(name, name)}"
-        if key in self.data and not (self.region == "footprint" and name in PREFIX_VARIANTS):
+        if key in self.data and not self._cond_is_target(name):
             return self.data[key][idx]
         return self.data["z"][idx]
 
