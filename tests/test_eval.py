@@ -6,7 +6,10 @@ from typer.testing import CliRunner
 
 from conftest import make_video, tiny_tokenizer, tiny_transformer
 from magvit_cli.cli import app
-from magvit_cli.evaluate import diffusion_fill, frechet_distance, psnr, ssim
+import torch
+import torch.nn.functional as F
+
+from magvit_cli.evaluate import _gauss, diffusion_fill, frechet_distance, psnr, ssim, ssim_map
 from magvit_cli.models import save_model
 
 
@@ -29,6 +32,26 @@ def test_ssim_known_values():
     c1 = (0.01 * 255) ** 2  # flat images: SSIM = (2ab + C1) / (a^2 + b^2 + C1)
     assert abs(ssim(a, b) - (2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1)) < 1e-9
     assert ssim(x, 255 - x) < 0.2
+
+
+def test_ssim_map_matches_the_2d_window_in_chunks():
+    """The separable, chunked filter equals the 11x11 2-D Gaussian window with replicated borders."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 255, (5, 20, 23, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    g = _gauss()
+    w = (g[:, None] * g[None, :]).view(1, 1, 11, 11)
+    x = torch.from_numpy(a).double().permute(0, 3, 1, 2).reshape(-1, 1, 20, 23)
+    y = torch.from_numpy(b).double().permute(0, 3, 1, 2).reshape(-1, 1, 20, 23)
+    blur = lambda t: F.conv2d(F.pad(t, (5, 5, 5, 5), mode="replicate"), w)
+    mx, my = blur(x), blur(y)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ref = ((2 * mx * my + c1) * (2 * (blur(x * y) - mx * my) + c2)) / (
+        (mx ** 2 + my ** 2 + c1) * (blur(x * x) - mx ** 2 + blur(y * y) - my ** 2 + c2))
+    ref = ref.view(5, 3, 20, 23).mean(1).numpy()
+    got = ssim_map(a, b, chunk=2)  # chunks of 2, 2, 1 frames
+    assert got.shape == (5, 20, 23), got.shape
+    assert np.abs(got - ref).max() < 1e-10, np.abs(got - ref).max()
 
 
 def test_frechet_distance_math():
