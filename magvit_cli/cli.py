@@ -152,6 +152,10 @@ PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "
     "Default: the measured best (residual for interpolate/predict, plain for outpaint; for inpaint, residual with a "
     "padded-condition model, plain otherwise)."), show_default=False)
+SoftOpt = typer.Option(None, "--soft/--hard", help=(
+    "Soft: decode each token's expected code under the model's distribution (sharp where it is sure, an average where "
+    "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint with a padded-condition model, "
+    "hard otherwise)."), show_default=False)
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
@@ -192,8 +196,8 @@ def _load(weights, device, precision, need_transformer=True) -> Magvit:
                   allow_pickle=State.allow_pickle)
 
 
-def _sampling(steps, temperature, guidance, seed, residual) -> Sampling:
-    s = Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual)
+def _sampling(steps, temperature, guidance, seed, residual, soft=None) -> Sampling:
+    s = Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft)
     s.check()
     return s
 
@@ -210,14 +214,14 @@ def interpolate(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
                 steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-                residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+                residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
                 no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
                 quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
     def make(src, dst, progress):
         if factor < 2:
             raise UsageError(f"--factor must be an integer >= 2, got {factor}")
-        s = _sampling(steps, temperature, guidance, seed, residual)
+        s = _sampling(steps, temperature, guidance, seed, residual, soft)
         return runners.interpolate(_load(weights, device, precision), src, dst, factor, s,
                                    _write(crf, codec, lossless, no_audio), scene_threshold, progress)
     _batch(inputs, "interpolate", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
@@ -230,12 +234,12 @@ def predict(inputs: List[Path] = Inputs,
             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
             steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-            residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+            residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
             no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
             quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
     def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, residual)
+        s = _sampling(steps, temperature, guidance, seed, residual, soft)
         return runners.predict(_load(weights, device, precision), src, dst, frames, s, cls,
                                _write(crf, codec, lossless, no_audio), progress)
     _batch(inputs, "predict", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
@@ -265,12 +269,12 @@ def outpaint(inputs: List[Path] = Inputs,
              output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
              steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-             residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+             residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
              no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
     def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, residual)
+        s = _sampling(steps, temperature, guidance, seed, residual, soft)
         return runners.outpaint(_load(weights, device, precision), src, dst, mode, s, _parse_size(size),
                                 str(track) if track else None, _write(crf, codec, lossless, no_audio), progress)
     _batch(inputs, "outpaint", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True)
@@ -286,12 +290,12 @@ def inpaint(inputs: List[Path] = Inputs,
             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
             steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-            residual: Optional[bool] = PlainOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+            residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
             no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
             quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
     def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, residual)
+        s = _sampling(steps, temperature, guidance, seed, residual, soft)
         return runners.inpaint(_load(weights, device, precision), src, dst, mode, s, box, str(mask) if mask else None,
                                _write(crf, codec, lossless, no_audio), progress)
     _batch(inputs, "inpaint", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True)
@@ -550,7 +554,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
              steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-             residual: Optional[bool] = PlainOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
     State.quiet, State.json = quiet, json_
@@ -563,7 +567,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             raise UsageError("no video files among the inputs")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
-            res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual), window, windows, chosen,
+            res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft), window, windows, chosen,
                            save_examples, progress, str(i3d) if i3d else None)
         if report:
             report.write_text(json.dumps(res, indent=2))

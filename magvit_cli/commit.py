@@ -7,7 +7,9 @@ Inference: `decode` is the iterative non-autoregressive loop. All randomness goe
 explicit torch.Generator. Every token starts unknown (the model also predicts the condition
 region); at each step the unknown ones are sampled, the least confident are re-masked, and a
 re-masked token shows z~ inside the condition region and [MASK] outside, re-embedded every step.
-A token once committed never changes.
+A token once committed never changes. With return_probs, `decode` also gives the distribution
+each token was committed under (temperature 1, guidance applied), for soft decoding
+(`lfq.expected_codes`).
 """
 from __future__ import annotations
 
@@ -100,13 +102,16 @@ def decode(model, z_cond: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, 
            *, steps: int = 12, schedule: str = "cosine", choice_temperature: float = 4.5,
            temperature: float = 1.0, guidance: float = 0.0, null_class: int | None = None,
            generator: torch.Generator | None = None, grid: tuple[int, int, int] | None = None,
-           on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
+           on_step: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+           return_probs: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
     """COMMIT decoding. z_cond (B, N) condition tokens, cond (N,) or (B, N) condition region,
     task/cls (B,) -> (B, N) generated token ids.
 
     Classifier-free guidance: with guidance g > 0 an unconditional pass (null class, all-[MASK]
     input) runs beside the conditional one and logits become l_u + g (l_c - l_u); g = 0 skips
-    it. on_step(t, tokens, unknown) sees each step's tokens and the still-unknown mask."""
+    it. on_step(t, tokens, unknown) sees each step's tokens and the still-unknown mask.
+    return_probs: also return, per sub-token table, (B, N, 2^b) softmax of the logits of the
+    step at which each token was committed."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     b, n = z_cond.shape
@@ -117,6 +122,7 @@ def decode(model, z_cond: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, 
     unknown = torch.ones(b, n, dtype=torch.bool, device=z_cond.device)
     cur = tok
     null = torch.full_like(cls, model.config.num_classes if null_class is None else null_class)
+    probs: list[torch.Tensor] = []
     for t in range(steps):
         logits = model(tok, task, cls, grid)
         if guidance > 0:
@@ -133,10 +139,14 @@ def decode(model, z_cond: torch.Tensor, cond: torch.Tensor, task: torch.Tensor, 
         if k > 0:
             remask.scatter_(1, conf.topk(k, dim=1, largest=False).indices, True)
         tok = torch.where(remask, masked_input, cur)
+        if return_probs:
+            committed = (unknown & ~remask).unsqueeze(-1)  # (B, N, 1)
+            step = [lg.float().softmax(-1) for lg in logits]
+            probs = step if not probs else [torch.where(committed, s, p) for s, p in zip(step, probs)]
         unknown = remask
         if on_step is not None:
             on_step(t, cur, unknown)
-    return cur
+    return (cur, probs) if return_probs else cur
 
 
 def remask_count(n: int, unknown: int, r: float, schedule: str, last: bool) -> int:

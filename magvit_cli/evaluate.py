@@ -335,7 +335,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
             progress(done, total)
         per_clip[str(clip)] = _average(rows)
     report = {"clips": per_clip, "average": _average(list(per_clip.values())),
-              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual,
+              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft,
                            "weights": str(m.paths.root), "device": str(m.device), "condition": m.region}}
     if i3d is not None:
         report["fvd"] = {task: frechet_distance(i3d_features(i3d, np.stack(ours)), i3d_features(i3d, np.stack(truth)))

@@ -255,6 +255,41 @@ def test_pipeline_shows_the_model_its_condition_region(tmp_path, monkeypatch, re
     assert torch.equal(w.generated, w.condition)
 
 
+def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
+    """Outpainting with a padded model decodes soft by default: a sure distribution gives back the
+    chosen tokens' decoding (to float precision), a flat one the decoding of all-zero codes."""
+    import torch
+    import torch.nn.functional as F
+
+    from magvit_cli import commit
+    from magvit_cli.pipeline import Magvit, Sampling
+    from magvit_cli.tasks import get_task
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), tmp_path / "transformer")
+    m = Magvit(tmp_path, device="cpu")
+    flat = {"on": False}
+
+    def keep_condition(model, z_cond, cond, *args, return_probs=False, **kwargs):
+        if not return_probs:
+            return z_cond
+        probs = [F.one_hot(sub, 2 ** b).float() for sub, b in zip(model.split(z_cond), model.config.sub_bits)]
+        return z_cond, [torch.full_like(p, 1 / p.shape[-1]) if flat["on"] else p for p in probs]
+
+    monkeypatch.setattr(commit, "decode", keep_condition)
+    opc = get_task("OPC")
+    known = opc.known(9, 16, 16)
+    low = torch.rand(3, 9, 16, 16) * 2 - 1
+    assert Sampling().soft_for(opc, "padded") and not Sampling().soft_for(get_task("FI"), "padded")
+    w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
+    assert (w.generated - w.condition).abs().max() < 1e-5, "a one-hot distribution decodes as its token"
+    flat["on"] = True
+    w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
+    zeros = m.tokenizer.decode_codes(torch.zeros(1, m.tokenizer.config.bits, 3, 4, 4)).clamp(-1, 1)[0]
+    assert torch.allclose(w.generated, zeros, atol=1e-5), "a flat distribution decodes as zero codes"
+    w = m.fill(low, known, opc, None, Sampling(soft=False), m.generator(0))
+    assert torch.equal(w.generated, w.condition), "--hard decodes the chosen tokens"
+
+
 def test_padded_inpaint_fills_a_moving_hole_from_the_other_frames(tmp_path, monkeypatch):
     """A padded model that keeps every token gives back the full-resolution padding (residual
     compositing). On a still scene the dynamic hole is seen by some other frame at every pixel,
@@ -288,3 +323,6 @@ def test_sampling_defaults_follow_the_condition_region():
     assert not s.residual_for(opc, "footprint") and not s.residual_for(opc, "padded")
     assert not s.residual_for(ipd, "footprint") and s.residual_for(ipd, "padded")
     assert not Sampling(residual=False).residual_for(fi, "padded") and Sampling(residual=True).residual_for(opc, "footprint")
+    assert s.soft_for(opc, "padded") and s.soft_for(get_task("OPD"), "padded") and not s.soft_for(opc, "footprint")
+    assert not s.soft_for(fi, "padded") and not s.soft_for(ipd, "padded") and not s.soft_for(get_task("CG"), "padded")
+    assert Sampling(soft=True).soft_for(fi, "footprint") and not Sampling(soft=False).soft_for(opc, "padded")

@@ -45,6 +45,18 @@ def test_committed_tokens_never_change(transformer):
         assert torch.equal(tok_a[committed], tok_b[committed]), "a committed token changed"
 
 
+def test_return_probs_gives_each_token_its_commit_distribution(transformer):
+    """The same tokens as without it; distributions sum to 1; greedy tokens are their argmax."""
+    plain = _run(transformer, 0, temperature=0.0)
+    tok, probs = _run(transformer, 0, temperature=0.0, return_probs=True)
+    assert torch.equal(tok, plain)
+    assert [p.shape for p in probs] == [(2, transformer.config.num_tokens, 2 ** b) for b in transformer.config.sub_bits]
+    for p in probs:
+        assert torch.allclose(p.sum(-1), torch.ones(p.shape[:-1])), "not distributions"
+    argmax = transformer.join([p.argmax(-1) for p in probs])
+    assert torch.equal(argmax, tok), f"{int((argmax != tok).sum())} greedy tokens are not their distribution's argmax"
+
+
 class _Oracle(torch.nn.Module):
     """Predicts the token it is shown, or a fixed token for [MASK]: condition tokens win."""
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from magvit_cli.models.lfq import LFQ, codebook_entropy, codes_to_indices, indices_to_codes, per_sample_entropy
+from magvit_cli.models.lfq import LFQ, codebook_entropy, codes_to_indices, expected_codes, indices_to_codes, per_sample_entropy
 
 
 def test_index_bits_round_trip_little_endian():
@@ -84,3 +84,19 @@ def test_quantizer_runs_fp32_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = q(z)
     assert out.quantized.dtype == torch.float32 and out.entropy.dtype == torch.float32
+
+
+def test_expected_codes_of_sure_flat_and_mixed_distributions():
+    """Sub-token tables low bits first: one-hot gives the codes of the joined id, uniform gives 0,
+    and a 50/50 mix of two ids averages their codes bit by bit."""
+    ids = torch.tensor([0, 5, 63, 42 + 64 * 17])  # 12-bit ids as two 6-bit sub-tokens
+    lo, hi = ids & 63, ids >> 6
+    sure = [torch.nn.functional.one_hot(lo, 64).float(), torch.nn.functional.one_hot(hi, 64).float()]
+    want = indices_to_codes(ids.unsqueeze(0), 12)[0].T  # (4, 12)
+    assert torch.equal(expected_codes(sure), want)
+    assert torch.equal(expected_codes([torch.full((3, 8), 1 / 8)]), torch.zeros(3, 3))
+    mix = torch.zeros(1, 8)
+    mix[0, 1] = mix[0, 3] = 0.5  # bits 001 and 011: bit 0 sure on, bit 1 even, bit 2 sure off
+    assert torch.allclose(expected_codes([mix]), torch.tensor([[1.0, 0.0, -1.0]]))
+    with pytest.raises(ValueError, match="2\\^b"):
+        expected_codes([torch.ones(2, 6) / 6])

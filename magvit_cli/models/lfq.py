@@ -45,6 +45,20 @@ def indices_to_codes(indices: torch.Tensor, bits: int) -> torch.Tensor:
     return on.float() * 2.0 - 1.0
 
 
+def expected_codes(probs: list[torch.Tensor]) -> torch.Tensor:
+    """Distributions over sub-token ids, low bits first: list of (..., 2^b_g) -> (..., sum b_g)
+    float codes, each the expected +-1 value of its bit, E[c_i] = P(bit i) - P(not bit i).
+    One-hot distributions give the codes of those ids exactly (indices_to_codes)."""
+    cols = []
+    for p in probs:
+        b = p.shape[-1].bit_length() - 1
+        if p.shape[-1] != 2 ** b:
+            raise ValueError(f"a sub-token distribution needs 2^b entries, got {p.shape[-1]}")
+        table = ((torch.arange(2 ** b, device=p.device).unsqueeze(1) >> torch.arange(b, device=p.device)) & 1)
+        cols.append(p.float() @ (table.float() * 2 - 1))  # (..., b)
+    return torch.cat(cols, -1)
+
+
 def _binary_entropy_from_logits(logit: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of Bernoulli(sigmoid(logit)), stable for large |logit|."""
     p = torch.sigmoid(logit)

@@ -301,13 +301,13 @@ class VideoTokenizer(nn.Module):
         return self.quantize(video).indices
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(codes)
+        """(B, bits, t, h, w) codes, +-1 or soft values between (lfq.expected_codes) -> video."""
+        return self.decoder(codes.to(next(self.parameters()).dtype))
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, t, h, w) token indices -> (B, 3, T, H, W), roughly in [-1, 1] (not clamped)."""
-        codes = self.quantizer.codes(indices).to(next(self.parameters()).dtype)
-        return self.decoder(codes)
+        return self.decode_codes(self.quantizer.codes(indices))
 
     def forward(self, video: torch.Tensor) -> TokenizerOutput:
         q = self.quantize(video, with_losses=True)
