@@ -5,6 +5,8 @@ a traceback only with MAGVIT_DEBUG=1.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
@@ -207,42 +209,75 @@ def _write(crf, codec, lossless, no_audio) -> runners.WriteOptions:
 
 
 # --- task commands --------------------------------------------------------------------------
-@app.command()
-def interpolate(inputs: List[Path] = Inputs,
+# The options every task command takes after its own, in --help order: (name, type, option).
+TASK_OPTIONS = [
+    ("output", Optional[Path], OutputOpt), ("out_dir", Optional[Path], OutDirOpt), ("force", bool, ForceOpt),
+    ("weights", Optional[str], WeightsOpt), ("device", str, DeviceOpt), ("precision", str, PrecisionOpt),
+    ("steps", int, StepsOpt), ("temperature", Optional[float], TempOpt), ("guidance", float, GuidanceOpt),
+    ("seed", int, SeedOpt), ("residual", Optional[bool], PlainOpt), ("soft", Optional[bool], SoftOpt),
+    ("crf", int, CrfOpt), ("codec", str, CodecOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
+    ("input_fps", Optional[str], InputFpsOpt), ("quiet", bool, QuietOpt), ("json_", bool, JsonOpt)]
+
+
+class TaskRun:
+    """The shared options of one task command call, and what they make: the model (loaded once
+    for all inputs, on first use, so a load error is reported like any other), the sampling
+    settings and the writer options."""
+
+    def __init__(self, **options):
+        self.__dict__.update(options)
+        self._model: Magvit | None = None
+
+    def model(self) -> Magvit:
+        if self._model is None:
+            self._model = _load(self.weights, self.device, self.precision)
+        return self._model
+
+    def sampling(self) -> Sampling:
+        return _sampling(self.steps, self.temperature, self.guidance, self.seed, self.residual, self.soft)
+
+    def write(self) -> runners.WriteOptions:
+        return _write(self.crf, self.codec, self.lossless, self.no_audio)
+
+
+def task_command(image_out: bool = False):
+    """Register fn(run, src, dst, progress, <own options>) -> runners.Output as a command taking
+    the inputs, its own options, then TASK_OPTIONS; it runs once per input through _batch."""
+    def register(fn):
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[4:]
+        shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=a)
+                  for n, a, d in TASK_OPTIONS]
+        inputs = inspect.Parameter("inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=Inputs, annotation=List[Path])
+
+        @functools.wraps(fn)
+        def command(**kw):
+            run = TaskRun(**{n: kw.pop(n) for n, _, _ in TASK_OPTIONS})
+            srcs = kw.pop("inputs")
+            _batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
+                   lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps)
+
+        command.__signature__ = inspect.Signature([inputs, *own, *shared])
+        del command.__wrapped__  # Typer reads the signature above, not fn's
+        return app.command()(command)
+    return register
+
+
+@task_command()
+def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                 factor: int = typer.Option(2, "--factor", "-f", help="Output frames per input frame (integer >= 2); fps is multiplied by it exactly."),
-                scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
-                output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
-                weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-                steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-                residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-                no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
-                quiet: bool = QuietOpt, json_: bool = JsonOpt):
+                scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed.")):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
-    def make(src, dst, progress):
-        if factor < 2:
-            raise UsageError(f"--factor must be an integer >= 2, got {factor}")
-        s = _sampling(steps, temperature, guidance, seed, residual, soft)
-        return runners.interpolate(_load(weights, device, precision), src, dst, factor, s,
-                                   _write(crf, codec, lossless, no_audio), scene_threshold, progress)
-    _batch(inputs, "interpolate", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
+    if factor < 2:
+        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
+    return runners.interpolate(run.model(), src, dst, factor, run.sampling(), run.write(), scene_threshold, progress)
 
 
-@app.command()
-def predict(inputs: List[Path] = Inputs,
+@task_command()
+def predict(run: TaskRun, src: Path, dst: Path, progress,
             frames: int = typer.Option(16, "--frames", "-n", help="How many frames to add after the input's last frame."),
-            cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
-            output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
-            weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-            steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-            residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-            no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
-            quiet: bool = QuietOpt, json_: bool = JsonOpt):
+            cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`.")):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
-    def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, residual, soft)
-        return runners.predict(_load(weights, device, precision), src, dst, frames, s, cls,
-                               _write(crf, codec, lossless, no_audio), progress)
-    _batch(inputs, "predict", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
+    return runners.predict(run.model(), src, dst, frames, run.sampling(), cls, run.write(), progress)
 
 
 def _parse_size(size: Optional[str]):
@@ -257,48 +292,29 @@ def _parse_size(size: Optional[str]):
     return w, h
 
 
-@app.command()
-def outpaint(inputs: List[Path] = Inputs,
+@task_command(image_out=True)
+def outpaint(run: TaskRun, src: Path, dst: Path, progress,
              mode: str = typer.Option("central", "--mode", "-m", help=(
                  "central (OPC): the input in the middle of a canvas 2x wide and 2x tall. "
                  "vertical (OPV): the input kept as a vertical strip, width doubled (grows sideways). "
                  "horizontal (OPH): the input kept as a horizontal strip, height doubled (grows up and down). "
                  "dynamic (OPD): the input slides from the left to the right edge of a 2x wide canvas, or along --track.")),
              size: Optional[str] = typer.Option(None, "--size", help="Canvas WxH instead of the mode's default."),
-             track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization)."),
-             output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
-             weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-             steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-             residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-             no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
-             quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization).")):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
-    def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, residual, soft)
-        return runners.outpaint(_load(weights, device, precision), src, dst, mode, s, _parse_size(size),
-                                str(track) if track else None, _write(crf, codec, lossless, no_audio), progress)
-    _batch(inputs, "outpaint", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True)
+    return runners.outpaint(run.model(), src, dst, mode, run.sampling(), _parse_size(size),
+                            str(track) if track else None, run.write(), progress)
 
 
-@app.command()
-def inpaint(inputs: List[Path] = Inputs,
+@task_command(image_out=True)
+def inpaint(run: TaskRun, src: Path, dst: Path, progress,
             mode: Optional[str] = typer.Option(None, "--mode", "-m", help=(
                 "central (IPC): the central box of half the width and height is generated (default). "
                 "dynamic (IPD): a half-width, half-height box sliding left to right over the clip.")),
             box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the hole, or a CSV file of frame,x,y,w,h rows."),
-            mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole."),
-            output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
-            weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-            steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-            residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
-            no_audio: bool = NoAudioOpt, input_fps: Optional[str] = InputFpsOpt,
-            quiet: bool = QuietOpt, json_: bool = JsonOpt):
+            mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole.")):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
-    def make(src, dst, progress):
-        s = _sampling(steps, temperature, guidance, seed, residual, soft)
-        return runners.inpaint(_load(weights, device, precision), src, dst, mode, s, box, str(mask) if mask else None,
-                               _write(crf, codec, lossless, no_audio), progress)
-    _batch(inputs, "inpaint", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True)
+    return runners.inpaint(run.model(), src, dst, mode, run.sampling(), box, str(mask) if mask else None, run.write(), progress)
 
 
 @app.command()
