@@ -16,6 +16,9 @@ How any resolution and length is handled (and why):
   error cancels in that difference; where the model agrees with the padding, full-resolution
   detail is kept; where it moves things, the change comes in at the model's resolution. A
   downscaled pass has no tile seams; tiling would need a model trained at larger sizes to pay.
+- Soft decoding (outpainting's default, `Sampling.soft`): the tokenizer decodes each token's
+  expected LFQ code under the distribution COMMIT committed it with, so where the model is
+  unsure the result relaxes toward an average instead of a guess.
 - Known pixels are pasted back exactly: only the unknown region comes from the model.
 Frames are streamed: at most one window of full-resolution frames is held at a time.
 """
