@@ -439,6 +439,11 @@ def _launch(nproc: int) -> None:
     raise typer.Exit(subprocess.call(cmd))
 
 
+def _trained(path: Path, quiet: bool) -> None:
+    if not quiet:
+        Console().print(f"exported {path}")
+
+
 def _betas(text: str) -> tuple[float, float]:
     try:
         b1, b2 = (float(v) for v in text.split(","))
@@ -500,9 +505,7 @@ def train_tokenizer_cmd(
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
                                    device=device, compile=compile_, resume=resume, quiet=quiet,
                                    init=str(init) if init else None, freeze_encoder=freeze_encoder)
-        path = train_tokenizer(cfg)
-        if not quiet:
-            Console().print(f"exported {path}")
+        _trained(train_tokenizer(cfg), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -540,9 +543,7 @@ def train_transformer_cmd(
                                      stop_after=stop_after, init=str(init) if init else None, condition=condition)
         if condition is not None and condition not in CONDITION_REGIONS:
             raise UsageError(f"--condition must be one of {', '.join(CONDITION_REGIONS)}, got {condition!r}")
-        path = train_transformer(cfg)
-        if not quiet:
-            Console().print(f"exported {path}")
+        _trained(train_transformer(cfg), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
