@@ -300,12 +300,13 @@ class Magvit:
                                 steps=sampling.steps, schedule=sampling.schedule, temperature=sampling.temperature_for(task, self.region),
                                 choice_temperature=sampling.choice_temperature, guidance=sampling.guidance,
                                 generator=generator, grid=grid, return_probs=soft)
+            tokens, probs = out if soft else (out, None)
         with self.autocast(), self.clock("detokenize"):
-            if soft:
-                codes = expected_codes(out[1])[0].T.reshape(1, -1, *grid)  # (1, bits, t, h, w)
+            if probs is not None:
+                codes = expected_codes(probs)[0].T.reshape(1, -1, *grid)  # (1, bits, t, h, w)
                 video = self.tokenizer.decode_codes(codes).float().clamp(-1, 1)
             else:
-                video = self.tokenizer.decode(out.view(1, *grid)).float().clamp(-1, 1)
+                video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
             cond_rec = self.tokenizer.decode(z).float().clamp(-1, 1)
         return Window(video[0].cpu(), cond_rec[0].cpu())
 

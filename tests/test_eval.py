@@ -2,13 +2,12 @@ import json
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from conftest import make_video, tiny_tokenizer, tiny_transformer
 from magvit_cli.cli import app
-import torch
-import torch.nn.functional as F
-
 from magvit_cli.evaluate import _gauss, diffusion_fill, frechet_distance, psnr, ssim, ssim_map
 from magvit_cli.models import save_model
 

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from magvit_cli.cli import app
+from magvit_cli.evaluate import edge_fill, psnr
 from magvit_cli.video import VideoWriter, probe, read_frames
 from magvit_cli.weights import DEFAULT_WEIGHTS, describe
 
@@ -96,11 +97,6 @@ def test_generate_each_class(tmp_path):
     assert json.loads(r.stdout.strip().splitlines()[-1])["frames"] == 9
 
 
-def _psnr(a, b):
-    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
-    return 10 * np.log10(255 ** 2 / mse)
-
-
 def test_shipped_interpolation_does_not_lose_to_a_linear_blend(tmp_path):
     """Every other frame of 17 held-out frames in, x2 out: the made frames against the dropped
     ones. The shipped transformer refines the padded video (blend), so it must stay within
@@ -116,7 +112,7 @@ def test_shipped_interpolation_does_not_lose_to_a_linear_blend(tmp_path):
     got = read_frames(tmp_path / "x2.mp4")[1:16:2]  # the 8 made frames
     truth = frames[1:16:2]
     blend = ((frames[0:15:2].astype(float) + frames[2:17:2]) / 2).round().clip(0, 255)
-    ours, base = _psnr(got, truth), _psnr(blend, truth)
+    ours, base = psnr(got, truth), psnr(blend, truth)
     assert ours > base - 0.5, f"interpolated frames {ours:.2f} dB vs linear blend {base:.2f} dB"
 
 
@@ -124,7 +120,6 @@ def test_shipped_outpainting_soft_beats_hard_and_edge_replication(tmp_path):
     """17 held-out frames, the middle half of the rows in, the full frame out (OPH): by default
     (soft decoding) the made rows beat both edge replication and the same model with --hard
     (measured on 3 windows: +1.0 and +0.44 dB; weights/README.md)."""
-    from magvit_cli.evaluate import edge_fill
     frames = read_frames(EXAMPLE, 0, 17)
     H, W = frames.shape[1:3]
     src = tmp_path / "strip.mp4"
@@ -142,6 +137,5 @@ def test_shipped_outpainting_soft_beats_hard_and_edge_replication(tmp_path):
     known = np.zeros((H, W), bool)
     known[H // 4:H // 4 + H // 2] = True
     edge = np.stack([edge_fill(f, known) for f in frames])
-    made = lambda v: v[:, ~known]  # (T, unknown pixels, 3)
-    soft, hard, base = (_psnr(made(v), made(frames)) for v in (outs["--soft"], outs["--hard"], edge))
+    soft, hard, base = (psnr(v, frames, ~known[None, :, :, None]) for v in (outs["--soft"], outs["--hard"], edge))
     assert soft > hard and soft > base, f"soft {soft:.2f} dB, hard {hard:.2f} dB, edge replication {base:.2f} dB"
