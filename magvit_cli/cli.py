@@ -60,7 +60,7 @@ def fail(e: BaseException) -> None:
     if os.environ.get("MAGVIT_DEBUG") == "1":
         raise e
     if isinstance(e, KeyboardInterrupt):
-        err.print("interrupted: no output was left behind")
+        err.print(f"interrupted: {e}" if str(e) else "interrupted: no output was left behind", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if isinstance(e, MagvitError):
         err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)

@@ -4,6 +4,7 @@ import json
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
@@ -240,3 +241,40 @@ def test_padded_condition_trains_on_the_padded_video(tmp_path):
     r = CliRunner().invoke(app, ["train", "transformer", "--out", str(tmp_path / "x"), "--tokenizer", str(tok),
                                  "--condition", "all"])
     assert r.exit_code == 2 and "footprint, padded" in r.output, r.output
+
+
+def _signalled_run(tmp_path, how):
+    """Start a training run with a DataLoader worker, wait for logged steps, stop it `how`."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    run = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "magvit_cli", "train", "tokenizer", "--out", str(run), "--preset", "tiny",
+                          "--steps", "100000", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "1",
+                          "--ckpt-every", "100000", "--device", "cpu", "--quiet"],
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    metrics, deadline = run / "metrics.jsonl", time.time() + 120
+    while (not metrics.exists() or len(metrics.read_text().splitlines()) < 2) and time.time() < deadline:
+        time.sleep(0.1)
+    logged = max(r["step"] for r in rows(metrics))
+    if how == "ctrl-c":  # a terminal's Ctrl-C: SIGINT to the whole process group, workers included
+        os.killpg(p.pid, signal.SIGINT)
+    else:  # `pkill -f 'magvit train'`: SIGTERM to the main process and its worker alike
+        kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        for pid in [p.pid, *map(int, kids)]:
+            os.kill(pid, signal.SIGTERM)
+    err = p.communicate(timeout=120)[1]
+    return p.returncode, err, logged, run
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "pkill"])
+def test_signal_checkpoints_with_workers(tmp_path, how):
+    """Stopping a run with DataLoader workers saves a resumable checkpoint at the step reached
+    (a worker killed by the same signal used to abort the run before it saved)."""
+    code, err, logged, run = _signalled_run(tmp_path, how)
+    assert code == 130, f"exit {code}, expected 130: {err[-1500:]}"
+    assert "checkpoint" in err and "--resume" in err, f"the message should say how to go on: {err[-500:]}"
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ck["step"] >= logged, f"checkpoint at step {ck['step']}, but step {logged} was logged before the signal"

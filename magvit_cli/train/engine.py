@@ -80,10 +80,19 @@ class IndexedClips(Dataset):
         return {"video": video, "label": label}
 
 
+def ignore_stop_signals(_worker_id: int):
+    """DataLoader workers ignore Ctrl-C and SIGTERM: the main process stops them after it has
+    saved its checkpoint. (A terminal's Ctrl-C and `pkill -f` reach the workers too; a worker
+    killed first made the main process fail with "DataLoader worker ... killed" before saving.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def loader(source, batch: int, start_step: int, d: Dist, seed: int, workers: int) -> DataLoader:
     return DataLoader(IndexedClips(source, seed), batch_size=batch,
                       sampler=IndexedSampler(batch, start_step, d), num_workers=workers,
-                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                      worker_init_fn=ignore_stop_signals if workers else None)
 
 
 class EMA:
@@ -191,16 +200,18 @@ def stop_on_signal():
 
 
 @contextmanager
-def checkpointed(progress: "Progress", save):
-    """Run a training loop: Ctrl-C or SIGTERM saves a checkpoint (`save()`) and re-raises; a
-    normal end saves one too. The progress line is closed either way."""
+def checkpointed(progress: "Progress", save, path: Path):
+    """Run a training loop: Ctrl-C or SIGTERM saves a checkpoint (`save()` returns its step) to
+    `path` and re-raises, saying where it is; a normal end saves one too. The progress line is
+    closed either way."""
     try:
         with stop_on_signal():
             yield
     except KeyboardInterrupt:
-        save()
+        step = save()
         progress.close()
-        raise
+        raise KeyboardInterrupt(f"checkpoint of step {step} saved in {path.parent}; the same command "
+                                "with --resume goes on") from None
     progress.close()
     save()
 

@@ -133,9 +133,10 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
             if disc is not None:
                 state.update(disc=disc.state_dict(), opt_d=opt_d.state_dict(), lecam=lecam.state_dict())
             engine.save_checkpoint(ckpt_path, state)
+        return step
 
     step, t_last, clips = start, time.time(), 0
-    with engine.checkpointed(progress, lambda: checkpoint(step)):
+    with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         while step < end:
             lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)

@@ -316,9 +316,10 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
         if d.main:
             engine.save_checkpoint(ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state,
                                                "step": step, "rng": engine.rng_state(), "config": dataclasses.asdict(mcfg)})
+        return step
 
     step, t_last, clips = start, time.time(), 0
-    with engine.checkpointed(progress, lambda: checkpoint(step)):
+    with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         while step < end:
             gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
