@@ -290,6 +290,40 @@ def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
     assert torch.equal(w.generated, w.condition), "--hard decodes the chosen tokens"
 
 
+def test_soft_residual_is_zero_where_the_model_keeps_the_condition(tmp_path, monkeypatch):
+    """Soft decoding with residual compositing subtracts the condition decoded with the model's own
+    confidence: an unsure distribution whose argmax is the condition token changes nothing (the
+    output is the padding), one whose argmax is another token does."""
+    import torch
+
+    from magvit_cli import commit
+    from magvit_cli.pipeline import Magvit, Sampling
+    from magvit_cli.tasks import get_task
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), tmp_path / "transformer")
+    m = Magvit(tmp_path, device="cpu")
+    other = {"on": False}
+
+    def unsure(model, z_cond, cond, *args, return_probs=False, **kwargs):
+        probs = []
+        for sub, b in zip(model.split(z_cond), model.config.sub_bits):
+            p = torch.full((*sub.shape, 2 ** b), 0.3 / (2 ** b - 1))
+            top = (sub + 1) % 2 ** b if other["on"] else sub
+            probs.append(p.scatter(-1, top.unsqueeze(-1), 0.7))
+        tokens = model.join([p.argmax(-1) for p in probs])
+        return (tokens, probs) if return_probs else tokens
+
+    monkeypatch.setattr(commit, "decode", unsure)
+    fi = get_task("FI")
+    known = fi.known(9, 16, 16)
+    low = torch.rand(3, 9, 16, 16) * 2 - 1
+    w = m.fill(low, known, fi, None, Sampling(soft=True), m.generator(0))
+    assert torch.equal(w.generated, w.condition), "kept tokens, however unsure, must leave no residual"
+    other["on"] = True
+    w = m.fill(low, known, fi, None, Sampling(soft=True), m.generator(0))
+    assert (w.generated - w.condition).abs().max() > 1e-3, "a changed token must show in the residual"
+
+
 def test_padded_inpaint_fills_a_moving_hole_from_the_other_frames(tmp_path, monkeypatch):
     """A padded model that keeps every token gives back the full-resolution padding (residual
     compositing). On a still scene the dynamic hole is seen by some other frame at every pixel,

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from magvit_cli.models.lfq import LFQ, codebook_entropy, codes_to_indices, expected_codes, indices_to_codes, per_sample_entropy
+from magvit_cli.models.lfq import (LFQ, codebook_entropy, codes_to_indices, expected_codes, indices_to_codes, per_sample_entropy,
+                                  swap_argmax)
 
 
 def test_index_bits_round_trip_little_endian():
@@ -100,3 +101,13 @@ def test_expected_codes_of_sure_flat_and_mixed_distributions():
     assert torch.allclose(expected_codes([mix]), torch.tensor([[1.0, 0.0, -1.0]]))
     with pytest.raises(ValueError, match="2\\^b"):
         expected_codes([torch.ones(2, 6) / 6])
+
+
+def test_swap_argmax_moves_the_models_confidence_onto_the_given_ids():
+    p = torch.tensor([[0.1, 0.6, 0.2, 0.1], [0.25, 0.25, 0.4, 0.1]])
+    (q,) = swap_argmax([p], [torch.tensor([1, 0])])
+    assert torch.equal(q[0], p[0]), "the argmax is the id: unchanged"
+    assert torch.allclose(q[1], torch.tensor([0.4, 0.25, 0.25, 0.1])), q[1]
+    assert torch.allclose(q.sum(-1), torch.ones(2)), "still distributions"
+    a, b = expected_codes([p]), expected_codes([q])
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])

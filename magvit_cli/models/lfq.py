@@ -59,6 +59,21 @@ def expected_codes(probs: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(cols, -1)
 
 
+def swap_argmax(probs: list[torch.Tensor], ids: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per sub-token table, (..., 2^b) distributions and (...) ids -> the same distributions with
+    the mass of each argmax and of the given id swapped: "the model's confidence, placed on `ids`".
+    Where the argmax is the id nothing changes. Soft residual compositing decodes the expected
+    codes of both and keeps their difference: zero where the model keeps the condition token,
+    growing with its confidence in another one."""
+    out = []
+    for p, i in zip(probs, ids):
+        i = i.unsqueeze(-1)
+        top = p.argmax(-1, keepdim=True)
+        q = p.scatter(-1, top, p.gather(-1, i))
+        out.append(q.scatter(-1, i, p.gather(-1, top)))
+    return out
+
+
 def _binary_entropy_from_logits(logit: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of Bernoulli(sigmoid(logit)), stable for large |logit|."""
     p = torch.sigmoid(logit)
