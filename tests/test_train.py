@@ -278,3 +278,17 @@ def test_signal_checkpoints_with_workers(tmp_path, how):
     assert "checkpoint" in err and "--resume" in err, f"the message should say how to go on: {err[-500:]}"
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ck["step"] >= logged, f"checkpoint at step {ck['step']}, but step {logged} was logged before the signal"
+
+
+def test_fresh_run_never_writes_over_a_checkpoint(tmp_path):
+    """A forgotten --resume must not restart a run over its checkpoint; --resume needs one."""
+    run = tmp_path / "run"
+    train_tokenizer(tok_cfg(run, steps=3))
+    before = (run / "checkpoint.pt").read_bytes()
+    args = ["train", "tokenizer", "--out", str(run), "--preset", "tiny", "--steps", "3", "--batch", "1",
+            "--frames", "5", "--size", "16", "--workers", "0", "--device", "cpu", "--quiet"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "--resume" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert (run / "checkpoint.pt").read_bytes() == before, "the checkpoint was touched"
+    r = CliRunner().invoke(app, [*args[:3], str(tmp_path / "new"), *args[4:], "--resume"])
+    assert r.exit_code == 2 and "no checkpoint" in r.output, r.output

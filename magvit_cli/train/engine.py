@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import MagvitError
+from ..errors import MagvitError, UsageError
 
 
 @dataclass
@@ -137,6 +137,20 @@ def lr_at(step: int, base: float, warmup: int, total: int, schedule: str = "cosi
         return base
     p = min(1.0, (step - warmup) / max(1, total - warmup))
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def run_folder(out: Path | str, resume: bool) -> Path:
+    """The run folder, created; a fresh run never writes over another run's checkpoint (hours of
+    training lost to a forgotten --resume), and --resume needs one."""
+    out = Path(out)
+    ck = out / "checkpoint.pt"
+    if resume and not ck.exists():
+        raise UsageError(f"--resume: no checkpoint at {ck}")
+    if not resume and ck.exists():
+        raise UsageError(f"{out} already holds a training run (checkpoint.pt): add --resume to continue it, "
+                         "or give a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def save_checkpoint(path: Path, state: dict):

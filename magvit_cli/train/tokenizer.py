@@ -93,8 +93,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
         raise UsageError("--set cannot change the architecture of --init weights")
     mcfg = init.config if init is not None else model_config(cfg)
     mcfg.latent_shape(cfg.frames, cfg.size, cfg.size)  # raises on bad sizes
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = engine.run_folder(cfg.out, cfg.resume)
     torch.manual_seed(cfg.seed)
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
     if cfg.freeze_encoder:

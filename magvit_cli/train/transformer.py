@@ -257,8 +257,7 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
 
 def train_transformer(cfg: TransformerTrainConfig) -> Path:
     d = engine.setup_distributed(cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = engine.run_folder(cfg.out, cfg.resume)
     tokenizer = load_model(cfg.tokenizer, expect="tokenizer", device=d.device)
     tcfg = (tokenizer.config.time_factor, tokenizer.config.space_factor)
     model = engine.warm_start(cfg.init, "transformer", d.device)
