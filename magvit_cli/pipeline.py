@@ -150,7 +150,7 @@ RESIDUAL_TASKS = {"footprint": {"FI", "FP", "CFP"}, "padded": {"FI", "FP", "CFP"
 # Tasks decoded soft by default (Sampling.soft), per condition region: outpainting with a padded
 # model, +0.1 to +1.2 dB PSNR and higher SSIM on held-out and training clips alike; on residual
 # tasks it gives back the padding (the model is never sure of a change), where hard decoding's
-# changes are a wash (-0.09 to +0.09 dB), and generation wants a sample, not an average
+# changes are a wash (-0.07 to +0.09 dB), and generation wants a sample, not an average
 # (weights/README.md).
 SOFT_TASKS = {"footprint": set(), "padded": {"OPC", "OPV", "OPH", "OPD"}}
 
