@@ -476,7 +476,9 @@ def train_tokenizer_cmd(
         frames: int = typer.Option(9, "--frames", help="Clip length (1 + 4k)."), size: int = typer.Option(64, "--size", help="Crop size."),
         lr: float = typer.Option(1e-4, "--lr"), warmup: int = typer.Option(100, "--warmup"),
         betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
-        entropy_weight: float = typer.Option(0.1, "--entropy-weight", help="LFQ entropy penalty weight."),
+        entropy_weight: float = typer.Option(0.1, "--entropy-weight", help=(
+            "LFQ entropy penalty weight. A fresh run starts at 5x and anneals down to it; with --init "
+            "the trained codebook is kept, at this weight from the first step.")),
         perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
         perceptual_weight: float = typer.Option(0.1, "--perceptual-weight"),
         disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
@@ -499,7 +501,7 @@ def train_tokenizer_cmd(
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
                                    accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
                                    betas=_betas(betas), entropy_weight=entropy_weight,
-                                   entropy_start=max(entropy_weight, 5 * entropy_weight), stop_after=stop_after,
+                                   entropy_start=entropy_weight if init else 5 * entropy_weight, stop_after=stop_after,
                                    perceptual=perceptual, perceptual_weight=perceptual_weight,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,

@@ -292,3 +292,16 @@ def test_fresh_run_never_writes_over_a_checkpoint(tmp_path):
     assert (run / "checkpoint.pt").read_bytes() == before, "the checkpoint was touched"
     r = CliRunner().invoke(app, [*args[:3], str(tmp_path / "new"), *args[4:], "--resume"])
     assert r.exit_code == 2 and "no checkpoint" in r.output, r.output
+
+
+def test_init_keeps_the_entropy_weight_from_the_first_step(tmp_path):
+    """A fresh run anneals the entropy penalty down from 5x; a warm start (--init) must not
+    re-anneal, which would push a trained codebook around at 5x the weight."""
+    base = train_tokenizer(tok_cfg(tmp_path / "base", steps=1))
+    common = ["--preset", "tiny", "--steps", "2", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "0",
+              "--device", "cpu", "--quiet", "--entropy-weight", "0.1"]
+    for name, extra, want in [("fresh", [], 0.5), ("warm", ["--init", str(base)], 0.1)]:
+        r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / name), *common, *extra])
+        assert r.exit_code == 0, r.output
+        first = rows(tmp_path / name / "metrics.jsonl")[0]
+        assert abs(first["entropy_weight"] - want) < 0.01, f"{name}: entropy weight {first['entropy_weight']} at step 1, want {want}"
