@@ -304,17 +304,17 @@ class Magvit:
                                 generator=generator, grid=grid, return_probs=soft)
             tokens, probs = out if soft else (out, None)
         with self.autocast(), self.clock("detokenize"):
+            def decode_soft(p):  # per-table distributions -> video of their expected codes
+                codes = expected_codes(p)[0].T.reshape(1, -1, *grid)  # (1, bits, t, h, w)
+                return self.tokenizer.decode_codes(codes).float().clamp(-1, 1)
             if probs is not None:
-                codes = expected_codes(probs)[0].T.reshape(1, -1, *grid)  # (1, bits, t, h, w)
-                video = self.tokenizer.decode_codes(codes).float().clamp(-1, 1)
+                video = decode_soft(probs)
             else:
                 video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
             if probs is not None and sampling.residual_for(task, self.region):
                 # the condition as the model would have it with the same confidence: the
                 # residual difference is zero wherever the model keeps the condition token
-                same = swap_argmax(probs, self.transformer.split(z.flatten(1)))
-                codes = expected_codes(same)[0].T.reshape(1, -1, *grid)
-                cond_rec = self.tokenizer.decode_codes(codes).float().clamp(-1, 1)
+                cond_rec = decode_soft(swap_argmax(probs, self.transformer.split(z.flatten(1))))
             else:
                 cond_rec = self.tokenizer.decode(z).float().clamp(-1, 1)
         return Window(video[0].cpu(), cond_rec[0].cpu())
