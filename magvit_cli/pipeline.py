@@ -175,16 +175,14 @@ class Sampling:
     # of the chosen token's code; None: SOFT_TASKS
     soft: bool | None = None
 
-    def residual_for(self, task: Task, region: str = "footprint") -> bool:
-        return task.code in RESIDUAL_TASKS[region] if self.residual is None else self.residual
-
-    def soft_for(self, task: Task, region: str = "footprint") -> bool:
-        return task.code in SOFT_TASKS[region] if self.soft is None else self.soft
-
-    def temperature_for(self, task: Task, region: str) -> float:
-        if self.temperature is not None:
-            return self.temperature
-        return 0.0 if region == "padded" and task.code != "CG" else 1.0
+    def resolve(self, task: Task, region: str = "footprint") -> "Decoding":
+        """The settings left None made concrete for one task and condition region."""
+        temperature = self.temperature
+        if temperature is None:
+            temperature = 0.0 if region == "padded" and task.code != "CG" else 1.0
+        return Decoding(temperature=temperature,
+                        residual=task.code in RESIDUAL_TASKS[region] if self.residual is None else self.residual,
+                        soft=task.code in SOFT_TASKS[region] if self.soft is None else self.soft)
 
     def check(self):
         if self.steps < 1:
@@ -197,11 +195,25 @@ class Sampling:
             raise UsageError(f"--schedule must be one of {', '.join(commit.SCHEDULES)}")
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """Sampling resolved for one task (Sampling.resolve): no None left."""
+    temperature: float
+    residual: bool
+    soft: bool
+
+
 @dataclass
 class Window:
     """One window at working resolution: what the model saw and made."""
     generated: torch.Tensor  # (3, T, S, S) decoded generated tokens
-    condition: torch.Tensor  # (3, T, S, S) decoded condition tokens: the tokenizer's view of the condition
+    # (3, T, S, S) decoded condition tokens (the tokenizer's view of the condition) for residual
+    # compositing; None when the task composites plainly (no decoder pass spent on it)
+    condition: torch.Tensor | None
+
+    @property
+    def residual(self) -> bool:
+        return self.condition is not None
 
 
 @dataclass
@@ -297,12 +309,12 @@ class Magvit:
             cmask = condition_region(known, self.tf, self.sf, self.region).flatten().to(self.device)
             null = self.transformer.config.num_classes
             c = torch.tensor([null if cls is None else cls], device=self.device)
-            soft = sampling.soft_for(task, self.region)
+            how = sampling.resolve(task, self.region)
             out = commit.decode(self.transformer, z.flatten(1), cmask, torch.tensor([task.id], device=self.device), c,
-                                steps=sampling.steps, schedule=sampling.schedule, temperature=sampling.temperature_for(task, self.region),
+                                steps=sampling.steps, schedule=sampling.schedule, temperature=how.temperature,
                                 choice_temperature=sampling.choice_temperature, guidance=sampling.guidance,
-                                generator=generator, grid=grid, return_probs=soft)
-            tokens, probs = out if soft else (out, None)
+                                generator=generator, grid=grid, return_probs=how.soft)
+            tokens, probs = out if how.soft else (out, None)
         with self.autocast(), self.clock("detokenize"):
             def decode_soft(p):  # per-table distributions -> video of their expected codes
                 codes = expected_codes(p)[0].T.reshape(1, -1, *grid)  # (1, bits, t, h, w)
@@ -311,23 +323,27 @@ class Magvit:
                 video = decode_soft(probs)
             else:
                 video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
-            if probs is not None and sampling.residual_for(task, self.region):
+            cond_rec = None
+            if how.residual and probs is not None:
                 # the condition as the model would have it with the same confidence: the
                 # residual difference is zero wherever the model keeps the condition token
                 cond_rec = decode_soft(swap_argmax(probs, self.transformer.split(z.flatten(1))))
-            else:
+            elif how.residual:
                 cond_rec = self.tokenizer.decode(z).float().clamp(-1, 1)
-        return Window(video[0].cpu(), cond_rec[0].cpu())
+        return Window(video[0].cpu(), None if cond_rec is None else cond_rec[0].cpu())
 
     def generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def lift(self, window: Window, t: int, cond_full: torch.Tensor | None, size: tuple[int, int], residual: bool) -> torch.Tensor:
-        """Frame t of a generated window at full resolution. Residual: cond_full + up(decode(generated)
-        - decode(condition tokens)): the tokenizer's own error cancels, and where the model keeps the
-        condition tokens the full-resolution padding comes through untouched. Else up(generated)."""
+    def lift(self, window: Window, t: int, cond_full: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+        """Frame t of a generated window at full resolution. Residual windows: cond_full +
+        up(decode(generated) - decode(condition tokens)): the tokenizer's own error cancels, and
+        where the model keeps the condition tokens the full-resolution padding comes through
+        untouched. Else up(generated)."""
         with self.clock("composite"):
-            if residual:
+            if window.residual:
+                if cond_full is None:
+                    raise ValueError("a residual window needs the full-resolution condition frame")
                 return (cond_full + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
             return resize(window.generated[:, t], size).clamp(-1, 1)
 

@@ -113,8 +113,8 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             w.write(to_frame(frames[k]))
             for j in range(1, factor):
                 a = j / factor
-                cond_full = (1 - a) * frames[k] + a * frames[k + 1]
-                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W), sampling.residual_for(task, m.region))))
+                cond_full = (1 - a) * frames[k] + a * frames[k + 1] if win.residual else None
+                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W))))
             written += factor
             progress(written, total)
 
@@ -176,13 +176,13 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
             for p in range(kc, L):
                 if remaining == 0:
                     break
-                full = m.lift(win, p, last_full, (H, W), sampling.residual_for(task, m.region))
+                full = m.lift(win, p, last_full, (H, W))
                 w.write(to_frame(full))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
                 progress(total - remaining, total)
             low_tail = (low_tail + [g for g, _ in made])[-kc:]
-            last_full = made[-1][1] if sampling.residual_for(task, m.region) else last_full
+            last_full = made[-1][1] if win.residual else last_full
     return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames})
 
 
@@ -253,7 +253,6 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
         win = m.fill(low, known, task, None, sampling, gen)
-        residual = sampling.residual_for(task, m.region)
 
         def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
             if padding != "fill":
@@ -265,10 +264,10 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
             cond_i = None
-            if residual:
+            if win.residual:
                 with m.clock("composite"):
                     cond_i = padded(i, canvas_i, known_i)
-            made = m.lift(win, lead + i, cond_i, (Hc, Wc), residual)
+            made = m.lift(win, lead + i, cond_i, (Hc, Wc))
             w.write(to_frame(torch.where(known_i, canvas_i, made)))
         written += len(frames)
         progress(written, total)
@@ -430,6 +429,7 @@ def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fp
     if W * H > MAX_PIXELS:
         raise UsageError(f"--size {W}x{H} exceeds the limit of {MAX_PIXELS} pixels (4K UHD)")
     gen = m.generator(sampling.seed)
+    sampling = dataclasses.replace(sampling, residual=False)  # frames are upsampled as made: no condition decode
     written, last = 0, None
     with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
         while written < frames:

@@ -279,15 +279,17 @@ def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
     opc = get_task("OPC")
     known = opc.known(9, 16, 16)
     low = torch.rand(3, 9, 16, 16) * 2 - 1
-    assert Sampling().soft_for(opc, "padded") and not Sampling().soft_for(get_task("FI"), "padded")
+    assert Sampling().resolve(opc, "padded").soft and not Sampling().resolve(get_task("FI"), "padded").soft
+    hard = m.fill(low, known, opc, None, Sampling(soft=False, residual=True), m.generator(0)).condition  # decoded tokens
     w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
-    assert (w.generated - w.condition).abs().max() < 1e-5, "a one-hot distribution decodes as its token"
+    assert w.condition is None, "outpainting composites plainly: no decoder pass for the condition"
+    assert (w.generated - hard).abs().max() < 1e-5, "a one-hot distribution decodes as its token"
     flat["on"] = True
     w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
     zeros = m.tokenizer.decode_codes(torch.zeros(1, m.tokenizer.config.bits, 3, 4, 4)).clamp(-1, 1)[0]
     assert torch.allclose(w.generated, zeros, atol=1e-5), "a flat distribution decodes as zero codes"
     w = m.fill(low, known, opc, None, Sampling(soft=False), m.generator(0))
-    assert torch.equal(w.generated, w.condition), "--hard decodes the chosen tokens"
+    assert torch.equal(w.generated, hard), "--hard decodes the chosen tokens"
 
 
 def test_soft_residual_is_zero_where_the_model_keeps_the_condition(tmp_path, monkeypatch):
@@ -348,15 +350,17 @@ def test_padded_inpaint_fills_a_moving_hole_from_the_other_frames(tmp_path, monk
 def test_sampling_defaults_follow_the_condition_region():
     from magvit_cli.pipeline import Sampling
     from magvit_cli.tasks import get_task
-    s = Sampling()
-    assert s.temperature_for(get_task("FI"), "footprint") == 1.0 and s.temperature_for(get_task("FI"), "padded") == 0.0
-    assert s.temperature_for(get_task("CG"), "padded") == 1.0, "nothing to refine: sample"
-    assert Sampling(temperature=0.7).temperature_for(get_task("FI"), "padded") == 0.7, "an explicit setting wins"
-    fi, opc, ipd = get_task("FI"), get_task("OPC"), get_task("IPD")
-    assert s.residual_for(fi, "footprint") and s.residual_for(fi, "padded")
-    assert not s.residual_for(opc, "footprint") and not s.residual_for(opc, "padded")
-    assert not s.residual_for(ipd, "footprint") and s.residual_for(ipd, "padded")
-    assert not Sampling(residual=False).residual_for(fi, "padded") and Sampling(residual=True).residual_for(opc, "footprint")
-    assert s.soft_for(opc, "padded") and s.soft_for(get_task("OPD"), "padded") and not s.soft_for(opc, "footprint")
-    assert not s.soft_for(fi, "padded") and not s.soft_for(ipd, "padded") and not s.soft_for(get_task("CG"), "padded")
-    assert Sampling(soft=True).soft_for(fi, "footprint") and not Sampling(soft=False).soft_for(opc, "padded")
+    fi, opc, ipd, cg = get_task("FI"), get_task("OPC"), get_task("IPD"), get_task("CG")
+
+    def r(task, region, **kw):
+        return Sampling(**kw).resolve(task, region)
+    assert r(fi, "footprint").temperature == 1.0 and r(fi, "padded").temperature == 0.0
+    assert r(cg, "padded").temperature == 1.0, "nothing to refine: sample"
+    assert r(fi, "padded", temperature=0.7).temperature == 0.7, "an explicit setting wins"
+    assert r(fi, "footprint").residual and r(fi, "padded").residual
+    assert not r(opc, "footprint").residual and not r(opc, "padded").residual
+    assert not r(ipd, "footprint").residual and r(ipd, "padded").residual
+    assert not r(fi, "padded", residual=False).residual and r(opc, "footprint", residual=True).residual
+    assert r(opc, "padded").soft and r(get_task("OPD"), "padded").soft and not r(opc, "footprint").soft
+    assert not r(fi, "padded").soft and not r(ipd, "padded").soft and not r(cg, "padded").soft
+    assert r(fi, "footprint", soft=True).soft and not r(opc, "padded", soft=False).soft
