@@ -153,6 +153,8 @@ def test_export_from_checkpoint_matches_trainer_export(tmp_path):
     assert r.exit_code == 0, r.output
     b = load_file(str(tmp_path / "again/model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    r = CliRunner().invoke(app, ["train", "export", str(tmp_path / "again")])
+    assert r.exit_code != 0 and "no training checkpoint" in r.output and "--resume" not in r.output, r.output
 
 
 def test_nproc_launches_two_processes(tmp_path):

@@ -160,8 +160,10 @@ def save_checkpoint(path: Path, state: dict):
 
 
 def load_checkpoint(path: Path) -> dict:
+    """Reached from --resume (after run_folder checked) and from `train export`, so the message
+    names the file, not a flag."""
     if not path.exists():
-        raise MagvitError(f"--resume: no checkpoint at {path}")
+        raise MagvitError(f"no training checkpoint at {path} (a run folder from `magvit train ... --out`)")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
