@@ -115,7 +115,8 @@ class Progress:
         self.bar = None
 
     def __enter__(self):
-        if not (State.quiet or State.json):
+        # a bar only on a terminal: redirected to a log (batch scripts) it would leave blank lines
+        if not (State.quiet or State.json) and err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeRemainingColumn
             self.bar = RP(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
                           TimeRemainingColumn(), console=err, transient=True)

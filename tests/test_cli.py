@@ -182,6 +182,13 @@ def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
     assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "rl.mp4"))
 
 
+def test_error_output_redirected_is_the_one_line(weights, clip):
+    """Not on a terminal (a batch script's log), no progress bar: its transient display left a
+    blank line before the error."""
+    r = runner.invoke(app, ["interpolate", str(clip), "--factor", "1", "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 2 and r.output.splitlines() == [r.output.strip()], repr(r.output)
+
+
 def test_errors_are_one_line_with_exit_codes(weights, clip, tmp_path):
     r = run(["interpolate", str(tmp_path / "missing.mp4")], weights, expect=2)
     assert "no such file" in r.output and "Traceback" not in r.output
