@@ -153,8 +153,8 @@ LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known 
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "
-    "Default: the measured best (residual for interpolate/predict, plain for outpaint; for inpaint, residual with a "
-    "padded-condition model, plain otherwise)."), show_default=False)
+    "Default: the measured best (residual for interpolate/predict, plain for outpaint; for inpaint and vertical "
+    "outpaint, residual with a padded-condition model, plain otherwise)."), show_default=False)
 SoftOpt = typer.Option(None, "--soft/--hard", help=(
     "Soft: decode each token's expected code under the model's distribution (sharp where it is sure, an average where "
     "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint with a padded-condition model, "

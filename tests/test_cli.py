@@ -367,6 +367,7 @@ def test_sampling_defaults_follow_the_condition_region():
     assert r(fi, "footprint").residual and r(fi, "padded").residual
     assert not r(opc, "footprint").residual and not r(opc, "padded").residual
     assert not r(ipd, "footprint").residual and r(ipd, "padded").residual
+    assert r(get_task("OPV"), "padded").residual and not r(get_task("OPH"), "padded").residual
     assert not r(fi, "padded", residual=False).residual and r(opc, "footprint", residual=True).residual
     assert r(opc, "padded").soft and r(get_task("OPD"), "padded").soft and not r(opc, "footprint").soft
     assert not r(fi, "padded").soft and not r(ipd, "padded").soft and not r(cg, "padded").soft
