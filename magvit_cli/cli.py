@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from . import runners, video
-from .errors import MagvitError, UsageError
+from .errors import MagvitError, UsageError, stop_on_signals
 from .pipeline import Magvit, Sampling
 from .tasks import CONDITION_REGIONS
 from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
@@ -48,11 +48,7 @@ def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
         "pickle files can run code."))):
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
     State.allow_pickle = allow_pickle
-    import signal
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_signals()
 
 
 def fail(e: BaseException) -> None:
@@ -60,7 +56,7 @@ def fail(e: BaseException) -> None:
     if os.environ.get("MAGVIT_DEBUG") == "1":
         raise e
     if isinstance(e, KeyboardInterrupt):
-        err.print(f"interrupted: {e}" if str(e) else "interrupted: no output was left behind", highlight=False, soft_wrap=True)
+        err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if isinstance(e, MagvitError):
         err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)

@@ -1,5 +1,17 @@
 """The project's own error type: anything raised as MagvitError becomes a one-line message in
-the CLI (exit code 1), or 2 when it is a UsageError (bad options or input the user can fix)."""
+the CLI (exit code 1), or 2 when it is a UsageError (bad options or input the user can fix).
+
+Also how a run stops on Ctrl-C or SIGTERM. Both raise KeyboardInterrupt, and the request is
+remembered: Python drops an exception raised inside a finaliser (a generator or PyAV container
+closed by the garbage collector, a `__del__`), so a signal that lands there would otherwise be
+lost and the run would finish and commit its output. `check_interrupt` raises it again; the video
+writer calls it before every frame and before it moves its output into place."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
 
 
 class MagvitError(Exception):
@@ -12,3 +24,43 @@ class UsageError(MagvitError):
     """Bad options or input: the user can fix the call."""
 
     exit_code = 2
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_stop = threading.Event()  # set by the handler below; never cleared in a process that got one
+
+
+def _on_stop_signal(signum, frame):
+    _stop.set()
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM end the run with KeyboardInterrupt and are remembered (see above)."""
+    for s in _STOP_SIGNALS:
+        signal.signal(s, _on_stop_signal)
+
+
+def interrupt_requested() -> bool:
+    """Whether a stop signal arrived in this process, even one whose exception was dropped."""
+    return _stop.is_set()
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if a stop signal arrived (see `interrupt_requested`)."""
+    if _stop.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def signals_held():
+    """Hold Ctrl-C/SIGTERM for a few statements (creating a temporary file and remembering it, so
+    that nothing can leave it behind); one that arrives meanwhile is raised right after."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

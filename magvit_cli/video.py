@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,7 +19,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from .errors import MagvitError, UsageError
+from .errors import MagvitError, UsageError, check_interrupt, interrupt_requested, signals_held
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -222,16 +223,22 @@ class VideoWriter:
         folder = self.path.parent
         if not folder.is_dir():
             raise UsageError(f"output folder {folder} does not exist")
-        if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)}.", dir=folder))
-            return self
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = None
         try:
-            self._open()
+            with signals_held():  # no Ctrl-C between creating the temporary and remembering it
+                if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
+                    self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)}.", dir=folder))
+                else:
+                    fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
+                    os.close(fd)
+                    self.tmp = Path(tmp)
+            if not self.sequence:
+                self._open()
         except BaseException:
-            self.tmp.unlink(missing_ok=True)
+            if self.sequence and self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            elif self.tmp is not None:
+                self.tmp.unlink(missing_ok=True)
             raise
         return self
 
@@ -280,6 +287,7 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray):
         """One (H, W, 3) uint8 RGB frame."""
+        check_interrupt()
         if frame.shape != (self.height, self.width, 3):
             raise ValueError(f"frame {frame.shape} does not match output {self.height}x{self.width}")
         if self.clock is not None:
@@ -315,7 +323,6 @@ class VideoWriter:
         self.out.close()
 
     def _exit_sequence(self, ok: bool):
-        import shutil
         try:
             if ok:
                 for f in sorted(self.tmp.iterdir()):
@@ -325,15 +332,23 @@ class VideoWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __exit__(self, exc_type, exc, tb):
+        # A stop signal whose exception was dropped (errors.py): clean up and commit nothing.
+        interrupted = exc_type is None and interrupt_requested()
+        self._close(ok=exc_type is None and not interrupted)
+        if interrupted:
+            raise KeyboardInterrupt
+        return False
+
+    def _close(self, ok: bool):
         if self.sequence:
-            self._exit_sequence(exc_type is None)
-            return False
+            self._exit_sequence(ok)
+            return
         try:
-            if exc_type is None:
+            if ok:
                 self._finish()
                 os.chmod(self.tmp, shared_file_mode())
                 self.tmp.replace(self.path)
-                return False
+                return
             try:
                 self.out.close()
             except Exception:
@@ -342,4 +357,3 @@ class VideoWriter:
                 self.audio_in.close()
         finally:
             self.tmp.unlink(missing_ok=True)
-        return False

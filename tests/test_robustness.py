@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from conftest import make_video, tiny_tokenizer, tiny_transformer
 from magvit_cli import runners
 from magvit_cli.cli import _parse_size, app
+from magvit_cli import errors
 from magvit_cli.errors import MagvitError
 from magvit_cli.models import save_model
 from magvit_cli.video import VideoWriter, iter_frames, probe, read_frames
@@ -221,6 +222,64 @@ def test_interrupt_leaves_nothing(weights, tmp_path, sig):
     assert p.returncode == 130, err
     assert list(out.iterdir()) == [], "a partial or temporary file was left behind"
     assert src.read_bytes() == before
+
+
+@pytest.fixture
+def stop_handlers():
+    """The CLI's Ctrl-C/SIGTERM handlers in this process; restored (and the request forgotten) after."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    errors.stop_on_signals()
+    yield
+    errors._stop.clear()
+    for s, h in old.items():
+        signal.signal(s, h)
+
+
+class DroppedSignal:
+    """Delivers a stop signal inside a finaliser, where Python prints and drops the exception."""
+
+    def __init__(self, sig):
+        self.sig = sig
+
+    def __del__(self):
+        os.kill(os.getpid(), self.sig)
+        for _ in range(1000):  # the handler runs between bytecodes: here, inside __del__
+            if errors.interrupt_requested():
+                break
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped one
+@pytest.mark.parametrize("name", ["o.mp4", "o_%03d.png"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_dropped_in_a_finaliser_still_stops_the_writer(stop_handlers, tmp_path, sig, name):
+    frame = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / name, 25, 16, 16) as w:
+            w.write(frame)
+            DroppedSignal(sig)  # collected at once: its KeyboardInterrupt is dropped, the block goes on
+            assert errors.interrupt_requested(), "the handler ran and remembered the signal"
+    assert list(tmp_path.iterdir()) == [], "nothing committed after a stop signal"
+    with pytest.raises(KeyboardInterrupt):  # the block ends normally: __exit__ still commits nothing
+        with VideoWriter(tmp_path / name, 25, 16, 16):
+            pass
+    assert list(tmp_path.iterdir()) == [], "nothing committed after a stop signal"
+
+
+def test_signal_while_creating_the_temporary_leaves_nothing(stop_handlers, tmp_path, monkeypatch):
+    """A signal between creating the temporary file and remembering it is held until the writer
+    can remove the file again."""
+    import tempfile
+    real = tempfile.mkstemp
+
+    def mkstemp(*a, **k):
+        r = real(*a, **k)
+        os.kill(os.getpid(), signal.SIGINT)  # held: raises only after the file is remembered
+        return r
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(KeyboardInterrupt):
+        with VideoWriter(tmp_path / "o.mp4", 25, 16, 16):
+            pass
+    assert list(tmp_path.iterdir()) == [], "the temporary file was left behind"
 
 
 # --- fuzzing ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import MagvitError, UsageError
+from ..errors import MagvitError, UsageError, stop_on_signals
 
 
 @dataclass
@@ -205,14 +205,16 @@ class Metrics:
 
 @contextmanager
 def stop_on_signal():
-    """Turn SIGTERM into KeyboardInterrupt so the trainer checkpoints on either."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    old = signal.signal(signal.SIGTERM, handler)
+    """Turn SIGTERM (and Ctrl-C) into a remembered KeyboardInterrupt (errors.stop_on_signals) so
+    the trainer checkpoints on either; the loops call `errors.check_interrupt` every step, which
+    raises it again if it was dropped in a finaliser."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop_on_signals()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 @contextmanager

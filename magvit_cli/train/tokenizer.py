@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..errors import UsageError
+from ..errors import UsageError, check_interrupt
 from ..models import TokenizerConfig, VideoTokenizer, save_model
 from ..models.discriminator import Discriminator, DiscriminatorConfig, LeCam, r1_penalty
 from . import engine
@@ -138,6 +138,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         while step < end:
+            check_interrupt()  # a Ctrl-C dropped in a finaliser still checkpoints and stops
             lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
             for g in opt.param_groups:
                 g["lr"] = lr

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import commit
-from ..errors import MagvitError, UsageError
+from ..errors import MagvitError, UsageError, check_interrupt
 from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
 from ..tasks import condition_region, condition_video, get_task, latent_mask
 from . import engine
@@ -321,6 +321,7 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         while step < end:
+            check_interrupt()  # a Ctrl-C dropped in a finaliser still checkpoints and stops
             gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
             lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
             for g in opt.param_groups:
