@@ -42,10 +42,19 @@ class State:
     allow_pickle = False
 
 
+def _print_version(value: bool):
+    if value:
+        from . import __version__
+        print(f"magvit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
         "Load pickled weights (model.pt/.ckpt/.bin) with torch.load(weights_only=True). Off by default: "
-        "pickle files can run code."))):
+        "pickle files can run code.")),
+        version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                     help="Print the version and exit.")):
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
     State.allow_pickle = allow_pickle
     stop_on_signals()

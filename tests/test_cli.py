@@ -34,6 +34,12 @@ def run(args, weights, expect=0):
     return json.loads(r.stdout.strip().splitlines()[-1]) if expect == 0 else r
 
 
+def test_version():
+    from magvit_cli import __version__
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.stdout.strip() == f"magvit {__version__}", r.stdout
+
+
 def test_help_lists_every_task():
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0
