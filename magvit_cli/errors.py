@@ -35,10 +35,13 @@ def _on_stop_signal(signum, frame):
     raise KeyboardInterrupt
 
 
-def stop_on_signals() -> None:
-    """Ctrl-C and SIGTERM end the run with KeyboardInterrupt and are remembered (see above)."""
+def stop_on_signals() -> dict:
+    """Ctrl-C and SIGTERM end the run with KeyboardInterrupt and are remembered (see above).
+    Returns the handlers they had, {signal: handler}, for `signal.signal` to put back."""
+    old = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
     for s in _STOP_SIGNALS:
         signal.signal(s, _on_stop_signal)
+    return old
 
 
 def interrupt_requested() -> bool:

@@ -235,10 +235,8 @@ class VideoWriter:
             if not self.sequence:
                 self._open()
         except BaseException:
-            if self.sequence and self.tmp is not None:
-                shutil.rmtree(self.tmp, ignore_errors=True)
-            elif self.tmp is not None:
-                self.tmp.unlink(missing_ok=True)
+            if self.tmp is not None:
+                self._close(ok=False)
             raise
         return self
 

@@ -227,8 +227,7 @@ def test_interrupt_leaves_nothing(weights, tmp_path, sig):
 @pytest.fixture
 def stop_handlers():
     """The CLI's Ctrl-C/SIGTERM handlers in this process; restored (and the request forgotten) after."""
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    errors.stop_on_signals()
+    old = errors.stop_on_signals()
     yield
     errors._stop.clear()
     for s, h in old.items():

@@ -208,8 +208,7 @@ def stop_on_signal():
     """Turn SIGTERM (and Ctrl-C) into a remembered KeyboardInterrupt (errors.stop_on_signals) so
     the trainer checkpoints on either; the loops call `errors.check_interrupt` every step, which
     raises it again if it was dropped in a finaliser."""
-    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    stop_on_signals()
+    old = stop_on_signals()
     try:
         yield
     finally:
