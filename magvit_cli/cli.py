@@ -485,6 +485,8 @@ def train_tokenizer_cmd(
         entropy_weight: float = typer.Option(0.1, "--entropy-weight", help=(
             "LFQ entropy penalty weight. A fresh run starts at 5x and anneals down to it; with --init "
             "the trained codebook is kept, at this weight from the first step.")),
+        recon: str = typer.Option("l1", "--recon", help=(
+            "Reconstruction loss: l1 (the default releases' tokenizer) or l2 (mean squared error, what PSNR measures).")),
         perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
         perceptual_weight: float = typer.Option(0.1, "--perceptual-weight"),
         disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
@@ -503,10 +505,12 @@ def train_tokenizer_cmd(
     try:
         if freeze_encoder and init is None:
             raise UsageError("--freeze-encoder needs --init: a fresh encoder frozen would never learn")
+        if recon not in ("l1", "l2"):
+            raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
                                    accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
-                                   betas=_betas(betas), entropy_weight=entropy_weight,
+                                   betas=_betas(betas), recon=recon, entropy_weight=entropy_weight,
                                    entropy_start=entropy_weight if init else 5 * entropy_weight, stop_after=stop_after,
                                    perceptual=perceptual, perceptual_weight=perceptual_weight,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,

@@ -307,3 +307,20 @@ def test_init_keeps_the_entropy_weight_from_the_first_step(tmp_path):
         assert r.exit_code == 0, r.output
         first = rows(tmp_path / name / "metrics.jsonl")[0]
         assert abs(first["entropy_weight"] - want) < 0.01, f"{name}: entropy weight {first['entropy_weight']} at step 1, want {want}"
+
+
+def test_recon_l2_trains_on_the_squared_error(tmp_path):
+    """--recon l2 puts the mean squared error (what PSNR measures) in the loss; l1 the mean
+    absolute error. The logged `rec` is the loss term, `psnr` is 10 log10(4 / MSE) of the same
+    (clamped) batch, so with l2 the two agree and with l1 they do not."""
+    import math
+    common = ["--preset", "tiny", "--steps", "1", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "0",
+              "--device", "cpu", "--quiet"]
+    for recon in ("l1", "l2"):
+        r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / recon), *common, "--recon", recon])
+        assert r.exit_code == 0, r.output
+        first = rows(tmp_path / recon / "metrics.jsonl")[0]
+        gap = abs(10 * math.log10(4 / first["rec"]) - first["psnr"])
+        assert (gap < 0.1) == (recon == "l2"), f"--recon {recon}: rec {first['rec']:.5f}, psnr {first['psnr']:.3f} (gap {gap:.3f} dB)"
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "bad"), *common, "--recon", "l3"])
+    assert r.exit_code == 2 and "--recon" in r.output, r.output
