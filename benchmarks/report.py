@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from magvit_cli.bench import STAGES
+
 
 def eval_table(rep: dict, plain: dict | None = None) -> str:
     avg = rep["average"]
@@ -28,12 +30,12 @@ def eval_table(rep: dict, plain: dict | None = None) -> str:
 
 
 def bench_table(res: dict) -> str:
-    stages = ["decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video"]
+    stages = STAGES
     head = "| subcommand | seconds | frames in/s | frames out/s | " + " | ".join(stages) + " | model GFLOP/s | % of matmul |"
     rows = [head, "|---|" + "---:|" * (len(stages) + 5)]
     for name, r in res["tasks"].items():
         rows.append(f"| {name} | {r['seconds']:.1f} | {r['frames_in_per_s']:.2f} | {r['frames_out_per_s']:.2f} | "
-                    + " | ".join(f"{r['stages'][s]:.1f}" for s in stages)
+                    + " | ".join(f"{r['stages'].get(s, 0.0):.1f}" for s in stages)
                     + f" | {r.get('model_gflops', 0):.1f} | {100 * r.get('model_peak_fraction', 0):.0f} |")
     rows.append(f"\n{res['clip']} on {res['device']} ({res['precision']}, {res['threads']} threads), {res['steps']} COMMIT steps; "
                 f"measured matmul peak {res['matmul_gflops']:.0f} GFLOP/s; one window = {res['window_gflop']:.1f} GFLOP.")

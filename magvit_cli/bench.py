@@ -19,7 +19,7 @@ from .tasks import get_task
 from .video import VideoWriter
 
 TASKS = ("interpolate", "predict", "outpaint", "inpaint", "reconstruct")
-STAGES = ("decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video")
+STAGES = ("decode video", "motion", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video")
 
 
 def _sync(device):

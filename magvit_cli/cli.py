@@ -164,6 +164,9 @@ SoftOpt = typer.Option(None, "--soft/--hard", help=(
     "Soft: decode each token's expected code under the model's distribution (sharp where it is sure, an average where "
     "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint with a padded-condition model, "
     "hard otherwise)."), show_default=False)
+MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
+    "Interpolation's padding: frames warped along the optical flow between each pair (OpenCV DIS; the linear blend "
+    "where the flow is not trusted), which the model then refines; --no-motion: the linear blend (the paper's)."))
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
@@ -271,11 +274,12 @@ def task_command(image_out: bool = False):
 @task_command()
 def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                 factor: int = typer.Option(2, "--factor", "-f", help="Output frames per input frame (integer >= 2); fps is multiplied by it exactly."),
-                scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed.")):
+                scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
+                motion: bool = MotionOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
     if factor < 2:
         raise UsageError(f"--factor must be an integer >= 2, got {factor}")
-    return runners.interpolate(run.model(), src, dst, factor, run.sampling(), run.write(), scene_threshold, progress)
+    return runners.interpolate(run.model(), src, dst, factor, run.sampling(), run.write(), scene_threshold, progress, motion)
 
 
 @task_command()
@@ -583,7 +587,11 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
              steps: int = StepsOpt, temperature: Optional[float] = TempOpt, guidance: float = GuidanceOpt, seed: int = SeedOpt,
-             residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             residual: Optional[bool] = PlainOpt, soft: Optional[bool] = SoftOpt, motion: bool = MotionOpt,
+             fi_every: Optional[int] = typer.Option(None, "--fi-every", help=(
+                 "FI with every k-th frame known (interpolation x k, e.g. 2 for the common x2) instead of the paper's "
+                 "first and last frame of the window."), show_default=False),
+             quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
     State.quiet, State.json = quiet, json_
@@ -597,7 +605,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
             res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft), window, windows, chosen,
-                           save_examples, progress, str(i3d) if i3d else None)
+                           save_examples, progress, str(i3d) if i3d else None, motion, fi_every)
         if report:
             report.write_text(json.dumps(res, indent=2))
         if State.json:
@@ -642,7 +650,7 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma 
             from .bench import STAGES
             t = Table(title=f"magvit bench on {res['device']} ({res['precision']}, {res['threads']} threads): {res['clip']}, "
                             f"matmul {res['matmul_gflops']:.0f} GFLOP/s")
-            short = {"decode video": "read", "tokenize": "tok", "COMMIT steps": "COMMIT", "detokenize": "detok",
+            short = {"decode video": "read", "motion": "flow", "tokenize": "tok", "COMMIT steps": "COMMIT", "detokenize": "detok",
                      "composite": "comp", "encode video": "write"}
             for col in ("task", "s", "in f/s", "out f/s", *(short[k] for k in STAGES), "GFLOP/s", "%peak"):
                 t.add_column(col, justify="right" if col != "task" else "left")

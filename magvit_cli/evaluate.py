@@ -7,6 +7,7 @@ alone (PSNR in dB and SSIM, on 8-bit RGB):
 
   tokenizer   bits per pixel, PSNR/SSIM       | x264 and x265 at the same bits per pixel
   FI          first + last frame known        | frame repeat, linear blend, ffmpeg minterpolate
+              (or every k-th: --fi-every k)
   FP          first 5 frames known            | repeat the last frame
   OPC/OPV/OPH/OPD                             | edge replication
   IPC/IPD                                     | nearest visible frame + diffusion fill
@@ -209,8 +210,10 @@ def score(out, truth, region=None) -> dict:
     return {"psnr": psnr(out, truth, region), "ssim": ssim(out, truth, region)}
 
 
-def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Path, sheets: list | None = None) -> dict:
-    """All requested tasks on one window gt (T, H, W, 3); {task: {method: {psnr, ssim}}}."""
+def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Path, sheets: list | None = None,
+                    motion: bool = True, fi_every: int | None = None) -> dict:
+    """All requested tasks on one window gt (T, H, W, 3); {task: {method: {psnr, ssim}}}.
+    FI knows the first and last frame (the paper's), or every `fi_every`-th frame."""
     T, H, W, _ = gt.shape
     res: dict[str, dict] = {}
     opts = runners.WriteOptions(lossless=True, audio=False)
@@ -228,14 +231,17 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
             res["tokenizer"][codec.replace("lib", "")] = {**score(dec, gt), "bits_per_pixel": bpp}
         show("tokenizer", rec, gt, {})
     if "FI" in tasks:
-        factor = T - 1
-        runners.interpolate(m, write_lossless(tmp / "fi_in.mp4", gt[[0, -1]], fps), tmp / "fi.mp4", factor, s, opts,
-                            cut_threshold=1.0)
-        ours, truth = read_frames(tmp / "fi.mp4")[1:factor], gt[1:-1]
-        a, b = gt[0].astype(np.float64), gt[-1].astype(np.float64)
-        blend = np.stack([((1 - t / factor) * a + t / factor * b).round() for t in range(1, factor)]).astype(np.uint8)
-        mi = minterpolate(gt[0], gt[-1], factor, tmp)
-        res["FI"] = {"ours": score(ours, truth), "frame repeat": score(np.repeat(gt[:1], factor - 1, 0), truth),
+        factor = fi_every or T - 1  # known frames 0, factor, 2 * factor, ..., T - 1
+        runners.interpolate(m, write_lossless(tmp / "fi_in.mp4", gt[::factor], fps), tmp / "fi.mp4", factor, s, opts,
+                            cut_threshold=1.0, motion=motion)
+        gen = [i for i in range(T) if i % factor]
+        ours, truth = read_frames(tmp / "fi.mp4")[gen], gt[gen]
+        a, b = (gt[[i - i % factor for i in gen]].astype(np.float64), gt[[i - i % factor + factor for i in gen]].astype(np.float64))
+        t = np.array([i % factor / factor for i in gen])[:, None, None, None]
+        blend = ((1 - t) * a + t * b).round().astype(np.uint8)
+        repeat = gt[[i - i % factor for i in gen]]
+        mi = np.concatenate([minterpolate(gt[k], gt[k + factor], factor, tmp) for k in range(0, T - 1, factor)])
+        res["FI"] = {"ours": score(ours, truth), "frame repeat": score(repeat, truth),
                      "linear blend": score(blend, truth), "ffmpeg minterpolate": score(mi, truth)}
         show("FI", ours, truth, {"linear blend": blend, "minterpolate": mi})
     if "FP" in tasks:
@@ -310,7 +316,7 @@ def contact_sheet(path: Path, task: str, ours, truth, alternatives: dict, frames
 
 def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, windows: int = 2,
              tasks=TASK_CODES, save_examples: Path | None = None, progress=lambda done, total: None,
-             i3d: str | None = None) -> dict:
+             i3d: str | None = None, motion: bool = True, fi_every: int | None = None) -> dict:
     """The report: per clip (per window averaged), the average over clips and, with a user's
     I3D TorchScript file, FVD per task between the generated and the true segments."""
     unknown = set(tasks) - set(TASK_CODES)
@@ -318,6 +324,8 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         raise UsageError(f"unknown tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASK_CODES)}")
     if window < 5 or (window - 1) % m.tf:
         raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
+    if fi_every is not None and (fi_every < 2 or (window - 1) % fi_every):
+        raise UsageError(f"--fi-every must be at least 2 and divide the window's {window - 1} gaps, got {fi_every}")
     if i3d is not None and not Path(i3d).is_file():
         raise UsageError(f"--i3d {i3d}: no such file")
     per_clip = {}
@@ -333,7 +341,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         for w in range(n):
             with tempfile.TemporaryDirectory() as tmp:
                 sheets = [] if (save_examples or i3d) else None
-                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets))
+                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets, motion, fi_every))
                 for task, ours, truth, alts in sheets or []:
                     samples.setdefault(task, ([], []))[0].append(ours)
                     samples[task][1].append(truth)
@@ -344,7 +352,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
             progress(done, total)
         per_clip[str(clip)] = _average(rows)
     report = {"clips": per_clip, "average": _average(list(per_clip.values())),
-              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft,
+              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft, "motion": motion, "fi_every": fi_every or window - 1,
                            "weights": str(m.paths.root), "device": str(m.device), "condition": m.region}}
     if i3d is not None:
         report["fvd"] = {task: frechet_distance(i3d_features(i3d, np.stack(ours)), i3d_features(i3d, np.stack(truth)))

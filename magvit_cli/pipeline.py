@@ -300,10 +300,12 @@ class Magvit:
     # -- the one model call -----------------------------------------------------------------
     @torch.no_grad()
     def fill(self, low: torch.Tensor, known: torch.Tensor, task: Task, cls: int | None, sampling: Sampling,
-             generator: torch.Generator) -> Window:
+             generator: torch.Generator, padded: bool = False) -> Window:
         """low (3, T, S, S) in [-1, 1], known (T, S, S) bool -> generated window.
-        T must be 1 + k * time_factor and at most window_frames."""
-        cond = condition_video(low.unsqueeze(0), known, task.padding_for(self.region)).to(self.device)
+        T must be 1 + k * time_factor and at most window_frames. `padded`: low's unknown pixels
+        already hold the padding (interpolation's motion-compensated frames); else the task's
+        padding rule fills them."""
+        cond = (low.unsqueeze(0) if padded else condition_video(low.unsqueeze(0), known, task.padding_for(self.region))).to(self.device)
         with self.autocast(), self.clock("tokenize"):
             z = self.tokenizer.encode(cond)  # (1, t, h, w)
         grid = tuple(z.shape[1:])

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import UsageError
+from .motion import PairMotion
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import Colour, VideoInfo, VideoWriter, iter_frames, probe
@@ -64,10 +65,12 @@ def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # ---------------------------------------------------------------------------------- FI
 def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: WriteOptions = WriteOptions(),
-                cut_threshold: float = 0.25, progress: Progress = _noop) -> Output:
+                cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True) -> Output:
     """Frame interpolation x factor: every input frame stays at its time, factor-1 frames are
     generated between each pair, the last frame is held so the duration matches (N_in x factor
-    frames at fps x factor). Pairs across a scene cut are held, not morphed."""
+    frames at fps x factor). Pairs across a scene cut are held, not morphed. The frames between
+    a pair are padded with motion-compensated frames (motion.py), or with `motion=False` the
+    linear blend (the paper's)."""
     if not isinstance(factor, int) or factor < 2:
         raise UsageError(f"--factor must be an integer >= 2, got {factor}")
     if factor > m.window_frames - 1:
@@ -105,15 +108,27 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
         L = m.window_length(c * factor + 1)
         low = torch.zeros(3, L, *S)
         known = torch.zeros(L, *S, dtype=torch.bool)
+        with m.clock("motion"):
+            flows = [PairMotion(frames[k], frames[k + 1]) for k in range(c)] if motion else None
+
+        def between(k: int, j: int) -> torch.Tensor:  # full-resolution padding of frame j after frames[k]
+            a = j / factor
+            if flows is None:
+                return (1 - a) * frames[k] + a * frames[k + 1]
+            with m.clock("motion"):
+                return flows[k].frame(a)
+
         for k, f in enumerate(frames):
             low[:, k * factor] = resize(f, S)
             known[k * factor] = True
-        win = m.fill(low, known, task, None, sampling, gen)
+            if flows is not None and k < c:
+                for j in range(1, factor):
+                    low[:, k * factor + j] = resize(between(k, j), S)
+        win = m.fill(low, known, task, None, sampling, gen, padded=flows is not None)
         for k in range(c):
             w.write(to_frame(frames[k]))
             for j in range(1, factor):
-                a = j / factor
-                cond_full = (1 - a) * frames[k] + a * frames[k + 1] if win.residual else None
+                cond_full = between(k, j) if win.residual else None
                 w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W))))
             written += factor
             progress(written, total)

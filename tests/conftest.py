@@ -36,6 +36,19 @@ def transformer():
     return tiny_transformer()
 
 
+def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture (H, W, 3) uint8: blurred noise, which optical flow can follow."""
+    import cv2
+    noise = np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.float32)
+    return np.clip((cv2.GaussianBlur(noise, (0, 0), 4.0) - 128) * 8 + 128, 0, 255).astype(np.uint8)
+
+
+def panning(frames: int, height: int, width: int, step: int) -> np.ndarray:
+    """(frames, H, W, 3): a window sliding `step` pixels right per frame over one texture."""
+    tex = texture(height, width + step * frames)
+    return np.stack([tex[:, step * t:step * t + width] for t in range(frames)])
+
+
 def make_video(path, frames=9, width=48, height=32, fps=Fraction(30000, 1001), audio=False, seed=0):
     """A small real mp4 (H.264, optional AAC sine audio) with moving colour blocks."""
     rng = np.random.default_rng(seed)

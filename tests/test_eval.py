@@ -7,10 +7,11 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from conftest import make_video, tiny_tokenizer, tiny_transformer
+from conftest import make_video, panning, tiny_tokenizer, tiny_transformer
 from magvit_cli.cli import app
 from magvit_cli.evaluate import _gauss, diffusion_fill, frechet_distance, psnr, ssim, ssim_map
 from magvit_cli.models import save_model
+from magvit_cli.video import VideoWriter
 
 
 def test_psnr_known_values():
@@ -165,3 +166,29 @@ def test_eval_fvd_with_a_user_i3d_file(tmp_path):
     assert r.exit_code == 0, r.output
     fvd = json.loads(r.stdout.strip().splitlines()[-1])["fvd"]
     assert set(fvd) == {"FP", "IPC"} and all(math.isfinite(v) and v >= -1e-6 for v in fvd.values())
+
+
+def test_eval_fi_every_k_knows_every_kth_frame(tmp_path):
+    """--fi-every 2 scores interpolation x2 (the common use): every other frame known, so the
+    alternatives have closer frames to work from than with the paper's first and last; a k that
+    does not divide the window is refused."""
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    clip = tmp_path / "pan.mp4"
+    with VideoWriter(clip, 25, 48, 32, lossless=True) as out:
+        for f in panning(9, 32, 48, 2):
+            out.write(f)
+    blend = {}
+    for every in ("2", "8"):
+        rep_path = tmp_path / f"r{every}.json"
+        r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--windows", "1", "--weights", str(w),
+                                     "--device", "cpu", "--steps", "2", "--fi-every", every, "--report", str(rep_path), "--quiet"])
+        assert r.exit_code == 0, r.output
+        rep = json.loads(rep_path.read_text())
+        assert rep["settings"]["fi_every"] == int(every) and rep["settings"]["motion"] is True
+        blend[every] = rep["average"]["FI"]["linear blend"]["psnr"]
+    assert blend["2"] > blend["8"] + 1, f"linear blend PSNR with every 2nd frame known {blend['2']:.2f}, every 8th {blend['8']:.2f}"
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--weights", str(w), "--device", "cpu",
+                                 "--fi-every", "3"])
+    assert r.exit_code == 2 and "--fi-every" in r.output, r.output
