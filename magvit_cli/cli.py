@@ -162,8 +162,8 @@ PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "outpaint, residual with a padded-condition model, plain otherwise)."), show_default=False)
 SoftOpt = typer.Option(None, "--soft/--hard", help=(
     "Soft: decode each token's expected code under the model's distribution (sharp where it is sure, an average where "
-    "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint with a padded-condition model, "
-    "hard otherwise)."), show_default=False)
+    "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint and interpolate with a "
+    "padded-condition model, hard otherwise)."), show_default=False)
 MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
     "Interpolation's padding: frames warped along the optical flow between each pair (OpenCV DIS; the linear blend "
     "where the flow is not trusted), which the model then refines; --no-motion: the linear blend (the paper's)."))

@@ -262,7 +262,7 @@ def test_pipeline_shows_the_model_its_condition_region(tmp_path, monkeypatch, re
     m = Magvit(tmp_path, device="cpu")
     known = get_task("FI").known(9, 16, 16)
     low = torch.rand(3, 9, 16, 16) * 2 - 1
-    w = m.fill(low, known, get_task("FI"), None, Sampling(), m.generator(0))
+    w = m.fill(low, known, get_task("FI"), None, Sampling(soft=False), m.generator(0))
     want = latent_mask(known, m.tf, m.sf).flatten() if region == "footprint" else torch.ones(48, dtype=torch.bool)
     assert torch.equal(seen["cond"].cpu(), want), f"{region}: {int(seen['cond'].sum())} condition tokens, want {int(want.sum())}"
     assert torch.equal(w.generated, w.condition)
@@ -292,7 +292,7 @@ def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
     opc = get_task("OPC")
     known = opc.known(9, 16, 16)
     low = torch.rand(3, 9, 16, 16) * 2 - 1
-    assert Sampling().resolve(opc, "padded").soft and not Sampling().resolve(get_task("FI"), "padded").soft
+    assert Sampling().resolve(opc, "padded").soft and not Sampling().resolve(get_task("FP"), "padded").soft
     hard = m.fill(low, known, opc, None, Sampling(soft=False, residual=True), m.generator(0)).condition  # decoded tokens
     w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
     assert w.condition is None, "outpainting composites plainly: no decoder pass for the condition"
@@ -376,5 +376,6 @@ def test_sampling_defaults_follow_the_condition_region():
     assert r(get_task("OPV"), "padded").residual and not r(get_task("OPH"), "padded").residual
     assert not r(fi, "padded", residual=False).residual and r(opc, "footprint", residual=True).residual
     assert r(opc, "padded").soft and r(get_task("OPD"), "padded").soft and not r(opc, "footprint").soft
-    assert not r(fi, "padded").soft and not r(ipd, "padded").soft and not r(cg, "padded").soft
+    assert r(fi, "padded").soft and not r(fi, "footprint").soft, "interpolation over a padded model: soft"
+    assert not r(get_task("FP"), "padded").soft and not r(ipd, "padded").soft and not r(cg, "padded").soft
     assert r(fi, "footprint", soft=True).soft and not r(opc, "padded", soft=False).soft
