@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 FLOW_MAX_SIDE = 1920  # flow is computed at most at this size (4K input: at half size); memory and time
+FLOW_MIN_SIDE = 32  # smaller frames are edge-padded to this for the flow (DIS needs a few patches)
 SNAP_PX = 0.5  # flow vectors shorter than this (pixels of the a -> b motion) count as no motion
 SIGMA = 5.0  # width of the warped/blend decision, 8-bit levels
 MARGIN = 1.0  # the warped pair must agree this much better (8-bit levels) to be preferred
@@ -62,8 +63,14 @@ class PairMotion:
         if scale < 1:
             small = (max(1, round(W * scale)), max(1, round(H * scale)))
             la, lb = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (la, lb))
+        h, w = la.shape
+        if min(h, w) < FLOW_MIN_SIDE:  # DIS refuses tiny frames: edge-replicate them up, crop the flow back
+            grow = dict(top=0, bottom=max(0, FLOW_MIN_SIDE - h), left=0, right=max(0, FLOW_MIN_SIDE - w),
+                        borderType=cv2.BORDER_REPLICATE)
+            la, lb = (cv2.copyMakeBorder(x, **grow) for x in (la, lb))
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self.ab, self.ba = (self._snap(dis.calc(p, q, None)) for p, q in ((la, lb), (lb, la)))  # (h, w, 2) pixels of the flow's size
+        # (h, w, 2), in pixels of the flow's size
+        self.ab, self.ba = (self._snap(dis.calc(p, q, None)[:h, :w].copy()) for p, q in ((la, lb), (lb, la)))
         self.scale = scale
 
     @staticmethod

@@ -39,6 +39,14 @@ def test_still_scene_comes_back_unchanged():
         pm.frame(1.0)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (4, 6), (8, 40)])
+def test_tiny_frames_work(size):
+    """Frames smaller than the flow needs (DIS refuses them) are padded for the flow: any size works."""
+    a, b = torch.rand(3, *size) * 2 - 1, torch.rand(3, *size) * 2 - 1
+    f = PairMotion(a, b).frame(0.5)
+    assert f.shape == a.shape and bool(f.abs().le(1 + 1e-5).all()), f"{size}: got {tuple(f.shape)}"
+
+
 def test_large_frames_take_the_downscaled_flow(monkeypatch):
     """Above FLOW_MAX_SIDE the flow is computed small and scaled up (vectors scaled too)."""
     clip = panning(3, 64, 96, 6)
