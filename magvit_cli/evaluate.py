@@ -235,11 +235,10 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
         runners.interpolate(m, write_lossless(tmp / "fi_in.mp4", gt[::factor], fps), tmp / "fi.mp4", factor, s, opts,
                             cut_threshold=1.0, motion=motion)
         gen = [i for i in range(T) if i % factor]
-        ours, truth = read_frames(tmp / "fi.mp4")[gen], gt[gen]
-        a, b = (gt[[i - i % factor for i in gen]].astype(np.float64), gt[[i - i % factor + factor for i in gen]].astype(np.float64))
+        prev = [i - i % factor for i in gen]  # the known frame before each generated one
+        ours, truth, repeat = read_frames(tmp / "fi.mp4")[gen], gt[gen], gt[prev]
         t = np.array([i % factor / factor for i in gen])[:, None, None, None]
-        blend = ((1 - t) * a + t * b).round().astype(np.uint8)
-        repeat = gt[[i - i % factor for i in gen]]
+        blend = ((1 - t) * repeat + t * gt[[p + factor for p in prev]].astype(np.float64)).round().astype(np.uint8)
         mi = np.concatenate([minterpolate(gt[k], gt[k + factor], factor, tmp) for k in range(0, T - 1, factor)])
         res["FI"] = {"ours": score(ours, truth), "frame repeat": score(repeat, truth),
                      "linear blend": score(blend, truth), "ffmpeg minterpolate": score(mi, truth)}
