@@ -165,8 +165,10 @@ SoftOpt = typer.Option(None, "--soft/--hard", help=(
     "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint and interpolate with a "
     "padded-condition model, hard otherwise)."), show_default=False)
 MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
-    "Interpolation's padding: frames warped along the optical flow between each pair (OpenCV DIS; the linear blend "
-    "where the flow is not trusted), which the model then refines; --no-motion: the linear blend (the paper's)."))
+    "Motion-compensated padding, which the model then refines: interpolation warps each pair of frames along their "
+    "optical flow (OpenCV DIS) to the in-between time, prediction carries the last frame on along its steady motion "
+    "(not with --class, whose class names the motion); where the flow is not trusted, the paper's padding. "
+    "--no-motion: the paper's linear blend and held last frame."))
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
@@ -285,9 +287,10 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
 @task_command()
 def predict(run: TaskRun, src: Path, dst: Path, progress,
             frames: int = typer.Option(16, "--frames", "-n", help="How many frames to add after the input's last frame."),
-            cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`.")):
+            cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
+            motion: bool = MotionOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
-    return runners.predict(run.model(), src, dst, frames, run.sampling(), cls, run.write(), progress)
+    return runners.predict(run.model(), src, dst, frames, run.sampling(), cls, run.write(), progress, motion)
 
 
 def _parse_size(size: Optional[str]):

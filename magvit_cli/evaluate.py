@@ -245,7 +245,7 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
         show("FI", ours, truth, {"linear blend": blend, "minterpolate": mi})
     if "FP" in tasks:
         k = min(5, T - 1)
-        runners.predict(m, write_lossless(tmp / "fp_in.mp4", gt[:k], fps), tmp / "fp.mp4", T - k, s, None, opts)
+        runners.predict(m, write_lossless(tmp / "fp_in.mp4", gt[:k], fps), tmp / "fp.mp4", T - k, s, None, opts, motion=motion)
         ours = read_frames(tmp / "fp.mp4")[k:]
         rep = np.repeat(gt[k - 1:k], T - k, 0)
         res["FP"] = {"ours": score(ours, gt[k:]), "repeat last frame": score(rep, gt[k:])}

@@ -35,6 +35,7 @@ SNAP_PX = 0.5  # flow vectors shorter than this (pixels of the a -> b motion) co
 SIGMA = 5.0  # width of the warped/blend decision, 8-bit levels
 MARGIN = 1.0  # the warped pair must agree this much better (8-bit levels) to be preferred
 BLUR_FRAC = 0.02  # the decision's smoothing (Gaussian sigma) as a fraction of the shorter side
+CONSISTENCY = 0.5  # prediction: a velocity is kept where the one a frame earlier differs by less than this share of it
 
 
 def _luma(x: torch.Tensor) -> np.ndarray:
@@ -48,6 +49,52 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
     return ((x.float() + 1) * 127.5).permute(1, 2, 0).contiguous().numpy()
 
 
+def _flow_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
+    """Flows a -> b and b -> a of two (3, H, W) frames: (h, w, 2) each, in pixels of the flow's
+    size, and that size's scale (<= 1) relative to the frames. Flow x -> y at pixel p: where p's
+    content lies in y. Vectors under SNAP_PX are zero."""
+    H, W = a.shape[1:]
+    scale = min(1.0, FLOW_MAX_SIDE / max(H, W))
+    la, lb = _luma(a), _luma(b)
+    if scale < 1:
+        small = (max(1, round(W * scale)), max(1, round(H * scale)))
+        la, lb = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (la, lb))
+    h, w = la.shape
+    if min(h, w) < FLOW_MIN_SIDE:  # DIS refuses tiny frames: edge-replicate them up, crop the flow back
+        grow = dict(top=0, bottom=max(0, FLOW_MIN_SIDE - h), left=0, right=max(0, FLOW_MIN_SIDE - w),
+                    borderType=cv2.BORDER_REPLICATE)
+        la, lb = (cv2.copyMakeBorder(x, **grow) for x in (la, lb))
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    ab, ba = (dis.calc(p, q, None)[:h, :w].copy() for p, q in ((la, lb), (lb, la)))
+    for f in (ab, ba):
+        f[np.hypot(f[..., 0], f[..., 1]) < SNAP_PX] = 0
+    return ab, ba, scale
+
+
+def _full(flow: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
+    """A flow at the flow's size -> at the frames' size (H, W), in the frames' pixels."""
+    if scale == 1:
+        return flow
+    return cv2.resize(flow, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) / scale
+
+
+def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Backward warp: out[y, x] = img[y + flow_y, x + flow_x] (bilinear, edges replicated)."""
+    H, W = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _smooth(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Gaussian smoothing over BLUR_FRAC of the shorter side."""
+    return cv2.GaussianBlur(x, (0, 0), BLUR_FRAC * min(size))
+
+
+def _tensor(hwc: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) in 8-bit levels -> (3, H, W) in [-1, 1]."""
+    return torch.from_numpy(hwc).permute(2, 0, 1).float() / 127.5 - 1
+
+
 class PairMotion:
     """Flow between frames a and b (each (3, H, W) in [-1, 1], on the CPU), and `frame(t)`: the
     motion-compensated frame at time t in (0, 1) between them."""
@@ -56,53 +103,45 @@ class PairMotion:
         if a.shape != b.shape or a.dim() != 3:
             raise ValueError(f"PairMotion needs two (3, H, W) frames of one size, got {tuple(a.shape)} and {tuple(b.shape)}")
         self.a, self.b = a, b
-        H, W = a.shape[1:]
-        self.size = (H, W)
-        scale = min(1.0, FLOW_MAX_SIDE / max(H, W))
-        la, lb = _luma(a), _luma(b)
-        if scale < 1:
-            small = (max(1, round(W * scale)), max(1, round(H * scale)))
-            la, lb = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (la, lb))
-        h, w = la.shape
-        if min(h, w) < FLOW_MIN_SIDE:  # DIS refuses tiny frames: edge-replicate them up, crop the flow back
-            grow = dict(top=0, bottom=max(0, FLOW_MIN_SIDE - h), left=0, right=max(0, FLOW_MIN_SIDE - w),
-                        borderType=cv2.BORDER_REPLICATE)
-            la, lb = (cv2.copyMakeBorder(x, **grow) for x in (la, lb))
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        # (h, w, 2), in pixels of the flow's size
-        self.ab, self.ba = (self._snap(dis.calc(p, q, None)[:h, :w].copy()) for p, q in ((la, lb), (lb, la)))
-        self.scale = scale
-
-    @staticmethod
-    def _snap(flow: np.ndarray) -> np.ndarray:
-        flow[np.hypot(flow[..., 0], flow[..., 1]) < SNAP_PX] = 0
-        return flow
-
-    def _full(self, flow: np.ndarray) -> np.ndarray:
-        """A flow at the flow's size -> at the frames' size, in the frames' pixels."""
-        if self.scale == 1:
-            return flow
-        H, W = self.size
-        return cv2.resize(flow, (W, H), interpolation=cv2.INTER_LINEAR) / self.scale
-
-    @staticmethod
-    def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-        """Backward warp: out[y, x] = img[y + flow_y, x + flow_x] (bilinear, edges replicated)."""
-        H, W = flow.shape[:2]
-        gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-        return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.size = tuple(a.shape[1:])
+        self.ab, self.ba, self.scale = _flow_pair(a, b)
 
     def frame(self, t: float) -> torch.Tensor:
         """The frame at time t (0 < t < 1; 0 is a, 1 is b) -> (3, H, W) in [-1, 1]."""
         if not 0 < t < 1:
             raise ValueError(f"t must lie strictly between 0 and 1, got {t}")
-        ab, ba = self._full(self.ab), self._full(self.ba)
+        ab, ba = (_full(f, self.size, self.scale) for f in (self.ab, self.ba))
         a, b = _hwc(self.a), _hwc(self.b)
-        wa = self._warp(a, -(1 - t) * t * ab + t * t * ba)  # (H, W, 3)
-        wb = self._warp(b, (1 - t) ** 2 * ab - t * (1 - t) * ba)
+        wa = _warp(a, -(1 - t) * t * ab + t * t * ba)  # (H, W, 3)
+        wb = _warp(b, (1 - t) ** 2 * ab - t * (1 - t) * ba)
         warped, blend = (1 - t) * wa + t * wb, (1 - t) * a + t * b
-        blur = BLUR_FRAC * min(self.size)
-        d_warped, d_blend = (cv2.GaussianBlur(np.abs(p - q).mean(-1), (0, 0), blur) for p, q in ((wa, wb), (a, b)))
+        d_warped, d_blend = (_smooth(np.abs(p - q).mean(-1), self.size) for p, q in ((wa, wb), (a, b)))
         trust = 1 / (1 + np.exp(np.clip((d_warped - d_blend + MARGIN) / SIGMA, -50, 50)))  # (H, W) in (0, 1)
-        out = trust[..., None] * warped + (1 - trust[..., None]) * blend
-        return torch.from_numpy(out).permute(2, 0, 1).float() / 127.5 - 1
+        return _tensor(trust[..., None] * warped + (1 - trust[..., None]) * blend)
+
+
+class Continuation:
+    """Prediction's padding: the last frame carried on along its own motion at constant
+    velocity, where that motion agrees with the motion one frame earlier (elsewhere it holds
+    still). `frames`: the last three known frames, oldest first, each (3, H, W) in [-1, 1]."""
+
+    def __init__(self, frames: list[torch.Tensor]):
+        if len(frames) != 3 or any(f.shape != frames[-1].shape or f.dim() != 3 for f in frames):
+            raise ValueError(f"Continuation needs the last three (3, H, W) frames of one size, got {[tuple(f.shape) for f in frames]}")
+        first, prev, last = frames
+        self.last, self.size = last, tuple(last.shape[1:])
+        back, _, scale = _flow_pair(last, prev)  # last -> prev: where each pixel of `last` was a frame earlier
+        before, _, _ = _flow_pair(prev, first)
+        back, before = (_full(f, self.size, scale) for f in (back, before))
+        # the same content's motion a frame earlier, read where it was then; a velocity is kept
+        # where the two agree to within CONSISTENCY of its length (at least a pixel's worth)
+        change = np.hypot(*(back - _warp(before, back)).transpose(2, 0, 1))
+        speed = np.maximum(np.hypot(back[..., 0], back[..., 1]), 1.0)
+        keep = _smooth(np.exp(-(change / (CONSISTENCY * speed)) ** 2).astype(np.float32), self.size)
+        self.velocity = keep[..., None] * back  # (H, W, 2): per frame, toward the past
+
+    def frame(self, s: int) -> torch.Tensor:
+        """The frame s >= 1 steps after the last one -> (3, H, W) in [-1, 1]."""
+        if s < 1:
+            raise ValueError(f"s must be >= 1, got {s}")
+        return _tensor(_warp(_hwc(self.last), s * self.velocity))

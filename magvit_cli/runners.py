@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import UsageError
-from .motion import PairMotion
+from .motion import Continuation, PairMotion
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import Colour, VideoInfo, VideoWriter, iter_frames, probe
@@ -155,9 +155,12 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
 
 # ---------------------------------------------------------------------------------- FP / CFP
 def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int | None = None,
-            opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+            opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True) -> Output:
     """Frame prediction: the input, then `frames` new frames conditioned on its tail (the last 5
-    frames, or the last one for class-conditional prediction and for photos)."""
+    frames, or the last one for class-conditional prediction and for photos). The new frames
+    are padded with the last frame carried on along its own motion (motion.Continuation, from
+    the last three frames; FP only: a class names its own motion), or with `motion=False` the
+    held last frame (the paper's)."""
     if frames < 1:
         raise UsageError(f"--frames must be >= 1, got {frames}")
     cid = m.class_id(cls)
@@ -179,25 +182,42 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
         progress(n_in, total)
         kc = 1 if (cid is not None or n_in < 5) else 5
         low_tail = [resize(f, S) for f in list(tail)[-kc:]]
-        last_full, remaining = tail[-1], frames
+        full_tail, remaining = list(tail)[-3:], frames  # full-resolution frames the motion is read from
+        cont, since = None, 0  # the continuation, and how many frames after its last one the window starts
+
+        def pad(p: int) -> torch.Tensor:  # full-resolution padding of window frame p >= kc
+            if cont is None:
+                return full_tail[-1]
+            with m.clock("motion"):
+                return cont.frame(since + p - kc + 1)
+
         while remaining > 0:
+            if cont is None and motion and cid is None and len(full_tail) == 3:
+                with m.clock("motion"):
+                    cont = Continuation(full_tail)
             L = m.window_length(kc + remaining)  # > kc: the window always has room for new frames
             low = torch.zeros(3, L, *S)
             known = torch.zeros(L, *S, dtype=torch.bool)
             low[:, :kc] = torch.stack(low_tail, 1)
             known[:kc] = True
-            win = m.fill(low, known, task, cid, sampling, gen)
+            if cont is not None:
+                for p in range(kc, L):
+                    low[:, p] = resize(pad(p), S)
+            win = m.fill(low, known, task, cid, sampling, gen, padded=cont is not None)
             made = []
             for p in range(kc, L):
                 if remaining == 0:
                     break
-                full = m.lift(win, p, last_full, (H, W))
+                full = m.lift(win, p, pad(p) if win.residual else None, (H, W))
                 w.write(to_frame(full))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
                 progress(total - remaining, total)
             low_tail = (low_tail + [g for g, _ in made])[-kc:]
-            last_full = made[-1][1] if win.residual else last_full
+            if win.residual:  # the next window continues from the frames just made
+                full_tail, cont, since = (full_tail + [f for _, f in made])[-3:], None, 0
+            else:
+                since += len(made)
     return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames})
 
 

@@ -1,6 +1,8 @@
-"""Interpolation's motion-compensated padding (magvit_cli/motion.py): moving content lands where
+"""Motion-compensated padding (magvit_cli/motion.py). Interpolation: moving content lands where
 it is at the in-between time, a still scene comes back untouched, large frames take the
-downscaled-flow path, and `magvit interpolate` uses it (the linear blend with --no-motion)."""
+downscaled-flow path, and `magvit interpolate` uses it (the linear blend with --no-motion).
+Prediction: steady motion is carried on, unsteady motion held still, and `magvit predict`
+uses it (the held frame with --no-motion)."""
 import json
 
 import numpy as np
@@ -13,7 +15,7 @@ from conftest import panning, texture
 from magvit_cli import motion
 from magvit_cli.cli import app
 from magvit_cli.evaluate import psnr
-from magvit_cli.motion import PairMotion
+from magvit_cli.motion import Continuation, PairMotion
 from magvit_cli.pipeline import to_frame, to_tensor
 from magvit_cli.video import VideoWriter, read_frames
 
@@ -81,3 +83,49 @@ def test_interpolate_uses_motion_by_default(tmp_path):
         assert np.array_equal(got[::2], truth[::2]), "known frames must come back bit-exact"
         scores[flag] = psnr(got[1:8:2], truth[1:8:2])
     assert scores["--motion"] > scores["--no-motion"] + 3, f"generated frames: {scores}"
+
+
+def test_continuation_carries_steady_motion_on():
+    clip = panning(6, 64, 96, 3)  # frames 0-2 known; 3-5 the truth, content still sliding left
+    c = Continuation([to_tensor(f) for f in clip[:3]])
+    inner = np.zeros(clip.shape[1:3], bool)
+    inner[8:-8, 8:-24] = True  # away from the edges, and from the right one, where new content enters
+    for s in (1, 3):
+        ours = psnr(to_frame(c.frame(s)), clip[2 + s], inner[..., None])
+        held = psnr(clip[2], clip[2 + s], inner[..., None])
+        assert ours > held + 8, f"{s} frame(s) on: continuation {ours:.2f} dB vs the held frame {held:.2f} dB"
+
+
+def test_continuation_holds_still_where_motion_is_not_steady():
+    """Back and forth (right, then left) is no velocity to carry on: the last frame is held."""
+    clip = panning(3, 64, 96, 4)
+    back_and_forth = [clip[0], clip[1], clip[0]]
+    c = Continuation([to_tensor(f) for f in back_and_forth])
+    assert float(np.abs(c.velocity).max()) < 0.5, f"velocity up to {np.abs(c.velocity).max():.2f} px per frame"
+    err = np.abs(to_frame(c.frame(2)).astype(int) - clip[0]).max()
+    assert err <= 1, f"the held frame should come back, max error {err}"
+    still = to_tensor(texture(32, 48, seed=3))
+    assert torch.equal(Continuation([still, still, still]).frame(4), Continuation([still] * 3).frame(4))
+    assert float((Continuation([still] * 3).frame(4) - still).abs().max()) < 1e-5
+
+
+def test_predict_carries_motion_on_by_default(tmp_path):
+    """End to end on the shipped weights: 5 frames of a panning clip in, 4 predicted, scored
+    against the true continuation away from the edge where new content enters."""
+    truth = panning(9, 64, 96, 2)
+    src = tmp_path / "pan.mp4"
+    with VideoWriter(src, 12, 96, 64, lossless=True) as w:
+        for f in truth[:5]:
+            w.write(f)
+    inner = np.zeros(truth.shape[1:3], bool)
+    inner[8:-8, 8:-24] = True
+    scores = {}
+    for flag in ("--motion", "--no-motion"):
+        out = tmp_path / f"{flag}.mp4"
+        r = CliRunner().invoke(app, ["predict", str(src), "--frames", "4", "--lossless", "-o", str(out), "--device", "cpu",
+                                     flag])
+        assert r.exit_code == 0, r.output
+        got = read_frames(out)
+        assert len(got) == 9 and np.array_equal(got[:5], truth[:5]), "the input comes back first, bit-exact"
+        scores[flag] = psnr(got[5:], truth[5:], inner[..., None])
+    assert scores["--motion"] > scores["--no-motion"] + 3, f"predicted frames: {scores}"
