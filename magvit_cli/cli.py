@@ -162,8 +162,8 @@ PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "outpaint, residual with a padded-condition model, plain otherwise)."), show_default=False)
 SoftOpt = typer.Option(None, "--soft/--hard", help=(
     "Soft: decode each token's expected code under the model's distribution (sharp where it is sure, an average where "
-    "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint and interpolate with a "
-    "padded-condition model, hard otherwise)."), show_default=False)
+    "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint, interpolate and predict "
+    "without --class with a padded-condition model, hard otherwise)."), show_default=False)
 MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
     "Motion-compensated padding, which the model then refines: interpolation warps each pair of frames along their "
     "optical flow (OpenCV DIS) to the in-between time, prediction carries the last frame on along its steady motion "

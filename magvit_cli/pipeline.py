@@ -151,12 +151,12 @@ class Clock:
 RESIDUAL_TASKS = {"footprint": {"FI", "FP", "CFP"}, "padded": {"FI", "FP", "CFP", "IPC", "IPD", "OPV"}}
 # Tasks decoded soft by default (Sampling.soft), per condition region: outpainting with a padded
 # model, +0.1 to +1.2 dB PSNR and higher SSIM on held-out and training clips alike; on residual
-# tasks it gives back the padding (the model is never sure of a change). For interpolation over
-# motion-compensated padding hard decoding's changes cost up to 0.5 dB (x2 on the held-out
-# clip), soft is equal or better on every clip and factor measured, so FI is soft too; for
-# prediction and inpainting hard's changes are a wash (-0.07 to +0.09 dB) and stay the default;
-# generation wants a sample, not an average (weights/README.md).
-SOFT_TASKS = {"footprint": set(), "padded": {"FI", "OPC", "OPV", "OPH", "OPD"}}
+# tasks it gives back the padding (the model is never sure of a change). Over motion-compensated
+# padding (interpolation, prediction) hard decoding's changes cost up to 0.5 dB (FI x2 on a
+# held-out clip) and soft is equal or better on every clip and setting measured, so FI and FP
+# are soft too; for inpainting and CFP hard's changes are a wash (-0.07 to +0.09 dB) and stay
+# the default; generation wants a sample, not an average (weights/README.md).
+SOFT_TASKS = {"footprint": set(), "padded": {"FI", "FP", "OPC", "OPV", "OPH", "OPD"}}
 
 
 @dataclass

@@ -292,7 +292,7 @@ def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
     opc = get_task("OPC")
     known = opc.known(9, 16, 16)
     low = torch.rand(3, 9, 16, 16) * 2 - 1
-    assert Sampling().resolve(opc, "padded").soft and not Sampling().resolve(get_task("FP"), "padded").soft
+    assert Sampling().resolve(opc, "padded").soft and not Sampling().resolve(get_task("IPC"), "padded").soft
     hard = m.fill(low, known, opc, None, Sampling(soft=False, residual=True), m.generator(0)).condition  # decoded tokens
     w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
     assert w.condition is None, "outpainting composites plainly: no decoder pass for the condition"
@@ -377,5 +377,6 @@ def test_sampling_defaults_follow_the_condition_region():
     assert not r(fi, "padded", residual=False).residual and r(opc, "footprint", residual=True).residual
     assert r(opc, "padded").soft and r(get_task("OPD"), "padded").soft and not r(opc, "footprint").soft
     assert r(fi, "padded").soft and not r(fi, "footprint").soft, "interpolation over a padded model: soft"
-    assert not r(get_task("FP"), "padded").soft and not r(ipd, "padded").soft and not r(cg, "padded").soft
+    assert r(get_task("FP"), "padded").soft and not r(get_task("CFP"), "padded").soft
+    assert not r(ipd, "padded").soft and not r(cg, "padded").soft
     assert r(fi, "footprint", soft=True).soft and not r(opc, "padded", soft=False).soft
