@@ -10,8 +10,9 @@ How any resolution and length is handled (and why):
   each window continues what came before and no seam appears in time.
 - Space: every window is resized to the model's working size (e.g. 64x64) for one pass, and
   the result is brought back to full resolution by *residual compositing*: the full-resolution
-  condition video (the task's padding: linear blend for interpolation, the held frame for
-  prediction, edge replication for outpainting) plus the upsampled difference between the
+  condition video (the task's padding: motion-compensated frames for interpolation and
+  prediction, motion.py, or the paper's linear blend and held frame; edge replication for
+  outpainting) plus the upsampled difference between the
   decoded generated tokens and the decoded condition tokens. The tokenizer's reconstruction
   error cancels in that difference; where the model agrees with the padding, full-resolution
   detail is kept; where it moves things, the change comes in at the model's resolution. A
