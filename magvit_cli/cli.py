@@ -167,8 +167,9 @@ SoftOpt = typer.Option(None, "--soft/--hard", help=(
 MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
     "Motion-compensated padding, which the model then refines: interpolation warps each pair of frames along their "
     "optical flow (OpenCV DIS) to the in-between time, prediction carries the last frame on along its steady motion "
-    "(not with --class, whose class names the motion); where the flow is not trusted, the paper's padding. "
-    "--no-motion: the paper's linear blend and held last frame."))
+    "(not with --class, whose class names the motion), a moving inpainting hole is filled from the other frames "
+    "warped along the motion; where the flow is not trusted, the plain padding. --no-motion: the linear blend, the "
+    "held last frame, the other frames as they are."))
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
@@ -325,9 +326,11 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
                 "central (IPC): the central box of half the width and height is generated (default). "
                 "dynamic (IPD): a half-width, half-height box sliding left to right over the clip.")),
             box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the hole, or a CSV file of frame,x,y,w,h rows."),
-            mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole.")):
+            mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole."),
+            motion: bool = MotionOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
-    return runners.inpaint(run.model(), src, dst, mode, run.sampling(), box, str(mask) if mask else None, run.write(), progress)
+    return runners.inpaint(run.model(), src, dst, mode, run.sampling(), box, str(mask) if mask else None, run.write(), progress,
+                           motion)
 
 
 @app.command()

@@ -282,7 +282,7 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
     for code, mode in (("IPC", "central"), ("IPD", "dynamic")):
         if code not in tasks:
             continue
-        runners.inpaint(m, write_lossless(tmp / "ip_in.mp4", gt, fps), tmp / f"{code}.mp4", mode, s, opts=opts)
+        runners.inpaint(m, write_lossless(tmp / "ip_in.mp4", gt, fps), tmp / f"{code}.mp4", mode, s, opts=opts, motion=motion)
         ours = read_frames(tmp / f"{code}.mp4")
         holes = np.zeros((T, H, W), bool)
         for t in range(T):

@@ -32,9 +32,13 @@ against the true frames; the held-out clips were measured with them (weights/REA
 """
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 import cv2
 import numpy as np
 import torch
+
+from .tasks import FILL_DECAY, fill_frame, harmonic_fill, nearest_first
 
 FLOW_MAX_SIDE = 1920  # flow is computed at most at this size (4K input: at half size); memory and time
 FLOW_MIN_SIDE = 32  # smaller frames are edge-padded to this for the flow (DIS needs a few patches)
@@ -56,26 +60,39 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
     return ((x.float() + 1) * 127.5).permute(1, 2, 0).contiguous().numpy()
 
 
-def _flow_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
-    """Flows a -> b and b -> a of two (3, H, W) frames: (h, w, 2) each, in pixels of the flow's
-    size, and that size's scale (<= 1) relative to the frames. Flow x -> y at pixel p: where p's
-    content lies in y. Vectors under SNAP_PX are zero."""
-    H, W = a.shape[1:]
-    scale = min(1.0, FLOW_MAX_SIDE / max(H, W))
-    la, lb = _luma(a), _luma(b)
+def _flow_scale(size: tuple[int, int]) -> float:
+    """The flow's size relative to frames of `size` (H, W): at most FLOW_MAX_SIDE on the longer side."""
+    return min(1.0, FLOW_MAX_SIDE / max(size))
+
+
+def _flow_luma(x: torch.Tensor, scale: float) -> np.ndarray:
+    """(3, H, W) in [-1, 1] -> its luma at the flow's size, (h, w) uint8."""
+    y = _luma(x)
     if scale < 1:
-        small = (max(1, round(W * scale)), max(1, round(H * scale)))
-        la, lb = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (la, lb))
+        H, W = y.shape
+        y = cv2.resize(y, (max(1, round(W * scale)), max(1, round(H * scale))), interpolation=cv2.INTER_AREA)
+    return y
+
+
+def _flow(la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    """DIS flow a -> b of two lumas (h, w): (h, w, 2), where each pixel's content lies in b.
+    Vectors under SNAP_PX are zero."""
     h, w = la.shape
     if min(h, w) < FLOW_MIN_SIDE:  # DIS refuses tiny frames: edge-replicate them up, crop the flow back
         grow = dict(top=0, bottom=max(0, FLOW_MIN_SIDE - h), left=0, right=max(0, FLOW_MIN_SIDE - w),
                     borderType=cv2.BORDER_REPLICATE)
         la, lb = (cv2.copyMakeBorder(x, **grow) for x in (la, lb))
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-    ab, ba = (dis.calc(p, q, None)[:h, :w].copy() for p, q in ((la, lb), (lb, la)))
-    for f in (ab, ba):
-        f[np.hypot(f[..., 0], f[..., 1]) < SNAP_PX] = 0
-    return ab, ba, scale
+    f = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(la, lb, None)[:h, :w].copy()
+    f[np.hypot(f[..., 0], f[..., 1]) < SNAP_PX] = 0
+    return f
+
+
+def _flow_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
+    """Flows a -> b and b -> a of two (3, H, W) frames, in pixels of the flow's size, and that
+    size's scale (<= 1) relative to the frames."""
+    scale = _flow_scale(tuple(a.shape[1:]))
+    la, lb = _flow_luma(a, scale), _flow_luma(b, scale)
+    return _flow(la, lb), _flow(lb, la), scale
 
 
 def _full(flow: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
@@ -152,3 +169,38 @@ class Continuation:
         if s < 1:
             raise ValueError(f"s must be >= 1, got {s}")
         return _tensor(_warp(_hwc(self.last), s * self.velocity))
+
+
+def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """Inpainting's padding along the motion, for holes that move (IPD): each hole pixel from the
+    nearest frame that shows it, as tasks.fill_frame does, but that frame warped to this one along
+    the flow between them, the flow inside the hole interpolated from its border (the hole's own
+    pixels are never read: the flow is computed on tasks.fill_frame's padding); what no frame
+    shows is filled harmonically. get(i) -> frame i, (3, H, W) in [-1, 1], called as needed;
+    known[i]: (H, W) bool. Yields the padded frames in order."""
+    n = len(known)
+    size = tuple(known[0].shape)
+    scale = _flow_scale(size)
+
+    def others(i):
+        return ((known[j], lambda j=j: get(j)[None]) for j in nearest_first(i, n))
+
+    lumas = [_flow_luma(fill_frame(get(i)[None], known[i], others(i))[0], scale) for i in range(n)]
+    for i in range(n):
+        frame, missing = get(i), ~known[i]
+        hole = torch.from_numpy(cv2.resize((~known[i]).numpy().astype(np.uint8), lumas[i].shape[::-1],
+                                           interpolation=cv2.INTER_NEAREST).astype(bool)) if scale < 1 else ~known[i]
+        for j in nearest_first(i, n):
+            if not missing.any():
+                break
+            flow = torch.from_numpy(_flow(lumas[i], lumas[j])).permute(2, 0, 1)[None].double()  # (1, 2, h, w)
+            flow = harmonic_fill(flow, ~hole[None, None])[0].permute(1, 2, 0).float().numpy()
+            flow = _full(np.ascontiguousarray(flow), size, scale)
+            seen = torch.from_numpy(_warp(known[j].numpy().astype(np.float32), flow) > 0.99)
+            take = missing & seen
+            if take.any():
+                frame = torch.where(take, _tensor(_warp(_hwc(get(j)), flow)), frame)
+                missing = missing & ~take
+        if missing.any():
+            frame = harmonic_fill(frame[None], ~missing[None, None], decay=FILL_DECAY)[0]
+        yield frame

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import UsageError
-from .motion import Continuation, PairMotion
+from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import Colour, VideoInfo, VideoWriter, iter_frames, probe
@@ -248,9 +248,11 @@ def _track_lookup(rows: dict[int, tuple[int, ...]], t: int) -> tuple[int, ...]:
 
 
 def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, int], layout: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-            sampling: Sampling, opts: WriteOptions, progress: Progress, extra: dict, total: int | None = None) -> Output:
+            sampling: Sampling, opts: WriteOptions, progress: Progress, extra: dict, total: int | None = None,
+            motion: bool = False) -> Output:
     """Shared outpaint/inpaint loop over the probed input `info` (of `total` frames, counted when
-    not given). layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc))."""
+    not given). layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc)). `motion`: a
+    moving hole (IPD) of a padded model is padded along the motion (motion.fill_holes)."""
     src = info.path
     Hc, Wc = canvas
     S = m.work_size
@@ -268,6 +270,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     # paddings work frame by frame; inpainting's "fill" lays out the other frames of the window
     # one at a time, nearest first, only those that show a missing pixel, until the hole is covered.
     padding = task.padding_for(m.region)
+    along_motion = motion and padding == "fill" and task_code == "IPD"
 
     def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
         nonlocal prev_low, written
@@ -283,13 +286,21 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             known[lead + i] = resize_mask(known_i[None], S)[0]
             if padding == "fill":
                 masks.append(known_i)
+        pads = None  # with along_motion: the window's full-resolution padding, uint8 (H, W, 3) per frame
+        if along_motion:
+            with m.clock("motion"):
+                pads = [to_frame(p) for p in fill_holes(lambda j: layout(frames[j][0], to_tensor(frames[j][1]))[0], masks)]
+            for i, pad in enumerate(pads):
+                low[:, lead + i] = resize(to_tensor(pad), S)
         if lead:
             low[:, 0], known[0] = prev_low, True
         for p in range(n, L):  # padding frames: same geometry as the last real one, discarded
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
-        win = m.fill(low, known, task, None, sampling, gen)
+        win = m.fill(low, known, task, None, sampling, gen, padded=along_motion)
 
         def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
+            if pads is not None:
+                return to_tensor(pads[i])
             if padding != "fill":
                 return condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0]
             others = ((masks[j], lambda j=j: layout(frames[j][0], to_tensor(frames[j][1]))[0][None])
@@ -386,9 +397,12 @@ def check_box(box, W, H, what):
 
 
 def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str | None = None,
-            mask: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+            mask: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
+            motion: bool = True) -> Output:
     """Inpainting: the hole (the paper's central or sliding box, a --box, or a --mask image/video
-    where white marks the hole) is generated; every other pixel is kept."""
+    where white marks the hole) is generated; every other pixel is kept. A hole that moves (IPD)
+    is padded from the other frames warped along the motion (motion.fill_holes), or with
+    `motion=False` from the other frames as they are."""
     given = [x for x in (mode, box, mask) if x is not None]
     if len(given) > 1:
         raise UsageError("use one of --mode, --box, --mask")
@@ -439,16 +453,22 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             mn = count_frames(minfo)
             if mn != n:
                 raise UsageError(f"--mask video has {mn} frames, the input has {n}")
-            mframes = iter_frames(mask)
+            mframes, seen = iter_frames(mask), {}
             code = "IPD"
-            holes = lambda t: torch.from_numpy(next(mframes).mean(2) > 127)
+
+            def holes(t):  # a window's frames are laid out more than once: read each mask frame once, keep recent ones
+                while len(seen) <= t:
+                    seen[len(seen)] = torch.from_numpy(next(mframes).mean(2) > 127)
+                for old in range(max(0, t - 2 * m.window_frames), t - m.window_frames):
+                    seen[old] = None
+                return seen[t]
 
     def layout(t, frame):
         hole = holes(t)
         return frame, ~hole
 
     return spatial(m, info, dst, code, (H, W), layout, sampling, opts, progress,
-                   {"mode": mode or ("box" if box else "mask")}, total=n)
+                   {"mode": mode or ("box" if box else "mask")}, total=n, motion=motion)
 
 
 # ---------------------------------------------------------------------------------- CG
