@@ -36,8 +36,8 @@ across a large still hole under camera motion lost 1.8 dB on a training clip.
 
 The constants were chosen on the training clips (bikes, bigbuckbunny, and the four extra clips
 of examples/fetch_training_data.py), x2 and x16 interpolation, 12-frame prediction and the
-sliding inpainting hole, by PSNR
-against the true frames; the held-out clips were measured with them (weights/README.md).
+sliding inpainting hole, by PSNR against the true frames; the held-out clips were measured with
+them (weights/README.md).
 """
 from __future__ import annotations
 
