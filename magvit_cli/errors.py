@@ -28,10 +28,13 @@ class UsageError(MagvitError):
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stop = threading.Event()  # set by the handler below; never cleared in a process that got one
+_holding = 0  # > 0 inside signals_held(): the handler remembers the request and does not raise
 
 
 def _on_stop_signal(signum, frame):
     _stop.set()
+    if _holding:
+        return  # raised where the hold ends (signals_held)
     raise KeyboardInterrupt
 
 
@@ -58,12 +61,22 @@ def check_interrupt() -> None:
 @contextmanager
 def signals_held():
     """Hold Ctrl-C/SIGTERM for a few statements (creating a temporary file and remembering it, so
-    that nothing can leave it behind); one that arrives meanwhile is raised right after."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    that nothing can leave it behind); one that arrives meanwhile is raised right after. Two
+    layers: the main thread blocks the signals (for handlers other than ours), and our handler
+    only remembers a request while held, because a signal sent to the process is delivered to
+    any thread that does not block it (OpenCV's and torch's worker threads), and Python then runs
+    the handler in the main thread at once, blocked or not."""
+    global _holding
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS) if hasattr(signal, "pthread_sigmask") else None
+    _holding += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _holding -= 1
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)  # one blocked meanwhile runs our handler here
+    if not _holding:
+        check_interrupt()  # one that reached another thread meanwhile was only remembered
