@@ -3,7 +3,6 @@ it is at the in-between time, a still scene comes back untouched, large frames t
 downscaled-flow path, and `magvit interpolate` uses it (the linear blend with --no-motion).
 Prediction: steady motion is carried on, unsteady motion held still, and `magvit predict`
 uses it (the held frame with --no-motion)."""
-import json
 
 import numpy as np
 import pytest
@@ -65,23 +64,29 @@ def test_large_frames_take_the_downscaled_flow(monkeypatch):
     assert got > base + 5, f"half-size flow {got:.2f} dB vs blend {base:.2f} dB (full-size flow {ref:.2f} dB)"
 
 
+def with_and_without_motion(tmp_path, frames: np.ndarray, args: list[str]) -> dict[str, np.ndarray]:
+    """Write `frames` as a lossless clip, run `magvit ARGS... --motion` and `--no-motion` on it
+    with the shipped weights, and return each run's output frames by flag."""
+    src = tmp_path / "in.mp4"
+    with VideoWriter(src, 12, frames.shape[2], frames.shape[1], lossless=True) as w:
+        for f in frames:
+            w.write(f)
+    outs = {}
+    for flag in ("--motion", "--no-motion"):
+        out = tmp_path / f"{flag}.mp4"
+        r = CliRunner().invoke(app, [args[0], str(src), *args[1:], "--lossless", "-o", str(out), "--device", "cpu", flag])
+        assert r.exit_code == 0, r.output
+        outs[flag] = read_frames(out)
+    return outs
+
+
 def test_interpolate_uses_motion_by_default(tmp_path):
     """End to end on the shipped weights: x2 on a panning clip (every other frame of it), scored
     on the generated frames against the frames left out; --no-motion gives the blend's padding."""
     truth = panning(9, 64, 96, 3)
-    src = tmp_path / "pan.mp4"
-    with VideoWriter(src, 12, 96, 64, lossless=True) as w:
-        for f in truth[::2]:
-            w.write(f)
     scores = {}
-    for flag in ("--motion", "--no-motion"):
-        out = tmp_path / f"{flag}.mp4"
-        r = CliRunner().invoke(app, ["interpolate", str(src), "--factor", "2", "--lossless", "-o", str(out), "--device", "cpu",
-                                     "--json", flag])
-        assert r.exit_code == 0, r.output
-        assert json.loads(r.stdout.strip().splitlines()[-1])["frames"] == 10
-        got = read_frames(out)
-        assert np.array_equal(got[::2], truth[::2]), "known frames must come back bit-exact"
+    for flag, got in with_and_without_motion(tmp_path, truth[::2], ["interpolate", "--factor", "2"]).items():
+        assert len(got) == 10 and np.array_equal(got[::2], truth[::2]), "known frames must come back bit-exact"
         scores[flag] = psnr(got[1:8:2], truth[1:8:2])
     assert scores["--motion"] > scores["--no-motion"] + 3, f"generated frames: {scores}"
 
@@ -114,19 +119,10 @@ def test_predict_carries_motion_on_by_default(tmp_path):
     """End to end on the shipped weights: 5 frames of a panning clip in, 4 predicted, scored
     against the true continuation away from the edge where new content enters."""
     truth = panning(9, 64, 96, 2)
-    src = tmp_path / "pan.mp4"
-    with VideoWriter(src, 12, 96, 64, lossless=True) as w:
-        for f in truth[:5]:
-            w.write(f)
     inner = np.zeros(truth.shape[1:3], bool)
     inner[8:-8, 8:-24] = True
     scores = {}
-    for flag in ("--motion", "--no-motion"):
-        out = tmp_path / f"{flag}.mp4"
-        r = CliRunner().invoke(app, ["predict", str(src), "--frames", "4", "--lossless", "-o", str(out), "--device", "cpu",
-                                     flag])
-        assert r.exit_code == 0, r.output
-        got = read_frames(out)
+    for flag, got in with_and_without_motion(tmp_path, truth[:5], ["predict", "--frames", "4"]).items():
         assert len(got) == 9 and np.array_equal(got[:5], truth[:5]), "the input comes back first, bit-exact"
         scores[flag] = psnr(got[5:], truth[5:], inner[..., None])
     assert scores["--motion"] > scores["--no-motion"] + 3, f"predicted frames: {scores}"
@@ -178,20 +174,11 @@ def test_inpaint_dynamic_fills_along_the_motion_by_default(tmp_path):
     """End to end on the shipped weights: the sliding box of `--mode dynamic` over a panning clip;
     the hole's content is seen by other frames, elsewhere in them."""
     clip = panning(9, 48, 96, 4)
-    src = tmp_path / "pan.mp4"
-    with VideoWriter(src, 12, 96, 48, lossless=True) as w:
-        for f in clip:
-            w.write(f)
     holes = np.zeros(clip.shape[:3], bool)
     for t, x in enumerate(window_left_edges(9, 96)):
         holes[t, 12:36, x:x + 48] = True
     scores = {}
-    for flag in ("--motion", "--no-motion"):
-        out = tmp_path / f"{flag}.mp4"
-        r = CliRunner().invoke(app, ["inpaint", str(src), "--mode", "dynamic", "--lossless", "-o", str(out), "--device", "cpu",
-                                     flag])
-        assert r.exit_code == 0, r.output
-        got = read_frames(out)
+    for flag, got in with_and_without_motion(tmp_path, clip, ["inpaint", "--mode", "dynamic"]).items():
         assert np.array_equal(got[~holes], clip[~holes]), "pixels outside the hole come back bit-exact"
         scores[flag] = psnr(got, clip, holes[..., None])
     # (DIS underestimates motion on frames this small, so the margin is smaller than on real clips)
