@@ -108,23 +108,27 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
         L = m.window_length(c * factor + 1)
         low = torch.zeros(3, L, *S)
         known = torch.zeros(L, *S, dtype=torch.bool)
-        with m.clock("motion"):
-            flows = [PairMotion(frames[k], frames[k + 1]) for k in range(c)] if motion else None
+        # motion padding, full resolution, 8-bit: made once, used for the model's view and for compositing
+        mids: dict[tuple[int, int], np.ndarray] = {}
+        if motion:
+            with m.clock("motion"):
+                for k in range(c):
+                    pair = PairMotion(frames[k], frames[k + 1])
+                    mids.update({(k, j): to_frame(pair.frame(j / factor)) for j in range(1, factor)})
 
         def between(k: int, j: int) -> torch.Tensor:  # full-resolution padding of frame j after frames[k]
+            if mids:
+                return to_tensor(mids[k, j])
             a = j / factor
-            if flows is None:
-                return (1 - a) * frames[k] + a * frames[k + 1]
-            with m.clock("motion"):
-                return flows[k].frame(a)
+            return (1 - a) * frames[k] + a * frames[k + 1]
 
         for k, f in enumerate(frames):
             low[:, k * factor] = resize(f, S)
             known[k * factor] = True
-            if flows is not None and k < c:
+            if mids and k < c:
                 for j in range(1, factor):
                     low[:, k * factor + j] = resize(between(k, j), S)
-        win = m.fill(low, known, task, None, sampling, gen, padded=flows is not None)
+        win = m.fill(low, known, task, None, sampling, gen, padded=bool(mids))
         for k in range(c):
             w.write(to_frame(frames[k]))
             for j in range(1, factor):
@@ -184,26 +188,24 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
         low_tail = [resize(f, S) for f in list(tail)[-kc:]]
         full_tail, remaining = list(tail)[-3:], frames  # full-resolution frames the motion is read from
         cont, since = None, 0  # the continuation, and how many frames after its last one the window starts
+        pads: dict[int, np.ndarray] = {}  # the window's motion padding, 8-bit: made once, used twice
 
         def pad(p: int) -> torch.Tensor:  # full-resolution padding of window frame p >= kc
-            if cont is None:
-                return full_tail[-1]
-            with m.clock("motion"):
-                return cont.frame(since + p - kc + 1)
+            return to_tensor(pads[p]) if pads else full_tail[-1]
 
         while remaining > 0:
-            if cont is None and motion and cid is None and len(full_tail) == 3:
-                with m.clock("motion"):
-                    cont = Continuation(full_tail)
             L = m.window_length(kc + remaining)  # > kc: the window always has room for new frames
+            if motion and cid is None and len(full_tail) == 3:
+                with m.clock("motion"):
+                    cont = cont or Continuation(full_tail)
+                    pads = {p: to_frame(cont.frame(since + p - kc + 1)) for p in range(kc, L)}
             low = torch.zeros(3, L, *S)
             known = torch.zeros(L, *S, dtype=torch.bool)
             low[:, :kc] = torch.stack(low_tail, 1)
             known[:kc] = True
-            if cont is not None:
-                for p in range(kc, L):
-                    low[:, p] = resize(pad(p), S)
-            win = m.fill(low, known, task, cid, sampling, gen, padded=cont is not None)
+            for p in pads:
+                low[:, p] = resize(pad(p), S)
+            win = m.fill(low, known, task, cid, sampling, gen, padded=bool(pads))
             made = []
             for p in range(kc, L):
                 if remaining == 0:
