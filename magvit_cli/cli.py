@@ -159,7 +159,7 @@ NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (cop
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "
     "Default: the measured best (residual for interpolate/predict, plain for outpaint; for inpaint and vertical "
-    "outpaint, residual with a padded-condition model, plain otherwise)."), show_default=False)
+    "and dynamic outpaint, residual with a padded-condition model, plain otherwise)."), show_default=False)
 SoftOpt = typer.Option(None, "--soft/--hard", help=(
     "Soft: decode each token's expected code under the model's distribution (sharp where it is sure, an average where "
     "it is not); hard: the chosen tokens. Default: the measured best (soft for outpaint, interpolate and predict "
@@ -167,9 +167,9 @@ SoftOpt = typer.Option(None, "--soft/--hard", help=(
 MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
     "Motion-compensated padding, which the model then refines: interpolation warps each pair of frames along their "
     "optical flow (OpenCV DIS) to the in-between time, prediction carries the last frame on along its steady motion "
-    "(not with --class, whose class names the motion), a moving inpainting hole is filled from the other frames "
-    "warped along the motion; where the flow is not trusted, the plain padding. --no-motion: the linear blend, the "
-    "held last frame, the other frames as they are."))
+    "(not with --class, whose class names the motion), a moving inpainting hole or dynamic outpainting canvas is "
+    "filled from the other frames warped along the motion; where the flow is not trusted, the plain padding. "
+    "--no-motion: the linear blend, the held last frame, the other frames as they are."))
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
@@ -314,10 +314,11 @@ def outpaint(run: TaskRun, src: Path, dst: Path, progress,
                  "horizontal (OPH): the input kept as a horizontal strip, height doubled (grows up and down). "
                  "dynamic (OPD): the input slides from the left to the right edge of a 2x wide canvas, or along --track.")),
              size: Optional[str] = typer.Option(None, "--size", help="Canvas WxH instead of the mode's default."),
-             track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization).")):
+             track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization)."),
+             motion: bool = MotionOpt):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
     return runners.outpaint(run.model(), src, dst, mode, run.sampling(), _parse_size(size),
-                            str(track) if track else None, run.write(), progress)
+                            str(track) if track else None, run.write(), progress, motion)
 
 
 @task_command(image_out=True)

@@ -254,7 +254,8 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             motion: bool = False) -> Output:
     """Shared outpaint/inpaint loop over the probed input `info` (of `total` frames, counted when
     not given). layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc)). `motion`: a
-    moving hole (IPD) of a padded model is padded along the motion (motion.fill_holes)."""
+    moving hole (IPD) or known region (OPD) of a padded model is padded along the motion
+    (motion.fill_holes)."""
     src = info.path
     Hc, Wc = canvas
     S = m.work_size
@@ -272,7 +273,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     # paddings work frame by frame; inpainting's "fill" lays out the other frames of the window
     # one at a time, nearest first, only those that show a missing pixel, until the hole is covered.
     padding = task.padding_for(m.region)
-    along_motion = motion and padding == "fill" and task_code == "IPD"
+    along_motion = motion and padding == "fill" and task_code in ("IPD", "OPD")  # a known region or hole that moves
 
     def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
         nonlocal prev_low, written
@@ -338,10 +339,13 @@ INPAINT_MODES = {"central": "IPC", "dynamic": "IPD"}
 
 
 def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
-             track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop) -> Output:
+             track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
+             motion: bool = True) -> Output:
     """Outpainting: the input becomes the known part of a larger canvas (SPEC geometry by
     default: central 2W x 2H, vertical 2W x H, horizontal W x 2H, dynamic 2W x H sliding left to
-    right, or along --track)."""
+    right, or along --track). Dynamic: with a padded model the canvas is padded from the other
+    frames where they showed it, along the motion (motion.fill_holes), or with `motion=False`
+    as they are."""
     if mode not in OUTPAINT_MODES:
         raise UsageError(f"--mode must be one of {', '.join(OUTPAINT_MODES)}, not {mode!r}")
     info = open_input(src)
@@ -378,7 +382,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
         return canvas, known
 
     return spatial(m, info, dst, OUTPAINT_MODES[mode], (Hc, Wc), layout, sampling, opts, progress,
-                   {"mode": mode, "canvas": f"{Wc}x{Hc}"})
+                   {"mode": mode, "canvas": f"{Wc}x{Hc}"}, motion=motion)
 
 
 def parse_box(text: str, W: int, H: int) -> tuple[int, int, int, int]:

@@ -85,7 +85,7 @@ TASKS: dict[str, Task] = {t.code: t for t in [
     Task("OPH", 4, "outpaint horizontal: central horizontal strip known, top and bottom generated", "edge", False,
          lambda T, H, W: _box(T, H, W, _center(H, W)[0], (0, W))),
     Task("OPD", 5, "outpaint dynamic: a W/2 vertical strip sliding left to right is known", "zeros", False,
-         lambda T, H, W: _sliding(T, H, W, full_height=True), "edge"),
+         lambda T, H, W: _sliding(T, H, W, full_height=True), "fill"),
     Task("IPC", 6, "inpaint central: all but the central H/2 x W/2 box known", "zeros", False,
          lambda T, H, W: ~_box(T, H, W, *_center(H, W)), "fill"),
     Task("IPD", 7, "inpaint dynamic: all but a H/2 x W/2 box sliding left to right known", "zeros", False,

@@ -374,6 +374,7 @@ def test_sampling_defaults_follow_the_condition_region():
     assert not r(opc, "footprint").residual and not r(opc, "padded").residual
     assert not r(ipd, "footprint").residual and r(ipd, "padded").residual
     assert r(get_task("OPV"), "padded").residual and not r(get_task("OPH"), "padded").residual
+    assert r(get_task("OPD"), "padded").residual and not r(get_task("OPD"), "footprint").residual
     assert not r(fi, "padded", residual=False).residual and r(opc, "footprint", residual=True).residual
     assert r(opc, "padded").soft and r(get_task("OPD"), "padded").soft and not r(opc, "footprint").soft
     assert r(fi, "padded").soft and not r(fi, "footprint").soft, "interpolation over a padded model: soft"

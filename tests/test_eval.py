@@ -112,7 +112,7 @@ def test_eval_report_has_every_task_and_alternative(tmp_path):
     avg = rep["average"]
     expected = {"tokenizer": {"ours", "x264", "x265"}, "FI": {"ours", "frame repeat", "linear blend", "ffmpeg minterpolate"},
                 "FP": {"ours", "repeat last frame"}, "OPC": {"ours", "edge replication"}, "OPV": {"ours", "edge replication"},
-                "OPH": {"ours", "edge replication"}, "OPD": {"ours", "edge replication"},
+                "OPH": {"ours", "edge replication"}, "OPD": {"ours", "edge replication", "temporal + diffusion fill"},
                 "IPC": {"ours", "temporal + diffusion fill"}, "IPD": {"ours", "temporal + diffusion fill"}}
     assert {t: set(m) for t, m in avg.items()} == expected
     for task, methods in avg.items():

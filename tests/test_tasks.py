@@ -106,10 +106,11 @@ def test_harmonic_fill_solves_laplace_coarse_to_fine(size):
 
 
 def test_padded_region_pads_with_the_simple_alternative():
-    """Padded-region paddings are what a user has without the model: IP fills (from other
-    frames, then diffusion), OPD edge-replicates; the footprint region keeps SPEC's grey."""
+    """Padded-region paddings are what a user has without the model: IP and OPD fill (from other
+    frames, then diffusion: OPD's known strip sweeps the canvas); the footprint region keeps
+    SPEC's grey."""
     assert get_task("IPC").padding_for("padded") == "fill" and get_task("IPC").padding_for("footprint") == "zeros"
-    assert get_task("OPD").padding_for("padded") == "edge" and get_task("FI").padding_for("padded") == "blend"
+    assert get_task("OPD").padding_for("padded") == "fill" and get_task("FI").padding_for("padded") == "blend"
     v = torch.linspace(-1, 1, 16).view(1, 1, 1, 1, 16).expand(1, 3, 5, 16, 16).clone()  # horizontal ramp
     c = build_condition(v, "IPC", 4, 4, region="padded")
     hole = ~c.known
