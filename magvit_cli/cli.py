@@ -553,6 +553,7 @@ def train_transformer_cmd(
         compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
         init: Optional[Path] = InitOpt,
         condition: Optional[str] = typer.Option(None, "--condition", help="Tokens that show the condition video: footprint (SPEC: tokens over known pixels; the rest start as [MASK]) or padded (every token shows the padded video: blend, repeat, edge; the model learns to refine it). Default: --init's, else footprint."),
+        motion: bool = typer.Option(False, "--motion/--no-motion", help="Padded condition region: pad interpolation and prediction in the token cache along the motion, as inference does (clips drawn at twice --size for the flow). Default: the plain blend and held frame."),
         stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     _launch(nproc)
@@ -563,7 +564,8 @@ def train_transformer_cmd(
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,
                                      seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet,
-                                     stop_after=stop_after, init=str(init) if init else None, condition=condition)
+                                     stop_after=stop_after, init=str(init) if init else None, condition=condition,
+                                     motion=motion)
         if condition is not None and condition not in CONDITION_REGIONS:
             raise UsageError(f"--condition must be one of {', '.join(CONDITION_REGIONS)}, got {condition!r}")
         _trained(train_transformer(cfg), quiet)

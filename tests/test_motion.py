@@ -207,3 +207,23 @@ def test_outpaint_dynamic_fills_the_canvas_from_what_other_frames_saw(tmp_path):
         unknown[t, :, x:x + 48] = False
     ours = psnr(got, np.broadcast_to(scene, got.shape), unknown[..., None])
     assert ours > 35, f"the canvas outside the strip: {ours:.2f} dB against the scene"
+
+
+def test_pad_clip_pads_a_window_as_the_runners_do():
+    """motion.pad_clip (the training cache's padding): known pixels as they are; FI's frames in
+    between land where the content moved (closer to the truth than the blend); FP5 carries the
+    motion on; FP from one frame has no motion to read; other tasks are refused by name."""
+    from magvit_cli.tasks import condition_video, get_task
+    clip = torch.stack([to_tensor(f) for f in panning(9, 48, 48, 3)], 1)  # (3, T, H, W)
+    for code, opts, plain in (("FI", {"every": 4}, "blend"), ("FP", {"known": 5}, "repeat")):
+        known = get_task(code).known(9, 48, 48, **opts)
+        padded = motion.pad_clip(clip, known, code)
+        assert padded.shape == clip.shape, f"{code}: {tuple(padded.shape)} != {tuple(clip.shape)}"
+        assert torch.equal(padded.permute(1, 2, 3, 0)[known], clip.permute(1, 2, 3, 0)[known]), f"{code}: known pixels changed"
+        base = condition_video(clip[None], known, plain)[0]
+        unknown = ~known[:, 0, 0]
+        ours, theirs = (float(10 * torch.log10(4 / (x[:, unknown] - clip[:, unknown]).pow(2).mean())) for x in (padded, base))
+        assert ours > theirs + 3, f"{code}: motion padding {ours:.2f} dB is not 3 dB over the {plain} {theirs:.2f} dB"
+    assert motion.pad_clip(clip, get_task("FP").known(9, 48, 48, known=1), "FP") is None
+    with pytest.raises(ValueError, match="OPC"):
+        motion.pad_clip(clip, get_task("OPC").known(9, 48, 48), "OPC")

@@ -324,3 +324,36 @@ def test_recon_l2_trains_on_the_squared_error(tmp_path):
         assert (gap < 0.1) == (recon == "l2"), f"--recon {recon}: rec {first['rec']:.5f}, psnr {first['psnr']:.3f} (gap {gap:.3f} dB)"
     r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "bad"), *common, "--recon", "l3"])
     assert r.exit_code == 2 and "--recon" in r.output, r.output
+
+
+def test_motion_cache_pads_interpolation_along_the_motion(tmp_path):
+    """--motion: the token cache's interpolation condition is the motion padding of a clip drawn
+    at twice the size, resized (not the blend); the cache records it, a run without --motion
+    refuses it, and --motion needs the padded region."""
+    import pytest
+    from magvit_cli.errors import MagvitError, UsageError
+    from magvit_cli.models import load_model
+    from magvit_cli.motion import pad_clip
+    from magvit_cli.pipeline import resize
+    from magvit_cli.train.data import ClipSource
+    from magvit_cli.train.transformer import build_token_cache, condition_clips, variant_condition
+    from magvit_cli.tasks import condition_video
+    tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=1))
+    tokenizer = load_model(tok, expect="tokenizer")
+    kw = dict(tokenizer=str(tok), cache_clips=4, cache_variants=13, preset="tiny", frames=9, size=16, steps=1, batch=2,
+              warmup=1, quiet=True, eval_every=1000, condition="padded", synthetic_weight=1.0)
+    out = train_transformer(TransformerTrainConfig(out=tmp_path / "m", motion=True, **kw))
+    assert json.loads((tmp_path / "m/cache/cache.json").read_text())["motion"] is True
+    # the padding it encoded: FI of a synthetic clip drawn at 32, padded there, resized to 16
+    clip, _ = ClipSource([], 9, 32, 1.0).sample(__import__("random").Random(0))
+    task, known, _, _ = variant_condition("FI4", 9, 32, tokenizer.config.time_factor, tokenizer.config.space_factor)
+    got = condition_clips(clip[None], known, task, "padded", True, 16)
+    want = resize(pad_clip(clip, known, "FI").transpose(0, 1), (16, 16)).transpose(0, 1)[None]
+    blend = resize(condition_video(clip[None], known, "blend")[0].transpose(0, 1), (16, 16)).transpose(0, 1)[None]
+    assert got.shape == (1, 3, 9, 16, 16), f"condition clip {tuple(got.shape)} is not (1, 3, 9, 16, 16)"
+    assert torch.allclose(got, want) and not torch.allclose(got, blend, atol=1e-3), "FI was not padded along the motion"
+    with pytest.raises(MagvitError, match="built with --motion, this run is without"):
+        train_transformer(TransformerTrainConfig(out=tmp_path / "n", cache=str(tmp_path / "m/cache"), **kw))
+    with pytest.raises(UsageError, match="padded"):
+        train_transformer(TransformerTrainConfig(out=tmp_path / "f", motion=True, **{**kw, "condition": "footprint"}))
+    assert (out / "model.safetensors").exists()

@@ -27,6 +27,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .. import commit
 from ..errors import MagvitError, UsageError, check_interrupt
 from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
+from ..motion import pad_clip
+from ..pipeline import resize
 from ..tasks import condition_region, condition_video, get_task, latent_mask
 from . import engine
 from .data import ClipSource
@@ -61,12 +63,28 @@ def variant_condition(name: str, frames: int, size: int, time_factor: int, space
 
 
 ENCODED_VARIANTS = [v[0] for v in VARIANTS if v[0] not in COND_ALIAS and v[1] != "CG"]
+# the tasks whose cache padding can go along the motion (motion.pad_clip), as inference pads
+# them; dynamic in- and outpainting keep the plain fill there: their flow fill (about 3 s a
+# clip on 2 cores, the harmonic flow completion) would triple the cache's time
+CACHE_MOTION_TASKS = ("FI", "FP")
+MOTION_OVERSAMPLE = 2  # with motion, clips are drawn at 2x the size and the motion read there (inference reads it at full resolution)
+
+
+def condition_clips(video: torch.Tensor, known: torch.Tensor, task, region: str, motion: bool, size: int) -> torch.Tensor:
+    """The condition videos of a batch (B, 3, T, h, w) -> (B, 3, T, size, size): padded as the
+    region says, along the motion where `motion` and the task pads so at inference; then
+    resized to the model's size (antialiased, as the runners shrink frames)."""
+    if motion and region == "padded" and task.code in CACHE_MOTION_TASKS:
+        pads = [pad_clip(v, known, task.code) for v in video.cpu()]
+        if all(p is not None for p in pads):
+            return resize(torch.stack(pads).to(video.device).transpose(1, 2), (size, size)).transpose(1, 2)
+    return resize(condition_video(video, known, task.padding_for(region)).transpose(1, 2), (size, size)).transpose(1, 2)
 
 
 @torch.no_grad()
 def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, frames: int, size: int,
                       seed: int = 0, batch: int = 8, shard: int = 256, device="cpu", progress: bool = True,
-                      variants_per_batch: int | None = None, region: str = "footprint") -> Path:
+                      variants_per_batch: int | None = None, region: str = "footprint", motion: bool = False) -> Path:
     """Tokenize `clips` random clips into out/shard_*.safetensors + out/cache.json.
 
     Every clip gets its target tokens; condition tokens (the whole padded video, which the
@@ -74,7 +92,9 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     `variants_per_batch` = k, for k of them per batch in rotation (k+1 encodes per clip instead
     of 11, or 13 for the padded region: the CNN is the cost). `has.<variant>` marks the clips
     that have a variant (the footprint region needs none for FP: z~ = z there). The
-    condition region picks each task's padding (Task.padding_for), so a cache serves one region."""
+    condition region picks each task's padding (Task.padding_for), so a cache serves one region.
+    `motion` (padded region): interpolation and prediction padded along the motion
+    (condition_clips); the source then draws clips at MOTION_OVERSAMPLE x `size`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = tokenizer.config
@@ -96,15 +116,16 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     while done < clips:
         b = min(batch, clips - done)
         samples = [source.sample(random.Random(seed * 2 ** 40 + done + j)) for j in range(b)]
-        video = torch.stack([s[0] for s in samples]).to(device)
+        big = torch.stack([s[0] for s in samples]).to(device)  # (B, 3, T, h, w): h = size, or more with motion
+        video = resize(big.transpose(1, 2), (size, size)).transpose(1, 2)  # (B, 3, T, size, size)
         z = tokenizer.encode(video).flatten(1).to(torch.int32)  # (B, N)
         rows["z"].append(z.cpu())
         rows["label"].append(torch.tensor([s[1] for s in samples], dtype=torch.int64))
         chosen = {encoded[(b_index * k + i) % len(encoded)] for i in range(k)}
         for name in encoded:
             if name in chosen:
-                task, known, _, _ = variant_condition(name, frames, size, cfg.time_factor, cfg.space_factor)
-                zc = tokenizer.encode(condition_video(video, known, task.padding_for(region))).flatten(1).to(torch.int32).cpu()
+                task, known, _, _ = variant_condition(name, frames, big.shape[-1], cfg.time_factor, cfg.space_factor)
+                zc = tokenizer.encode(condition_clips(big, known, task, region, motion, size)).flatten(1).to(torch.int32).cpu()
             else:
                 zc = z.cpu()
             rows.setdefault(f"cond.{name}", []).append(zc)
@@ -118,7 +139,7 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     prog.close()
     meta = {"clips": clips, "frames": frames, "size": size, "grid": list(grid), "bits": cfg.bits,
             "class_names": source.class_names, "shards": n_shards, "seed": seed, "variants_per_batch": k,
-            "condition": region}
+            "condition": region, "motion": motion}
     (out / "cache.json").write_text(json.dumps(meta, indent=2))
     return out
 
@@ -136,6 +157,7 @@ class TokenCache:
         self.data = {k: torch.cat([p[k] for p in parts]).long() for k in parts[0]}
         self.labelled = torch.nonzero(self.data["label"] >= 0).flatten()
         self.region = self.meta.get("condition", "footprint")  # caches before the field: footprint
+        self.motion = bool(self.meta.get("motion", False))  # caches before the field: no motion
 
     def rows_with(self, name: str, idx: torch.Tensor) -> torch.Tensor:
         """The clips among idx whose cache holds condition tokens for variant `name` (all of
@@ -191,6 +213,7 @@ class TransformerTrainConfig:
     stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
     init: str | None = None  # exported transformer to start from (fine-tuning); must match the cache's grid, bits, classes
     condition: str | None = None  # condition region (tasks.condition_region); None: --init's, else "footprint"
+    motion: bool = False  # padded region: the cache pads interpolation and prediction along the motion, as inference does
     seed: int = 0
     device: str = "auto"
     compile: bool = False
@@ -263,12 +286,15 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     model = engine.warm_start(cfg.init, "transformer", d.device)
     # the condition region is a field of the inputs, not the weights: fine-tuning may change it
     region = cfg.condition or (model.config.condition if model is not None else "footprint")
+    if cfg.motion and region != "padded":
+        raise UsageError(f"--motion pads the padded condition region; this run's region is {region} (give --condition padded)")
     cache_dir = Path(cfg.cache) if cfg.cache else out / "cache"
     if not (cache_dir / "cache.json").exists():
         if d.main:
-            build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, labels=cfg.labels), cache_dir,
+            draw = cfg.size * (MOTION_OVERSAMPLE if cfg.motion else 1)
+            build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, draw, cfg.synthetic_weight, labels=cfg.labels), cache_dir,
                               cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet,
-                              variants_per_batch=cfg.cache_variants, region=region)
+                              variants_per_batch=cfg.cache_variants, region=region, motion=cfg.motion)
         if d.world > 1:
             torch.distributed.barrier()
     cache = TokenCache(cache_dir)
@@ -277,6 +303,9 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     if cache.region != region:
         raise MagvitError(f"token cache {cache_dir} was built for the {cache.region} condition region, not {region} "
                           "(the paddings differ): give another --cache")
+    if cache.motion != cfg.motion:
+        raise MagvitError(f"token cache {cache_dir} was built {'with' if cache.motion else 'without'} --motion, "
+                          f"this run is {'with' if cfg.motion else 'without'} (the paddings differ): give another --cache")
     del tokenizer
     n_held = max(1, int(len(cache) * cfg.heldout_fraction))
     held = torch.arange(len(cache) - n_held, len(cache))
