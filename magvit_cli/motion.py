@@ -215,32 +215,27 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) ->
         yield frame
 
 
-MOTION_TASKS = ("FI", "FP", "IPD", "OPD")  # the tasks whose padded condition goes along the motion
-
 
 def pad_clip(video: torch.Tensor, known: torch.Tensor, code: str) -> torch.Tensor | None:
-    """A whole clip's motion padding, as the runners make it for one window (for training on
-    what inference shows). video (3, T, H, W) in [-1, 1], known (T, H, W) bool, code a task in
-    MOTION_TASKS -> (3, T, H, W) with the known pixels as they are, or None where the task
-    pads without motion here (prediction from fewer than three frames)."""
+    """A whole clip's interpolation (FI) or prediction (FP) padding along the motion, as the
+    runners make it for one window (for training on what inference shows). video (3, T, H, W)
+    in [-1, 1], known (T, H, W) bool -> (3, T, H, W) with the known frames as they are, or None
+    where the task pads without motion (prediction from fewer than three frames)."""
     T = video.shape[1]
-    frames = [video[:, t].float() for t in range(T)]
+    out = [video[:, t].float() for t in range(T)]
     whole = [bool(known[t].all()) for t in range(T)]
-    if code in ("IPD", "OPD"):
-        return torch.stack(list(fill_holes(lambda j: frames[j], [known[t] for t in range(T)])), 1)
-    out = list(frames)
     if code == "FI":
         keys = [t for t in range(T) if whole[t]]
         for a, b in zip(keys, keys[1:]):
             if b - a > 1:
-                pair = PairMotion(frames[a], frames[b])
+                pair = PairMotion(out[a], out[b])
                 out[a + 1:b] = [pair.frame((t - a) / (b - a)) for t in range(a + 1, b)]
         return torch.stack(out, 1)
     if code == "FP":
         n = whole.index(False) if False in whole else T  # known prefix
         if n < 3:
             return None
-        cont = Continuation(frames[n - 3:n])
+        cont = Continuation(out[n - 3:n])
         out[n:] = [cont.frame(t - n + 1) for t in range(n, T)]
         return torch.stack(out, 1)
-    raise ValueError(f"no motion padding for task {code!r} (one of {', '.join(MOTION_TASKS)})")
+    raise ValueError(f"pad_clip pads FI and FP (dynamic in/outpainting: fill_holes), not {code!r}")

@@ -225,5 +225,5 @@ def test_pad_clip_pads_a_window_as_the_runners_do():
         ours, theirs = (float(10 * torch.log10(4 / (x[:, unknown] - clip[:, unknown]).pow(2).mean())) for x in (padded, base))
         assert ours > theirs + 3, f"{code}: motion padding {ours:.2f} dB is not 3 dB over the {plain} {theirs:.2f} dB"
     assert motion.pad_clip(clip, get_task("FP").known(9, 48, 48, known=1), "FP") is None
-    with pytest.raises(ValueError, match="OPC"):
-        motion.pad_clip(clip, get_task("OPC").known(9, 48, 48), "OPC")
+    with pytest.raises(ValueError, match="'OPD'"):
+        motion.pad_clip(clip, get_task("OPD").known(9, 48, 48), "OPD")

@@ -330,13 +330,15 @@ def test_motion_cache_pads_interpolation_along_the_motion(tmp_path):
     """--motion: the token cache's interpolation condition is the motion padding of a clip drawn
     at twice the size, resized (not the blend); the cache records it, a run without --motion
     refuses it, and --motion needs the padded region."""
+    import random
+
     import pytest
     from magvit_cli.errors import MagvitError, UsageError
     from magvit_cli.models import load_model
     from magvit_cli.motion import pad_clip
     from magvit_cli.pipeline import resize
     from magvit_cli.train.data import ClipSource
-    from magvit_cli.train.transformer import build_token_cache, condition_clips, variant_condition
+    from magvit_cli.train.transformer import condition_clips, variant_condition
     from magvit_cli.tasks import condition_video
     tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=1))
     tokenizer = load_model(tok, expect="tokenizer")
@@ -345,7 +347,7 @@ def test_motion_cache_pads_interpolation_along_the_motion(tmp_path):
     out = train_transformer(TransformerTrainConfig(out=tmp_path / "m", motion=True, **kw))
     assert json.loads((tmp_path / "m/cache/cache.json").read_text())["motion"] is True
     # the padding it encoded: FI of a synthetic clip drawn at 32, padded there, resized to 16
-    clip, _ = ClipSource([], 9, 32, 1.0).sample(__import__("random").Random(0))
+    clip, _ = ClipSource([], 9, 32, 1.0).sample(random.Random(0))
     task, known, _, _ = variant_condition("FI4", 9, 32, tokenizer.config.time_factor, tokenizer.config.space_factor)
     got = condition_clips(clip[None], known, task, "padded", True, 16)
     want = resize(pad_clip(clip, known, "FI").transpose(0, 1), (16, 16)).transpose(0, 1)[None]

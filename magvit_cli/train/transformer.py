@@ -63,9 +63,9 @@ def variant_condition(name: str, frames: int, size: int, time_factor: int, space
 
 
 ENCODED_VARIANTS = [v[0] for v in VARIANTS if v[0] not in COND_ALIAS and v[1] != "CG"]
-# the tasks whose cache padding can go along the motion (motion.pad_clip), as inference pads
-# them; dynamic in- and outpainting keep the plain fill there: their flow fill (about 3 s a
-# clip on 2 cores, the harmonic flow completion) would triple the cache's time
+# the tasks whose cache padding goes along the motion (motion.pad_clip), as inference pads
+# them; dynamic in- and outpainting keep the plain fill there: their flow fill (motion.fill_holes,
+# about 3 s a clip on 2 cores, the harmonic flow completion) would triple the cache's time
 CACHE_MOTION_TASKS = ("FI", "FP")
 MOTION_OVERSAMPLE = 2  # with motion, clips are drawn at 2x the size and the motion read there (inference reads it at full resolution)
 
@@ -76,7 +76,7 @@ def condition_clips(video: torch.Tensor, known: torch.Tensor, task, region: str,
     resized to the model's size (antialiased, as the runners shrink frames)."""
     if motion and region == "padded" and task.code in CACHE_MOTION_TASKS:
         pads = [pad_clip(v, known, task.code) for v in video.cpu()]
-        if all(p is not None for p in pads):
+        if pads[0] is not None:  # one mask for the batch: all or none
             return resize(torch.stack(pads).to(video.device).transpose(1, 2), (size, size)).transpose(1, 2)
     return resize(condition_video(video, known, task.padding_for(region)).transpose(1, 2), (size, size)).transpose(1, 2)
 
