@@ -18,7 +18,7 @@ from .pipeline import Magvit, Sampling, to_frame
 from .tasks import get_task
 from .video import VideoWriter
 
-TASKS = ("interpolate", "predict", "outpaint", "inpaint", "reconstruct")
+TASKS = ("interpolate", "predict", "outpaint", "inpaint", "outpaint-dynamic", "inpaint-dynamic", "reconstruct")
 STAGES = ("decode video", "motion", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video")
 
 
@@ -100,10 +100,10 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
                 o = runners.interpolate(m, src, out, 2, s)
             elif task == "predict":
                 o = runners.predict(m, src, out, 16, s)
-            elif task == "outpaint":
-                o = runners.outpaint(m, src, out, "central", s)
-            elif task == "inpaint":
-                o = runners.inpaint(m, src, out, "central", s)
+            elif task.startswith("outpaint"):  # the central canvas, or the dynamic one filled along the motion
+                o = runners.outpaint(m, src, out, "dynamic" if task.endswith("dynamic") else "central", s)
+            elif task.startswith("inpaint"):
+                o = runners.inpaint(m, src, out, "dynamic" if task.endswith("dynamic") else "central", s)
             else:
                 o = runners.reconstruct(m, src, out)
             total = time.perf_counter() - t0

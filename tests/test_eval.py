@@ -141,7 +141,9 @@ def test_bench_smoke(tmp_path):
     r = CliRunner().invoke(app, ["bench", "--smoke", "--vs-ffmpeg", "--weights", str(w), "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    assert set(res["tasks"]) == {"interpolate", "predict", "outpaint", "inpaint", "reconstruct"}
+    assert set(res["tasks"]) == {"interpolate", "predict", "outpaint", "inpaint", "outpaint-dynamic", "inpaint-dynamic", "reconstruct"}
+    for task in ("outpaint-dynamic", "inpaint-dynamic"):
+        assert res["tasks"][task]["frames_out"] == 9 and res["tasks"][task]["windows"] >= 1, (task, res["tasks"][task])
     assert res["matmul_gflops"] > 0 and res["window_gflop"] > 0
     it = res["tasks"]["interpolate"]
     assert it["frames_out"] == 18 and it["windows"] >= 1 and it["model_gflops"] > 0
