@@ -1,6 +1,7 @@
 """Motion-compensated padding (beyond the paper): frames between two frames (interpolation,
-`PairMotion`), after the last ones (prediction, `Continuation`) and a moving hole filled from
-the other frames (dynamic inpainting, `fill_holes`).
+`PairMotion`), after the last ones (prediction, `Continuation`), and a moving hole or a moving
+known region filled from the other frames (dynamic inpainting and outpainting, `fill_holes`);
+`pad_clip` makes a whole training clip's interpolation or prediction padding.
 
 The paper pads frame interpolation with the linear blend of the known frames. Where things move,
 a blend shows both positions at half strength (ghosting); warping each known frame along the
@@ -181,11 +182,11 @@ class Continuation:
 
 
 def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) -> Iterator[torch.Tensor]:
-    """Inpainting's padding along the motion, for holes that move (IPD): each hole pixel from the
-    nearest frame that shows it, as tasks.fill_frame does, but that frame warped to this one along
-    the flow between them, the flow inside the hole interpolated from its border (the hole's own
-    pixels are never read: the flow is computed on tasks.fill_frame's padding); what no frame
-    shows is filled harmonically. get(i) -> frame i, (3, H, W) in [-1, 1], called as needed;
+    """The padding along the motion where the unknown part moves (IPD's hole, OPD's canvas around
+    the sliding strip): each unknown pixel from the nearest frame that shows it, as
+    tasks.fill_frame does, but that frame warped to this one along the flow between them, the
+    flow inside the hole interpolated from its border (the hole's own pixels are never read: the
+    flow is computed on tasks.fill_frame's padding); what no frame shows is filled harmonically. get(i) -> frame i, (3, H, W) in [-1, 1], called as needed;
     known[i]: (H, W) bool. Yields the padded frames in order."""
     n = len(known)
     size = tuple(known[0].shape)
@@ -213,7 +214,6 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) ->
         if missing.any():
             frame = harmonic_fill(frame[None], ~missing[None, None], decay=FILL_DECAY)[0]
         yield frame
-
 
 
 def pad_clip(video: torch.Tensor, known: torch.Tensor, code: str) -> torch.Tensor | None:

@@ -283,6 +283,10 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         low = torch.zeros(3, L, *S)
         known = torch.zeros(L, *S, dtype=torch.bool)
         masks = []  # full-size known masks (bool: small), so the fill lays out only frames it uses
+
+        def canvas(j: int) -> torch.Tensor:  # window frame j laid out on the canvas, (3, Hc, Wc)
+            return layout(frames[j][0], to_tensor(frames[j][1]))[0]
+
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
             low[:, lead + i] = resize(canvas_i, S)
@@ -292,7 +296,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         pads = None  # with along_motion: the window's full-resolution padding, uint8 (H, W, 3) per frame
         if along_motion:
             with m.clock("motion"):
-                pads = [to_frame(p) for p in fill_holes(lambda j: layout(frames[j][0], to_tensor(frames[j][1]))[0], masks)]
+                pads = [to_frame(p) for p in fill_holes(canvas, masks)]
             for i, pad in enumerate(pads):
                 low[:, lead + i] = resize(to_tensor(pad), S)
         if lead:
@@ -306,7 +310,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
                 return to_tensor(pads[i])
             if padding != "fill":
                 return condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0]
-            others = ((masks[j], lambda j=j: layout(frames[j][0], to_tensor(frames[j][1]))[0][None])
+            others = ((masks[j], lambda j=j: canvas(j)[None])
                       for j in nearest_first(i, len(frames)))
             return fill_frame(canvas_i[None], known_i, others)[0]
 
