@@ -31,8 +31,9 @@ frame on a held-out clip whose subject moves back and forth.
 Dynamic inpainting: the flow from each frame to the others is computed on the plain fill
 (tasks.fill_frame: each hole pixel from the nearest frame that shows it, as it is there), so the
 hole's own pixels are never read; inside the hole it is replaced by a harmonic interpolation
-of the flow around it, and each hole pixel is taken from the nearest frame that shows it along
-that flow. A hole that stays put (central inpainting) keeps the plain fill: completing the flow
+of the flow around it (swept up to FLOW_FILL_SIDE pixels, upsampled above: the flow is smooth,
+and the full-size sweeps were most of the dynamic modes' time), and each hole pixel is taken
+from the nearest frame that shows it along that flow. A hole that stays put (central inpainting) keeps the plain fill: completing the flow
 across a large still hole under camera motion lost 1.8 dB on a training clip.
 
 The constants were chosen on the training clips (bikes, bigbuckbunny, and the four extra clips
@@ -56,6 +57,7 @@ SNAP_PX = 0.5  # flow vectors shorter than this (pixels of the a -> b motion) co
 SIGMA = 5.0  # width of the warped/blend decision, 8-bit levels
 MARGIN = 1.0  # the warped pair must agree this much better (8-bit levels) to be preferred
 BLUR_FRAC = 0.02  # the decision's smoothing (Gaussian sigma) as a fraction of the shorter side
+FLOW_FILL_SIDE = 256  # the flow across a hole is completed with sweeps up to this size, upsampled above (3x faster, same PSNR)
 CONSISTENCY = 0.5  # prediction: a velocity is kept where the one a frame earlier differs by less than this share of it
 
 
@@ -203,8 +205,8 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) ->
         for j in nearest_first(i, n):
             if not missing.any():
                 break
-            flow = torch.from_numpy(_flow(lumas[i], lumas[j])).permute(2, 0, 1)[None].double()  # (1, 2, h, w)
-            flow = harmonic_fill(flow, ~hole[None, None])[0].permute(1, 2, 0).float().numpy()
+            flow = torch.from_numpy(_flow(lumas[i], lumas[j])).permute(2, 0, 1)[None]  # (1, 2, h, w)
+            flow = harmonic_fill(flow, ~hole[None, None], sweep_side=FLOW_FILL_SIDE)[0].permute(1, 2, 0).numpy()
             flow = _full(np.ascontiguousarray(flow), size, scale)
             seen = torch.from_numpy(_warp(known[j].numpy().astype(np.float32), flow) > 0.99)
             take = missing & seen

@@ -147,7 +147,8 @@ def neighbour_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_iters: int = 10,
-                  decay: float | None = None, mean: torch.Tensor | None = None) -> torch.Tensor:
+                  decay: float | None = None, mean: torch.Tensor | None = None,
+                  sweep_side: int | None = None) -> torch.Tensor:
     """x (N, C, H, W), known (N, 1, H, W) bool -> unknown pixels solve Laplace's equation with
     the known ones as boundary (a smooth fill from the border inwards). With `decay`, the
     screened equation instead: away from the border the fill relaxes to the mean colour of the
@@ -156,7 +157,9 @@ def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_it
     (`iters` up to 64 px, `fine_iters` on larger levels), so the cost is a few sweeps at full
     size. Exact for smooth surroundings; where the border differs sharply from the pixels
     beyond it the coarse levels blend the two and the fill leans toward the latter (an
-    approximation, not a solver). An image with nothing known gets the mean of nothing: zeros."""
+    approximation, not a solver). An image with nothing known gets the mean of nothing: zeros.
+    `sweep_side`: levels longer than this take no sweeps, the upsampled coarser solution stands
+    (for fields smooth at that scale, such as optical flow: the fine sweeps are most of the cost)."""
     N, C, H, W = x.shape
     kf = known.to(x.dtype)
     if mean is None:
@@ -164,14 +167,15 @@ def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_it
     if min(H, W) > 8:
         w = F.avg_pool2d(kf, 2, ceil_mode=True)
         coarse = harmonic_fill(F.avg_pool2d(x * kf, 2, ceil_mode=True) / w.clamp_min(1e-6), w > 0, iters, fine_iters,
-                               decay, mean)
+                               decay, mean, sweep_side)
         start = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
     else:
         start = mean.expand_as(x)
     k = known.expand_as(x)
     out = torch.where(k, x, start)
     s2 = 0.0 if decay is None else (1.0 / (decay * min(H, W))) ** 2  # screening per pixel^2 at this level
-    for _ in range(iters if max(H, W) <= 64 else fine_iters):
+    sweeps = iters if max(H, W) <= 64 else fine_iters if sweep_side is None or max(H, W) <= sweep_side else 0
+    for _ in range(sweeps):
         out = torch.where(k, x, (4 * neighbour_mean(out) + s2 * mean) / (4 + s2))
     return out
 
