@@ -433,6 +433,9 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 # --- training -------------------------------------------------------------------------------
 StopAfterOpt = typer.Option(None, "--stop-after", help="Stop after N steps of this call (checkpointed; --resume goes on).")
 InitOpt = typer.Option(None, "--init", help="Exported weights folder to start from (fine-tuning; the architecture comes from it).")
+MaxMinutesOpt = typer.Option(None, "--max-minutes", help=(
+    "Stop once this call has run this long (set-up included), checkpointed and exported: "
+    "fits a run into a GPU lease or a session; --resume goes on."))
 NprocOpt = typer.Option(1, "--nproc", help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
 
 
@@ -510,7 +513,8 @@ def train_tokenizer_cmd(
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
         init: Optional[Path] = InitOpt,
         freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the decoder only (with --init): tokens stay the same, so transformers trained on them stay valid."),
-        stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
+        stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
+        nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
     _launch(nproc)
     try:
@@ -523,6 +527,7 @@ def train_tokenizer_cmd(
                                    accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
                                    betas=_betas(betas), recon=recon, entropy_weight=entropy_weight,
                                    entropy_start=entropy_weight if init else 5 * entropy_weight, stop_after=stop_after,
+                                   max_minutes=max_minutes,
                                    perceptual=perceptual, perceptual_weight=perceptual_weight,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
@@ -554,7 +559,8 @@ def train_transformer_cmd(
         init: Optional[Path] = InitOpt,
         condition: Optional[str] = typer.Option(None, "--condition", help="Tokens that show the condition video: footprint (SPEC: tokens over known pixels; the rest start as [MASK]) or padded (every token shows the padded video: blend, repeat, edge; the model learns to refine it). Default: --init's, else footprint."),
         motion: bool = typer.Option(False, "--motion/--no-motion", help="Padded condition region: pad interpolation and prediction in the token cache along the motion, as inference does (clips drawn at twice --size for the flow). Default: the plain blend and held frame."),
-        stop_after: Optional[int] = StopAfterOpt, nproc: int = NprocOpt, quiet: bool = QuietOpt):
+        stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
+        nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     _launch(nproc)
     try:
@@ -564,7 +570,7 @@ def train_transformer_cmd(
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,
                                      synthetic_weight=synthetic_weight, eval_every=eval_every, ckpt_every=ckpt_every,
                                      seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet,
-                                     stop_after=stop_after, init=str(init) if init else None, condition=condition,
+                                     stop_after=stop_after, max_minutes=max_minutes, init=str(init) if init else None, condition=condition,
                                      motion=motion)
         if condition is not None and condition not in CONDITION_REGIONS:
             raise UsageError(f"--condition must be one of {', '.join(CONDITION_REGIONS)}, got {condition!r}")

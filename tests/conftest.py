@@ -1,5 +1,6 @@
 """Seeded tiny configurations shared by the tests."""
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -24,6 +25,21 @@ def tiny_transformer(seed=0, **kw):
     cfg = dict(bits=6, latent_shape=(5, 4, 4), num_classes=3, dim=32, layers=1, heads=2, dropout=0.0,
                class_names=("a", "b", "c"))
     return MaskedTransformer(TransformerConfig(**{**cfg, **kw})).eval()
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "carphone.mp4"
+
+
+@pytest.fixture(scope="session")
+def short(tmp_path_factory):
+    """The first 9 frames of the example clip, losslessly re-encoded."""
+    from magvit_cli.video import VideoWriter, probe, read_frames
+    path = tmp_path_factory.mktemp("shipped") / "short.mp4"
+    frames = read_frames(EXAMPLE, 0, 9)
+    with VideoWriter(path, probe(EXAMPLE).fps, frames.shape[2], frames.shape[1], lossless=True) as w:
+        for f in frames:
+            w.write(f)
+    return path
 
 
 @pytest.fixture

@@ -17,17 +17,6 @@ EXAMPLE = ROOT / "examples" / "carphone.mp4"
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def short(tmp_path_factory):
-    """The first 9 frames of the example clip, losslessly re-encoded."""
-    path = tmp_path_factory.mktemp("shipped") / "short.mp4"
-    frames = read_frames(EXAMPLE, 0, 9)
-    with VideoWriter(path, probe(EXAMPLE).fps, frames.shape[2], frames.shape[1], lossless=True) as w:
-        for f in frames:
-            w.write(f)
-    return path
-
-
 def test_shipped_weights_are_lean_and_complete():
     d = describe(None)
     assert set(d["models"]) == {"tokenizer", "transformer"}

@@ -359,3 +359,28 @@ def test_motion_cache_pads_interpolation_along_the_motion(tmp_path):
     with pytest.raises(UsageError, match="padded"):
         train_transformer(TransformerTrainConfig(out=tmp_path / "f", motion=True, **{**kw, "condition": "footprint"}))
     assert (out / "model.safetensors").exists()
+
+
+def test_max_minutes_stops_checkpointed_and_exported_and_resume_goes_on(tmp_path):
+    """--max-minutes: a run out of time stops after the step in progress, with a checkpoint, an
+    export and a last metrics row of that step; --resume then goes on to --steps. Both trainers,
+    through the CLI (a budget of 0 minutes runs out during the first step)."""
+    runner = CliRunner()
+    tok = tmp_path / "tok"
+    common = ["--preset", "tiny", "--frames", "5", "--size", "16", "--batch", "2", "--warmup", "1", "--device", "cpu", "-q"]
+    r = runner.invoke(app, ["train", "tokenizer", "--out", str(tok), "--steps", "50", "--workers", "0", "--max-minutes", "0", *common])
+    assert r.exit_code == 0, r.output
+    assert torch.load(tok / "checkpoint.pt", weights_only=True)["step"] == 1, "0 minutes: one step, then stop"
+    assert json.loads((tok / "export/config.json").read_text())["metadata"]["steps"] == 1
+    assert rows(tok / "metrics.jsonl")[-1]["step"] == 1
+    r = runner.invoke(app, ["train", "tokenizer", "--out", str(tok), "--steps", "3", "--workers", "0", "--resume", *common])
+    assert r.exit_code == 0, r.output
+    assert torch.load(tok / "checkpoint.pt", weights_only=True)["step"] == 3
+    tr = tmp_path / "tr"
+    r = runner.invoke(app, ["train", "transformer", "--out", str(tr), "--tokenizer", str(tok / "export"), "--cache-clips", "8",
+                            "--cache-variants", "2", "--steps", "50", "--eval-every", "1000", "--max-minutes", "0", *common])
+    assert r.exit_code == 0, r.output
+    assert torch.load(tr / "checkpoint.pt", weights_only=True)["step"] == 1
+    last = rows(tr / "metrics.jsonl")[-1]
+    assert any(k.startswith("acc.") for k in last) and last["step"] == 1, f"the last step is evaluated: {last}"
+    assert (tr / "export/model.safetensors").exists()

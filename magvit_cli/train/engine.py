@@ -50,6 +50,26 @@ def setup_distributed(device: str = "auto") -> Dist:
     return Dist(rank, world, local, dev)
 
 
+class Deadline:
+    """A wall-clock budget for one call (`--max-minutes`: a GPU lease, a session), counted from
+    its creation. `passed()` is asked once per step; under DDP all ranks follow rank 0's clock,
+    so none goes on to a step the others skip (a collective would wait forever)."""
+
+    def __init__(self, minutes: float | None, d: Dist):
+        self.end = None if minutes is None else time.time() + 60 * minutes
+        self.d = d
+
+    def passed(self) -> bool:
+        if self.end is None:
+            return False
+        flag = time.time() >= self.end
+        if self.d.world > 1:
+            t = torch.tensor([float(flag)], device=self.d.device)
+            dist.broadcast(t, 0)
+            flag = bool(t.item())
+        return flag
+
+
 class IndexedSampler(Sampler):
     """Global sample indices for this rank from `start_step` on: step s, slot j of rank r gets
     index (s * batch + j) * world + r, so one process with world*batch sees the union."""

@@ -66,6 +66,7 @@ class TokenizerTrainConfig:
     ckpt_every: int = 250
     log_every: int = 10  # metrics.jsonl row every N steps
     stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
+    max_minutes: float | None = None  # stop (checkpointed, resumable, exported) once this call has run this long
     init: str | None = None  # exported tokenizer to start from (fine-tuning); its config wins
     freeze_encoder: bool = False  # train the decoder only: the tokens stay the same, so a transformer trained on them stays valid
     seed: int = 0
@@ -88,6 +89,7 @@ def model_config(cfg: TokenizerTrainConfig) -> TokenizerConfig:
 def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     """Train (or resume) and export EMA weights to cfg.out/export. Returns the export folder."""
     d = engine.setup_distributed(cfg.device)
+    deadline = engine.Deadline(cfg.max_minutes, d)  # counts the set-up (cache, data) too: the whole call fits
     init = engine.warm_start(cfg.init, "tokenizer", d.device)
     if init is not None and cfg.model_overrides:
         raise UsageError("--set cannot change the architecture of --init weights")
@@ -137,7 +139,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     step, t_last, clips = start, time.time(), 0
     with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
-        while step < end:
+        stop = False
+        while step < end and not stop:
             check_interrupt()  # a Ctrl-C dropped in a finaliser still checkpoints and stops
             lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
             for g in opt.param_groups:
@@ -180,13 +183,15 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
                 logs["d"] = d_loss.item()
             ema.update(model)
             step += 1
+            stop = deadline.passed()  # out of time: log, evaluate and checkpoint this step as the last
+            last = stop or step == cfg.steps
             now = time.time()
             rate = clips / max(now - t_last, 1e-6)
             progress.update(step, rate, **{k: logs[k] for k in ("rec", "ent", "psnr") if k in logs})
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if step % cfg.log_every == 0 or last:
                 metrics.log(step=step, lr=lr, entropy_weight=ent_w, clips_per_s=rate, time=now, **logs)
                 t_last, clips = now, 0
-            if d.main and cfg.heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
+            if d.main and cfg.heldout and (step % cfg.eval_every == 0 or last):
                 metrics.log(step=step, **heldout_psnr(ema.model(model), cfg.heldout, cfg.size, d.device))
             if step % cfg.ckpt_every == 0:
                 checkpoint(step)

@@ -211,6 +211,7 @@ class TransformerTrainConfig:
     heldout_fraction: float = 0.05  # clips of the cache kept for masked-token accuracy
     log_every: int = 10  # metrics.jsonl row every N steps
     stop_after: int | None = None  # stop (checkpointed, resumable) after this many steps of this call
+    max_minutes: float | None = None  # stop (checkpointed, resumable, exported) once this call has run this long
     init: str | None = None  # exported transformer to start from (fine-tuning); must match the cache's grid, bits, classes
     condition: str | None = None  # condition region (tasks.condition_region); None: --init's, else "footprint"
     motion: bool = False  # padded region: the cache pads interpolation and prediction along the motion, as inference does
@@ -280,6 +281,7 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
 
 def train_transformer(cfg: TransformerTrainConfig) -> Path:
     d = engine.setup_distributed(cfg.device)
+    deadline = engine.Deadline(cfg.max_minutes, d)  # counts the set-up (cache, data) too: the whole call fits
     out = engine.run_folder(cfg.out, cfg.resume)
     tokenizer = load_model(cfg.tokenizer, expect="tokenizer", device=d.device)
     tcfg = (tokenizer.config.time_factor, tokenizer.config.space_factor)
@@ -349,7 +351,8 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     step, t_last, clips = start, time.time(), 0
     with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
-        while step < end:
+        stop = False
+        while step < end and not stop:
             check_interrupt()  # a Ctrl-C dropped in a finaliser still checkpoints and stops
             gen = torch.Generator().manual_seed(cfg.seed * 2 ** 32 + step * 1009 + d.rank)
             lr = engine.lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
@@ -370,13 +373,15 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
             opt.step()
             ema.update(model)
             step += 1
+            stop = deadline.passed()  # out of time: log, evaluate and checkpoint this step as the last
+            last = stop or step == cfg.steps
             now = time.time()
             rate = clips / max(now - t_last, 1e-6)
             progress.update(step, rate, loss=loss.item())
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            if step % cfg.log_every == 0 or last:
                 metrics.log(step=step, lr=lr, loss=loss.item(), task=variant, clips_per_s=rate, time=now)
                 t_last, clips = now, 0
-            if d.main and (step % cfg.eval_every == 0 or step == cfg.steps):
+            if d.main and (step % cfg.eval_every == 0 or last):
                 metrics.log(step=step, **masked_accuracy(ema.model(model), cache, held, tcfg, d.device))
             if step % cfg.ckpt_every == 0:
                 checkpoint(step)

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One device call for a session lent a GPU (README, "With a GPU"). Prepared here by
+# benchmarks/gpu_prepare.sh; run there as
+#   run(command="bash benchmarks/gpu_session.sh", carry=[".whl", ".data"], timeout_s=600)
+# In order, each step's output under $OUT as soon as it is done (what comes back: at most 8
+# files of at most 16 MiB, 2 folders down: the weights are exported in fp16, as shipped):
+#   1. the accelerator tests (tests/test_accelerator.py) and nvidia-smi -> log.txt
+#   2. magvit bench on the GPU -> bench_gpu.json
+#   3. the tokenizer trained on from the shipped one, encoder too (bf16 autocast) for TOK_MIN
+#      minutes -> tokenizer/{config.json, model.safetensors, metrics.jsonl}
+#   4. the transformer fine-tuned from the shipped one on a token cache of that tokenizer for
+#      TR_MIN minutes, cache included -> transformer/{config.json, model.safetensors}
+#      (its metrics.jsonl rows are appended to log.txt)
+# Back here: evaluate both with `magvit eval` on the held-out clips before shipping them.
+# Settings through the environment: DEV (cuda), STEPS (1..4, default "1 2 3 4"), TOK_MIN (3),
+# TR_MIN (3), TOK_BATCH (32), TR_BATCH (64), WORKERS (12), CACHE_CLIPS (2048), BENCH_TASKS.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu_session_out}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+DEV=${DEV:-cuda} STEPS=${STEPS:-1 2 3 4} TOK_MIN=${TOK_MIN:-3} TR_MIN=${TR_MIN:-3}
+TOK_BATCH=${TOK_BATCH:-32} TR_BATCH=${TR_BATCH:-64} WORKERS=${WORKERS:-12} CACHE_CLIPS=${CACHE_CLIPS:-2048}
+BENCH_TASKS=${BENCH_TASKS:-interpolate,predict,outpaint,inpaint,reconstruct}
+RUNS=${RUNS:-/tmp/gpu_session_runs}
+export PYTHONUNBUFFERED=1
+
+if ! python3 -c "import av" 2>/dev/null; then  # the device image has no PyAV: the carried wheel
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "no PyAV and no usable .whl/ (run benchmarks/gpu_prepare.sh here and carry .whl)"; exit 1; }
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+magvit() { python3 -m magvit_cli "$@"; }
+data=(--data .data/video --data .data/photos)
+[ -d .data/video ] || echo "no .data/ (run benchmarks/gpu_prepare.sh here and carry .data): training on synthetic clips only"
+[ -d .data/video ] || data=()
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+if step 1; then
+  stamp "1. accelerator tests"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+  MAGVIT_TEST_DEVICE=$DEV python3 -m pytest -q -p no:cacheprovider tests/test_accelerator.py 2>&1 | tail -n 15
+fi
+if step 2; then
+  stamp "2. bench"
+  magvit bench --tasks "$BENCH_TASKS" --device "$DEV" --json -q > "$OUT/bench_gpu.json" || echo "bench failed"
+  cat "$OUT/bench_gpu.json"
+fi
+tok=weights/default/tokenizer
+if step 3; then
+  stamp "3. tokenizer, $TOK_MIN minutes"
+  rm -rf "$RUNS/tok"
+  magvit train tokenizer --out "$RUNS/tok" --init weights/default/tokenizer "${data[@]}" --synthetic-weight 0.4 \
+    --frames 17 --size 64 --batch "$TOK_BATCH" --lr 2e-4 --betas 0.9,0.99 --warmup 50 --steps 100000 --recon l1 \
+    --heldout examples/carphone.mp4 --eval-every 250 --ckpt-every 250 --workers "$WORKERS" --seed 11 \
+    --max-minutes "$TOK_MIN" --device "$DEV" -q \
+    && magvit train export "$RUNS/tok" --out "$OUT/tokenizer" --half && cp "$RUNS/tok/metrics.jsonl" "$OUT/tokenizer/" \
+    && tok=$RUNS/tok/export
+  grep heldout_psnr "$RUNS/tok/metrics.jsonl" 2>/dev/null | tail -n 3
+fi
+if step 4; then
+  stamp "4. transformer on $tok's tokens, $TR_MIN minutes"
+  rm -rf "$RUNS/tr"
+  magvit train transformer --out "$RUNS/tr" --tokenizer "$tok" --init weights/default/transformer "${data[@]}" \
+    --cache-clips "$CACHE_CLIPS" --cache-variants 6 --batch "$TR_BATCH" --lr 3e-4 --warmup 50 --steps 100000 \
+    --eval-every 250 --ckpt-every 250 --seed 12 --max-minutes "$TR_MIN" --device "$DEV" -q \
+    && magvit train export "$RUNS/tr" --out "$OUT/transformer" --half
+  tail -n 4 "$RUNS/tr/metrics.jsonl" 2>/dev/null
+fi
+stamp done

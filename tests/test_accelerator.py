@@ -1,0 +1,63 @@
+"""Accelerator checks, for a session lent a GPU (`benchmarks/gpu_session.sh` runs them first):
+the shipped weights under bf16 autocast agree with fp32 on the CPU, the same seed gives the same
+output, training steps run, the bench runs. Skipped without CUDA (never counted as passing on
+the CPU); MAGVIT_TEST_DEVICE=cpu runs the same checks on the CPU, to test the checks."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from magvit_cli.cli import app
+from magvit_cli.video import read_frames
+
+DEVICE = os.environ.get("MAGVIT_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
+pytestmark = pytest.mark.skipif(DEVICE is None, reason="no CUDA device (MAGVIT_TEST_DEVICE=cpu runs these on the CPU)")
+runner = CliRunner()
+
+
+def run_json(*args) -> dict:
+    r = runner.invoke(app, [*map(str, args), "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_reconstruct_under_autocast_matches_fp32_on_the_cpu(short, tmp_path):
+    """The tokenizer at the device's default precision (bf16 on a GPU) loses under 0.3 dB to fp32
+    on the CPU; fp16 runs too."""
+    cpu = run_json("reconstruct", short, "--device", "cpu", "-o", tmp_path / "cpu.mp4")
+    dev = run_json("reconstruct", short, "--device", DEVICE, "-o", tmp_path / "dev.mp4")
+    assert abs(dev["psnr"] - cpu["psnr"]) < 0.3, f"{DEVICE} {dev['psnr']:.2f} dB vs cpu fp32 {cpu['psnr']:.2f} dB"
+    half = run_json("reconstruct", short, "--device", DEVICE, "--precision", "fp16", "-o", tmp_path / "half.mp4")
+    assert abs(half["psnr"] - cpu["psnr"]) < 0.3, f"{DEVICE} fp16 {half['psnr']:.2f} dB vs cpu fp32 {cpu['psnr']:.2f} dB"
+
+
+def test_interpolate_same_seed_same_output_and_known_frames_kept(short, tmp_path):
+    outs = []
+    for name in ("a.mp4", "b.mp4"):
+        res = run_json("interpolate", short, "--factor", "2", "--lossless", "--seed", "3", "--device", DEVICE, "-o", tmp_path / name)
+        assert res["frames"] == 18, f"9 frames x2: {res['frames']} frames"
+        outs.append(read_frames(tmp_path / name))
+    assert np.array_equal(outs[0], outs[1]), "same seed, same device: the same output"
+    src = read_frames(short)
+    assert all(np.array_equal(outs[0][2 * i], src[i]) for i in range(9)), "input frames must come back unchanged"
+
+
+def test_training_steps_run(tmp_path):
+    common = ["--preset", "tiny", "--frames", "5", "--size", "16", "--batch", "4", "--warmup", "1", "--device", DEVICE, "-q"]
+    r = runner.invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "tok"), "--steps", "3", "--workers", "0", *common])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "transformer", "--out", str(tmp_path / "tr"), "--tokenizer", str(tmp_path / "tok/export"),
+                            "--cache-clips", "8", "--cache-variants", "2", "--steps", "3", "--eval-every", "1000", *common])
+    assert r.exit_code == 0, r.output
+    for run in ("tok", "tr"):
+        losses = [json.loads(l).get("loss") for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        assert losses and all(np.isfinite(x) for x in losses if x is not None), f"{run}: losses {losses}"
+
+
+def test_bench_smoke_runs_on_the_device():
+    res = run_json("bench", "--smoke", "--tasks", "interpolate,outpaint", "--device", DEVICE, "-q")
+    assert res["device"].startswith(DEVICE) and set(res["tasks"]) == {"interpolate", "outpaint"}
+    assert all(r["seconds"] > 0 for r in res["tasks"].values())

@@ -1,0 +1,24 @@
+"""benchmarks/gpu_session.sh, the one device call of a session lent a GPU, run here on the CPU
+with budgets of 0 minutes (one training step each), so that a renamed option or a broken step
+shows before a lease is spent on it."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_session_script_trains_and_leaves_what_the_device_returns(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "DEV": "cpu", "STEPS": "3 4", "TOK_MIN": "0", "TR_MIN": "0", "TOK_BATCH": "1", "TR_BATCH": "2",
+           "WORKERS": "0", "CACHE_CLIPS": "8", "OUT": str(out), "RUNS": str(tmp_path / "runs")}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_session.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["log.txt", "tokenizer/config.json", "tokenizer/metrics.jsonl", "tokenizer/model.safetensors",
+                     "transformer/config.json", "transformer/model.safetensors"], files
+    assert all((out / f).stat().st_size <= 16 * 2 ** 20 for f in files), "the device returns files of at most 16 MiB"
+    log = (out / "log.txt").read_text()
+    assert "4. transformer on " + str(tmp_path / "runs/tok/export") in log, "the transformer trains on the new tokenizer's tokens"
+    assert json.loads((tmp_path / "runs/tok/metrics.jsonl").read_text().splitlines()[-1])["step"] == 1
