@@ -33,8 +33,9 @@ Dynamic inpainting: the flow from each frame to the others is computed on the pl
 hole's own pixels are never read; inside the hole it is replaced by a harmonic interpolation
 of the flow around it (swept up to FLOW_FILL_SIDE pixels, upsampled above: the flow is smooth,
 and the full-size sweeps were most of the dynamic modes' time), and each hole pixel is taken
-from the nearest frame that shows it along that flow. A hole that stays put (central inpainting) keeps the plain fill: completing the flow
-across a large still hole under camera motion lost 1.8 dB on a training clip.
+from the nearest frame that shows it along that flow. A hole that stays put (central
+inpainting) keeps the plain fill: completing the flow across a large still hole under camera
+motion lost 1.8 dB on a training clip.
 
 The constants were chosen on the training clips (bikes, bigbuckbunny, and the four extra clips
 of examples/fetch_training_data.py), x2 and x16 interpolation, 12-frame prediction and the
