@@ -27,6 +27,12 @@ def tiny_transformer(seed=0, **kw):
     return MaskedTransformer(TransformerConfig(**{**cfg, **kw})).eval()
 
 
+def metrics_rows(path) -> list[dict]:
+    """The rows of a training run's metrics.jsonl."""
+    import json
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "carphone.mp4"
 
 

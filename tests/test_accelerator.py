@@ -10,6 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import metrics_rows
 from magvit_cli.cli import app
 from magvit_cli.video import read_frames
 
@@ -53,7 +54,7 @@ def test_training_steps_run(tmp_path):
                             "--cache-clips", "8", "--cache-variants", "2", "--steps", "3", "--eval-every", "1000", *common])
     assert r.exit_code == 0, r.output
     for run in ("tok", "tr"):
-        losses = [json.loads(l).get("loss") for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        losses = [r.get("loss") for r in metrics_rows(tmp_path / run / "metrics.jsonl")]
         assert losses and all(np.isfinite(x) for x in losses if x is not None), f"{run}: losses {losses}"
 
 

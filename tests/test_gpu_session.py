@@ -1,10 +1,11 @@
 """benchmarks/gpu_session.sh, the one device call of a session lent a GPU, run here on the CPU
 with budgets of 0 minutes (one training step each), so that a renamed option or a broken step
 shows before a lease is spent on it."""
-import json
 import os
 import subprocess
 from pathlib import Path
+
+from conftest import metrics_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,4 +22,4 @@ def test_gpu_session_script_trains_and_leaves_what_the_device_returns(tmp_path):
     assert all((out / f).stat().st_size <= 16 * 2 ** 20 for f in files), "the device returns files of at most 16 MiB"
     log = (out / "log.txt").read_text()
     assert "4. transformer on " + str(tmp_path / "runs/tok/export") in log, "the transformer trains on the new tokenizer's tokens"
-    assert json.loads((tmp_path / "runs/tok/metrics.jsonl").read_text().splitlines()[-1])["step"] == 1
+    assert metrics_rows(tmp_path / "runs/tok/metrics.jsonl")[-1]["step"] == 1

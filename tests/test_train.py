@@ -21,8 +21,7 @@ def tok_cfg(out, **kw):
     return TokenizerTrainConfig(**{**base, **kw})
 
 
-def rows(path):
-    return [json.loads(l) for l in path.read_text().splitlines()]
+from conftest import metrics_rows as rows
 
 
 def test_tokenizer_loss_falls(tmp_path):
