@@ -211,7 +211,7 @@ def score(out, truth, region=None) -> dict:
 
 
 def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Path, sheets: list | None = None,
-                    motion: bool = True, fi_every: int | None = None) -> dict:
+                    motion: bool = True, fi_every: int | None = None, refine: int = 0) -> dict:
     """All requested tasks on one window gt (T, H, W, 3); {task: {method: {psnr, ssim}}}.
     FI knows the first and last frame (the paper's), or every `fi_every`-th frame."""
     T, H, W, _ = gt.shape
@@ -223,7 +223,7 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
             sheets.append((task, ours, truth, alternatives))
 
     if "tokenizer" in tasks:
-        r = runners.reconstruct(m, write_lossless(tmp / "gt.mp4", gt, fps), tmp / "rec.mp4", opts)
+        r = runners.reconstruct(m, write_lossless(tmp / "gt.mp4", gt, fps), tmp / "rec.mp4", opts, refine=refine)
         rec = read_frames(tmp / "rec.mp4")
         res["tokenizer"] = {"ours": {**score(rec, gt), "bits_per_pixel": r.extra["bits_per_pixel"]}}
         for codec in ("libx264", "libx265"):
@@ -317,7 +317,7 @@ def contact_sheet(path: Path, task: str, ours, truth, alternatives: dict, frames
 
 def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, windows: int = 2,
              tasks=TASK_CODES, save_examples: Path | None = None, progress=lambda done, total: None,
-             i3d: str | None = None, motion: bool = True, fi_every: int | None = None) -> dict:
+             i3d: str | None = None, motion: bool = True, fi_every: int | None = None, refine: int = 0) -> dict:
     """The report: per clip (per window averaged), the average over clips and, with a user's
     I3D TorchScript file, FVD per task between the generated and the true segments."""
     unknown = set(tasks) - set(TASK_CODES)
@@ -342,7 +342,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         for w in range(n):
             with tempfile.TemporaryDirectory() as tmp:
                 sheets = [] if (save_examples or i3d) else None
-                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets, motion, fi_every))
+                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets, motion, fi_every, refine))
                 for task, ours, truth, alts in sheets or []:
                     samples.setdefault(task, ([], []))[0].append(ours)
                     samples[task][1].append(truth)
@@ -353,7 +353,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
             progress(done, total)
         per_clip[str(clip)] = _average(rows)
     report = {"clips": per_clip, "average": _average(list(per_clip.values())),
-              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft, "motion": motion, "fi_every": fi_every or window - 1,
+              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft, "motion": motion, "fi_every": fi_every or window - 1, "refine": refine,
                            "weights": str(m.paths.root), "device": str(m.device), "condition": m.region}}
     if i3d is not None:
         report["fvd"] = {task: frechet_distance(i3d_features(i3d, np.stack(ours)), i3d_features(i3d, np.stack(truth)))

@@ -43,6 +43,7 @@ from . import commit
 from .errors import MagvitError, UsageError
 from .models import load_model
 from .models.lfq import expected_codes, swap_argmax
+from .refine import refine_indices
 from .tasks import Task, condition_region, condition_video
 from .weights import resolve
 
@@ -301,6 +302,15 @@ class Magvit:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
 
+    def encode(self, video: torch.Tensor, refine: int = 0, on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> (B, t, h, w) tokens: the encoder's, or with refine > 0
+        searched that many steps for the tokens that decode closest (refine.py; same bits)."""
+        with self.autocast(), self.clock("tokenize"):
+            if refine:
+                return refine_indices(self.tokenizer, video, refine, on_step=on_step)
+            with torch.no_grad():
+                return self.tokenizer.encode(video)
+
     # -- the one model call -----------------------------------------------------------------
     @torch.no_grad()
     def fill(self, low: torch.Tensor, known: torch.Tensor, task: Task, cls: int | None, sampling: Sampling,
@@ -310,8 +320,7 @@ class Magvit:
         already hold the padding (interpolation's motion-compensated frames); else the task's
         padding rule fills them."""
         cond = (low.unsqueeze(0) if padded else condition_video(low.unsqueeze(0), known, task.padding_for(self.region))).to(self.device)
-        with self.autocast(), self.clock("tokenize"):
-            z = self.tokenizer.encode(cond)  # (1, t, h, w)
+        z = self.encode(cond)  # (1, t, h, w)
         grid = tuple(z.shape[1:])
         with self.autocast(), self.clock("COMMIT steps"):
             cmask = condition_region(known, self.tf, self.sf, self.region).flatten().to(self.device)

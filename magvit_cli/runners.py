@@ -541,10 +541,18 @@ def _windows(m: Magvit, src, frames_per: int, tf: int) -> Iterator[tuple[torch.T
         yield torch.stack(buf, 1), n
 
 
+def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, total: int, progress: Progress) -> torch.Tensor:
+    """One window (3, T, H, W) at full resolution -> (1, t, h, w) tokens, the encoder's or
+    searched `refine` steps (progress moves through the window's n frames as the search goes)."""
+    xp = _pad_to(x, m.sf).unsqueeze(0).to(m.device)
+    return m.encode(xp, refine, on_step=lambda i, k: progress(done + n * i // k, total))
+
+
 def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
-                progress: Progress = _noop) -> Output:
+                progress: Progress = _noop, refine: int = 0) -> Output:
     """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
-    and PSNR. `src` may be a token file from `tokenize`."""
+    and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
+    steps (Magvit.encode)."""
     if str(src).endswith(".safetensors"):
         return _reconstruct_tokens(m, src, dst, opts, progress)
     info = open_input(src)
@@ -554,10 +562,8 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     se, bits, pixels, written = 0.0, 0, 0, 0
     with _writer(m, dst, info, info.fps, W, H, opts, keep_audio=True) as w:
         for x, n in _windows(m, src, window, cfg.time_factor):
-            xp = _pad_to(x, cfg.space_factor).unsqueeze(0).to(m.device)
+            idx = _encode_window(m, x, refine, written, n, total, progress)
             with torch.no_grad(), m.autocast():
-                with m.clock("tokenize"):
-                    idx = m.tokenizer.encode(xp)
                 with m.clock("detokenize"):
                     y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
             for t in range(n):
@@ -574,15 +580,15 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
                   {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))})
 
 
-def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop) -> Output:
-    """Write the token grid of each window to a safetensors file (reconstruct reads it back)."""
+def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0) -> Output:
+    """Write the token grid of each window to a safetensors file (reconstruct reads it back);
+    refine > 0: tokens searched that many steps (Magvit.encode)."""
     info = open_input(src)
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
     for x, n in _windows(m, src, window, cfg.time_factor):
-        with torch.no_grad(), m.autocast():
-            grids.append(m.tokenizer.encode(_pad_to(x, cfg.space_factor).unsqueeze(0).to(m.device))[0].cpu())
+        grids.append(_encode_window(m, x, refine, sum(counts), n, total, progress)[0].cpu())
         counts.append(n)
         progress(sum(counts), total)
     tensors = {f"window_{i:05d}": g.to(torch.int32) for i, g in enumerate(grids)}

@@ -188,6 +188,21 @@ def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
     assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "rl.mp4"))
 
 
+def test_refined_tokens_decode_closer_and_round_trip(weights, clip, tmp_path):
+    plain = run(["reconstruct", str(clip), "-o", str(tmp_path / "p.mp4"), "--lossless"], weights)
+    res = run(["reconstruct", str(clip), "-o", str(tmp_path / "r.mp4"), "--lossless", "--refine", "3"], weights)
+    assert res["bits_per_pixel"] == plain["bits_per_pixel"], "refining must not change the token grid"
+    assert res["psnr"] > plain["psnr"], f"--refine 3: {res['psnr']:.2f} dB, the encoder's tokens {plain['psnr']:.2f}"
+    tok = tmp_path / "t.safetensors"
+    run(["tokenize", str(clip), "-o", str(tok), "--refine", "3"], weights)
+    run(["reconstruct", str(tok), "-o", str(tmp_path / "rt.mp4"), "--lossless"], weights)
+    assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "r.mp4")), \
+        "a refined token file must decode to what reconstruct --refine writes"
+    r = run(["reconstruct", str(tok), "-o", str(tmp_path / "x.mp4"), "--refine", "2"], weights, expect=2)
+    assert "token file" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "x.mp4").exists()
+
+
 def test_error_output_redirected_is_the_one_line(weights, clip):
     """Not on a terminal (a batch script's log), no progress bar: its transient display left a
     blank line before the error."""

@@ -77,6 +77,20 @@ def test_other_tasks_on_shipped_weights(short, tmp_path, args):
         assert res["psnr"] > 15, f"shipped tokenizer reconstructs the held-out clip at {res['psnr']:.1f} dB"
 
 
+def test_refined_tokens_reconstruct_the_held_out_clip_closer(short, tmp_path):
+    """The shipped tokenizer on 9 held-out frames: 3 search steps beat its encoder's tokens by a
+    clear margin (measured +1.3 dB), at the same bits per pixel."""
+    res = {}
+    for k in (0, 3):
+        r = runner.invoke(app, ["reconstruct", str(short), "--refine", str(k), "--device", "cpu", "--json",
+                                "-o", str(tmp_path / f"r{k}.mp4")])
+        assert r.exit_code == 0, r.output
+        res[k] = json.loads(r.stdout.strip().splitlines()[-1])
+    gain = res[3]["psnr"] - res[0]["psnr"]
+    assert gain > 0.5, f"--refine 3 gains {gain:.2f} dB over the encoder's tokens ({res[0]['psnr']:.2f} dB)"
+    assert res[3]["bits_per_pixel"] == res[0]["bits_per_pixel"]
+
+
 def test_generate_each_class(tmp_path):
     r = runner.invoke(app, ["classes", "--json"])
     classes = json.loads(r.stdout)["classes"]

@@ -93,11 +93,26 @@ class CausalConv3d(nn.Module):
 
 
 class FrameGroupNorm(nn.GroupNorm):
-    """GroupNorm over (C/groups, H, W) of each frame: no statistics cross time."""
+    """GroupNorm over (C/groups, H, W) of each frame: no statistics cross time.
+
+    `fixed` (not saved; refine.py sets it): "record" keeps this call's per-frame statistics,
+    then a (mean, var) pair normalizes with those instead of the input's own, so that a crop of
+    the frame is normalized as the whole frame was."""
+    fixed = None  # None | "record" | (mean, var), each (B*T, groups, 1)
 
     def forward(self, x):  # (B, C, T, H, W)
         b, c, t, h, w = x.shape
-        y = super().forward(x.transpose(1, 2).reshape(b * t, c, h, w))
+        x = x.transpose(1, 2).reshape(b * t, c, h, w)
+        if self.fixed is None:
+            y = super().forward(x)
+        else:
+            g = x.float().reshape(b * t, self.num_groups, -1)
+            if isinstance(self.fixed, str):
+                self.fixed = (g.mean(-1, keepdim=True), g.var(-1, unbiased=False, keepdim=True))
+            mean, var = self.fixed
+            y = ((g - mean) * torch.rsqrt(var + self.eps)).reshape(b * t, c, h, w).to(x.dtype)
+            if self.affine:
+                y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
         return y.reshape(b, t, c, h, w).transpose(1, 2)
 
 
@@ -257,16 +272,20 @@ class Decoder(nn.Module):
         self.norm_out = group_norm(cfg, cin)
         self.conv_out = CausalConv3d(cin, 3, 3)
 
-    def forward(self, zq):  # (B, d, t, h, w) -> (B, 3, T, H, W)
+    def forward(self, zq, checkpoint: bool = False):  # (B, d, t, h, w) -> (B, 3, T, H, W)
+        # checkpoint: keep only each block's input for the backward pass and recompute the rest
+        # (about a third more time, a fraction of the memory; refine.py searches codes with it)
+        run = (lambda f, *a: torch.utils.checkpoint.checkpoint(f, *a, use_reentrant=False)) if checkpoint else \
+            (lambda f, *a: f(*a))
         h = self.conv_in(zq)
         for blk in self.mid:
-            h = blk(h)
+            h = run(blk, h)
         for stage in self.stages:
-            h = stage["adanorm"](h, zq)
+            h = run(stage["adanorm"], h, zq)
             for blk in stage["blocks"]:
-                h = blk(h)
-            h = stage["up"](h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+                h = run(blk, h)
+            h = run(stage["up"], h)
+        return run(lambda x: self.conv_out(F.silu(self.norm_out(x))), h)
 
 
 @dataclass
@@ -300,9 +319,10 @@ class VideoTokenizer(nn.Module):
         """(B, 3, T, H, W) in [-1, 1] -> (B, t, h, w) int64 token indices."""
         return self.quantize(video).indices
 
-    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """(B, bits, t, h, w) codes, +-1 or soft values between (lfq.expected_codes) -> video."""
-        return self.decoder(codes.to(next(self.parameters()).dtype))
+    def decode_codes(self, codes: torch.Tensor, checkpoint: bool = False) -> torch.Tensor:
+        """(B, bits, t, h, w) codes, +-1 or soft values between (lfq.expected_codes) -> video.
+        checkpoint: recompute activations in the backward pass instead of keeping them."""
+        return self.decoder(codes.to(next(self.parameters()).dtype), checkpoint=checkpoint)
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:

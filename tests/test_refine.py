@@ -1,0 +1,116 @@
+"""Analysis-by-synthesis encoding (magvit_cli/refine.py) on tiny seeded tokenizers."""
+import pytest
+import torch
+
+from conftest import tiny_tokenizer
+from magvit_cli import refine
+from magvit_cli.models.lfq import indices_to_codes
+
+
+def video(frames=9, h=16, w=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, frames, h // 4, w // 4, generator=g) * 2 - 1  # smooth enough to be decodable
+    return torch.nn.functional.interpolate(x, size=(frames, h, w), mode="trilinear")
+
+
+def sq_error(tok, idx, x) -> float:
+    with torch.no_grad():
+        return float((tok.decode(idx) - x).pow(2).sum())
+
+
+@pytest.mark.parametrize("h,w,tile", [(4, 4, 48), (5, 7, 2), (9, 3, 4), (1, 1, 1)])
+def test_tiles_cover_the_grid_once(h, w, tile):
+    seen = torch.zeros(h, w, dtype=torch.int64)
+    for y0, y1, x0, x1 in refine._tiles(h, w, tile):
+        assert 0 < y1 - y0 <= tile and 0 < x1 - x0 <= tile, f"tile {(y0, y1, x0, x1)} exceeds {tile}"
+        seen[y0:y1, x0:x1] += 1
+    assert bool((seen == 1).all()), f"{h}x{w} grid in tiles of {tile}: counts {seen.tolist()}"
+
+
+def test_zero_steps_are_the_encoders_tokens(tokenizer):
+    x = video()
+    assert torch.equal(refine.refine_indices(tokenizer, x, 0), tokenizer.encode(x))
+
+
+def test_search_lowers_the_error_deterministically_and_leaves_the_model_alone(tokenizer):
+    x = video()
+    flags = [p.requires_grad for p in tokenizer.parameters()]
+    before = sq_error(tokenizer, tokenizer.encode(x), x)
+    a = refine.refine_indices(tokenizer, x, 8)
+    after = sq_error(tokenizer, a, x)
+    assert after < before, f"8 search steps: squared error {after:.2f}, the encoder's tokens {before:.2f}"
+    assert torch.equal(a, refine.refine_indices(tokenizer, x, 8)), "same input, different tokens"
+    assert a.shape == (1, 3, 4, 4) and a.max() < 2 ** tokenizer.config.bits
+    assert [p.requires_grad for p in tokenizer.parameters()] == flags, "requires_grad flags not restored"
+    assert all(p.grad is None for p in tokenizer.parameters()), "the search left gradients on the weights"
+
+
+def test_tiled_search_covers_the_frame(tokenizer):
+    x = video(h=24, w=40)  # 6 x 10 latent positions in tiles of at most 3 x 4
+    before = sq_error(tokenizer, tokenizer.encode(x), x)
+    idx = refine.refine_indices(tokenizer, x, 6, tile=4, halo=1)
+    assert idx.shape == (1, 3, 6, 10), f"tiled search made a {tuple(idx.shape)} grid, want (1, 3, 6, 10)"
+    assert sq_error(tokenizer, idx, x) < before
+
+
+def test_tiles_decode_as_the_whole_frame_with_its_statistics(tokenizer):
+    """Tiled with a halo past the decoder's reach and the whole frame's norm statistics, the
+    error is the whole frame's; tiles normalized by their own statistics are not."""
+    x = video(h=24, w=40)
+    codes = indices_to_codes(tokenizer.encode(x), tokenizer.config.bits)
+    part = lambda r, c: codes[..., r, c]
+    with torch.no_grad():
+        whole = refine._sq_error(tokenizer, part, (6, 10), x, 4, 10, 0, False)
+        tiled = refine._sq_error(tokenizer, part, (6, 10), x, 4, 3, 8, False)
+        own = 0.0
+        for y0, y1, x0, x1 in refine._tiles(6, 10, 3):
+            rec = tokenizer.decode_codes(codes[..., y0:y1, x0:x1])
+            own += float((rec - x[..., y0 * 4:y1 * 4, x0 * 4:x1 * 4]).pow(2).sum())
+    assert abs(tiled - whole) < 1e-3 * whole, f"tiled {tiled:.4f} vs whole {whole:.4f}"
+    assert abs(own - whole) > 1e-2 * whole, f"tiles on their own statistics {own:.4f} vs whole {whole:.4f}"
+    assert all(m.fixed is None for m in tokenizer.modules() if isinstance(m, refine.FrameGroupNorm))
+
+
+def test_the_closer_of_the_searched_and_the_encoders_tokens_is_kept(tokenizer, monkeypatch):
+    """An "optimizer" that flips every code: whichever of the flipped and the encoder's tokens
+    decodes closer comes back (both outcomes occur over these inputs)."""
+    class Flip:
+        def __init__(self, params, lr):
+            self.u = params[0]
+
+        def zero_grad(self, set_to_none=True):
+            pass
+
+        def step(self):
+            with torch.no_grad():
+                self.u.neg_()
+
+    monkeypatch.setattr(refine.torch.optim, "Adam", Flip)
+    kept = []
+    for seed in range(6):
+        x = video(seed=seed)
+        start = tokenizer.encode(x)
+        flipped = start ^ (2 ** tokenizer.config.bits - 1)
+        want = start if sq_error(tokenizer, start, x) <= sq_error(tokenizer, flipped, x) else flipped
+        assert torch.equal(refine.refine_indices(tokenizer, x, 1), want), f"seed {seed}: not the closer tokens"
+        kept.append(want is start)
+    assert any(kept) and not all(kept), f"encoder's tokens kept per seed: {kept}; the test needs both cases"
+
+
+def test_checkpointed_decoder_gives_the_same_values_and_gradients():
+    tok = tiny_tokenizer(seed=3)
+    codes = indices_to_codes(torch.randint(0, 2 ** tok.config.bits, (1, 3, 4, 4)), tok.config.bits)
+    grads = []
+    for ckpt in (False, True):
+        c = (codes * 0.7).requires_grad_(True)
+        out = tok.decode_codes(c, checkpoint=ckpt)
+        out.pow(2).sum().backward()
+        grads.append((out.detach(), c.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-5), "checkpointing changed the codes' gradient"
+
+
+def test_bad_arguments_are_refused(tokenizer):
+    for kw in ({"steps": -1}, {"steps": 1, "tile": 0}, {"steps": 1, "halo": -1}):
+        with pytest.raises(ValueError):
+            refine.refine_indices(tokenizer, video(), **kw)
