@@ -353,7 +353,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
             progress(done, total)
         per_clip[str(clip)] = _average(rows)
     report = {"clips": per_clip, "average": _average(list(per_clip.values())),
-              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft, "motion": motion, "fi_every": fi_every or window - 1, "refine": refine,
+              "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft, "motion": motion, "fi_every": fi_every or window - 1, "refine": s.refine,
                            "weights": str(m.paths.root), "device": str(m.device), "condition": m.region}}
     if i3d is not None:
         report["fvd"] = {task: frechet_distance(i3d_features(i3d, np.stack(ours)), i3d_features(i3d, np.stack(truth)))

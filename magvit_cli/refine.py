@@ -9,30 +9,29 @@ codes settle on +-1; the result is sign(u). Same token grid, same bits per pixel
 encoder spending effort, as a video codec's slower presets do. If the searched tokens decode
 worse than the encoder's (never seen), the encoder's are kept.
 
-Cost: each step is one decoder pass forward and back, checkpointed (about 4x a decode).
-Memory: the backward pass still holds block inputs, so frames larger than `tile` x `tile`
-latent positions are refined tile by tile: each tile decoded with a `halo` of neighbouring
-tokens and its loss taken on its own pixels only, its per-frame norms fixed to the statistics
-of a whole-frame decode made first (no gradient; one more decode per step). Without that, a
-tile normalized by its own statistics decodes far from the whole frame (25-35 dB apart on the
-example clip; with it 61 dB at a halo of 4), and a two-tile search gained 1.1 dB less. The
-statistics are constants for the gradient, the only approximation. The final comparison with
-the encoder's tokens decodes whole frames. Deterministic: no randomness.
+Cost: each step is one decoder pass forward and back, checkpointed (about 3x a decode).
+Memory: the backward pass still holds block inputs (about 5.7 GB for a 17-frame 480x360
+window), so frames larger than `tile` x `tile` latent positions are refined tile by tile, each
+tile decoded with a `halo` of neighbouring tokens and its loss taken on its own pixels only.
+That is an approximation: the per-frame norms see the tile, not the frame, and a two-tile
+search gained about 1 dB less than the whole-frame one (weights/README.md; fixing the tiles'
+norms to the whole frame's statistics made the decodes agree but did not recover it: the
+gradient through the statistics matters). The final comparison with the encoder's tokens
+decodes whole frames. Deterministic: no randomness.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Callable
 
 import torch
 
 from .models.lfq import codes_to_indices
-from .models.tokenizer import FrameGroupNorm
 
 SHARPNESS = (1.0, 10.0)  # a of tanh(a * u) at the first and the last step: soft codes first, then +-1
 LR = 0.1  # Adam step on u (u starts at z / mean|z| * 0.5: the encoder's confidence carries over)
 TILE = 80  # latent positions per tile side (640 px at 8x): a 640x360 window is refined whole, larger ones in tiles
-HALO = 4  # latent positions of context decoded around each tile (shipped tokenizer: tiles then decode as the whole frame to 61 dB)
+HALO = 4  # latent positions of context decoded around each tile (tile 12 on the example clip: halo 6 gained 0.2 dB over 2)
 
 
 @contextmanager
@@ -48,23 +47,6 @@ def _frozen(module: torch.nn.Module):
             p.requires_grad_(f)
 
 
-@contextmanager
-def _whole_frame_statistics(decoder: torch.nn.Module, codes: torch.Tensor):
-    """Decode `codes` whole once (no gradient), keeping every per-frame norm's statistics, and
-    normalize with those until exit: a tile with enough halo then decodes as it does in the whole
-    frame (the statistics are constants for the gradient)."""
-    norms = [m for m in decoder.modules() if isinstance(m, FrameGroupNorm)]
-    for n in norms:
-        n.fixed = "record"
-    try:
-        with torch.no_grad():
-            decoder(codes.to(next(decoder.parameters()).dtype))
-        yield
-    finally:
-        for n in norms:
-            n.fixed = None
-
-
 def _tiles(h: int, w: int, tile: int):
     """Interior boxes (y0, y1, x0, x1) covering an h x w latent grid in near-equal tiles of at
     most `tile` a side."""
@@ -78,22 +60,17 @@ def _sq_error(tokenizer, codes: Callable[[slice, slice], torch.Tensor], grid: tu
               tile: int, halo: int, backward: bool) -> float:
     """Sum of squared decoding error against `video` (B, 3, T, H, W) of the codes of an h x w
     latent `grid`, `codes(rows, cols)` -> (B, d, t, rows, cols) made per tile (its own graph);
-    with backward, the gradient of the mean squared error accumulates tile by tile. More than
-    one tile: normalized with the whole frame's statistics."""
+    with backward, the gradient of the mean squared error accumulates tile by tile."""
     h, w = grid
-    boxes = list(_tiles(h, w, tile))
-    whole = (_whole_frame_statistics(tokenizer.decoder, codes(slice(0, h), slice(0, w)).detach()) if len(boxes) > 1
-             else nullcontext())
     err = 0.0
-    with whole:
-        for y0, y1, x0, x1 in boxes:
-            a0, a1, b0, b1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-            rec = tokenizer.decode_codes(codes(slice(a0, a1), slice(b0, b1)), checkpoint=backward).float()  # (B, 3, T, rows*sf, cols*sf)
-            rec = rec[..., (y0 - a0) * sf:(y1 - a0) * sf, (x0 - b0) * sf:(x1 - b0) * sf]
-            se = (rec - video[..., y0 * sf:y1 * sf, x0 * sf:x1 * sf]).pow(2).sum()
-            if backward:
-                (se / video.numel()).backward()
-            err += se.item()
+    for y0, y1, x0, x1 in _tiles(h, w, tile):
+        a0, a1, b0, b1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
+        rec = tokenizer.decode_codes(codes(slice(a0, a1), slice(b0, b1)), checkpoint=backward).float()  # (B, 3, T, rows*sf, cols*sf)
+        rec = rec[..., (y0 - a0) * sf:(y1 - a0) * sf, (x0 - b0) * sf:(x1 - b0) * sf]
+        se = (rec - video[..., y0 * sf:y1 * sf, x0 * sf:x1 * sf]).pow(2).sum()
+        if backward:
+            (se / video.numel()).backward()
+        err += se.item()
     return err
 
 

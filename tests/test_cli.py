@@ -203,6 +203,16 @@ def test_refined_tokens_decode_closer_and_round_trip(weights, clip, tmp_path):
     assert not (tmp_path / "x.mp4").exists()
 
 
+def test_task_refine_option(weights, clip, tmp_path):
+    a = run(["outpaint", str(clip), "--refine", "0", "--lossless", "-o", str(tmp_path / "a.mp4")], weights)
+    b = run(["outpaint", str(clip), "--refine", "4", "--lossless", "-o", str(tmp_path / "b.mp4")], weights)
+    assert a["frames"] == b["frames"] == 6
+    assert not np.array_equal(read_frames(tmp_path / "a.mp4"), read_frames(tmp_path / "b.mp4")), \
+        "--refine 4 searched the condition's tokens and changed nothing"
+    r = run(["outpaint", str(clip), "--refine", "-1", "-o", str(tmp_path / "c.mp4")], weights, expect=2)
+    assert "--refine" in r.output and not (tmp_path / "c.mp4").exists()
+
+
 def test_error_output_redirected_is_the_one_line(weights, clip):
     """Not on a terminal (a batch script's log), no progress bar: its transient display left a
     blank line before the error."""
@@ -285,7 +295,8 @@ def test_pipeline_shows_the_model_its_condition_region(tmp_path, monkeypatch, re
 
 def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
     """Outpainting with a padded model decodes soft by default: a sure distribution gives back the
-    chosen tokens' decoding (to float precision), a flat one the decoding of all-zero codes."""
+    chosen tokens' decoding (to float precision), a flat one the decoding of all-zero codes
+    (the condition's tokens not searched, so that both sides start from the same ones)."""
     import torch
     import torch.nn.functional as F
 
@@ -308,16 +319,47 @@ def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
     known = opc.known(9, 16, 16)
     low = torch.rand(3, 9, 16, 16) * 2 - 1
     assert Sampling().resolve(opc, "padded").soft and not Sampling().resolve(get_task("IPC"), "padded").soft
-    hard = m.fill(low, known, opc, None, Sampling(soft=False, residual=True), m.generator(0)).condition  # decoded tokens
-    w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
+    hard = m.fill(low, known, opc, None, Sampling(soft=False, residual=True, refine=0), m.generator(0)).condition  # decoded tokens
+    w = m.fill(low, known, opc, None, Sampling(refine=0), m.generator(0))
     assert w.condition is None, "outpainting composites plainly: no decoder pass for the condition"
     assert (w.generated - hard).abs().max() < 1e-5, "a one-hot distribution decodes as its token"
     flat["on"] = True
-    w = m.fill(low, known, opc, None, Sampling(), m.generator(0))
+    w = m.fill(low, known, opc, None, Sampling(refine=0), m.generator(0))
     zeros = m.tokenizer.decode_codes(torch.zeros(1, m.tokenizer.config.bits, 3, 4, 4)).clamp(-1, 1)[0]
     assert torch.allclose(w.generated, zeros, atol=1e-5), "a flat distribution decodes as zero codes"
-    w = m.fill(low, known, opc, None, Sampling(soft=False), m.generator(0))
+    w = m.fill(low, known, opc, None, Sampling(soft=False, refine=0), m.generator(0))
     assert torch.equal(w.generated, hard), "--hard decodes the chosen tokens"
+
+
+def test_plainly_composited_tasks_search_their_condition_tokens(tmp_path, monkeypatch):
+    """Sampling.refine: by default the condition's tokens are searched REFINE_STEPS steps where a
+    task composites plainly (the decode is the output), not where residual compositing cancels
+    the tokenizer's error, never for CG; the searched tokens decode closer to the condition."""
+    import torch
+
+    from magvit_cli import commit
+    from magvit_cli.pipeline import REFINE_STEPS, Magvit, Sampling
+    from magvit_cli.tasks import condition_video, get_task
+    for code, region, want in [("OPC", "padded", REFINE_STEPS), ("OPH", "padded", REFINE_STEPS), ("OPV", "padded", 0),
+                               ("FI", "padded", 0), ("IPC", "padded", 0), ("IPC", "footprint", REFINE_STEPS),
+                               ("CG", "padded", 0)]:
+        got = Sampling().resolve(get_task(code), region).refine
+        assert got == want, f"{code} ({region}): refine {got}, want {want}"
+    assert Sampling(refine=3).resolve(get_task("FI"), "padded").refine == 3
+    assert Sampling(refine=3).resolve(get_task("CG"), "padded").refine == 0
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), tmp_path / "transformer")
+    m = Magvit(tmp_path, device="cpu")
+    seen = []
+    monkeypatch.setattr(commit, "decode", lambda model, z_cond, *a, **k: seen.append(z_cond.clone()) or z_cond)
+    opc = get_task("OPC")
+    known = opc.known(9, 16, 16)
+    low = torch.nn.functional.interpolate(torch.rand(1, 3, 9, 4, 4) * 2 - 1, size=(9, 16, 16), mode="trilinear")[0]
+    for refine in (0, 6):
+        m.fill(low, known, opc, None, Sampling(soft=False, refine=refine), m.generator(0))
+    cond = condition_video(low.unsqueeze(0), known, opc.padding_for("padded"))
+    err = [float((m.tokenizer.decode(z.view(1, 3, 4, 4)) - cond).pow(2).mean()) for z in seen]
+    assert err[1] < err[0], f"searched condition tokens decode at {err[1]:.4f}, the encoder's at {err[0]:.4f}"
 
 
 def test_soft_residual_is_zero_where_the_model_keeps_the_condition(tmp_path, monkeypatch):

@@ -53,24 +53,6 @@ def test_tiled_search_covers_the_frame(tokenizer):
     assert sq_error(tokenizer, idx, x) < before
 
 
-def test_tiles_decode_as_the_whole_frame_with_its_statistics(tokenizer):
-    """Tiled with a halo past the decoder's reach and the whole frame's norm statistics, the
-    error is the whole frame's; tiles normalized by their own statistics are not."""
-    x = video(h=24, w=40)
-    codes = indices_to_codes(tokenizer.encode(x), tokenizer.config.bits)
-    part = lambda r, c: codes[..., r, c]
-    with torch.no_grad():
-        whole = refine._sq_error(tokenizer, part, (6, 10), x, 4, 10, 0, False)
-        tiled = refine._sq_error(tokenizer, part, (6, 10), x, 4, 3, 8, False)
-        own = 0.0
-        for y0, y1, x0, x1 in refine._tiles(6, 10, 3):
-            rec = tokenizer.decode_codes(codes[..., y0:y1, x0:x1])
-            own += float((rec - x[..., y0 * 4:y1 * 4, x0 * 4:x1 * 4]).pow(2).sum())
-    assert abs(tiled - whole) < 1e-3 * whole, f"tiled {tiled:.4f} vs whole {whole:.4f}"
-    assert abs(own - whole) > 1e-2 * whole, f"tiles on their own statistics {own:.4f} vs whole {whole:.4f}"
-    assert all(m.fixed is None for m in tokenizer.modules() if isinstance(m, refine.FrameGroupNorm))
-
-
 def test_the_closer_of_the_searched_and_the_encoders_tokens_is_kept(tokenizer, monkeypatch):
     """An "optimizer" that flips every code: whichever of the flipped and the encoder's tokens
     decodes closer comes back (both outcomes occur over these inputs)."""

@@ -93,26 +93,11 @@ class CausalConv3d(nn.Module):
 
 
 class FrameGroupNorm(nn.GroupNorm):
-    """GroupNorm over (C/groups, H, W) of each frame: no statistics cross time.
-
-    `fixed` (not saved; refine.py sets it): "record" keeps this call's per-frame statistics,
-    then a (mean, var) pair normalizes with those instead of the input's own, so that a crop of
-    the frame is normalized as the whole frame was."""
-    fixed = None  # None | "record" | (mean, var), each (B*T, groups, 1)
+    """GroupNorm over (C/groups, H, W) of each frame: no statistics cross time."""
 
     def forward(self, x):  # (B, C, T, H, W)
         b, c, t, h, w = x.shape
-        x = x.transpose(1, 2).reshape(b * t, c, h, w)
-        if self.fixed is None:
-            y = super().forward(x)
-        else:
-            g = x.float().reshape(b * t, self.num_groups, -1)
-            if isinstance(self.fixed, str):
-                self.fixed = (g.mean(-1, keepdim=True), g.var(-1, unbiased=False, keepdim=True))
-            mean, var = self.fixed
-            y = ((g - mean) * torch.rsqrt(var + self.eps)).reshape(b * t, c, h, w).to(x.dtype)
-            if self.affine:
-                y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
+        y = super().forward(x.transpose(1, 2).reshape(b * t, c, h, w))
         return y.reshape(b, t, c, h, w).transpose(1, 2)
 
 
