@@ -378,8 +378,6 @@ def reconstruct(inputs: List[Path] = Inputs,
                 quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
     def make(src, dst, progress):
-        if refine and str(src).endswith(".safetensors"):
-            raise UsageError("--refine searches tokens for a video; a token file's tokens are decoded as they are")
         return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
                                    _write(crf, codec, lossless, no_audio), progress=progress, refine=refine)
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
@@ -635,7 +633,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
             res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,
-                           chosen, save_examples, progress, str(i3d) if i3d else None, motion, fi_every, refine or 0)
+                           chosen, save_examples, progress, str(i3d) if i3d else None, motion, fi_every)
         if report:
             report.write_text(json.dumps(res, indent=2))
         if State.json:

@@ -211,9 +211,10 @@ def score(out, truth, region=None) -> dict:
 
 
 def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Path, sheets: list | None = None,
-                    motion: bool = True, fi_every: int | None = None, refine: int = 0) -> dict:
+                    motion: bool = True, fi_every: int | None = None) -> dict:
     """All requested tasks on one window gt (T, H, W, 3); {task: {method: {psnr, ssim}}}.
-    FI knows the first and last frame (the paper's), or every `fi_every`-th frame."""
+    FI knows the first and last frame (the paper's), or every `fi_every`-th frame. The tokenizer
+    row searches its tokens `s.refine` steps (none when unset)."""
     T, H, W, _ = gt.shape
     res: dict[str, dict] = {}
     opts = runners.WriteOptions(lossless=True, audio=False)
@@ -223,7 +224,7 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
             sheets.append((task, ours, truth, alternatives))
 
     if "tokenizer" in tasks:
-        r = runners.reconstruct(m, write_lossless(tmp / "gt.mp4", gt, fps), tmp / "rec.mp4", opts, refine=refine)
+        r = runners.reconstruct(m, write_lossless(tmp / "gt.mp4", gt, fps), tmp / "rec.mp4", opts, refine=s.refine or 0)
         rec = read_frames(tmp / "rec.mp4")
         res["tokenizer"] = {"ours": {**score(rec, gt), "bits_per_pixel": r.extra["bits_per_pixel"]}}
         for codec in ("libx264", "libx265"):
@@ -317,7 +318,7 @@ def contact_sheet(path: Path, task: str, ours, truth, alternatives: dict, frames
 
 def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, windows: int = 2,
              tasks=TASK_CODES, save_examples: Path | None = None, progress=lambda done, total: None,
-             i3d: str | None = None, motion: bool = True, fi_every: int | None = None, refine: int = 0) -> dict:
+             i3d: str | None = None, motion: bool = True, fi_every: int | None = None) -> dict:
     """The report: per clip (per window averaged), the average over clips and, with a user's
     I3D TorchScript file, FVD per task between the generated and the true segments."""
     unknown = set(tasks) - set(TASK_CODES)
@@ -342,7 +343,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         for w in range(n):
             with tempfile.TemporaryDirectory() as tmp:
                 sheets = [] if (save_examples or i3d) else None
-                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets, motion, fi_every, refine))
+                rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets, motion, fi_every))
                 for task, ours, truth, alts in sheets or []:
                     samples.setdefault(task, ([], []))[0].append(ours)
                     samples[task][1].append(truth)

@@ -554,6 +554,8 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
     steps (Magvit.encode)."""
     if str(src).endswith(".safetensors"):
+        if refine:
+            raise UsageError("--refine searches tokens for a video; a token file's tokens are decoded as they are")
         return _reconstruct_tokens(m, src, dst, opts, progress)
     info = open_input(src)
     H, W = info.height, info.width
