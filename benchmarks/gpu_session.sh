@@ -11,10 +11,13 @@
 #   4. the transformer fine-tuned from the shipped one on a token cache of that tokenizer for
 #      TR_MIN minutes, cache included -> transformer/{config.json, model.safetensors}
 #      (its metrics.jsonl rows are appended to log.txt)
+#   5. (not in the default STEPS: a second call, STEPS=5) the token search through the shipped
+#      decoder at GPU scale: magvit eval --tasks tokenizer --refine REFINE (100) on the example
+#      clip, 3 windows -> refine_gpu.json (the CPU measured 10 and 30 steps: weights/README.md)
 # Back here: evaluate both with `magvit eval` on the held-out clips before shipping them.
 # Settings through the environment: DEV (cuda), STEPS (1..4, default "1 2 3 4"), TOK_MIN (3),
 # TR_MIN (3.5, the cache included), TOK_BATCH (64), TR_BATCH (64), WORKERS (12), CACHE_CLIPS (3072),
-# BENCH_TASKS. About 9 minutes in all with the tests and the bench: one call of timeout_s=600.
+# BENCH_TASKS, REFINE (100), REFINE_WINDOWS (3). About 9 minutes in all with the tests and the bench: one call of timeout_s=600.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_session_out}
@@ -23,6 +26,7 @@ exec > >(tee -a "$OUT/log.txt") 2>&1
 DEV=${DEV:-cuda} STEPS=${STEPS:-1 2 3 4} TOK_MIN=${TOK_MIN:-3} TR_MIN=${TR_MIN:-3.5}
 TOK_BATCH=${TOK_BATCH:-64} TR_BATCH=${TR_BATCH:-64} WORKERS=${WORKERS:-12} CACHE_CLIPS=${CACHE_CLIPS:-3072}
 BENCH_TASKS=${BENCH_TASKS:-interpolate,predict,outpaint,inpaint,reconstruct}
+REFINE=${REFINE:-100} REFINE_WINDOWS=${REFINE_WINDOWS:-3}
 RUNS=${RUNS:-/tmp/gpu_session_runs}
 export PYTHONUNBUFFERED=1
 
@@ -70,5 +74,11 @@ if step 4; then
     --eval-every 250 --ckpt-every 250 --seed 12 --max-minutes "$TR_MIN" --device "$DEV" -q \
     && magvit train export "$RUNS/tr" --out "$OUT/transformer" --half
   tail -n 4 "$RUNS/tr/metrics.jsonl" 2>/dev/null
+fi
+if step 5; then
+  stamp "5. token search, $REFINE steps"
+  magvit eval examples/carphone.mp4 --tasks tokenizer --windows "$REFINE_WINDOWS" --refine "$REFINE" \
+    --device "$DEV" --report "$OUT/refine_gpu.json" -q || echo "token search failed"
+  python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['average'])" "$OUT/refine_gpu.json" 2>/dev/null
 fi
 stamp done

@@ -23,3 +23,14 @@ def test_gpu_session_script_trains_and_leaves_what_the_device_returns(tmp_path):
     log = (out / "log.txt").read_text()
     assert "4. transformer on " + str(tmp_path / "runs/tok/export") in log, "the transformer trains on the new tokenizer's tokens"
     assert metrics_rows(tmp_path / "runs/tok/metrics.jsonl")[-1]["step"] == 1
+
+
+def test_gpu_session_token_search_step(tmp_path):
+    import json
+    out = tmp_path / "out"
+    env = {**os.environ, "DEV": "cpu", "STEPS": "5", "REFINE": "1", "REFINE_WINDOWS": "1", "OUT": str(out)}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_session.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rep = json.loads((out / "refine_gpu.json").read_text())
+    assert rep["settings"]["refine"] == 1 and rep["settings"]["windows"] == 1
+    assert rep["average"]["tokenizer"]["ours"]["psnr"] > 15, rep["average"]
