@@ -319,10 +319,7 @@ class Magvit:
         """(B, 3, T, H, W) in [-1, 1] -> (B, t, h, w) tokens: the encoder's, or with refine > 0
         searched that many steps for the tokens that decode closest (refine.py; same bits)."""
         with self.autocast(), self.clock("tokenize"):
-            if refine:
-                return refine_indices(self.tokenizer, video, refine, on_step=on_step)
-            with torch.no_grad():
-                return self.tokenizer.encode(video)
+            return refine_indices(self.tokenizer, video, refine, on_step=on_step)
 
     # -- the one model call -----------------------------------------------------------------
     @torch.no_grad()

@@ -80,11 +80,11 @@ def refine_indices(tokenizer, video: torch.Tensor, steps: int, lr: float = LR, t
     (0: the encoder's own). Runs under the caller's autocast; the error is measured in fp32."""
     if steps < 0 or tile < 1 or halo < 0:
         raise ValueError(f"refine needs steps >= 0, tile >= 1, halo >= 0; got {steps}, {tile}, {halo}")
+    if steps == 0:
+        return tokenizer.encode(video)
     with torch.no_grad():
         z = tokenizer.encoder(video).float()  # (B, d, t, h, w)
     start = torch.where(z > 0, 1.0, -1.0)
-    if steps == 0:
-        return codes_to_indices(start)
     sf, grid = tokenizer.config.space_factor, tuple(z.shape[-2:])
     video = video.float()
     u = (z / z.abs().mean().clamp_min(1e-6) * 0.5).requires_grad_(True)
