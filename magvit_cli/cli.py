@@ -523,13 +523,19 @@ def train_tokenizer_cmd(
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
         init: Optional[Path] = InitOpt,
         freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the decoder only (with --init): tokens stay the same, so transformers trained on them stay valid."),
+        freeze_decoder: bool = typer.Option(False, "--freeze-decoder", help=(
+            "Train the encoder only (with --init): it learns the tokens the trained decoder draws best; "
+            "generated tokens decode as before.")),
         stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
         nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
     _launch(nproc)
     try:
-        if freeze_encoder and init is None:
-            raise UsageError("--freeze-encoder needs --init: a fresh encoder frozen would never learn")
+        for flag, on in (("--freeze-encoder", freeze_encoder), ("--freeze-decoder", freeze_decoder)):
+            if on and init is None:
+                raise UsageError(f"{flag} needs --init: a fresh network frozen would never learn")
+        if freeze_encoder and freeze_decoder:
+            raise UsageError("--freeze-encoder and --freeze-decoder together would train nothing; pick one")
         if recon not in ("l1", "l2"):
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
@@ -542,7 +548,8 @@ def train_tokenizer_cmd(
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
                                    device=device, compile=compile_, resume=resume, quiet=quiet,
-                                   init=str(init) if init else None, freeze_encoder=freeze_encoder)
+                                   init=str(init) if init else None, freeze_encoder=freeze_encoder,
+                                   freeze_decoder=freeze_decoder)
         _trained(train_tokenizer(cfg), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from magvit_cli.cli import app
+from magvit_cli.errors import UsageError
 from magvit_cli.train.tokenizer import TokenizerTrainConfig, train_tokenizer
 from magvit_cli.train.transformer import TransformerTrainConfig, train_transformer
 
@@ -189,6 +190,28 @@ def test_init_and_freeze_encoder_keep_tokens(tmp_path):
     assert r.exit_code == 2 and "--init" in r.output
     r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "y"), "--init", str(base), "--set", "bits=4"])
     assert r.exit_code != 0 and "--init" in r.output
+
+
+def test_freeze_decoder_trains_the_encoder_only(tmp_path):
+    """--freeze-decoder changes only the encoder: the same tokens decode to the same pixels (so a
+    transformer's generated tokens draw as before) while the tokens of a clip may move."""
+    from magvit_cli.models import load_model
+    base = train_tokenizer(tok_cfg(tmp_path / "base", steps=2))
+    tuned = train_tokenizer(tok_cfg(tmp_path / "tuned", steps=4, init=str(base), freeze_decoder=True, lr=1e-2))
+    a, b = load_model(base), load_model(tuned)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa if k.startswith("decoder.")), "decoder weights moved although frozen"
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if k.startswith("encoder.")), "encoder did not train"
+    ids = torch.randint(0, 2 ** a.config.bits, (1, 2, 4, 4))
+    with torch.no_grad():
+        assert torch.equal(a.decode(ids), b.decode(ids)), "the same tokens must decode the same"
+    with pytest.raises(UsageError, match="not both"):
+        train_tokenizer(tok_cfg(tmp_path / "both", steps=1, init=str(base), freeze_decoder=True, freeze_encoder=True))
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "x"), "--freeze-decoder"])
+    assert r.exit_code == 2 and "--freeze-decoder needs --init" in r.output
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "y"), "--init", str(base),
+                                 "--freeze-decoder", "--freeze-encoder"])
+    assert r.exit_code == 2 and "pick one" in r.output
 
 
 def test_transformer_init_must_match_cache(tmp_path):

@@ -69,6 +69,7 @@ class TokenizerTrainConfig:
     max_minutes: float | None = None  # stop (checkpointed, resumable, exported) once this call has run this long
     init: str | None = None  # exported tokenizer to start from (fine-tuning); its config wins
     freeze_encoder: bool = False  # train the decoder only: the tokens stay the same, so a transformer trained on them stays valid
+    freeze_decoder: bool = False  # train the encoder only: the decoder (what turns tokens into pixels) stays the same, so tokens a transformer generates still decode as before
     seed: int = 0
     workers: int = 1
     device: str = "auto"
@@ -98,9 +99,12 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     out = engine.run_folder(cfg.out, cfg.resume)
     torch.manual_seed(cfg.seed)
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
-    if cfg.freeze_encoder:
-        for p in [*model.encoder.parameters(), *model.quantizer.parameters()]:
-            p.requires_grad_(False)
+    if cfg.freeze_encoder and cfg.freeze_decoder:
+        raise UsageError("freeze the encoder or the decoder, not both: nothing would train")
+    frozen = [*model.encoder.parameters(), *model.quantizer.parameters()] if cfg.freeze_encoder else []
+    frozen += list(model.decoder.parameters()) if cfg.freeze_decoder else []
+    for p in frozen:
+        p.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     ema = engine.EMA(model, cfg.ema_decay)
     opt = torch.optim.Adam(trainable, lr=cfg.lr, betas=tuple(cfg.betas))
