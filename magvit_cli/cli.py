@@ -526,6 +526,10 @@ def train_tokenizer_cmd(
         freeze_decoder: bool = typer.Option(False, "--freeze-decoder", help=(
             "Train the encoder only (with --init): it learns the tokens the trained decoder draws best; "
             "generated tokens decode as before.")),
+        distill: int = typer.Option(0, "--distill", help=(
+            "With --freeze-decoder: search each batch's tokens through the decoder for N steps (as --refine) "
+            "and teach the encoder those bits. 0: off.")),
+        distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the loss toward the searched bits."),
         stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
         nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
@@ -536,6 +540,8 @@ def train_tokenizer_cmd(
                 raise UsageError(f"{flag} needs --init: a fresh network frozen would never learn")
         if freeze_encoder and freeze_decoder:
             raise UsageError("--freeze-encoder and --freeze-decoder together would train nothing; pick one")
+        if distill and not freeze_decoder:
+            raise UsageError("--distill needs --freeze-decoder: the search's judge (the decoder) must stay the same")
         if recon not in ("l1", "l2"):
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
@@ -549,7 +555,7 @@ def train_tokenizer_cmd(
                                    heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
                                    device=device, compile=compile_, resume=resume, quiet=quiet,
                                    init=str(init) if init else None, freeze_encoder=freeze_encoder,
-                                   freeze_decoder=freeze_decoder)
+                                   freeze_decoder=freeze_decoder, distill=distill, distill_weight=distill_weight)
         _trained(train_tokenizer(cfg), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)

@@ -207,11 +207,41 @@ def test_freeze_decoder_trains_the_encoder_only(tmp_path):
         assert torch.equal(a.decode(ids), b.decode(ids)), "the same tokens must decode the same"
     with pytest.raises(UsageError, match="not both"):
         train_tokenizer(tok_cfg(tmp_path / "both", steps=1, init=str(base), freeze_decoder=True, freeze_encoder=True))
-    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "x"), "--freeze-decoder"])
-    assert r.exit_code == 2 and "--freeze-decoder needs --init" in r.output
-    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "y"), "--init", str(base),
-                                 "--freeze-decoder", "--freeze-encoder"])
-    assert r.exit_code == 2 and "pick one" in r.output
+    with pytest.raises(UsageError, match="decoder frozen"):
+        train_tokenizer(tok_cfg(tmp_path / "nodec", steps=1, init=str(base), distill=1))
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "z"), "--init", str(base), "--distill", "2"])
+    assert r.exit_code == 2 and "--freeze-decoder" in r.output
+
+
+def test_distill_teaches_the_encoder_the_searched_tokens(tmp_path, monkeypatch):
+    """--distill N: each batch's tokens are searched through the frozen decoder (the search has
+    its own tests) and the encoder learns them. With the search replaced by a fixed answer
+    (every bit on), the encoder's bits on an unseen clip move to it; the decoder does not move."""
+    import magvit_cli.train.tokenizer as tt
+    from magvit_cli.models import load_model
+    base = train_tokenizer(tok_cfg(tmp_path / "base", steps=2))
+    calls = []
+
+    def all_on(model, x, steps):
+        calls.append(steps)
+        t, h, w = model.config.latent_shape(*x.shape[2:])
+        return torch.full((x.shape[0], t, h, w), 2 ** model.config.bits - 1, dtype=torch.long)
+
+    monkeypatch.setattr(tt, "refine_indices", all_on)
+    clip = torch.rand(2, 3, 5, 16, 16) * 2 - 1
+
+    def on(model):
+        with torch.no_grad():
+            return (model.encoder(clip) > 0).float().mean().item()
+
+    a = load_model(base)
+    b = load_model(train_tokenizer(tok_cfg(tmp_path / "d", steps=10, init=str(base), freeze_decoder=True, distill=3, ema_decay=0.0,
+                                           distill_weight=10.0, entropy_start=0.0, entropy_weight=0.0)))
+    assert calls == [3] * 10, f"one search of 3 steps per batch, got {calls}"
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict() if k.startswith("decoder."))
+    assert on(a) < 0.8 and on(b) > 0.95, f"share of bits on: {on(a):.3f} before, {on(b):.3f} after distilling"
+    rows_ = [r for r in rows(tmp_path / "d/metrics.jsonl") if "bits_agree" in r]
+    assert len(rows_) == 10 and rows_[-1]["bits_agree"] > rows_[0]["bits_agree"]
 
 
 def test_transformer_init_must_match_cache(tmp_path):

@@ -109,6 +109,7 @@ class LFQOutput:
     entropy: torch.Tensor  # scalar, per-sample entropy - codebook entropy (unweighted)
     per_sample_entropy: torch.Tensor
     codebook_entropy: torch.Tensor
+    latent: torch.Tensor | None = None  # (B, d, ...) fp32 z before the sign (a distillation target's logits)
 
 
 class LFQ(nn.Module):
@@ -141,7 +142,7 @@ class LFQ(nn.Module):
                 ent_c = codebook_entropy(flat, self.tau, self.group_bits)
             else:
                 commitment = ent_s = ent_c = z.new_zeros(())
-        return LFQOutput(q_st, indices, commitment, ent_s - ent_c, ent_s, ent_c)
+        return LFQOutput(q_st, indices, commitment, ent_s - ent_c, ent_s, ent_c, z)
 
     def codes(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, ...) indices -> (B, d, ...) codes."""

@@ -3,7 +3,12 @@
 Loss: reconstruction (L1 or L2) + 0.25 commitment + entropy penalty (weight annealed from
 `entropy_start` down to `entropy_weight` over `entropy_anneal` steps) + optionally a
 non-saturating GAN term from the 3D discriminator, switched on at `disc_start` (with R1 and
-LeCam). Adam betas (0, 0.99) as in the paper, EMA weights for the release. A perceptual loss runs
+LeCam). Adam betas (0, 0.99) as in the paper, EMA weights for the release.
+
+Beyond the paper, `distill` (with the decoder frozen): each batch's tokens are first searched
+through the decoder (`refine.refine_indices`, starting from the encoder's own latent) and the
+encoder also learns those bits, a logistic loss on its latent's sign, so the encoder is taught
+the tokens the search finds instead of only the straight-through gradient. A perceptual loss runs
 only with a user-supplied feature network (`perceptual`, TorchScript): none ships, since the
 usual one is a pretrained network that this project cannot download.
 """
@@ -23,6 +28,7 @@ from ..models import TokenizerConfig, VideoTokenizer, save_model
 from ..models.discriminator import Discriminator, DiscriminatorConfig, LeCam, r1_penalty
 from . import engine
 from .data import ClipSource
+from ..refine import refine_indices
 from .eval import heldout_psnr
 
 TOKENIZER_PRESETS = {
@@ -69,6 +75,8 @@ class TokenizerTrainConfig:
     max_minutes: float | None = None  # stop (checkpointed, resumable, exported) once this call has run this long
     init: str | None = None  # exported tokenizer to start from (fine-tuning); its config wins
     freeze_encoder: bool = False  # train the decoder only: the tokens stay the same, so a transformer trained on them stays valid
+    distill: int = 0  # search steps per batch whose tokens the encoder learns (needs freeze_decoder); 0: off
+    distill_weight: float = 1.0  # weight of the bit-wise logistic loss toward the searched tokens
     freeze_decoder: bool = False  # train the encoder only: the decoder (what turns tokens into pixels) stays the same, so tokens a transformer generates still decode as before
     seed: int = 0
     workers: int = 1
@@ -101,6 +109,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
     if cfg.freeze_encoder and cfg.freeze_decoder:
         raise UsageError("freeze the encoder or the decoder, not both: nothing would train")
+    if cfg.distill and not cfg.freeze_decoder:
+        raise UsageError("distilling the token search needs the decoder frozen: the search's judge must stay the same")
     frozen = [*model.encoder.parameters(), *model.quantizer.parameters()] if cfg.freeze_encoder else []
     frozen += list(model.decoder.parameters()) if cfg.freeze_decoder else []
     for p in frozen:
@@ -155,11 +165,18 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
             logs = {}
             for _ in range(cfg.accumulate):
                 x = next(batches)["video"].to(d.device, non_blocking=True)  # (B, 3, T, S, S)
+                if cfg.distill:
+                    with torch.autocast(**amp):
+                        target = model.quantizer.codes(refine_indices(model, x, cfg.distill))  # (B, d, t, h, w) +-1
                 with torch.autocast(**amp):
                     o = net(x)
                     rec = o.reconstruction.float()
                     rec_loss = (rec - x).abs().mean() if cfg.recon == "l1" else F.mse_loss(rec, x)
                     loss = rec_loss + cfg.commit_weight * o.lfq.commitment + ent_w * o.lfq.entropy
+                    if cfg.distill:  # logistic loss on each bit's margin; z sits near +-1 (commitment)
+                        dis_loss = F.softplus(-4.0 * target * o.lfq.latent).mean()
+                        loss = loss + cfg.distill_weight * dis_loss
+                        logs.update(distill=dis_loss.item(), bits_agree=(target * o.lfq.latent > 0).float().mean().item())
                     if feat is not None:
                         p_loss = perceptual_loss(feat, rec, x)
                         loss = loss + cfg.perceptual_weight * p_loss
