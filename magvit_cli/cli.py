@@ -504,6 +504,9 @@ def train_tokenizer_cmd(
         steps: int = typer.Option(1000, "--steps"), batch: int = typer.Option(8, "--batch", help="Clips per process per micro-batch."),
         accumulate: int = typer.Option(1, "--accumulate", help="Micro-batches per optimizer step."),
         frames: int = typer.Option(9, "--frames", help="Clip length (1 + 4k)."), size: int = typer.Option(64, "--size", help="Crop size."),
+        max_short: Optional[int] = typer.Option(None, "--max-short", help=(
+            "Crops come from frames resized to a short side between --size and this (never upscaled). "
+            "Default 2 x --size: footage well below its own scale; larger: nearer it.")),
         lr: float = typer.Option(1e-4, "--lr"), warmup: int = typer.Option(100, "--warmup"),
         betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
         entropy_weight: float = typer.Option(0.1, "--entropy-weight", help=(
@@ -546,8 +549,8 @@ def train_tokenizer_cmd(
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
-                                   accumulate=accumulate, frames=frames, size=size, lr=lr, warmup=warmup,
-                                   betas=_betas(betas), recon=recon, entropy_weight=entropy_weight,
+                                   accumulate=accumulate, frames=frames, size=size, max_short=max_short, lr=lr,
+                                   warmup=warmup, betas=_betas(betas), recon=recon, entropy_weight=entropy_weight,
                                    entropy_start=entropy_weight if init else 5 * entropy_weight, stop_after=stop_after,
                                    max_minutes=max_minutes,
                                    perceptual=perceptual, perceptual_weight=perceptual_weight,

@@ -46,6 +46,21 @@ def test_tokenizer_loss_falls(tmp_path):
     assert after < 0.92 * before, f"held-out L1 {before:.4f} -> {after:.4f}"
 
 
+def test_max_short_sets_the_scale_of_the_crops(tmp_path):
+    """Videos are held at a short side of 2 x size by default (upscaled if smaller, as the releases
+    trained); with max_short at most that, never upscaled, and the cache bound grows with it."""
+    from conftest import make_video
+    from magvit_cli.train.data import ClipSource
+    make_video(tmp_path / "v.mp4", frames=5, width=48, height=32)
+    held = lambda src: tuple(src._load(tmp_path / "v.mp4").shape[-2:])
+    assert held(ClipSource([str(tmp_path)], 5, 8)) == (16, 24), "default: short side 2 x 8"
+    assert held(ClipSource([str(tmp_path)], 5, 32)) == (64, 96), "default upscales to 2 x 32"
+    assert held(ClipSource([str(tmp_path)], 5, 8, max_short=24)) == (24, 36)
+    big = ClipSource([str(tmp_path)], 5, 8, max_short=400)
+    assert held(big) == (32, 48), "max_short never upscales past the footage's own size"
+    assert big.cache_bytes > ClipSource([str(tmp_path)], 5, 8).cache_bytes
+
+
 def test_resume_is_exact(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     train_tokenizer(tok_cfg(a))

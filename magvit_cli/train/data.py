@@ -147,11 +147,17 @@ class ClipSource:
     """Random clips from media files, plus the synthetic generator."""
 
     def __init__(self, folders: list[str | Path], frames: int, size: int, synthetic_weight: float = 0.5,
-                 cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None):
+                 cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None, max_short: int | None = None):
+        # max_short: videos are held at a short side of at most this, never upscaled (default: at
+        # 2 x size, as the releases trained) and crops are drawn from frames resized to a short side
+        # between size and that; a larger value shows crops nearer the footage's own scale (the
+        # cache bound grows with the pixels it holds)
         self.items, self.folder_classes = list_media(folders, read_labels(labels) if labels else None)
         self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
         self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
         self.frames, self.size = frames, size
+        self.max_short, self.upscale = max(size, max_short or 2 * size), max_short is None
+        cache_bytes = int(cache_bytes * max(1.0, (self.max_short / (2 * size)) ** 2))
         self.synthetic_weight = synthetic_weight if self.items else 1.0
         self.cache: OrderedDict[Path, torch.Tensor] = OrderedDict()
         self.cache_bytes = cache_bytes
@@ -165,7 +171,8 @@ class ClipSource:
         if path in self.cache:
             self.cache.move_to_end(path)
             return self.cache[path]
-        frames = [resize_short(to_tensor(f[None]), 2 * self.size)[:, 0] for f in iter_frames(path)]
+        short = lambda f: self.max_short if self.upscale else max(self.size, min(self.max_short, *f.shape[:2]))
+        frames = [resize_short(to_tensor(f[None]), short(f))[:, 0] for f in iter_frames(path)]
         x = torch.stack(frames, 1).to(torch.float16)  # (3, T, h, w)
         self.cache[path] = x
         while sum(v.numel() * 2 for v in self.cache.values()) > self.cache_bytes and len(self.cache) > 1:

@@ -50,6 +50,7 @@ class TokenizerTrainConfig:
     accumulate: int = 1  # micro-batches per optimizer step
     frames: int = 9  # clip length, 1 + k * time_factor
     size: int = 64  # square crop size
+    max_short: int | None = None  # crops from frames at a short side up to this (never upscaled); None: 2 x size
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.99)  # paper; short CPU runs converge faster with (0.9, 0.99)
     warmup: int = 100
@@ -135,7 +136,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     dnet = DDP(disc) if (disc is not None and d.world > 1) else disc
     if cfg.compile:
         net = torch.compile(net)
-    source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight)
+    source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short)
     batches = iter(engine.loader(source, cfg.batch, start * cfg.accumulate, d, cfg.seed, cfg.workers))
     metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
     amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
