@@ -17,7 +17,10 @@
 # Back here: evaluate both with `magvit eval` on the held-out clips before shipping them.
 # Settings through the environment: DEV (cuda), STEPS (1..4, default "1 2 3 4"), TOK_MIN (3),
 # TR_MIN (3.5, the cache included), TOK_BATCH (64), TR_BATCH (64), WORKERS (12), CACHE_CLIPS (3072),
-# BENCH_TASKS, REFINE (100), REFINE_WINDOWS (3). About 9 minutes in all with the tests and the bench: one call of timeout_s=600.
+# BENCH_TASKS, REFINE (100), REFINE_WINDOWS (3), TOK_ARGS (more flags for step 3, e.g. "--freeze-decoder
+# --distill 10": the encoder alone, taught the searched tokens; none of that has beaten the
+# shipped encoder on this CPU, weights/README.md; .data holds videos at a short side of 128, so
+# --max-short above that needs a .data prepared larger). About 9 minutes in all with the tests and the bench: one call of timeout_s=600.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_session_out}
@@ -61,7 +64,7 @@ if step 3; then
   magvit train tokenizer --out "$RUNS/tok" --init weights/default/tokenizer "${data[@]}" --synthetic-weight 0.4 \
     --frames 17 --size 64 --batch "$TOK_BATCH" --lr 2e-4 --betas 0.9,0.99 --warmup 50 --steps 100000 --recon l1 \
     --heldout examples/carphone.mp4 --eval-every 250 --ckpt-every 250 --workers "$WORKERS" --seed 11 \
-    --max-minutes "$TOK_MIN" --device "$DEV" -q \
+    --max-minutes "$TOK_MIN" --device "$DEV" -q ${TOK_ARGS:-} \
     && magvit train export "$RUNS/tok" --out "$OUT/tokenizer" --half && cp "$RUNS/tok/metrics.jsonl" "$OUT/tokenizer/" \
     && tok=$RUNS/tok/export
   grep heldout_psnr "$RUNS/tok/metrics.jsonl" 2>/dev/null | tail -n 3

@@ -34,3 +34,18 @@ def test_gpu_session_token_search_step(tmp_path):
     rep = json.loads((out / "refine_gpu.json").read_text())
     assert rep["settings"]["refine"] == 1 and rep["settings"]["windows"] == 1
     assert rep["average"]["tokenizer"]["ours"]["psnr"] > 15, rep["average"]
+
+
+def test_gpu_session_passes_tok_args_to_the_tokenizer_step(tmp_path):
+    """TOK_ARGS reaches step 3: with --freeze-decoder --distill 1 the returned tokenizer keeps the
+    shipped decoder exactly and its metrics log the distillation."""
+    from safetensors.torch import load_file
+    out = tmp_path / "out"
+    env = {**os.environ, "DEV": "cpu", "STEPS": "3", "TOK_MIN": "0", "TOK_BATCH": "1", "WORKERS": "0", "OUT": str(out),
+           "RUNS": str(tmp_path / "runs"), "TOK_ARGS": "--freeze-decoder --distill 1"}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_session.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    new, shipped = load_file(str(out / "tokenizer/model.safetensors")), load_file(str(ROOT / "weights/default/tokenizer/model.safetensors"))
+    dec = [k for k in shipped if k.startswith("decoder.")]
+    assert dec and all(new[k].equal(shipped[k]) for k in dec), "the decoder moved although frozen"
+    assert any("bits_agree" in row for row in metrics_rows(out / "tokenizer/metrics.jsonl"))
