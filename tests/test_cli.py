@@ -203,9 +203,14 @@ def test_refined_tokens_decode_closer_and_round_trip(weights, clip, tmp_path):
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_task_refine_option(weights, clip, tmp_path):
+def test_task_refine_option(weights, clip, tmp_path, monkeypatch):
+    from magvit_cli import pipeline
+    schedules = []
+    search = pipeline.refine_indices
+    monkeypatch.setattr(pipeline, "refine_indices", lambda *a, **k: schedules.append(k["sharpness"]) or search(*a, **k))
     a = run(["outpaint", str(clip), "--refine", "0", "--lossless", "-o", str(tmp_path / "a.mp4")], weights)
     b = run(["outpaint", str(clip), "--refine", "4", "--lossless", "-o", str(tmp_path / "b.mp4")], weights)
+    assert schedules and set(schedules) == {pipeline.TASK_SHARPNESS}, "the tasks' condition search keeps its own schedule"
     assert a["frames"] == b["frames"] == 6
     assert not np.array_equal(read_frames(tmp_path / "a.mp4"), read_frames(tmp_path / "b.mp4")), \
         "--refine 4 searched the condition's tokens and changed nothing"

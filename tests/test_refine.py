@@ -93,6 +93,31 @@ def test_checkpointed_decoder_gives_the_same_values_and_gradients():
 
 
 def test_bad_arguments_are_refused(tokenizer):
-    for kw in ({"steps": -1}, {"steps": 1, "tile": 0}, {"steps": 1, "halo": -1}):
+    for kw in ({"steps": -1}, {"steps": 1, "tile": 0}, {"steps": 1, "halo": -1}, {"steps": 1, "sharpness": (0.0, 10.0)}):
         with pytest.raises(ValueError):
             refine.refine_indices(tokenizer, video(), **kw)
+
+
+def test_the_sharpness_schedule_is_used_and_tasks_keep_theirs(tokenizer, monkeypatch):
+    """The relaxation's sharpness a runs from sharpness[0] at the first step to sharpness[1] at
+    the last; whole-frame searches default to SHARPNESS, the tasks' condition search passes
+    pipeline.TASK_SHARPNESS (measured separately, weights/README.md)."""
+    from magvit_cli import pipeline
+    real_tanh = torch.tanh
+    u_scale = []
+    monkeypatch.setattr(refine.torch, "tanh", lambda x: (u_scale.append(x), real_tanh(x))[1])
+    v = video()
+    refine.refine_indices(tokenizer, v, 3, sharpness=(2.0, 6.0))
+    with torch.no_grad():
+        z = tokenizer.encoder(v).float()
+    u0 = z / z.abs().mean() * 0.5
+    assert torch.allclose(u_scale[0], 2.0 * u0, atol=1e-5), "the first step's sharpness is sharpness[0]"
+    assert len(u_scale) == 3
+    calls = []
+    monkeypatch.setattr(pipeline, "refine_indices", lambda *a, **k: calls.append(k["sharpness"]) or tokenizer.encode(a[1]))
+    m = pipeline.Magvit.__new__(pipeline.Magvit)
+    m.tokenizer = tokenizer
+    m.autocast = lambda: torch.autocast("cpu", enabled=False)
+    m.clock = lambda name: torch.autocast("cpu", enabled=False)
+    m.encode(v, 1)
+    assert calls == [refine.SHARPNESS]
