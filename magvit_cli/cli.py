@@ -538,13 +538,6 @@ def train_tokenizer_cmd(
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
     _launch(nproc)
     try:
-        for flag, on in (("--freeze-encoder", freeze_encoder), ("--freeze-decoder", freeze_decoder)):
-            if on and init is None:
-                raise UsageError(f"{flag} needs --init: a fresh network frozen would never learn")
-        if freeze_encoder and freeze_decoder:
-            raise UsageError("--freeze-encoder and --freeze-decoder together would train nothing; pick one")
-        if distill and not freeze_decoder:
-            raise UsageError("--distill needs --freeze-decoder: the search's judge (the decoder) must stay the same")
         if recon not in ("l1", "l2"):
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer

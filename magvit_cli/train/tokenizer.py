@@ -26,9 +26,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import UsageError, check_interrupt
 from ..models import TokenizerConfig, VideoTokenizer, save_model
 from ..models.discriminator import Discriminator, DiscriminatorConfig, LeCam, r1_penalty
+from ..refine import refine_indices
 from . import engine
 from .data import ClipSource
-from ..refine import refine_indices
 from .eval import heldout_psnr
 
 TOKENIZER_PRESETS = {
@@ -96,8 +96,20 @@ def model_config(cfg: TokenizerTrainConfig) -> TokenizerConfig:
         raise UsageError(f"bad tokenizer override: {e}") from None
 
 
+def check_freezing(cfg: TokenizerTrainConfig):
+    """The flag combinations that would train nothing useful, refused before any set-up."""
+    for flag, on in (("--freeze-encoder", cfg.freeze_encoder), ("--freeze-decoder", cfg.freeze_decoder)):
+        if on and cfg.init is None:
+            raise UsageError(f"{flag} needs --init: a fresh network frozen would never learn")
+    if cfg.freeze_encoder and cfg.freeze_decoder:
+        raise UsageError("--freeze-encoder and --freeze-decoder together would train nothing (not both); pick one")
+    if cfg.distill and not cfg.freeze_decoder:
+        raise UsageError("--distill needs --freeze-decoder: the search's judge, the decoder frozen, must stay the same")
+
+
 def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     """Train (or resume) and export EMA weights to cfg.out/export. Returns the export folder."""
+    check_freezing(cfg)
     d = engine.setup_distributed(cfg.device)
     deadline = engine.Deadline(cfg.max_minutes, d)  # counts the set-up (cache, data) too: the whole call fits
     init = engine.warm_start(cfg.init, "tokenizer", d.device)
@@ -108,10 +120,6 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     out = engine.run_folder(cfg.out, cfg.resume)
     torch.manual_seed(cfg.seed)
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
-    if cfg.freeze_encoder and cfg.freeze_decoder:
-        raise UsageError("freeze the encoder or the decoder, not both: nothing would train")
-    if cfg.distill and not cfg.freeze_decoder:
-        raise UsageError("distilling the token search needs the decoder frozen: the search's judge must stay the same")
     frozen = [*model.encoder.parameters(), *model.quantizer.parameters()] if cfg.freeze_encoder else []
     frozen += list(model.decoder.parameters()) if cfg.freeze_decoder else []
     for p in frozen:
