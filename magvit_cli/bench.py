@@ -42,16 +42,35 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 1.0
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def window_flops(m: Magvit, steps: int) -> float:
-    """FLOPs of one full window: tokenize, `steps` COMMIT steps, two detokenizations."""
+# the task whose window each subcommand runs (its geometry and default settings decide the
+# window's FLOPs: central outpainting's condition search costs more than its COMMIT steps)
+TASK_CODES = {"interpolate": "FI", "predict": "FP", "outpaint": "OPC", "inpaint": "IPC",
+              "outpaint-dynamic": "OPD", "inpaint-dynamic": "IPD"}
+
+
+def window_flops(m: Magvit, steps: int, code: str = "FP") -> float:
+    """FLOPs of one full window of task `code` with the default settings: tokenize (with the
+    condition search where the task runs one, forward and backward), `steps` COMMIT steps, the
+    detokenizations."""
     T = m.window_frames
     S = m.work_size
+    task = get_task(code)
     low = torch.rand(3, T, *S) * 2 - 1
-    known = torch.zeros(T, *S, dtype=torch.bool)
-    known[0] = True
     with FlopCounterMode(display=False) as fc:
-        m.fill(low, known, get_task("FP"), None, Sampling(steps=steps), m.generator(0))
+        m.fill(low, task.known(T, *S), task, None, Sampling(steps=steps), m.generator(0))
     return float(fc.get_total_flops())
+
+
+def reconstruct_flops(m: Magvit, width: int, height: int) -> float:
+    """FLOPs of one window of `reconstruct` at width x height: the tokenizer's encode and decode,
+    counted at the working size and scaled by the padded frame's area (a convolutional network:
+    its cost is linear in the pixels)."""
+    T, S = m.window_frames, m.work_size
+    x = torch.rand(1, 3, T, *S, device=m.device) * 2 - 1
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        m.tokenizer.decode(m.tokenizer.encode(x))
+    area = (-(-height // m.sf) * m.sf) * (-(-width // m.sf) * m.sf)
+    return float(fc.get_total_flops()) * area / (S[0] * S[1])
 
 
 def test_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
@@ -82,7 +101,7 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
     if unknown:
         raise UsageError(f"unknown bench tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASKS)}")
     peak = matmul_gflops(m.device, m.dtype)
-    per_window = window_flops(m, steps)
+    per_window = window_flops(m, steps)  # the plain window (prediction: no search)
     s = Sampling(steps=steps)
     res = {"device": str(m.device), "precision": str(m.dtype).replace("torch.", ""), "threads": torch.get_num_threads(),
            "clip": f"{frames} frames {width}x{height}", "steps": steps, "matmul_gflops": peak,
@@ -107,15 +126,16 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
             else:
                 o = runners.reconstruct(m, src, out)
             total = time.perf_counter() - t0
-            windows = m.clock.calls.get("COMMIT steps", 0)
+            windows = m.clock.calls.get("COMMIT steps" if task != "reconstruct" else "detokenize", 0)
             model_time = sum(m.clock.seconds.get(k, 0.0) for k in ("tokenize", "COMMIT steps", "detokenize"))
             row = {"seconds": total, "frames_in_per_s": frames / total, "frames_out_per_s": o.frames / total,
                    "frames_out": o.frames, "windows": windows,
                    "stages": {k: m.clock.seconds.get(k, 0.0) for k in STAGES},
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             if windows:
-                gflops = windows * per_window / 1e9 / max(model_time, 1e-9)
-                row.update(model_gflops=gflops, model_peak_fraction=gflops / peak)
+                flops = reconstruct_flops(m, width, height) if task == "reconstruct" else window_flops(m, steps, TASK_CODES[task])
+                gflops = windows * flops / 1e9 / max(model_time, 1e-9)
+                row.update(window_gflop=flops / 1e9, model_gflops=gflops, model_peak_fraction=gflops / peak)
             if m.device.type == "cuda":
                 row["gpu_peak_mb"] = torch.cuda.max_memory_allocated(m.device) / 2 ** 20
             res["tasks"][task] = row

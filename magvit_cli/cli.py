@@ -176,8 +176,9 @@ RefineOpt = typer.Option(0, "--refine", min=0, help=(
     "on 2 CPU cores about 2.7 s at 176x144 and 42 s at 640x360, far less on a GPU. 0 = the encoder's tokens."))
 TaskRefineOpt = typer.Option(None, "--refine", min=0, show_default=False, help=(
     "Search the condition's tokens N steps through the decoder (as `reconstruct --refine`, at the model's "
-    "working size). Default: 10 where the task composites plainly (central/horizontal outpainting: "
-    "+0.2 to +0.7 dB measured), 0 where residual compositing cancels the tokenizer's error."))
+    "working size). Default with a padded-condition model (the shipped one): 10 where the task composites "
+    "plainly (central/horizontal outpainting: +0.2 to +0.7 dB measured), 0 where residual compositing cancels "
+    "the tokenizer's error; 0 with a footprint-condition model (measured: the search lost there)."))
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(

@@ -161,10 +161,14 @@ RESIDUAL_TASKS = {"footprint": {"FI", "FP", "CFP"}, "padded": {"FI", "FP", "CFP"
 # the default; generation wants a sample, not an average (weights/README.md).
 SOFT_TASKS = {"footprint": set(), "padded": {"FI", "FP", "OPC", "OPV", "OPH", "OPD"}}
 # Search steps for the condition tokens (Sampling.refine, refine.py) where a task composites
-# plainly, so that the decoded tokens are the output: central and horizontal outpainting +0.22
-# to +0.48 dB on both held-out clips (weights/README.md). With residual compositing the
+# plainly, per condition region. A padded model's decoded tokens are the output, so a closer
+# decode of the padded condition carries through: central and horizontal outpainting +0.22 to
+# +0.48 dB on both held-out clips. A footprint model's condition video is grey where unknown,
+# and the search draws that grey's edges sharply into the boundary tokens the model keeps: on
+# the example clip (two seeds) every plain task but OPD lost, central inpainting 2.2 dB, so
+# footprint models are not searched (weights/README.md). With residual compositing the
 # tokenizer's error cancels and the search is not run (measured: within 0.16 dB, IPC lower).
-REFINE_STEPS = 10
+REFINE_STEPS = {"footprint": 0, "padded": 10}
 # The search's sharpness schedule for the condition tokens at the working size: refine.py's
 # 2 -> 20 (better for whole frames) measured OPC / OPH +0.07 / -0.19 dB on the example clip and
 # -0.11 / +0.06 on cup against 1 -> 10 here, so the tasks keep 1 -> 10 (weights/README.md).
@@ -191,7 +195,7 @@ class Sampling:
     # of the chosen token's code; None: SOFT_TASKS
     soft: bool | None = None
     # the condition's tokens searched this many steps through the decoder (refine.py);
-    # None: REFINE_STEPS where the task composites plainly, else 0 (CG has no condition: 0)
+    # None: the region's REFINE_STEPS where the task composites plainly, else 0 (CG has no condition: 0)
     refine: int | None = None
 
     def resolve(self, task: Task, region: str = "footprint") -> "Decoding":
@@ -200,7 +204,7 @@ class Sampling:
         if temperature is None:
             temperature = 0.0 if region == "padded" and task.code != "CG" else 1.0
         residual = task.code in RESIDUAL_TASKS[region] if self.residual is None else self.residual
-        refine = self.refine if self.refine is not None else 0 if residual else REFINE_STEPS
+        refine = self.refine if self.refine is not None else 0 if residual else REFINE_STEPS[region]
         return Decoding(temperature=temperature, residual=residual,
                         soft=task.code in SOFT_TASKS[region] if self.soft is None else self.soft,
                         refine=0 if task.code == "CG" else refine)

@@ -337,20 +337,25 @@ def test_soft_decoding_decodes_the_expected_code(tmp_path, monkeypatch):
 
 
 def test_plainly_composited_tasks_search_their_condition_tokens(tmp_path, monkeypatch):
-    """Sampling.refine: by default the condition's tokens are searched REFINE_STEPS steps where a
-    task composites plainly (the decode is the output), not where residual compositing cancels
-    the tokenizer's error, never for CG; the searched tokens decode closer to the condition."""
+    """Sampling.refine: by default a padded model's condition tokens are searched REFINE_STEPS
+    steps where a task composites plainly (the decode is the output), not where residual
+    compositing cancels the tokenizer's error, never for CG, and a footprint model's not at all
+    (its grey padding's edges would be drawn into the kept tokens); the searched tokens decode
+    closer to the condition."""
     import torch
 
     from magvit_cli import commit
     from magvit_cli.pipeline import REFINE_STEPS, Magvit, Sampling
     from magvit_cli.tasks import condition_video, get_task
-    for code, region, want in [("OPC", "padded", REFINE_STEPS), ("OPH", "padded", REFINE_STEPS), ("OPV", "padded", 0),
-                               ("FI", "padded", 0), ("IPC", "padded", 0), ("IPC", "footprint", REFINE_STEPS),
+    assert REFINE_STEPS["padded"] > 0 and REFINE_STEPS["footprint"] == 0, REFINE_STEPS
+    steps = REFINE_STEPS["padded"]
+    for code, region, want in [("OPC", "padded", steps), ("OPH", "padded", steps), ("OPV", "padded", 0),
+                               ("FI", "padded", 0), ("IPC", "padded", 0), ("IPC", "footprint", 0), ("OPC", "footprint", 0),
                                ("CG", "padded", 0)]:
         got = Sampling().resolve(get_task(code), region).refine
         assert got == want, f"{code} ({region}): refine {got}, want {want}"
     assert Sampling(refine=3).resolve(get_task("FI"), "padded").refine == 3
+    assert Sampling(refine=3).resolve(get_task("OPC"), "footprint").refine == 3, "--refine N still searches a footprint model"
     assert Sampling(refine=3).resolve(get_task("CG"), "padded").refine == 0
     save_model(tiny_tokenizer(seed=1), tmp_path / "tokenizer")
     save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), tmp_path / "transformer")

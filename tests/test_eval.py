@@ -137,7 +137,7 @@ def test_codecs_hit_the_target_bits_per_pixel(tmp_path):
 def test_bench_smoke(tmp_path):
     w = tmp_path / "w"
     save_model(tiny_tokenizer(seed=1), w / "tokenizer")
-    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), w / "transformer")  # as shipped
     r = CliRunner().invoke(app, ["bench", "--smoke", "--vs-ffmpeg", "--weights", str(w), "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -145,6 +145,11 @@ def test_bench_smoke(tmp_path):
     for task in ("outpaint-dynamic", "inpaint-dynamic"):
         assert res["tasks"][task]["frames_out"] == 9 and res["tasks"][task]["windows"] >= 1, (task, res["tasks"][task])
     assert res["matmul_gflops"] > 0 and res["window_gflop"] > 0
+    # each subcommand's window counted with its own settings: outpainting's condition search
+    # (forward and backward through the decoder) makes its window dearer than prediction's
+    assert res["tasks"]["outpaint"]["window_gflop"] > 2 * res["tasks"]["predict"]["window_gflop"], res["tasks"]["outpaint"]
+    rec = res["tasks"]["reconstruct"]  # the tokenizer alone, at the clip's full size
+    assert rec["windows"] >= 1 and rec["window_gflop"] > 0 and rec["model_gflops"] > 0, rec
     it = res["tasks"]["interpolate"]
     assert it["frames_out"] == 18 and it["windows"] >= 1 and it["model_gflops"] > 0
     assert all(it["stages"][k] > 0 for k in ("decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video"))
