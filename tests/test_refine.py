@@ -121,3 +121,21 @@ def test_the_sharpness_schedule_is_used_and_tasks_keep_theirs(tokenizer, monkeyp
     m.clock = lambda name: torch.autocast("cpu", enabled=False)
     m.encode(v, 1)
     assert calls == [refine.SHARPNESS]
+
+
+def test_only_large_decodes_are_checkpointed_and_the_search_is_the_same(tokenizer, monkeypatch):
+    """Decodes of more than CHECKPOINT_PIXELS a frame are checkpointed in the search's backward
+    pass, smaller ones not; either way the search finds the same tokens."""
+    x = video()
+    pixels = x.shape[-2] * x.shape[-1]
+    seen = []
+    decode = tokenizer.decode_codes
+    monkeypatch.setattr(tokenizer, "decode_codes", lambda c, checkpoint=False: seen.append(checkpoint) or decode(c, checkpoint=checkpoint))
+    found = []
+    for limit in (pixels, pixels - 1):  # this frame size: not checkpointed, then checkpointed
+        monkeypatch.setattr(refine, "CHECKPOINT_PIXELS", limit)
+        seen.clear()
+        found.append(refine.refine_indices(tokenizer, x, 3))
+        backward = seen[:3]  # the 3 search steps' decodes (the final comparison never checkpoints)
+        assert backward == [limit < pixels] * 3, f"limit {limit} px, frame {pixels} px: checkpoint flags {seen}"
+    assert torch.equal(found[0], found[1]), "checkpointing changed the searched tokens"
