@@ -19,7 +19,7 @@ from rich.console import Console
 
 from . import runners, video
 from .errors import MagvitError, UsageError, stop_on_signals
-from .pipeline import Magvit, Sampling
+from .pipeline import Magvit, Sampling, task_defaults
 from .tasks import CONDITION_REGIONS
 from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
 
@@ -400,7 +400,8 @@ def tokenize(inputs: List[Path] = Inputs,
 @app.command()
 def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
          json_: bool = JsonOpt):
-    """The loaded weights, their configs, and the device and precision that would be used."""
+    """The loaded weights, their configs, the device and precision that would be used, and the settings
+    each task decodes with when no option is given (they differ between footprint and padded models)."""
     State.json = json_
     try:
         import dataclasses
@@ -424,6 +425,12 @@ def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision
             t = (tr.config.latent_shape[0] - 1) * m.tokenizer.config.time_factor + 1
             human += (f"\ntransformer {result['transformer']['parameters'] / 1e6:.2f}M params, {tr.config.layers} layers x {tr.config.dim}, "
                       f"window {t} frames at {h}x{h}, {tr.config.num_classes} classes")
+            defaults = task_defaults(tr.config.condition)
+            result["task_defaults"] = {code: dataclasses.asdict(d) for code, d in defaults.items()}
+            human += f"\ncondition {tr.config.condition}; defaults per task (--residual/--soft/--refine/--temperature):"
+            for code, d in defaults.items():
+                human += (f"\n  {code:<4}{'residual' if d.residual else 'plain':>9} {'soft' if d.soft else 'hard'}"
+                          f"  refine {d.refine:<3} temperature {d.temperature:g}")
         emit(result, human)
     except (MagvitError, Exception) as e:
         fail(e)

@@ -44,7 +44,7 @@ from .errors import MagvitError, UsageError
 from .models import load_model
 from .models.lfq import expected_codes, swap_argmax
 from .refine import SHARPNESS, refine_indices
-from .tasks import Task, condition_region, condition_video
+from .tasks import TASKS, Task, condition_region, condition_video
 from .weights import resolve
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per window grows with it)
@@ -229,6 +229,12 @@ class Decoding:
     residual: bool
     soft: bool
     refine: int
+
+
+def task_defaults(region: str) -> dict[str, Decoding]:
+    """What each task decodes with when no option is given, for a model of this condition region
+    (`magvit info` shows it: the measured defaults differ between footprint and padded models)."""
+    return {code: Sampling().resolve(task, region) for code, task in TASKS.items()}
 
 
 @dataclass

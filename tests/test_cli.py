@@ -175,6 +175,26 @@ def test_generate_classes_info(weights, tmp_path):
     assert got["device"] == "cpu" and got["precision"] == "float32" and got["tokenizer"]["bits"] == 6
 
 
+def test_info_shows_the_defaults_each_task_decodes_with(weights, tmp_path):
+    """`magvit info` names the condition region and, per task, the settings used when no option
+    is given, which differ between footprint and padded models (Sampling.resolve)."""
+    from magvit_cli.tasks import TASKS
+    padded = tmp_path / "padded"
+    save_model(tiny_tokenizer(seed=1), padded / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), padded / "transformer")
+    shown = {}
+    for name, w in (("footprint", weights), ("padded", padded)):
+        r = runner.invoke(app, ["info", "--weights", str(w), "--device", "cpu", "--json"])
+        assert r.exit_code == 0, r.output
+        shown[name] = json.loads(r.stdout)["task_defaults"]
+        assert set(shown[name]) == set(TASKS), f"{name}: defaults for {sorted(shown[name])}"
+        human = runner.invoke(app, ["info", "--weights", str(w), "--device", "cpu"]).stdout
+        assert f"condition {name}" in human and "OPC" in human and "CFP" in human, human
+    assert shown["padded"]["OPC"] == {"temperature": 0.0, "residual": False, "soft": True, "refine": 10}, shown["padded"]["OPC"]
+    assert shown["footprint"]["OPC"] == {"temperature": 1.0, "residual": False, "soft": False, "refine": 0}, shown["footprint"]["OPC"]
+    assert shown["padded"]["IPC"]["residual"] and not shown["footprint"]["IPC"]["residual"]
+
+
 def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
     res = run(["reconstruct", str(clip), "-o", str(tmp_path / "r.mp4")], weights)
     # 6 frames -> one window padded to 9 frames: 3 x 8 x 12 tokens of 6 bits over 6 x 32 x 48 pixels
