@@ -3,6 +3,7 @@ memory, and the model's achieved GFLOP/s next to the machine's matmul GFLOP/s me
 same run. `--vs-ffmpeg` times ffmpeg's motion-compensated minterpolate x2 on the same clip."""
 from __future__ import annotations
 
+import functools
 import resource
 import subprocess
 import tempfile
@@ -101,8 +102,8 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
     if unknown:
         raise UsageError(f"unknown bench tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASKS)}")
     peak = matmul_gflops(m.device, m.dtype)
-    per_window = window_flops(m, steps)  # the plain window (prediction: no search)
-    flops_of = {"FP": per_window}  # task code -> one window's FLOPs, each counted once
+    flops_of = functools.cache(lambda code: window_flops(m, steps, code))  # task code -> one window's FLOPs, counted once
+    per_window = flops_of("FP")  # the plain window (prediction: no search)
     s = Sampling(steps=steps)
     res = {"device": str(m.device), "precision": str(m.dtype).replace("torch.", ""), "threads": torch.get_num_threads(),
            "clip": f"{frames} frames {width}x{height}", "steps": steps, "matmul_gflops": peak,
@@ -135,13 +136,7 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
                    "stages": {k: m.clock.seconds.get(k, 0.0) for k in STAGES},
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             if windows:
-                if plain_tokenizer:
-                    flops = reconstruct_flops(m, width, height)
-                else:
-                    code = TASK_CODES[task]
-                    if code not in flops_of:
-                        flops_of[code] = window_flops(m, steps, code)
-                    flops = flops_of[code]
+                flops = reconstruct_flops(m, width, height) if plain_tokenizer else flops_of(TASK_CODES[task])
                 gflops = windows * flops / 1e9 / max(model_time, 1e-9)
                 row.update(window_gflop=flops / 1e9, model_gflops=gflops, model_peak_fraction=gflops / peak)
             if m.device.type == "cuda":
