@@ -37,6 +37,12 @@ from the nearest frame that shows it along that flow. A hole that stays put (cen
 inpainting) keeps the plain fill: completing the flow across a large still hole under camera
 motion lost 1.8 dB on a training clip.
 
+Dynamic outpainting (`fill_holes(versus_plain=True)`): the flow is extrapolated across the
+canvas rather than interpolated, and carries a moving subject's motion over a still background;
+so each pixel takes the warped or the plain candidate by which pair of sources agrees better
+(the interpolation's decision, `_trust`). Inpainting's hole keeps the warped one: the check
+lost on the held-out clips there.
+
 The constants were chosen on the training clips (bikes, bigbuckbunny, and the four extra clips
 of examples/fetch_training_data.py), x2 and x16 interpolation, 12-frame prediction and the
 sliding inpainting hole, by PSNR against the true frames; the held-out clips were measured with
@@ -127,6 +133,13 @@ def _smooth(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), BLUR_FRAC * min(size))
 
 
+def _trust(d_warped: np.ndarray, d_plain: np.ndarray) -> np.ndarray:
+    """Per pixel, how far to trust the motion-compensated pixels (0..1) from two smoothed
+    disagreements in 8-bit levels: theirs and the plain (unwarped) pixels'. The warped ones must
+    agree MARGIN better; the switch is a logistic of width SIGMA."""
+    return 1 / (1 + np.exp(np.clip((d_warped - d_plain + MARGIN) / SIGMA, -50, 50)))
+
+
 def _tensor(hwc: np.ndarray) -> torch.Tensor:
     """(H, W, 3) in 8-bit levels -> (3, H, W) in [-1, 1]."""
     return torch.from_numpy(hwc).permute(2, 0, 1).float() / 127.5 - 1
@@ -153,7 +166,7 @@ class PairMotion:
         wb = _warp(b, (1 - t) ** 2 * ab - t * (1 - t) * ba)
         warped, blend = (1 - t) * wa + t * wb, (1 - t) * a + t * b
         d_warped, d_blend = (_smooth(np.abs(p - q).mean(-1), self.size) for p, q in ((wa, wb), (a, b)))
-        trust = 1 / (1 + np.exp(np.clip((d_warped - d_blend + MARGIN) / SIGMA, -50, 50)))  # (H, W) in (0, 1)
+        trust = _trust(d_warped, d_blend)  # (H, W) in (0, 1)
         return _tensor(trust[..., None] * warped + (1 - trust[..., None]) * blend)
 
 
@@ -184,13 +197,47 @@ class Continuation:
         return _tensor(_warp(_hwc(self.last), s * self.velocity))
 
 
-def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+class _FirstTwo:
+    """Per pixel, the first two candidates offered for it (8-bit levels) and the frames they came
+    from: fill_holes' check of one kind of candidate against a second source."""
+
+    def __init__(self, size: tuple[int, int]):
+        self.val = np.zeros((2, *size, 3), np.float16)  # (2, H, W, 3): half the memory, a level's precision to spare
+        self.src = np.zeros((2, *size), np.int16)  # the frame index each came from
+        self.count = np.zeros(size, np.uint8)  # 0, 1 or 2 candidates so far
+
+    def offer(self, where: np.ndarray, img: np.ndarray, j: int):
+        """img (H, W, 3) from frame j is a candidate where `where` (H, W) holds."""
+        for slot in (0, 1):
+            take = where & (self.count == slot)
+            self.val[slot][take] = img[take]
+            self.src[slot][take] = j
+        self.count[where] = np.minimum(self.count[where] + 1, 2)
+
+    def complete(self, where: np.ndarray) -> bool:
+        return bool((self.count[where] >= 2).all())
+
+    def spread(self, size: tuple[int, int], weight: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """How much the two candidates disagree (8-bit levels, times `weight`), smoothed as
+        PairMotion's decision is over the pixels that have both -> (H, W) float32, and (H, W)
+        bool where that smoothing saw any such pixel."""
+        two = (self.count >= 2).astype(np.float32)
+        d = np.abs(self.val[0].astype(np.float32) - self.val[1]).mean(-1) * weight * two
+        w = _smooth(two, size)
+        return _smooth(d, size) / np.maximum(w, 1e-3), w > 1e-2
+
+
+def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], versus_plain: bool = False) -> Iterator[torch.Tensor]:
     """The padding along the motion where the unknown part moves (IPD's hole, OPD's canvas around
     the sliding strip): each unknown pixel from the nearest frame that shows it, as
     tasks.fill_frame does, but that frame warped to this one along the flow between them, the
     flow inside the hole interpolated from its border (the hole's own pixels are never read: the
     flow is computed on tasks.fill_frame's padding); what no frame shows is filled harmonically. get(i) -> frame i, (3, H, W) in [-1, 1], called as needed;
-    known[i]: (H, W) bool. Yields the padded frames in order."""
+    known[i]: (H, W) bool. Yields the padded frames in order.
+
+    `versus_plain` (dynamic outpainting): per pixel, the warped candidate or the plain one (the
+    same position in the nearest frame that shows it, as tasks.fill_frame takes it), by which
+    agrees better with a second source of its kind (_fill_versus_plain)."""
     n = len(known)
     size = tuple(known[0].shape)
     scale = _flow_scale(size)
@@ -200,15 +247,22 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) ->
 
     lumas = [_flow_luma(fill_frame(get(i)[None], known[i], others(i))[0], scale) for i in range(n)]
     for i in range(n):
-        frame, missing = get(i), ~known[i]
         hole = torch.from_numpy(cv2.resize((~known[i]).numpy().astype(np.uint8), lumas[i].shape[::-1],
                                            interpolation=cv2.INTER_NEAREST).astype(bool)) if scale < 1 else ~known[i]
+
+        def flow_to(j, i=i, hole=hole) -> np.ndarray:  # flow i -> j at the frames' size, (H, W, 2), completed across the hole
+            flow = torch.from_numpy(_flow(lumas[i], lumas[j])).permute(2, 0, 1)[None]  # (1, 2, h, w)
+            flow = harmonic_fill(flow, ~hole[None, None], sweep_side=FLOW_FILL_SIDE)[0].permute(1, 2, 0).numpy()
+            return _full(np.ascontiguousarray(flow), size, scale)
+
+        if versus_plain:
+            yield _fill_versus_plain(i, get, known, flow_to)
+            continue
+        frame, missing = get(i), ~known[i]
         for j in nearest_first(i, n):
             if not missing.any():
                 break
-            flow = torch.from_numpy(_flow(lumas[i], lumas[j])).permute(2, 0, 1)[None]  # (1, 2, h, w)
-            flow = harmonic_fill(flow, ~hole[None, None], sweep_side=FLOW_FILL_SIDE)[0].permute(1, 2, 0).numpy()
-            flow = _full(np.ascontiguousarray(flow), size, scale)
+            flow = flow_to(j)
             seen = torch.from_numpy(_warp(known[j].numpy().astype(np.float32), flow) > 0.99)
             take = missing & seen
             if take.any():
@@ -217,6 +271,44 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor]) ->
         if missing.any():
             frame = harmonic_fill(frame[None], ~missing[None, None], decay=FILL_DECAY)[0]
         yield frame
+
+
+def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[torch.Tensor],
+                       flow_to: Callable[[int], np.ndarray]) -> torch.Tensor:
+    """Frame i of fill_holes(versus_plain=True) -> (3, H, W) in [-1, 1]. Each unknown pixel has
+    up to two warped candidates (the nearest frames that show it along the motion) and two plain
+    ones (the nearest frames that show it where it is). Where both kinds have two, PairMotion's
+    decision (_trust) picks between them by how much each pair disagrees: right motion makes the
+    warped pair agree, a still scene the plain pair. The plain pair's disagreement is scaled by
+    how much farther frame i lies from the first source than the two sources lie apart (two
+    neighbouring frames far off agree about content that has since moved). Where only one kind
+    has a candidate it is taken; where neither, the harmonic fill. Extrapolating the flow across
+    a canvas carries a moving subject's motion over a still background; this catches that."""
+    size = tuple(known[i].shape)
+    miss = (~known[i]).numpy()
+    warped, plain = _FirstTwo(size), _FirstTwo(size)
+    for j in nearest_first(i, len(known)):
+        if warped.complete(miss) and plain.complete(miss):
+            break
+        img, kj = _hwc(get(j)), known[j].numpy()
+        plain.offer(miss & kj, img, j)
+        if not warped.complete(miss):
+            flow = flow_to(j)
+            warped.offer(miss & (_warp(kj.astype(np.float32), flow) > 0.99), _warp(img, flow), j)
+    d_warped, both_warped = warped.spread(size)
+    far = np.abs(i - plain.src[0]).astype(np.float32) / np.maximum(np.abs(plain.src[1].astype(np.float32) - plain.src[0]), 1)
+    d_plain, both_plain = plain.spread(size, far)
+    has_warped, has_plain = warped.count > 0, plain.count > 0
+    t = np.where(both_warped & both_plain, _trust(d_warped, d_plain), 1.0)
+    t = np.where(has_warped & has_plain, t, has_warped)[..., None].astype(np.float32)  # (H, W, 1)
+    out = _hwc(get(i))
+    filled = miss & (has_warped | has_plain)
+    out[filled] = (t * warped.val[0] + (1 - t) * plain.val[0])[filled]
+    frame = _tensor(out)
+    left = torch.from_numpy(miss & ~filled)
+    if left.any():
+        frame = harmonic_fill(frame[None], ~left[None, None], decay=FILL_DECAY)[0]
+    return frame
 
 
 def pad_clip(video: torch.Tensor, known: torch.Tensor, code: str) -> torch.Tensor | None:

@@ -296,7 +296,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         pads = None  # with along_motion: the window's full-resolution padding, uint8 (H, W, 3) per frame
         if along_motion:
             with m.clock("motion"):
-                pads = [to_frame(p) for p in fill_holes(canvas, masks)]
+                pads = [to_frame(p) for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD")]
             for i, pad in enumerate(pads):
                 low[:, lead + i] = resize(to_tensor(pad), S)
         if lead:

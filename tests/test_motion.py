@@ -209,6 +209,41 @@ def test_outpaint_dynamic_fills_the_canvas_from_what_other_frames_saw(tmp_path):
     assert ours > 35, f"the canvas outside the strip: {ours:.2f} dB against the scene"
 
 
+def _sweep(clip: np.ndarray) -> dict:
+    """PSNR of the unknown canvas when a 48-px strip sweeps `clip` (T, H, 96, 3) as in OPD, filled
+    by motion.fill_holes with and without versus_plain, and by the plain fill."""
+    from magvit_cli.motion import fill_holes
+    from magvit_cli.tasks import fill_frame, nearest_first
+    T, H, W = clip.shape[:3]
+    known = []
+    for x in window_left_edges(T, W):
+        k = torch.zeros(H, W, dtype=torch.bool)
+        k[:, x:x + 48] = True
+        known.append(k)
+    poisoned = [torch.where(k, to_tensor(f), torch.ones(3, H, W)) for f, k in zip(clip, known)]  # unknown pixels white
+    unknown = ~torch.stack(known).numpy()[..., None]
+    scores = {f"versus_plain={vp}": psnr(np.stack([to_frame(x) for x in fill_holes(lambda j: poisoned[j], known, versus_plain=vp)]),
+                                         clip, unknown) for vp in (False, True)}
+    plain = [fill_frame(poisoned[i][None], known[i], ((known[j], lambda j=j: poisoned[j][None]) for j in nearest_first(i, T)))[0]
+             for i in range(T)]
+    scores["plain"] = psnr(np.stack([to_frame(x) for x in plain]), clip, unknown)
+    return scores
+
+
+def test_dynamic_outpainting_checks_the_motion_against_the_plain_fill():
+    """OPD's fill (versus_plain): a subject the strip follows over a still background spreads its
+    motion across the canvas when the flow is extrapolated; the plain candidates there agree
+    with each other and win. Under a camera pan the warped ones agree and win, as before."""
+    bg, subject = texture(48, 96, seed=5), texture(20, 20, seed=9)
+    follow = np.stack([bg] * 9)
+    for t, x in enumerate(window_left_edges(9, 96)):
+        follow[t, 14:34, x + 14:x + 34] = subject
+    s = _sweep(follow)
+    assert s["versus_plain=True"] > s["versus_plain=False"] + 3, f"a followed subject over a still scene: {s}"
+    s = _sweep(panning(9, 48, 96, 3))
+    assert s["versus_plain=True"] > s["plain"] + 5 and s["versus_plain=True"] > s["versus_plain=False"] - 0.5, f"a pan: {s}"
+
+
 def test_pad_clip_pads_a_window_as_the_runners_do():
     """motion.pad_clip (the training cache's padding): known pixels as they are; FI's frames in
     between land where the content moved (closer to the truth than the blend); FP5 carries the
