@@ -128,6 +128,11 @@ def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _seen(known: torch.Tensor, flow: np.ndarray) -> np.ndarray:
+    """(H, W) bool: where the pixel that `flow` points to in a frame with mask `known` (H, W) is known."""
+    return _warp(known.numpy().astype(np.float32), flow) > 0.99
+
+
 def _smooth(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Gaussian smoothing over BLUR_FRAC of the shorter side."""
     return cv2.GaussianBlur(x, (0, 0), BLUR_FRAC * min(size))
@@ -263,8 +268,7 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
             if not missing.any():
                 break
             flow = flow_to(j)
-            seen = torch.from_numpy(_warp(known[j].numpy().astype(np.float32), flow) > 0.99)
-            take = missing & seen
+            take = missing & torch.from_numpy(_seen(known[j], flow))
             if take.any():
                 frame = torch.where(take, _tensor(_warp(_hwc(get(j)), flow)), frame)
                 missing = missing & ~take
@@ -288,13 +292,14 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
     miss = (~known[i]).numpy()
     warped, plain = _FirstTwo(size), _FirstTwo(size)
     for j in nearest_first(i, len(known)):
-        if warped.complete(miss) and plain.complete(miss):
+        more_warped = not warped.complete(miss)
+        if not more_warped and plain.complete(miss):
             break
-        img, kj = _hwc(get(j)), known[j].numpy()
-        plain.offer(miss & kj, img, j)
-        if not warped.complete(miss):
+        img = _hwc(get(j))
+        plain.offer(miss & known[j].numpy(), img, j)
+        if more_warped:
             flow = flow_to(j)
-            warped.offer(miss & (_warp(kj.astype(np.float32), flow) > 0.99), _warp(img, flow), j)
+            warped.offer(miss & _seen(known[j], flow), _warp(img, flow), j)
     d_warped, both_warped = warped.spread(size)
     far = np.abs(i - plain.src[0]).astype(np.float32) / np.maximum(np.abs(plain.src[1].astype(np.float32) - plain.src[0]), 1)
     d_plain, both_plain = plain.spread(size, far)
