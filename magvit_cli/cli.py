@@ -17,11 +17,24 @@ from typing import Callable, List, Optional
 import typer
 from rich.console import Console
 
-from . import runners, video
+from . import video
 from .errors import MagvitError, UsageError, stop_on_signals
-from .pipeline import Magvit, Sampling, task_defaults
-from .tasks import CONDITION_REGIONS
 from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
+
+
+class _OnUse:
+    """A library module imported on first use: they import torch (about 2 s), so `--help`,
+    `--version` and option errors answer at once."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+        return getattr(importlib.import_module(f"{__package__}.{self._name}"), attr)
+
+
+runners, pipeline, tasks = _OnUse("runners"), _OnUse("pipeline"), _OnUse("tasks")
 
 app = typer.Typer(
     help="MAGVIT video editing: interpolate, predict, outpaint, inpaint and generate video with a causal "
@@ -205,8 +218,10 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError("-o/--output takes one input; use --out-dir for several")
         if out_dir is not None and not out_dir.is_dir():
             raise UsageError(f"--out-dir {out_dir} is not a folder")
-        for src in inputs:
-            dst = output_path(src, command, output, out_dir, force, image_out, suffix)
+        jobs = [(src, output_path(src, command, output, out_dir, force, image_out, suffix)) for src in inputs]
+        for src, _ in jobs:  # every input there before any work (and before the model loads)
+            video.check_input(src)
+        for src, dst in jobs:
             with Progress(f"{command} {src.name}") as progress:
                 out = make(src, dst, progress)
             emit(summary(out), describe(out))
@@ -214,13 +229,13 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         fail(e)
 
 
-def _load(weights, device, precision, need_transformer=True) -> Magvit:
-    return Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"),
+def _load(weights, device, precision, need_transformer=True) -> pipeline.Magvit:
+    return pipeline.Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"),
                   allow_pickle=State.allow_pickle)
 
 
-def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> Sampling:
-    s = Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft,
+def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:
+    s = pipeline.Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft,
                  refine=refine)
     s.check()
     return s
@@ -248,14 +263,14 @@ class TaskRun:
 
     def __init__(self, **options):
         self.__dict__.update(options)
-        self._model: Magvit | None = None
+        self._model: pipeline.Magvit | None = None
 
-    def model(self) -> Magvit:
+    def model(self) -> pipeline.Magvit:
         if self._model is None:
             self._model = _load(self.weights, self.device, self.precision)
         return self._model
 
-    def sampling(self) -> Sampling:
+    def sampling(self) -> pipeline.Sampling:
         return _sampling(self.steps, self.temperature, self.guidance, self.seed, self.residual, self.soft, self.refine)
 
     def write(self) -> runners.WriteOptions:
@@ -405,7 +420,7 @@ def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision
     State.json = json_
     try:
         import dataclasses
-        m = Magvit(weights, device, precision, need_transformer=False, allow_pickle=State.allow_pickle)
+        m = pipeline.Magvit(weights, device, precision, need_transformer=False, allow_pickle=State.allow_pickle)
         from .weights import resolve
         paths = resolve(weights)
         tr = None
@@ -425,7 +440,7 @@ def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision
             t = (tr.config.latent_shape[0] - 1) * m.tokenizer.config.time_factor + 1
             human += (f"\ntransformer {result['transformer']['parameters'] / 1e6:.2f}M params, {tr.config.layers} layers x {tr.config.dim}, "
                       f"window {t} frames at {h}x{h}, {tr.config.num_classes} classes")
-            defaults = task_defaults(tr.config.condition)
+            defaults = pipeline.task_defaults(tr.config.condition)
             result["task_defaults"] = {code: dataclasses.asdict(d) for code, d in defaults.items()}
             human += f"\ncondition {tr.config.condition}; defaults per task (--residual/--soft/--refine/--temperature):"
             for code, d in defaults.items():
@@ -441,7 +456,7 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
     """List the class names of the loaded transformer (for generate and predict --class)."""
     State.json = json_
     try:
-        m = Magvit(weights, "cpu", "fp32", allow_pickle=State.allow_pickle)
+        m = pipeline.Magvit(weights, "cpu", "fp32", allow_pickle=State.allow_pickle)
         names = m.class_names
         emit({"classes": names}, "\n".join(f"{i:3d}  {n}" for i, n in enumerate(names)) or "(the model has no classes)")
     except (MagvitError, Exception) as e:
@@ -599,8 +614,8 @@ def train_transformer_cmd(
                                      seed=seed, device=device, compile=compile_, resume=resume, quiet=quiet,
                                      stop_after=stop_after, max_minutes=max_minutes, init=str(init) if init else None, condition=condition,
                                      motion=motion)
-        if condition is not None and condition not in CONDITION_REGIONS:
-            raise UsageError(f"--condition must be one of {', '.join(CONDITION_REGIONS)}, got {condition!r}")
+        if condition is not None and condition not in tasks.CONDITION_REGIONS:
+            raise UsageError(f"--condition must be one of {', '.join(tasks.CONDITION_REGIONS)}, got {condition!r}")
         _trained(train_transformer(cfg), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)

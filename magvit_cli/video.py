@@ -105,14 +105,24 @@ class VideoInfo:
     colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
 
 
-def _open(path: str | Path):
+def check_input(path: str | Path) -> None:
+    """The checks an input passes before it is opened: it exists, is a file and is not empty (an
+    image sequence: its files run without gaps). Cheap: the CLI checks every input before any work."""
     path = Path(path)
+    if is_sequence(path):
+        sequence_files(path)
+        return
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory, expected a video or image file")
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: file is empty")
+
+
+def _open(path: str | Path):
+    path = Path(path)
+    check_input(path)
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:

@@ -276,6 +276,28 @@ def test_out_dir_with_several_inputs(weights, clip, tmp_path):
     assert len(read_frames(outdir / "other.interpolate.mp4")) == 10
 
 
+def test_batch_checks_every_input_before_any_work(weights, clip, tmp_path):
+    """A missing or empty input anywhere in a batch fails before the first one is processed:
+    one line, exit 2, nothing written for the good inputs."""
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for bad, says in (("missing.mp4", "no such file"), ("empty.mp4", "file is empty")):
+        r = runner.invoke(app, ["interpolate", str(clip), str(tmp_path / bad), "--out-dir", str(outdir),
+                                "--weights", str(weights), "--device", "cpu", "--steps", "2"])
+        assert r.exit_code == 2 and f"{bad}: {says}" in r.output, r.output
+        assert list(outdir.iterdir()) == [], f"{bad}: the good input was processed before the bad one was noticed"
+
+
+def test_help_and_version_do_not_import_torch():
+    """The CLI module imports the library (torch, about 2 s) only when a command runs."""
+    import subprocess
+    import sys
+    code = "import sys, magvit_cli.cli; print(sorted(m for m in ('torch', 'magvit_cli.runners', 'magvit_cli.pipeline') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", f"imported with the CLI: {out}"
+
+
 def test_scene_cut_is_held_not_morphed(weights, tmp_path):
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, 60, (32, 48, 3), dtype=np.uint8), rng.integers(190, 255, (32, 48, 3), dtype=np.uint8)
