@@ -6,6 +6,7 @@ a traceback only with MAGVIT_DEBUG=1.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import os
@@ -30,7 +31,6 @@ class _OnUse:
         self._name = name
 
     def __getattr__(self, attr):
-        import importlib
         return getattr(importlib.import_module(f"{__package__}.{self._name}"), attr)
 
 
@@ -231,12 +231,12 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
 
 def _load(weights, device, precision, need_transformer=True) -> pipeline.Magvit:
     return pipeline.Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"),
-                  allow_pickle=State.allow_pickle)
+                           allow_pickle=State.allow_pickle)
 
 
 def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:
     s = pipeline.Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft,
-                 refine=refine)
+                          refine=refine)
     s.check()
     return s
 
