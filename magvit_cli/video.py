@@ -143,6 +143,8 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour)
     with _open(path) as c:
         s = c.streams.video[0]
+        if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
+            raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = s.average_rate or s.guessed_rate or Fraction(25)
         rotation, colour = 0, Colour()

@@ -298,6 +298,19 @@ def good_bytes(good):
     return good.read_bytes()
 
 
+def test_reader_on_every_truncation(good, tmp_path):
+    """Cut after each of the first 8000 bytes (every header atom, and where the fuzz below once
+    found a stream whose codec settings were cut off: 'NoneType' object has no attribute 'name'):
+    probe answers with the project's error or a result, never another exception."""
+    blob, path = good.read_bytes(), tmp_path / "cut.mp4"
+    for n in range(0, min(len(blob), 8000), 7):
+        path.write_bytes(blob[:n])
+        try:
+            probe(path)
+        except MagvitError:
+            pass
+
+
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_reader_on_mangled_files(tmp_path_factory, good_bytes, data):
