@@ -43,6 +43,9 @@ so each pixel takes the warped or the plain candidate by which pair of sources a
 (the interpolation's decision, `_trust`). Inpainting's hole keeps the warped one: the check
 lost on the held-out clips there.
 
+Both dynamic modes take what no frame of the window shows from the canvas as the frames before
+the window last showed it (`memory`, kept by runners.spatial), before the harmonic fill.
+
 The constants were chosen on the training clips (bikes, bigbuckbunny, and the four extra clips
 of examples/fetch_training_data.py), x2 and x16 interpolation, 12-frame prediction and the
 sliding inpainting hole, by PSNR against the true frames; the held-out clips were measured with
@@ -232,7 +235,8 @@ class _FirstTwo:
         return _smooth(d, size) / np.maximum(w, 1e-3), w > 1e-2
 
 
-def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], versus_plain: bool = False) -> Iterator[torch.Tensor]:
+def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], versus_plain: bool = False,
+               memory: tuple[torch.Tensor, torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
     """The padding along the motion where the unknown part moves (IPD's hole, OPD's canvas around
     the sliding strip): each unknown pixel from the nearest frame that shows it, as
     tasks.fill_frame does, but that frame warped to this one along the flow between them, the
@@ -242,7 +246,11 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
 
     `versus_plain` (dynamic outpainting): per pixel, the warped candidate or the plain one (the
     same position in the nearest frame that shows it, as tasks.fill_frame takes it), by which
-    agrees better with a second source of its kind (_fill_versus_plain)."""
+    agrees better with a second source of its kind (_fill_versus_plain).
+
+    `memory`: (frame (3, H, W), known (H, W) bool), each pixel as the frames before this window
+    last showed it; what no frame of the window shows is taken from it, as it is, before the
+    harmonic fill (_rest)."""
     n = len(known)
     size = tuple(known[0].shape)
     scale = _flow_scale(size)
@@ -261,7 +269,7 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
             return _full(np.ascontiguousarray(flow), size, scale)
 
         if versus_plain:
-            yield _fill_versus_plain(i, get, known, flow_to)
+            yield _fill_versus_plain(i, get, known, flow_to, memory)
             continue
         frame, missing = get(i), ~known[i]
         for j in nearest_first(i, n):
@@ -272,13 +280,22 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
             if take.any():
                 frame = torch.where(take, _tensor(_warp(_hwc(get(j)), flow)), frame)
                 missing = missing & ~take
-        if missing.any():
-            frame = harmonic_fill(frame[None], ~missing[None, None], decay=FILL_DECAY)[0]
-        yield frame
+        yield _rest(frame, missing, memory)
+
+
+def _rest(frame: torch.Tensor, missing: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """The pixels of frame (3, H, W) that no frame of the window shows (`missing`, (H, W) bool):
+    from `memory` where an earlier frame showed them, the rest filled harmonically."""
+    if memory is not None:
+        take = missing & memory[1]
+        frame, missing = torch.where(take, memory[0], frame), missing & ~take
+    if missing.any():
+        frame = harmonic_fill(frame[None], ~missing[None, None], decay=FILL_DECAY)[0]
+    return frame
 
 
 def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[torch.Tensor],
-                       flow_to: Callable[[int], np.ndarray]) -> torch.Tensor:
+                       flow_to: Callable[[int], np.ndarray], memory: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Frame i of fill_holes(versus_plain=True) -> (3, H, W) in [-1, 1]. Each unknown pixel has
     up to two warped candidates (the nearest frames that show it along the motion) and two plain
     ones (the nearest frames that show it where it is). Where both kinds have two, PairMotion's
@@ -286,7 +303,7 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
     warped pair agree, a still scene the plain pair. The plain pair's disagreement is scaled by
     how much farther frame i lies from the first source than the two sources lie apart (two
     neighbouring frames far off agree about content that has since moved). Where only one kind
-    has a candidate it is taken; where neither, the harmonic fill. Extrapolating the flow across
+    has a candidate it is taken; where neither, `memory` or the harmonic fill (_rest). Extrapolating the flow across
     a canvas carries a moving subject's motion over a still background; this catches that."""
     size = tuple(known[i].shape)
     miss = (~known[i]).numpy()
@@ -309,11 +326,7 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
     out = _hwc(get(i))
     filled = miss & (has_warped | has_plain)
     out[filled] = (t * warped.val[0] + (1 - t) * plain.val[0])[filled]
-    frame = _tensor(out)
-    left = torch.from_numpy(miss & ~filled)
-    if left.any():
-        frame = harmonic_fill(frame[None], ~left[None, None], decay=FILL_DECAY)[0]
-    return frame
+    return _rest(_tensor(out), torch.from_numpy(miss & ~filled), memory)
 
 
 def pad_clip(video: torch.Tensor, known: torch.Tensor, code: str) -> torch.Tensor | None:

@@ -274,9 +274,13 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     # one at a time, nearest first, only those that show a missing pixel, until the hole is covered.
     padding = task.padding_for(m.region)
     along_motion = motion and padding == "fill" and task_code in ("IPD", "OPD")  # a known region or hole that moves
+    # along the motion, what no frame of a window shows comes from the canvas as the frames
+    # before it last showed it (motion.fill_holes' memory): a long clip's strip has swept the
+    # canvas in earlier windows. (3, Hc, Wc) and (Hc, Wc) bool
+    memory = (torch.zeros(3, Hc, Wc), torch.zeros(Hc, Wc, dtype=torch.bool)) if along_motion else None
 
     def run(frames: list[tuple[int, np.ndarray]], w: VideoWriter):
-        nonlocal prev_low, written
+        nonlocal prev_low, written, memory
         lead = 0 if prev_low is None else 1
         n = len(frames) + lead
         L = m.window_length(n)
@@ -296,7 +300,8 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         pads = None  # with along_motion: the window's full-resolution padding, uint8 (H, W, 3) per frame
         if along_motion:
             with m.clock("motion"):
-                pads = [to_frame(p) for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD")]
+                pads = [to_frame(p) for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD",
+                                                        memory=memory if memory[1].any() else None)]
             for i, pad in enumerate(pads):
                 low[:, lead + i] = resize(to_tensor(pad), S)
         if lead:
@@ -322,6 +327,8 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
                     cond_i = padded(i, canvas_i, known_i)
             made = m.lift(win, lead + i, cond_i, (Hc, Wc))
             w.write(to_frame(torch.where(known_i, canvas_i, made)))
+            if memory is not None:
+                memory = (torch.where(known_i, canvas_i, memory[0]), memory[1] | known_i)
         written += len(frames)
         progress(written, total)
         prev_low = win.generated[:, n - 1]

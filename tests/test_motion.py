@@ -209,6 +209,29 @@ def test_outpaint_dynamic_fills_the_canvas_from_what_other_frames_saw(tmp_path):
     assert ours > 35, f"the canvas outside the strip: {ours:.2f} dB against the scene"
 
 
+def test_outpaint_dynamic_remembers_what_earlier_windows_saw(tmp_path):
+    """End to end on the shipped weights: a still scene swept once by a strip over 40 frames (three
+    17-frame windows): what the later windows' frames never show was seen by earlier windows'
+    frames, and comes from there (it was the harmonic fill's grey before)."""
+    scene = texture(48, 192, seed=7)
+    xs = [round(x) for x in np.linspace(0, 144, 40)]
+    track = tmp_path / "track.csv"
+    track.write_text("".join(f"{t},{x},0\n" for t, x in enumerate(xs)))
+    src, out = tmp_path / "strip.mp4", tmp_path / "out.mp4"
+    with VideoWriter(src, 12, 48, 48, lossless=True) as w:
+        for x in xs:
+            w.write(scene[:, x:x + 48])
+    r = CliRunner().invoke(app, ["outpaint", str(src), "--mode", "dynamic", "--size", "192x48", "--track", str(track),
+                                 "--lossless", "-o", str(out), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    got = read_frames(out)[17:]
+    past = np.zeros(got.shape[:3], bool)  # left of the strip: seen before this frame's window only
+    for k, x in enumerate(xs[17:]):
+        past[k, :, :max(0, x - 48)] = True
+    ours = psnr(got, np.broadcast_to(scene, got.shape), past[..., None])
+    assert ours > 30, f"the canvas that only earlier windows saw: {ours:.2f} dB against the scene"
+
+
 def _sweep(clip: np.ndarray) -> dict:
     """PSNR of the unknown canvas when a 48-px strip sweeps `clip` (T, H, 96, 3) as in OPD, filled
     by motion.fill_holes with and without versus_plain, and by the plain fill."""
