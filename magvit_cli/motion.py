@@ -225,10 +225,11 @@ class _FirstTwo:
     def complete(self, where: np.ndarray) -> bool:
         return bool((self.count[where] >= 2).all())
 
-    def spread(self, size: tuple[int, int], weight: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def spread(self, weight: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """How much the two candidates disagree (8-bit levels, times `weight`), smoothed as
         PairMotion's decision is over the pixels that have both -> (H, W) float32, and (H, W)
         bool where that smoothing saw any such pixel."""
+        size = self.count.shape
         two = (self.count >= 2).astype(np.float32)
         d = np.abs(self.val[0].astype(np.float32) - self.val[1]).mean(-1) * weight * two
         w = _smooth(two, size)
@@ -303,8 +304,9 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
     warped pair agree, a still scene the plain pair. The plain pair's disagreement is scaled by
     how much farther frame i lies from the first source than the two sources lie apart (two
     neighbouring frames far off agree about content that has since moved). Where only one kind
-    has a candidate it is taken; where neither, `memory` or the harmonic fill (_rest). Extrapolating the flow across
-    a canvas carries a moving subject's motion over a still background; this catches that."""
+    has a candidate it is taken; where neither, `memory` or the harmonic fill (_rest).
+    Extrapolating the flow across a canvas carries a moving subject's motion over a still
+    background; this catches that."""
     size = tuple(known[i].shape)
     miss = (~known[i]).numpy()
     warped, plain = _FirstTwo(size), _FirstTwo(size)
@@ -317,9 +319,9 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
         if more_warped:
             flow = flow_to(j)
             warped.offer(miss & _seen(known[j], flow), _warp(img, flow), j)
-    d_warped, both_warped = warped.spread(size)
+    d_warped, both_warped = warped.spread()
     far = np.abs(i - plain.src[0]).astype(np.float32) / np.maximum(np.abs(plain.src[1].astype(np.float32) - plain.src[0]), 1)
-    d_plain, both_plain = plain.spread(size, far)
+    d_plain, both_plain = plain.spread(far)
     has_warped, has_plain = warped.count > 0, plain.count > 0
     t = np.where(both_warped & both_plain, _trust(d_warped, d_plain), 1.0)
     t = np.where(has_warped & has_plain, t, has_warped)[..., None].astype(np.float32)  # (H, W, 1)
