@@ -97,12 +97,13 @@ def emit(result: dict, human: str) -> None:
 
 def summary(out: runners.Output) -> dict:
     return {"output": str(out.path), "frames": out.frames, "fps": str(out.fps), "width": out.width,
-            "height": out.height, "audio": out.audio, **out.extra}
+            "height": out.height, "audio": out.audio, "depth": out.depth, **out.extra}
 
 
 def describe(out: runners.Output) -> str:
     extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in out.extra.items())
-    return f"wrote {out.path} ({out.frames} frames, {out.width}x{out.height} @ {out.fps} fps{', audio' if out.audio else ''}) {extra}".rstrip()
+    depth = f", {out.depth}-bit" if out.depth > 8 else ""
+    return f"wrote {out.path} ({out.frames} frames, {out.width}x{out.height} @ {out.fps} fps{depth}{', audio' if out.audio else ''}) {extra}".rstrip()
 
 
 def output_path(src: Path, command: str, output: Optional[Path], out_dir: Optional[Path], force: bool,
@@ -167,7 +168,7 @@ GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance sca
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="H.264/H.265 quality (lower = better, bigger).")
 CodecOpt = typer.Option("libx264", "--codec", help="Video encoder: libx264, libx265, ...")
-LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact.")
+LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact (8 bits: a 10-bit input is read at 8).")
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
     "Residual compositing (full-res padding + the model's low-res change) or plain upsampling of the model's output. "

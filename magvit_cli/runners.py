@@ -20,7 +20,7 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import Colour, VideoInfo, VideoWriter, iter_frames, probe
+from .video import Colour, VideoInfo, VideoWriter, deep_output, iter_frames, probe
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -51,10 +51,16 @@ def count_frames(info: VideoInfo) -> int:
     return sum(1 for _ in iter_frames(info.path))
 
 
-def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool) -> VideoWriter:
+def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
+    """Whether a run reads and writes frames at 16 bits (uint16): the input has more than 8 bits
+    per component (10-bit HDR video, 16-bit PNG) and the output can store them (video.deep_output)."""
+    return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless)
+
+
+def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool, deep: bool) -> VideoWriter:
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None,
-                       rotation=info.rotation, colour=info.colour, clock=m.clock)
+                       rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -80,6 +86,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
         raise UsageError(f"{src}: a still image has no frames to interpolate between")
     H, W = info.height, info.width
     S = m.work_size
+    deep = keeps_depth(info, dst, opts)
     pairs = (m.window_frames - 1) // factor  # input pairs per window
     task, gen = get_task("FI"), m.generator(sampling.seed)
     total = (count_frames(info)) * factor
@@ -94,7 +101,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             if scene_change(chunk[j], chunk[j + 1]) > cut_threshold:
                 segment(chunk[start:j + 1], w)
                 for _ in range(factor):  # hold frame j across the cut
-                    w.write(to_frame(chunk[j]))
+                    w.write(to_frame(chunk[j], deep))
                 written += factor
                 cuts += 1
                 start = j + 1
@@ -108,13 +115,13 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
         L = m.window_length(c * factor + 1)
         low = torch.zeros(3, L, *S)
         known = torch.zeros(L, *S, dtype=torch.bool)
-        # motion padding, full resolution, 8-bit: made once, used for the model's view and for compositing
+        # motion padding, full resolution, at the output's depth: made once, used for the model's view and for compositing
         mids: dict[tuple[int, int], np.ndarray] = {}
         if motion:
             with m.clock("motion"):
                 for k in range(c):
                     pair = PairMotion(frames[k], frames[k + 1])
-                    mids.update({(k, j): to_frame(pair.frame(j / factor)) for j in range(1, factor)})
+                    mids.update({(k, j): to_frame(pair.frame(j / factor), deep) for j in range(1, factor)})
 
         def between(k: int, j: int) -> torch.Tensor:  # full-resolution padding of frame j after frames[k]
             if mids:
@@ -130,17 +137,17 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
                     low[:, k * factor + j] = resize(between(k, j), S)
         win = m.fill(low, known, task, None, sampling, gen, padded=bool(mids))
         for k in range(c):
-            w.write(to_frame(frames[k]))
+            w.write(to_frame(frames[k], deep))
             for j in range(1, factor):
                 cond_full = between(k, j) if win.residual else None
-                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W))))
+                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W)), deep))
             written += factor
             progress(written, total)
 
-    with _writer(m, dst, info, info.fps * factor, W, H, opts, keep_audio=True) as w:
+    with _writer(m, dst, info, info.fps * factor, W, H, opts, keep_audio=True, deep=deep) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
-        for frame in m.clock.frames(iter_frames(src)):
+        for frame in m.clock.frames(iter_frames(src, deep=deep)):
             chunk.append(to_tensor(frame))
             n_in += 1
             if len(chunk) == pairs + 1:
@@ -150,11 +157,11 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             raise UsageError(f"{src}: {n_in} frame; interpolation needs at least 2")
         run(chunk, w)
         for _ in range(factor):  # the last input frame, held
-            w.write(to_frame(chunk[-1]))
+            w.write(to_frame(chunk[-1], deep))
         written += factor
         progress(written, total)
     return Output(Path(dst), written, info.fps * factor, W, H, opts.audio and info.has_audio,
-                  {"factor": factor, "input_frames": n_in, "scene_cuts": cuts})
+                  {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}, w.depth)
 
 
 # ---------------------------------------------------------------------------------- FP / CFP
@@ -176,9 +183,10 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     tail: deque[torch.Tensor] = deque(maxlen=5)
     fps = info.fps if not info.is_image else Fraction(25)
     out_path = Path(dst)
+    deep = keeps_depth(info, dst, opts)
     n_in = 0
-    with _writer(m, out_path, info, fps, W, H, opts, keep_audio=True) as w:
-        for frame in m.clock.frames(iter_frames(src)):
+    with _writer(m, out_path, info, fps, W, H, opts, keep_audio=True, deep=deep) as w:
+        for frame in m.clock.frames(iter_frames(src, deep=deep)):
             w.write(frame)
             tail.append(to_tensor(frame))
             n_in += 1
@@ -188,7 +196,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
         low_tail = [resize(f, S) for f in list(tail)[-kc:]]
         full_tail, remaining = list(tail)[-3:], frames  # full-resolution frames the motion is read from
         cont, since = None, 0  # the continuation, and how many frames after its last one the window starts
-        pads: dict[int, np.ndarray] = {}  # the window's motion padding, 8-bit: made once, used twice
+        pads: dict[int, np.ndarray] = {}  # the window's motion padding, at the output's depth: made once, used twice
 
         def pad(p: int) -> torch.Tensor:  # full-resolution padding of window frame p >= kc
             return to_tensor(pads[p]) if pads else full_tail[-1]
@@ -198,7 +206,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
             if motion and cid is None and len(full_tail) == 3:
                 with m.clock("motion"):
                     cont = cont or Continuation(full_tail)
-                    pads = {p: to_frame(cont.frame(since + p - kc + 1)) for p in range(kc, L)}
+                    pads = {p: to_frame(cont.frame(since + p - kc + 1), deep) for p in range(kc, L)}
             low = torch.zeros(3, L, *S)
             known = torch.zeros(L, *S, dtype=torch.bool)
             low[:, :kc] = torch.stack(low_tail, 1)
@@ -211,7 +219,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
                 if remaining == 0:
                     break
                 full = m.lift(win, p, pad(p) if win.residual else None, (H, W))
-                w.write(to_frame(full))
+                w.write(to_frame(full, deep))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
                 progress(total - remaining, total)
@@ -220,7 +228,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
                 full_tail, cont, since = (full_tail + [f for _, f in made])[-3:], None, 0
             else:
                 since += len(made)
-    return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames})
+    return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames}, w.depth)
 
 
 # ---------------------------------------------------------------------------------- OP* / IP*
@@ -264,10 +272,11 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         total = 1 if info.is_image else count_frames(info)
     fps = info.fps
     out_path = Path(dst)
+    deep = keeps_depth(info, dst, opts)
     written = 0
     prev_low: torch.Tensor | None = None
 
-    # Memory: the window keeps only the input frames (uint8); each full-size canvas is laid out
+    # Memory: the window keeps only the input frames (uint8, or uint16 for a deep input); each full-size canvas is laid out
     # when needed, once for the low-res pass and once for compositing, so a 4K input outpainted
     # to an 8K canvas holds one float canvas at a time, not a window of them. The spatial
     # paddings work frame by frame; inpainting's "fill" lays out the other frames of the window
@@ -297,10 +306,10 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             known[lead + i] = resize_mask(known_i[None], S)[0]
             if padding == "fill":
                 masks.append(known_i)
-        pads = None  # with along_motion: the window's full-resolution padding, uint8 (H, W, 3) per frame
+        pads = None  # with along_motion: the window's full-resolution padding, (H, W, 3) per frame at the output's depth
         if along_motion:
             with m.clock("motion"):
-                pads = [to_frame(p) for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD",
+                pads = [to_frame(p, deep) for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD",
                                                         memory=memory if memory[1].any() else None)]
             for i, pad in enumerate(pads):
                 low[:, lead + i] = resize(to_tensor(pad), S)
@@ -326,23 +335,23 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
                 with m.clock("composite"):
                     cond_i = padded(i, canvas_i, known_i)
             made = m.lift(win, lead + i, cond_i, (Hc, Wc))
-            w.write(to_frame(torch.where(known_i, canvas_i, made)))
+            w.write(to_frame(torch.where(known_i, canvas_i, made), deep))
             if memory is not None:
                 memory = (torch.where(known_i, canvas_i, memory[0]), memory[1] | known_i)
         written += len(frames)
         progress(written, total)
         prev_low = win.generated[:, n - 1]
 
-    with _writer(m, out_path, info, fps, Wc, Hc, opts, keep_audio=True) as w:
+    with _writer(m, out_path, info, fps, Wc, Hc, opts, keep_audio=True, deep=deep) as w:
         buf: list[tuple[int, np.ndarray]] = []
-        for t, frame in enumerate(m.clock.frames(iter_frames(src))):
+        for t, frame in enumerate(m.clock.frames(iter_frames(src, deep=deep))):
             buf.append((t, frame))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
                 buf = []
         if buf:
             run(buf, w)
-    return Output(out_path, written, fps, Wc, Hc, opts.audio and info.has_audio and not info.is_image, extra)
+    return Output(out_path, written, fps, Wc, Hc, opts.audio and info.has_audio and not info.is_image, extra, w.depth)
 
 
 OUTPAINT_MODES = {"central": "OPC", "vertical": "OPV", "horizontal": "OPH", "dynamic": "OPD"}
@@ -532,11 +541,11 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
     return x
 
 
-def _windows(m: Magvit, src, frames_per: int, tf: int) -> Iterator[tuple[torch.Tensor, int]]:
+def _windows(m: Magvit, src, frames_per: int, tf: int, deep: bool = False) -> Iterator[tuple[torch.Tensor, int]]:
     """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
     its last frame; yields (window, real frame count)."""
     buf = []
-    for f in m.clock.frames(iter_frames(src)):
+    for f in m.clock.frames(iter_frames(src, deep=deep)):
         buf.append(to_tensor(f))
         if len(buf) == frames_per:
             yield torch.stack(buf, 1), len(buf)
@@ -568,17 +577,17 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     H, W = info.height, info.width
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
+    deep = keeps_depth(info, dst, opts)
     se, bits, pixels, written = 0.0, 0, 0, 0
-    with _writer(m, dst, info, info.fps, W, H, opts, keep_audio=True) as w:
-        for x, n in _windows(m, src, window, cfg.time_factor):
+    with _writer(m, dst, info, info.fps, W, H, opts, keep_audio=True, deep=deep) as w:
+        for x, n in _windows(m, src, window, cfg.time_factor, deep):
             idx = _encode_window(m, x, refine, written, n, total, progress)
             with torch.no_grad(), m.autocast():
                 with m.clock("detokenize"):
                     y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
             for t in range(n):
-                fr = to_frame(y[:, t])
-                w.write(fr)
-                ref = to_frame(x[:, t])
+                fr, ref = to_frame(y[:, t]), to_frame(x[:, t])  # PSNR on 8-bit levels, whatever the depth
+                w.write(to_frame(y[:, t], True) if deep else fr)
                 se += float(((fr.astype(np.float64) - ref) ** 2).sum())
             bits += idx.numel() * cfg.bits
             pixels += n * H * W
@@ -586,7 +595,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
             progress(written, total)
     mse = se / (pixels * 3)
     return Output(Path(dst), written, info.fps, W, H, opts.audio and info.has_audio,
-                  {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))})
+                  {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))}, w.depth)
 
 
 def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0) -> Output:

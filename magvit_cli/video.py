@@ -1,6 +1,8 @@
 """Reading and writing video with PyAV.
 
-Frames are numpy uint8 arrays (H, W, 3) RGB. Reading streams frame by frame; writing goes to a
+Frames are numpy (H, W, 3) RGB arrays: uint8, or for an input of more than 8 bits per component
+read with `deep=True` uint16 on the full 0-65535 scale (written back at 10 bits). Reading streams
+frame by frame; writing goes to a
 temporary file beside the target and is renamed at the end, so an error or Ctrl-C never leaves
 a half-written output. Audio is remuxed (copied without re-encoding) from a source file when
 asked. Frame rates are kept as exact fractions.
@@ -103,6 +105,20 @@ class VideoInfo:
     is_image: bool
     rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
     colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
+    depth: int = 8  # bits per component of the decoded frames (10 for HDR phone video, 16 for some PNGs)
+
+
+def depth_of(frame: "av.VideoFrame") -> int:
+    return max((c.bits for c in frame.format.components), default=8)
+
+
+def deep_output(path: str | Path, codec: str, lossless: bool) -> bool:
+    """Whether the writer keeps more than 8 bits for this output: PNG (16-bit RGB) and lossy
+    H.264/H.265 (10-bit YUV) do; lossless RGB H.264, JPEG and other codecs are 8-bit."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return suffix == ".png"
+    return codec in ("libx264", "libx265") and not lossless
 
 
 def check_input(path: str | Path) -> None:
@@ -140,29 +156,32 @@ def probe(path: str | Path) -> VideoInfo:
     if is_sequence(path):
         files = sequence_files(path)
         first = probe(files[0])
-        return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour)
+        return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour,
+                         first.depth)
     with _open(path) as c:
         s = c.streams.video[0]
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = s.average_rate or s.guessed_rate or Fraction(25)
-        rotation, colour = 0, Colour()
+        rotation, colour, depth = 0, Colour(), 8
         try:
             first = next(c.decode(video=0))
             rotation = int(round(first.rotation or 0)) % 360
-            colour = Colour.of(first)
+            colour, depth = Colour.of(first), depth_of(first)
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
-                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour)
+                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth)
 
 
-def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> Iterator[np.ndarray]:
-    """Decode RGB uint8 frames [start, start + count) one at a time."""
+def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
+    """Decode RGB frames [start, start + count) one at a time: uint8, or with `deep` uint16
+    (0-65535, whatever the input's own depth)."""
     if is_sequence(path):
-        yield from _iter_sequence(path, start, count)
+        yield from _iter_sequence(path, start, count, deep)
         return
+    fmt = "rgb48le" if deep else "rgb24"
     c = _open(path)
     try:
         c.streams.video[0].thread_type = "AUTO"
@@ -170,7 +189,7 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> I
         try:
             for frame in c.decode(video=0):
                 if i >= start:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield frame.to_ndarray(format=fmt)
                     got += 1
                     if count is not None and got >= count:
                         return
@@ -185,20 +204,20 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None) -> I
         c.close()
 
 
-def _iter_sequence(pattern, start: int, count: int | None) -> Iterator[np.ndarray]:
+def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:
     files = sequence_files(pattern)[start:]
     shape = None
     for f in files if count is None else files[:count]:
-        frame = next(iter_frames(f))
+        frame = next(iter_frames(f, deep=deep))
         if shape is not None and frame.shape != shape:
             raise UsageError(f"{f}: {frame.shape[1]}x{frame.shape[0]}, but the sequence's frames are {shape[1]}x{shape[0]}")
         shape = frame.shape
         yield frame
 
 
-def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
-    """(T, H, W, 3) uint8 array of frames [start, start + count)."""
-    frames = list(iter_frames(path, start, count))
+def read_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> np.ndarray:
+    """(T, H, W, 3) array of frames [start, start + count): uint8, or with `deep` uint16."""
+    frames = list(iter_frames(path, start, count, deep))
     return np.stack(frames)
 
 
@@ -215,12 +234,16 @@ class VideoWriter:
     Use as a context manager: the file appears at `path` only when the block ends without an
     exception. `audio_from` copies that file's first audio stream (remux, no re-encode);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
-    `colour` converts RGB to YUV with that matrix and range and tags the stream with it."""
+    `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
+    `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
+    H.265, 16-bit RGB for PNG (only where `deep_output` allows)."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
-                 colour: Colour = Colour(), clock=None):
-        self.rotation, self.colour = rotation, colour
+                 colour: Colour = Colour(), clock=None, deep: bool = False):
+        if deep and not deep_output(path, codec, lossless):
+            raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
+        self.rotation, self.colour, self.deep = rotation, colour, deep
         self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
@@ -230,6 +253,11 @@ class VideoWriter:
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
+
+    @property
+    def depth(self) -> int:
+        """Bits per component the output stores: 16 for a deep PNG, 10 for deep video, else 8."""
+        return (16 if self.is_image or self.sequence else 10) if self.deep else 8
 
     def __enter__(self):
         folder = self.path.parent
@@ -257,7 +285,7 @@ class VideoWriter:
         if self.is_image:
             self.out = av.open(str(self.tmp), "w", format="image2")
             self.stream = self.out.add_stream("png" if self.path.suffix.lower() == ".png" else "mjpeg")
-            self.stream.pix_fmt = "rgb24" if self.path.suffix.lower() == ".png" else "yuvj444p"
+            self.stream.pix_fmt = ("rgb48be" if self.deep else "rgb24") if self.path.suffix.lower() == ".png" else "yuvj444p"
             self.stream.width, self.stream.height = self.width, self.height
             return
         self.out = av.open(str(self.tmp), "w")
@@ -272,7 +300,7 @@ class VideoWriter:
             self.stream.pix_fmt = "rgb24"
             self.stream.options = {"qp": "0", "preset": "medium"}
         elif codec in ("libx264", "libx265"):
-            self.stream.pix_fmt = "yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p"
+            self.stream.pix_fmt = ("yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p") + ("10le" if self.deep else "")
             self.stream.options = {"crf": str(self.crf), "preset": "medium"}
         self._tag_colour()
         if self.audio_from is not None:
@@ -298,8 +326,9 @@ class VideoWriter:
     def write(self, frame: np.ndarray):
         """One (H, W, 3) uint8 RGB frame."""
         check_interrupt()
-        if frame.shape != (self.height, self.width, 3):
-            raise ValueError(f"frame {frame.shape} does not match output {self.height}x{self.width}")
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != (np.uint16 if self.deep else np.uint8):
+            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match output {self.height}x{self.width} "
+                             f"{'uint16' if self.deep else 'uint8'}")
         if self.clock is not None:
             with self.clock("encode video"):
                 self._encode(frame)
@@ -309,10 +338,10 @@ class VideoWriter:
 
     def _encode(self, frame):
         if self.sequence:
-            with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height) as w:
+            with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height, deep=self.deep) as w:
                 w.write(frame)
             return
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb48le" if self.deep else "rgb24")
         if self.convert is not None:
             vf = vf.reformat(**self.convert)
             c = self.colour
