@@ -106,6 +106,7 @@ class VideoInfo:
     rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
     colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
     depth: int = 8  # bits per component of the decoded frames (10 for HDR phone video, 16 for some PNGs)
+    full_chroma: bool = False  # YUV 4:4:4 video: the output keeps full-resolution colour (else 4:2:0, what players expect)
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -157,22 +158,23 @@ def probe(path: str | Path) -> VideoInfo:
         files = sequence_files(path)
         first = probe(files[0])
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour,
-                         first.depth)
+                         first.depth, first.full_chroma)
     with _open(path) as c:
         s = c.streams.video[0]
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = s.average_rate or s.guessed_rate or Fraction(25)
-        rotation, colour, depth = 0, Colour(), 8
+        rotation, colour, depth, full_chroma = 0, Colour(), 8, False
         try:
             first = next(c.decode(video=0))
             rotation = int(round(first.rotation or 0)) % 360
             colour, depth = Colour.of(first), depth_of(first)
+            full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
-                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth)
+                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -236,14 +238,16 @@ class VideoWriter:
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
-    H.265, 16-bit RGB for PNG (only where `deep_output` allows)."""
+    H.265, 16-bit RGB for PNG (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
+    YUV 4:4:4 (as for odd sizes, which 4:2:0 cannot hold) instead of 4:2:0."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
-                 colour: Colour = Colour(), clock=None, deep: bool = False):
+                 colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
+        self.full_chroma = full_chroma or width % 2 or height % 2
         self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
@@ -300,7 +304,7 @@ class VideoWriter:
             self.stream.pix_fmt = "rgb24"
             self.stream.options = {"qp": "0", "preset": "medium"}
         elif codec in ("libx264", "libx265"):
-            self.stream.pix_fmt = ("yuv420p" if self.width % 2 == 0 and self.height % 2 == 0 else "yuv444p") + ("10le" if self.deep else "")
+            self.stream.pix_fmt = ("yuv444p" if self.full_chroma else "yuv420p") + ("10le" if self.deep else "")
             self.stream.options = {"crf": str(self.crf), "preset": "medium"}
         self._tag_colour()
         if self.audio_from is not None:

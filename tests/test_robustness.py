@@ -544,6 +544,19 @@ def test_writer_depth_checks(tmp_path):
     assert probe(tmp_path / "b.mp4").depth == 10
 
 
+@pytest.mark.parametrize("pix", ["yuv420p", "yuv444p", "yuv444p10le"])
+def test_chroma_subsampling_follows_the_input(weights, tmp_path, pix):
+    """4:4:4 input (screen recordings, graded masters) stays 4:4:4, at its depth; 4:2:0 stays 4:2:0."""
+    frames = _ramp(frames=5, width=48) if pix.endswith("10le") else [f.copy() for f in read_frames(make_video(tmp_path / "s.mp4", 5))]
+    src = encode_frames(tmp_path / "in.mp4", frames, pix=pix)
+    assert probe(src).full_chroma == pix.startswith("yuv444"), probe(src)
+    r = cli(["outpaint", str(src), "--refine", "0", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        got = c.streams.video[0].codec_context.pix_fmt
+    assert got == pix, f"{pix} input written as {got}"
+
+
 def _sequence(folder, n=7, width=48, height=32, name="img_%04d.png", start=1):
     from magvit_cli.video import VideoWriter
     folder.mkdir(parents=True, exist_ok=True)
