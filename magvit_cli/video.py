@@ -230,11 +230,18 @@ def shared_file_mode() -> int:
     return 0o666 & ~umask
 
 
+# Audio codecs an .mp4 holds and players take. Others (PCM from cameras' .mov, Vorbis from .mkv,
+# MP2 from .avi) would mux, but many players then play the video silent: they are re-encoded to AAC.
+MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
 class VideoWriter:
     """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
 
     Use as a context manager: the file appears at `path` only when the block ends without an
-    exception. `audio_from` copies that file's first audio stream (remux, no re-encode);
+    exception. `audio_from` copies that file's first audio stream (remux, no re-encode; into an
+    .mp4, a codec outside MP4_AUDIO is re-encoded to AAC);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
@@ -286,6 +293,7 @@ class VideoWriter:
 
     def _open(self):
         self.audio_in = self.audio_out = None
+        self.reencode = False  # the audio is decoded and encoded to AAC instead of copied
         if self.is_image:
             self.out = av.open(str(self.tmp), "w", format="image2")
             self.stream = self.out.add_stream("png" if self.path.suffix.lower() == ".png" else "mjpeg")
@@ -310,8 +318,13 @@ class VideoWriter:
         if self.audio_from is not None:
             src = av.open(str(self.audio_from))
             if src.streams.audio:
-                self.audio_in = src
-                self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
+                self.audio_in, a = src, src.streams.audio[0].codec_context
+                if self.path.suffix.lower() in (".mp4", ".m4v") and a.name not in MP4_AUDIO:
+                    self.audio_out, self.reencode = self.out.add_stream("aac", rate=a.sample_rate), True
+                    # a stream that gives only a channel count ("2 channels") gets that count's usual layout
+                    self.audio_out.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
+                else:
+                    self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
             else:
                 src.close()
 
@@ -357,11 +370,19 @@ class VideoWriter:
         for pkt in self.stream.encode():
             self.out.mux(pkt)
         if self.audio_in is not None:
-            for pkt in self.audio_in.demux(self.audio_in.streams.audio[0]):
-                if pkt.dts is None:
-                    continue
-                pkt.stream = self.audio_out
-                self.out.mux(pkt)
+            source = self.audio_in.streams.audio[0]
+            if self.reencode:
+                for frame in self.audio_in.decode(source):
+                    for pkt in self.audio_out.encode(frame):
+                        self.out.mux(pkt)
+                for pkt in self.audio_out.encode():
+                    self.out.mux(pkt)
+            else:
+                for pkt in self.audio_in.demux(source):
+                    if pkt.dts is None:
+                        continue
+                    pkt.stream = self.audio_out
+                    self.out.mux(pkt)
             self.audio_in.close()
         self.out.close()
 

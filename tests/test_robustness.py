@@ -557,6 +557,46 @@ def test_chroma_subsampling_follows_the_input(weights, tmp_path, pix):
     assert got == pix, f"{pix} input written as {got}"
 
 
+@pytest.mark.parametrize("codec,suffix,keep", [("pcm_s16le", ".mkv", False), ("pcm_s16le", ".mov", False),
+                                               ("mp2", ".mkv", False), ("aac", ".mkv", True)])
+def test_audio_mp4_players_cannot_take_is_reencoded(weights, tmp_path, codec, suffix, keep):
+    """Camera PCM (.mov), MP2 and the like would mux into an .mp4 that many players play silent:
+    they become AAC, the same tone for the same time; AAC is copied as it is."""
+    rate = 48000
+    src = tmp_path / f"in{suffix}"
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)  # 1 s at 440 Hz
+    with av.open(str(src), "w") as o:
+        vs = o.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 48, 32, "yuv420p"
+        aus = o.add_stream(codec, rate=rate)
+        aus.layout = "stereo"
+        for i in range(0, rate, 1152):  # PyAV converts to the encoder's sample format and frame size
+            fr = av.AudioFrame.from_ndarray(np.stack([tone[i:i + 1152]] * 2), format="fltp", layout="stereo")
+            fr.sample_rate, fr.pts = rate, i
+            for p in aus.encode(fr):
+                o.mux(p)
+        for p in aus.encode():
+            o.mux(p)
+        for f in read_frames(make_video(tmp_path / "v.mp4", frames=25)):
+            for p in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                o.mux(p)
+        for p in vs.encode():
+            o.mux(p)
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(src)) as c:
+        assert (c.streams.audio[0].codec_context.name == "aac") == keep
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        a = c.streams.audio[0]
+        name = a.codec_context.name
+        got = np.concatenate([f.to_ndarray().reshape(-1, f.samples)[0] for f in c.decode(a)]).astype(np.float64)
+    assert name == "aac", f"{codec} in {suffix} became {name}"
+    assert abs(len(got) / rate - 1) < 0.1, f"{len(got) / rate:.3f} s of audio, the input had 1 s"
+    half = got[rate // 10:rate // 10 + rate // 2]  # half a second: FFT bins of 2 Hz
+    peak = np.argmax(np.abs(np.fft.rfft(half))) * rate / len(half)
+    assert abs(peak - 440) < 5, f"the tone is at {peak:.0f} Hz, the input's at 440"
+
+
 def _sequence(folder, n=7, width=48, height=32, name="img_%04d.png", start=1):
     from magvit_cli.video import VideoWriter
     folder.mkdir(parents=True, exist_ok=True)
