@@ -167,7 +167,9 @@ TempOpt = typer.Option(None, "--temperature", help=(
 GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off).")
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="H.264/H.265 quality (lower = better, bigger).")
-CodecOpt = typer.Option("libx264", "--codec", help="Video encoder: libx264, libx265, ...")
+CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
+    "Video encoder: libx264, libx265, libvpx-vp9, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi), "
+    "libvpx-vp9 (.webm), gif (.gif)."))
 LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact (8 bits: a 10-bit input is read at 8).")
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
@@ -211,7 +213,10 @@ def _rate(text: str, flag: str) -> Fraction:
 
 
 def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], runners.Output],
-           image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None):
+           image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None,
+           writes: Optional[runners.WriteOptions] = None):
+    """Run make(src, dst, progress) for each input. `writes`: the video outputs' options, checked
+    against each output's type before any work."""
     State.quiet, State.json = quiet, json_
     try:
         video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
@@ -220,8 +225,10 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         if out_dir is not None and not out_dir.is_dir():
             raise UsageError(f"--out-dir {out_dir} is not a folder")
         jobs = [(src, output_path(src, command, output, out_dir, force, image_out, suffix)) for src in inputs]
-        for src, _ in jobs:  # every input there before any work (and before the model loads)
+        for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
             video.check_input(src)
+            if writes is not None:
+                video.check_output(dst, writes.codec, writes.lossless)
         for src, dst in jobs:
             with Progress(f"{command} {src.name}") as progress:
                 out = make(src, dst, progress)
@@ -253,7 +260,7 @@ TASK_OPTIONS = [
     ("weights", Optional[str], WeightsOpt), ("device", str, DeviceOpt), ("precision", str, PrecisionOpt),
     ("steps", int, StepsOpt), ("temperature", Optional[float], TempOpt), ("guidance", float, GuidanceOpt),
     ("seed", int, SeedOpt), ("residual", Optional[bool], PlainOpt), ("soft", Optional[bool], SoftOpt),
-    ("refine", Optional[int], TaskRefineOpt), ("crf", int, CrfOpt), ("codec", str, CodecOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
+    ("refine", Optional[int], TaskRefineOpt), ("crf", int, CrfOpt), ("codec", Optional[str], CodecOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
     ("input_fps", Optional[str], InputFpsOpt), ("quiet", bool, QuietOpt), ("json_", bool, JsonOpt)]
 
 
@@ -292,7 +299,8 @@ def task_command(image_out: bool = False):
             run = TaskRun(**{n: kw.pop(n) for n, _, _ in TASK_OPTIONS})
             srcs = kw.pop("inputs")
             _batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
-                   lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps)
+                   lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps,
+                   writes=run.write())
 
         command.__signature__ = inspect.Signature([inputs, *own, *shared])
         del command.__wrapped__  # Typer reads the signature above, not fn's
@@ -369,13 +377,14 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
-             seed: int = SeedOpt, crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt,
+             seed: int = SeedOpt, crf: int = CrfOpt, codec: Optional[str] = CodecOpt, lossless: bool = LosslessOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Class-conditional generation (CG): a new clip at the model's working size."""
     State.quiet, State.json = quiet, json_
     try:
         if output.exists() and not force:
             raise UsageError(f"{output} exists; pass --force to overwrite it")
+        video.check_output(output, codec, lossless)
         rate = _rate(fps, "--fps")
         s = _sampling(steps, temperature, guidance, seed, None)
         with Progress("generate") as progress:
@@ -390,14 +399,15 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
 def reconstruct(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-                crf: int = CrfOpt, codec: str = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
+                crf: int = CrfOpt, codec: Optional[str] = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
     def make(src, dst, progress):
         return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
                                    _write(crf, codec, lossless, no_audio), progress=progress, refine=refine)
-    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps)
+    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
+           writes=_write(crf, codec, lossless, no_audio))
 
 
 @app.command()

@@ -28,7 +28,7 @@ Progress = Callable[[int, int], None]  # (done, total) in output frames
 @dataclass
 class WriteOptions:
     crf: int = 18
-    codec: str = "libx264"
+    codec: str | None = None  # None: by the output's type (video.output_codec)
     lossless: bool = False
     audio: bool = True
 
@@ -160,7 +160,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             w.write(to_frame(chunk[-1], deep))
         written += factor
         progress(written, total)
-    return Output(Path(dst), written, info.fps * factor, W, H, opts.audio and info.has_audio,
+    return Output(Path(dst), written, info.fps * factor, W, H, w.has_audio,
                   {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}, w.depth)
 
 
@@ -228,7 +228,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
                 full_tail, cont, since = (full_tail + [f for _, f in made])[-3:], None, 0
             else:
                 since += len(made)
-    return Output(out_path, n_in + frames, fps, W, H, opts.audio and info.has_audio, {"new_frames": frames}, w.depth)
+    return Output(out_path, n_in + frames, fps, W, H, w.has_audio, {"new_frames": frames}, w.depth)
 
 
 # ---------------------------------------------------------------------------------- OP* / IP*
@@ -351,7 +351,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
                 buf = []
         if buf:
             run(buf, w)
-    return Output(out_path, written, fps, Wc, Hc, opts.audio and info.has_audio and not info.is_image, extra, w.depth)
+    return Output(out_path, written, fps, Wc, Hc, w.has_audio, extra, w.depth)
 
 
 OUTPAINT_MODES = {"central": "OPC", "vertical": "OPV", "horizontal": "OPH", "dynamic": "OPD"}
@@ -594,7 +594,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
             written += n
             progress(written, total)
     mse = se / (pixels * 3)
-    return Output(Path(dst), written, info.fps, W, H, opts.audio and info.has_audio,
+    return Output(Path(dst), written, info.fps, W, H, w.has_audio,
                   {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))}, w.depth)
 
 

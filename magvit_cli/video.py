@@ -9,6 +9,7 @@ asked. Frame rates are kept as exact fractions.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -23,7 +24,11 @@ import numpy as np
 
 from .errors import MagvitError, UsageError, check_interrupt, interrupt_requested, signals_held
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# Image outputs by suffix: the encoder and its pixel formats for 8-bit and for deep frames (None: 8 bits only)
+IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p", None), ".jpeg": ("mjpeg", "yuvj444p", None),
+                ".bmp": ("bmp", "bgr24", None), ".tif": ("tiff", "rgb24", "rgb48le"), ".tiff": ("tiff", "rgb24", "rgb48le"),
+                ".webp": ("libwebp", "yuv420p", None)}
+IMAGE_SUFFIXES = set(IMAGE_CODECS)
 
 # Matrix coefficients (AVColorSpace values) swscale can convert RGB into; others are not tagged.
 _CONVERTIBLE_MATRICES = {1, 4, 5, 6, 7, 9}  # BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M, BT.2020 NCL
@@ -113,13 +118,44 @@ def depth_of(frame: "av.VideoFrame") -> int:
     return max((c.bits for c in frame.format.components), default=8)
 
 
-def deep_output(path: str | Path, codec: str, lossless: bool) -> bool:
-    """Whether the writer keeps more than 8 bits for this output: PNG (16-bit RGB) and lossy
-    H.264/H.265 (10-bit YUV) do; lossless RGB H.264, JPEG and other codecs are 8-bit."""
+# Output types by suffix. Video: the container (ffmpeg's format name) and the encoder it gets
+# when --codec is not given (images: IMAGE_CODECS).
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif"}
+DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264
+
+
+def output_codec(path: str | Path, codec: str | None) -> str:
+    """The encoder a video output gets: --codec, or its container's default."""
+    return codec or DEFAULT_CODECS.get(Path(path).suffix.lower(), "libx264")
+
+
+def check_output(path: str | Path, codec: str | None, lossless: bool) -> None:
+    """An output's type is one this writer makes, and its container holds the encoder (tried in
+    memory: nothing is written). Cheap: the CLI checks every output before any work."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_CODECS:
+        return
+    if suffix not in CONTAINERS:
+        raise UsageError(f"{path}: unknown output type {suffix or '(no suffix)'}; use .mp4, .mov, .mkv, .avi, .webm, .gif, "
+                         f"an image (.png, .jpg, .bmp, .tif, .webp) or a sequence like out/%04d.png")
+    codec = output_codec(path, codec)
+    if lossless and codec != "libx264":
+        raise UsageError(f"--lossless is RGB H.264 (libx264), not {codec}")
+    try:
+        with av.open(io.BytesIO(), "w", format=CONTAINERS[suffix]) as c:
+            c.add_stream("libx264rgb" if lossless else codec, rate=25)
+    except (ValueError, av.FFmpegError) as e:  # an unknown encoder, or one the container does not hold
+        raise UsageError(f"{path}: {e}" if "format does not support" in str(e) else f"--codec {codec}: no such encoder") from None
+
+
+def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
+    """Whether the writer keeps more than 8 bits for this output: PNG and TIFF (16-bit RGB) and
+    lossy H.264/H.265 (10-bit YUV) do; lossless RGB H.264, JPEG and other encoders are 8-bit."""
     suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return suffix == ".png"
-    return codec in ("libx264", "libx265") and not lossless
+    if suffix in IMAGE_CODECS:
+        return IMAGE_CODECS[suffix][2] is not None
+    return output_codec(path, codec) in ("libx264", "libx265") and not lossless
 
 
 def check_input(path: str | Path) -> None:
@@ -230,9 +266,13 @@ def shared_file_mode() -> int:
     return 0o666 & ~umask
 
 
-# Audio codecs an .mp4 holds and players take. Others (PCM from cameras' .mov, Vorbis from .mkv,
-# MP2 from .avi) would mux, but many players then play the video silent: they are re-encoded to AAC.
-MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+# Audio an output type holds as players expect, and the encoder other audio is re-encoded with
+# (None: the type holds no audio, it is dropped); types not listed copy any audio. In an .mp4,
+# PCM from a camera's .mov, Vorbis from .mkv or MP2 from .avi would mux, but many players then
+# play the video silent.
+_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm": ({"opus", "vorbis"}, "libopus"),
+                ".gif": (set(), None)}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
@@ -240,15 +280,15 @@ class VideoWriter:
     """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
 
     Use as a context manager: the file appears at `path` only when the block ends without an
-    exception. `audio_from` copies that file's first audio stream (remux, no re-encode; into an
-    .mp4, a codec outside MP4_AUDIO is re-encoded to AAC);
+    exception. `audio_from` copies that file's first audio stream (remux, no re-encode; audio the
+    output type does not hold well is re-encoded, AUDIO_CODECS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
     H.265, 16-bit RGB for PNG (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
     YUV 4:4:4 (as for odd sizes, which 4:2:0 cannot hold) instead of 4:2:0."""
 
-    def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str = "libx264",
+    def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False):
         if deep and not deep_output(path, codec, lossless):
@@ -259,11 +299,16 @@ class VideoWriter:
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
-        self.codec, self.crf, self.lossless = codec, crf, lossless
+        self.codec, self.crf, self.lossless = output_codec(path, codec), crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the output carries audio (known once the writer is open)."""
+        return getattr(self, "audio_out", None) is not None
 
     @property
     def depth(self) -> int:
@@ -295,9 +340,10 @@ class VideoWriter:
         self.audio_in = self.audio_out = None
         self.reencode = False  # the audio is decoded and encoded to AAC instead of copied
         if self.is_image:
+            encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
             self.out = av.open(str(self.tmp), "w", format="image2")
-            self.stream = self.out.add_stream("png" if self.path.suffix.lower() == ".png" else "mjpeg")
-            self.stream.pix_fmt = ("rgb48be" if self.deep else "rgb24") if self.path.suffix.lower() == ".png" else "yuvj444p"
+            self.stream = self.out.add_stream(encoder)
+            self.stream.pix_fmt = deep if self.deep else eight
             self.stream.width, self.stream.height = self.width, self.height
             return
         self.out = av.open(str(self.tmp), "w")
@@ -314,19 +360,26 @@ class VideoWriter:
         elif codec in ("libx264", "libx265"):
             self.stream.pix_fmt = ("yuv444p" if self.full_chroma else "yuv420p") + ("10le" if self.deep else "")
             self.stream.options = {"crf": str(self.crf), "preset": "medium"}
+        elif codec == "libvpx-vp9":
+            self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"
+            self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}  # constant quality, about x264's
+        elif codec == "gif":
+            self.stream.pix_fmt = "rgb8"
         self._tag_colour()
         if self.audio_from is not None:
             src = av.open(str(self.audio_from))
-            if src.streams.audio:
-                self.audio_in, a = src, src.streams.audio[0].codec_context
-                if self.path.suffix.lower() in (".mp4", ".m4v") and a.name not in MP4_AUDIO:
-                    self.audio_out, self.reencode = self.out.add_stream("aac", rate=a.sample_rate), True
-                    # a stream that gives only a channel count ("2 channels") gets that count's usual layout
-                    self.audio_out.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
-                else:
-                    self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
-            else:
+            held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (None, None))
+            a = src.streams.audio[0].codec_context if src.streams.audio else None
+            if a is None or (held is not None and a.name not in held and encoder is None):
                 src.close()
+            elif held is not None and a.name not in held:
+                self.audio_in, self.reencode = src, True
+                self.audio_out = self.out.add_stream(encoder, rate=48000 if encoder == "libopus" else a.sample_rate)
+                # a stream that gives only a channel count ("2 channels") gets that count's usual layout
+                self.audio_out.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
+            else:
+                self.audio_in = src
+                self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
 
     def _tag_colour(self):
         """Copy primaries/transfer as tags; matrix and range only where the RGB -> YUV conversion
@@ -343,6 +396,9 @@ class VideoWriter:
     def write(self, frame: np.ndarray):
         """One (H, W, 3) uint8 RGB frame."""
         check_interrupt()
+        if self.is_image and self.frames == 1:
+            raise UsageError(f"{self.path} holds one image and the output has more frames: write a video, "
+                             f"or one image per frame with a sequence like {sequence_stem(self.path)}_%04d{self.path.suffix}")
         if frame.shape != (self.height, self.width, 3) or frame.dtype != (np.uint16 if self.deep else np.uint8):
             raise ValueError(f"frame {frame.shape} {frame.dtype} does not match output {self.height}x{self.width} "
                              f"{'uint16' if self.deep else 'uint8'}")

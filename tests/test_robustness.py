@@ -597,6 +597,44 @@ def test_audio_mp4_players_cannot_take_is_reencoded(weights, tmp_path, codec, su
     assert abs(peak - 440) < 5, f"the tone is at {peak:.0f} Hz, the input's at 440"
 
 
+def test_output_type_is_checked_before_any_work(tmp_path, good):
+    """An output the writer cannot make fails at once with one line (the weights are never
+    loaded: these point nowhere), and nothing is written."""
+    missing = tmp_path / "no-weights"
+    for args, text in [(["-o", str(tmp_path / "o.txt")], "unknown output type .txt"),
+                       (["-o", str(tmp_path / "o")], "unknown output type (no suffix)"),
+                       (["-o", str(tmp_path / "o.webm"), "--codec", "libx264"], "'webm' format does not support 'libx264'"),
+                       (["-o", str(tmp_path / "o.mp4"), "--codec", "nope"], "--codec nope: no such encoder"),
+                       (["-o", str(tmp_path / "o.mkv"), "--codec", "libx265", "--lossless"], "--lossless is RGB H.264")]:
+        one_line_error(cli(["inpaint", str(good), *args], missing), 2, text)
+    one_line_error(cli(["generate", "--class", "a", "-o", str(tmp_path / "g.txt")], missing), 2, "unknown output type")
+    assert not any(tmp_path.iterdir()), sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_output_types_get_their_encoders(weights, tmp_path):
+    """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
+    a single-image output of a clip is a one-line error that names the way out."""
+    src = make_video(tmp_path / "in.mp4", frames=6, width=48, height=32, audio=True)
+    for name, codec, audio in [("o.webm", "vp9", "opus"), ("o.gif", "gif", None), ("o.mkv", "h264", "aac")]:
+        r = runner.invoke(app, ["inpaint", "--weights", str(weights), "--device", "cpu", "--steps", "2", "--json", str(src),
+                                "-o", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout.strip().splitlines()[-1])["audio"] == (audio is not None), r.output
+        with av.open(str(tmp_path / name)) as c:
+            got = (c.streams.video[0].codec_context.name, c.streams.audio[0].codec_context.name if c.streams.audio else None)
+            assert got == (codec, audio), f"{name}: {got}"
+            assert c.streams.video[0].frames in (0, 6) and len(list(c.decode(video=0))) == 6
+    photo = tmp_path / "p.png"
+    with VideoWriter(photo, 1, 48, 32) as w:
+        w.write(np.full((32, 48, 3), 90, np.uint8))
+    r = cli(["inpaint", str(photo), "-o", str(tmp_path / "p.bmp")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "p.bmp")) as c:
+        assert c.streams.video[0].codec_context.name == "bmp", c.streams.video[0].codec_context.name
+    one_line_error(cli(["inpaint", str(src), "-o", str(tmp_path / "f.jpg")], weights), 2, "f_%04d.jpg")
+    assert not (tmp_path / "f.jpg").exists() and not list(tmp_path.glob(".f*"))
+
+
 def _sequence(folder, n=7, width=48, height=32, name="img_%04d.png", start=1):
     from magvit_cli.video import VideoWriter
     folder.mkdir(parents=True, exist_ok=True)
