@@ -115,6 +115,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         output = (out_dir or src.parent) / f"{sequence_stem(src) if seq else src.stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")
+    elif output.is_dir():
+        raise UsageError(f"-o {output} is a folder: use --out-dir {output}, or name the output file")
     if src.exists() and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input file; choose another -o")
     if output.exists() and not force:

@@ -608,6 +608,7 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
                        (["-o", str(tmp_path / "o.mkv"), "--codec", "libx265", "--lossless"], "--lossless is RGB H.264")]:
         one_line_error(cli(["inpaint", str(good), *args], missing), 2, text)
     one_line_error(cli(["generate", "--class", "a", "-o", str(tmp_path / "g.txt")], missing), 2, "unknown output type")
+    one_line_error(cli(["inpaint", str(good), "-o", str(tmp_path)], missing), 2, f"use --out-dir {tmp_path}")
     assert not any(tmp_path.iterdir()), sorted(p.name for p in tmp_path.iterdir())
 
 
