@@ -216,9 +216,10 @@ def _rate(text: str, flag: str) -> Fraction:
 
 def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], runners.Output],
            image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None,
-           writes: Optional[runners.WriteOptions] = None):
-    """Run make(src, dst, progress) for each input. `writes`: the video outputs' options, checked
-    against each output's type before any work."""
+           writes: Optional[Callable[[], runners.WriteOptions]] = None, check: Optional[Callable[[], object]] = None):
+    """Run make(src, dst, progress) for each input. Before any work (and before the model loads),
+    as one-line errors: every input and output name, `writes()` (the video outputs' options)
+    against each output's type, and `check()` (the options that need no model)."""
     State.quiet, State.json = quiet, json_
     try:
         video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
@@ -230,7 +231,9 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
             video.check_input(src)
             if writes is not None:
-                video.check_output(dst, writes.codec, writes.lossless)
+                video.check_output(dst, writes().codec, writes().lossless)
+        if check is not None:
+            check()
         for src, dst in jobs:
             with Progress(f"{command} {src.name}") as progress:
                 out = make(src, dst, progress)
@@ -252,6 +255,8 @@ def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=No
 
 
 def _write(crf, codec, lossless, no_audio) -> runners.WriteOptions:
+    if not 0 <= crf <= 51:
+        raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
     return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio)
 
 
@@ -287,9 +292,11 @@ class TaskRun:
         return _write(self.crf, self.codec, self.lossless, self.no_audio)
 
 
-def task_command(image_out: bool = False):
+def task_command(image_out: bool = False, check: Optional[Callable[..., None]] = None):
     """Register fn(run, src, dst, progress, <own options>) -> runners.Output as a command taking
-    the inputs, its own options, then TASK_OPTIONS; it runs once per input through _batch."""
+    the inputs, its own options, then TASK_OPTIONS; it runs once per input through _batch.
+    check(<own options>) raises on what is wrong with them alone (no model or input needed); it
+    runs with the sampling options' check, before any work."""
     def register(fn):
         own = list(inspect.signature(fn, eval_str=True).parameters.values())[4:]
         shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=a)
@@ -302,7 +309,7 @@ def task_command(image_out: bool = False):
             srcs = kw.pop("inputs")
             _batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
                    lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps,
-                   writes=run.write())
+                   writes=run.write, check=lambda: (run.sampling(), check and check(**kw)))
 
         command.__signature__ = inspect.Signature([inputs, *own, *shared])
         del command.__wrapped__  # Typer reads the signature above, not fn's
@@ -310,18 +317,16 @@ def task_command(image_out: bool = False):
     return register
 
 
-@task_command()
+@task_command(check=lambda factor, **_: runners.check_factor(factor))
 def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                 factor: int = typer.Option(2, "--factor", "-f", help="Output frames per input frame (integer >= 2); fps is multiplied by it exactly."),
                 scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
                 motion: bool = MotionOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
-    if factor < 2:
-        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
     return runners.interpolate(run.model(), src, dst, factor, run.sampling(), run.write(), scene_threshold, progress, motion)
 
 
-@task_command()
+@task_command(check=lambda frames, **_: runners.check_frames(frames))
 def predict(run: TaskRun, src: Path, dst: Path, progress,
             frames: int = typer.Option(16, "--frames", "-n", help="How many frames to add after the input's last frame."),
             cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
@@ -342,7 +347,7 @@ def _parse_size(size: Optional[str]):
     return w, h
 
 
-@task_command(image_out=True)
+@task_command(image_out=True, check=lambda mode, size, track, **_: (runners.check_outpaint(mode, track), _parse_size(size)))
 def outpaint(run: TaskRun, src: Path, dst: Path, progress,
              mode: str = typer.Option("central", "--mode", "-m", help=(
                  "central (OPC): the input in the middle of a canvas 2x wide and 2x tall. "
@@ -357,7 +362,7 @@ def outpaint(run: TaskRun, src: Path, dst: Path, progress,
                             str(track) if track else None, run.write(), progress, motion)
 
 
-@task_command(image_out=True)
+@task_command(image_out=True, check=lambda mode, box, mask, **_: runners.check_inpaint(mode, box, mask))
 def inpaint(run: TaskRun, src: Path, dst: Path, progress,
             mode: Optional[str] = typer.Option(None, "--mode", "-m", help=(
                 "central (IPC): the central box of half the width and height is generated (default). "
@@ -387,11 +392,14 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
         if output.exists() and not force:
             raise UsageError(f"{output} exists; pass --force to overwrite it")
         video.check_output(output, codec, lossless)
+        runners.check_frames(frames)
+        size_wh = _parse_size(size)
+        write = _write(crf, codec, lossless, True)
         rate = _rate(fps, "--fps")
         s = _sampling(steps, temperature, guidance, seed, None)
         with Progress("generate") as progress:
             out = runners.generate(_load(weights, device, precision), output, cls, frames, s, rate,
-                                   _write(crf, codec, lossless, True), progress, _parse_size(size))
+                                   write, progress, size_wh)
         emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
@@ -409,7 +417,7 @@ def reconstruct(inputs: List[Path] = Inputs,
         return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
                                    _write(crf, codec, lossless, no_audio), progress=progress, refine=refine)
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
-           writes=_write(crf, codec, lossless, no_audio))
+           writes=lambda: _write(crf, codec, lossless, no_audio))
 
 
 @app.command()

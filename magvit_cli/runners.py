@@ -70,6 +70,11 @@ def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------------------------- FI
+def check_factor(factor) -> None:
+    if not isinstance(factor, int) or factor < 2:
+        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
+
+
 def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: WriteOptions = WriteOptions(),
                 cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True) -> Output:
     """Frame interpolation x factor: every input frame stays at its time, factor-1 frames are
@@ -77,8 +82,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
     frames at fps x factor). Pairs across a scene cut are held, not morphed. The frames between
     a pair are padded with motion-compensated frames (motion.py), or with `motion=False` the
     linear blend (the paper's)."""
-    if not isinstance(factor, int) or factor < 2:
-        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
+    check_factor(factor)
     if factor > m.window_frames - 1:
         raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
     info = open_input(src)
@@ -165,6 +169,11 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
 
 
 # ---------------------------------------------------------------------------------- FP / CFP
+def check_frames(frames: int) -> None:
+    if frames < 1:
+        raise UsageError(f"--frames must be >= 1, got {frames}")
+
+
 def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int | None = None,
             opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True) -> Output:
     """Frame prediction: the input, then `frames` new frames conditioned on its tail (the last 5
@@ -172,8 +181,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     are padded with the last frame carried on along its own motion (motion.Continuation, from
     the last three frames; FP only: a class names its own motion), or with `motion=False` the
     held last frame (the paper's)."""
-    if frames < 1:
-        raise UsageError(f"--frames must be >= 1, got {frames}")
+    check_frames(frames)
     cid = m.class_id(cls)
     info = open_input(src)
     H, W = info.height, info.width
@@ -358,6 +366,13 @@ OUTPAINT_MODES = {"central": "OPC", "vertical": "OPV", "horizontal": "OPH", "dyn
 INPAINT_MODES = {"central": "IPC", "dynamic": "IPD"}
 
 
+def check_outpaint(mode: str, track) -> None:
+    if mode not in OUTPAINT_MODES:
+        raise UsageError(f"--mode must be one of {', '.join(OUTPAINT_MODES)}, not {mode!r}")
+    if track and mode != "dynamic":
+        raise UsageError("--track goes with --mode dynamic")
+
+
 def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
              track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
              motion: bool = True) -> Output:
@@ -366,8 +381,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
     right, or along --track). Dynamic: with a padded model the canvas is padded from the other
     frames where they showed it, along the motion (motion.fill_holes), or with `motion=False`
     as they are."""
-    if mode not in OUTPAINT_MODES:
-        raise UsageError(f"--mode must be one of {', '.join(OUTPAINT_MODES)}, not {mode!r}")
+    check_outpaint(mode, track)
     info = open_input(src)
     H, W = info.height, info.width
     default = {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
@@ -376,8 +390,6 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
         raise UsageError(f"--size {Wc}x{Hc} is smaller than the input {W}x{H}")
     if (Wc, Hc) == (W, H):
         raise UsageError(f"--size {Wc}x{Hc} equals the input size: nothing to outpaint")
-    if track and mode != "dynamic":
-        raise UsageError("--track goes with --mode dynamic")
     rows = read_track(track) if track else None
     n = 1 if info.is_image else count_frames(info)
     xs = [int(round(v)) for v in torch.linspace(0, Wc - W, n).tolist()]
@@ -422,6 +434,17 @@ def check_box(box, W, H, what):
         raise UsageError(f"box {what} reaches outside the {W}x{H} frame")
 
 
+def check_inpaint(mode: str | None, box, mask) -> str | None:
+    """The hole options alone -> the mode (central when none of the three is given)."""
+    given = [x for x in (mode, box, mask) if x is not None]
+    if len(given) > 1:
+        raise UsageError("use one of --mode, --box, --mask")
+    mode = mode or ("central" if not given else None)
+    if mode is not None and mode not in INPAINT_MODES:
+        raise UsageError(f"--mode must be one of {', '.join(INPAINT_MODES)}, not {mode!r}")
+    return mode
+
+
 def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str | None = None,
             mask: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
             motion: bool = True) -> Output:
@@ -429,12 +452,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
     where white marks the hole) is generated; every other pixel is kept. A hole that moves (IPD)
     is padded from the other frames warped along the motion (motion.fill_holes), or with
     `motion=False` from the other frames as they are."""
-    given = [x for x in (mode, box, mask) if x is not None]
-    if len(given) > 1:
-        raise UsageError("use one of --mode, --box, --mask")
-    mode = mode or ("central" if not given else None)
-    if mode is not None and mode not in INPAINT_MODES:
-        raise UsageError(f"--mode must be one of {', '.join(INPAINT_MODES)}, not {mode!r}")
+    mode = check_inpaint(mode, box, mask)
     info = open_input(src)
     H, W = info.height, info.width
     n = 1 if info.is_image else count_frames(info)
@@ -502,8 +520,7 @@ def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fp
              opts: WriteOptions = WriteOptions(), progress: Progress = _noop, size: tuple[int, int] | None = None) -> Output:
     """Class-conditional generation at the model's working size (or upscaled to `size` = (W, H),
     bilinear: no detail is added); clips longer than one window continue from the last frame (CFP)."""
-    if frames < 1:
-        raise UsageError(f"--frames must be >= 1, got {frames}")
+    check_frames(frames)
     cid = m.class_id(cls)
     S = m.work_size
     W, H = size or (S[1], S[0])

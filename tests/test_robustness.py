@@ -612,6 +612,25 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
     assert not any(tmp_path.iterdir()), sorted(p.name for p in tmp_path.iterdir())
 
 
+def test_option_errors_come_before_the_model_loads(tmp_path, good):
+    """What is wrong with the options alone is a one-line error at once: the weights (pointing
+    nowhere here) are never loaded, the input never decoded."""
+    missing = tmp_path / "no-weights"
+    for args, text in [(["interpolate", "--factor", "1"], "--factor must be"),
+                       (["predict", "--frames", "0"], "--frames must be >= 1"),
+                       (["outpaint", "--mode", "sideways"], "--mode must be one of"),
+                       (["outpaint", "--size", "abc"], "--size must be WxH"),
+                       (["outpaint", "--track", "t.csv"], "--track goes with --mode dynamic"),
+                       (["inpaint", "--mode", "central", "--box", "1,2,3,4"], "use one of --mode, --box, --mask"),
+                       (["inpaint", "--steps", "0"], "--steps must be >= 1"),
+                       (["inpaint", "--temperature", "-1"], "--temperature must be >= 0"),
+                       (["inpaint", "--crf", "99"], "--crf must be 0"),
+                       (["reconstruct", "--crf", "-1"], "--crf must be 0")]:
+        one_line_error(cli([args[0], str(good), *args[1:], "-o", str(tmp_path / "o.mp4")], missing), 2, text)
+    one_line_error(cli(["generate", "--class", "a", "--frames", "0", "-o", str(tmp_path / "g.mp4")], missing), 2, "--frames")
+    assert not any(tmp_path.iterdir())
+
+
 def test_output_types_get_their_encoders(weights, tmp_path):
     """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
     a single-image output of a clip is a one-line error that names the way out."""
