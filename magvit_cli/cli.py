@@ -228,10 +228,11 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         if out_dir is not None and not out_dir.is_dir():
             raise UsageError(f"--out-dir {out_dir} is not a folder")
         jobs = [(src, output_path(src, command, output, out_dir, force, image_out, suffix)) for src in inputs]
+        opts = writes() if writes is not None else None
         for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
             video.check_input(src)
-            if writes is not None:
-                video.check_output(dst, writes().codec, writes().lossless)
+            if opts is not None:
+                video.check_output(dst, opts.codec, opts.lossless)
         if check is not None:
             check()
         for src, dst in jobs:

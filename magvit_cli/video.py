@@ -1,11 +1,12 @@
 """Reading and writing video with PyAV.
 
 Frames are numpy (H, W, 3) RGB arrays: uint8, or for an input of more than 8 bits per component
-read with `deep=True` uint16 on the full 0-65535 scale (written back at 10 bits). Reading streams
-frame by frame; writing goes to a
-temporary file beside the target and is renamed at the end, so an error or Ctrl-C never leaves
-a half-written output. Audio is remuxed (copied without re-encoding) from a source file when
-asked. Frame rates are kept as exact fractions.
+read with `deep=True` uint16 on the full 0-65535 scale (written as 10-bit video or 16-bit PNG/TIFF).
+Reading streams frame by frame; writing goes to a temporary file beside the target and is renamed
+at the end, so an error or Ctrl-C never leaves a half-written output. The output's type follows
+its name (CONTAINERS, IMAGE_CODECS). Audio is remuxed (copied without re-encoding) from a source
+file when asked, or re-encoded where the output type does not hold it well (AUDIO_CODECS). Frame
+rates are kept as exact fractions.
 """
 from __future__ import annotations
 
@@ -285,7 +286,7 @@ class VideoWriter:
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
-    H.265, 16-bit RGB for PNG (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
+    H.265, 16-bit RGB for PNG and TIFF (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
     YUV 4:4:4 (as for odd sizes, which 4:2:0 cannot hold) instead of 4:2:0."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
@@ -312,7 +313,7 @@ class VideoWriter:
 
     @property
     def depth(self) -> int:
-        """Bits per component the output stores: 16 for a deep PNG, 10 for deep video, else 8."""
+        """Bits per component the output stores: 16 for a deep PNG or TIFF, 10 for deep video, else 8."""
         return (16 if self.is_image or self.sequence else 10) if self.deep else 8
 
     def __enter__(self):
@@ -338,7 +339,7 @@ class VideoWriter:
 
     def _open(self):
         self.audio_in = self.audio_out = None
-        self.reencode = False  # the audio is decoded and encoded to AAC instead of copied
+        self.reencode = False  # the audio is decoded and encoded again (AUDIO_CODECS) instead of copied
         if self.is_image:
             encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
             self.out = av.open(str(self.tmp), "w", format="image2")
@@ -362,7 +363,8 @@ class VideoWriter:
             self.stream.options = {"crf": str(self.crf), "preset": "medium"}
         elif codec == "libvpx-vp9":
             self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"
-            self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}  # constant quality, about x264's
+            # constant quality on VP9's 0-63 scale: the default 18 becomes 31, the usual VP9 setting for HD
+            self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}
         elif codec == "gif":
             self.stream.pix_fmt = "rgb8"
         self._tag_colour()
@@ -394,7 +396,7 @@ class VideoWriter:
             self.convert = dict(format=cc.format.name, dst_colorspace=c.matrix, dst_color_range=cc.color_range)
 
     def write(self, frame: np.ndarray):
-        """One (H, W, 3) uint8 RGB frame."""
+        """One (H, W, 3) RGB frame: uint8, uint16 for a `deep` writer."""
         check_interrupt()
         if self.is_image and self.frames == 1:
             raise UsageError(f"{self.path} holds one image and the output has more frames: write a video, "
