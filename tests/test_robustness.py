@@ -631,6 +631,16 @@ def test_option_errors_come_before_the_model_loads(tmp_path, good):
     assert not any(tmp_path.iterdir())
 
 
+def test_libx265_writes_quietly(tmp_path, capfd):
+    """x265 prints its settings to stderr unless told not to: a batch log should show our lines only."""
+    with VideoWriter(tmp_path / "o.mov", 25, 48, 32, codec="libx265") as w:
+        for v in range(3):
+            w.write(np.full((32, 48, 3), 60 * v, np.uint8))
+    err = capfd.readouterr().err
+    assert "x265 [info]" not in err, err[:300]
+    assert probe(tmp_path / "o.mov").frames == 3
+
+
 def test_output_types_get_their_encoders(weights, tmp_path):
     """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
     a single-image output of a clip is a one-line error that names the way out."""
