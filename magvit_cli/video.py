@@ -361,8 +361,9 @@ class VideoWriter:
         elif codec in ("libx264", "libx265"):
             self.stream.pix_fmt = ("yuv444p" if self.full_chroma else "yuv420p") + ("10le" if self.deep else "")
             self.stream.options = {"crf": str(self.crf), "preset": "medium"}
-            if codec == "libx265":
-                self.stream.options["x265-params"] = "log-level=error"  # x265 prints its settings to stderr otherwise
+            if codec == "libx265":  # quiet: x265 prints its settings to stderr otherwise
+                # frames 33-48 px wide corrupt the bundled libx265's heap (a crash at exit) unless cutree is off (seen here)
+                self.stream.options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "")
         elif codec == "libvpx-vp9":
             self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"
             # constant quality on VP9's 0-63 scale: the default 18 becomes 31, the usual VP9 setting for HD
