@@ -646,6 +646,21 @@ def test_libx265_writes_quietly_and_small_frames_do_not_crash(tmp_path, width):
     assert probe(tmp_path / "o.mov").frames == 3
 
 
+def test_gif_gives_each_frame_its_palette(tmp_path):
+    """A GIF holds 256 colours a frame: each frame gets its own palette (ffmpeg's palettegen /
+    paletteuse), not the fixed 3-3-2 one (21.4 dB on these frames), at the stream's rate."""
+    from conftest import EXAMPLE
+    frames = read_frames(EXAMPLE, 0, 6)
+    with VideoWriter(tmp_path / "o.gif", 10, frames.shape[2], frames.shape[1]) as w:
+        for f in frames:
+            w.write(f)
+    got = read_frames(tmp_path / "o.gif")
+    assert got.shape == frames.shape, f"{got.shape} from {frames.shape}"
+    psnr = 10 * np.log10(255 ** 2 / ((got.astype(np.float64) - frames) ** 2).mean())
+    assert psnr > 30, f"GIF at {psnr:.1f} dB"
+    assert probe(tmp_path / "o.gif").fps == 10
+
+
 def test_output_types_get_their_encoders(weights, tmp_path):
     """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
     a single-image output of a clip is a one-line error that names the way out."""
