@@ -277,10 +277,11 @@ AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
-def _palette_graph(width: int, height: int) -> "av.filter.Graph":
-    """ffmpeg's palettegen (one palette per frame) and paletteuse on RGB frames of this size."""
+def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
+    """ffmpeg's palettegen (one palette per frame) and paletteuse on RGB frames of this size,
+    numbered in frames at `fps`."""
     g = av.filter.Graph()
-    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=Fraction(1, 25))
+    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=1 / fps)
     split, gen = g.add("split"), g.add("palettegen", "stats_mode=single:reserve_transparent=0")
     use, sink = g.add("paletteuse", "new=1"), g.add("buffersink")
     src.link_to(split)
@@ -355,7 +356,7 @@ class VideoWriter:
     def _open(self):
         self.audio_in = self.audio_out = None
         self.reencode = False  # the audio is decoded and encoded again (AUDIO_CODECS) instead of copied
-        self.palette, self.palette_out = None, 0  # GIF: the filter graph that gives each frame its palette, frames out of it
+        self.palette = None  # GIF: the filter graph that gives each frame its palette
         if self.is_image:
             encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
             self.out = av.open(str(self.tmp), "w", format="image2")
@@ -386,7 +387,7 @@ class VideoWriter:
             self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}
         elif codec == "gif":  # each frame with its own 256-colour palette: a fixed one loses 16 dB (example clip)
             self.stream.pix_fmt = "pal8"
-            self.palette = _palette_graph(self.width, self.height)
+            self.palette = _palette_graph(self.width, self.height, self.fps)
         self._tag_colour()
         if self.audio_from is not None:
             src = av.open(str(self.audio_from))
@@ -446,7 +447,7 @@ class VideoWriter:
     def _through_palette(self, vf: "av.VideoFrame | None") -> list:
         """Push a frame (None: the end) through the palette graph; the frames it gives back."""
         if vf is not None:
-            vf.pts, vf.time_base = self.frames, Fraction(1, 25)
+            vf.pts, vf.time_base = self.frames, 1 / self.fps  # kept through the graph
         self.palette.push(vf)
         out = []
         while True:
@@ -457,8 +458,6 @@ class VideoWriter:
 
     def _encode_frames(self, frames: list):
         for vf in frames:
-            if self.palette is not None:  # the graph's frames, numbered again at the stream's rate
-                vf.pts, vf.time_base, self.palette_out = self.palette_out, 1 / self.fps, self.palette_out + 1
             for pkt in self.stream.encode(vf):
                 self.out.mux(pkt)
 
