@@ -60,7 +60,8 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
 def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool, deep: bool) -> VideoWriter:
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None,
-                       rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma)
+                       rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
+                       subtitles_from=info.path if info.has_subtitles else None)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:

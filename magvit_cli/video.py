@@ -113,6 +113,7 @@ class VideoInfo:
     colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
     depth: int = 8  # bits per component of the decoded frames (10 for HDR phone video, 16 for some PNGs)
     full_chroma: bool = False  # YUV 4:4:4 video: the output keeps full-resolution colour (else 4:2:0, what players expect)
+    has_subtitles: bool = False
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -211,7 +212,8 @@ def probe(path: str | Path) -> VideoInfo:
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
-                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma)
+                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
+                         bool(c.streams.subtitles))
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -274,6 +276,10 @@ def shared_file_mode() -> int:
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm": ({"opus", "vorbis"}, "libopus"),
                 ".gif": (set(), None)}
+# Text subtitles an output type holds, copied as they are (frames keep their times, so do they);
+# others, and any in types not listed, are left out.
+SUBTITLE_CODECS = {".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
+                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"}}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
@@ -298,7 +304,8 @@ class VideoWriter:
 
     Use as a context manager: the file appears at `path` only when the block ends without an
     exception. `audio_from` copies that file's first audio stream (remux, no re-encode; audio the
-    output type does not hold well is re-encoded, AUDIO_CODECS);
+    output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies that
+    file's first subtitle stream where the output type holds it (SUBTITLE_CODECS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
@@ -307,7 +314,8 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
-                 colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False):
+                 colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
+                 subtitles_from: str | Path | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
@@ -318,6 +326,7 @@ class VideoWriter:
         self.fps, self.width, self.height = Fraction(fps), width, height
         self.codec, self.crf, self.lossless = output_codec(path, codec), crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
+        self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
@@ -354,7 +363,7 @@ class VideoWriter:
         return self
 
     def _open(self):
-        self.audio_in = self.audio_out = None
+        self.audio_in = self.audio_out = self.subs_in = self.subs_out = None
         self.reencode = False  # the audio is decoded and encoded again (AUDIO_CODECS) instead of copied
         self.palette = None  # GIF: the filter graph that gives each frame its palette
         if self.is_image:
@@ -403,6 +412,14 @@ class VideoWriter:
             else:
                 self.audio_in = src
                 self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
+        if self.subtitles_from is not None:
+            src = av.open(str(self.subtitles_from))
+            s = src.streams.subtitles[0] if src.streams.subtitles else None
+            if s is not None and s.codec_context is not None and \
+                    s.codec_context.name in SUBTITLE_CODECS.get(self.path.suffix.lower(), ()):
+                self.subs_in, self.subs_out = src, self.out.add_stream_from_template(s)
+            else:
+                src.close()
 
     def _tag_colour(self):
         """Copy primaries/transfer as tags; matrix and range only where the RGB -> YUV conversion
@@ -475,13 +492,20 @@ class VideoWriter:
                 for pkt in self.audio_out.encode():
                     self.out.mux(pkt)
             else:
-                for pkt in self.audio_in.demux(source):
-                    if pkt.dts is None:
-                        continue
-                    pkt.stream = self.audio_out
-                    self.out.mux(pkt)
+                self._copy(self.audio_in, source, self.audio_out)
             self.audio_in.close()
+        if self.subs_in is not None:
+            self._copy(self.subs_in, self.subs_in.streams.subtitles[0], self.subs_out)
+            self.subs_in.close()
         self.out.close()
+
+    def _copy(self, container, source, target):
+        """Remux the packets of `source` (a stream of `container`) into `target`."""
+        for pkt in container.demux(source):
+            if pkt.dts is None:
+                continue
+            pkt.stream = target
+            self.out.mux(pkt)
 
     def _exit_sequence(self, ok: bool):
         try:
@@ -514,7 +538,8 @@ class VideoWriter:
                 self.out.close()
             except Exception:
                 pass
-            if getattr(self, "audio_in", None) is not None:
-                self.audio_in.close()
+            for src in (getattr(self, "audio_in", None), getattr(self, "subs_in", None)):
+                if src is not None:
+                    src.close()
         finally:
             self.tmp.unlink(missing_ok=True)

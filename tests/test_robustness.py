@@ -661,6 +661,26 @@ def test_gif_gives_each_frame_its_palette(tmp_path):
     assert probe(tmp_path / "o.gif").fps == 10
 
 
+@pytest.mark.parametrize("out,kept", [("o.mkv", True), ("o.mp4", False)])
+def test_subtitles_are_copied_where_the_output_holds_them(weights, tmp_path, out, kept):
+    """A clip's text subtitles come along (same times: interpolation keeps the duration) where the
+    output type holds their codec: SubRip into .mkv, not into .mp4 (which takes mov_text)."""
+    import imageio_ffmpeg
+    (tmp_path / "s.srt").write_text("1\n00:00:00,200 --> 00:00:00,700\nhello\n")
+    src = tmp_path / "in.mkv"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(make_video(tmp_path / "v.mp4", frames=25)),
+                    "-i", str(tmp_path / "s.srt"), "-map", "0", "-map", "1", "-c:v", "copy", "-c:s", "srt", str(src)], check=True)
+    assert probe(src).has_subtitles
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / out)) as c:
+        assert bool(c.streams.subtitles) == kept, [s.type for s in c.streams]
+        if kept:
+            t = c.streams.subtitles[0]
+            got = [(float(p.pts * p.time_base), bytes(p)) for p in c.demux(t) if p.size]
+            assert got == [(0.2, b"hello")], got
+
+
 def test_output_types_get_their_encoders(weights, tmp_path):
     """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
     a single-image output of a clip is a one-line error that names the way out."""
