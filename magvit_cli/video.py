@@ -399,27 +399,35 @@ class VideoWriter:
             self.palette = _palette_graph(self.width, self.height, self.fps)
         self._tag_colour()
         if self.audio_from is not None:
-            src = av.open(str(self.audio_from))
-            held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (None, None))
-            a = src.streams.audio[0].codec_context if src.streams.audio else None
-            if a is None or (held is not None and a.name not in held and encoder is None):
-                src.close()
-            elif held is not None and a.name not in held:
-                self.audio_in, self.reencode = src, True
-                self.audio_out = self.out.add_stream(encoder, rate=48000 if encoder == "libopus" else a.sample_rate)
-                # a stream that gives only a channel count ("2 channels") gets that count's usual layout
-                self.audio_out.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
-            else:
-                self.audio_in = src
-                self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
+            self._open_audio()
         if self.subtitles_from is not None:
-            src = av.open(str(self.subtitles_from))
-            s = src.streams.subtitles[0] if src.streams.subtitles else None
-            if s is not None and s.codec_context is not None and \
-                    s.codec_context.name in SUBTITLE_CODECS.get(self.path.suffix.lower(), ()):
-                self.subs_in, self.subs_out = src, self.out.add_stream_from_template(s)
-            else:
-                src.close()
+            self._open_subtitles()
+
+    def _open_audio(self):
+        """The output's audio stream: a copy of the source's first, or its re-encoding (AUDIO_CODECS)."""
+        src = av.open(str(self.audio_from))
+        held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (None, None))
+        a = src.streams.audio[0].codec_context if src.streams.audio else None
+        if a is None or (held is not None and a.name not in held and encoder is None):
+            src.close()
+        elif held is not None and a.name not in held:
+            self.audio_in, self.reencode = src, True
+            self.audio_out = self.out.add_stream(encoder, rate=48000 if encoder == "libopus" else a.sample_rate)
+            # a stream that gives only a channel count ("2 channels") gets that count's usual layout
+            self.audio_out.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
+        else:
+            self.audio_in = src
+            self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
+
+    def _open_subtitles(self):
+        """The output's subtitle stream: a copy of the source's first, where the type holds it."""
+        src = av.open(str(self.subtitles_from))
+        s = src.streams.subtitles[0] if src.streams.subtitles else None
+        if s is not None and s.codec_context is not None and \
+                s.codec_context.name in SUBTITLE_CODECS.get(self.path.suffix.lower(), ()):
+            self.subs_in, self.subs_out = src, self.out.add_stream_from_template(s)
+        else:
+            src.close()
 
     def _tag_colour(self):
         """Copy primaries/transfer as tags; matrix and range only where the RGB -> YUV conversion
