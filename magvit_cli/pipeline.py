@@ -99,7 +99,8 @@ def pick_device(device: str) -> tuple[torch.device, str | None]:
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """fp32 on the CPU (bf16 is slow there); bf16 autocast on a GPU by default."""
+    """fp32 on the CPU, bf16 autocast on a GPU by default. (bf16 is slow on CPUs without bf16
+    units; one with AMX ran interpolation 1.4x faster in bf16, its other effects unmeasured.)"""
     table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision == "auto":
         return torch.float32 if device.type == "cpu" else torch.bfloat16
