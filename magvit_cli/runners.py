@@ -57,9 +57,9 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless)
 
 
-def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, keep_audio: bool, deep: bool) -> VideoWriter:
+def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool) -> VideoWriter:
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
-                       audio_from=info.path if (keep_audio and opts.audio and info.has_audio) else None,
+                       audio_from=info.path if (opts.audio and info.has_audio) else None,
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None)
 
@@ -149,7 +149,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             written += factor
             progress(written, total)
 
-    with _writer(m, dst, info, info.fps * factor, W, H, opts, keep_audio=True, deep=deep) as w:
+    with _writer(m, dst, info, info.fps * factor, W, H, opts, deep=deep) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
         for frame in m.clock.frames(iter_frames(src, deep=deep)):
@@ -194,7 +194,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     out_path = Path(dst)
     deep = keeps_depth(info, dst, opts)
     n_in = 0
-    with _writer(m, out_path, info, fps, W, H, opts, keep_audio=True, deep=deep) as w:
+    with _writer(m, out_path, info, fps, W, H, opts, deep=deep) as w:
         for frame in m.clock.frames(iter_frames(src, deep=deep)):
             w.write(frame)
             tail.append(to_tensor(frame))
@@ -351,7 +351,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         progress(written, total)
         prev_low = win.generated[:, n - 1]
 
-    with _writer(m, out_path, info, fps, Wc, Hc, opts, keep_audio=True, deep=deep) as w:
+    with _writer(m, out_path, info, fps, Wc, Hc, opts, deep=deep) as w:
         buf: list[tuple[int, np.ndarray]] = []
         for t, frame in enumerate(m.clock.frames(iter_frames(src, deep=deep))):
             buf.append((t, frame))
@@ -597,7 +597,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     cfg = m.tokenizer.config
     deep = keeps_depth(info, dst, opts)
     se, bits, pixels, written = 0.0, 0, 0, 0
-    with _writer(m, dst, info, info.fps, W, H, opts, keep_audio=True, deep=deep) as w:
+    with _writer(m, dst, info, info.fps, W, H, opts, deep=deep) as w:
         for x, n in _windows(m, src, window, cfg.time_factor, deep):
             idx = _encode_window(m, x, refine, written, n, total, progress)
             with torch.no_grad(), m.autocast():
