@@ -61,7 +61,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
-                       subtitles_from=info.path if info.has_subtitles else None)
+                       subtitles_from=info.path if info.has_subtitles else None, metadata=info.metadata)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:

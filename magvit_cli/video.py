@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -114,6 +114,7 @@ class VideoInfo:
     depth: int = 8  # bits per component of the decoded frames (10 for HDR phone video, 16 for some PNGs)
     full_chroma: bool = False  # YUV 4:4:4 video: the output keeps full-resolution colour (else 4:2:0, what players expect)
     has_subtitles: bool = False
+    metadata: dict = field(default_factory=dict)  # the container's tags (title, creation_time, location, ...)
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -213,7 +214,7 @@ def probe(path: str | Path) -> VideoInfo:
             pass
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
                          s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
-                         bool(c.streams.subtitles))
+                         bool(c.streams.subtitles), dict(c.metadata))
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -280,6 +281,8 @@ AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm
 # others, and any in types not listed, are left out.
 SUBTITLE_CODECS = {".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
                    ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"}}
+# Container tags that describe the file's making, not its content: the muxer writes its own.
+_TECHNICAL_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
@@ -307,6 +310,7 @@ class VideoWriter:
     output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies that
     file's first subtitle stream where the output type holds it (SUBTITLE_CODECS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
+    `metadata`: the input container's tags, copied (title, creation time, location, ...);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
     H.265, 16-bit RGB for PNG and TIFF (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
@@ -315,7 +319,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
-                 subtitles_from: str | Path | None = None):
+                 subtitles_from: str | Path | None = None, metadata: dict | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
@@ -327,6 +331,7 @@ class VideoWriter:
         self.codec, self.crf, self.lossless = output_codec(path, codec), crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
+        self.metadata = {k: v for k, v in (metadata or {}).items() if k not in _TECHNICAL_TAGS}
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
@@ -374,6 +379,7 @@ class VideoWriter:
             self.stream.width, self.stream.height = self.width, self.height
             return
         self.out = av.open(str(self.tmp), "w")
+        self.out.metadata.update(self.metadata)
         codec = self.codec
         if self.lossless and codec == "libx264":
             codec = "libx264rgb"  # lossless in RGB: known pixels come back bit-exact

@@ -681,6 +681,21 @@ def test_subtitles_are_copied_where_the_output_holds_them(weights, tmp_path, out
             assert got == [(0.2, b"hello")], got
 
 
+def test_container_tags_are_kept(weights, tmp_path):
+    """A phone clip's creation time (what photo libraries sort by), title and comment come along."""
+    import imageio_ffmpeg
+    src = tmp_path / "in.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(make_video(tmp_path / "v.mp4", frames=6)),
+                    "-c", "copy", "-metadata", "title=My trip", "-metadata", "creation_time=2024-05-01T10:00:00Z",
+                    "-metadata", "comment=hello", str(src)], check=True)
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        tags = c.metadata
+    assert tags.get("title") == "My trip" and tags.get("comment") == "hello", tags
+    assert tags.get("creation_time", "").startswith("2024-05-01T10:00:00"), tags
+
+
 def test_output_types_get_their_encoders(weights, tmp_path):
     """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
     a single-image output of a clip is a one-line error that names the way out."""
