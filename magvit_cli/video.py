@@ -127,9 +127,11 @@ CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", "
 DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264
 
 
-def output_codec(path: str | Path, codec: str | None) -> str:
-    """The encoder a video output gets: --codec, or its container's default."""
-    return codec or DEFAULT_CODECS.get(Path(path).suffix.lower(), "libx264")
+def output_codec(path: str | Path, codec: str | None, lossless: bool = False) -> str:
+    """The encoder a video output gets: --codec, or its container's default; lossless H.264 is
+    its RGB variant (known pixels come back bit-exact)."""
+    codec = codec or DEFAULT_CODECS.get(Path(path).suffix.lower(), "libx264")
+    return "libx264rgb" if lossless and codec == "libx264" else codec
 
 
 def check_output(path: str | Path, codec: str | None, lossless: bool) -> None:
@@ -140,14 +142,14 @@ def check_output(path: str | Path, codec: str | None, lossless: bool) -> None:
     if suffix in IMAGE_CODECS:
         return
     if suffix not in CONTAINERS:
-        raise UsageError(f"{path}: unknown output type {suffix or '(no suffix)'}; use .mp4, .mov, .mkv, .avi, .webm, .gif, "
-                         f"an image (.png, .jpg, .bmp, .tif, .webp) or a sequence like out/%04d.png")
-    codec = output_codec(path, codec)
-    if lossless and codec != "libx264":
+        raise UsageError(f"{path}: unknown output type {suffix or '(no suffix)'}; use {', '.join(CONTAINERS)}, "
+                         f"an image ({', '.join(IMAGE_CODECS)}) or a sequence like out/%04d.png")
+    codec = output_codec(path, codec, lossless)
+    if lossless and codec != "libx264rgb":
         raise UsageError(f"--lossless is RGB H.264 (libx264), not {codec}")
     try:
         with av.open(io.BytesIO(), "w", format=CONTAINERS[suffix]) as c:
-            c.add_stream("libx264rgb" if lossless else codec, rate=25)
+            c.add_stream(codec, rate=25)
     except (ValueError, av.FFmpegError) as e:  # an unknown encoder, or one the container does not hold
         raise UsageError(f"{path}: {e}" if "format does not support" in str(e) else f"--codec {codec}: no such encoder") from None
 
@@ -328,7 +330,7 @@ class VideoWriter:
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
-        self.codec, self.crf, self.lossless = output_codec(path, codec), crf, lossless
+        self.codec, self.crf, self.lossless = output_codec(path, codec, lossless), crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.metadata = {k: v for k, v in (metadata or {}).items() if k not in _TECHNICAL_TAGS}
@@ -381,8 +383,6 @@ class VideoWriter:
         self.out = av.open(str(self.tmp), "w")
         self.out.metadata.update(self.metadata)
         codec = self.codec
-        if self.lossless and codec == "libx264":
-            codec = "libx264rgb"  # lossless in RGB: known pixels come back bit-exact
         self.stream = self.out.add_stream(codec, rate=self.fps)
         self.stream.width, self.stream.height = self.width, self.height
         if self.rotation:
@@ -392,10 +392,11 @@ class VideoWriter:
             self.stream.options = {"qp": "0", "preset": "medium"}
         elif codec in ("libx264", "libx265"):
             self.stream.pix_fmt = ("yuv444p" if self.full_chroma else "yuv420p") + ("10le" if self.deep else "")
-            self.stream.options = {"crf": str(self.crf), "preset": "medium"}
+            options = {"crf": str(self.crf), "preset": "medium"}
             if codec == "libx265":  # quiet: x265 prints its settings to stderr otherwise
                 # frames 33-48 px wide corrupt the bundled libx265's heap (a crash at exit) unless cutree is off (seen here)
-                self.stream.options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "")
+                options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "")
+            self.stream.options = options
         elif codec == "libvpx-vp9":
             self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"
             # constant quality on VP9's 0-63 scale: the default 18 becomes 31, the usual VP9 setting for HD

@@ -70,6 +70,12 @@ def encode_frames(path, frames, codec="libx264", pix="yuv420p", rate=25, pts_ms=
     return path
 
 
+def ffmpeg(*args):
+    """Run the ffmpeg that imageio-ffmpeg ships (errors only on stderr); fails the test if it fails."""
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", *args], check=True)
+
+
 def cli(args, weights):
     steps = ["--steps", "2"] if args[0] not in ("reconstruct", "tokenize") else []
     return runner.invoke(app, [args[0], "--weights", str(weights), "--device", "cpu", *steps, "--quiet", *args[1:]])
@@ -361,10 +367,8 @@ def test_track_parser(tmp_path_factory, content):
 
 
 def test_rotation_metadata_is_kept(weights, good, tmp_path):
-    import imageio_ffmpeg
     rot = tmp_path / "rot.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(good),
-                    "-c", "copy", str(rot)], check=True)
+    ffmpeg("-y", "-display_rotation", "90", "-i", str(good), "-c", "copy", str(rot))
     assert probe(rot).rotation == 90
     r = cli(["interpolate", str(rot), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
@@ -665,11 +669,10 @@ def test_gif_gives_each_frame_its_palette(tmp_path):
 def test_subtitles_are_copied_where_the_output_holds_them(weights, tmp_path, out, kept):
     """A clip's text subtitles come along (same times: interpolation keeps the duration) where the
     output type holds their codec: SubRip into .mkv, not into .mp4 (which takes mov_text)."""
-    import imageio_ffmpeg
     (tmp_path / "s.srt").write_text("1\n00:00:00,200 --> 00:00:00,700\nhello\n")
     src = tmp_path / "in.mkv"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(make_video(tmp_path / "v.mp4", frames=25)),
-                    "-i", str(tmp_path / "s.srt"), "-map", "0", "-map", "1", "-c:v", "copy", "-c:s", "srt", str(src)], check=True)
+    ffmpeg("-i", str(make_video(tmp_path / "v.mp4", frames=25)), "-i", str(tmp_path / "s.srt"), "-map", "0", "-map", "1",
+           "-c:v", "copy", "-c:s", "srt", str(src))
     assert probe(src).has_subtitles
     r = cli(["interpolate", str(src), "-o", str(tmp_path / out)], weights)
     assert r.exit_code == 0, r.output
@@ -683,11 +686,9 @@ def test_subtitles_are_copied_where_the_output_holds_them(weights, tmp_path, out
 
 def test_container_tags_are_kept(weights, tmp_path):
     """A phone clip's creation time (what photo libraries sort by), title and comment come along."""
-    import imageio_ffmpeg
     src = tmp_path / "in.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(make_video(tmp_path / "v.mp4", frames=6)),
-                    "-c", "copy", "-metadata", "title=My trip", "-metadata", "creation_time=2024-05-01T10:00:00Z",
-                    "-metadata", "comment=hello", str(src)], check=True)
+    ffmpeg("-i", str(make_video(tmp_path / "v.mp4", frames=6)), "-c", "copy", "-metadata", "title=My trip",
+           "-metadata", "creation_time=2024-05-01T10:00:00Z", "-metadata", "comment=hello", str(src))
     r = cli(["inpaint", str(src), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     with av.open(str(tmp_path / "o.mp4")) as c:
