@@ -17,16 +17,21 @@ How (one pair of frames a, b; a frame at time t in (0, 1)):
 - The flow from time t back to a and to b from the two flows (Jiang et al. 2018, Super SloMo:
   F_t->a = -(1-t) t F_a->b + t^2 F_b->a, F_t->b = (1-t)^2 F_a->b - t (1-t) F_b->a); each known
   frame is warped to t with it and the two are mixed (1-t) : t.
-- Per pixel, the warped pair is trusted where it agrees better than the unwarped pair does
-  (|warp(a) - warp(b)| against |a - b|, both smoothed over BLUR_FRAC of the shorter side, with a
-  MARGIN in 8-bit levels and a logistic of width SIGMA); elsewhere (occlusions, flow failures)
-  the linear blend comes back.
+- Per pixel, the warped frame and the linear blend are mixed by inverse-variance weights
+  (`_inverse_variance`), each one's error guessed from how much its own pair disagrees
+  (|warp(a) - warp(b)| against |a - b|, both smoothed over BLUR_FRAC of the shorter side): where
+  the warps agree and the unwarped frames do not, the warped frame; where warping does not bring
+  the pair closer (occlusions, flow failures), the blend; where both disagree alike (a motion
+  the flow cannot follow over many frames), half of each, the smaller expected error.
 
 Prediction (the last three frames known; frame s steps after the last): the flow from the last
 frame to the one before is its velocity, kept where the same content moved alike a frame earlier
 (the two flows differ by less than CONSISTENCY of it; a back-and-forth motion is held still), and
 the last frame is warped along it s times over. Plain constant velocity lost 2.4 dB to the held
-frame on a held-out clip whose subject moves back and forth.
+frame on a held-out clip whose subject moves back and forth. Per pixel, that continuation and the
+held frame are mixed by inverse-variance weights, each one's error guessed from how well it would
+have predicted the last frame from the one before (the older velocity carried one frame on,
+against the frame before held).
 
 Dynamic inpainting: the flow from each frame to the others is computed on the plain fill
 (tasks.fill_frame: each hole pixel from the nearest frame that shows it, as it is there), so the
@@ -40,7 +45,7 @@ motion lost 1.8 dB on a training clip.
 Dynamic outpainting (`fill_holes(versus_plain=True)`): the flow is extrapolated across the
 canvas rather than interpolated, and carries a moving subject's motion over a still background;
 so each pixel takes the warped or the plain candidate by which pair of sources agrees better
-(the interpolation's decision, `_trust`). Inpainting's hole keeps the warped one: the check
+(a logistic switch, `_trust`). Inpainting's hole keeps the warped one: the check
 lost on the held-out clips there.
 
 Both dynamic modes take what no frame of the window shows from the canvas as the frames before
@@ -64,9 +69,10 @@ from .tasks import FILL_DECAY, fill_frame, harmonic_fill, nearest_first
 FLOW_MAX_SIDE = 1920  # flow is computed at most at this size (4K input: at half size); memory and time
 FLOW_MIN_SIDE = 32  # smaller frames are edge-padded to this for the flow (DIS needs a few patches)
 SNAP_PX = 0.5  # flow vectors shorter than this (pixels of the a -> b motion) count as no motion
-SIGMA = 5.0  # width of the warped/blend decision, 8-bit levels
-MARGIN = 1.0  # the warped pair must agree this much better (8-bit levels) to be preferred
-BLUR_FRAC = 0.02  # the decision's smoothing (Gaussian sigma) as a fraction of the shorter side
+SIGMA = 5.0  # dynamic outpainting: width of the warped/plain decision, 8-bit levels
+MARGIN = 1.0  # dynamic outpainting: the warped pair must agree this much better (8-bit levels) to be preferred
+BLUR_FRAC = 0.02  # the disagreements' smoothing (Gaussian sigma) as a fraction of the shorter side
+ERROR_FLOOR = 1.0  # inverse-variance weights: a level of error neither estimate is trusted below (8-bit levels)
 FLOW_FILL_SIDE = 256  # the flow across a hole is completed with sweeps up to this size, upsampled above (3x faster, same PSNR)
 CONSISTENCY = 0.5  # prediction: a velocity is kept where the one a frame earlier differs by less than this share of it
 
@@ -148,6 +154,20 @@ def _trust(d_warped: np.ndarray, d_plain: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(np.clip((d_warped - d_plain + MARGIN) / SIGMA, -50, 50)))
 
 
+def _inverse_variance(err: np.ndarray, err_other: np.ndarray) -> np.ndarray:
+    """Per pixel, the weight (0..1) of one estimate against another when mixing them, from a
+    guess of each one's error (8-bit levels, >= 0): inverse-variance weighting, the error taken
+    for a standard deviation (floored at ERROR_FLOOR). Equal errors give 1/2: the mean of two
+    estimates that go wrong independently is nearer the truth than either."""
+    v, v_other = (np.square(e + ERROR_FLOOR) for e in (err, err_other))
+    return (v_other / (v + v_other)).astype(np.float32)
+
+
+def _mix(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """w (H, W) * x + (1 - w) * y for images (H, W, 3)."""
+    return w[..., None] * x + (1 - w[..., None]) * y
+
+
 def _tensor(hwc: np.ndarray) -> torch.Tensor:
     """(H, W, 3) in 8-bit levels -> (3, H, W) in [-1, 1]."""
     return torch.from_numpy(hwc).permute(2, 0, 1).float() / 127.5 - 1
@@ -174,14 +194,15 @@ class PairMotion:
         wb = _warp(b, (1 - t) ** 2 * ab - t * (1 - t) * ba)
         warped, blend = (1 - t) * wa + t * wb, (1 - t) * a + t * b
         d_warped, d_blend = (_smooth(np.abs(p - q).mean(-1), self.size) for p, q in ((wa, wb), (a, b)))
-        trust = _trust(d_warped, d_blend)  # (H, W) in (0, 1)
-        return _tensor(trust[..., None] * warped + (1 - trust[..., None]) * blend)
+        return _tensor(_mix(_inverse_variance(d_warped, d_blend), warped, blend))
 
 
 class Continuation:
     """Prediction's padding: the last frame carried on along its own motion at constant
     velocity, where that motion agrees with the motion one frame earlier (elsewhere it holds
-    still). `frames`: the last three known frames, oldest first, each (3, H, W) in [-1, 1]."""
+    still), mixed per pixel with the held last frame by how well each would have predicted the
+    last frame from the one before. `frames`: the last three known frames, oldest first, each
+    (3, H, W) in [-1, 1]."""
 
     def __init__(self, frames: list[torch.Tensor]):
         if len(frames) != 3 or any(f.shape != frames[-1].shape or f.dim() != 3 for f in frames):
@@ -197,12 +218,18 @@ class Continuation:
         speed = np.maximum(np.hypot(back[..., 0], back[..., 1]), 1.0)
         keep = _smooth(np.exp(-(change / (CONSISTENCY * speed)) ** 2).astype(np.float32), self.size)
         self.velocity = keep[..., None] * back  # (H, W, 2): per frame, toward the past
+        # each estimate tried one frame back: the older velocity carried on from `prev`, and
+        # `prev` held, against `last`; their errors set the weights of the two (H, W)
+        p, l = _hwc(prev), _hwc(last)
+        err_moved, err_held = (_smooth(np.abs(x - l).mean(-1), self.size) for x in (_warp(p, before), p))
+        self.weight = _inverse_variance(err_moved, err_held)  # (H, W): of the carried-on frame
 
     def frame(self, s: int) -> torch.Tensor:
         """The frame s >= 1 steps after the last one -> (3, H, W) in [-1, 1]."""
         if s < 1:
             raise ValueError(f"s must be >= 1, got {s}")
-        return _tensor(_warp(_hwc(self.last), s * self.velocity))
+        last = _hwc(self.last)
+        return _tensor(_mix(self.weight, _warp(last, s * self.velocity), last))
 
 
 class _FirstTwo:
@@ -227,7 +254,7 @@ class _FirstTwo:
 
     def spread(self, weight: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """How much the two candidates disagree (8-bit levels, times `weight`), smoothed as
-        PairMotion's decision is over the pixels that have both -> (H, W) float32, and (H, W)
+        PairMotion's disagreements are, over the pixels that have both -> (H, W) float32, and (H, W)
         bool where that smoothing saw any such pixel."""
         size = self.count.shape
         two = (self.count >= 2).astype(np.float32)
@@ -299,8 +326,8 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
                        flow_to: Callable[[int], np.ndarray], memory: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Frame i of fill_holes(versus_plain=True) -> (3, H, W) in [-1, 1]. Each unknown pixel has
     up to two warped candidates (the nearest frames that show it along the motion) and two plain
-    ones (the nearest frames that show it where it is). Where both kinds have two, PairMotion's
-    decision (_trust) picks between them by how much each pair disagrees: right motion makes the
+    ones (the nearest frames that show it where it is). Where both kinds have two, a logistic
+    switch (_trust) picks between them by how much each pair disagrees: right motion makes the
     warped pair agree, a still scene the plain pair. The plain pair's disagreement is scaled by
     how much farther frame i lies from the first source than the two sources lie apart (two
     neighbouring frames far off agree about content that has since moved). Where only one kind

@@ -115,6 +115,28 @@ def test_continuation_holds_still_where_motion_is_not_steady():
     assert float((Continuation([still] * 3).frame(4) - still).abs().max()) < 1e-5
 
 
+def test_inverse_variance_weights():
+    """Two estimates are mixed by their guessed errors: the surer one dominates, equal errors
+    give half each, and the weight falls as the estimate's own error grows."""
+    own = np.array([0.0, 5.0, 20.0, 3.0, 1.0, 2.0, 4.0], np.float32)
+    other = np.array([20.0, 5.0, 0.0, 3.0, 3.0, 3.0, 3.0], np.float32)
+    w = motion._inverse_variance(own, other)
+    assert w.shape == own.shape and w.dtype == np.float32
+    assert abs(w[1] - 0.5) < 1e-6 and abs(w[3] - 0.5) < 1e-6, f"equal errors must weigh 1/2 each, got {w[1]}, {w[3]}"
+    assert w[0] > 0.99 and w[2] < 0.01, f"an exact estimate against a 20-level one: {w[0]:.3f}, the reverse {w[2]:.3f}"
+    assert np.all(np.diff(w[4:]) < 0), f"the weight must fall as the own error grows (1, 2, 4 against 3): {w[4:]}"
+
+
+def test_continuation_trusts_the_motion_where_it_predicted_the_last_frame():
+    """The carried-on frame is weighed against the held one by how well each would have
+    predicted the last known frame: on a steady pan, the carried-on frame almost alone."""
+    clip = panning(3, 64, 96, 3)
+    c = Continuation([to_tensor(f) for f in clip])
+    inner = c.weight[8:-8, 8:-24]
+    assert c.weight.shape == clip.shape[1:3], f"weight {c.weight.shape} for frames {clip.shape[1:3]}"
+    assert float(inner.mean()) > 0.9, f"steady pan: mean weight of the carried-on frame {inner.mean():.3f} (expected > 0.9)"
+
+
 def test_predict_carries_motion_on_by_default(tmp_path):
     """End to end on the shipped weights: 5 frames of a panning clip in, 4 predicted, scored
     against the true continuation away from the edge where new content enters."""
