@@ -242,12 +242,19 @@ class _FirstTwo:
         self.count = np.zeros(size, np.uint8)  # 0, 1 or 2 candidates so far
 
     def offer(self, where: np.ndarray, img: np.ndarray, j: int):
-        """img (H, W, 3) from frame j is a candidate where `where` (H, W) holds."""
+        """img (H, W, 3) from frame j is a candidate where `where` (H, W) holds. Works on the
+        bounding box of the pixels that still take one (a strip of the canvas, mostly)."""
+        where = where & (self.count < 2)
+        rows, cols = np.flatnonzero(where.any(1)), np.flatnonzero(where.any(0))
+        if rows.size == 0:
+            return
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        where, count, img = where[box], self.count[box], img[box]  # views: writes land in self
         for slot in (0, 1):
-            take = where & (self.count == slot)
-            self.val[slot][take] = img[take]
-            self.src[slot][take] = j
-        self.count[where] = np.minimum(self.count[where] + 1, 2)
+            take = where & (count == slot)
+            self.val[slot][box][take] = img[take]
+            self.src[slot][box][take] = j
+        count[where] += 1
 
     def complete(self, where: np.ndarray) -> bool:
         return bool((self.count[where] >= 2).all())
