@@ -61,7 +61,8 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
-                       subtitles_from=info.path if info.has_subtitles else None, metadata=info.metadata)
+                       subtitles_from=info.path if info.has_subtitles else None, metadata=info.metadata,
+                       sample_aspect=info.sample_aspect)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -630,7 +631,8 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     tensors = {f"window_{i:05d}": g.to(torch.int32) for i, g in enumerate(grids)}
     tensors["frames"] = torch.tensor(counts, dtype=torch.int32)
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
-            "format": "magvit-tokens-v1", "rotation": str(info.rotation), "colour": json.dumps(dataclasses.asdict(info.colour))}
+            "format": "magvit-tokens-v1", "rotation": str(info.rotation), "colour": json.dumps(dataclasses.asdict(info.colour)),
+            "sample_aspect": str(info.sample_aspect or 1)}
     tmp = Path(dst).with_name("." + Path(dst).name + ".tmp")
     try:
         save_file(tensors, str(tmp), metadata=meta)
@@ -655,10 +657,11 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
+    sar = Fraction(meta.get("sample_aspect", "1"))
     counts = tensors["frames"].tolist()
     written = 0
     with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
-                     rotation=int(meta.get("rotation", 0)), colour=colour) as w:
+                     rotation=int(meta.get("rotation", 0)), colour=colour, sample_aspect=sar if sar != 1 else None) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)
             with torch.no_grad(), m.autocast():

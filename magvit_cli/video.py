@@ -115,6 +115,7 @@ class VideoInfo:
     full_chroma: bool = False  # YUV 4:4:4 video: the output keeps full-resolution colour (else 4:2:0, what players expect)
     has_subtitles: bool = False
     metadata: dict = field(default_factory=dict)  # the container's tags (title, creation_time, location, ...)
+    sample_aspect: Fraction | None = None  # the pixels' shape where not square (DV, DVD, HDV: 720x480 shown 4:3), kept on output
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -199,7 +200,7 @@ def probe(path: str | Path) -> VideoInfo:
         files = sequence_files(path)
         first = probe(files[0])
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour,
-                         first.depth, first.full_chroma)
+                         first.depth, first.full_chroma, sample_aspect=first.sample_aspect)
     with _open(path) as c:
         s = c.streams.video[0]
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
@@ -214,9 +215,10 @@ def probe(path: str | Path) -> VideoInfo:
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
+        sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
                          s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
-                         bool(c.streams.subtitles), dict(c.metadata))
+                         bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -312,6 +314,7 @@ class VideoWriter:
     output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies that
     file's first subtitle stream where the output type holds it (SUBTITLE_CODECS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
+    `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
     `metadata`: the input container's tags, copied (title, creation time, location, ...);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
@@ -321,10 +324,12 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
-                 subtitles_from: str | Path | None = None, metadata: dict | None = None):
+                 subtitles_from: str | Path | None = None, metadata: dict | None = None,
+                 sample_aspect: Fraction | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
+        self.sample_aspect = sample_aspect
         self.full_chroma = full_chroma or width % 2 or height % 2
         self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
@@ -379,6 +384,7 @@ class VideoWriter:
             self.stream = self.out.add_stream(encoder)
             self.stream.pix_fmt = deep if self.deep else eight
             self.stream.width, self.stream.height = self.width, self.height
+            self._tag_aspect()
             return
         self.out = av.open(str(self.tmp), "w")
         self.out.metadata.update(self.metadata)
@@ -387,6 +393,7 @@ class VideoWriter:
         self.stream.width, self.stream.height = self.width, self.height
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
+        self._tag_aspect()
         if codec == "libx264rgb":
             self.stream.pix_fmt = "rgb24"
             self.stream.options = {"qp": "0", "preset": "medium"}
@@ -436,6 +443,12 @@ class VideoWriter:
         else:
             src.close()
 
+    def _tag_aspect(self):
+        """Tag the encoder with the pixels' shape; the muxer takes it from there (mp4, mov, mkv, avi,
+        PNG; GIF rounds it to 1/64; WebM loses it: its muxer reads a field PyAV does not set)."""
+        if self.sample_aspect:
+            self.stream.codec_context.sample_aspect_ratio = self.sample_aspect
+
     def _tag_colour(self):
         """Copy primaries/transfer as tags; matrix and range only where the RGB -> YUV conversion
         can use them (an RGB encoding has no matrix)."""
@@ -466,7 +479,8 @@ class VideoWriter:
 
     def _encode(self, frame):
         if self.sequence:
-            with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height, deep=self.deep) as w:
+            with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height, deep=self.deep,
+                             sample_aspect=self.sample_aspect) as w:
                 w.write(frame)
             return
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb48le" if self.deep else "rgb24")

@@ -375,6 +375,26 @@ def test_rotation_metadata_is_kept(weights, good, tmp_path):
     assert probe(tmp_path / "o.mp4").rotation == 90 and probe(tmp_path / "o.mp4").width == 48
 
 
+def test_pixel_aspect_is_kept(weights, good, tmp_path):
+    """Anamorphic video (DV, DVD, HDV: pixels not square) keeps its pixels' shape, through a task,
+    a PNG sequence and a token file; players would show it stretched otherwise."""
+    from fractions import Fraction
+    sar = tmp_path / "sar.mp4"
+    ffmpeg("-y", "-i", str(good), "-vf", "setsar=32/27", "-c:v", "libx264", str(sar))
+    assert probe(sar).sample_aspect == Fraction(32, 27) and probe(good).sample_aspect is None
+    outs = {"o.mkv": ["interpolate", str(sar)], "o_%02d.png": ["predict", str(sar), "--frames", "1"]}
+    for name, args in outs.items():
+        r = cli([*args, "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "o.mkv").sample_aspect == Fraction(32, 27), "interpolate lost the pixel aspect"
+    assert probe(tmp_path / "o_01.png").sample_aspect == Fraction(32, 27), "the PNG sequence lost the pixel aspect"
+    for args in (["tokenize", str(sar), "-o", str(tmp_path / "t.safetensors")],
+                 ["reconstruct", str(tmp_path / "t.safetensors"), "-o", str(tmp_path / "r.mp4")]):
+        r = cli(args, weights)
+        assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "r.mp4").sample_aspect == Fraction(32, 27), "the token file's round trip lost the pixel aspect"
+
+
 def test_variable_frame_rate_input(weights, tmp_path):
     """VFR input: frames are taken in order at the container's average rate."""
     gaps = [50 if i % 2 == 0 else 20 for i in range(8)]  # alternating 50 ms and 20 ms gaps
