@@ -236,6 +236,9 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         if check is not None:
             check()
         for src, dst in jobs:
+            if not runners.is_token_file(src) and video.probe(src).interlaced:
+                _warn(f"{src} is interlaced: its frames are processed whole, so moving edges comb; "
+                      "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")
             with Progress(f"{command} {src.name}") as progress:
                 out = make(src, dst, progress)
             emit(summary(out), describe(out))
@@ -243,9 +246,12 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         fail(e)
 
 
+def _warn(msg: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+
+
 def _load(weights, device, precision, need_transformer=True) -> pipeline.Magvit:
-    return pipeline.Magvit(weights, device, precision, need_transformer, warn=lambda msg: err.print(f"[yellow]warning:[/yellow] {msg}"),
-                           allow_pickle=State.allow_pickle)
+    return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn, allow_pickle=State.allow_pickle)
 
 
 def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:

@@ -583,12 +583,17 @@ def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, t
     return m.encode(xp, refine, on_step=lambda i, k: progress(done + n * i // k, total))
 
 
+def is_token_file(path) -> bool:
+    """A token grid from `tokenize` (reconstruct's other kind of input), by its name."""
+    return str(path).endswith(".safetensors")
+
+
 def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
                 progress: Progress = _noop, refine: int = 0) -> Output:
     """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
     and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
     steps (Magvit.encode)."""
-    if str(src).endswith(".safetensors"):
+    if is_token_file(src):
         if refine:
             raise UsageError("--refine searches tokens for a video; a token file's tokens are decoded as they are")
         return _reconstruct_tokens(m, src, dst, opts, progress)

@@ -116,6 +116,7 @@ class VideoInfo:
     has_subtitles: bool = False
     metadata: dict = field(default_factory=dict)  # the container's tags (title, creation_time, location, ...)
     sample_aspect: Fraction | None = None  # the pixels' shape where not square (DV, DVD, HDV: 720x480 shown 4:3), kept on output
+    interlaced: bool = False  # frames hold two fields (DV, broadcast): processed as whole frames, moving edges comb
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -207,18 +208,19 @@ def probe(path: str | Path) -> VideoInfo:
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = s.average_rate or s.guessed_rate or Fraction(25)
-        rotation, colour, depth, full_chroma = 0, Colour(), 8, False
+        rotation, colour, depth, full_chroma, interlaced = 0, Colour(), 8, False, False
         try:
             first = next(c.decode(video=0))
             rotation = int(round(first.rotation or 0)) % 360
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
+            interlaced = bool(first.interlaced_frame)
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
                          s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
-                         bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None)
+                         bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None, interlaced)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:

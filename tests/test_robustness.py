@@ -395,6 +395,20 @@ def test_pixel_aspect_is_kept(weights, good, tmp_path):
     assert probe(tmp_path / "r.mp4").sample_aspect == Fraction(32, 27), "the token file's round trip lost the pixel aspect"
 
 
+def test_interlaced_input_is_named(weights, good, tmp_path):
+    """Interlaced video (two fields a frame) is processed as whole frames: the run says so in
+    one warning line, and goes on; progressive input gets no such line."""
+    il = tmp_path / "il.mp4"
+    ffmpeg("-y", "-i", str(good), "-c:v", "libx264", "-flags", "+ildct+ilme", "-x264opts", "tff=1", str(il))
+    assert probe(il).interlaced and not probe(good).interlaced
+    r = cli(["interpolate", str(il), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0 and (tmp_path / "o.mp4").exists(), r.output
+    lines = [l for l in r.output.splitlines() if "interlaced" in l]
+    assert len(lines) == 1 and lines[0].startswith("warning:") and "bwdif" in lines[0], r.output
+    r = cli(["interpolate", str(good), "-o", str(tmp_path / "p.mp4")], weights)
+    assert r.exit_code == 0 and "interlaced" not in r.output, r.output
+
+
 def test_variable_frame_rate_input(weights, tmp_path):
     """VFR input: frames are taken in order at the container's average rate."""
     gaps = [50 if i % 2 == 0 else 20 for i in range(8)]  # alternating 50 ms and 20 ms gaps
