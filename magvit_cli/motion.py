@@ -358,10 +358,10 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
     d_plain, both_plain = plain.spread(far)
     has_warped, has_plain = warped.count > 0, plain.count > 0
     t = np.where(both_warped & both_plain, _trust(d_warped, d_plain), 1.0)
-    t = np.where(has_warped & has_plain, t, has_warped)[..., None].astype(np.float32)  # (H, W, 1)
+    t = np.where(has_warped & has_plain, t, has_warped).astype(np.float32)  # (H, W)
     out = _hwc(get(i))
     filled = miss & (has_warped | has_plain)
-    out[filled] = (t * warped.val[0] + (1 - t) * plain.val[0])[filled]
+    out[filled] = _mix(t, warped.val[0], plain.val[0])[filled]
     return _rest(_tensor(out), torch.from_numpy(miss & ~filled), memory)
 
 
