@@ -236,9 +236,6 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         if check is not None:
             check()
         for src, dst in jobs:
-            if not runners.is_token_file(src) and video.probe(src).interlaced:
-                _warn(f"{src} is interlaced: its frames are processed whole, so moving edges comb; "
-                      "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")
             with Progress(f"{command} {src.name}") as progress:
                 out = make(src, dst, progress)
             emit(summary(out), describe(out))

@@ -272,10 +272,11 @@ class Magvit:
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
                  need_transformer: bool = True, warn: Callable[[str], None] | None = None, allow_pickle: bool = False):
+        self.warn = warn or (lambda msg: None)  # one-line notes for the user (the CLI prints them on stderr)
         self.paths = resolve(weights)
         self.device, note = pick_device(device)
-        if note and warn:
-            warn(note)
+        if note:
+            self.warn(note)
         self.dtype = pick_dtype(precision, self.device)
         self.clock = Clock(self.device)
         self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device, allow_pickle=allow_pickle)

@@ -37,10 +37,13 @@ def _noop(done, total):
     pass
 
 
-def open_input(path) -> VideoInfo:
+def open_input(m: Magvit, path) -> VideoInfo:
     info = probe(path)
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
+    if info.interlaced:
+        m.warn(f"{path} is interlaced: its frames are processed whole, so moving edges comb; "
+               "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")
     return info
 
 
@@ -87,7 +90,7 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
     check_factor(factor)
     if factor > m.window_frames - 1:
         raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
-    info = open_input(src)
+    info = open_input(m, src)
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between")
     H, W = info.height, info.width
@@ -185,7 +188,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     held last frame (the paper's)."""
     check_frames(frames)
     cid = m.class_id(cls)
-    info = open_input(src)
+    info = open_input(m, src)
     H, W = info.height, info.width
     S = m.work_size
     task = get_task("CFP" if cid is not None else "FP")
@@ -384,7 +387,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
     frames where they showed it, along the motion (motion.fill_holes), or with `motion=False`
     as they are."""
     check_outpaint(mode, track)
-    info = open_input(src)
+    info = open_input(m, src)
     H, W = info.height, info.width
     default = {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
     Wc, Hc = size or default
@@ -455,7 +458,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
     is padded from the other frames warped along the motion (motion.fill_holes), or with
     `motion=False` from the other frames as they are."""
     mode = check_inpaint(mode, box, mask)
-    info = open_input(src)
+    info = open_input(m, src)
     H, W = info.height, info.width
     n = 1 if info.is_image else count_frames(info)
     code = INPAINT_MODES.get(mode, "IPC")
@@ -583,21 +586,16 @@ def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, t
     return m.encode(xp, refine, on_step=lambda i, k: progress(done + n * i // k, total))
 
 
-def is_token_file(path) -> bool:
-    """A token grid from `tokenize` (reconstruct's other kind of input), by its name."""
-    return str(path).endswith(".safetensors")
-
-
 def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
                 progress: Progress = _noop, refine: int = 0) -> Output:
     """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
     and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
     steps (Magvit.encode)."""
-    if is_token_file(src):
+    if str(src).endswith(".safetensors"):
         if refine:
             raise UsageError("--refine searches tokens for a video; a token file's tokens are decoded as they are")
         return _reconstruct_tokens(m, src, dst, opts, progress)
-    info = open_input(src)
+    info = open_input(m, src)
     H, W = info.height, info.width
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
@@ -625,7 +623,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
 def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0) -> Output:
     """Write the token grid of each window to a safetensors file (reconstruct reads it back);
     refine > 0: tokens searched that many steps (Magvit.encode)."""
-    info = open_input(src)
+    info = open_input(m, src)
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
