@@ -186,7 +186,8 @@ MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
     "Motion-compensated padding, which the model then refines: interpolation warps each pair of frames along their "
     "optical flow (OpenCV DIS) to the in-between time, prediction carries the last frame on along its steady motion "
     "(not with --class, whose class names the motion), a moving inpainting hole or dynamic outpainting canvas is "
-    "filled from the other frames warped along the motion; where the flow is not trusted, the plain padding. "
+    "filled from the other frames warped along the motion; each pixel mixed with (or, for the canvas, checked "
+    "against) the plain padding by how far the motion is trusted there. "
     "--no-motion: the linear blend, the held last frame, the other frames as they are."))
 RefineOpt = typer.Option(0, "--refine", min=0, help=(
     "Encoder effort: search N steps for the tokens that decode closest to the input (same bits per pixel; "
