@@ -117,6 +117,7 @@ class VideoInfo:
     metadata: dict = field(default_factory=dict)  # the container's tags (title, creation_time, location, ...)
     sample_aspect: Fraction | None = None  # the pixels' shape where not square (DV, DVD, HDV: 720x480 shown 4:3), kept on output
     interlaced: bool = False  # frames hold two fields (DV, broadcast): processed as whole frames, moving edges comb
+    start: Fraction = Fraction(0)  # when the video stream starts on the file's timeline (s): its offset to the audio is kept
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -163,6 +164,11 @@ def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
     if suffix in IMAGE_CODECS:
         return IMAGE_CODECS[suffix][2] is not None
     return output_codec(path, codec) in ("libx264", "libx265") and not lossless
+
+
+def start_of(stream) -> Fraction:
+    """When a stream starts on its file's timeline, in seconds (0 when the file does not say)."""
+    return Fraction(stream.start_time) * stream.time_base if stream.start_time is not None and stream.time_base else Fraction(0)
 
 
 def check_input(path: str | Path) -> None:
@@ -220,7 +226,8 @@ def probe(path: str | Path) -> VideoInfo:
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
                          s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
-                         bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None, interlaced)
+                         bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None, interlaced,
+                         start_of(s))
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -317,6 +324,9 @@ class VideoWriter:
     file's first subtitle stream where the output type holds it (SUBTITLE_CODECS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
+    `start`: when the input's video starts on its timeline (s); the copied audio and subtitles keep
+    their own starts, so their offset to the video stays, and the output's timeline begins at the
+    earliest of them (as ffmpeg does);
     `metadata`: the input container's tags, copied (title, creation time, location, ...);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
@@ -327,11 +337,12 @@ class VideoWriter:
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, metadata: dict | None = None,
-                 sample_aspect: Fraction | None = None):
+                 sample_aspect: Fraction | None = None, start: Fraction = Fraction(0)):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
         self.sample_aspect = sample_aspect
+        self.start = self.origin = Fraction(start)  # origin: the input time the output's 0 stands for (set on open)
         self.full_chroma = full_chroma or width % 2 or height % 2
         self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
@@ -418,6 +429,9 @@ class VideoWriter:
             self._open_audio()
         if self.subtitles_from is not None:
             self._open_subtitles()
+        copied = [src.streams.audio[0] for src in (self.audio_in,) if src is not None] + \
+                 [src.streams.subtitles[0] for src in (self.subs_in,) if src is not None]
+        self.origin = min([self.start] + [start_of(x) for x in copied])
 
     def _open_audio(self):
         """The output's audio stream: a copy of the source's first, or its re-encoding (AUDIO_CODECS)."""
@@ -507,17 +521,31 @@ class VideoWriter:
     def _encode_frames(self, frames: list):
         for vf in frames:
             for pkt in self.stream.encode(vf):
-                self.out.mux(pkt)
+                self._mux_video(pkt)
+
+    def _mux_video(self, pkt):
+        """Mux an encoded video packet, later by the input video's start past the output's origin
+        (in a time base 1000x finer than the encoder's, so any offset lands within a millisecond)."""
+        shift = self.start - self.origin
+        if shift and pkt.time_base:
+            fine = pkt.time_base / 1000
+            ticks = round(shift / fine)
+            pkt.pts = None if pkt.pts is None else pkt.pts * 1000 + ticks
+            pkt.dts = None if pkt.dts is None else pkt.dts * 1000 + ticks
+            pkt.duration, pkt.time_base = pkt.duration * 1000, fine
+        self.out.mux(pkt)
 
     def _finish(self):
         if self.palette is not None:
             self._encode_frames(self._through_palette(None))
         for pkt in self.stream.encode():
-            self.out.mux(pkt)
+            self._mux_video(pkt)
         if self.audio_in is not None:
             source = self.audio_in.streams.audio[0]
             if self.reencode:
                 for frame in self.audio_in.decode(source):
+                    if frame.pts is not None and frame.time_base:
+                        frame.pts -= round(self.origin / frame.time_base)
                     for pkt in self.audio_out.encode(frame):
                         self.out.mux(pkt)
                 for pkt in self.audio_out.encode():
@@ -535,6 +563,10 @@ class VideoWriter:
         for pkt in container.demux(source):
             if pkt.dts is None:
                 continue
+            if self.origin and pkt.time_base:  # the output's timeline begins at the input's `origin`
+                ticks = round(self.origin / pkt.time_base)
+                pkt.dts -= ticks
+                pkt.pts = None if pkt.pts is None else pkt.pts - ticks
             pkt.stream = target
             self.out.mux(pkt)
 

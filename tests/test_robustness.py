@@ -409,6 +409,29 @@ def test_interlaced_input_is_named(weights, good, tmp_path):
     assert r.exit_code == 0 and "interlaced" not in r.output, r.output
 
 
+def test_video_keeps_its_offset_to_the_audio(weights, good, tmp_path):
+    """A clip whose video starts half a second after its audio (a cut, a camera's edit list)
+    stays in sync: the output's video starts as far after its audio, copied or re-encoded; with
+    no audio kept, the video starts at 0."""
+    from magvit_cli.video import start_of
+    late = tmp_path / "late.mp4"
+    ffmpeg("-y", "-itsoffset", "0.5", "-i", str(good), "-i", str(good), "-map", "0:v", "-map", "1:a", "-c", "copy", str(late))
+    assert abs(probe(late).start - 0.5) < 1e-3, f"the input's video starts at {float(probe(late).start)} s"
+
+    def starts(path):
+        with av.open(str(path)) as c:
+            return {s.type: float(start_of(s)) for s in c.streams}
+
+    for name in ("o.mp4", "o.webm"):  # AAC copied; Opus re-encoded
+        r = cli(["interpolate", str(late), "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+        got = starts(tmp_path / name)
+        assert abs(got["video"] - got["audio"] - 0.5) < 0.002, f"{name}: video - audio start {got} (expected 0.5 s)"
+    r = cli(["interpolate", str(late), "--no-audio", "-o", str(tmp_path / "silent.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert starts(tmp_path / "silent.mp4") == {"video": 0.0}, starts(tmp_path / "silent.mp4")
+
+
 def test_variable_frame_rate_input(weights, tmp_path):
     """VFR input: frames are taken in order at the container's average rate."""
     gaps = [50 if i % 2 == 0 else 20 for i in range(8)]  # alternating 50 ms and 20 ms gaps
