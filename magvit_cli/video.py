@@ -532,7 +532,9 @@ class VideoWriter:
             ticks = round(shift / fine)
             pkt.pts = None if pkt.pts is None else pkt.pts * 1000 + ticks
             pkt.dts = None if pkt.dts is None else pkt.dts * 1000 + ticks
-            pkt.duration, pkt.time_base = pkt.duration * 1000, fine
+            if pkt.duration:  # else unknown, as it was
+                pkt.duration *= 1000
+            pkt.time_base = fine
         self.out.mux(pkt)
 
     def _finish(self):
