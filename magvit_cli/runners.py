@@ -660,11 +660,11 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
-    sar = Fraction(meta.get("sample_aspect", "1"))
     counts = tensors["frames"].tolist()
     written = 0
     with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
-                     rotation=int(meta.get("rotation", 0)), colour=colour, sample_aspect=sar if sar != 1 else None) as w:
+                     rotation=int(meta.get("rotation", 0)), colour=colour,
+                     sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)
             with torch.no_grad(), m.autocast():

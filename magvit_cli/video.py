@@ -429,8 +429,8 @@ class VideoWriter:
             self._open_audio()
         if self.subtitles_from is not None:
             self._open_subtitles()
-        copied = [src.streams.audio[0] for src in (self.audio_in,) if src is not None] + \
-                 [src.streams.subtitles[0] for src in (self.subs_in,) if src is not None]
+        copied = ([self.audio_in.streams.audio[0]] if self.audio_in is not None else []) + \
+                 ([self.subs_in.streams.subtitles[0]] if self.subs_in is not None else [])
         self.origin = min([self.start] + [start_of(x) for x in copied])
 
     def _open_audio(self):
@@ -462,7 +462,7 @@ class VideoWriter:
     def _tag_aspect(self):
         """Tag the encoder with the pixels' shape; the muxer takes it from there (mp4, mov, mkv, avi,
         PNG; GIF rounds it to 1/64; WebM loses it: its muxer reads a field PyAV does not set)."""
-        if self.sample_aspect:
+        if self.sample_aspect and self.sample_aspect != 1:  # square pixels: nothing to say
             self.stream.codec_context.sample_aspect_ratio = self.sample_aspect
 
     def _tag_colour(self):
