@@ -202,16 +202,21 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summar
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
     "Frame rate of image-sequence inputs such as frames/%04d.png (images carry no timing; default 25). "
-    "A fraction like 30000/1001 is fine."), show_default=False)
+    "A fraction like 30000/1001 is fine; 29.97 means it too."), show_default=False)
 
 
 def _rate(text: str, flag: str) -> Fraction:
+    """A frame rate as typed: a number or fraction. A decimal within 0.005 of an NTSC rate
+    (k x 1000/1001: 23.976, 29.97, 59.94, ...) is that rate, as a video's own timing has it."""
     try:
         rate = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise UsageError(f"{flag} must be a number or fraction, got {text!r}") from None
     if rate <= 0:
         raise UsageError(f"{flag} must be > 0")
+    ntsc = Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001)
+    if "." in text and ntsc.denominator != 1 and abs(rate - ntsc) < Fraction(1, 200):
+        return ntsc
     return rate
 
 
@@ -322,13 +327,28 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
     return register
 
 
-@task_command(check=lambda factor, **_: runners.check_factor(factor))
+def _check_interpolate(factor, fps, **_) -> None:
+    if factor is not None and fps is not None:
+        raise UsageError("give --factor or --fps, not both")
+    if fps is not None:
+        _rate(fps, "--fps")
+    else:
+        runners.check_factor(2 if factor is None else factor)
+
+
+@task_command(check=_check_interpolate)
 def interpolate(run: TaskRun, src: Path, dst: Path, progress,
-                factor: int = typer.Option(2, "--factor", "-f", help="Output frames per input frame (integer >= 2); fps is multiplied by it exactly."),
+                factor: Optional[int] = typer.Option(None, "--factor", "-f", show_default=False, help=(
+                    "Output frames per input frame (integer >= 2; default 2); fps is multiplied by it exactly.")),
+                fps: Optional[str] = typer.Option(None, "--fps", show_default=False, help=(
+                    "Target frame rate instead of a factor, above the input's: 60, 59.94 (read as 60000/1001) or a "
+                    "fraction. 24 -> 60 fps runs x5 and keeps every 2nd frame; a ratio too fine for the window "
+                    "(25 -> 29.97) keeps the nearest frames of a finer grid (jitter_ms in --json).")),
                 scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
                 motion: bool = MotionOpt):
-    """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate."""
-    return runners.interpolate(run.model(), src, dst, factor, run.sampling(), run.write(), scene_threshold, progress, motion)
+    """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps)."""
+    return runners.interpolate(run.model(), src, dst, 2 if factor is None and fps is None else factor, run.sampling(),
+                               run.write(), scene_threshold, progress, motion, None if fps is None else _rate(fps, "--fps"))
 
 
 @task_command(check=lambda frames, **_: runners.check_frames(frames))
@@ -383,7 +403,7 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
 @app.command()
 def generate(cls: str = typer.Option(..., "--class", help="Class name or id of the loaded model (see `magvit classes`)."),
              frames: int = typer.Option(17, "--frames", "-n", help="Frames to generate."),
-             fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine)."),
+             fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
              output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file."),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,

@@ -80,17 +80,68 @@ def check_factor(factor) -> None:
         raise UsageError(f"--factor must be an integer >= 2, got {factor}")
 
 
-def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: WriteOptions = WriteOptions(),
-                cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True) -> Output:
+@dataclass(frozen=True)
+class RatePlan:
+    """How interpolation reaches its output rate: the model fills a grid of `factor` frames per
+    input frame, and output frame i is grid frame round(i x step), step = factor x fps_in / fps
+    (>= 1; 1 keeps every grid frame). `jitter` is the largest distance in seconds between an output
+    frame's time and the grid frame shown then: 0 when the rate ratio's numerator is a factor."""
+    factor: int
+    step: Fraction
+    fps: Fraction
+    jitter: float = 0.0
+
+    def grid_index(self, i: int) -> int:
+        return math.floor(i * self.step + Fraction(1, 2))
+
+
+def plan_rate(fps_in: Fraction, fps: Fraction, max_factor: int) -> RatePlan:
+    """The grid for a target rate. fps / fps_in = p / q: with p <= max_factor the grid is x p and
+    every q-th grid frame is kept (24 -> 60 fps: x5, every 2nd). Otherwise (25 -> 29.97 fps:
+    1200/1001) the smallest factor whose rounding moves no frame by more than a tenth of an output
+    frame interval, or the largest the window allows."""
+    r = Fraction(fps) / Fraction(fps_in)
+    if r <= 1:
+        raise UsageError(f"--fps {_rate_text(fps)} is not above the input's {_rate_text(fps_in)} fps; interpolation only raises the rate")
+    if r > max_factor:
+        raise UsageError(f"--fps {_rate_text(fps)} is {float(r):.3g}x the input's {_rate_text(fps_in)} fps; "
+                         f"at most x{max_factor} with this model's {max_factor + 1}-frame window")
+    p, q = r.numerator, r.denominator
+    if p <= max_factor:
+        return RatePlan(p, Fraction(q), Fraction(fps))
+
+    def jitter(f: int) -> float:  # output i sits at grid position i*f*q/p; over all i the fractions are multiples of g/p
+        g = math.gcd(f * q, p)
+        return g * ((p // g) // 2) / p / (f * float(fps_in))
+
+    fits = [f for f in range(math.ceil(r), max_factor + 1) if jitter(f) <= 0.1 / float(fps)]
+    f = fits[0] if fits else max_factor
+    return RatePlan(f, f / r, Fraction(fps), jitter(f))
+
+
+def _rate_text(rate: Fraction) -> str:
+    rate = Fraction(rate)
+    return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.5g}"
+
+
+def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opts: WriteOptions = WriteOptions(),
+                cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True,
+                fps: Fraction | None = None) -> Output:
     """Frame interpolation x factor: every input frame stays at its time, factor-1 frames are
     generated between each pair, the last frame is held so the duration matches (N_in x factor
     frames at fps x factor). Pairs across a scene cut are held, not morphed. The frames between
     a pair are padded with motion-compensated frames (motion.py), or with `motion=False` the
-    linear blend (the paper's)."""
-    check_factor(factor)
-    if factor > m.window_frames - 1:
-        raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
+    linear blend (the paper's). With `fps` instead of a factor: the rate plan's grid (plan_rate),
+    keeping the grid frame nearest each output frame's time; the duration still matches."""
     info = open_input(m, src)
+    if fps is not None:
+        plan = plan_rate(info.fps, fps, m.window_frames - 1)
+        factor = plan.factor
+    else:
+        check_factor(factor)
+        if factor > m.window_frames - 1:
+            raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
+        plan = RatePlan(factor, Fraction(1), info.fps * factor)
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between")
     H, W = info.height, info.width
@@ -98,26 +149,32 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
     deep = keeps_depth(info, dst, opts)
     pairs = (m.window_frames - 1) // factor  # input pairs per window
     task, gen = get_task("FI"), m.generator(sampling.seed)
-    total = (count_frames(info)) * factor
-    written = 0
-    cuts = 0
+    total = count_frames(info) * factor  # grid frames
+    grid = written = cuts = 0
+
+    def put(w: VideoWriter, make: Callable[[], np.ndarray]):
+        """Grid frame `grid`: made and written when it is the one nearest the next output frame's time."""
+        nonlocal grid, written
+        if grid == plan.grid_index(written):
+            w.write(make())
+            written += 1
+        grid += 1
 
     def run(chunk: list[torch.Tensor], w: VideoWriter):
         """Write chunk[:-1] and what lies between consecutive frames (not the last frame)."""
-        nonlocal written, cuts
+        nonlocal cuts
         start = 0
         for j in range(len(chunk) - 1):
             if scene_change(chunk[j], chunk[j + 1]) > cut_threshold:
                 segment(chunk[start:j + 1], w)
                 for _ in range(factor):  # hold frame j across the cut
-                    w.write(to_frame(chunk[j], deep))
-                written += factor
+                    put(w, lambda: to_frame(chunk[j], deep))
+                progress(grid, total)
                 cuts += 1
                 start = j + 1
         segment(chunk[start:], w)
 
     def segment(frames: list[torch.Tensor], w: VideoWriter):
-        nonlocal written
         c = len(frames) - 1  # pairs
         if c <= 0:
             return
@@ -145,15 +202,18 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
                 for j in range(1, factor):
                     low[:, k * factor + j] = resize(between(k, j), S)
         win = m.fill(low, known, task, None, sampling, gen, padded=bool(mids))
-        for k in range(c):
-            w.write(to_frame(frames[k], deep))
-            for j in range(1, factor):
-                cond_full = between(k, j) if win.residual else None
-                w.write(to_frame(m.lift(win, k * factor + j, cond_full, (H, W)), deep))
-            written += factor
-            progress(written, total)
 
-    with _writer(m, dst, info, info.fps * factor, W, H, opts, deep=deep) as w:
+        def lifted(k: int, j: int) -> np.ndarray:
+            cond_full = between(k, j) if win.residual else None
+            return to_frame(m.lift(win, k * factor + j, cond_full, (H, W)), deep)
+
+        for k in range(c):
+            put(w, lambda: to_frame(frames[k], deep))
+            for j in range(1, factor):
+                put(w, lambda: lifted(k, j))
+            progress(grid, total)
+
+    with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
         for frame in m.clock.frames(iter_frames(src, deep=deep)):
@@ -166,11 +226,12 @@ def interpolate(m: Magvit, src, dst, factor: int, sampling: Sampling, opts: Writ
             raise UsageError(f"{src}: {n_in} frame; interpolation needs at least 2")
         run(chunk, w)
         for _ in range(factor):  # the last input frame, held
-            w.write(to_frame(chunk[-1], deep))
-        written += factor
-        progress(written, total)
-    return Output(Path(dst), written, info.fps * factor, W, H, w.has_audio,
-                  {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}, w.depth)
+            put(w, lambda: to_frame(chunk[-1], deep))
+        progress(grid, total)
+    extra = {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}
+    if fps is not None:
+        extra.update(grid_step=str(plan.step), jitter_ms=round(plan.jitter * 1000, 3))
+    return Output(Path(dst), written, plan.fps, W, H, w.has_audio, extra, w.depth)
 
 
 # ---------------------------------------------------------------------------------- FP / CFP

@@ -72,6 +72,56 @@ def test_interpolate_lossless_keeps_input_frames_bit_exact(weights, clip, tmp_pa
     assert np.array_equal(got[-1], src[-1]), "the last frame is held"
 
 
+def test_interpolate_to_a_target_rate(weights, clip, tmp_path):
+    """--fps: 59.94 from 29.97 is x2 exactly (the same frames as --factor 2); 24 -> 60 is x5 keeping
+    every 2nd frame, so input frames 0, 2, 4 land unchanged on output frames 0, 5, 10."""
+    a = run(["interpolate", str(clip), "--factor", "2", "--lossless", "-o", str(tmp_path / "f2.mp4")], weights)
+    b = run(["interpolate", str(clip), "--fps", "59.94", "--lossless", "-o", str(tmp_path / "r.mp4")], weights)
+    assert (a["frames"], b["frames"]) == (12, 12) and probe(tmp_path / "r.mp4").fps == Fraction(60000, 1001)
+    assert np.array_equal(read_frames(tmp_path / "f2.mp4"), read_frames(tmp_path / "r.mp4")), "--fps 59.94 differs from x2"
+    src24 = make_video(tmp_path / "24.mp4", frames=6, fps=Fraction(24), audio=True)
+    res = run(["interpolate", str(src24), "--fps", "60", "--lossless", "-o", str(tmp_path / "60.mp4")], weights)
+    got, src = read_frames(tmp_path / "60.mp4"), read_frames(src24)
+    info = probe(tmp_path / "60.mp4")
+    assert res["frames"] == 15 and len(got) == 15, f"6 frames at 24 fps are 15 at 60, got {res['frames']}"
+    assert info.fps == 60 and info.has_audio and (res["factor"], res["grid_step"], res["jitter_ms"]) == (5, "2", 0)
+    for i in (0, 2, 4):
+        assert np.array_equal(got[5 * i // 2], src[i]), f"input frame {i} changed at output frame {5 * i // 2}"
+
+
+def test_interpolate_to_a_rate_off_the_window_grid(weights, clip, tmp_path):
+    """29.97 -> 75 fps is x1001/400: past the tiny model's x8, so the nearest frames of the x8 grid,
+    each within half a grid step (2.1 ms) of its time; the duration stays within a frame."""
+    res = run(["interpolate", str(clip), "--fps", "75", "-o", str(tmp_path / "75.mp4")], weights)
+    assert res["factor"] == 8 and 0 < res["jitter_ms"] <= 1000 / (2 * 8 * 29.97), res
+    assert probe(tmp_path / "75.mp4").fps == 75 and len(read_frames(tmp_path / "75.mp4")) == res["frames"]
+    assert abs(res["frames"] / 75 - 6 / Fraction(30000, 1001)) < Fraction(1, 75), f"{res['frames']} frames at 75 fps"
+
+
+@pytest.mark.parametrize("args,message", [(["--fps", "20"], "not above the input"), (["--fps", "300"], "at most x8"),
+                                          (["--factor", "3", "--fps", "60"], "not both"), (["--fps", "fast"], "number or fraction")])
+def test_interpolate_rate_errors(weights, clip, tmp_path, args, message):
+    r = run(["interpolate", str(clip), *args, "-o", str(tmp_path / "e.mp4")], weights, expect=2)
+    assert message in r.output and "Traceback" not in r.output and not (tmp_path / "e.mp4").exists(), r.output
+
+
+@pytest.mark.parametrize("fps_in,fps,factor", [(24, 60, 5), (Fraction(24000, 1001), Fraction(60000, 1001), 5), (25, 60, 12),
+                                               (30, 60, 2), (25, Fraction(30000, 1001), 6)])
+def test_rate_plan(fps_in, fps, factor):
+    from magvit_cli.runners import plan_rate
+    plan = plan_rate(Fraction(fps_in), Fraction(fps), 16)
+    assert plan.factor == factor and plan.step >= 1, plan
+    assert plan.jitter <= 0.1 / fps, f"{plan.jitter * 1000:.2f} ms jitter at {fps} fps"
+    times = [plan.grid_index(i) / (plan.factor * Fraction(fps_in)) for i in range(200)]
+    assert max(abs(t - Fraction(i) / Fraction(fps)) for i, t in enumerate(times)) <= plan.jitter + 1e-12
+
+
+def test_rate_text_means_ntsc_rates():
+    from magvit_cli.cli import _rate
+    assert [_rate(t, "--fps") for t in ("59.94", "29.97", "23.976", "60", "12.5", "2997/100")] == [
+        Fraction(60000, 1001), Fraction(30000, 1001), Fraction(24000, 1001), 60, Fraction(25, 2), Fraction(2997, 100)]
+
+
 def test_same_seed_same_output_different_seed_differs(weights, clip, tmp_path):
     outs = []
     for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
