@@ -134,6 +134,8 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     linear blend (the paper's). With `fps` instead of a factor: the rate plan's grid (plan_rate),
     keeping the grid frame nearest each output frame's time; the duration still matches."""
     info = open_input(m, src)
+    if info.is_image:
+        raise UsageError(f"{src}: a still image has no frames to interpolate between")
     if fps is not None:
         plan = plan_rate(info.fps, fps, m.window_frames - 1)
         factor = plan.factor
@@ -142,8 +144,6 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
         if factor > m.window_frames - 1:
             raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
         plan = RatePlan(factor, Fraction(1), info.fps * factor)
-    if info.is_image:
-        raise UsageError(f"{src}: a still image has no frames to interpolate between")
     H, W = info.height, info.width
     S = m.work_size
     deep = keeps_depth(info, dst, opts)

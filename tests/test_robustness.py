@@ -473,6 +473,7 @@ def test_more_bad_calls(weights, good, tmp_path):
     with VideoWriter(one, 1, 48, 32) as w:
         w.write(np.zeros((32, 48, 3), np.uint8))
     one_line_error(cli(["interpolate", str(one), "-o", str(tmp_path / "o.mp4")], weights), 2, "still image")
+    one_line_error(cli(["interpolate", str(one), "--fps", "10", "-o", str(tmp_path / "o.mp4")], weights), 2, "still image")
     single = make_video(tmp_path / "single.mp4", frames=1, width=48, height=32)
     one_line_error(cli(["interpolate", str(single), "-o", str(tmp_path / "o.mp4")], weights), 2, "at least 2")
     r = cli(["interpolate", str(good), "--factor", "1.5", "-o", str(tmp_path / "o.mp4")], weights)
