@@ -204,6 +204,18 @@ InputFpsOpt = typer.Option(None, "--input-fps", help=(
     "Frame rate of image-sequence inputs such as frames/%04d.png (images carry no timing; default 25). "
     "A fraction like 30000/1001 is fine; 29.97 means it too."), show_default=False)
 
+StartOpt = typer.Option(None, "--start", show_default=False, help=(
+    "Process from this time on: seconds or [HH:]MM:SS[.ms] from the first frame (as ffmpeg's -ss). "
+    "The output is that part alone, its audio and subtitles cut to it."))
+EndOpt = typer.Option(None, "--end", show_default=False, help="Process up to this time (same form; default: the end).")
+
+
+def _span(start: Optional[str], end: Optional[str]) -> Optional[video.Span]:
+    if start is None and end is None:
+        return None
+    return video.Span(Fraction(0) if start is None else video.parse_time(start, "--start"),
+                      None if end is None else video.parse_time(end, "--end"))
+
 
 def _rate(text: str, flag: str) -> Fraction:
     """A frame rate as typed: a number or fraction. A decimal within 0.005 of an NTSC rate
@@ -278,7 +290,8 @@ TASK_OPTIONS = [
     ("steps", int, StepsOpt), ("temperature", Optional[float], TempOpt), ("guidance", float, GuidanceOpt),
     ("seed", int, SeedOpt), ("residual", Optional[bool], PlainOpt), ("soft", Optional[bool], SoftOpt),
     ("refine", Optional[int], TaskRefineOpt), ("crf", int, CrfOpt), ("codec", Optional[str], CodecOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
-    ("input_fps", Optional[str], InputFpsOpt), ("quiet", bool, QuietOpt), ("json_", bool, JsonOpt)]
+    ("input_fps", Optional[str], InputFpsOpt), ("start", Optional[str], StartOpt), ("end", Optional[str], EndOpt),
+    ("quiet", bool, QuietOpt), ("json_", bool, JsonOpt)]
 
 
 class TaskRun:
@@ -301,6 +314,9 @@ class TaskRun:
     def write(self) -> runners.WriteOptions:
         return _write(self.crf, self.codec, self.lossless, self.no_audio)
 
+    def span(self) -> Optional[video.Span]:
+        return _span(self.start, self.end)
+
 
 def task_command(image_out: bool = False, check: Optional[Callable[..., None]] = None):
     """Register fn(run, src, dst, progress, <own options>) -> runners.Output as a command taking
@@ -319,7 +335,7 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
             srcs = kw.pop("inputs")
             _batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
                    lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps,
-                   writes=run.write, check=lambda: (run.sampling(), check and check(**kw)))
+                   writes=run.write, check=lambda: (run.sampling(), run.span(), check and check(**kw)))
 
         command.__signature__ = inspect.Signature([inputs, *own, *shared])
         del command.__wrapped__  # Typer reads the signature above, not fn's
@@ -348,7 +364,8 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                 motion: bool = MotionOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps)."""
     return runners.interpolate(run.model(), src, dst, 2 if factor is None and fps is None else factor, run.sampling(),
-                               run.write(), scene_threshold, progress, motion, None if fps is None else _rate(fps, "--fps"))
+                               run.write(), scene_threshold, progress, motion, None if fps is None else _rate(fps, "--fps"),
+                               run.span())
 
 
 @task_command(check=lambda frames, **_: runners.check_frames(frames))
@@ -357,7 +374,7 @@ def predict(run: TaskRun, src: Path, dst: Path, progress,
             cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
             motion: bool = MotionOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
-    return runners.predict(run.model(), src, dst, frames, run.sampling(), cls, run.write(), progress, motion)
+    return runners.predict(run.model(), src, dst, frames, run.sampling(), cls, run.write(), progress, motion, run.span())
 
 
 def _parse_size(size: Optional[str]):
@@ -384,7 +401,7 @@ def outpaint(run: TaskRun, src: Path, dst: Path, progress,
              motion: bool = MotionOpt):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
     return runners.outpaint(run.model(), src, dst, mode, run.sampling(), _parse_size(size),
-                            str(track) if track else None, run.write(), progress, motion)
+                            str(track) if track else None, run.write(), progress, motion, run.span())
 
 
 @task_command(image_out=True, check=lambda mode, box, mask, **_: runners.check_inpaint(mode, box, mask))
@@ -397,7 +414,7 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
             motion: bool = MotionOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
     return runners.inpaint(run.model(), src, dst, mode, run.sampling(), box, str(mask) if mask else None, run.write(), progress,
-                           motion)
+                           motion, run.span())
 
 
 @app.command()
@@ -436,13 +453,14 @@ def reconstruct(inputs: List[Path] = Inputs,
                 weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
                 crf: int = CrfOpt, codec: Optional[str] = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
-                quiet: bool = QuietOpt, json_: bool = JsonOpt):
+                start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
     def make(src, dst, progress):
         return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
-                                   _write(crf, codec, lossless, no_audio), progress=progress, refine=refine)
+                                   _write(crf, codec, lossless, no_audio), progress=progress, refine=refine,
+                                   span=_span(start, end))
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
-           writes=lambda: _write(crf, codec, lossless, no_audio))
+           writes=lambda: _write(crf, codec, lossless, no_audio), check=lambda: _span(start, end))
 
 
 @app.command()
@@ -450,12 +468,14 @@ def tokenize(inputs: List[Path] = Inputs,
              output: Optional[Path] = typer.Option(None, "-o", "--output", help="Token file (.safetensors). Default: IN.tokens.safetensors."),
              out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt, weights: Optional[str] = WeightsOpt,
              device: str = DeviceOpt, precision: str = PrecisionOpt, input_fps: Optional[str] = InputFpsOpt,
-             refine: int = RefineOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
+             refine: int = RefineOpt, start: Optional[str] = StartOpt, end: Optional[str] = EndOpt,
+             quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Write the token grid of a video to a safetensors file (`reconstruct` reads it back)."""
     def make(src, dst, progress):
         return runners.tokenize(_load(weights, device, precision, need_transformer=False), src, dst, progress=progress,
-                                refine=refine)
-    _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors")
+                                refine=refine, span=_span(start, end))
+    _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors",
+           check=lambda: _span(start, end))
 
 
 @app.command()

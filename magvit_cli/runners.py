@@ -20,7 +20,7 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import Colour, VideoInfo, VideoWriter, deep_output, iter_frames, probe
+from .video import Colour, Span, VideoInfo, VideoWriter, deep_output, iter_frames, iter_info, probe, trim
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -37,8 +37,11 @@ def _noop(done, total):
     pass
 
 
-def open_input(m: Magvit, path) -> VideoInfo:
+def open_input(m: Magvit, path, span: Span | None = None) -> VideoInfo:
+    """The probed input, trimmed to `span` (video.trim) when one is given."""
     info = probe(path)
+    if span is not None:
+        info = trim(info, span)
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
     if info.interlaced:
@@ -48,10 +51,10 @@ def open_input(m: Magvit, path) -> VideoInfo:
 
 
 def count_frames(info: VideoInfo) -> int:
-    """Frame count from the container, or by decoding when it does not say."""
+    """Frame count (within the trim) from the container, or by decoding when it does not say."""
     if info.frames:
         return info.frames
-    return sum(1 for _ in iter_frames(info.path))
+    return sum(1 for _ in iter_info(info))
 
 
 def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
@@ -65,7 +68,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None, metadata=info.metadata,
-                       sample_aspect=info.sample_aspect, start=info.start)
+                       sample_aspect=info.sample_aspect, start=info.start, span=info.span)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -126,14 +129,15 @@ def _rate_text(rate: Fraction) -> str:
 
 def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opts: WriteOptions = WriteOptions(),
                 cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True,
-                fps: Fraction | None = None) -> Output:
+                fps: Fraction | None = None, span: Span | None = None) -> Output:
     """Frame interpolation x factor: every input frame stays at its time, factor-1 frames are
     generated between each pair, the last frame is held so the duration matches (N_in x factor
     frames at fps x factor). Pairs across a scene cut are held, not morphed. The frames between
     a pair are padded with motion-compensated frames (motion.py), or with `motion=False` the
     linear blend (the paper's). With `fps` instead of a factor: the rate plan's grid (plan_rate),
-    keeping the grid frame nearest each output frame's time; the duration still matches."""
-    info = open_input(m, src)
+    keeping the grid frame nearest each output frame's time; the duration still matches. `span`:
+    only that part of the input (video.Span), its audio cut to it, here and in every task."""
+    info = open_input(m, src, span)
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between")
     if fps is not None:
@@ -216,7 +220,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
-        for frame in m.clock.frames(iter_frames(src, deep=deep)):
+        for frame in m.clock.frames(iter_info(info, deep)):
             chunk.append(to_tensor(frame))
             n_in += 1
             if len(chunk) == pairs + 1:
@@ -241,7 +245,8 @@ def check_frames(frames: int) -> None:
 
 
 def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int | None = None,
-            opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True) -> Output:
+            opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True,
+            span: Span | None = None) -> Output:
     """Frame prediction: the input, then `frames` new frames conditioned on its tail (the last 5
     frames, or the last one for class-conditional prediction and for photos). The new frames
     are padded with the last frame carried on along its own motion (motion.Continuation, from
@@ -249,7 +254,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     held last frame (the paper's)."""
     check_frames(frames)
     cid = m.class_id(cls)
-    info = open_input(m, src)
+    info = open_input(m, src, span)
     H, W = info.height, info.width
     S = m.work_size
     task = get_task("CFP" if cid is not None else "FP")
@@ -260,7 +265,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     deep = keeps_depth(info, dst, opts)
     n_in = 0
     with _writer(m, out_path, info, fps, W, H, opts, deep=deep) as w:
-        for frame in m.clock.frames(iter_frames(src, deep=deep)):
+        for frame in m.clock.frames(iter_info(info, deep)):
             w.write(frame)
             tail.append(to_tensor(frame))
             n_in += 1
@@ -338,7 +343,6 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     not given). layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc)). `motion`: a
     moving hole (IPD) or known region (OPD) of a padded model is padded along the motion
     (motion.fill_holes)."""
-    src = info.path
     Hc, Wc = canvas
     S = m.work_size
     task, gen = get_task(task_code), m.generator(sampling.seed)
@@ -418,7 +422,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
 
     with _writer(m, out_path, info, fps, Wc, Hc, opts, deep=deep) as w:
         buf: list[tuple[int, np.ndarray]] = []
-        for t, frame in enumerate(m.clock.frames(iter_frames(src, deep=deep))):
+        for t, frame in enumerate(m.clock.frames(iter_info(info, deep))):
             buf.append((t, frame))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
@@ -441,14 +445,14 @@ def check_outpaint(mode: str, track) -> None:
 
 def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
              track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
-             motion: bool = True) -> Output:
+             motion: bool = True, span: Span | None = None) -> Output:
     """Outpainting: the input becomes the known part of a larger canvas (SPEC geometry by
     default: central 2W x 2H, vertical 2W x H, horizontal W x 2H, dynamic 2W x H sliding left to
     right, or along --track). Dynamic: with a padded model the canvas is padded from the other
     frames where they showed it, along the motion (motion.fill_holes), or with `motion=False`
     as they are."""
     check_outpaint(mode, track)
-    info = open_input(m, src)
+    info = open_input(m, src, span)
     H, W = info.height, info.width
     default = {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
     Wc, Hc = size or default
@@ -462,7 +466,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
 
     def place(t):
         if rows is not None:
-            x, y = _track_lookup(rows, t)[:2]
+            x, y = _track_lookup(rows, info.first + t)[:2]  # rows number the file's frames
         elif mode == "dynamic":
             x, y = xs[min(t, n - 1)], (Hc - H) // 2
         else:
@@ -513,13 +517,13 @@ def check_inpaint(mode: str | None, box, mask) -> str | None:
 
 def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str | None = None,
             mask: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
-            motion: bool = True) -> Output:
+            motion: bool = True, span: Span | None = None) -> Output:
     """Inpainting: the hole (the paper's central or sliding box, a --box, or a --mask image/video
     where white marks the hole) is generated; every other pixel is kept. A hole that moves (IPD)
     is padded from the other frames warped along the motion (motion.fill_holes), or with
     `motion=False` from the other frames as they are."""
     mode = check_inpaint(mode, box, mask)
-    info = open_input(m, src)
+    info = open_input(m, src, span)
     H, W = info.height, info.width
     n = 1 if info.is_image else count_frames(info)
     code = INPAINT_MODES.get(mode, "IPC")
@@ -543,7 +547,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
                 check_box(r, W, H, f"at frame {t}")
             code = "IPD"
             def holes(t):
-                x, y, w, h = _track_lookup(rows, t)
+                x, y, w, h = _track_lookup(rows, info.first + t)  # rows number the file's frames
                 hm = torch.zeros(H, W, dtype=torch.bool)
                 hm[y:y + h, x:x + w] = True
                 return hm
@@ -560,10 +564,10 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             hole = torch.from_numpy(next(iter_frames(mask)).mean(2) > 127)
             holes = lambda t: hole
         else:
-            mn = count_frames(minfo)
-            if mn != n:
-                raise UsageError(f"--mask video has {mn} frames, the input has {n}")
-            mframes, seen = iter_frames(mask), {}
+            mn, whole = count_frames(minfo), n if info.span is None else count_frames(probe(info.path))
+            if mn != whole:  # frame by frame with the whole input, trimmed or not
+                raise UsageError(f"--mask video has {mn} frames, the input has {whole}")
+            mframes, seen = iter_frames(mask, info.first), {}
             code = "IPD"
 
             def holes(t):  # a window's frames are laid out more than once: read each mask frame once, keep recent ones
@@ -624,11 +628,11 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
     return x
 
 
-def _windows(m: Magvit, src, frames_per: int, tf: int, deep: bool = False) -> Iterator[tuple[torch.Tensor, int]]:
+def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = False) -> Iterator[tuple[torch.Tensor, int]]:
     """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
     its last frame; yields (window, real frame count)."""
     buf = []
-    for f in m.clock.frames(iter_frames(src, deep=deep)):
+    for f in m.clock.frames(iter_info(info, deep)):
         buf.append(to_tensor(f))
         if len(buf) == frames_per:
             yield torch.stack(buf, 1), len(buf)
@@ -648,22 +652,24 @@ def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, t
 
 
 def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
-                progress: Progress = _noop, refine: int = 0) -> Output:
+                progress: Progress = _noop, refine: int = 0, span: Span | None = None) -> Output:
     """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
     and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
     steps (Magvit.encode)."""
     if str(src).endswith(".safetensors"):
         if refine:
             raise UsageError("--refine searches tokens for a video; a token file's tokens are decoded as they are")
+        if span is not None:
+            raise UsageError("--start/--end cut a video; a token file is decoded whole")
         return _reconstruct_tokens(m, src, dst, opts, progress)
-    info = open_input(m, src)
+    info = open_input(m, src, span)
     H, W = info.height, info.width
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
     deep = keeps_depth(info, dst, opts)
     se, bits, pixels, written = 0.0, 0, 0, 0
     with _writer(m, dst, info, info.fps, W, H, opts, deep=deep) as w:
-        for x, n in _windows(m, src, window, cfg.time_factor, deep):
+        for x, n in _windows(m, info, window, cfg.time_factor, deep):
             idx = _encode_window(m, x, refine, written, n, total, progress)
             with torch.no_grad(), m.autocast():
                 with m.clock("detokenize"):
@@ -681,14 +687,15 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
                   {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))}, w.depth)
 
 
-def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0) -> Output:
+def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0,
+             span: Span | None = None) -> Output:
     """Write the token grid of each window to a safetensors file (reconstruct reads it back);
     refine > 0: tokens searched that many steps (Magvit.encode)."""
-    info = open_input(m, src)
+    info = open_input(m, src, span)
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
-    for x, n in _windows(m, src, window, cfg.time_factor):
+    for x, n in _windows(m, info, window, cfg.time_factor):
         grids.append(_encode_window(m, x, refine, sum(counts), n, total, progress)[0].cpu())
         counts.append(n)
         progress(sum(counts), total)

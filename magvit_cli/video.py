@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import tempfile
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -118,6 +120,54 @@ class VideoInfo:
     sample_aspect: Fraction | None = None  # the pixels' shape where not square (DV, DVD, HDV: 720x480 shown 4:3), kept on output
     interlaced: bool = False  # frames hold two fields (DV, broadcast): processed as whole frames, moving edges comb
     start: Fraction = Fraction(0)  # when the video stream starts on the file's timeline (s): its offset to the audio is kept
+    first: int = 0  # index of the first frame processed (trim: a --start)
+    span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
+
+
+@dataclass(frozen=True)
+class Span:
+    """A part of an input by time, in seconds from its first frame: the frames shown at
+    start <= t < end (end None: to the last)."""
+    start: Fraction = Fraction(0)
+    end: Fraction | None = None
+
+    def __post_init__(self):
+        if self.start < 0:
+            raise UsageError(f"--start must be >= 0, got {_clock(self.start)}")
+        if self.end is not None and self.end <= self.start:
+            raise UsageError(f"--end {_clock(self.end)} is not after --start {_clock(self.start)}")
+
+
+def parse_time(text: str, flag: str) -> Fraction:
+    """Seconds as typed: 12.5, 1:02.5 or 1:02:03.25 (as ffmpeg's -ss takes them)."""
+    try:
+        parts = [Fraction(p) for p in text.strip().split(":")]
+        if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"{flag} must be seconds or [HH:]MM:SS[.ms], got {text!r}") from None
+    return sum((p * 60 ** i for i, p in enumerate(reversed(parts))), Fraction(0))
+
+
+def _clock(t: Fraction) -> str:
+    return f"{float(t):.3f}".rstrip("0").rstrip(".") + " s"
+
+
+def trim(info: VideoInfo, span: Span) -> VideoInfo:
+    """`info` narrowed to the frames of `span` (frame k shown at k / fps): their first index and
+    count, and the span on the file's timeline, which the writer cuts the audio and subtitles to."""
+    if info.is_image:
+        raise UsageError(f"{info.path}: a still image has no time to take --start/--end from")
+    first = math.ceil(span.start * info.fps)
+    stop = None if span.end is None else math.ceil(span.end * info.fps)
+    if info.frames is not None:
+        if first >= info.frames:
+            raise UsageError(f"{info.path}: --start {_clock(span.start)} is past its end ({info.frames} frames, "
+                             f"{_clock(info.frames / info.fps)})")
+        stop = info.frames if stop is None else min(stop, info.frames)
+    t0 = info.start + first / info.fps
+    return dataclasses.replace(info, first=first, frames=None if stop is None else stop - first,
+                               span=(t0, None if stop is None else info.start + stop / info.fps))
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -259,6 +309,16 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
         c.close()
 
 
+def iter_info(info: VideoInfo, deep: bool = False) -> Iterator[np.ndarray]:
+    """The frames of a probed input, within its trim (`trim`) if it has one."""
+    got = 0
+    for frame in iter_frames(info.path, info.first, info.frames if info.span else None, deep):
+        got += 1
+        yield frame
+    if info.span and not got:
+        raise UsageError(f"{info.path}: no frames from {_clock((info.span[0] - info.start))} on (past its end?)")
+
+
 def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:
     files = sequence_files(pattern)[start:]
     shape = None
@@ -327,6 +387,8 @@ class VideoWriter:
     `start`: when the input's video starts on its timeline (s); the copied audio and subtitles keep
     their own starts, so their offset to the video stays, and the output's timeline begins at the
     earliest of them (as ffmpeg does);
+    `span`: [from, to) on the input's timeline (s; to None: the end) for a trimmed input: the output
+    begins at `from`, and copied audio and subtitle packets outside it are left out;
     `metadata`: the input container's tags, copied (title, creation time, location, ...);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
@@ -337,12 +399,14 @@ class VideoWriter:
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, metadata: dict | None = None,
-                 sample_aspect: Fraction | None = None, start: Fraction = Fraction(0)):
+                 sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
+                 span: tuple[Fraction, Fraction | None] | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
         self.sample_aspect = sample_aspect
-        self.start = self.origin = Fraction(start)  # origin: the input time the output's 0 stands for (set on open)
+        self.span = span  # a trimmed input's video starts at the span's start, the output's 0
+        self.start = self.origin = Fraction(span[0] if span else start)  # origin: the input time the output's 0 stands for (set on open)
         self.full_chroma = full_chroma or width % 2 or height % 2
         self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
@@ -431,7 +495,7 @@ class VideoWriter:
             self._open_subtitles()
         copied = ([self.audio_in.streams.audio[0]] if self.audio_in is not None else []) + \
                  ([self.subs_in.streams.subtitles[0]] if self.subs_in is not None else [])
-        self.origin = min([self.start] + [start_of(x) for x in copied])
+        self.origin = self.span[0] if self.span else min([self.start] + [start_of(x) for x in copied])
 
     def _open_audio(self):
         """The output's audio stream: a copy of the source's first, or its re-encoding (AUDIO_CODECS)."""
@@ -546,6 +610,8 @@ class VideoWriter:
             source = self.audio_in.streams.audio[0]
             if self.reencode:
                 for frame in self.audio_in.decode(source):
+                    if not self._in_span(frame.pts, frame.time_base):
+                        continue
                     if frame.pts is not None and frame.time_base:
                         frame.pts -= round(self.origin / frame.time_base)
                     for pkt in self.audio_out.encode(frame):
@@ -563,7 +629,7 @@ class VideoWriter:
     def _copy(self, container, source, target):
         """Remux the packets of `source` (a stream of `container`) into `target`."""
         for pkt in container.demux(source):
-            if pkt.dts is None:
+            if pkt.dts is None or not self._in_span(pkt.dts if pkt.pts is None else pkt.pts, pkt.time_base):
                 continue
             if self.origin and pkt.time_base:  # the output's timeline begins at the input's `origin`
                 ticks = round(self.origin / pkt.time_base)
@@ -571,6 +637,13 @@ class VideoWriter:
                 pkt.pts = None if pkt.pts is None else pkt.pts - ticks
             pkt.stream = target
             self.out.mux(pkt)
+
+    def _in_span(self, pts, time_base) -> bool:
+        """Whether a copied packet or audio frame starting at pts lies in the span (all do untrimmed)."""
+        if not self.span or pts is None or not time_base:
+            return True
+        t = pts * time_base
+        return self.span[0] <= t and (self.span[1] is None or t < self.span[1])
 
     def _exit_sequence(self, ok: bool):
         try:

@@ -826,3 +826,110 @@ def test_image_sequence_errors(weights, tmp_path):
     assert r.exit_code == 2 and "32x32" in r.output and not (tmp_path / "o.mp4").exists(), r.output
     r = cli(["interpolate", str(pattern), "--input-fps", "0"], weights)
     assert r.exit_code == 2 and "--input-fps" in r.output
+
+
+def _click_clip(path, seconds=2.0, click=1.0, rate=25):
+    """Frames numbered by their grey level, and PCM audio silent but for a click at `click` s (.mkv)."""
+    n = int(seconds * rate)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264rgb", rate=rate)
+        vs.width, vs.height, vs.pix_fmt, vs.options = 48, 32, "rgb24", {"qp": "0"}
+        aus = out.add_stream("pcm_s16le", rate=8000)
+        aus.layout = "mono"
+        for i in range(n):
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(np.full((32, 48, 3), 5 * i, np.uint8), format="rgb24")):
+                out.mux(pkt)
+        samples = np.zeros((1, int(seconds * 8000)), np.int16)
+        samples[0, int(click * 8000):int(click * 8000) + 40] = 20000
+        for k in range(0, samples.shape[1], 400):  # 50 ms frames
+            af = av.AudioFrame.from_ndarray(samples[:, k:k + 400], format="s16", layout="mono")
+            af.sample_rate, af.pts = 8000, k
+            for pkt in aus.encode(af):
+                out.mux(pkt)
+        for s in (vs, aus):
+            for pkt in s.encode():
+                out.mux(pkt)
+    return path
+
+
+def _click_time(path) -> float:
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        chunks = [(float(f.pts * f.time_base), f.to_ndarray()[0]) for f in c.decode(a)]
+    peak = max(float(np.abs(x.astype(np.float64)).max()) for _, x in chunks)  # int16 copied, float re-encoded
+    assert peak > 0, f"{path}: silent audio"
+    for t, x in chunks:
+        hit = np.flatnonzero(np.abs(x.astype(np.float64)) > peak / 2)
+        if hit.size:
+            return t + hit[0] / a.sample_rate
+
+
+def test_start_and_end_cut_video_and_audio_together(weights, tmp_path):
+    """--start 0.4 --end 1.4 of a 25 fps clip: frames 10..34, each unchanged (lossless), and the
+    audio cut to match, copied or re-encoded: its click at 1.0 s in the input comes 0.6 s into the output."""
+    src = _click_clip(tmp_path / "click.mkv")
+    assert abs(_click_time(src) - 1.0) < 0.002
+    r = runner.invoke(app, ["interpolate", str(src), "--start", "0.4", "--end", "0:01.4", "--lossless", "--json", "--quiet",
+                            "--weights", str(weights), "--device", "cpu", "--steps", "2", "-o", str(tmp_path / "o.mkv")])
+    assert r.exit_code == 0, r.output
+    got, whole = read_frames(tmp_path / "o.mkv"), read_frames(src)
+    assert len(got) == 2 * 25, f"1 s of 25 fps x2 is 50 frames, got {len(got)}"
+    for k in range(25):
+        assert np.array_equal(got[2 * k], whole[10 + k]), f"output frame {2 * k} is not input frame {10 + k}"
+    assert abs(_click_time(tmp_path / "o.mkv") - 0.6) < 0.06, f"click at {_click_time(tmp_path / 'o.mkv')} s, expected 0.6"
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        a = c.streams.audio[0]
+        heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
+    assert 0.9 <= heard <= 1.0 + 1e-9, f"{heard} s of audio for a 1 s cut"
+    r = cli(["interpolate", str(src), "--start", "0.4", "--end", "1.4", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output  # PCM re-encoded to AAC in an .mp4: cut the same way
+    assert abs(_click_time(tmp_path / "o.mp4") - 0.6) < 0.06, f"click at {_click_time(tmp_path / 'o.mp4')} s (AAC)"
+    # the tokenizer and prediction take the same cut: predict continues from the cut's end
+    r = cli(["predict", str(src), "--end", "1", "--frames", "3", "--lossless", "-o", str(tmp_path / "p.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    got = read_frames(tmp_path / "p.mp4")
+    assert len(got) == 25 + 3 and np.array_equal(got[:25], whole[:25]), f"{len(got)} frames"
+    r = cli(["reconstruct", str(src), "--start", "1.48", "-o", str(tmp_path / "r.mp4")], weights)
+    assert r.exit_code == 0 and len(read_frames(tmp_path / "r.mp4")) == 13, r.output
+
+
+def test_start_keeps_track_and_mask_frames_aligned_with_the_file(weights, tmp_path):
+    """A --track CSV and a --mask video number the input file's frames, trimmed or not."""
+    src = make_video(tmp_path / "in.mp4", frames=8, width=48, height=32, fps=10)
+    track = tmp_path / "t.csv"
+    track.write_text("frame,x,y\n0,0,0\n5,48,0\n")
+    r = cli(["outpaint", str(src), "--mode", "dynamic", "--track", str(track), "--start", "0.5", "--lossless",
+             "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    got, whole = read_frames(tmp_path / "o.mp4"), read_frames(src)
+    assert len(got) == 3 and np.array_equal(got[0][:, 48:], whole[5]), "frame 5 of the file sits at x=48 (the track's row 5)"
+    mask = tmp_path / "m.mp4"
+    with VideoWriter(mask, 10, 48, 32, lossless=True) as w:
+        for t in range(8):
+            m = np.zeros((32, 48, 3), np.uint8)
+            m[:, 6 * t:6 * t + 6] = 255  # the hole moves 6 px a frame
+            w.write(m)
+    r = cli(["inpaint", str(src), "--mask", str(mask), "--start", "0.5", "--lossless", "-o", str(tmp_path / "i.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    got = read_frames(tmp_path / "i.mp4")
+    for k in range(3):
+        keep = np.ones(48, bool)
+        keep[6 * (5 + k):6 * (5 + k) + 6] = False
+        assert np.array_equal(got[k][:, keep], whole[5 + k][:, keep]), f"frame {k}: the mask's frame {5 + k} is not the hole"
+
+
+@pytest.mark.parametrize("args,text", [(["--start", "5"], "past its end"), (["--start", "1", "--end", "0.5"], "is not after"),
+                                       (["--start", "1:75"], "[HH:]MM:SS"), (["--end", "-1"], "[HH:]MM:SS")])
+def test_bad_start_and_end(weights, good, tmp_path, args, text):
+    one_line_error(cli(["interpolate", str(good), *args, "-o", str(tmp_path / "o.mp4")], weights), 2, text)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_start_on_a_still_image_or_token_file(weights, good, tmp_path):
+    one = tmp_path / "one.png"
+    with VideoWriter(one, 1, 48, 32) as w:
+        w.write(np.zeros((32, 48, 3), np.uint8))
+    one_line_error(cli(["predict", str(one), "--start", "0.1", "-o", str(tmp_path / "o.mp4")], weights), 2, "still image")
+    assert cli(["tokenize", str(good), "-o", str(tmp_path / "t.safetensors")], weights).exit_code == 0
+    one_line_error(cli(["reconstruct", str(tmp_path / "t.safetensors"), "--end", "0.1", "-o", str(tmp_path / "r.mp4")],
+                       weights), 2, "token file")
