@@ -310,13 +310,49 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
 
 
 def iter_info(info: VideoInfo, deep: bool = False) -> Iterator[np.ndarray]:
-    """The frames of a probed input, within its trim (`trim`) if it has one."""
+    """The frames of a probed input, within its trim (`trim`) if it has one: a video file is
+    sought to the keyframe before the trim's start, so a cut late in a long file starts at once."""
     got = 0
-    for frame in iter_frames(info.path, info.first, info.frames if info.span else None, deep):
+    frames = _iter_span(info, deep) if info.span and not is_sequence(info.path) else \
+        iter_frames(info.path, info.first, info.frames if info.span else None, deep)
+    for frame in frames:
         got += 1
         yield frame
     if info.span and not got:
         raise UsageError(f"{info.path}: no frames from {_clock((info.span[0] - info.start))} on (past its end?)")
+
+
+def _iter_span(info: VideoInfo, deep: bool) -> Iterator[np.ndarray]:
+    """Decode the frames shown in info.span (within half a frame), from a seek to its start.
+    Frames without timestamps: counted from the file's first frame instead."""
+    t0, t1 = info.span
+    half = 1 / (2 * info.fps)
+    fmt = "rgb48le" if deep else "rgb24"
+    c = _open(info.path)
+    try:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        if s.time_base and t0 > 0:
+            try:
+                c.seek(math.floor((t0 - half) / s.time_base), stream=s, backward=True)
+            except av.FFmpegError:
+                c.seek(0, stream=s)
+        try:
+            for frame in c.decode(s):
+                if frame.pts is None or frame.time_base is None:
+                    c.close()
+                    yield from iter_frames(info.path, info.first, info.frames, deep)
+                    return
+                t = frame.pts * frame.time_base
+                if t < t0 - half:
+                    continue
+                if t1 is not None and t >= t1 - half:
+                    return
+                yield frame.to_ndarray(format=fmt)
+        except av.FFmpegError as e:
+            raise MagvitError(f"{info.path}: decoding failed after {_clock(t0)} ({e})") from None
+    finally:
+        c.close()
 
 
 def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:

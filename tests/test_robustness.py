@@ -933,3 +933,18 @@ def test_start_on_a_still_image_or_token_file(weights, good, tmp_path):
     assert cli(["tokenize", str(good), "-o", str(tmp_path / "t.safetensors")], weights).exit_code == 0
     one_line_error(cli(["reconstruct", str(tmp_path / "t.safetensors"), "--end", "0.1", "-o", str(tmp_path / "r.mp4")],
                        weights), 2, "token file")
+
+
+@pytest.mark.parametrize("start,end", [(0.5, 1.0), (1.32, None), (0.0, 0.2), (1.9, 2.5)])
+def test_trim_seeks_to_the_same_frames_as_decoding_from_the_start(tmp_path, start, end):
+    """A trimmed read seeks to the keyframe before --start (keyframes every 7 frames here, B-frames
+    on) and yields exactly the frames that counting from the first frame gives."""
+    from fractions import Fraction
+    from magvit_cli.video import Span, iter_info, trim
+    src = tmp_path / "g.mp4"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-t", "2", "-c:v", "libx264", "-g", "7", "-bf", "2",
+           "-pix_fmt", "yuv420p", str(src))
+    info = trim(probe(src), Span(Fraction(start), None if end is None else Fraction(end)))
+    got = np.stack(list(iter_info(info)))
+    want = read_frames(src, info.first, info.frames)
+    assert got.shape == want.shape and np.array_equal(got, want), f"{got.shape[0]} frames from the seek, {want.shape[0]} counted"
