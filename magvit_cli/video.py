@@ -108,7 +108,7 @@ class VideoInfo:
     width: int
     height: int
     fps: Fraction
-    frames: int | None  # None when the container does not say
+    frames: int | None  # None when the container does not say; trimmed: the frames in the span
     has_audio: bool
     is_image: bool
     rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
