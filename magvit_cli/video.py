@@ -121,6 +121,7 @@ class VideoInfo:
     interlaced: bool = False  # frames hold two fields (DV, broadcast): processed as whole frames, moving edges comb
     start: Fraction = Fraction(0)  # when the video stream starts on the file's timeline (s): its offset to the audio is kept
     first: int = 0  # index of the first frame processed (trim: a --start)
+    chapters: list = field(default_factory=list)  # the container's chapters (PyAV dicts: start, end, time_base, metadata)
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
 
 
@@ -277,7 +278,7 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
                          s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
                          bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None, interlaced,
-                         start_of(s))
+                         start_of(s), chapters=list(c.chapters()))
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -426,6 +427,8 @@ class VideoWriter:
     `span`: [from, to) on the input's timeline (s; to None: the end) for a trimmed input: the output
     begins at `from`, and copied audio and subtitle packets outside it are left out;
     `metadata`: the input container's tags, copied (title, creation time, location, ...);
+    `chapters`: the input's chapters (VideoInfo.chapters), kept in mp4/mov/mkv/webm on the
+    output's timeline (cut to the span);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
     H.265, 16-bit RGB for PNG and TIFF (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
@@ -436,12 +439,13 @@ class VideoWriter:
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, metadata: dict | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
-                 span: tuple[Fraction, Fraction | None] | None = None):
+                 span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
         self.sample_aspect = sample_aspect
         self.span = span  # a trimmed input's video starts at the span's start, the output's 0
+        self.chapters = chapters or []
         self.start = self.origin = Fraction(span[0] if span else start)  # origin: the input time the output's 0 stands for (set on open)
         self.full_chroma = full_chroma or width % 2 or height % 2
         self.convert = None  # reformat arguments RGB -> the encoder's YUV, when colour asks for them
@@ -532,6 +536,8 @@ class VideoWriter:
         copied = ([self.audio_in.streams.audio[0]] if self.audio_in is not None else []) + \
                  ([self.subs_in.streams.subtitles[0]] if self.subs_in is not None else [])
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(x) for x in copied])
+        if self.chapters and CONTAINERS.get(self.path.suffix.lower()) in ("mp4", "mov", "matroska", "webm"):
+            self.out.set_chapters(self._rebased_chapters())
 
     def _open_audio(self):
         """The output's audio stream: a copy of the source's first, or its re-encoding (AUDIO_CODECS)."""
@@ -673,6 +679,21 @@ class VideoWriter:
                 pkt.pts = None if pkt.pts is None else pkt.pts - ticks
             pkt.stream = target
             self.out.mux(pkt)
+
+    def _rebased_chapters(self) -> list:
+        """The input's chapters on the output's timeline: moved back by the origin, and where the
+        input is trimmed, those outside the span left out and the rest cut to it."""
+        length = None if not self.span or self.span[1] is None else self.span[1] - self.span[0]
+        out = []
+        for ch in self.chapters:
+            tb = Fraction(ch["time_base"])
+            a, b = ch["start"] * tb - self.origin, ch["end"] * tb - self.origin
+            if b <= 0 or (length is not None and a >= length):
+                continue
+            a, b = max(a, Fraction(0)), b if length is None else min(b, length)
+            out.append({"id": len(out) + 1, "start": round(a / tb), "end": round(b / tb), "time_base": tb,
+                        "metadata": dict(ch.get("metadata") or {})})
+        return out
 
     def _in_span(self, pts, time_base) -> bool:
         """Whether a copied packet or audio frame starting at pts lies in the span (all do untrimmed)."""

@@ -948,3 +948,28 @@ def test_trim_seeks_to_the_same_frames_as_decoding_from_the_start(tmp_path, star
     got = np.stack(list(iter_info(info)))
     want = read_frames(src, info.first, info.frames)
     assert got.shape == want.shape and np.array_equal(got, want), f"{got.shape[0]} frames from the seek, {want.shape[0]} counted"
+
+
+def test_chapters_are_kept_and_cut_with_the_span(weights, good, tmp_path):
+    """The input's chapters come back with their titles and times (.mkv, .mp4); with --start the
+    chapters before it are left out and the rest move back by it."""
+    meta = tmp_path / "ch.txt"
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=100\ntitle=Intro\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=100\nEND=300\ntitle=Main\n")
+    src = tmp_path / "ch.mkv"
+    ffmpeg("-y", "-i", str(good), "-i", str(meta), "-map_metadata", "1", "-map", "0", "-c", "copy", str(src))
+
+    def chapters(path):
+        with av.open(str(path)) as c:
+            return [(round(float(ch["start"] * ch["time_base"]), 3), round(float(ch["end"] * ch["time_base"]), 3),
+                     ch["metadata"].get("title")) for ch in c.chapters()]
+
+    assert chapters(src) == [(0.0, 0.1, "Intro"), (0.1, 0.3, "Main")]
+    for name in ("o.mkv", "o.mp4"):
+        r = cli(["interpolate", str(src), "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+        assert chapters(tmp_path / name) == chapters(src), f"{name}: {chapters(tmp_path / name)}"
+    r = cli(["interpolate", str(src), "--start", "0.15", "-o", str(tmp_path / "t.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    t0 = 5 / (30000 / 1001)  # the first frame at or after 0.15 s
+    assert chapters(tmp_path / "t.mkv") == [(0.0, round(0.3 - t0, 3), "Main")], chapters(tmp_path / "t.mkv")
