@@ -20,7 +20,7 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import Colour, Span, VideoInfo, VideoWriter, deep_output, iter_frames, iter_info, probe, trim
+from .video import Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, iter_frames, iter_info, probe, trim
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -51,10 +51,12 @@ def open_input(m: Magvit, path, span: Span | None = None) -> VideoInfo:
 
 
 def count_frames(info: VideoInfo) -> int:
-    """Frame count (within the trim) from the container, or by decoding when it does not say."""
+    """Frame count (within the trim) from the container, or where it does not say by counting its
+    packets (video.count_packets), or by decoding."""
     if info.frames:
         return info.frames
-    return sum(1 for _ in iter_info(info))
+    n = count_packets(info)
+    return n if n is not None else sum(1 for _ in iter_info(info))
 
 
 def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:

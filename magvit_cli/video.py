@@ -323,28 +323,57 @@ def iter_info(info: VideoInfo, deep: bool = False) -> Iterator[np.ndarray]:
         raise UsageError(f"{info.path}: no frames from {_clock((info.span[0] - info.start))} on (past its end?)")
 
 
-def _iter_span(info: VideoInfo, deep: bool) -> Iterator[np.ndarray]:
-    """Decode the frames shown in info.span (within half a frame), from a seek to its start.
-    Frames without timestamps: counted from the file's first frame instead."""
+def count_packets(info: VideoInfo) -> int | None:
+    """Frames of a probed video (within its trim) counted by demuxing, without decoding: one packet
+    a frame, as in Matroska/WebM, MP4/MOV and AVI (tens of times faster than decoding). None
+    where that does not hold or a packet has no timestamp: count by decoding instead."""
+    if is_sequence(info.path) or info.is_image:
+        return None
+    t0, t1 = info.span or (None, None)
+    half = 1 / (2 * info.fps)
+    with _open(info.path) as c:
+        if not any(k in c.format.name for k in ("matroska", "mov", "avi")):
+            return None
+        n = 0
+        for pkt in c.demux(c.streams.video[0]):
+            if not pkt.size:
+                continue
+            if pkt.pts is None or pkt.time_base is None:
+                return None
+            t = pkt.pts * pkt.time_base
+            n += (t0 is None or t >= t0 - half) and (t1 is None or t < t1 - half)
+        return n
+
+
+def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[np.ndarray]:
+    """Decode the frames shown in info.span (within half a frame), from a seek to `margin` seconds
+    before its start. A seek that lands past the span's first frame (MPEG-TS seeks to the next
+    keyframe) tries again 10 s earlier, then decodes from the file's start (margin None); frames
+    without timestamps are counted from it."""
     t0, t1 = info.span
     half = 1 / (2 * info.fps)
     fmt = "rgb48le" if deep else "rgb24"
     c = _open(info.path)
+    overshot = False
     try:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
-        if s.time_base and t0 > 0:
+        seek = margin is not None and bool(s.time_base) and t0 - margin > 0
+        if seek:
             try:
-                c.seek(math.floor((t0 - half) / s.time_base), stream=s, backward=True)
-            except av.FFmpegError:
-                c.seek(0, stream=s)
+                c.seek(math.floor((t0 - half - margin) / s.time_base), stream=s, backward=True)
+            except av.FFmpegError:  # not seekable: decoded from the start
+                seek = False
         try:
-            for frame in c.decode(s):
+            for k, frame in enumerate(c.decode(s)):
                 if frame.pts is None or frame.time_base is None:
                     c.close()
                     yield from iter_frames(info.path, info.first, info.frames, deep)
                     return
                 t = frame.pts * frame.time_base
+                if k == 0 and seek and t > t0 + half:
+                    overshot = True
+                    break
                 if t < t0 - half:
                     continue
                 if t1 is not None and t >= t1 - half:
@@ -354,6 +383,8 @@ def _iter_span(info: VideoInfo, deep: bool) -> Iterator[np.ndarray]:
             raise MagvitError(f"{info.path}: decoding failed after {_clock(t0)} ({e})") from None
     finally:
         c.close()
+    if overshot:
+        yield from _iter_span(info, deep, 10 if margin == 0 else None)
 
 
 def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:

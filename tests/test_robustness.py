@@ -935,13 +935,15 @@ def test_start_on_a_still_image_or_token_file(weights, good, tmp_path):
                        weights), 2, "token file")
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".ts"])
 @pytest.mark.parametrize("start,end", [(0.5, 1.0), (1.32, None), (0.0, 0.2), (1.9, 2.5)])
-def test_trim_seeks_to_the_same_frames_as_decoding_from_the_start(tmp_path, start, end):
+def test_trim_seeks_to_the_same_frames_as_decoding_from_the_start(tmp_path, start, end, suffix):
     """A trimmed read seeks to the keyframe before --start (keyframes every 7 frames here, B-frames
-    on) and yields exactly the frames that counting from the first frame gives."""
+    on) and yields exactly the frames that counting from the first frame gives (MPEG-TS, which
+    starts at 1.4 s and seeks imprecisely, too)."""
     from fractions import Fraction
     from magvit_cli.video import Span, iter_info, trim
-    src = tmp_path / "g.mp4"
+    src = tmp_path / f"g{suffix}"
     ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-t", "2", "-c:v", "libx264", "-g", "7", "-bf", "2",
            "-pix_fmt", "yuv420p", str(src))
     info = trim(probe(src), Span(Fraction(start), None if end is None else Fraction(end)))
@@ -973,3 +975,21 @@ def test_chapters_are_kept_and_cut_with_the_span(weights, good, tmp_path):
     assert r.exit_code == 0, r.output
     t0 = 5 / (30000 / 1001)  # the first frame at or after 0.15 s
     assert chapters(tmp_path / "t.mkv") == [(0.0, round(0.3 - t0, 3), "Main")], chapters(tmp_path / "t.mkv")
+
+
+@pytest.mark.parametrize("name", ["g.mkv", "g.webm", "g.ts"])
+def test_frames_counted_from_packets_where_a_packet_is_a_frame(tmp_path, name):
+    """Matroska/WebM say no frame count: their packets are counted (no decoding), whole or within
+    a trim, and agree with decoding; MPEG-TS (where a packet need not be a frame) is decoded."""
+    from fractions import Fraction
+    from magvit_cli.runners import count_frames
+    from magvit_cli.video import Span, count_packets, iter_info, trim
+    src = tmp_path / name
+    codec = ["-c:v", "libvpx-vp9", "-b:v", "200k"] if name.endswith("webm") else ["-c:v", "libx264", "-bf", "2", "-g", "9"]
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-t", "1.6", *codec, "-pix_fmt", "yuv420p", str(src))
+    whole = probe(src)
+    for info in (whole, trim(whole, Span(Fraction(1, 2), Fraction(6, 5)))):
+        decoded = sum(1 for _ in iter_info(info))
+        counted = count_packets(info)
+        assert counted == (None if name.endswith("ts") else decoded), f"{name}: {counted} packets, {decoded} frames decoded"
+        assert count_frames(info) == decoded
