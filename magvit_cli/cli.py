@@ -5,6 +5,7 @@ a traceback only with MAGVIT_DEBUG=1.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -92,7 +93,7 @@ def emit(result: dict, human: str) -> None:
     if State.json:
         print(json.dumps(result, default=str))
     elif not State.quiet:
-        Console().print(human, highlight=False)
+        Console().print(human, highlight=False, soft_wrap=True)  # one line per result, whatever the width: greppable
 
 
 def summary(out: runners.Output) -> dict:
@@ -478,13 +479,40 @@ def tokenize(inputs: List[Path] = Inputs,
            check=lambda: _span(start, end))
 
 
+def _describe_input(i: video.VideoInfo) -> tuple[dict, str]:
+    """One input's facts as the JSON summary and a human line."""
+    n = 1 if i.is_image else runners.count_frames(i)
+    rate = str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})"
+    result = {"input": str(i.path), "width": i.width, "height": i.height, "fps": str(i.fps), "frames": n,
+              "seconds": None if i.is_image else round(n / float(i.fps), 3), "image": i.is_image, "depth": i.depth,
+              "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles,
+              "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
+              "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced,
+              "video_start": float(i.start), "colour": dataclasses.asdict(i.colour)}
+    facts = ["image" if i.is_image else f"{rate} fps, {n} frames, {result['seconds']:.3f} s", f"{i.depth}-bit",
+             *(["4:4:4"] if i.full_chroma else []), *(["audio"] if i.has_audio else []),
+             *(["subtitles"] if i.has_subtitles else []), *([f"{len(i.chapters)} chapters"] if i.chapters else []),
+             *([f"rotated {i.rotation}"] if i.rotation else []), *([f"pixel aspect {i.sample_aspect}"] if i.sample_aspect else []),
+             *(["interlaced"] if i.interlaced else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
+    return result, f"{i.path}: {i.width}x{i.height}, " + ", ".join(facts)
+
+
 @app.command()
-def info(weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-         json_: bool = JsonOpt):
+def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, help=(
+             "Videos or images to describe instead: what magvit reads from each (size, rate, frames, length, "
+             "depth, audio, subtitles, chapters, rotation, pixel shape, interlacing) and keeps on its output.")),
+         weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+         input_fps: Optional[str] = InputFpsOpt, json_: bool = JsonOpt):
     """The loaded weights, their configs, the device and precision that would be used, and the settings
-    each task decodes with when no option is given (they differ between footprint and padded models)."""
+    each task decodes with when no option is given (they differ between footprint and padded models).
+    With inputs: each input as magvit reads it (no model is loaded)."""
     State.json = json_
     try:
+        if inputs:
+            video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
+            for src in inputs:
+                emit(*_describe_input(video.probe(src)))
+            return
         import dataclasses
         m = pipeline.Magvit(weights, device, precision, need_transformer=False, allow_pickle=State.allow_pickle)
         from .weights import resolve

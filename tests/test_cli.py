@@ -540,3 +540,16 @@ def test_sampling_defaults_follow_the_condition_region():
     assert r(get_task("FP"), "padded").soft and not r(get_task("CFP"), "padded").soft
     assert not r(ipd, "padded").soft and not r(cg, "padded").soft
     assert r(fi, "footprint", soft=True).soft and not r(opc, "padded", soft=False).soft
+
+
+def test_info_describes_inputs_without_a_model(clip, tmp_path):
+    """`magvit info IN` says what magvit reads from a file; no weights are needed (these point nowhere)."""
+    r = runner.invoke(app, ["info", str(clip), "--weights", str(tmp_path / "none"), "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (got["width"], got["height"], got["fps"], got["frames"], got["audio"]) == (48, 32, "30000/1001", 6, True), got
+    assert abs(got["seconds"] - 6 * 1001 / 30000) < 1e-3 and got["chapters"] == [] and not got["image"]
+    r = runner.invoke(app, ["info", str(clip)])
+    assert r.exit_code == 0 and "48x32" in r.output and "6 frames" in r.output and "audio" in r.output, r.output
+    r = runner.invoke(app, ["info", str(tmp_path / "missing.mp4")])
+    assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output, r.output
