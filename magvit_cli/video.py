@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+from av.subtitles.subtitle import SubtitleSet
 import numpy as np
 
 from .errors import MagvitError, UsageError, check_interrupt, interrupt_requested, signals_held
@@ -421,7 +422,10 @@ AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm
 # Text subtitles an output type holds, copied as they are (frames keep their times, so do they);
 # others, and any in types not listed, are left out.
 SUBTITLE_CODECS = {".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
-                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"}}
+                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"}, ".webm": {"webvtt"}}
+# Text subtitles another type does not hold are converted (as ffmpeg does): to this encoder, per output type.
+TEXT_SUBTITLES = {"srt", "subrip", "ass", "ssa", "webvtt", "mov_text", "text"}
+SUBTITLE_ENCODERS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "ass", ".webm": "webvtt"}
 # Container tags that describe the file's making, not its content: the muxer writes its own.
 _TECHNICAL_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
@@ -449,7 +453,8 @@ class VideoWriter:
     Use as a context manager: the file appears at `path` only when the block ends without an
     exception. `audio_from` copies that file's first audio stream (remux, no re-encode; audio the
     output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies that
-    file's first subtitle stream where the output type holds it (SUBTITLE_CODECS);
+    file's first subtitle stream where the output type holds it (SUBTITLE_CODECS), text subtitles
+    it does not hold converted to its text format (SUBTITLE_ENCODERS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
     `start`: when the input's video starts on its timeline (s); the copied audio and subtitles keep
@@ -524,6 +529,7 @@ class VideoWriter:
 
     def _open(self):
         self.audio_in = self.audio_out = self.subs_in = self.subs_out = None
+        self.subs_convert = False  # text subtitles decoded and encoded for this type (SUBTITLE_ENCODERS)
         self.reencode = False  # the audio is decoded and encoded again (AUDIO_CODECS) instead of copied
         self.palette = None  # GIF: the filter graph that gives each frame its palette
         if self.is_image:
@@ -587,14 +593,34 @@ class VideoWriter:
             self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
 
     def _open_subtitles(self):
-        """The output's subtitle stream: a copy of the source's first, where the type holds it."""
+        """The output's subtitle stream: a copy of the source's first, where the type holds it, or
+        text subtitles converted to the type's text format (SubRip into .mp4: mov_text)."""
         src = av.open(str(self.subtitles_from))
         s = src.streams.subtitles[0] if src.streams.subtitles else None
-        if s is not None and s.codec_context is not None and \
-                s.codec_context.name in SUBTITLE_CODECS.get(self.path.suffix.lower(), ()):
+        name = s.codec_context.name if s is not None and s.codec_context is not None else None
+        suffix = self.path.suffix.lower()
+        if name in SUBTITLE_CODECS.get(suffix, ()):
             self.subs_in, self.subs_out = src, self.out.add_stream_from_template(s)
+        elif name in TEXT_SUBTITLES and suffix in SUBTITLE_ENCODERS and self._encodes_subtitles(s, SUBTITLE_ENCODERS[suffix]):
+            self.subs_in, self.subs_convert = src, True
+            self.subs_out = self.out.add_stream(SUBTITLE_ENCODERS[suffix])
+            self.subs_out.codec_context.subtitle_header = s.codec_context.subtitle_header
+            self.subs_out.time_base = Fraction(1, 1000)
         else:
             src.close()
+
+    @staticmethod
+    def _encodes_subtitles(source, encoder: str) -> bool:
+        """Whether `encoder` opens with the source decoder's ASS header (which it styles the cues
+        by); tried on its own, so a failure leaves the subtitles out, not the run."""
+        try:
+            source.codec_context.open()
+            trial = av.codec.CodecContext.create(encoder, "w")
+            trial.subtitle_header = source.codec_context.subtitle_header
+            trial.open()
+            return True
+        except (av.FFmpegError, TypeError, ValueError):
+            return False
 
     def _tag_aspect(self):
         """Tag the encoder with the pixels' shape; the muxer takes it from there (mp4, mov, mkv, avi,
@@ -695,7 +721,8 @@ class VideoWriter:
                 self._copy(self.audio_in, source, self.audio_out)
             self.audio_in.close()
         if self.subs_in is not None:
-            self._copy(self.subs_in, self.subs_in.streams.subtitles[0], self.subs_out)
+            (self._convert_subtitles if self.subs_convert else self._copy)(self.subs_in, self.subs_in.streams.subtitles[0],
+                                                                           self.subs_out)
             self.subs_in.close()
         self.out.close()
 
@@ -710,6 +737,23 @@ class VideoWriter:
                 pkt.pts = None if pkt.pts is None else pkt.pts - ticks
             pkt.stream = target
             self.out.mux(pkt)
+
+    def _convert_subtitles(self, container, source, target):
+        """Decode each cue of `source` and encode it for `target` (1 ms time base), at its time on
+        the output's timeline; cues without a duration are left out (a text cue needs an end)."""
+        ms = Fraction(1, 1000)
+        for pkt in container.demux(source):
+            if pkt.pts is None or not pkt.duration or not pkt.time_base or not self._in_span(pkt.pts, pkt.time_base):
+                continue
+            start, length = round((pkt.pts * pkt.time_base - self.origin) / ms), round(pkt.duration * pkt.time_base / ms)
+            for cue in source.codec_context.decode(pkt):
+                if getattr(cue, "ass", None) is None:  # a bitmap: not text
+                    continue
+                out = target.codec_context.encode_subtitle(SubtitleSet.create(cue.ass, 0, length, pts=start * 1000))
+                out.stream, out.time_base = target, ms
+                out.pts = out.dts = start
+                out.duration = length
+                self.out.mux(out)
 
     def _rebased_chapters(self) -> list:
         """The input's chapters on the output's timeline: moved back by the origin, and where the

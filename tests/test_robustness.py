@@ -723,10 +723,22 @@ def test_gif_gives_each_frame_its_palette(tmp_path):
     assert probe(tmp_path / "o.gif").fps == 10
 
 
-@pytest.mark.parametrize("out,kept", [("o.mkv", True), ("o.mp4", False)])
-def test_subtitles_are_copied_where_the_output_holds_them(weights, tmp_path, out, kept):
-    """A clip's text subtitles come along (same times: interpolation keeps the duration) where the
-    output type holds their codec: SubRip into .mkv, not into .mp4 (which takes mov_text)."""
+def _cues(path) -> list:
+    """(start s, duration s, text) of each text cue of a file's first subtitle stream."""
+    with av.open(str(path)) as c:
+        if not c.streams.subtitles:
+            return []
+        t = c.streams.subtitles[0]
+        return [(round(float(p.pts * p.time_base), 3), round(float(p.duration * p.time_base), 3), cue.ass.split(b",")[-1])
+                for p in c.demux(t) if p.size for cue in t.codec_context.decode(p)]
+
+
+@pytest.mark.parametrize("out,how", [("o.mkv", "copied"), ("o.mp4", "mov_text"), ("o.mov", "mov_text"),
+                                     ("o.webm", "webvtt"), ("o.avi", None)])
+def test_subtitles_are_kept_where_the_output_holds_text(weights, tmp_path, out, how):
+    """A clip's SubRip cue comes along at its time (interpolation keeps the duration): copied into
+    .mkv, converted where the type takes another text format (mov_text in .mp4/.mov, WebVTT in
+    .webm, as ffmpeg does), none in .avi; mov_text back into .mkv becomes ASS; --start moves it."""
     (tmp_path / "s.srt").write_text("1\n00:00:00,200 --> 00:00:00,700\nhello\n")
     src = tmp_path / "in.mkv"
     ffmpeg("-i", str(make_video(tmp_path / "v.mp4", frames=25)), "-i", str(tmp_path / "s.srt"), "-map", "0", "-map", "1",
@@ -735,11 +747,17 @@ def test_subtitles_are_copied_where_the_output_holds_them(weights, tmp_path, out
     r = cli(["interpolate", str(src), "-o", str(tmp_path / out)], weights)
     assert r.exit_code == 0, r.output
     with av.open(str(tmp_path / out)) as c:
-        assert bool(c.streams.subtitles) == kept, [s.type for s in c.streams]
-        if kept:
-            t = c.streams.subtitles[0]
-            got = [(float(p.pts * p.time_base), bytes(p)) for p in c.demux(t) if p.size]
-            assert got == [(0.2, b"hello")], got
+        names = [s.codec_context.name for s in c.streams.subtitles]
+    assert names == ([] if how is None else ["srt" if how == "copied" else how]), names
+    assert _cues(tmp_path / out) == ([] if how is None else [(0.2, 0.5, b"hello")]), _cues(tmp_path / out)
+    if out == "o.mp4":
+        r = cli(["interpolate", str(tmp_path / out), "--start", "0.1", "-o", str(tmp_path / "back.mkv")], weights)
+        assert r.exit_code == 0, r.output
+        with av.open(str(tmp_path / "back.mkv")) as c:
+            assert [s.codec_context.name for s in c.streams.subtitles] in (["ass"], ["ssa"])  # the ASS decoder's two names
+        (start, length, text), = _cues(tmp_path / "back.mkv")
+        t0 = 3 / (30000 / 1001)  # the first frame at or after 0.1 s
+        assert abs(start - (0.2 - t0)) < 0.002 and length == 0.5 and text == b"hello", (start, length, text)
 
 
 def test_container_tags_are_kept(weights, tmp_path):
