@@ -324,14 +324,19 @@ def iter_info(info: VideoInfo, deep: bool = False) -> Iterator[np.ndarray]:
         raise UsageError(f"{info.path}: no frames from {_clock((info.span[0] - info.start))} on (past its end?)")
 
 
+def _in_trim(info: VideoInfo, t: Fraction) -> bool:
+    """Whether a frame at time t (s, the file's timeline) is in info's trim, within half a frame."""
+    half = 1 / (2 * info.fps)
+    t0, t1 = info.span
+    return t >= t0 - half and (t1 is None or t < t1 - half)
+
+
 def count_packets(info: VideoInfo) -> int | None:
     """Frames of a probed video (within its trim) counted by demuxing, without decoding: one packet
     a frame, as in Matroska/WebM, MP4/MOV and AVI (tens of times faster than decoding). None
     where that does not hold or a packet has no timestamp: count by decoding instead."""
     if is_sequence(info.path) or info.is_image:
         return None
-    t0, t1 = info.span or (None, None)
-    half = 1 / (2 * info.fps)
     with _open(info.path) as c:
         if not any(k in c.format.name for k in ("matroska", "mov", "avi")):
             return None
@@ -341,8 +346,7 @@ def count_packets(info: VideoInfo) -> int | None:
                 continue
             if pkt.pts is None or pkt.time_base is None:
                 return None
-            t = pkt.pts * pkt.time_base
-            n += (t0 is None or t >= t0 - half) and (t1 is None or t < t1 - half)
+            n += info.span is None or _in_trim(info, pkt.pts * pkt.time_base)
         return n
 
 
@@ -375,11 +379,10 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[
                 if k == 0 and seek and t > t0 + half:
                     overshot = True
                     break
-                if t < t0 - half:
-                    continue
-                if t1 is not None and t >= t1 - half:
+                if _in_trim(info, t):
+                    yield frame.to_ndarray(format=fmt)
+                elif t >= t0:  # past the end
                     return
-                yield frame.to_ndarray(format=fmt)
         except av.FFmpegError as e:
             raise MagvitError(f"{info.path}: decoding failed after {_clock(t0)} ({e})") from None
     finally:
