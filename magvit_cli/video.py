@@ -450,14 +450,29 @@ def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
     return g
 
 
+@dataclass
+class _Track:
+    """A stream the writer carries over from a source file: `how` is copy (remux), reencode
+    (audio, AUDIO_CODECS) or convert (text subtitles, SUBTITLE_ENCODERS)."""
+    container: "av.container.InputContainer"  # its own, so each track is read start to end
+    source: "av.stream.Stream"
+    target: "av.stream.Stream"
+    how: str
+
+
+def _count_streams(path, kind: str) -> int:
+    with av.open(str(path)) as c:
+        return len(c.streams.audio if kind == "audio" else c.streams.subtitles)
+
+
 class VideoWriter:
     """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
 
     Use as a context manager: the file appears at `path` only when the block ends without an
-    exception. `audio_from` copies that file's first audio stream (remux, no re-encode; audio the
-    output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies that
-    file's first subtitle stream where the output type holds it (SUBTITLE_CODECS), text subtitles
-    it does not hold converted to its text format (SUBTITLE_ENCODERS);
+    exception. `audio_from` copies every audio stream of that file (remux, no re-encode; audio the
+    output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies every
+    subtitle stream of that file the output type holds (SUBTITLE_CODECS), text subtitles it does
+    not hold converted to its text format (SUBTITLE_ENCODERS);
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
     `start`: when the input's video starts on its timeline (s); the copied audio and subtitles keep
@@ -502,7 +517,7 @@ class VideoWriter:
     @property
     def has_audio(self) -> bool:
         """Whether the output carries audio (known once the writer is open)."""
-        return getattr(self, "audio_out", None) is not None
+        return any(t.target.type == "audio" for t in getattr(self, "tracks", ()))
 
     @property
     def depth(self) -> int:
@@ -531,9 +546,7 @@ class VideoWriter:
         return self
 
     def _open(self):
-        self.audio_in = self.audio_out = self.subs_in = self.subs_out = None
-        self.subs_convert = False  # text subtitles decoded and encoded for this type (SUBTITLE_ENCODERS)
-        self.reencode = False  # the audio is decoded and encoded again (AUDIO_CODECS) instead of copied
+        self.tracks: list[_Track] = []  # the audio and subtitle streams carried over, in the input's order
         self.palette = None  # GIF: the filter graph that gives each frame its palette
         if self.is_image:
             encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
@@ -573,44 +586,47 @@ class VideoWriter:
             self._open_audio()
         if self.subtitles_from is not None:
             self._open_subtitles()
-        copied = ([self.audio_in.streams.audio[0]] if self.audio_in is not None else []) + \
-                 ([self.subs_in.streams.subtitles[0]] if self.subs_in is not None else [])
-        self.origin = self.span[0] if self.span else min([self.start] + [start_of(x) for x in copied])
+        for t in self.tracks:  # language and title: which track is which
+            t.target.metadata.update({k: v for k, v in t.source.metadata.items() if k in ("language", "title")})
+        self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])
         if self.chapters and CONTAINERS.get(self.path.suffix.lower()) in ("mp4", "mov", "matroska", "webm"):
             self.out.set_chapters(self._rebased_chapters())
 
     def _open_audio(self):
-        """The output's audio stream: a copy of the source's first, or its re-encoding (AUDIO_CODECS)."""
-        src = av.open(str(self.audio_from))
+        """One output stream per audio stream of the source: a copy, or a re-encoding where the
+        type does not hold its codec (AUDIO_CODECS); none where the type holds no audio."""
         held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (None, None))
-        a = src.streams.audio[0].codec_context if src.streams.audio else None
-        if a is None or (held is not None and a.name not in held and encoder is None):
-            src.close()
-        elif held is not None and a.name not in held:
-            self.audio_in, self.reencode = src, True
-            self.audio_out = self.out.add_stream(encoder, rate=48000 if encoder == "libopus" else a.sample_rate)
-            # a stream that gives only a channel count ("2 channels") gets that count's usual layout
-            self.audio_out.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
-        else:
-            self.audio_in = src
-            self.audio_out = self.out.add_stream_from_template(src.streams.audio[0])
+        for i in range(_count_streams(self.audio_from, "audio")):
+            src = av.open(str(self.audio_from))
+            source = src.streams.audio[i]
+            a = source.codec_context
+            if a is None or (held is not None and a.name not in held and encoder is None):
+                src.close()
+            elif held is not None and a.name not in held:
+                target = self.out.add_stream(encoder, rate=48000 if encoder == "libopus" else a.sample_rate)
+                # a stream that gives only a channel count ("2 channels") gets that count's usual layout
+                target.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
+                self.tracks.append(_Track(src, source, target, "reencode"))
+            else:
+                self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
 
     def _open_subtitles(self):
-        """The output's subtitle stream: a copy of the source's first, where the type holds it, or
+        """One output stream per subtitle stream of the source: a copy where the type holds it, or
         text subtitles converted to the type's text format (SubRip into .mp4: mov_text)."""
-        src = av.open(str(self.subtitles_from))
-        s = src.streams.subtitles[0] if src.streams.subtitles else None
-        name = s.codec_context.name if s is not None and s.codec_context is not None else None
         suffix = self.path.suffix.lower()
-        if name in SUBTITLE_CODECS.get(suffix, ()):
-            self.subs_in, self.subs_out = src, self.out.add_stream_from_template(s)
-        elif name in TEXT_SUBTITLES and suffix in SUBTITLE_ENCODERS and self._encodes_subtitles(s, SUBTITLE_ENCODERS[suffix]):
-            self.subs_in, self.subs_convert = src, True
-            self.subs_out = self.out.add_stream(SUBTITLE_ENCODERS[suffix])
-            self.subs_out.codec_context.subtitle_header = s.codec_context.subtitle_header
-            self.subs_out.time_base = Fraction(1, 1000)
-        else:
-            src.close()
+        for i in range(_count_streams(self.subtitles_from, "subtitle")):
+            src = av.open(str(self.subtitles_from))
+            source = src.streams.subtitles[i]
+            name = source.codec_context.name if source.codec_context is not None else None
+            if name in SUBTITLE_CODECS.get(suffix, ()):
+                self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
+            elif name in TEXT_SUBTITLES and suffix in SUBTITLE_ENCODERS and self._encodes_subtitles(source, SUBTITLE_ENCODERS[suffix]):
+                target = self.out.add_stream(SUBTITLE_ENCODERS[suffix])
+                target.codec_context.subtitle_header = source.codec_context.subtitle_header
+                target.time_base = Fraction(1, 1000)
+                self.tracks.append(_Track(src, source, target, "convert"))
+            else:
+                src.close()
 
     @staticmethod
     def _encodes_subtitles(source, encoder: str) -> bool:
@@ -708,26 +724,23 @@ class VideoWriter:
             self._encode_frames(self._through_palette(None))
         for pkt in self.stream.encode():
             self._mux_video(pkt)
-        if self.audio_in is not None:
-            source = self.audio_in.streams.audio[0]
-            if self.reencode:
-                for frame in self.audio_in.decode(source):
-                    if not self._in_span(frame.pts, frame.time_base):
-                        continue
-                    if frame.pts is not None and frame.time_base:
-                        frame.pts -= round(self.origin / frame.time_base)
-                    for pkt in self.audio_out.encode(frame):
-                        self.out.mux(pkt)
-                for pkt in self.audio_out.encode():
-                    self.out.mux(pkt)
-            else:
-                self._copy(self.audio_in, source, self.audio_out)
-            self.audio_in.close()
-        if self.subs_in is not None:
-            (self._convert_subtitles if self.subs_convert else self._copy)(self.subs_in, self.subs_in.streams.subtitles[0],
-                                                                           self.subs_out)
-            self.subs_in.close()
+        for t in self.tracks:
+            {"copy": self._copy, "reencode": self._reencode_audio, "convert": self._convert_subtitles}[t.how](
+                t.container, t.source, t.target)
+            t.container.close()
         self.out.close()
+
+    def _reencode_audio(self, container, source, target):
+        """Decode the audio of `source` and encode it for `target`, at its time on the output's timeline."""
+        for frame in container.decode(source):
+            if not self._in_span(frame.pts, frame.time_base):
+                continue
+            if frame.pts is not None and frame.time_base:
+                frame.pts -= round(self.origin / frame.time_base)
+            for pkt in target.encode(frame):
+                self.out.mux(pkt)
+        for pkt in target.encode():
+            self.out.mux(pkt)
 
     def _copy(self, container, source, target):
         """Remux the packets of `source` (a stream of `container`) into `target`."""
@@ -811,8 +824,7 @@ class VideoWriter:
                 self.out.close()
             except Exception:
                 pass
-            for src in (getattr(self, "audio_in", None), getattr(self, "subs_in", None)):
-                if src is not None:
-                    src.close()
+            for t in getattr(self, "tracks", ()):
+                t.container.close()
         finally:
             self.tmp.unlink(missing_ok=True)
