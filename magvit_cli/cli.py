@@ -218,6 +218,11 @@ def _span(start: Optional[str], end: Optional[str]) -> Optional[video.Span]:
                       None if end is None else video.parse_time(end, "--end"))
 
 
+def _sequence_fps(input_fps: Optional[str]) -> None:
+    """The rate image sequences are read at: --input-fps, else the default."""
+    video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
+
+
 def _rate(text: str, flag: str) -> Fraction:
     """A frame rate as typed: a number or fraction. A decimal within 0.005 of an NTSC rate
     (k x 1000/1001: 23.976, 29.97, 59.94, ...) is that rate, as a video's own timing has it."""
@@ -241,7 +246,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
     against each output's type, and `check()` (the options that need no model)."""
     State.quiet, State.json = quiet, json_
     try:
-        video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
+        _sequence_fps(input_fps)
         if output is not None and len(inputs) > 1:
             raise UsageError("-o/--output takes one input; use --out-dir for several")
         if out_dir is not None and not out_dir.is_dir():
@@ -509,7 +514,7 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
     State.json = json_
     try:
         if inputs:
-            video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
+            _sequence_fps(input_fps)
             for src in inputs:
                 emit(*_describe_input(video.probe(src)))
             return
