@@ -460,6 +460,14 @@ class _Track:
     how: str
 
 
+def _decoded(source, packet) -> list:
+    """What a packet of `source` decodes to; nothing where the decoder refuses it (damaged)."""
+    try:
+        return list(source.codec_context.decode(packet))
+    except av.FFmpegError:
+        return []
+
+
 def _count_streams(path, kind: str) -> int:
     with av.open(str(path)) as c:
         return len(c.streams.audio if kind == "audio" else c.streams.subtitles)
@@ -731,14 +739,17 @@ class VideoWriter:
         self.out.close()
 
     def _reencode_audio(self, container, source, target):
-        """Decode the audio of `source` and encode it for `target`, at its time on the output's timeline."""
-        for frame in container.decode(source):
-            if not self._in_span(frame.pts, frame.time_base):
-                continue
-            if frame.pts is not None and frame.time_base:
-                frame.pts -= round(self.origin / frame.time_base)
-            for pkt in target.encode(frame):
-                self.out.mux(pkt)
+        """Decode the audio of `source` and encode it for `target`, at its time on the output's
+        timeline. A packet the decoder refuses (damaged) is skipped, as ffmpeg does: a gap in the
+        audio, not the run lost after its video is made."""
+        for packet in container.demux(source):
+            for frame in _decoded(source, packet):
+                if not self._in_span(frame.pts, frame.time_base):
+                    continue
+                if frame.pts is not None and frame.time_base:
+                    frame.pts -= round(self.origin / frame.time_base)
+                for pkt in target.encode(frame):
+                    self.out.mux(pkt)
         for pkt in target.encode():
             self.out.mux(pkt)
 
@@ -762,7 +773,7 @@ class VideoWriter:
             if pkt.pts is None or not pkt.duration or not pkt.time_base or not self._in_span(pkt.pts, pkt.time_base):
                 continue
             start, length = round((pkt.pts * pkt.time_base - self.origin) / ms), round(pkt.duration * pkt.time_base / ms)
-            for cue in source.codec_context.decode(pkt):
+            for cue in _decoded(source, pkt):
                 if getattr(cue, "ass", None) is None:  # a bitmap: not text
                     continue
                 out = target.codec_context.encode_subtitle(SubtitleSet.create(cue.ass, 0, length, pts=start * 1000))

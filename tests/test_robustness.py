@@ -1031,3 +1031,26 @@ def test_every_audio_and_subtitle_track_is_kept(weights, tmp_path, out, audio):
         tracks = [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams if s.type != "video"]
     subs = [("subtitle", {"o.mkv": "srt", "o.mp4": "mov_text", "o.webm": "webvtt"}[out], lang) for lang in ("eng", "fre")]
     assert tracks == [("audio", audio, "eng"), ("audio", audio, "fre"), *subs], tracks
+
+
+def test_damaged_audio_packets_are_skipped_not_the_run(weights, tmp_path):
+    """Every 10th AAC packet garbled (ffmpeg's noise filter): re-encoding the audio for .webm skips
+    the packets the decoder refuses, as ffmpeg does, instead of failing after the video is made."""
+    src = tmp_path / "bad.mkv"
+    ffmpeg("-y", "-i", str(make_video(tmp_path / "v.mp4", frames=30, audio=True)), "-c", "copy",
+           "-bsf:a", "noise=amount=if(eq(mod(n\\,10)\\,5)\\,2\\,0)", str(src))
+    with av.open(str(src)) as c:
+        s = c.streams.audio[0]
+        refused = 0
+        for p in c.demux(s):
+            try:
+                list(s.codec_context.decode(p))
+            except av.FFmpegError:
+                refused += 1
+    assert refused >= 2, f"{refused} damaged packets: the test needs some"
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.webm")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o.webm")) as c:
+        a = c.streams.audio[0]
+        heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
+    assert heard > 0.6, f"{heard:.2f} s of the 1 s of audio kept"
