@@ -350,6 +350,11 @@ def count_packets(info: VideoInfo) -> int | None:
         return n
 
 
+# How far before a cut's start the copied tracks are sought to (a seek may land late: MPEG-TS
+# lands on the next keyframe); the packets before the cut are then skipped by their times.
+SEEK_MARGIN = 10
+
+
 def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[np.ndarray]:
     """Decode the frames shown in info.span (within half a frame), from a seek to `margin` seconds
     before its start. A seek that lands past the span's first frame (MPEG-TS seeks to the next
@@ -388,7 +393,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[
     finally:
         c.close()
     if overshot:
-        yield from _iter_span(info, deep, 10 if margin == 0 else None)
+        yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None)
 
 
 def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:
@@ -733,6 +738,11 @@ class VideoWriter:
         for pkt in self.stream.encode():
             self._mux_video(pkt)
         for t in self.tracks:
+            if self.span and self.span[0] > SEEK_MARGIN and t.source.time_base:  # a late cut: no need to read up to it
+                try:
+                    t.container.seek(math.floor((self.span[0] - SEEK_MARGIN) / t.source.time_base), stream=t.source, backward=True)
+                except av.FFmpegError:
+                    pass
             {"copy": self._copy, "reencode": self._reencode_audio, "convert": self._convert_subtitles}[t.how](
                 t.container, t.source, t.target)
             t.container.close()

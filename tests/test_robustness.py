@@ -855,7 +855,7 @@ def _click_clip(path, seconds=2.0, click=1.0, rate=25):
         aus = out.add_stream("pcm_s16le", rate=8000)
         aus.layout = "mono"
         for i in range(n):
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(np.full((32, 48, 3), 5 * i, np.uint8), format="rgb24")):
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(np.full((32, 48, 3), 5 * i % 250, np.uint8), format="rgb24")):
                 out.mux(pkt)
         samples = np.zeros((1, int(seconds * 8000)), np.int16)
         samples[0, int(click * 8000):int(click * 8000) + 40] = 20000
@@ -1054,3 +1054,15 @@ def test_damaged_audio_packets_are_skipped_not_the_run(weights, tmp_path):
         a = c.streams.audio[0]
         heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
     assert heard > 0.6, f"{heard:.2f} s of the 1 s of audio kept"
+
+
+def test_a_late_cut_seeks_the_audio_and_keeps_it_in_sync(weights, tmp_path):
+    """--start past SEEK_MARGIN: the copied and re-encoded audio are sought to before the cut
+    instead of read from the start, and the click at 11 s still comes 0.4 s into a cut from 10.6 s."""
+    from magvit_cli.video import SEEK_MARGIN
+    src = _click_clip(tmp_path / "long.mkv", seconds=12.0, click=11.0)
+    assert 10.6 > SEEK_MARGIN
+    for name in ("o.mkv", "o.mp4"):  # PCM copied; AAC re-encoded
+        r = cli(["interpolate", str(src), "--start", "10.6", "--end", "11.4", "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+        assert abs(_click_time(tmp_path / name) - 0.4) < 0.06, f"{name}: click at {_click_time(tmp_path / name)} s"
