@@ -70,7 +70,7 @@ def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
         version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                      help="Print the version and exit.")):
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
-    State.allow_pickle = allow_pickle
+    State.allow_pickle, State.quiet, State.json = allow_pickle, False, False  # each call starts afresh (one process may run several)
     stop_on_signals()
 
 
@@ -490,13 +490,14 @@ def _describe_input(i: video.VideoInfo) -> tuple[dict, str]:
     rate = str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})"
     result = {"input": str(i.path), "width": i.width, "height": i.height, "fps": str(i.fps), "frames": n,
               "seconds": None if i.is_image else round(n / float(i.fps), 3), "image": i.is_image, "depth": i.depth,
-              "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles,
+              "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,
               "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
               "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced,
               "video_start": float(i.start), "colour": dataclasses.asdict(i.colour)}
     facts = ["image" if i.is_image else f"{rate} fps, {n} frames, {result['seconds']:.3f} s", f"{i.depth}-bit",
-             *(["4:4:4"] if i.full_chroma else []), *(["audio"] if i.has_audio else []),
-             *(["subtitles"] if i.has_subtitles else []), *([f"{len(i.chapters)} chapters"] if i.chapters else []),
+             *(["4:4:4"] if i.full_chroma else []),
+             *(kind if n == 1 else f"{n} {kind.rstrip('s')} tracks" for kind, n in i.tracks.items()),
+             *([f"{len(i.chapters)} chapters"] if i.chapters else []),
              *([f"rotated {i.rotation}"] if i.rotation else []), *([f"pixel aspect {i.sample_aspect}"] if i.sample_aspect else []),
              *(["interlaced"] if i.interlaced else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
     return result, f"{i.path}: {i.width}x{i.height}, " + ", ".join(facts)

@@ -123,6 +123,7 @@ class VideoInfo:
     start: Fraction = Fraction(0)  # when the video stream starts on the file's timeline (s): its offset to the audio is kept
     first: int = 0  # index of the first frame processed (trim: a --start)
     chapters: list = field(default_factory=list)  # the container's chapters (PyAV dicts: start, end, time_base, metadata)
+    tracks: dict = field(default_factory=dict)  # audio and subtitle streams, each counted ({"audio": 2}): all are kept
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
 
 
@@ -279,7 +280,8 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
                          s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
                          bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None, interlaced,
-                         start_of(s), chapters=list(c.chapters()))
+                         start_of(s), chapters=list(c.chapters()),
+                         tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles))) if n})
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:

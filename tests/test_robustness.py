@@ -1027,6 +1027,8 @@ def test_every_audio_and_subtitle_track_is_kept(weights, tmp_path, out, audio):
            "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=fre", str(src))
     r = cli(["interpolate", str(src), "-o", str(tmp_path / out)], weights)
     assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["info", str(tmp_path / out)])
+    assert r.exit_code == 0 and "2 audio tracks, 2 subtitle tracks" in r.output, r.output
     with av.open(str(tmp_path / out)) as c:
         tracks = [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams if s.type != "video"]
     subs = [("subtitle", {"o.mkv": "srt", "o.mp4": "mov_text", "o.webm": "webvtt"}[out], lang) for lang in ("eng", "fre")]
