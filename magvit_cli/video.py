@@ -10,13 +10,13 @@ rates are kept as exact fractions.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
+import math
 import os
 import re
 import shutil
 import tempfile
-import dataclasses
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -110,13 +110,11 @@ class VideoInfo:
     height: int
     fps: Fraction
     frames: int | None  # None when the container does not say; trimmed: the frames in the span
-    has_audio: bool
     is_image: bool
     rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
     colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
     depth: int = 8  # bits per component of the decoded frames (10 for HDR phone video, 16 for some PNGs)
     full_chroma: bool = False  # YUV 4:4:4 video: the output keeps full-resolution colour (else 4:2:0, what players expect)
-    has_subtitles: bool = False
     metadata: dict = field(default_factory=dict)  # the container's tags (title, creation_time, location, ...)
     sample_aspect: Fraction | None = None  # the pixels' shape where not square (DV, DVD, HDV: 720x480 shown 4:3), kept on output
     interlaced: bool = False  # frames hold two fields (DV, broadcast): processed as whole frames, moving edges comb
@@ -125,6 +123,14 @@ class VideoInfo:
     chapters: list = field(default_factory=list)  # the container's chapters (PyAV dicts: start, end, time_base, metadata)
     tracks: dict = field(default_factory=dict)  # audio and subtitle streams, each counted ({"audio": 2}): all are kept
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
+
+    @property
+    def has_audio(self) -> bool:
+        return "audio" in self.tracks
+
+    @property
+    def has_subtitles(self) -> bool:
+        return "subtitles" in self.tracks
 
 
 @dataclass(frozen=True)
@@ -259,8 +265,8 @@ def probe(path: str | Path) -> VideoInfo:
     if is_sequence(path):
         files = sequence_files(path)
         first = probe(files[0])
-        return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, False, 0, first.colour,
-                         first.depth, first.full_chroma, sample_aspect=first.sample_aspect)
+        return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
+                         depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect)
     with _open(path) as c:
         s = c.streams.video[0]
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
@@ -277,10 +283,9 @@ def probe(path: str | Path) -> VideoInfo:
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
-        return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps),
-                         s.frames or None, bool(c.streams.audio), is_image, rotation, colour, depth, full_chroma,
-                         bool(c.streams.subtitles), dict(c.metadata), Fraction(sar) if sar and sar != 1 else None, interlaced,
-                         start_of(s), chapters=list(c.chapters()),
+        return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps), s.frames or None, is_image,
+                         rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
+                         interlaced, start_of(s), chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles))) if n})
 
 
@@ -475,9 +480,14 @@ def _decoded(source, packet) -> list:
         return []
 
 
-def _count_streams(path, kind: str) -> int:
+def _sources(path, kind: str) -> Iterator[tuple["av.container.InputContainer", "av.stream.Stream"]]:
+    """Each `kind` ("audio" or "subtitles") stream of a file, each with its own opening of the file
+    (so each track is read start to end on its own); the caller closes the ones it keeps."""
     with av.open(str(path)) as c:
-        return len(c.streams.audio if kind == "audio" else c.streams.subtitles)
+        n = len(getattr(c.streams, kind))
+    for i in range(n):
+        src = av.open(str(path))
+        yield src, getattr(src.streams, kind)[i]
 
 
 class VideoWriter:
@@ -611,9 +621,7 @@ class VideoWriter:
         """One output stream per audio stream of the source: a copy, or a re-encoding where the
         type does not hold its codec (AUDIO_CODECS); none where the type holds no audio."""
         held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (None, None))
-        for i in range(_count_streams(self.audio_from, "audio")):
-            src = av.open(str(self.audio_from))
-            source = src.streams.audio[i]
+        for src, source in _sources(self.audio_from, "audio"):
             a = source.codec_context
             if a is None or (held is not None and a.name not in held and encoder is None):
                 src.close()
@@ -629,9 +637,7 @@ class VideoWriter:
         """One output stream per subtitle stream of the source: a copy where the type holds it, or
         text subtitles converted to the type's text format (SubRip into .mp4: mov_text)."""
         suffix = self.path.suffix.lower()
-        for i in range(_count_streams(self.subtitles_from, "subtitle")):
-            src = av.open(str(self.subtitles_from))
-            source = src.streams.subtitles[i]
+        for src, source in _sources(self.subtitles_from, "subtitles"):
             name = source.codec_context.name if source.codec_context is not None else None
             if name in SUBTITLE_CODECS.get(suffix, ()):
                 self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
