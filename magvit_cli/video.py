@@ -462,6 +462,33 @@ def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
     return g
 
 
+class _Forward:
+    """Timestamps of one carried-over track made to run forward, as ffmpeg makes them: muxers
+    refuse one that goes back, which failed the run after its video was made. Where the track's
+    clock restarts (MPEG-TS recordings joined with `cat`: back by more than a tenth of a second)
+    the rest of the track is moved on to follow what came before; a packet only a little behind
+    (or level with) the last is placed one tick after it."""
+
+    def __init__(self, time_base: Fraction):
+        self.tick = Fraction(time_base)
+        self.offset = 0  # ticks added to the rest of the track since its clock restarted
+        self.last: int | None = None  # the last placed timestamp
+        self.end = 0  # where the last placed packet ends
+
+    def place(self, ts: int, length: int | None) -> int:
+        """The timestamp (in ticks) to give a packet of `length` ticks stamped `ts`; later by the same
+        amount as the packets before it, or later still where it would go back."""
+        ts += self.offset
+        if self.last is not None and ts <= self.last:
+            if (self.last - ts) * self.tick > Fraction(1, 10):  # the clock restarted: carry on from the last end
+                self.offset += self.end - ts
+                ts = self.end
+            else:
+                ts = self.last + 1
+        self.last, self.end = ts, max(ts + (length or 0), ts + 1)
+        return ts
+
+
 @dataclass
 class _Track:
     """A stream the writer carries over from a source file: `how` is copy (remux), reencode
@@ -760,8 +787,12 @@ class VideoWriter:
         """Decode the audio of `source` and encode it for `target`, at its time on the output's
         timeline. A packet the decoder refuses (damaged) is skipped, as ffmpeg does: a gap in the
         audio, not the run lost after its video is made."""
+        forward = None
         for packet in container.demux(source):
             for frame in _decoded(source, packet):
+                if frame.pts is not None and frame.time_base:
+                    forward = forward or _Forward(frame.time_base)
+                    frame.pts = forward.place(frame.pts, round(Fraction(frame.samples, frame.sample_rate) / frame.time_base))
                 if not self._in_span(frame.pts, frame.time_base):
                     continue
                 if frame.pts is not None and frame.time_base:
@@ -772,9 +803,15 @@ class VideoWriter:
             self.out.mux(pkt)
 
     def _copy(self, container, source, target):
-        """Remux the packets of `source` (a stream of `container`) into `target`."""
+        """Remux the packets of `source` (a stream of `container`) into `target`, run forward (_Forward)."""
+        forward = _Forward(source.time_base or Fraction(1, 1000))
         for pkt in container.demux(source):
-            if pkt.dts is None or not self._in_span(pkt.dts if pkt.pts is None else pkt.pts, pkt.time_base):
+            if pkt.dts is None:
+                continue
+            dts = forward.place(pkt.dts, pkt.duration)
+            pkt.pts = None if pkt.pts is None else max(pkt.pts + dts - pkt.dts, dts)
+            pkt.dts = dts
+            if not self._in_span(pkt.dts if pkt.pts is None else pkt.pts, pkt.time_base):
                 continue
             if self.origin and pkt.time_base:  # the output's timeline begins at the input's `origin`
                 ticks = round(self.origin / pkt.time_base)
@@ -787,8 +824,12 @@ class VideoWriter:
         """Decode each cue of `source` and encode it for `target` (1 ms time base), at its time on
         the output's timeline; cues without a duration are left out (a text cue needs an end)."""
         ms = Fraction(1, 1000)
+        forward = _Forward(source.time_base or ms)
         for pkt in container.demux(source):
-            if pkt.pts is None or not pkt.duration or not pkt.time_base or not self._in_span(pkt.pts, pkt.time_base):
+            if pkt.pts is None or not pkt.duration or not pkt.time_base:
+                continue
+            pkt.pts = forward.place(pkt.pts, pkt.duration)
+            if not self._in_span(pkt.pts, pkt.time_base):
                 continue
             start, length = round((pkt.pts * pkt.time_base - self.origin) / ms), round(pkt.duration * pkt.time_base / ms)
             for cue in _decoded(source, pkt):

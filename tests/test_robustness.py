@@ -1068,3 +1068,36 @@ def test_a_late_cut_seeks_the_audio_and_keeps_it_in_sync(weights, tmp_path):
         r = cli(["interpolate", str(src), "--start", "10.6", "--end", "11.4", "-o", str(tmp_path / name)], weights)
         assert r.exit_code == 0, r.output
         assert abs(_click_time(tmp_path / name) - 0.4) < 0.06, f"{name}: click at {_click_time(tmp_path / name)} s"
+
+
+def test_timestamps_of_carried_tracks_run_forward():
+    """_Forward: a clock restart (back by more than 0.1 s) moves the rest of the track on to follow
+    the last packet's end; a packet a little behind or level with the last goes one tick after it."""
+    from fractions import Fraction
+    from magvit_cli.video import _Forward
+    f = _Forward(Fraction(1, 1000))
+    placed = [f.place(ts, 200) for ts in (0, 200, 400, 0, 200, 250, 250, 200)]
+    assert placed == [0, 200, 400, 600, 800, 850, 851, 852], placed
+
+
+@pytest.mark.parametrize("out,how", [("o.mp4", "copied"), ("o.webm", "re-encoded")])
+def test_joined_transport_streams_keep_their_audio(weights, tmp_path, out, how):
+    """Two MPEG-TS recordings joined with `cat`: the second's audio clock restarts. The muxer refused
+    the copied (or re-encoded) audio going back in time and the run failed after its video was made;
+    now the audio follows on, as ffmpeg makes it: all 2 s of it, its timestamps rising."""
+    part = tmp_path / "part.ts"
+    ffmpeg("-y", "-i", str(make_video(tmp_path / "v.mp4", frames=30, audio=True)), "-c:v", "copy", "-c:a", "aac", str(part))
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(part.read_bytes() * 2)
+    with av.open(str(joined)) as c:
+        ts = [p.dts for p in c.demux(c.streams.audio[0]) if p.dts is not None]
+    assert any(b < a for a, b in zip(ts, ts[1:])), "the joined file's audio clock should restart"
+    r = cli(["interpolate", str(joined), "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, f"{how} audio: {r.output}"
+    with av.open(str(tmp_path / out)) as c:
+        a = c.streams.audio[0]
+        stamps = [p.dts for p in c.demux(a) if p.dts is not None]
+        c.seek(0)
+        heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
+    assert all(b > a for a, b in zip(stamps, stamps[1:])), f"{how} audio timestamps go back"
+    assert heard > 1.8, f"{how}: {heard:.2f} s of the 2 x 1 s of audio kept"
