@@ -20,7 +20,7 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, iter_frames, iter_info, probe, trim
+from .video import Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, holds_aspect, iter_frames, iter_info, probe, trim
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -66,6 +66,9 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
 
 
 def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool) -> VideoWriter:
+    if info.sample_aspect and not holds_aspect(dst, opts.codec):
+        m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
+               f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,

@@ -196,6 +196,15 @@ def output_codec(path: str | Path, codec: str | None, lossless: bool = False) ->
     return "libx264rgb" if lossless and codec == "libx264" else codec
 
 
+def holds_aspect(path: str | Path, codec: str | None) -> bool:
+    """Whether an output of this type keeps the tag of non-square pixels (VideoWriter._tag_aspect):
+    not VP9 in Matroska/WebM (the muxer reads a stream field PyAV cannot set), BMP or WebP."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".bmp", ".webp"):
+        return False
+    return not (CONTAINERS.get(suffix) in ("matroska", "webm") and output_codec(path, codec) == "libvpx-vp9")
+
+
 def check_output(path: str | Path, codec: str | None, lossless: bool) -> None:
     """An output's type is one this writer makes, and its container holds the encoder (tried in
     memory: nothing is written). Cheap: the CLI checks every output before any work."""
@@ -691,7 +700,7 @@ class VideoWriter:
 
     def _tag_aspect(self):
         """Tag the encoder with the pixels' shape; the muxer takes it from there (mp4, mov, mkv, avi,
-        PNG; GIF rounds it to 1/64; WebM loses it: its muxer reads a field PyAV does not set)."""
+        PNG, JPEG, TIFF; GIF rounds it to 1/64; where it is lost: holds_aspect)."""
         if self.sample_aspect and self.sample_aspect != 1:  # square pixels: nothing to say
             self.stream.codec_context.sample_aspect_ratio = self.sample_aspect
 

@@ -395,6 +395,33 @@ def test_pixel_aspect_is_kept(weights, good, tmp_path):
     assert probe(tmp_path / "r.mp4").sample_aspect == Fraction(32, 27), "the token file's round trip lost the pixel aspect"
 
 
+@pytest.mark.parametrize("name,codec", [("o.mp4", None), ("o.mov", None), ("o.mkv", None), ("o.avi", None), ("o.webm", None),
+                                        ("o.gif", None), ("o.png", None), ("o.jpg", None), ("o.tif", None), ("o.bmp", None),
+                                        ("o.webp", None), ("v.mkv", "libvpx-vp9"), ("v.mp4", "libvpx-vp9"), ("h.mkv", "libx265")])
+def test_holds_aspect_says_which_outputs_keep_the_pixel_aspect(tmp_path, name, codec):
+    """video.holds_aspect (which the runs warn by) agrees with what a written file says."""
+    from fractions import Fraction
+    from magvit_cli.video import holds_aspect
+    frames = 1 if name[-4:] in (".png", ".jpg", ".tif", ".bmp", "webp") else 3
+    with VideoWriter(tmp_path / name, Fraction(10), 64, 48, codec=codec, sample_aspect=Fraction(4, 3)) as w:
+        for i in range(frames):
+            w.write(np.full((48, 64, 3), 60 * i, np.uint8))
+    kept = probe(tmp_path / name).sample_aspect
+    assert holds_aspect(name, codec) == (kept is not None and abs(kept - Fraction(4, 3)) < Fraction(1, 64)), f"{name} {codec}: {kept}"
+
+
+def test_lost_pixel_aspect_is_named(weights, good, tmp_path):
+    """Anamorphic input into .webm (VP9: the tag cannot be set here): the run goes on and says so
+    in one warning line; into .mp4 it is kept and nothing is said."""
+    sar = tmp_path / "sar.mp4"
+    ffmpeg("-y", "-i", str(good), "-vf", "setsar=32/27", "-c:v", "libx264", str(sar))
+    r = cli(["interpolate", str(sar), "-o", str(tmp_path / "o.webm")], weights)
+    lines = [l for l in r.output.splitlines() if "pixel aspect" in l]
+    assert r.exit_code == 0 and len(lines) == 1 and lines[0].startswith("warning:") and "32/27" in lines[0], r.output
+    r = cli(["interpolate", str(sar), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0 and "pixel aspect" not in r.output, r.output
+
+
 def test_interlaced_input_is_named(weights, good, tmp_path):
     """Interlaced video (two fields a frame) is processed as whole frames: the run says so in
     one warning line, and goes on; progressive input gets no such line."""
