@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 import typer
 from rich.console import Console
 
-from . import video
+from . import pipes, video
 from .errors import MagvitError, UsageError, stop_on_signals
 from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
 
@@ -54,6 +54,7 @@ class State:
     quiet = False
     json = False
     allow_pickle = False
+    stdout_busy = False  # -o -: stdout carries the output, so messages go to stderr
 
 
 def _print_version(value: bool):
@@ -70,7 +71,8 @@ def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
         version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                      help="Print the version and exit.")):
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
-    State.allow_pickle, State.quiet, State.json = allow_pickle, False, False  # each call starts afresh (one process may run several)
+    # each call starts afresh (one process may run several)
+    State.allow_pickle, State.quiet, State.json, State.stdout_busy = allow_pickle, False, False, False
     stop_on_signals()
 
 
@@ -92,8 +94,8 @@ def emit(result: dict, human: str) -> None:
     """The one output helper: JSON on stdout with --json, else a human line."""
     if State.json:
         print(json.dumps(result, default=str))
-    elif not State.quiet:
-        Console().print(human, highlight=False, soft_wrap=True)  # one line per result, whatever the width: greppable
+    elif not State.quiet:  # one line per result, whatever the width: greppable
+        (err if State.stdout_busy else Console()).print(human, highlight=False, soft_wrap=True)
 
 
 def summary(out: runners.Output) -> dict:
@@ -156,8 +158,8 @@ class Progress:
 
 
 # --- shared options -------------------------------------------------------------------------
-Inputs = typer.Argument(..., help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes.", show_default=False)
-OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only). Default: IN.<command>.mp4 beside the input.")
+Inputs = typer.Argument(..., help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes; - reads stdin.", show_default=False)
+OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only); - sends it to stdout (video as Matroska) once it is complete. Default: IN.<command>.mp4 beside the input.")
 OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
 WeightsOpt = typer.Option(None, "--weights", help="Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. Default: the shipped weights/default.")
@@ -251,18 +253,26 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError("-o/--output takes one input; use --out-dir for several")
         if out_dir is not None and not out_dir.is_dir():
             raise UsageError(f"--out-dir {out_dir} is not a folder")
-        jobs = [(src, output_path(src, command, output, out_dir, force, image_out, suffix)) for src in inputs]
-        opts = writes() if writes is not None else None
-        for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
-            video.check_input(src)
-            if opts is not None:
-                video.check_output(dst, opts.codec, opts.lossless)
-        if check is not None:
-            check()
-        for src, dst in jobs:
-            with Progress(f"{command} {src.name}") as progress:
-                out = make(src, dst, progress)
-            emit(summary(out), describe(out))
+        if pipes.DASH in inputs and output is None and out_dir is None:
+            raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
+        if output == pipes.DASH and json_:
+            raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
+        with pipes.Pipes(inputs, output, suffix) as p:
+            State.stdout_busy = p.to_stdout
+            jobs = [(src, output_path(src, command, p.output, out_dir, force, image_out, suffix)) for src in p.inputs]
+            opts = writes() if writes is not None else None
+            for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
+                video.check_input(src)
+                if opts is not None:
+                    video.check_output(dst, opts.codec, opts.lossless)
+            if check is not None:
+                check()
+            for src, dst in jobs:
+                with Progress(f"{command} {src.name}") as progress:
+                    out = make(src, dst, progress)
+                p.send(dst)
+                out = dataclasses.replace(out, path=p.named(out.path))
+                emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -484,11 +494,11 @@ def tokenize(inputs: List[Path] = Inputs,
            check=lambda: _span(start, end))
 
 
-def _describe_input(i: video.VideoInfo) -> tuple[dict, str]:
-    """One input's facts as the JSON summary and a human line."""
+def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
+    """One input's facts as the JSON summary and a human line; `name` is the input as given (- for stdin)."""
     n = 1 if i.is_image else runners.count_frames(i)
     rate = str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})"
-    result = {"input": str(i.path), "width": i.width, "height": i.height, "fps": str(i.fps), "frames": n,
+    result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "frames": n,
               "seconds": None if i.is_image else round(n / float(i.fps), 3), "image": i.is_image, "depth": i.depth,
               "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,
               "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
@@ -500,7 +510,7 @@ def _describe_input(i: video.VideoInfo) -> tuple[dict, str]:
              *([f"{len(i.chapters)} chapters"] if i.chapters else []),
              *([f"rotated {i.rotation}"] if i.rotation else []), *([f"pixel aspect {i.sample_aspect}"] if i.sample_aspect else []),
              *(["interlaced"] if i.interlaced else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
-    return result, f"{i.path}: {i.width}x{i.height}, " + ", ".join(facts)
+    return result, f"{name}: {i.width}x{i.height}, " + ", ".join(facts)
 
 
 @app.command()
@@ -516,10 +526,10 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
     try:
         if inputs:
             _sequence_fps(input_fps)
-            for src in inputs:
-                emit(*_describe_input(video.probe(src)))
+            with pipes.Pipes(inputs, None) as p:
+                for given, src in zip(inputs, p.inputs):
+                    emit(*_describe_input(video.probe(src), given))
             return
-        import dataclasses
         m = pipeline.Magvit(weights, device, precision, need_transformer=False, allow_pickle=State.allow_pickle)
         from .weights import resolve
         paths = resolve(weights)

@@ -267,6 +267,17 @@ def _open(path: str | Path):
     return container
 
 
+def snap_rate(rate: Fraction) -> Fraction:
+    """A container's frame rate read back from a frame duration rounded to the nanosecond (Matroska
+    stores whole nanoseconds, and FFmpeg reduces the rate to a fraction of terms up to 30000: 60000/1001
+    fps reads back as 19001/317) as the rate it was written at: the NTSC rate (k x 1000/1001) or whole
+    number whose frame lasts within 10 ns as long (29.97 exactly, a camera's, differs by 33 ns)."""
+    for near in (Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001), Fraction(round(rate))):
+        if near > 0 and abs(1 / rate - 1 / near) <= Fraction(1, 10**8):
+            return near
+    return rate
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Size, exact frame rate, frame count and audio presence of a video or image file, or of
     an image sequence (`frames/%04d.png`)."""
@@ -281,7 +292,7 @@ def probe(path: str | Path) -> VideoInfo:
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
-        fps = s.average_rate or s.guessed_rate or Fraction(25)
+        fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         rotation, colour, depth, full_chroma, interlaced = 0, Colour(), 8, False, False
         try:
             first = next(c.decode(video=0))

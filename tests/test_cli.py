@@ -554,3 +554,55 @@ def test_info_describes_inputs_without_a_model(clip, tmp_path):
     assert r.exit_code == 0 and "48x32" in r.output and "6 frames" in r.output and "audio" in r.output, r.output
     r = runner.invoke(app, ["info", str(tmp_path / "missing.mp4")])
     assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output, r.output
+
+
+def _pipe(args, weights, data: bytes):
+    steps = [] if args[0] in ("reconstruct", "tokenize", "info") else ["--steps", "2"]
+    return runner.invoke(app, [args[0], *steps, *args[1:], "--weights", str(weights), "--device", "cpu"], input=data)
+
+
+def test_pipes_stdin_to_stdout(weights, clip, tmp_path):
+    """`- ` reads the input from stdin and `-o -` sends the output to stdout (Matroska), so magvit
+    sits in a shell pipeline; the result line goes to stderr, naming `-`; stdin's audio comes along."""
+    r = _pipe(["interpolate", "-", "-o", "-"], weights, clip.read_bytes())
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes[:4] == b"\x1a\x45\xdf\xa3", f"stdout is not Matroska: {r.stdout_bytes[:8]!r}"
+    assert "wrote - (" in r.stderr, r.stderr
+    got = tmp_path / "got.mkv"
+    got.write_bytes(r.stdout_bytes)
+    info = probe(got)
+    assert (info.frames or len(read_frames(got)), info.width, info.fps, info.has_audio) == (12, 48, Fraction(60000, 1001), True), info
+    r = _pipe(["info", "-", "--json"], weights, got.read_bytes())  # info reads stdin too
+    assert r.exit_code == 0 and json.loads(r.stdout)["input"] == "-" and json.loads(r.stdout)["frames"] == 12, r.output
+
+
+def test_pipes_carry_a_token_file(weights, clip, tmp_path):
+    """tokenize -o - | reconstruct -: the token file goes through the pipe as it is and is known
+    for one on the other side; the frames are those reconstructed from the file itself."""
+    r = _pipe(["tokenize", str(clip), "-o", "-"], weights, b"")
+    assert r.exit_code == 0, r.output
+    tokens = tmp_path / "t.safetensors"
+    tokens.write_bytes(r.stdout_bytes)
+    piped, direct = tmp_path / "p.mp4", tmp_path / "d.mp4"
+    assert _pipe(["reconstruct", "-", "-o", str(piped)], weights, r.stdout_bytes).exit_code == 0
+    assert _pipe(["reconstruct", str(tokens), "-o", str(direct)], weights, b"").exit_code == 0
+    assert np.array_equal(read_frames(piped), read_frames(direct)), "the piped token file decoded differently"
+
+
+@pytest.mark.parametrize("args,data,text", [
+    (["interpolate", "-", "-o", "x.mp4"], b"", "was empty"),
+    (["interpolate", "-"], b"x", "give -o"),
+    (["interpolate", "IN", "-o", "-", "--json"], b"", "--json prints on stdout"),
+    (["interpolate", "-", "-", "--out-dir", "."], b"x", "read once"),
+    (["interpolate", "-", "-o", "-"], b"not a video at all" * 100, "not a readable video"),
+])
+def test_pipe_errors_are_one_line_and_send_nothing(weights, clip, tmp_path, monkeypatch, args, data, text):
+    """Misused pipes get one line and a non-zero exit; a failed run sends nothing down stdout and
+    leaves no temporary folder behind."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    r = _pipe([a if a != "IN" else str(clip) for a in args], weights, data)
+    assert r.exit_code != 0 and text in r.stderr and "Traceback" not in r.output, r.output
+    assert r.stdout_bytes == b"", f"{len(r.stdout_bytes)} bytes sent on a failed run"
+    assert not list(tmp_path.glob("magvit-pipe.*")), "the temporary folder was left behind"

@@ -1128,3 +1128,26 @@ def test_joined_transport_streams_keep_their_audio(weights, tmp_path, out, how):
         heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
     assert all(b > a for a, b in zip(stamps, stamps[1:])), f"{how} audio timestamps go back"
     assert heard > 1.8, f"{how}: {heard:.2f} s of the 2 x 1 s of audio kept"
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+@pytest.mark.parametrize("fps", ["60000/1001", "120000/1001", "30000/1001", "25/2"])
+def test_matroska_rates_read_back_exactly(tmp_path, suffix, fps):
+    """Matroska stores a frame's duration in whole nanoseconds, so 59.94 fps came back as 19001/317
+    (and a second pass doubled that): probe takes the NTSC or whole rate it was written at."""
+    from fractions import Fraction
+    fps = Fraction(fps)
+    path = tmp_path / f"r{suffix}"
+    with VideoWriter(path, fps, 32, 32) as w:
+        for i in range(6):
+            w.write(np.full((32, 32, 3), 30 * i, np.uint8))
+    assert probe(path).fps == fps, f"{suffix} at {fps} read back as {probe(path).fps}"
+
+
+def test_snap_rate_leaves_real_rates_alone():
+    from fractions import Fraction
+    from magvit_cli.video import snap_rate
+    assert snap_rate(Fraction(19001, 317)) == Fraction(60000, 1001)
+    assert snap_rate(Fraction(2997, 100)) == Fraction(2997, 100), "29.97 exactly: its frame lasts 33 ns longer than NTSC"
+    assert snap_rate(Fraction(7919, 1130)) == Fraction(7919, 1130), "7.008 fps is not 7"
+    assert snap_rate(Fraction(1000000000, 40000001)) == 25

@@ -1,0 +1,82 @@
+"""Standard input and output in place of files, for shell pipelines:
+`ffmpeg -i in.mov -f matroska - | magvit interpolate - -o - | ffmpeg -i - out.mp4`.
+
+A run reads its input several times (probe, count, frames, then each audio and subtitle track
+from the start) and a writer needs a seekable file, so `-` as an input is first read whole into
+a temporary file, and `-o -` is written to a temporary file that is copied to stdout only once
+it is complete: a failed or interrupted run sends nothing down the pipe. Video sent to stdout is
+Matroska (it streams, and holds every codec an input's audio and subtitles come in); a token file
+(`tokenize -o -`) is sent as it is. The temporary folder is removed at the end either way.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import UsageError
+
+DASH = Path("-")
+STDOUT_SUFFIX = ".mkv"  # what `-o -` sends, where the command's own output type is a video
+
+
+class Pipes:
+    """Use as a context manager around a batch: `inputs` and `output` are the command's, with `-`
+    replaced by temporary files; `send(dst)` copies a finished output to stdout where it stands in
+    for `-o -`; `to_stdout` says whether stdout carries data (messages then go to stderr)."""
+
+    def __init__(self, inputs: list[Path], output: Path | None, suffix: str | None = None):
+        self.given_inputs, self.given_output, self.suffix = list(inputs), output, suffix
+        self.to_stdout = output == DASH
+        self.reads_stdin = DASH in self.given_inputs
+
+    def __enter__(self) -> "Pipes":
+        self.folder = None
+        if self.reads_stdin and self.given_inputs.count(DASH) > 1:
+            raise UsageError("- (stdin) can be read once: give it as one input")
+        if self.to_stdout or self.reads_stdin:
+            self.folder = Path(tempfile.mkdtemp(prefix="magvit-pipe."))
+        try:
+            self.inputs = [self._spool() if p == DASH else p for p in self.given_inputs]
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.output = self.folder / f"stdout{self.suffix or STDOUT_SUFFIX}" if self.to_stdout else self.given_output
+        return self
+
+    def _spool(self) -> Path:
+        """Stdin read whole into a file named `stdin` (`stdin.safetensors` for a token file)."""
+        source = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        if hasattr(source, "isatty") and source.isatty():
+            raise UsageError("- reads the input from stdin, which is a terminal: pipe a file in (... | magvit CMD -)")
+        path = self.folder / "stdin"
+        with open(path, "wb") as f:
+            shutil.copyfileobj(source, f, 1 << 20)
+        size = path.stat().st_size
+        if size == 0:
+            raise UsageError("- (stdin) was empty: nothing was piped in")
+        with open(path, "rb") as f:
+            head = f.read(9)
+        if len(head) == 9 and head[8:9] == b"{":  # safetensors: an 8-byte header length, then its JSON
+            path = path.rename(path.with_suffix(".safetensors"))
+        return path
+
+    def named(self, path: Path) -> Path:
+        """How a (possibly temporary) path is named to the user: `-` for the pipes."""
+        if self.folder is not None and path.parent == self.folder:
+            return DASH
+        return path
+
+    def send(self, dst: Path) -> None:
+        """Copy a finished output to stdout where it stands for `-o -`."""
+        if self.to_stdout and dst == self.output:
+            out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else sys.stdout
+            with open(dst, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+            out.flush()
+
+    def __exit__(self, *exc):
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return False
