@@ -255,10 +255,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError(f"--out-dir {out_dir} is not a folder")
         if pipes.DASH in inputs and output is None and out_dir is None:
             raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
-        if output == pipes.DASH and json_:
-            raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
-        with pipes.Pipes(inputs, output, suffix) as p:
-            State.stdout_busy = p.to_stdout
+        with _pipes(inputs, output, json_, suffix) as p:
             jobs = [(src, output_path(src, command, p.output, out_dir, force, image_out, suffix)) for src in p.inputs]
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
@@ -269,12 +266,18 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                 check()
             for src, dst in jobs:
                 with Progress(f"{command} {src.name}") as progress:
-                    out = make(src, dst, progress)
-                p.send(dst)
-                out = dataclasses.replace(out, path=p.named(out.path))
+                    out = p.deliver(make(src, dst, progress))
                 emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
+
+
+def _pipes(inputs, output, json_, suffix=None) -> pipes.Pipes:
+    """The call's stdin and stdout standing in for files (pipes.py); messages move to stderr while
+    stdout carries the output."""
+    p = pipes.Pipes(inputs, output, suffix, json_)
+    State.stdout_busy = p.to_stdout
+    return p
 
 
 def _warn(msg: str) -> None:
@@ -438,7 +441,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              frames: int = typer.Option(17, "--frames", "-n", help="Frames to generate."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
-             output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file."),
+             output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file; - sends it to stdout (Matroska) once it is complete."),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
@@ -447,17 +450,18 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
     """Class-conditional generation (CG): a new clip at the model's working size."""
     State.quiet, State.json = quiet, json_
     try:
-        if output.exists() and not force:
-            raise UsageError(f"{output} exists; pass --force to overwrite it")
-        video.check_output(output, codec, lossless)
-        runners.check_frames(frames)
-        size_wh = _parse_size(size)
-        write = _write(crf, codec, lossless, True)
-        rate = _rate(fps, "--fps")
-        s = _sampling(steps, temperature, guidance, seed, None)
-        with Progress("generate") as progress:
-            out = runners.generate(_load(weights, device, precision), output, cls, frames, s, rate,
-                                   write, progress, size_wh)
+        with _pipes([], output, json_) as p:
+            if p.output.exists() and not force:
+                raise UsageError(f"{output} exists; pass --force to overwrite it")
+            video.check_output(p.output, codec, lossless)
+            runners.check_frames(frames)
+            size_wh = _parse_size(size)
+            write = _write(crf, codec, lossless, True)
+            rate = _rate(fps, "--fps")
+            s = _sampling(steps, temperature, guidance, seed, None)
+            with Progress("generate") as progress:
+                out = p.deliver(runners.generate(_load(weights, device, precision), p.output, cls, frames, s, rate,
+                                                 write, progress, size_wh))
         emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)

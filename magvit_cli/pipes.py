@@ -10,6 +10,7 @@ Matroska (it streams, and holds every codec an input's audio and subtitles come 
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -23,11 +24,11 @@ STDOUT_SUFFIX = ".mkv"  # what `-o -` sends, where the command's own output type
 
 class Pipes:
     """Use as a context manager around a batch: `inputs` and `output` are the command's, with `-`
-    replaced by temporary files; `send(dst)` copies a finished output to stdout where it stands in
-    for `-o -`; `to_stdout` says whether stdout carries data (messages then go to stderr)."""
+    replaced by temporary files; `deliver(result)` copies a finished output to stdout where it stands
+    in for `-o -`; `to_stdout` says whether stdout carries data (messages then go to stderr)."""
 
-    def __init__(self, inputs: list[Path], output: Path | None, suffix: str | None = None):
-        self.given_inputs, self.given_output, self.suffix = list(inputs), output, suffix
+    def __init__(self, inputs: list[Path], output: Path | None, suffix: str | None = None, json: bool = False):
+        self.given_inputs, self.given_output, self.suffix, self.json = list(inputs), output, suffix, json
         self.to_stdout = output == DASH
         self.reads_stdin = DASH in self.given_inputs
 
@@ -35,6 +36,8 @@ class Pipes:
         self.folder = None
         if self.reads_stdin and self.given_inputs.count(DASH) > 1:
             raise UsageError("- (stdin) can be read once: give it as one input")
+        if self.to_stdout and self.json:
+            raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
         if self.to_stdout or self.reads_stdin:
             self.folder = Path(tempfile.mkdtemp(prefix="magvit-pipe."))
         try:
@@ -68,13 +71,15 @@ class Pipes:
             return DASH
         return path
 
-    def send(self, dst: Path) -> None:
-        """Copy a finished output to stdout where it stands for `-o -`."""
-        if self.to_stdout and dst == self.output:
+    def deliver(self, result):
+        """A finished run's result (an object with a `path`): its file copied to stdout where it
+        stands for `-o -`, and the result with the path as the user named it."""
+        if self.to_stdout and result.path == self.output:
             out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else sys.stdout
-            with open(dst, "rb") as f:
+            with open(result.path, "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 20)
             out.flush()
+        return dataclasses.replace(result, path=self.named(result.path))
 
     def __exit__(self, *exc):
         if self.folder is not None:

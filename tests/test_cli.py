@@ -574,6 +574,8 @@ def test_pipes_stdin_to_stdout(weights, clip, tmp_path):
     assert (info.frames or len(read_frames(got)), info.width, info.fps, info.has_audio) == (12, 48, Fraction(60000, 1001), True), info
     r = _pipe(["info", "-", "--json"], weights, got.read_bytes())  # info reads stdin too
     assert r.exit_code == 0 and json.loads(r.stdout)["input"] == "-" and json.loads(r.stdout)["frames"] == 12, r.output
+    r = _pipe(["generate", "--class", "b", "--frames", "5", "-o", "-"], weights, b"")  # and generate writes stdout
+    assert r.exit_code == 0 and r.stdout_bytes[:4] == b"\x1a\x45\xdf\xa3" and "wrote - (5 frames" in r.stderr, r.output
 
 
 def test_pipes_carry_a_token_file(weights, clip, tmp_path):
