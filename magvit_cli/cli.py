@@ -257,6 +257,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
         with _pipes(inputs, output, json_, suffix) as p:
             jobs = [(src, output_path(src, command, p.output, out_dir, force, image_out, suffix)) for src in p.inputs]
+            _distinct_outputs(jobs)
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
@@ -270,6 +271,22 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                 emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
+
+
+def _distinct_outputs(jobs: list[tuple[Path, Path]]) -> None:
+    """No output of a batch overwrites another's (inputs of one name from two folders into one
+    --out-dir) or an input of the same batch (read after it would have been replaced)."""
+    made: dict[Path, Path] = {}
+    inputs = {src.resolve(): src for src, _ in jobs}
+    for src, dst in jobs:
+        key = dst.resolve()
+        if key in made and made[key].resolve() == src.resolve():
+            raise UsageError(f"{src} is given twice")
+        if key in made:
+            raise UsageError(f"{made[key]} and {src} would both be written to {dst}; give them different --out-dir folders or names")
+        if key in inputs:
+            raise UsageError(f"the output {dst} of {src} is an input of the same call; choose another --out-dir")
+        made[key] = src
 
 
 def _pipes(inputs, output, json_, suffix=None) -> pipes.Pipes:

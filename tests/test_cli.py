@@ -608,3 +608,24 @@ def test_pipe_errors_are_one_line_and_send_nothing(weights, clip, tmp_path, monk
     assert r.exit_code != 0 and text in r.stderr and "Traceback" not in r.output, r.output
     assert r.stdout_bytes == b"", f"{len(r.stdout_bytes)} bytes sent on a failed run"
     assert not list(tmp_path.glob("magvit-pipe.*")), "the temporary folder was left behind"
+
+
+def test_batch_outputs_never_overwrite_each_other_or_an_input(weights, clip, tmp_path):
+    """Two inputs of one name from two folders into one --out-dir would both write the same file
+    (the first run's output silently lost, even without --force); an input given twice, and an
+    output that is another input of the call, are refused too: before any work, one line."""
+    import shutil
+    for folder in ("a", "b", "out"):
+        (tmp_path / folder).mkdir()
+    shutil.copy(clip, tmp_path / "a" / "c.mp4")
+    shutil.copy(clip, tmp_path / "b" / "c.mp4")
+    shutil.copy(clip, tmp_path / "x.mp4")
+    shutil.copy(clip, tmp_path / "x.interpolate.mp4")
+    cases = [([str(tmp_path / "a" / "c.mp4"), str(tmp_path / "b" / "c.mp4"), "--out-dir", str(tmp_path / "out")], "would both be written"),
+             ([str(tmp_path / "a" / "c.mp4"), str(tmp_path / "a" / "c.mp4"), "--out-dir", str(tmp_path / "out")], "given twice"),
+             ([str(tmp_path / "x.mp4"), str(tmp_path / "x.interpolate.mp4"), "--force"], "is an input of the same call")]
+    for args, text in cases:
+        r = run(["interpolate", *args], weights, expect=2)
+        assert text in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not list((tmp_path / "out").iterdir()), "nothing may be written before the check"
+    assert (tmp_path / "x.interpolate.mp4").read_bytes() == clip.read_bytes(), "an input was overwritten"
