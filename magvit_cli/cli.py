@@ -537,7 +537,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
 @app.command()
 def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, help=(
              "Videos or images to describe instead: what magvit reads from each (size, rate, frames, length, "
-             "depth, audio, subtitles, chapters, rotation, pixel shape, interlacing) and keeps on its output.")),
+             "depth, audio, subtitles, attachments, chapters, rotation, pixel shape, interlacing) and keeps on its output.")),
          weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
          input_fps: Optional[str] = InputFpsOpt, json_: bool = JsonOpt):
     """The loaded weights, their configs, the device and precision that would be used, and the settings

@@ -72,7 +72,8 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
-                       subtitles_from=info.path if info.has_subtitles else None, metadata=info.metadata,
+                       subtitles_from=info.path if info.has_subtitles else None,
+                       attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters)
 
 

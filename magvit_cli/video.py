@@ -306,7 +306,8 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps), s.frames or None, is_image,
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start_of(s), chapters=list(c.chapters()),
-                         tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles))) if n})
+                         tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
+                                                   ("attachments", len(c.streams.attachments))) if n})
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -544,7 +545,9 @@ class VideoWriter:
     exception. `audio_from` copies every audio stream of that file (remux, no re-encode; audio the
     output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies every
     subtitle stream of that file the output type holds (SUBTITLE_CODECS), text subtitles it does
-    not hold converted to its text format (SUBTITLE_ENCODERS);
+    not hold converted to its text format (SUBTITLE_ENCODERS); `attachments_from` copies every
+    attachment of that file (the fonts its styled subtitles are drawn with, cover art) into a .mkv,
+    the one output type that holds them;
     `rotation` tags the output with the input's display rotation (frames stay as stored);
     `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
     `start`: when the input's video starts on its timeline (s); the copied audio and subtitles keep
@@ -563,7 +566,8 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
-                 subtitles_from: str | Path | None = None, metadata: dict | None = None,
+                 subtitles_from: str | Path | None = None, attachments_from: str | Path | None = None,
+                 metadata: dict | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None):
         if deep and not deep_output(path, codec, lossless):
@@ -581,6 +585,7 @@ class VideoWriter:
         self.codec, self.crf, self.lossless = output_codec(path, codec, lossless), crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
+        self.attachments_from = Path(attachments_from) if attachments_from else None
         self.metadata = {k: v for k, v in (metadata or {}).items() if k not in _TECHNICAL_TAGS}
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
@@ -658,6 +663,11 @@ class VideoWriter:
             self._open_audio()
         if self.subtitles_from is not None:
             self._open_subtitles()
+        if self.attachments_from is not None and CONTAINERS.get(self.path.suffix.lower()) == "matroska":
+            with av.open(str(self.attachments_from)) as c:
+                for a in c.streams.attachments:
+                    if a.name and a.data:
+                        self.out.add_attachment(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
         for t in self.tracks:  # language and title: which track is which
             t.target.metadata.update({k: v for k, v in t.source.metadata.items() if k in ("language", "title")})
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])

@@ -1151,3 +1151,22 @@ def test_snap_rate_leaves_real_rates_alone():
     assert snap_rate(Fraction(2997, 100)) == Fraction(2997, 100), "29.97 exactly: its frame lasts 33 ns longer than NTSC"
     assert snap_rate(Fraction(7919, 1130)) == Fraction(7919, 1130), "7.008 fps is not 7"
     assert snap_rate(Fraction(1000000000, 40000001)) == 25
+
+
+def test_attachments_are_kept_in_matroska(weights, tmp_path):
+    """An .mkv's attachments (the fonts its ASS subtitles are styled with) come along into a .mkv
+    output, name, type and bytes; `info` counts them; an .mp4 (which cannot hold them) still runs."""
+    font, srt = tmp_path / "f.ttf", tmp_path / "s.srt"
+    font.write_bytes(b"not really a font" * 10)
+    srt.write_text("1\n00:00:00,100 --> 00:00:00,300\nhi\n")
+    src = tmp_path / "in.mkv"
+    ffmpeg("-i", str(make_video(tmp_path / "v.mp4", frames=12)), "-i", str(srt), "-map", "0", "-map", "1", "-c:v", "copy",
+           "-c:s", "ass", "-attach", str(font), "-metadata:s:t", "mimetype=application/x-truetype-font", str(src))
+    r = runner.invoke(app, ["info", str(src)])
+    assert r.exit_code == 0 and "attachments" in r.output, r.output
+    for name in ("o.mkv", "o.mp4"):
+        r = cli(["interpolate", str(src), "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        got = [(a.name, a.mimetype, bytes(a.data)) for a in c.streams.attachments]
+    assert got == [("f.ttf", "application/x-truetype-font", font.read_bytes())], got
