@@ -44,6 +44,8 @@ def open_input(m: Magvit, path, span: Span | None = None) -> VideoInfo:
         info = trim(info, span)
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
+    if info.alpha:
+        m.warn(f"{path} has an alpha channel (transparency): it is dropped, and the output is opaque")
     if info.interlaced:
         m.warn(f"{path} is interlaced: its frames are processed whole, so moving edges comb; "
                "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")

@@ -123,6 +123,7 @@ class VideoInfo:
     chapters: list = field(default_factory=list)  # the container's chapters (PyAV dicts: start, end, time_base, metadata)
     tracks: dict = field(default_factory=dict)  # audio and subtitle streams, each counted ({"audio": 2}): all are kept
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
+    alpha: bool = False  # frames carry transparency (ProRes 4444, PNG with alpha): dropped, the output is opaque
 
     @property
     def has_audio(self) -> bool:
@@ -286,20 +287,21 @@ def probe(path: str | Path) -> VideoInfo:
         files = sequence_files(path)
         first = probe(files[0])
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
-                         depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect)
+                         depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha)
     with _open(path) as c:
         s = c.streams.video[0]
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
-        rotation, colour, depth, full_chroma, interlaced = 0, Colour(), 8, False, False
+        rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
         try:
             first = next(c.decode(video=0))
             rotation = int(round(first.rotation or 0)) % 360
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
+            alpha = any(c.is_alpha for c in first.format.components)
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
@@ -307,7 +309,7 @@ def probe(path: str | Path) -> VideoInfo:
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start_of(s), chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
-                                                   ("attachments", len(c.streams.attachments))) if n})
+                                                   ("attachments", len(c.streams.attachments))) if n}, alpha=alpha)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:

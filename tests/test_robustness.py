@@ -436,6 +436,21 @@ def test_interlaced_input_is_named(weights, good, tmp_path):
     assert r.exit_code == 0 and "interlaced" not in r.output, r.output
 
 
+def test_dropped_alpha_is_named(weights, good, tmp_path):
+    """Video with transparency (ProRes 4444 with alpha) is processed opaque: info says so and the
+    run says so in one warning line; video without alpha gets no such line."""
+    src = tmp_path / "alpha.mov"
+    ffmpeg("-y", "-i", str(good), "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", str(src))
+    assert probe(src).alpha and not probe(good).alpha
+    r = runner.invoke(app, ["info", str(src)])
+    assert r.exit_code == 0 and "alpha (dropped)" in r.output, r.output
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    lines = [l for l in r.output.splitlines() if "alpha channel" in l]
+    assert r.exit_code == 0 and len(lines) == 1 and lines[0].startswith("warning:"), r.output
+    r = cli(["interpolate", str(good), "-o", str(tmp_path / "p.mp4")], weights)
+    assert r.exit_code == 0 and "alpha" not in r.output, r.output
+
+
 def test_video_keeps_its_offset_to_the_audio(weights, good, tmp_path):
     """A clip whose video starts half a second after its audio (a cut, a camera's edit list)
     stays in sync: the output's video starts as far after its audio, copied or re-encoded; with
