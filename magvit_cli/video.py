@@ -11,6 +11,7 @@ rates are kept as exact fractions.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
 import math
 import os
@@ -485,6 +486,9 @@ def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
     return g
 
 
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
+
+
 class _Forward:
     """Timestamps of one carried-over track made to run forward, as ffmpeg makes them: muxers
     refuse one that goes back, which failed the run after its video was made. Where the track's
@@ -907,7 +911,14 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb):
         # A stop signal whose exception was dropped (errors.py): clean up and commit nothing.
         interrupted = exc_type is None and interrupt_requested()
-        self._close(ok=exc_type is None and not interrupted)
+        try:
+            self._close(ok=exc_type is None and not interrupted)
+        except OSError as e:
+            if e.errno not in _FULL:
+                raise
+            exc = e
+        if isinstance(exc, OSError) and exc.errno in _FULL:  # named by the output, not its temporary file
+            raise MagvitError(f"{self.path}: {os.strerror(exc.errno).lower()}; nothing was written") from exc
         if interrupted:
             raise KeyboardInterrupt
         return False

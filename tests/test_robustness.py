@@ -209,7 +209,7 @@ def test_full_disk_leaves_nothing(weights, good, tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, frame)
     monkeypatch.setattr(VideoWriter, "write", write)
-    one_line_error(cli(["interpolate", str(good), "-o", str(tmp_path / "o.mp4")], weights), 1, "No space left")
+    one_line_error(cli(["interpolate", str(good), "-o", str(tmp_path / "o.mp4")], weights), 1, f"{tmp_path / 'o.mp4'}: no space left on device; nothing was written")
     assert list(tmp_path.iterdir()) == [], "no output and no temporary file"
 
 
