@@ -20,7 +20,8 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, holds_aspect, iter_frames, iter_info, probe, trim
+from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, frame_times, holds_aspect,
+                    iter_frames, iter_info, probe, timeline, trim)
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -67,7 +68,12 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless)
 
 
-def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool) -> VideoWriter:
+def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool,
+            per_input: int | None = 1) -> VideoWriter:
+    """The run's output. `per_input`: output frames per input frame, so that input whose frame rate
+    varies keeps each frame's time (video.frame_times, video.timeline) and its audio in sync; None:
+    frames at a steady `fps` whatever the input."""
+    times = timeline(frame_times(info), info.fps, per_input) if per_input else None
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
@@ -76,7 +82,8 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,
                        attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata,
-                       sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters)
+                       sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
+                       times=times)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -225,7 +232,10 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
                 put(w, lambda: lifted(k, j))
             progress(grid, total)
 
-    with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep) as w:
+    if fps is not None and frame_times(info) is not None:
+        m.warn(f"{src} has a variable frame rate: --fps spaces the output's frames evenly, so its timing follows the "
+               "frame count, not the input's clock (--factor keeps each frame's time)")
+    with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep, per_input=factor if fps is None else None) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
         for frame in m.clock.frames(iter_info(info, deep)):

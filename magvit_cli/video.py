@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 from av.subtitles.subtitle import SubtitleSet
@@ -362,23 +362,64 @@ def _in_trim(info: VideoInfo, t: Fraction) -> bool:
     return t >= t0 - half and (t1 is None or t < t1 - half)
 
 
-def count_packets(info: VideoInfo) -> int | None:
-    """Frames of a probed video (within its trim) counted by demuxing, without decoding: one packet
-    a frame, as in Matroska/WebM, MP4/MOV and AVI (tens of times faster than decoding). None
-    where that does not hold or a packet has no timestamp: count by decoding instead."""
+def _packet_times(info: VideoInfo) -> list[Fraction] | None:
+    """The times (s, the file's timeline, in presentation order) of a probed video's frames within
+    its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV
+    and AVI. None where that does not hold or a packet has no timestamp."""
     if is_sequence(info.path) or info.is_image:
         return None
     with _open(info.path) as c:
         if not any(k in c.format.name for k in ("matroska", "mov", "avi")):
             return None
-        n = 0
+        times = []
         for pkt in c.demux(c.streams.video[0]):
             if not pkt.size:
                 continue
             if pkt.pts is None or pkt.time_base is None:
                 return None
-            n += info.span is None or _in_trim(info, pkt.pts * pkt.time_base)
-        return n
+            t = pkt.pts * pkt.time_base
+            if info.span is None or _in_trim(info, t):
+                times.append(t)
+        return sorted(times)
+
+
+def count_packets(info: VideoInfo) -> int | None:
+    """Frames of a probed video (within its trim) counted by demuxing, without decoding (tens of
+    times faster than decoding; _packet_times). None where packets are not frames: decode instead."""
+    times = _packet_times(info)
+    return None if times is None else len(times)
+
+
+def frame_times(info: VideoInfo) -> list[Fraction] | None:
+    """Each frame's presentation time (s, from the first frame processed) where the frame rate
+    varies (phone video drops to 20 fps in low light, screen recordings hold frames): a tenth of
+    a frame or more off the average rate's grid. None where it is steady, or where the packets
+    are not frames (MPEG-TS: taken as steady)."""
+    times = _packet_times(info)
+    if not times or len(times) < 2:
+        return None
+    times = [t - times[0] for t in times]
+    step = 1 / info.fps
+    if all(abs(t - i * step) < step / 10 for i, t in enumerate(times)):
+        return None
+    return times
+
+
+def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1) -> Callable[[int], Fraction] | None:
+    """Output frame o -> its time (s) for a run that writes `factor` frames per input frame: frame
+    o // factor's time, plus (o % factor) / factor of the way to the next input frame's; past
+    the last input frame (an interpolation's held end, a prediction) at the average rate `fps`.
+    None for steady input (times None): frames at o / (fps x factor)."""
+    if times is None:
+        return None
+    n = len(times)
+
+    def at(o: int) -> Fraction:
+        i, j = divmod(o, factor)
+        if i + 1 < n:
+            return times[i] + (times[i + 1] - times[i]) * Fraction(j, factor)
+        return times[-1] + Fraction(o - (n - 1) * factor, factor) / fps
+    return at
 
 
 # How far before a cut's start the copied tracks are sought to (a seek may land late: MPEG-TS
@@ -486,6 +527,9 @@ def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
     return g
 
 
+# Output containers that keep each frame's own time (VideoWriter `times`), and the encoder's time base for them.
+_TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
+VFR_TIME_BASE = Fraction(1, 90000)
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
 
 
@@ -564,6 +608,9 @@ class VideoWriter:
     `metadata`: the input container's tags, copied (title, creation time, location, ...);
     `chapters`: the input's chapters (VideoInfo.chapters), kept in mp4/mov/mkv/webm on the
     output's timeline (cut to the span);
+    `times`: output frame index -> its time (s, from the first frame; `timeline`) for input whose
+    frame rate varies, so each frame keeps its time and the audio its sync (.mp4, .mov, .mkv,
+    .webm; .avi and .gif hold a steady rate: frames at index / fps there, and where it is None);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
     H.265, 16-bit RGB for PNG and TIFF (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
@@ -573,6 +620,7 @@ class VideoWriter:
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, attachments_from: str | Path | None = None,
+                 times: Callable[[int], Fraction] | None = None,
                  metadata: dict | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None):
@@ -592,6 +640,8 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
+        self.times = times if CONTAINERS.get(self.path.suffix.lower()) in _TIMED_CONTAINERS else None
+        self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given)
         self.metadata = {k: v for k, v in (metadata or {}).items() if k not in _TECHNICAL_TAGS}
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
@@ -644,6 +694,10 @@ class VideoWriter:
         codec = self.codec
         self.stream = self.out.add_stream(codec, rate=self.fps)
         self.stream.width, self.stream.height = self.width, self.height
+        if self.times is not None and codec != "gif":
+            self.stream.codec_context.time_base = VFR_TIME_BASE
+        else:
+            self.times = None
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
         self._tag_aspect()
@@ -770,6 +824,9 @@ class VideoWriter:
             vf = vf.reformat(**self.convert)
             c = self.colour
             vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = c.matrix, self.convert["dst_color_range"], c.primaries, c.trc
+        if self.times is not None:  # the frame's own time (varying rate); else the encoder counts frames at 1 / fps
+            self.last_pts = max(round(self.times(self.frames) / VFR_TIME_BASE), self.last_pts + 1)
+            vf.pts, vf.time_base = self.last_pts, VFR_TIME_BASE
         self._encode_frames(self._through_palette(vf) if self.palette is not None else [vf])
 
     def _through_palette(self, vf: "av.VideoFrame | None") -> list:

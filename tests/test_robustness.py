@@ -474,14 +474,49 @@ def test_video_keeps_its_offset_to_the_audio(weights, good, tmp_path):
     assert starts(tmp_path / "silent.mp4") == {"video": 0.0}, starts(tmp_path / "silent.mp4")
 
 
-def test_variable_frame_rate_input(weights, tmp_path):
-    """VFR input: frames are taken in order at the container's average rate."""
-    gaps = [50 if i % 2 == 0 else 20 for i in range(8)]  # alternating 50 ms and 20 ms gaps
-    path = encode_frames(tmp_path / "vfr.mp4", [np.full((32, 48, 3), 20 * i, np.uint8) for i in range(8)], rate=30,
-                         pts_ms=[sum(gaps[:i]) for i in range(8)])
-    r = cli(["interpolate", str(path), "-o", str(tmp_path / "o.mp4")], weights)
+def _frame_times_ms(path) -> list[int]:
+    with av.open(str(path)) as c:
+        return [round(float(f.time) * 1000) for f in c.decode(video=0)]
+
+
+def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
+    """A phone's variable rate (here 25 fps, then 12.5 fps from 1.2 s, as in low light): each
+    frame keeps its time, so the audio stays in sync (at the average rate frame 30 would show at
+    1.74 s instead of 1.2). Interpolation puts its new frames halfway between each pair's own
+    times, prediction goes on at the average rate, a task that keeps the frames keeps their times;
+    .avi holds one rate (the average); --fps spaces evenly and says so."""
+    from magvit_cli.video import frame_times
+    pts = [40 * i for i in range(30)] + [1200 + 80 * i for i in range(30)]
+    src = encode_frames(tmp_path / "vfr.mp4", [np.full((32, 48, 3), 4 * i, np.uint8) for i in range(60)], rate=25, pts_ms=pts)
+    assert frame_times(probe(src)) is not None
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "i.mkv")], weights)
     assert r.exit_code == 0, r.output
-    assert len(read_frames(tmp_path / "o.mp4")) == 16 and probe(tmp_path / "o.mp4").fps > 0
+    got = _frame_times_ms(tmp_path / "i.mkv")
+    assert got[:-2:2] == pts[:-1] and got[1:-2:2] == [(a + b) // 2 for a, b in zip(pts, pts[1:])], got
+    for command, extra in (("inpaint", ["--mode", "central"]), ("predict", ["--frames", "3"])):
+        r = cli([command, str(src), *extra, "-o", str(tmp_path / f"{command}.mp4")], weights)
+        assert r.exit_code == 0, r.output
+        got = _frame_times_ms(tmp_path / f"{command}.mp4")
+        assert got[:60] == pts, f"{command}: {got[:60]}"
+    fps = probe(src).fps
+    assert len(got) == 63 and all(abs(b - a - 1000 / fps) <= 1 for a, b in zip(got[59:], got[60:])), got[55:]
+    r = cli(["inpaint", str(src), "--mode", "central", "-o", str(tmp_path / "o.avi")], weights)
+    assert r.exit_code == 0, r.output
+    avi = sorted(_frame_times_ms(tmp_path / "o.avi"))  # AVI hands B-frames back with their decode times
+    assert len(avi) == 60 and all(abs(b - a - 1000 / fps) <= 1 for a, b in zip(avi, avi[1:])), avi
+    r = cli(["interpolate", str(src), "--fps", "50", "-o", str(tmp_path / "f.mp4")], weights)
+    lines = [l for l in r.output.splitlines() if "variable frame rate" in l]
+    assert r.exit_code == 0 and len(lines) == 1 and lines[0].startswith("warning:"), r.output
+
+
+@pytest.mark.parametrize("name,rate", [("cfr.mp4", "30000/1001"), ("cfr.mkv", "60000/1001"), ("cfr.webm", "25")])
+def test_steady_rates_are_not_taken_as_variable(tmp_path, name, rate):
+    """B-frames (mp4) and Matroska's millisecond timestamps at 59.94 fps are a steady rate:
+    frame_times says None, and those outputs are written as before (frames at index / fps)."""
+    from magvit_cli.video import frame_times
+    codec = ["-c:v", "libvpx-vp9", "-b:v", "200k"] if name.endswith("webm") else ["-c:v", "libx264", "-bf", "2"]
+    ffmpeg("-y", "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={rate}", "-t", "1", *codec, str(tmp_path / name))
+    assert frame_times(probe(tmp_path / name)) is None
 
 
 @pytest.mark.parametrize("command", ["interpolate", "inpaint", "predict"])
