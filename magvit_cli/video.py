@@ -640,7 +640,8 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
-        self.times = times if CONTAINERS.get(self.path.suffix.lower()) in _TIMED_CONTAINERS else None
+        timed = CONTAINERS.get(self.path.suffix.lower()) in _TIMED_CONTAINERS and self.codec != "gif"  # GIF: palette timing
+        self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given)
         self.metadata = {k: v for k, v in (metadata or {}).items() if k not in _TECHNICAL_TAGS}
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
@@ -694,10 +695,8 @@ class VideoWriter:
         codec = self.codec
         self.stream = self.out.add_stream(codec, rate=self.fps)
         self.stream.width, self.stream.height = self.width, self.height
-        if self.times is not None and codec != "gif":
+        if self.times is not None:
             self.stream.codec_context.time_base = VFR_TIME_BASE
-        else:
-            self.times = None
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
         self._tag_aspect()
