@@ -269,6 +269,12 @@ def _open(path: str | Path):
     return container
 
 
+def main_video(c: "av.container.InputContainer") -> "av.video.stream.VideoStream":
+    """The video stream a file is about, as FFmpeg picks it (av_find_best_stream): not a cover
+    picture stored as a video stream ahead of it (Matroska, MP4 from taggers)."""
+    return c.streams.best("video") or c.streams.video[0]
+
+
 def snap_rate(rate: Fraction) -> Fraction:
     """A container's frame rate read back from a frame duration rounded to the nanosecond (Matroska
     stores whole nanoseconds, and FFmpeg reduces the rate to a fraction of terms up to 30000: 60000/1001
@@ -290,14 +296,14 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
                          depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha)
     with _open(path) as c:
-        s = c.streams.video[0]
+        s = main_video(c)
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
         try:
-            first = next(c.decode(video=0))
+            first = next(c.decode(s))
             rotation = int(round(first.rotation or 0)) % 360
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
@@ -322,10 +328,11 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
     fmt = "rgb48le" if deep else "rgb24"
     c = _open(path)
     try:
-        c.streams.video[0].thread_type = "AUTO"
+        s = main_video(c)
+        s.thread_type = "AUTO"
         i, got = 0, 0
         try:
-            for frame in c.decode(video=0):
+            for frame in c.decode(s):
                 if i >= start:
                     yield frame.to_ndarray(format=fmt)
                     got += 1
@@ -372,7 +379,7 @@ def _packet_times(info: VideoInfo) -> list[Fraction] | None:
         if not any(k in c.format.name for k in ("matroska", "mov", "avi")):
             return None
         times = []
-        for pkt in c.demux(c.streams.video[0]):
+        for pkt in c.demux(main_video(c)):
             if not pkt.size:
                 continue
             if pkt.pts is None or pkt.time_base is None:
@@ -438,7 +445,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[
     c = _open(info.path)
     overshot = False
     try:
-        s = c.streams.video[0]
+        s = main_video(c)
         s.thread_type = "AUTO"
         seek = margin is not None and bool(s.time_base) and t0 - margin > 0
         if seek:

@@ -1220,3 +1220,19 @@ def test_attachments_are_kept_in_matroska(weights, tmp_path):
     with av.open(str(tmp_path / "o.mkv")) as c:
         got = [(a.name, a.mimetype, bytes(a.data)) for a in c.streams.attachments]
     assert got == [("f.ttf", "application/x-truetype-font", font.read_bytes())], got
+
+
+def test_cover_picture_ahead_of_the_video_is_not_the_input(weights, good, tmp_path):
+    """A cover picture stored as a video stream ahead of the film (Matroska; taggers do this):
+    the film is read, as FFmpeg picks it, not the one-frame picture."""
+    cover, src = tmp_path / "cover.png", tmp_path / "cov.mkv"
+    ffmpeg("-y", "-f", "lavfi", "-i", "color=red:s=16x16", "-frames:v", "1", str(cover))
+    ffmpeg("-y", "-i", str(cover), "-i", str(good), "-map", "0", "-map", "1:v", "-c:v:0", "png", "-c:v:1", "copy",
+           "-disposition:v:0", "attached_pic", str(src))
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].codec_context.name == "png", "the test needs the picture first"
+    info = probe(src)
+    assert (info.width, info.height, info.is_image) == (48, 32, False), info
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    assert len(read_frames(tmp_path / "o.mp4")) == 2 * len(read_frames(good))
