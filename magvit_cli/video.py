@@ -286,6 +286,16 @@ def snap_rate(rate: Fraction) -> Fraction:
     return rate
 
 
+def _edited(path: Path, c: "av.container.InputContainer") -> bool:
+    """Whether an MP4/MOV opens with frames its edit list hides (a cut copied without re-encoding
+    keeps the keyframe before it): its stated frame count includes them, so it is not the count."""
+    if "mov" not in c.format.name:
+        return False
+    with av.open(str(path)) as again:
+        first = next((p for p in again.demux(main_video(again)) if p.size), None)
+    return first is not None and first.is_discard
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Size, exact frame rate, frame count and audio presence of a video or image file, or of
     an image sequence (`frames/%04d.png`)."""
@@ -312,7 +322,8 @@ def probe(path: str | Path) -> VideoInfo:
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
-        return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps), s.frames or None, is_image,
+        frames = None if _edited(path, c) else s.frames or None
+        return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps), frames, is_image,
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start_of(s), chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
@@ -380,7 +391,7 @@ def _packet_times(info: VideoInfo) -> list[Fraction] | None:
             return None
         times = []
         for pkt in c.demux(main_video(c)):
-            if not pkt.size:
+            if not pkt.size or pkt.is_discard:  # discard: before an MP4 edit list's start, never shown
                 continue
             if pkt.pts is None or pkt.time_base is None:
                 return None

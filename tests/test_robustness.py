@@ -1236,3 +1236,22 @@ def test_cover_picture_ahead_of_the_video_is_not_the_input(weights, good, tmp_pa
     r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     assert len(read_frames(tmp_path / "o.mp4")) == 2 * len(read_frames(good))
+
+
+def test_edit_list_cut_counts_the_frames_shown(weights, tmp_path):
+    """`ffmpeg -ss 0.5 -c copy` keeps the keyframe before the cut and hides the frames up to it
+    with an MP4 edit list: the container's count (30) and the packets include them, the decoder
+    shows 15. The count (info, progress, the dynamic modes' slide) is the frames shown."""
+    from magvit_cli.runners import count_frames
+    from magvit_cli.video import frame_times, iter_info
+    src = make_video(tmp_path / "v.mp4", frames=30)
+    cut = tmp_path / "cut.mp4"
+    ffmpeg("-y", "-ss", "0.5", "-i", str(src), "-c", "copy", str(cut))
+    info = probe(cut)
+    shown = sum(1 for _ in iter_info(info))
+    assert 10 <= shown < 30, f"{shown} frames shown: the test needs hidden ones"
+    assert count_frames(info) == shown and frame_times(info) is None, (info.frames, count_frames(info), shown)
+    r = runner.invoke(app, ["info", str(cut)])
+    assert f"{shown} frames" in r.output, r.output
+    r = cli(["outpaint", str(cut), "--mode", "dynamic", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0 and len(read_frames(tmp_path / "o.mp4")) == shown, r.output
