@@ -518,14 +518,15 @@ def tokenize(inputs: List[Path] = Inputs,
 def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     """One input's facts as the JSON summary and a human line; `name` is the input as given (- for stdin)."""
     n = 1 if i.is_image else runners.count_frames(i)
-    rate = str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})"
-    result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "frames": n,
+    varies = not i.is_image and video.frame_times(i) is not None
+    rate = (str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})") + " fps" + (" on average (variable)" if varies else "")
+    result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "variable_rate": varies, "frames": n,
               "seconds": None if i.is_image else round(n / float(i.fps), 3), "image": i.is_image, "depth": i.depth,
               "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,
               "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
               "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced, "alpha": i.alpha,
               "video_start": float(i.start), "colour": dataclasses.asdict(i.colour)}
-    facts = ["image" if i.is_image else f"{rate} fps, {n} frames, {result['seconds']:.3f} s", f"{i.depth}-bit",
+    facts = ["image" if i.is_image else f"{rate}, {n} frames, {result['seconds']:.3f} s", f"{i.depth}-bit",
              *(["4:4:4"] if i.full_chroma else []),
              *(kind if n == 1 else f"{n} {kind.rstrip('s')} tracks" for kind, n in i.tracks.items()),
              *([f"{len(i.chapters)} chapters"] if i.chapters else []),

@@ -549,7 +549,7 @@ def test_info_describes_inputs_without_a_model(clip, tmp_path):
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert (got["width"], got["height"], got["fps"], got["frames"], got["audio"]) == (48, 32, "30000/1001", 6, True), got
     assert abs(got["seconds"] - 6 * 1001 / 30000) < 1e-3 and got["chapters"] == [] and not got["image"]
-    assert got["tracks"] == {"audio": 1}, got
+    assert got["tracks"] == {"audio": 1} and got["variable_rate"] is False, got
     r = runner.invoke(app, ["info", str(clip)])
     assert r.exit_code == 0 and "48x32" in r.output and "6 frames" in r.output and "audio" in r.output, r.output
     r = runner.invoke(app, ["info", str(tmp_path / "missing.mp4")])

@@ -489,6 +489,8 @@ def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
     pts = [40 * i for i in range(30)] + [1200 + 80 * i for i in range(30)]
     src = encode_frames(tmp_path / "vfr.mp4", [np.full((32, 48, 3), 4 * i, np.uint8) for i in range(60)], rate=25, pts_ms=pts)
     assert frame_times(probe(src)) is not None
+    r = runner.invoke(app, ["info", str(src), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["variable_rate"] is True, r.output
     r = cli(["interpolate", str(src), "-o", str(tmp_path / "i.mkv")], weights)
     assert r.exit_code == 0, r.output
     got = _frame_times_ms(tmp_path / "i.mkv")
