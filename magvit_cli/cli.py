@@ -524,14 +524,15 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
               "seconds": None if i.is_image else round(n / float(i.fps), 3), "image": i.is_image, "depth": i.depth,
               "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,
               "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
-              "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced, "alpha": i.alpha,
+              "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced, "alpha": i.alpha, "timecode": i.timecode,
               "video_start": float(i.start), "colour": dataclasses.asdict(i.colour)}
     facts = ["image" if i.is_image else f"{rate}, {n} frames, {result['seconds']:.3f} s", f"{i.depth}-bit",
              *(["4:4:4"] if i.full_chroma else []),
              *(kind if n == 1 else f"{n} {kind.rstrip('s')} tracks" for kind, n in i.tracks.items()),
              *([f"{len(i.chapters)} chapters"] if i.chapters else []),
              *([f"rotated {i.rotation}"] if i.rotation else []), *([f"pixel aspect {i.sample_aspect}"] if i.sample_aspect else []),
-             *(["interlaced"] if i.interlaced else []), *(["alpha (dropped)"] if i.alpha else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
+             *(["interlaced"] if i.interlaced else []), *(["alpha (dropped)"] if i.alpha else []),
+             *([f"timecode {i.timecode}"] if i.timecode else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
     return result, f"{name}: {i.width}x{i.height}, " + ", ".join(facts)
 
 

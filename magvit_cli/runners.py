@@ -21,7 +21,7 @@ from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, frame_times, holds_aspect,
-                    iter_frames, iter_info, probe, timeline, trim)
+                    iter_frames, iter_info, probe, shift_timecode, timeline, trim)
 
 Progress = Callable[[int, int], None]  # (done, total) in output frames
 
@@ -83,7 +83,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        subtitles_from=info.path if info.has_subtitles else None,
                        attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
-                       times=times)
+                       times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first))
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -125,6 +125,7 @@ class VideoInfo:
     tracks: dict = field(default_factory=dict)  # audio and subtitle streams, each counted ({"audio": 2}): all are kept
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
     alpha: bool = False  # frames carry transparency (ProRes 4444, PNG with alpha): dropped, the output is opaque
+    timecode: str | None = None  # the first frame's SMPTE timecode (HH:MM:SS:FF; ';' drop-frame), kept on output (shift_timecode)
 
     @property
     def has_audio(self) -> bool:
@@ -286,6 +287,63 @@ def snap_rate(rate: Fraction) -> Fraction:
     return rate
 
 
+_TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})$")
+
+
+def _nominal(fps: Fraction) -> int:
+    """The frames a second a timecode counts: 30 for 29.97 fps, 24 for 23.976, ..."""
+    return max(1, round(fps))
+
+
+def _dropped(rate: int) -> int:
+    """Frame numbers a drop-frame timecode skips at each minute but every tenth: 2 at 30, 4 at 60."""
+    return round(rate / 15)
+
+
+def _timecode_frames(tc: str, rate: int, drop: bool | None = None) -> int | None:
+    """A timecode as frames from 00:00:00:00 at `rate` timecode frames a second, drop-frame where
+    its last separator is ';' or '.' (or as `drop` says: False reads a drop-frame label as the
+    clock time it shows); None where it is not one."""
+    m = _TIMECODE.match(tc.strip())
+    if m is None:
+        return None
+    hh, mm, ss, ff = int(m[1]), int(m[2]), int(m[3]), int(m[5])
+    if mm > 59 or ss > 59 or ff >= rate:
+        return None
+    n = (hh * 3600 + mm * 60 + ss) * rate + ff
+    if (m[4] in ";.,") if drop is None else drop:
+        minutes = 60 * hh + mm
+        n -= _dropped(rate) * (minutes - minutes // 10)
+    return n
+
+
+def _timecode_text(n: int, rate: int, drop: bool) -> str:
+    """Frames from 00:00:00:00 as a timecode at `rate` (drop-frame: ';', frame numbers skipped)."""
+    if drop:
+        d = _dropped(rate)
+        per10, per1 = rate * 600 - 9 * d, rate * 60 - d
+        tens, rest = divmod(n, per10)
+        n += 9 * d * tens + (d * ((rest - d) // per1) if rest > d else 0)
+    ff, secs = n % rate, n // rate
+    return f"{secs // 3600 % 24:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}{';' if drop else ':'}{ff:02d}"
+
+
+def shift_timecode(tc: str | None, fps_in: Fraction, fps_out: Fraction, skipped: int = 0) -> str | None:
+    """The timecode of an output's first frame, from the input's: moved on by the `skipped` input
+    frames a trim leaves out, and counted at the output's rate (interpolation x2 of 29.97 fps:
+    frame 04 becomes 08 at 59.94). Drop-frame stays drop-frame where the output's rate is an NTSC
+    rate (k x 1000/1001) too; elsewhere its label is read as the clock time it shows."""
+    m = _TIMECODE.match(tc.strip()) if tc else None
+    if m is None:
+        return None
+    r_in, r_out = _nominal(fps_in), _nominal(fps_out)
+    drop = m[4] in ";.," and fps_out.denominator == 1001 and r_out % 30 == 0
+    n = _timecode_frames(tc, r_in, drop=drop)
+    if n is None:
+        return None
+    return _timecode_text(round((n + skipped) * Fraction(r_out, r_in)), r_out, drop)
+
+
 def _edited(path: Path, c: "av.container.InputContainer") -> bool:
     """Whether an MP4/MOV opens with frames its edit list hides (a cut copied without re-encoding
     keeps the keyframe before it): its stated frame count includes them, so it is not the count."""
@@ -323,11 +381,14 @@ def probe(path: str | Path) -> VideoInfo:
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
         frames = None if _edited(path, c) else s.frames or None
+        tags = [s.metadata, dict(c.metadata), *(d.metadata for d in c.streams.data)]
+        timecode = next((v for t in tags for k, v in t.items() if k.lower() == "timecode" and _timecode_frames(v, 30) is not None), None)
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps), frames, is_image,
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start_of(s), chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
-                                                   ("attachments", len(c.streams.attachments))) if n}, alpha=alpha)
+                                                   ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
+                         timecode=timecode)
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -629,6 +690,8 @@ class VideoWriter:
     `times`: output frame index -> its time (s, from the first frame; `timeline`) for input whose
     frame rate varies, so each frame keeps its time and the audio its sync (.mp4, .mov, .mkv,
     .webm; .avi and .gif hold a steady rate: frames at index / fps there, and where it is None);
+    `timecode`: the first frame's SMPTE timecode (shift_timecode), on the video stream (a tmcd
+    track in .mp4/.mov, a tag in .mkv);
     `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
     H.265, 16-bit RGB for PNG and TIFF (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
@@ -638,7 +701,7 @@ class VideoWriter:
                  crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, attachments_from: str | Path | None = None,
-                 times: Callable[[int], Fraction] | None = None,
+                 times: Callable[[int], Fraction] | None = None, timecode: str | None = None,
                  metadata: dict | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None):
@@ -661,7 +724,9 @@ class VideoWriter:
         timed = CONTAINERS.get(self.path.suffix.lower()) in _TIMED_CONTAINERS and self.codec != "gif"  # GIF: palette timing
         self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given)
-        self.metadata = {k: v for k, v in (metadata or {}).items() if k not in _TECHNICAL_TAGS}
+        # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
+        self.metadata = {k: v for k, v in (metadata or {}).items() if k.lower() not in _TECHNICAL_TAGS | {"timecode"}}
+        self.timecode = timecode
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
@@ -715,6 +780,8 @@ class VideoWriter:
         self.stream.width, self.stream.height = self.width, self.height
         if self.times is not None:
             self.stream.codec_context.time_base = VFR_TIME_BASE
+        if self.timecode:
+            self.stream.metadata["timecode"] = self.timecode
         if self.rotation:
             self.stream.set_display_rotation(self.rotation)
         self._tag_aspect()

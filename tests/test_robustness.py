@@ -1257,3 +1257,34 @@ def test_edit_list_cut_counts_the_frames_shown(weights, tmp_path):
     assert f"{shown} frames" in r.output, r.output
     r = cli(["outpaint", str(cut), "--mode", "dynamic", "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0 and len(read_frames(tmp_path / "o.mp4")) == shown, r.output
+
+
+def test_timecode_arithmetic():
+    """SMPTE timecode: drop-frame skips frame numbers 00 and 01 (00-03 at 60) at each minute but
+    every tenth; the output's first frame moves on by a trim and is counted at the output's rate."""
+    from fractions import Fraction
+    from magvit_cli.video import _timecode_frames, _timecode_text, shift_timecode
+    assert _timecode_text(_timecode_frames("00:00:59;29", 30) + 1, 30, True) == "00:01:00;02"
+    assert _timecode_text(_timecode_frames("00:09:59;29", 30) + 1, 30, True) == "00:10:00;00"
+    assert all(_timecode_frames(_timecode_text(n, 30, True), 30) == n for n in range(0, 30 * 3600, 97))
+    assert all(_timecode_frames(_timecode_text(n, 60, True), 60) == n for n in range(0, 60 * 3600, 89))
+    ntsc, ntsc2 = Fraction(30000, 1001), Fraction(60000, 1001)
+    assert shift_timecode("01:02:03:04", ntsc, ntsc2) == "01:02:03:08"
+    assert shift_timecode("01:02:03;04", ntsc, ntsc2, skipped=3) == "01:02:03;14"
+    assert shift_timecode("01:02:03;04", ntsc, Fraction(60)) == "01:02:03:08", "60 fps exactly has no drop-frame"
+    assert shift_timecode("10:00:00:00", Fraction(24000, 1001), ntsc2) == "10:00:00:00"
+    assert shift_timecode("not a timecode", ntsc, ntsc) is None and shift_timecode(None, ntsc, ntsc) is None
+
+
+@pytest.mark.parametrize("src_name,out", [("tc.mov", "o.mp4"), ("tc.mkv", "o.mkv")])
+def test_timecode_is_kept(weights, good, tmp_path, src_name, out):
+    """A camera's start timecode survives (ffmpeg keeps it): a tmcd track in .mp4/.mov, a tag in
+    .mkv; interpolation x2 counts it at the doubled rate and a --start trim moves it on."""
+    src = tmp_path / src_name
+    ffmpeg("-y", "-i", str(good), "-c", "copy", "-timecode", "01:02:03;04", str(src))
+    assert probe(src).timecode == "01:02:03;04"
+    r = runner.invoke(app, ["info", str(src)])
+    assert "timecode 01:02:03;04" in r.output, r.output
+    r = cli(["interpolate", str(src), "--start", "0.1", "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, r.output
+    assert probe(tmp_path / out).timecode == "01:02:03;14", probe(tmp_path / out).timecode  # 3 frames on, x2
