@@ -79,7 +79,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
     return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
-                       rotation=info.rotation, colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
+                       colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,
                        attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
@@ -720,7 +720,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     tensors = {f"window_{i:05d}": g.to(torch.int32) for i, g in enumerate(grids)}
     tensors["frames"] = torch.tensor(counts, dtype=torch.int32)
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
-            "format": "magvit-tokens-v1", "rotation": str(info.rotation), "colour": json.dumps(dataclasses.asdict(info.colour)),
+            "format": "magvit-tokens-v1", "colour": json.dumps(dataclasses.asdict(info.colour)),
             "sample_aspect": str(info.sample_aspect or 1)}
     tmp = Path(dst).with_name("." + Path(dst).name + ".tmp")
     try:

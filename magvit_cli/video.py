@@ -112,7 +112,7 @@ class VideoInfo:
     fps: Fraction
     frames: int | None  # None when the container does not say; trimmed: the frames in the span
     is_image: bool
-    rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for
+    rotation: int = 0  # display rotation (degrees counter-clockwise) the container asks for: frames are read turned upright by it, width and height as displayed
     colour: Colour = Colour()  # primaries, transfer, matrix and range tags, kept on output
     depth: int = 8  # bits per component of the decoded frames (10 for HDR phone video, 16 for some PNGs)
     full_chroma: bool = False  # YUV 4:4:4 video: the output keeps full-resolution colour (else 4:2:0, what players expect)
@@ -380,15 +380,28 @@ def probe(path: str | Path) -> VideoInfo:
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
+        width, height = s.codec_context.width, s.codec_context.height
+        if rotation in (90, 270):  # frames are read upright (`upright`): as displayed, its pixels' shape turned too
+            width, height, sar = height, width, (1 / Fraction(sar) if sar else sar)
         frames = None if _edited(path, c) else s.frames or None
         tags = [s.metadata, dict(c.metadata), *(d.metadata for d in c.streams.data)]
         timecode = next((v for t in tags for k, v in t.items() if k.lower() == "timecode" and _timecode_frames(v, 30) is not None), None)
-        return VideoInfo(path, s.codec_context.width, s.codec_context.height, Fraction(fps), frames, is_image,
+        return VideoInfo(path, width, height, Fraction(fps), frames, is_image,
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start_of(s), chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
                                                    ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
                          timecode=timecode)
+
+
+def upright(frame: "av.VideoFrame", fmt: str) -> np.ndarray:
+    """A decoded frame as an (H, W, 3) array the way it is shown: turned by the display rotation its
+    file asks for (phone video shot upright is stored on its side), as ffmpeg turns it by default.
+    So the output needs no rotation tag, and outpainting's modes, boxes, masks and sizes mean what
+    the user sees."""
+    x = frame.to_ndarray(format=fmt)
+    k = round((frame.rotation or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(x, k)) if k else x
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
@@ -406,7 +419,7 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
         try:
             for frame in c.decode(s):
                 if i >= start:
-                    yield frame.to_ndarray(format=fmt)
+                    yield upright(frame, fmt)
                     got += 1
                     if count is not None and got >= count:
                         return
@@ -536,7 +549,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[
                     overshot = True
                     break
                 if _in_trim(info, t):
-                    yield frame.to_ndarray(format=fmt)
+                    yield upright(frame, fmt)
                 elif t >= t0:  # past the end
                     return
         except av.FFmpegError as e:
@@ -677,7 +690,8 @@ class VideoWriter:
     not hold converted to its text format (SUBTITLE_ENCODERS); `attachments_from` copies every
     attachment of that file (the fonts its styled subtitles are drawn with, cover art) into a .mkv,
     the one output type that holds them;
-    `rotation` tags the output with the input's display rotation (frames stay as stored);
+    `rotation` tags the output with a display rotation (frames are read upright, so only a token
+    file written before that, whose frames were stored on their side, asks for one);
     `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
     `start`: when the input's video starts on its timeline (s); the copied audio and subtitles keep
     their own starts, so their offset to the video stays, and the output's timeline begins at the

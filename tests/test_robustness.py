@@ -366,13 +366,35 @@ def test_track_parser(tmp_path_factory, content):
         pass
 
 
-def test_rotation_metadata_is_kept(weights, good, tmp_path):
-    rot = tmp_path / "rot.mp4"
-    ffmpeg("-y", "-display_rotation", "90", "-i", str(good), "-c", "copy", str(rot))
-    assert probe(rot).rotation == 90
+def test_rotated_video_is_read_upright(weights, good, tmp_path):
+    """Phone video shot upright is stored on its side with a display rotation: it is read turned
+    upright, the way ffmpeg shows it (its autorotated frames), written upright with no rotation
+    tag, and outpainting's vertical mode widens what the user sees (it widened the stored frames,
+    which shown upright made the video taller)."""
+    import imageio_ffmpeg
+    for angle in (90, -90, 180):
+        rot = tmp_path / f"rot{angle}.mp4"
+        ffmpeg("-y", "-display_rotation", str(angle), "-i", str(good), "-c", "copy", str(rot))
+        info = probe(rot)
+        assert (info.width, info.height, info.rotation) == ((32, 48) if abs(angle) == 90 else (48, 32)) + (angle % 360,), info
+        ours = read_frames(rot).astype(int)
+        raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(rot), "-f", "rawvideo",
+                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+        theirs = np.frombuffer(raw, np.uint8).reshape(ours.shape).astype(int)
+        assert np.abs(ours - theirs).mean() < 2, f"{angle}: not turned as ffmpeg turns it"
+    rot = tmp_path / "rot90.mp4"
     r = cli(["interpolate", str(rot), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
-    assert probe(tmp_path / "o.mp4").rotation == 90 and probe(tmp_path / "o.mp4").width == 48
+    out = probe(tmp_path / "o.mp4")
+    assert (out.rotation, out.width, out.height) == (0, 32, 48), out
+    r = cli(["outpaint", str(rot), "--mode", "vertical", "-o", str(tmp_path / "v.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    out = probe(tmp_path / "v.mp4")
+    assert (out.rotation, out.width, out.height) == (0, 64, 48), f"vertical outpainting of a 32x48 upright clip: {out}"
+    ffmpeg("-y", "-i", str(good), "-vf", "setsar=4/3", "-c:v", "libx264", str(tmp_path / "sar.mp4"))
+    ffmpeg("-y", "-display_rotation", "90", "-i", str(tmp_path / "sar.mp4"), "-c", "copy", str(tmp_path / "sarrot.mp4"))
+    from fractions import Fraction
+    assert probe(tmp_path / "sarrot.mp4").sample_aspect == Fraction(3, 4), "wide pixels turned upright are tall"
 
 
 def test_pixel_aspect_is_kept(weights, good, tmp_path):
