@@ -1310,3 +1310,23 @@ def test_timecode_is_kept(weights, good, tmp_path, src_name, out):
     r = cli(["interpolate", str(src), "--start", "0.1", "-o", str(tmp_path / out)], weights)
     assert r.exit_code == 0, r.output
     assert probe(tmp_path / out).timecode == "01:02:03;14", probe(tmp_path / out).timecode  # 3 frames on, x2
+
+
+def test_phone_photo_exif_orientation_is_read_upright(tmp_path):
+    """A phone photo stored on its side with EXIF orientation 6 (turn 90 degrees clockwise) is read
+    upright, as ffmpeg reads it; `predict` of a photo animates what the user sees."""
+    import struct
+    import imageio_ffmpeg
+    plain = tmp_path / "p.jpg"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(plain))
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack("<I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    photo = tmp_path / "exif6.jpg"
+    data = plain.read_bytes()
+    photo.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    info = probe(photo)
+    assert (info.width, info.height, info.is_image) == (48, 64, True), info
+    ours = read_frames(photo).astype(int)
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(photo), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    assert np.abs(ours - np.frombuffer(raw, np.uint8).reshape(ours.shape)).mean() < 1
