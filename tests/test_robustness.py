@@ -1314,7 +1314,7 @@ def test_timecode_is_kept(weights, good, tmp_path, src_name, out):
 
 def test_phone_photo_exif_orientation_is_read_upright(tmp_path):
     """A phone photo stored on its side with EXIF orientation 6 (turn 90 degrees clockwise) is read
-    upright, as ffmpeg reads it; `predict` of a photo animates what the user sees."""
+    upright, as ffmpeg reads it (so `predict` animates the photo the way the user sees it)."""
     import struct
     import imageio_ffmpeg
     plain = tmp_path / "p.jpg"
