@@ -150,7 +150,8 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     frames at fps x factor). Pairs across a scene cut are held, not morphed. The frames between
     a pair are padded with motion-compensated frames (motion.py), or with `motion=False` the
     linear blend (the paper's). With `fps` instead of a factor: the rate plan's grid (plan_rate),
-    keeping the grid frame nearest each output frame's time; the duration still matches. `span`:
+    keeping the grid frame nearest each output frame's time (along the input's own clock where its
+    rate varies: video.frame_times); the duration still matches. `span`:
     only that part of the input (video.Span), its audio cut to it, here and in every task."""
     info = open_input(m, src, span)
     if info.is_image:
@@ -170,13 +171,26 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     task, gen = get_task("FI"), m.generator(sampling.seed)
     total = count_frames(info) * factor  # grid frames
     grid = written = cuts = 0
+    # --fps over a varying rate: grid frame -> its time along the input's own (video.timeline), and
+    # each output frame shows the grid frame nearest its time
+    at = timeline(frame_times(info), info.fps, factor) if fps is not None else None
+    worst = Fraction(0)  # the largest distance between an output frame's time and its grid frame's (varying rate)
 
     def put(w: VideoWriter, make: Callable[[], np.ndarray]):
-        """Grid frame `grid`: made and written when it is the one nearest the next output frame's time."""
-        nonlocal grid, written
-        if grid == plan.grid_index(written):
-            w.write(make())
-            written += 1
+        """Grid frame `grid`: made and written when it is the one nearest the next output frame's time
+        (more than once where output frames are closer than grid frames)."""
+        nonlocal grid, written, worst
+        if at is None:
+            if grid == plan.grid_index(written):
+                w.write(make())
+                written += 1
+        else:
+            edge, frame = (at(grid) + at(grid + 1)) / 2, None
+            while written / plan.fps < edge:
+                frame = make() if frame is None else frame
+                worst = max(worst, abs(written / plan.fps - at(grid)))
+                w.write(frame)
+                written += 1
         grid += 1
 
     def run(chunk: list[torch.Tensor], w: VideoWriter):
@@ -232,9 +246,6 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
                 put(w, lambda: lifted(k, j))
             progress(grid, total)
 
-    if fps is not None and frame_times(info) is not None:
-        m.warn(f"{src} has a variable frame rate: --fps spaces the output's frames evenly, so its timing follows the "
-               "frame count, not the input's clock (--factor keeps each frame's time)")
     with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep, per_input=factor if fps is None else None) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
@@ -252,7 +263,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
         progress(grid, total)
     extra = {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}
     if fps is not None:
-        extra.update(grid_step=str(plan.step), jitter_ms=round(plan.jitter * 1000, 3))
+        extra.update(grid_step=str(plan.step), jitter_ms=round(float(worst if at else plan.jitter) * 1000, 3))
     return Output(Path(dst), written, plan.fps, W, H, w.has_audio, extra, w.depth)
 
 
