@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import io
 import math
 import os
@@ -122,7 +123,7 @@ class VideoInfo:
     start: Fraction = Fraction(0)  # when the video stream starts on the file's timeline (s): its offset to the audio is kept
     first: int = 0  # index of the first frame processed (trim: a --start)
     chapters: list = field(default_factory=list)  # the container's chapters (PyAV dicts: start, end, time_base, metadata)
-    tracks: dict = field(default_factory=dict)  # audio and subtitle streams, each counted ({"audio": 2}): all are kept
+    tracks: dict = field(default_factory=dict)  # audio, subtitle and attachment streams, each counted ({"audio": 2}): all are kept
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
     alpha: bool = False  # frames carry transparency (ProRes 4444, PNG with alpha): dropped, the output is opaque
     timecode: str | None = None  # the first frame's SMPTE timecode (HH:MM:SS:FF; ';' drop-frame), kept on output (shift_timecode)
@@ -449,18 +450,30 @@ def iter_info(info: VideoInfo, deep: bool = False) -> Iterator[np.ndarray]:
 
 def _in_trim(info: VideoInfo, t: Fraction) -> bool:
     """Whether a frame at time t (s, the file's timeline) is in info's trim, within half a frame."""
-    half = 1 / (2 * info.fps)
-    t0, t1 = info.span
+    return _within(info.span, info.fps, t)
+
+
+def _within(span: tuple[Fraction, Fraction | None], fps: Fraction, t: Fraction) -> bool:
+    half = 1 / (2 * fps)
+    t0, t1 = span
     return t >= t0 - half and (t1 is None or t < t1 - half)
 
 
 def _packet_times(info: VideoInfo) -> list[Fraction] | None:
     """The times (s, the file's timeline, in presentation order) of a probed video's frames within
     its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV
-    and AVI. None where that does not hold or a packet has no timestamp."""
+    and AVI. None where that does not hold or a packet has no timestamp. A run asks more than once
+    (the frame count, the frame times): the file is read once while it stays the same."""
     if is_sequence(info.path) or info.is_image:
         return None
-    with _open(info.path) as c:
+    st = Path(info.path).stat()
+    times = _demuxed_times(str(info.path), st.st_mtime_ns, st.st_size, info.span, info.fps)
+    return None if times is None else list(times)
+
+
+@functools.lru_cache(maxsize=8)
+def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> tuple[Fraction, ...] | None:
+    with _open(path) as c:
         if not any(k in c.format.name for k in ("matroska", "mov", "avi")):
             return None
         times = []
@@ -470,9 +483,9 @@ def _packet_times(info: VideoInfo) -> list[Fraction] | None:
             if pkt.pts is None or pkt.time_base is None:
                 return None
             t = pkt.pts * pkt.time_base
-            if info.span is None or _in_trim(info, t):
+            if span is None or _within(span, fps, t):
                 times.append(t)
-        return sorted(times)
+        return tuple(sorted(times))
 
 
 def count_packets(info: VideoInfo) -> int | None:
