@@ -643,10 +643,12 @@ class _Forward:
     refuse one that goes back, which failed the run after its video was made. Where the track's
     clock restarts (MPEG-TS recordings joined with `cat`: back by more than a tenth of a second)
     the rest of the track is moved on to follow what came before; a packet only a little behind
-    (or level with) the last is placed one tick after it."""
+    (or level with) the last is placed one tick after it. Subtitles (`restarts` False) are never
+    moved on: a cue out of order would carry every later cue off its time; it alone is placed one
+    tick after the last."""
 
-    def __init__(self, time_base: Fraction):
-        self.tick = Fraction(time_base)
+    def __init__(self, time_base: Fraction, restarts: bool = True):
+        self.tick, self.restarts = Fraction(time_base), restarts
         self.offset = 0  # ticks added to the rest of the track since its clock restarted
         self.last: int | None = None  # the last placed timestamp
         self.end = 0  # where the last placed packet ends
@@ -656,7 +658,7 @@ class _Forward:
         amount as the packets before it, or later still where it would go back."""
         ts += self.offset
         if self.last is not None and ts <= self.last:
-            if (self.last - ts) * self.tick > Fraction(1, 10):  # the clock restarted: carry on from the last end
+            if self.restarts and (self.last - ts) * self.tick > Fraction(1, 10):  # the clock restarted: carry on from the last end
                 self.offset += self.end - ts
                 ts = self.end
             else:
@@ -1008,7 +1010,7 @@ class VideoWriter:
 
     def _copy(self, container, source, target):
         """Remux the packets of `source` (a stream of `container`) into `target`, run forward (_Forward)."""
-        forward = _Forward(source.time_base or Fraction(1, 1000))
+        forward = _Forward(source.time_base or Fraction(1, 1000), restarts=source.type == "audio")
         for pkt in container.demux(source):
             if pkt.dts is None:
                 continue
@@ -1028,7 +1030,7 @@ class VideoWriter:
         """Decode each cue of `source` and encode it for `target` (1 ms time base), at its time on
         the output's timeline; cues without a duration are left out (a text cue needs an end)."""
         ms = Fraction(1, 1000)
-        forward = _Forward(source.time_base or ms)
+        forward = _Forward(source.time_base or ms, restarts=False)
         for pkt in container.demux(source):
             if pkt.pts is None or not pkt.duration or not pkt.time_base:
                 continue

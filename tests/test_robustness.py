@@ -1177,12 +1177,16 @@ def test_a_late_cut_seeks_the_audio_and_keeps_it_in_sync(weights, tmp_path):
 
 def test_timestamps_of_carried_tracks_run_forward():
     """_Forward: a clock restart (back by more than 0.1 s) moves the rest of the track on to follow
-    the last packet's end; a packet a little behind or level with the last goes one tick after it."""
+    the last packet's end; a packet a little behind or level with the last goes one tick after it;
+    subtitles are never moved on."""
     from fractions import Fraction
     from magvit_cli.video import _Forward
     f = _Forward(Fraction(1, 1000))
     placed = [f.place(ts, 200) for ts in (0, 200, 400, 0, 200, 250, 250, 200)]
     assert placed == [0, 200, 400, 600, 800, 850, 851, 852], placed
+    cues = _Forward(Fraction(1, 1000), restarts=False)  # subtitles: a cue out of order moves alone
+    placed = [cues.place(ts, 2000) for ts in (0, 5000, 3000, 9000)]
+    assert placed == [0, 5000, 5001, 9000], placed
 
 
 @pytest.mark.parametrize("out,how", [("o.mp4", "copied"), ("o.webm", "re-encoded")])
