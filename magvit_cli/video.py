@@ -386,7 +386,8 @@ def probe(path: str | Path) -> VideoInfo:
             width, height, sar = height, width, (1 / Fraction(sar) if sar else sar)
         frames = None if _edited(path, c) else s.frames or None
         tags = [s.metadata, dict(c.metadata), *(d.metadata for d in c.streams.data)]
-        timecode = next((v for t in tags for k, v in t.items() if k.lower() == "timecode" and _timecode_frames(v, 30) is not None), None)
+        timecode = next((v for t in tags for k, v in t.items()
+                         if k.lower() == "timecode" and _timecode_frames(v, _nominal(fps)) is not None), None)
         return VideoInfo(path, width, height, Fraction(fps), frames, is_image,
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start_of(s), chapters=list(c.chapters()),
@@ -501,7 +502,7 @@ def frame_times(info: VideoInfo) -> list[Fraction] | None:
     a frame or more off the average rate's grid. None where it is steady, or where the packets
     are not frames (MPEG-TS: taken as steady)."""
     times = _packet_times(info)
-    if not times or len(times) < 2:
+    if times is None or len(times) < 2:
         return None
     times = [t - times[0] for t in times]
     step = 1 / info.fps

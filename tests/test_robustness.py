@@ -1338,3 +1338,12 @@ def test_phone_photo_exif_orientation_is_read_upright(tmp_path):
     raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(photo), "-f", "rawvideo",
                           "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     assert np.abs(ours - np.frombuffer(raw, np.uint8).reshape(ours.shape)).mean() < 1
+
+
+def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
+    """A 60 fps camera's timecode counts frames 00-59: frame 45 is a timecode there (it was checked
+    against 30 frames a second and dropped)."""
+    src = tmp_path / "tc60.mov"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=60", "-t", "0.2", "-c:v", "libx264",
+           "-timecode", "01:00:00:45", str(src))
+    assert probe(src).timecode == "01:00:00:45"
