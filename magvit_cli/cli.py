@@ -394,8 +394,8 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                     "Output frames per input frame (integer >= 2; default 2); fps is multiplied by it exactly.")),
                 fps: Optional[str] = typer.Option(None, "--fps", show_default=False, help=(
                     "Target frame rate instead of a factor, above the input's: 60, 59.94 (read as 60000/1001) or a "
-                    "fraction. 24 -> 60 fps runs x5 and keeps every 2nd frame; a ratio too fine for the window "
-                    "(25 -> 29.97) keeps the nearest frames of a finer grid (jitter_ms in --json).")),
+                    "fraction. 24 -> 60 fps runs x5 and keeps every 2nd frame; otherwise the nearest frames of the "
+                    "cheapest grid within a tenth of a frame (25 -> 60: x8; jitter_ms in --json).")),
                 scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
                 motion: bool = MotionOpt):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps)."""

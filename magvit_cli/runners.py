@@ -114,10 +114,13 @@ class RatePlan:
 
 
 def plan_rate(fps_in: Fraction, fps: Fraction, max_factor: int) -> RatePlan:
-    """The grid for a target rate. fps / fps_in = p / q: with p <= max_factor the grid is x p and
-    every q-th grid frame is kept (24 -> 60 fps: x5, every 2nd). Otherwise (25 -> 29.97 fps:
-    1200/1001) the smallest factor whose rounding moves no frame by more than a tenth of an output
-    frame interval, or the largest the window allows."""
+    """The grid for a target rate: the factor whose grid puts every output frame within a tenth of
+    an output frame interval of its time and packs the most input pairs into a model window (the
+    cost: one window per max_factor // factor pairs), the more exact of those, then the smaller.
+    fps / fps_in = p / q: the grid x p keeps every q-th frame exactly (24 -> 60 fps: x5, every 2nd),
+    but a coarser grid may be as good to the eye and cheaper (25 -> 60: x8, 1.7 ms at most, two
+    pairs a window, not x12's one). A ratio too fine for the window (25 -> 29.97 fps: 1200/1001):
+    the largest factor the window allows where none is within the tenth."""
     r = Fraction(fps) / Fraction(fps_in)
     if r <= 1:
         raise UsageError(f"--fps {_rate_text(fps)} is not above the input's {_rate_text(fps_in)} fps; interpolation only raises the rate")
@@ -125,16 +128,15 @@ def plan_rate(fps_in: Fraction, fps: Fraction, max_factor: int) -> RatePlan:
         raise UsageError(f"--fps {_rate_text(fps)} is {float(r):.3g}x the input's {_rate_text(fps_in)} fps; "
                          f"at most x{max_factor} with this model's {max_factor + 1}-frame window")
     p, q = r.numerator, r.denominator
-    if p <= max_factor:
-        return RatePlan(p, Fraction(q), Fraction(fps))
 
-    def jitter(f: int) -> float:  # output i sits at grid position i*f*q/p; over all i the fractions are multiples of g/p
+    def jitter(f: int) -> Fraction:  # output i sits at grid position i*f*q/p; over all i the fractions are multiples of g/p
         g = math.gcd(f * q, p)
-        return g * ((p // g) // 2) / p / (f * float(fps_in))
+        return Fraction(g * ((p // g) // 2), p) / (f * Fraction(fps_in))
 
-    fits = [f for f in range(math.ceil(r), max_factor + 1) if jitter(f) <= 0.1 / float(fps)]
-    f = fits[0] if fits else max_factor
-    return RatePlan(f, f / r, Fraction(fps), jitter(f))
+    factors = range(math.ceil(r), max_factor + 1)
+    fits = [f for f in factors if jitter(f) <= Fraction(1, 10) / Fraction(fps)]
+    f = max(fits, key=lambda f: (max_factor // f, -jitter(f), -f)) if fits else max_factor
+    return RatePlan(f, f / r, Fraction(fps), float(jitter(f)))
 
 
 def _rate_text(rate: Fraction) -> str:
