@@ -58,6 +58,7 @@ them (weights/README.md).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterator
 
 import cv2
@@ -110,8 +111,11 @@ def _flow(la: np.ndarray, lb: np.ndarray) -> np.ndarray:
         grow = dict(top=0, bottom=max(0, FLOW_MIN_SIDE - h), left=0, right=max(0, FLOW_MIN_SIDE - w),
                     borderType=cv2.BORDER_REPLICATE)
         la, lb = (cv2.copyMakeBorder(x, **grow) for x in (la, lb))
-    f = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(la, lb, None)[:h, :w].copy()
-    f[np.hypot(f[..., 0], f[..., 1]) < SNAP_PX] = 0
+    f = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(la, lb, None)
+    f = f if f.shape[:2] == (h, w) else f[:h, :w].copy()
+    still = np.hypot(f[..., 0], f[..., 1]) < SNAP_PX
+    f[..., 0][still] = 0  # per component: a third faster than f[still] = 0 on (h, w, 2)
+    f[..., 1][still] = 0
     return f
 
 
@@ -127,13 +131,20 @@ def _full(flow: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
     """A flow at the flow's size -> at the frames' size (H, W), in the frames' pixels."""
     if scale == 1:
         return flow
-    return cv2.resize(flow, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) / scale
+    return cv2.resize(np.ascontiguousarray(flow), (size[1], size[0]), interpolation=cv2.INTER_LINEAR) / scale
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's x and y, (H, W) float32 each (read-only: shared by every warp of that size)."""
+    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
 
 
 def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Backward warp: out[y, x] = img[y + flow_y, x + flow_x] (bilinear, edges replicated)."""
-    H, W = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    gx, gy = _grid(*flow.shape[:2])
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -270,6 +281,30 @@ class _FirstTwo:
         return _smooth(d, size) / np.maximum(w, 1e-3), w > 1e-2
 
 
+class _HoleFlows:
+    """fill_holes' flows from frame i to the others, each completed across frame i's hole
+    (harmonic_fill from the flow around it) and at the frames' size: flow_to(j) -> (H, W, 2).
+    Asked for nearest first, they are made in batches of 2, 4, 8, ... of the frames next in that
+    order, one harmonic fill a batch: the fill's sweeps over its small levels cost per call, not
+    per pixel (most of the dynamic modes' time at 720p, one fill a flow). A caller that stops early
+    has had at most about twice the flows it used made."""
+
+    def __init__(self, lumas: list[np.ndarray], i: int, hole: torch.Tensor, size: tuple[int, int], scale: float):
+        self.lumas, self.i, self.hole, self.size, self.scale = lumas, i, hole, size, scale
+        self.order, self.made, self.batch = list(nearest_first(i, len(lumas))), {}, 2
+
+    def __call__(self, j: int) -> np.ndarray:
+        if j not in self.made:
+            at = self.order.index(j)
+            js = [k for k in self.order[at:at + self.batch] if k not in self.made]
+            self.batch *= 2
+            raw = torch.stack([torch.from_numpy(_flow(self.lumas[self.i], self.lumas[k])).permute(2, 0, 1) for k in js])  # (B, 2, h, w)
+            known = (~self.hole)[None, None].expand(len(js), 1, *self.hole.shape)
+            done = harmonic_fill(raw, known, sweep_side=FLOW_FILL_SIDE).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
+            self.made.update({k: _full(f, self.size, self.scale) for k, f in zip(js, done)})
+        return self.made.pop(j)
+
+
 def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], versus_plain: bool = False,
                memory: tuple[torch.Tensor, torch.Tensor] | None = None) -> Iterator[torch.Tensor]:
     """The padding along the motion where the unknown part moves (IPD's hole, OPD's canvas around
@@ -297,12 +332,7 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
     for i in range(n):
         hole = torch.from_numpy(cv2.resize((~known[i]).numpy().astype(np.uint8), lumas[i].shape[::-1],
                                            interpolation=cv2.INTER_NEAREST).astype(bool)) if scale < 1 else ~known[i]
-
-        def flow_to(j, i=i, hole=hole) -> np.ndarray:  # flow i -> j at the frames' size, (H, W, 2), completed across the hole
-            flow = torch.from_numpy(_flow(lumas[i], lumas[j])).permute(2, 0, 1)[None]  # (1, 2, h, w)
-            flow = harmonic_fill(flow, ~hole[None, None], sweep_side=FLOW_FILL_SIDE)[0].permute(1, 2, 0).numpy()
-            return _full(np.ascontiguousarray(flow), size, scale)
-
+        flow_to = _HoleFlows(lumas, i, hole, size, scale)
         if versus_plain:
             yield _fill_versus_plain(i, get, known, flow_to, memory)
             continue

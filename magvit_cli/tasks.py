@@ -175,8 +175,8 @@ def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_it
     out = torch.where(k, x, start)
     s2 = 0.0 if decay is None else (1.0 / (decay * min(H, W))) ** 2  # screening per pixel^2 at this level
     sweeps = iters if max(H, W) <= 64 else fine_iters if sweep_side is None or max(H, W) <= sweep_side else 0
-    for _ in range(sweeps):
-        out = torch.where(k, x, (4 * neighbour_mean(out) + s2 * mean) / (4 + s2))
+    for _ in range(sweeps):  # unscreened (s2 = 0): the neighbours' mean itself, three operations fewer a sweep
+        out = torch.where(k, x, neighbour_mean(out) if s2 == 0 else (4 * neighbour_mean(out) + s2 * mean) / (4 + s2))
     return out
 
 
