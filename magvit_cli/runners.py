@@ -251,7 +251,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep, per_input=factor if fps is None else None) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
-        for frame in m.clock.frames(iter_info(info, deep)):
+        for frame in m.clock.frames(iter_info(info, deep, m.warn)):
             chunk.append(to_tensor(frame))
             n_in += 1
             if len(chunk) == pairs + 1:
@@ -296,7 +296,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     deep = keeps_depth(info, dst, opts)
     n_in = 0
     with _writer(m, out_path, info, fps, W, H, opts, deep=deep) as w:
-        for frame in m.clock.frames(iter_info(info, deep)):
+        for frame in m.clock.frames(iter_info(info, deep, m.warn)):
             w.write(frame)
             tail.append(to_tensor(frame))
             n_in += 1
@@ -453,7 +453,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
 
     with _writer(m, out_path, info, fps, Wc, Hc, opts, deep=deep) as w:
         buf: list[tuple[int, np.ndarray]] = []
-        for t, frame in enumerate(m.clock.frames(iter_info(info, deep))):
+        for t, frame in enumerate(m.clock.frames(iter_info(info, deep, m.warn))):
             buf.append((t, frame))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
@@ -663,7 +663,7 @@ def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = 
     """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
     its last frame; yields (window, real frame count)."""
     buf = []
-    for f in m.clock.frames(iter_info(info, deep)):
+    for f in m.clock.frames(iter_info(info, deep, m.warn)):
         buf.append(to_tensor(f))
         if len(buf) == frames_per:
             yield torch.stack(buf, 1), len(buf)

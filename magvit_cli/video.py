@@ -396,19 +396,46 @@ def probe(path: str | Path) -> VideoInfo:
                          timecode=timecode)
 
 
-def upright(frame: "av.VideoFrame", fmt: str) -> np.ndarray:
+def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = None) -> np.ndarray:
     """A decoded frame as an (H, W, 3) array the way it is shown: turned by the display rotation its
     file asks for (phone video shot upright is stored on its side), as ffmpeg turns it by default.
     So the output needs no rotation tag, and outpainting's modes, boxes, masks and sizes mean what
-    the user sees."""
-    x = frame.to_ndarray(format=fmt)
+    the user sees. `size` (W, H) as stored: a frame of another size is scaled to it first (bicubic,
+    as ffmpeg's scaler)."""
     k = round((frame.rotation or 0) / 90) % 4
+    if size is not None and (frame.width, frame.height) != size:
+        frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
+    x = frame.to_ndarray(format=fmt)
     return np.ascontiguousarray(np.rot90(x, k)) if k else x
 
 
-def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False) -> Iterator[np.ndarray]:
+class _Shown:
+    """A stream's decoded frames as `upright` arrays, each at the stream's size: where the frame
+    size changes midway (a download of adaptive streaming that switched quality, recordings joined
+    with `cat`), the other frames are scaled to the size the file gives (the probed one), as ffmpeg
+    does, and `warn` is told once. Without that, a run failed at the first pair of sizes."""
+
+    def __init__(self, path, stream, fmt: str, warn: Callable[[str], None] | None):
+        self.path, self.fmt, self.warn = path, fmt, warn
+        self.size = (stream.codec_context.width, stream.codec_context.height)
+        self.told = False
+
+    def __call__(self, frame: "av.VideoFrame") -> np.ndarray:
+        if not all(self.size):  # no size in the stream's parameters: its first frame's
+            self.size = (frame.width, frame.height)
+        if (frame.width, frame.height) != self.size and not self.told:
+            self.told = True
+            if self.warn is not None:
+                self.warn(f"{self.path}: the frame size changes midway ({self.size[0]}x{self.size[1]}, then "
+                          f"{frame.width}x{frame.height}); every frame is scaled to {self.size[0]}x{self.size[1]}, as ffmpeg does")
+        return upright(frame, self.fmt, self.size)
+
+
+def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False,
+                warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
     """Decode RGB frames [start, start + count) one at a time: uint8, or with `deep` uint16
-    (0-65535, whatever the input's own depth)."""
+    (0-65535, whatever the input's own depth), all at the stream's size (`_Shown`; `warn` is told
+    where some were not)."""
     if is_sequence(path):
         yield from _iter_sequence(path, start, count, deep)
         return
@@ -417,11 +444,12 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
     try:
         s = main_video(c)
         s.thread_type = "AUTO"
+        shown = _Shown(path, s, fmt, warn)
         i, got = 0, 0
         try:
             for frame in c.decode(s):
                 if i >= start:
-                    yield upright(frame, fmt)
+                    yield shown(frame)
                     got += 1
                     if count is not None and got >= count:
                         return
@@ -436,12 +464,13 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
         c.close()
 
 
-def iter_info(info: VideoInfo, deep: bool = False) -> Iterator[np.ndarray]:
+def iter_info(info: VideoInfo, deep: bool = False, warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
     """The frames of a probed input, within its trim (`trim`) if it has one: a video file is
-    sought to the keyframe before the trim's start, so a cut late in a long file starts at once."""
+    sought to the keyframe before the trim's start, so a cut late in a long file starts at once.
+    `warn`: told where frames of another size were scaled to the input's (`_Shown`)."""
     got = 0
-    frames = _iter_span(info, deep) if info.span and not is_sequence(info.path) else \
-        iter_frames(info.path, info.first, info.frames if info.span else None, deep)
+    frames = _iter_span(info, deep, warn=warn) if info.span and not is_sequence(info.path) else \
+        iter_frames(info.path, info.first, info.frames if info.span else None, deep, warn)
     for frame in frames:
         got += 1
         yield frame
@@ -533,10 +562,10 @@ def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1) -> Ca
 SEEK_MARGIN = 10
 
 
-def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[np.ndarray]:
+def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
     """Decode the frames shown in info.span (within half a frame), from a seek to `margin` seconds
     before its start. A seek that lands past the span's first frame (MPEG-TS seeks to the next
-    keyframe) tries again 10 s earlier, then decodes from the file's start (margin None); frames
+    keyframe, or to the end where none follows) tries again 10 s earlier, then decodes from the file's start (margin None); frames
     without timestamps are counted from it."""
     t0, t1 = info.span
     half = 1 / (2 * info.fps)
@@ -546,6 +575,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[
     try:
         s = main_video(c)
         s.thread_type = "AUTO"
+        shown = _Shown(info.path, s, fmt, warn)
         seek = margin is not None and bool(s.time_base) and t0 - margin > 0
         if seek:
             try:
@@ -553,25 +583,30 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0) -> Iterator[
             except av.FFmpegError:  # not seekable: decoded from the start
                 seek = False
         try:
+            decoded = 0
             for k, frame in enumerate(c.decode(s)):
+                decoded += 1
                 if frame.pts is None or frame.time_base is None:
                     c.close()
-                    yield from iter_frames(info.path, info.first, info.frames, deep)
+                    yield from iter_frames(info.path, info.first, info.frames, deep, warn)
                     return
                 t = frame.pts * frame.time_base
                 if k == 0 and seek and t > t0 + half:
                     overshot = True
                     break
                 if _in_trim(info, t):
-                    yield upright(frame, fmt)
+                    yield shown(frame)
                 elif t >= t0:  # past the end
                     return
+            # an MPEG-TS seek with no keyframe after its target (a short clip's one GOP) lands at the
+            # end: nothing decoded, so the span was missed, not past the end
+            overshot = overshot or (seek and not decoded)
         except av.FFmpegError as e:
             raise MagvitError(f"{info.path}: decoding failed after {_clock(t0)} ({e})") from None
     finally:
         c.close()
     if overshot:
-        yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None)
+        yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None, warn)
 
 
 def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:

@@ -1212,6 +1212,55 @@ def test_joined_transport_streams_keep_their_audio(weights, tmp_path, out, how):
     assert heard > 1.8, f"{how}: {heard:.2f} s of the 2 x 1 s of audio kept"
 
 
+def test_a_cut_of_a_transport_stream_with_one_keyframe(weights, tmp_path):
+    """--start in a short MPEG-TS clip (one keyframe): the seek to the start found no keyframe after
+    it and landed at the end, and the run said "no frames from 0.1 s on". It is sought earlier now."""
+    ts = tmp_path / "one_gop.ts"
+    ffmpeg("-y", "-i", str(make_video(tmp_path / "v.mp4", frames=12)), "-c:v", "copy", str(ts))
+    with av.open(str(ts)) as c:
+        assert sum(p.is_keyframe for p in c.demux(c.streams.video[0])) == 1, "the clip should hold one keyframe"
+    out = tmp_path / "cut.mp4"
+    r = cli(["interpolate", str(ts), "--start", "0.1", "--lossless", "-o", str(out)], weights)
+    assert r.exit_code == 0, r.output
+    first = 3  # the first frame shown at or after 0.1 s at 29.97 fps
+    got, src = read_frames(out), read_frames(ts)
+    assert len(got) == 2 * (12 - first), f"{len(got)} frames for {12 - first} input frames x2"
+    assert np.array_equal(got[::2], src[first:]), "the output's known frames should be the input's from the cut on"
+
+
+def test_a_frame_size_change_midway_is_scaled_to_the_first(weights, tmp_path):
+    """A download of adaptive streaming that switched quality (or recordings joined with `cat`)
+    changes its frame size midway: the run failed at the first pair of sizes. Now every frame is
+    scaled to the size the file gives, as ffmpeg does, with one warning line; trimmed runs too."""
+    parts = []
+    for k, (w, h) in enumerate([(48, 32), (64, 48)]):
+        part = tmp_path / f"p{k}.ts"
+        ffmpeg("-y", "-i", str(make_video(tmp_path / f"v{k}.mp4", frames=6, width=w, height=h, seed=k)), "-c:v", "copy", str(part))
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    info = probe(joined)
+    assert (info.width, info.height) == (48, 32), f"probed {info.width}x{info.height}"
+    told = []
+    frames = list(iter_frames(joined, warn=told.append))
+    assert len(frames) == 12 and {f.shape for f in frames} == {(32, 48, 3)}, f"{len(frames)} frames of {({f.shape for f in frames})}"
+    assert len(told) == 1 and "48x32, then 64x48" in told[0], told
+    second = read_frames(tmp_path / "v1.mp4")
+    scaled = np.stack([np.asarray(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(48, 32, interpolation="BICUBIC")
+                                  .to_ndarray(format="rgb24"), np.int16) for f in second])
+    tail = np.stack(frames[6:]).astype(np.int16)
+    own, other = np.abs(tail - scaled).mean(), np.abs(tail - np.stack(frames[:6])).mean()
+    assert own < other / 4, f"the second part should be itself, scaled: {own:.1f} levels off it, {other:.1f} off the first part"
+    for args in ([], ["--start", "0.1"]):
+        out = tmp_path / f"o{len(args)}.mp4"
+        r = cli(["interpolate", str(joined), *args, "-o", str(out)], weights)
+        assert r.exit_code == 0, r.output
+        lines = [l for l in r.output.splitlines() if "frame size changes" in l]
+        assert len(lines) == 1 and lines[0].startswith("warning:"), r.output
+        got = probe(out)
+        assert (got.width, got.height) == (48, 32) and len(read_frames(out)) == got.frames, f"{got.width}x{got.height}"
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 @pytest.mark.parametrize("fps", ["60000/1001", "120000/1001", "30000/1001", "25/2"])
 def test_matroska_rates_read_back_exactly(tmp_path, suffix, fps):
