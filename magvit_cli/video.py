@@ -371,8 +371,14 @@ def probe(path: str | Path) -> VideoInfo:
         is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
+        start = start_of(s)
         try:
             first = next(c.decode(s))
+            if first.pts is not None and first.time_base:
+                # the first frame shown, not the first packet: a recording that starts mid-GOP (a TS
+                # capture, a cut) has packets nothing decodes before it, and the audio would be
+                # placed against them (out of sync by the time they take)
+                start = Fraction(first.pts) * first.time_base
             rotation = int(round(first.rotation or 0)) % 360
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
@@ -390,7 +396,7 @@ def probe(path: str | Path) -> VideoInfo:
                          if k.lower() == "timecode" and _timecode_frames(v, _nominal(fps)) is not None), None)
         return VideoInfo(path, width, height, Fraction(fps), frames, is_image,
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
-                         interlaced, start_of(s), chapters=list(c.chapters()),
+                         interlaced, start, chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
                                                    ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
                          timecode=timecode)

@@ -496,6 +496,35 @@ def test_video_keeps_its_offset_to_the_audio(weights, good, tmp_path):
     assert starts(tmp_path / "silent.mp4") == {"video": 0.0}, starts(tmp_path / "silent.mp4")
 
 
+def test_a_recording_that_starts_mid_gop_keeps_its_audio_in_sync(weights, tmp_path):
+    """A transport stream captured from the middle of a broadcast starts with video packets
+    nothing decodes (their keyframe was before the capture). The video was placed against the
+    first packet, not the first frame shown, so it ran early against its audio by the time those
+    packets take (half a second here). Now its first frame comes as far after the audio as in
+    the input."""
+    from magvit_cli.video import start_of
+    whole = tmp_path / "whole.ts"
+    ffmpeg("-y", "-i", str(make_video(tmp_path / "v.mp4", frames=60, audio=True)), "-c:v", "libx264", "-g", "30",
+           "-c:a", "aac", str(whole))
+    data = whole.read_bytes()
+    capture = tmp_path / "capture.ts"
+    capture.write_bytes(data[188 * (len(data) // 188 // 4):])  # from a quarter in: mid-GOP, whole TS packets
+    with av.open(str(capture)) as c:
+        shown = float(next(c.decode(video=0)).time)
+        c.seek(0)
+        audio = float(start_of(c.streams.audio[0]))
+        first_packet = float(start_of(c.streams.video[0]))
+    assert shown - first_packet > 0.2, f"the capture should start mid-GOP: first packet {first_packet} s, first frame {shown} s"
+    assert abs(float(probe(capture).start) - shown) < 1e-3, f"probe: video starts at {float(probe(capture).start)} s, shown at {shown}"
+    out = tmp_path / "o.mkv"
+    r = cli(["interpolate", str(capture), "-o", str(out)], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(out)) as c:
+        got = {s.type: float(start_of(s)) for s in c.streams}
+    assert abs((got["video"] - got["audio"]) - (shown - audio)) < 0.03, \
+        f"video - audio start {got['video'] - got['audio']:.3f} s in the output, {shown - audio:.3f} s in the input"
+
+
 def _frame_times_ms(path) -> list[int]:
     with av.open(str(path)) as c:
         return [round(float(f.time) * 1000) for f in c.decode(video=0)]
