@@ -384,6 +384,8 @@ def probe(path: str | Path) -> VideoInfo:
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
             alpha = any(c.is_alpha for c in first.format.components)
+            if alpha and s.codec_context.name == "gif":  # GIF decodes to BGRA always: transparent only where a pixel is
+                alpha = bool((first.to_ndarray(format="bgra")[..., 3] < 255).any())
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
@@ -497,8 +499,8 @@ def _within(span: tuple[Fraction, Fraction | None], fps: Fraction, t: Fraction) 
 
 def _packet_times(info: VideoInfo) -> list[Fraction] | None:
     """The times (s, the file's timeline, in presentation order) of a probed video's frames within
-    its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV
-    and AVI. None where that does not hold or a packet has no timestamp. A run asks more than once
+    its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV,
+    AVI and GIF (whose frames each have their own delay). None where that does not hold or a packet has no timestamp. A run asks more than once
     (the frame count, the frame times): the file is read once while it stays the same."""
     if is_sequence(info.path) or info.is_image:
         return None
@@ -510,7 +512,7 @@ def _packet_times(info: VideoInfo) -> list[Fraction] | None:
 @functools.lru_cache(maxsize=8)
 def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> tuple[Fraction, ...] | None:
     with _open(path) as c:
-        if not any(k in c.format.name for k in ("matroska", "mov", "avi")):
+        if not any(k in c.format.name for k in ("matroska", "mov", "avi", "gif")):
             return None
         times = []
         for pkt in c.demux(main_video(c)):
@@ -658,11 +660,11 @@ _TECHNICAL_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
-def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
+def _palette_graph(width: int, height: int, fps: Fraction, time_base: Fraction | None = None) -> "av.filter.Graph":
     """ffmpeg's palettegen (one palette per frame) and paletteuse on RGB frames of this size,
-    numbered in frames at `fps`."""
+    numbered in frames at `fps`, or timed in `time_base` (a varying rate)."""
     g = av.filter.Graph()
-    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=1 / fps)
+    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=time_base or 1 / fps)
     split, gen = g.add("split"), g.add("palettegen", "stats_mode=single:reserve_transparent=0")
     use, sink = g.add("paletteuse", "new=1"), g.add("buffersink")
     src.link_to(split)
@@ -677,6 +679,7 @@ def _palette_graph(width: int, height: int, fps: Fraction) -> "av.filter.Graph":
 # Output containers that keep each frame's own time (VideoWriter `times`), and the encoder's time base for them.
 _TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
 VFR_TIME_BASE = Fraction(1, 90000)
+GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
 
 
@@ -792,7 +795,9 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
-        timed = CONTAINERS.get(self.path.suffix.lower()) in _TIMED_CONTAINERS and self.codec != "gif"  # GIF: palette timing
+        container = CONTAINERS.get(self.path.suffix.lower())
+        # each frame at its own time: the timed containers, and a .gif (in GIF_TIME_BASE, through the palette graph)
+        timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif"
         self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given)
         # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
@@ -872,7 +877,9 @@ class VideoWriter:
             self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}
         elif codec == "gif":  # each frame with its own 256-colour palette: a fixed one loses 16 dB (example clip)
             self.stream.pix_fmt = "pal8"
-            self.palette = _palette_graph(self.width, self.height, self.fps)
+            if self.times is not None:
+                self.stream.codec_context.time_base = GIF_TIME_BASE
+            self.palette = _palette_graph(self.width, self.height, self.fps, GIF_TIME_BASE if self.times is not None else None)
         self._tag_colour()
         if self.audio_from is not None:
             self._open_audio()
@@ -979,7 +986,7 @@ class VideoWriter:
             vf = vf.reformat(**self.convert)
             c = self.colour
             vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = c.matrix, self.convert["dst_color_range"], c.primaries, c.trc
-        if self.times is not None:  # the frame's own time (varying rate); else the encoder counts frames at 1 / fps
+        if self.times is not None and self.palette is None:  # the frame's own time (varying rate); else the encoder counts frames at 1 / fps
             self.last_pts = max(round(self.times(self.frames) / VFR_TIME_BASE), self.last_pts + 1)
             vf.pts, vf.time_base = self.last_pts, VFR_TIME_BASE
         self._encode_frames(self._through_palette(vf) if self.palette is not None else [vf])
@@ -987,7 +994,11 @@ class VideoWriter:
     def _through_palette(self, vf: "av.VideoFrame | None") -> list:
         """Push a frame (None: the end) through the palette graph; the frames it gives back."""
         if vf is not None:
-            vf.pts, vf.time_base = self.frames, 1 / self.fps  # kept through the graph
+            if self.times is not None:  # the frame's own time, in the GIF's centiseconds
+                self.last_pts = max(round(self.times(self.frames) / GIF_TIME_BASE), self.last_pts + 1)
+                vf.pts, vf.time_base = self.last_pts, GIF_TIME_BASE
+            else:
+                vf.pts, vf.time_base = self.frames, 1 / self.fps  # kept through the graph
         self.palette.push(vf)
         out = []
         while True:

@@ -525,6 +525,26 @@ def test_a_recording_that_starts_mid_gop_keeps_its_audio_in_sync(weights, tmp_pa
         f"video - audio start {got['video'] - got['audio']:.3f} s in the output, {shown - audio:.3f} s in the input"
 
 
+def test_gif_frame_delays_are_kept_and_only_real_transparency_is_named(weights, tmp_path):
+    """A GIF gives each frame its own delay (here 0.1 s, the 9th held 10 s more): frames were spaced
+    at the average rate (1.1 s each), into .mp4 and .gif alike. Now each keeps its time. And GIF
+    decodes to BGRA always, so every GIF was said to lose its transparency: now only one with
+    transparent pixels is."""
+    held = tmp_path / "held.gif"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-vf", "setpts='if(eq(N,9),PTS+10/TB,PTS)'",
+           "-fps_mode", "vfr", str(held))
+    assert _frame_times_ms(held) == [0, 100, 200, 300, 400, 500, 600, 700, 800, 10900], _frame_times_ms(held)
+    for name in ("o.mp4", "o.gif"):
+        r = cli(["interpolate", str(held), "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0 and "alpha" not in r.output, r.output
+        got = _frame_times_ms(tmp_path / name)
+        assert got[:17] == list(range(0, 850, 50)) and got[18] == 10900, f"{name}: frames at {got} ms"
+    clear = tmp_path / "clear.gif"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.3,format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,32),0,255)'",
+           "-vf", "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse=alpha_threshold=128", str(clear))
+    assert probe(clear).alpha and not probe(held).alpha
+
+
 def _frame_times_ms(path) -> list[int]:
     with av.open(str(path)) as c:
         return [round(float(f.time) * 1000) for f in c.decode(video=0)]
