@@ -173,8 +173,8 @@ GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance sca
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9 takes it + 13 on its 0-63 scale).")
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
-    "Video encoder: libx264, libx265, libvpx-vp9, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi), "
-    "libvpx-vp9 (.webm), gif (.gif)."))
+    "Video encoder: libx264, libx265, libvpx-vp9, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
+    "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))
 LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact (8 bits: a 10-bit input is read at 8).")
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(

@@ -190,12 +190,17 @@ def depth_of(frame: "av.VideoFrame") -> int:
 # Output types by suffix. Video: the container (ffmpeg's format name) and the encoder it gets
 # when --codec is not given (images: IMAGE_CODECS).
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif"}
-DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264
+DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
+_HEVC_TAGGED = ("mp4", "mov")  # H.265 in these is tagged hvc1 (ffmpeg's default hev1 does not play on Apple devices)
 
 
-def output_codec(path: str | Path, codec: str | None, lossless: bool = False) -> str:
+def output_codec(path: str | Path, codec: str | None, lossless: bool = False, deep: bool = False) -> str:
     """The encoder a video output gets: --codec, or its container's default; lossless H.264 is
-    its RGB variant (known pixels come back bit-exact)."""
+    its RGB variant (known pixels come back bit-exact). `deep` (more than 8 bits kept) into .mp4
+    or .mov: H.265, as phones record 10-bit HDR; H.264's 10-bit profile plays in VLC and mpv but
+    not on Apple devices, in browsers or in Windows' player."""
+    if codec is None and deep and not lossless and CONTAINERS.get(Path(path).suffix.lower()) in _HEVC_TAGGED:
+        return "libx265"
     codec = codec or DEFAULT_CODECS.get(Path(path).suffix.lower(), "libx264")
     return "libx264rgb" if lossless and codec == "libx264" else codec
 
@@ -791,7 +796,7 @@ class VideoWriter:
         self.clock = clock  # optional pipeline Clock: time spent encoding goes to "encode video"
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
-        self.codec, self.crf, self.lossless = output_codec(path, codec, lossless), crf, lossless
+        self.codec, self.crf, self.lossless = output_codec(path, codec, lossless, deep), crf, lossless
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
@@ -870,6 +875,8 @@ class VideoWriter:
             if codec == "libx265":  # quiet: x265 prints its settings to stderr otherwise
                 # frames 33-48 px wide corrupt the bundled libx265's heap (a crash at exit) unless cutree is off (seen here)
                 options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "")
+                if CONTAINERS.get(self.path.suffix.lower()) in _HEVC_TAGGED:
+                    self.stream.codec_tag = "hvc1"
             self.stream.options = options
         elif codec == "libvpx-vp9":
             self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"

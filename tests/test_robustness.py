@@ -723,6 +723,27 @@ def test_ten_bit_input_is_processed_and_written_at_ten_bits(weights, tmp_path, m
     assert b.dtype == np.uint8 and np.array_equal(a[:, ~hole], b[:, ~hole]), "--lossless keeps the 8-bit decode bit-exact"
 
 
+def test_ten_bit_video_into_mp4_is_hevc_that_apple_devices_play(weights, good, tmp_path):
+    """10-bit input into .mp4/.mov was H.264 High 10, which plays in VLC and mpv but not on the
+    phone that recorded it, in browsers or in Windows' player: it is H.265 Main 10 now, tagged
+    hvc1 (ffmpeg's default tag, hev1, does not play on Apple devices; --codec libx265 gets it too).
+    .mkv keeps H.264; 8-bit input keeps H.264 everywhere."""
+    src = encode_frames(tmp_path / "in10.mp4", _ramp(frames=4), pix="yuv420p10le")
+
+    def written(source, name, *args):
+        r = cli(["inpaint", str(source), "--box", "4,4,10,8", *args, "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+        with av.open(str(tmp_path / name)) as c:
+            v = c.streams.video[0]
+            return v.codec_context.name, v.codec_tag, v.codec_context.profile
+
+    assert written(src, "o.mp4") == ("hevc", "hvc1", "Main 10")
+    assert written(src, "o.mov") == ("hevc", "hvc1", "Main 10")
+    assert written(src, "o.mkv")[::2] == ("h264", "High 10")
+    assert written(good, "e.mp4")[0] == "h264", "8-bit input keeps H.264"
+    assert written(good, "x.mp4", "--codec", "libx265")[:2] == ("hevc", "hvc1")
+
+
 def test_sixteen_bit_png_sequence_round_trips_exactly(weights, tmp_path):
     """16-bit PNGs in, 16-bit PNGs out, every known pixel exactly as it was (PNG is lossless)."""
     frames = _ramp(frames=5, width=48)
