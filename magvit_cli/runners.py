@@ -81,7 +81,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,
-                       attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata,
+                       attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata, warn=m.warn,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
                        times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first))
 
@@ -630,7 +630,7 @@ def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fp
     gen = m.generator(sampling.seed)
     sampling = dataclasses.replace(sampling, residual=False)  # frames are upsampled as made: no condition decode
     written, last = 0, None
-    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless) as w:
+    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless, warn=m.warn) as w:
         while written < frames:
             lead = 0 if last is None else 1
             L = m.window_length(frames - written + lead)
@@ -762,7 +762,7 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     counts = tensors["frames"].tolist()
     written = 0
     with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
-                     rotation=int(meta.get("rotation", 0)), colour=colour,
+                     rotation=int(meta.get("rotation", 0)), colour=colour, warn=m.warn,
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)

@@ -665,11 +665,11 @@ _TECHNICAL_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
-def _palette_graph(width: int, height: int, fps: Fraction, time_base: Fraction | None = None) -> "av.filter.Graph":
+def _palette_graph(width: int, height: int, time_base: Fraction) -> "av.filter.Graph":
     """ffmpeg's palettegen (one palette per frame) and paletteuse on RGB frames of this size,
-    numbered in frames at `fps`, or timed in `time_base` (a varying rate)."""
+    timed in `time_base`."""
     g = av.filter.Graph()
-    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=time_base or 1 / fps)
+    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=time_base)
     split, gen = g.add("split"), g.add("palettegen", "stats_mode=single:reserve_transparent=0")
     use, sink = g.add("paletteuse", "new=1"), g.add("buffersink")
     src.link_to(split)
@@ -685,6 +685,10 @@ def _palette_graph(width: int, height: int, fps: Fraction, time_base: Fraction |
 _TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
 VFR_TIME_BASE = Fraction(1, 90000)
 GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
+# The shortest delay browsers honour: they show a frame of 1 cs (or 0) for 10 cs, so a 60 fps GIF
+# played at a fraction of its speed. A frame due sooner after the last one is shown that much
+# later, or left out where that is more than half of it late (50 fps at most; 60 fps keeps 5 of 6).
+GIF_MIN_DELAY = 2
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
 
 
@@ -781,7 +785,7 @@ class VideoWriter:
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, attachments_from: str | Path | None = None,
                  times: Callable[[int], Fraction] | None = None, timecode: str | None = None,
-                 metadata: dict | None = None,
+                 metadata: dict | None = None, warn: Callable[[str], None] | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None):
         if deep and not deep_output(path, codec, lossless):
@@ -804,7 +808,9 @@ class VideoWriter:
         # each frame at its own time: the timed containers, and a .gif (in GIF_TIME_BASE, through the palette graph)
         timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif"
         self.times = times if timed else None
-        self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given)
+        self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given; a GIF's: GIF_TIME_BASE)
+        self.dropped = 0  # GIF: frames left out, due under GIF_MIN_DELAY after the last one
+        self.warn = warn
         # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
         self.metadata = {k: v for k, v in (metadata or {}).items() if k.lower() not in _TECHNICAL_TAGS | {"timecode"}}
         self.timecode = timecode
@@ -884,9 +890,8 @@ class VideoWriter:
             self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}
         elif codec == "gif":  # each frame with its own 256-colour palette: a fixed one loses 16 dB (example clip)
             self.stream.pix_fmt = "pal8"
-            if self.times is not None:
-                self.stream.codec_context.time_base = GIF_TIME_BASE
-            self.palette = _palette_graph(self.width, self.height, self.fps, GIF_TIME_BASE if self.times is not None else None)
+            self.stream.codec_context.time_base = GIF_TIME_BASE
+            self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE)
         self._tag_colour()
         if self.audio_from is not None:
             self._open_audio()
@@ -1000,12 +1005,14 @@ class VideoWriter:
 
     def _through_palette(self, vf: "av.VideoFrame | None") -> list:
         """Push a frame (None: the end) through the palette graph; the frames it gives back."""
-        if vf is not None:
-            if self.times is not None:  # the frame's own time, in the GIF's centiseconds
-                self.last_pts = max(round(self.times(self.frames) / GIF_TIME_BASE), self.last_pts + 1)
-                vf.pts, vf.time_base = self.last_pts, GIF_TIME_BASE
-            else:
-                vf.pts, vf.time_base = self.frames, 1 / self.fps  # kept through the graph
+        if vf is not None:  # at its time in the GIF's centiseconds (its own where the rate varies), kept through the graph
+            due = Fraction(self.times(self.frames) if self.times is not None else self.frames / self.fps) / GIF_TIME_BASE
+            pts = round(due) if self.last_pts < 0 else max(round(due), self.last_pts + GIF_MIN_DELAY)
+            if pts - due > GIF_MIN_DELAY / 2:  # it would come late by more than that: left out (browsers
+                self.dropped += 1  # would show it 0.1 s, slowing the animation)
+                return []
+            self.last_pts = vf.pts = pts
+            vf.time_base = GIF_TIME_BASE
         self.palette.push(vf)
         out = []
         while True:
@@ -1036,6 +1043,9 @@ class VideoWriter:
     def _finish(self):
         if self.palette is not None:
             self._encode_frames(self._through_palette(None))
+            if self.dropped and self.warn is not None:
+                self.warn(f"{self.path}: {self.dropped} of {self.frames} frames left out: a GIF frame shows for "
+                          f"{float(GIF_MIN_DELAY * GIF_TIME_BASE):.2f} s at least (browsers slow shorter ones to 0.1 s), 50 fps at most; a video output keeps them all")
         for pkt in self.stream.encode():
             self._mux_video(pkt)
         for t in self.tracks:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -896,6 +897,25 @@ def test_gif_gives_each_frame_its_palette(tmp_path):
     psnr = 10 * np.log10(255 ** 2 / ((got.astype(np.float64) - frames) ** 2).mean())
     assert psnr > 30, f"GIF at {psnr:.1f} dB"
     assert probe(tmp_path / "o.gif").fps == 10
+
+
+@pytest.mark.parametrize("fps,kept", [(50, 12), (60, 10), (Fraction(60000, 1001), 10), (100, 7), (30, 12)])
+def test_gif_frames_never_show_shorter_than_browsers_honour(tmp_path, fps, kept):
+    """Browsers show a GIF frame of under 2 cs for 10 cs: a 60 fps GIF (a 30 fps one interpolated
+    x2) played at a fraction of its speed, its delays 2, 1, 2, 2, 1 cs. Frames due sooner than 2 cs
+    after the last one are shown that much later, or left out where that is more than 1 cs late,
+    with one warning: 60 fps keeps 5 frames of 6, at 2 cs each."""
+    told = []
+    with VideoWriter(tmp_path / "o.gif", fps, 32, 24, warn=told.append) as w:
+        for i in range(12):
+            w.write(np.full((24, 32, 3), 20 * i, np.uint8))
+    with av.open(str(tmp_path / "o.gif")) as c:
+        v = c.streams.video[0]
+        stamps = [p.pts for p in c.demux(v) if p.pts is not None]
+    assert len(stamps) == kept, f"{len(stamps)} frames kept of 12 at {fps} fps"
+    assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 2, f"delays {[b - a for a, b in zip(stamps, stamps[1:])]} cs"
+    assert abs(stamps[-1] - 100 * 11 / fps) < 2, f"the last frame kept at {stamps[-1]} cs, due at {float(100 * 11 / fps):.1f}"
+    assert (len(told) == 1 and f"{12 - kept} of 12 frames" in told[0]) if kept < 12 else not told, told
 
 
 def _cues(path) -> list:
