@@ -505,8 +505,9 @@ def _within(span: tuple[Fraction, Fraction | None], fps: Fraction, t: Fraction) 
 def _packet_times(info: VideoInfo) -> list[Fraction] | None:
     """The times (s, the file's timeline, in presentation order) of a probed video's frames within
     its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV,
-    AVI and GIF (whose frames each have their own delay). None where that does not hold or a packet has no timestamp. A run asks more than once
-    (the frame count, the frame times): the file is read once while it stays the same."""
+    AVI and GIF (whose frames each have their own delay). None where that does not hold or a packet
+    has no timestamp. A run asks more than once (the frame count, the frame times): the file is
+    read once while it stays the same."""
     if is_sequence(info.path) or info.is_image:
         return None
     st = Path(info.path).stat()
