@@ -148,7 +148,7 @@ class Progress:
             self.task = self.bar.add_task(self.label, total=None)
         return self
 
-    def __call__(self, done: int, total: int):
+    def __call__(self, done: float, total: int):
         if self.bar is not None:
             self.bar.update(self.task, completed=done, total=total)
 

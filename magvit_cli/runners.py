@@ -23,7 +23,8 @@ from .tasks import condition_video, fill_frame, get_task, nearest_first, window_
 from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, frame_times, holds_aspect,
                     iter_frames, iter_info, probe, shift_timecode, timeline, trim)
 
-Progress = Callable[[int, int], None]  # (done, total) in output frames
+Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
+MOTION_SHARE = 0.9  # the share of a frame's work shown done once its motion padding is made (dynamic modes)
 
 
 @dataclass
@@ -417,9 +418,12 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
                 masks.append(known_i)
         pads = None  # with along_motion: the window's full-resolution padding, (H, W, 3) per frame at the output's depth
         if along_motion:
+            pads = []
             with m.clock("motion"):
-                pads = [to_frame(p, deep) for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD",
-                                                        memory=memory if memory[1].any() else None)]
+                for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD", memory=memory if memory[1].any() else None):
+                    pads.append(to_frame(p, deep))
+                    # most of a window's time at HD: the bar moves per frame padded, short of the frame written
+                    progress(written + len(pads) * MOTION_SHARE, total)
             for i, pad in enumerate(pads):
                 low[:, lead + i] = resize(to_tensor(pad), S)
         if lead:

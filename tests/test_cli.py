@@ -201,6 +201,22 @@ def test_inpaint_modes_keep_pixels_outside_the_hole(weights, clip, tmp_path):
     assert "outside" in r.output
 
 
+def test_dynamic_modes_move_the_bar_while_padding(clip, tmp_path):
+    """The dynamic modes' motion padding is most of a window's time at HD (a minute a window at
+    720p on 2 cores): the bar moved once a window. It moves per frame padded now, never back, and
+    ends at the frame count."""
+    from magvit_cli import runners
+    from magvit_cli.pipeline import Magvit, Sampling
+    save_model(tiny_tokenizer(seed=1), tmp_path / "w/tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), tmp_path / "w/transformer")
+    m = Magvit(tmp_path / "w", device="cpu")
+    calls = []
+    runners.inpaint(m, clip, tmp_path / "bar.mp4", "dynamic", Sampling(steps=2), progress=lambda d, t: calls.append((d, t)))
+    done = [d for d, _ in calls]
+    assert len(calls) == 6 + 1, f"{len(calls)} updates for 6 frames in one window: {calls}"
+    assert all(b > a for a, b in zip(done, done[1:])) and done[-1] == calls[-1][1] == 6, calls
+
+
 def test_image_in_image_out(weights, tmp_path):
     img = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
     with VideoWriter(tmp_path / "photo.png", 1, 48, 32) as w:
