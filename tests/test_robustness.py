@@ -546,6 +546,25 @@ def test_gif_frame_delays_are_kept_and_only_real_transparency_is_named(weights, 
     assert probe(clear).alpha and not probe(held).alpha
 
 
+def test_average_rate_where_ffmpeg_guesses_it(tmp_path):
+    """FFmpeg guesses the rate of a GIF and of a WebM without a duration (a browser's recording)
+    from its first frames: a 30 fps GIF (delays 3, 3, 4 cs) read 33.3 fps, and a recording whose
+    frames pause half a second read 30 fps and 3.0 s for 3.5. Both are taken from the frames'
+    own times now."""
+    gif = tmp_path / "g.gif"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=0.5", str(gif))
+    assert probe(gif).fps == 30 and probe(gif).frames == 15, (probe(gif).fps, probe(gif).frames)
+    rec = tmp_path / "rec.webm"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=3", "-vf", "setpts='PTS+if(gt(N,40),0.5/TB,0)'",
+           "-fps_mode", "vfr", "-c:v", "libvpx", "-live", "1", "-f", "webm", str(rec))
+    with av.open(str(rec)) as c:
+        assert c.duration is None, "the recording should have no duration, as a browser's has none"
+    from magvit_cli.video import count_packets
+    info = probe(rec)
+    n = count_packets(info)
+    assert n == 90 and abs(n / info.fps - Fraction(7, 2)) < Fraction(1, 100), f"{n} frames at {info.fps} fps"
+
+
 def _frame_times_ms(path) -> list[int]:
     with av.open(str(path)) as c:
         return [round(float(f.time) * 1000) for f in c.decode(video=0)]
