@@ -153,6 +153,13 @@ def _seen(known: torch.Tensor, flow: np.ndarray) -> np.ndarray:
     return _warp(known.numpy().astype(np.float32), flow) > 0.99
 
 
+def _gap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per pixel, the mean absolute difference over the channels of two (H, W, 3) images -> (H, W):
+    what .mean(-1) gives, bit for bit, at twice its speed (it reduces along a short strided axis)."""
+    d = np.abs(x - y)
+    return (d[..., 0] + d[..., 1] + d[..., 2]) / np.asarray(3, d.dtype)
+
+
 def _smooth(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Gaussian smoothing over BLUR_FRAC of the shorter side."""
     return cv2.GaussianBlur(x, (0, 0), BLUR_FRAC * min(size))
@@ -199,13 +206,20 @@ class PairMotion:
         """The frame at time t (0 < t < 1; 0 is a, 1 is b) -> (3, H, W) in [-1, 1]."""
         if not 0 < t < 1:
             raise ValueError(f"t must lie strictly between 0 and 1, got {t}")
-        ab, ba = (_full(f, self.size, self.scale) for f in (self.ab, self.ba))
-        a, b = _hwc(self.a), _hwc(self.b)
+        ab, ba, a, b, d_blend = self._parts
         wa = _warp(a, -(1 - t) * t * ab + t * t * ba)  # (H, W, 3)
         wb = _warp(b, (1 - t) ** 2 * ab - t * (1 - t) * ba)
         warped, blend = (1 - t) * wa + t * wb, (1 - t) * a + t * b
-        d_warped, d_blend = (_smooth(np.abs(p - q).mean(-1), self.size) for p, q in ((wa, wb), (a, b)))
+        d_warped = _smooth(_gap(wa, wb), self.size)
         return _tensor(_mix(_inverse_variance(d_warped, d_blend), warped, blend))
+
+    @functools.cached_property
+    def _parts(self) -> tuple[np.ndarray, ...]:
+        """What every frame(t) of the pair shares, made once: both flows at the frames' size, both
+        frames (H, W, 3) in 8-bit levels, and the smoothed disagreement of the unwarped pair."""
+        ab, ba = (_full(f, self.size, self.scale) for f in (self.ab, self.ba))
+        a, b = _hwc(self.a), _hwc(self.b)
+        return ab, ba, a, b, _smooth(_gap(a, b), self.size)
 
 
 class Continuation:
@@ -232,7 +246,7 @@ class Continuation:
         # each estimate tried one frame back: the older velocity carried on from `prev`, and
         # `prev` held, against `last`; their errors set the weights of the two (H, W)
         p, l = _hwc(prev), _hwc(last)
-        err_moved, err_held = (_smooth(np.abs(x - l).mean(-1), self.size) for x in (_warp(p, before), p))
+        err_moved, err_held = (_smooth(_gap(x, l), self.size) for x in (_warp(p, before), p))
         self.weight = _inverse_variance(err_moved, err_held)  # (H, W): of the carried-on frame
 
     def frame(self, s: int) -> torch.Tensor:
@@ -276,7 +290,7 @@ class _FirstTwo:
         bool where that smoothing saw any such pixel."""
         size = self.count.shape
         two = (self.count >= 2).astype(np.float32)
-        d = np.abs(self.val[0].astype(np.float32) - self.val[1]).mean(-1) * weight * two
+        d = _gap(self.val[0].astype(np.float32), self.val[1]) * weight * two
         w = _smooth(two, size)
         return _smooth(d, size) / np.maximum(w, 1e-3), w > 1e-2
 
