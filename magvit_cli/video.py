@@ -530,26 +530,28 @@ def _within(span: tuple[Fraction, Fraction | None], fps: Fraction, t: Fraction) 
     return t >= t0 - half and (t1 is None or t < t1 - half)
 
 
-def _packet_times(info: VideoInfo) -> list[Fraction] | None:
+def _packet_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     """The times (s, the file's timeline, in presentation order) of a probed video's frames within
     its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV,
-    AVI and GIF (whose frames each have their own delay). None where that does not hold or a packet
-    has no timestamp. A run asks more than once (the frame count, the frame times): the file is
-    read once while it stays the same."""
+    AVI and GIF (whose frames each have their own delay); and the stream's tick (its time base:
+    every time is a whole number of them). None where that does not hold or a packet has no
+    timestamp. A run asks more than once (the frame count, the frame times): the file is read
+    once while it stays the same."""
     if is_sequence(info.path) or info.is_image:
         return None
     st = Path(info.path).stat()
-    times = _demuxed_times(str(info.path), st.st_mtime_ns, st.st_size, info.span, info.fps)
-    return None if times is None else list(times)
+    got = _demuxed_times(str(info.path), st.st_mtime_ns, st.st_size, info.span, info.fps)
+    return None if got is None else (list(got[0]), got[1])
 
 
 @functools.lru_cache(maxsize=8)
-def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> tuple[Fraction, ...] | None:
+def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> tuple[tuple[Fraction, ...], Fraction] | None:
     with _open(path) as c:
         if not any(k in c.format.name for k in ("matroska", "mov", "avi", "gif")):
             return None
         times = []
-        for pkt in c.demux(main_video(c)):
+        s = main_video(c)
+        for pkt in c.demux(s):
             if not pkt.size or pkt.is_discard:  # discard: before an MP4 edit list's start, never shown
                 continue
             if pkt.pts is None or pkt.time_base is None:
@@ -557,27 +559,28 @@ def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> 
             t = pkt.pts * pkt.time_base
             if span is None or _within(span, fps, t):
                 times.append(t)
-        return tuple(sorted(times))
+        return tuple(sorted(times)), Fraction(s.time_base or 0)
 
 
 def count_packets(info: VideoInfo) -> int | None:
     """Frames of a probed video (within its trim) counted by demuxing, without decoding (tens of
     times faster than decoding; _packet_times). None where packets are not frames: decode instead."""
-    times = _packet_times(info)
-    return None if times is None else len(times)
+    got = _packet_times(info)
+    return None if got is None else len(got[0])
 
 
 def frame_times(info: VideoInfo) -> list[Fraction] | None:
     """Each frame's presentation time (s, from the first frame processed) where the frame rate
     varies (phone video drops to 20 fps in low light, screen recordings hold frames): a tenth of
-    a frame or more off the average rate's grid. None where it is steady, or where the packets
-    are not frames (MPEG-TS: taken as steady)."""
-    times = _packet_times(info)
-    if times is None or len(times) < 2:
+    a frame or more off the average rate's grid, and more than the rounding to the stream's tick
+    moves it (a 30 fps GIF's delays are 3, 3, 4 cs: steady). None where it is steady, or where
+    the packets are not frames (MPEG-TS: taken as steady)."""
+    got = _packet_times(info)
+    if got is None or len(got[0]) < 2:
         return None
-    times = [t - times[0] for t in times]
+    times, tick = [t - got[0][0] for t in got[0]], got[1]
     step = 1 / info.fps
-    if all(abs(t - i * step) < step / 10 for i, t in enumerate(times)):
+    if all(abs(t - i * step) < step / 10 or abs(t - i * step) <= tick / 2 for i, t in enumerate(times)):
         return None
     return times
 
