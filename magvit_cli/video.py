@@ -578,7 +578,8 @@ def frame_times(info: VideoInfo) -> list[Fraction] | None:
     got = _packet_times(info)
     if got is None or len(got[0]) < 2:
         return None
-    times, tick = [t - got[0][0] for t in got[0]], got[1]
+    times, tick = got
+    times = [t - times[0] for t in times]
     step = 1 / info.fps
     if all(abs(t - i * step) < step / 10 or abs(t - i * step) <= tick / 2 for i, t in enumerate(times)):
         return None
