@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import av
 from av.subtitles.subtitle import SubtitleSet
@@ -360,28 +360,18 @@ def _edited(path: Path, c: "av.container.InputContainer") -> bool:
     return first is not None and first.is_discard
 
 
-@functools.lru_cache(maxsize=8)
 def _timed_rate(path: str, mtime_ns: int, size: int) -> Fraction | None:
     """The average frame rate from the frames' own times, where FFmpeg's is a guess from the first
     few: a GIF's delays (3, 3, 4 cs at 30 fps read as 33.3 fps; a held frame not counted) and a
     Matroska/WebM file without a duration (a browser's MediaRecorder, whose rate varies, read as
     the first frames' 30 fps: 3.5 s said 3.0). Frames over the time from the first to the end of
-    the last (its duration where the file gives one, else the mean gap). Reads the packets, not
-    the frames; None where they give no times. Once a run while the file stays the same (probe is
-    asked more than once)."""
-    first = last = end = None
-    n = 0
-    with _open(path) as c:
-        for pkt in c.demux(main_video(c)):
-            if not pkt.size or pkt.pts is None or pkt.time_base is None:
-                continue
-            t = Fraction(pkt.pts) * pkt.time_base
-            first, n = t if first is None else min(first, t), n + 1
-            if last is None or t >= last:
-                last, end = t, t + Fraction(pkt.duration or 0) * pkt.time_base
-    if n < 2 or last <= first:
+    the last (its duration where the file gives one, else the mean gap), from the packets the run
+    reads once (_demuxed); None where they give no times."""
+    got = _demuxed(path, mtime_ns, size)
+    if got is None or len(got.times) < 2 or got.times[-1] <= got.times[0]:
         return None
-    span = end - first if end > last else (last - first) * n / (n - 1)
+    n, first, last = len(got.times), got.times[0], got.times[-1]
+    span = got.end - first if got.end > last else (last - first) * n / (n - 1)
     return snap_rate(n / span)
 
 
@@ -532,24 +522,34 @@ def _within(span: tuple[Fraction, Fraction | None], fps: Fraction, t: Fraction) 
 
 def _packet_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     """The times (s, the file's timeline, in presentation order) of a probed video's frames within
-    its trim, read by demuxing without decoding: one packet a frame, as in Matroska/WebM, MP4/MOV,
-    AVI and GIF (whose frames each have their own delay); and the stream's tick (its time base:
-    every time is a whole number of them). None where that does not hold or a packet has no
-    timestamp. A run asks more than once (the frame count, the frame times): the file is read
-    once while it stays the same."""
+    its trim, read by demuxing without decoding (_demuxed); and the stream's tick (its time base:
+    every time is a whole number of them). None where packets are not frames or one has no
+    timestamp."""
     if is_sequence(info.path) or info.is_image:
         return None
     st = Path(info.path).stat()
-    got = _demuxed_times(str(info.path), st.st_mtime_ns, st.st_size, info.span, info.fps)
-    return None if got is None else (list(got[0]), got[1])
+    got = _demuxed(str(info.path), st.st_mtime_ns, st.st_size)
+    if got is None:
+        return None
+    return [t for t in got.times if info.span is None or _within(info.span, info.fps, t)], got.tick
+
+
+class _Demuxed(NamedTuple):
+    times: tuple[Fraction, ...]  # each frame's time (s, the file's timeline), sorted: presentation order
+    tick: Fraction  # the stream's time base
+    end: Fraction  # when the last frame ends (its time, plus its duration where the file gives one)
 
 
 @functools.lru_cache(maxsize=8)
-def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> tuple[tuple[Fraction, ...], Fraction] | None:
+def _demuxed(path: str, mtime_ns: int, size: int) -> _Demuxed | None:
+    """A file's video packets read once a run while the file stays the same (probe's rate, the
+    frame count and the frame times all ask), where one packet is a frame: Matroska/WebM,
+    MP4/MOV, AVI and GIF (whose frames each have their own delay). None elsewhere, or where a
+    packet has no timestamp."""
     with _open(path) as c:
         if not any(k in c.format.name for k in ("matroska", "mov", "avi", "gif")):
             return None
-        times = []
+        times, last, end = [], None, Fraction(0)
         s = main_video(c)
         for pkt in c.demux(s):
             if not pkt.size or pkt.is_discard:  # discard: before an MP4 edit list's start, never shown
@@ -557,9 +557,10 @@ def _demuxed_times(path: str, mtime_ns: int, size: int, span, fps: Fraction) -> 
             if pkt.pts is None or pkt.time_base is None:
                 return None
             t = pkt.pts * pkt.time_base
-            if span is None or _within(span, fps, t):
-                times.append(t)
-        return tuple(sorted(times)), Fraction(s.time_base or 0)
+            times.append(t)
+            if last is None or t >= last:
+                last, end = t, t + Fraction(pkt.duration or 0) * pkt.time_base
+        return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
 
 
 def count_packets(info: VideoInfo) -> int | None:
