@@ -87,6 +87,12 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first))
 
 
+def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:
+    """The run's summary from its (closed) writer: the frames the file holds (a GIF leaves out frames
+    due too soon), its size, audio and depth."""
+    return Output(w.path, w.stored, Fraction(fps), w.width, w.height, w.has_audio, extra or {}, w.depth)
+
+
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean absolute difference of 32x32 luminance thumbnails, in [0, 1]."""
     la, lb = (resize(x.unsqueeze(0), (32, 32))[0].mean(0) for x in (a, b))
@@ -267,7 +273,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     extra = {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}
     if fps is not None:
         extra.update(grid_step=str(plan.step), jitter_ms=round(float(worst if at else plan.jitter) * 1000, 3))
-    return Output(Path(dst), written, plan.fps, W, H, w.has_audio, extra, w.depth)
+    return _output(w, plan.fps, extra)
 
 
 # ---------------------------------------------------------------------------------- FP / CFP
@@ -339,7 +345,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
                 full_tail, cont, since = (full_tail + [f for _, f in made])[-3:], None, 0
             else:
                 since += len(made)
-    return Output(out_path, n_in + frames, fps, W, H, w.has_audio, {"new_frames": frames}, w.depth)
+    return _output(w, fps, {"new_frames": frames})
 
 
 # ---------------------------------------------------------------------------------- OP* / IP*
@@ -464,7 +470,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
                 buf = []
         if buf:
             run(buf, w)
-    return Output(out_path, written, fps, Wc, Hc, w.has_audio, extra, w.depth)
+    return _output(w, fps, extra)
 
 
 OUTPAINT_MODES = {"central": "OPC", "vertical": "OPV", "horizontal": "OPH", "dynamic": "OPD"}
@@ -650,7 +656,7 @@ def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fp
                 written += 1
             last = win.generated[:, L - 1]
             progress(written, frames)
-    return Output(Path(dst), frames, Fraction(fps), W, H, False, {"class": m.class_names[cid] if m.class_names else cid})
+    return _output(w, fps, {"class": m.class_names[cid] if m.class_names else cid})
 
 
 # ---------------------------------------------------------------------------------- tokenizer only
@@ -718,8 +724,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
             written += n
             progress(written, total)
     mse = se / (pixels * 3)
-    return Output(Path(dst), written, info.fps, W, H, w.has_audio,
-                  {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))}, w.depth)
+    return _output(w, info.fps, {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))})
 
 
 def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0,
@@ -776,4 +781,4 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
                 w.write(to_frame(y[:, t]))
             written += n
             progress(written, sum(counts))
-    return Output(Path(dst), written, fps, W, H, False, {})
+    return _output(w, fps)

@@ -853,6 +853,11 @@ class VideoWriter:
         self.frames = 0
 
     @property
+    def stored(self) -> int:
+        """Frames the file holds: those written, less a GIF's left out (`dropped`)."""
+        return self.frames - self.dropped
+
+    @property
     def has_audio(self) -> bool:
         """Whether the output carries audio (known once the writer is open)."""
         return any(t.target.type == "audio" for t in getattr(self, "tracks", ()))

@@ -657,3 +657,13 @@ def test_batch_outputs_never_overwrite_each_other_or_an_input(weights, clip, tmp
         assert text in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert not list((tmp_path / "out").iterdir()), "nothing may be written before the check"
     assert (tmp_path / "x.interpolate.mp4").read_bytes() == clip.read_bytes(), "an input was overwritten"
+
+
+def test_summary_counts_the_frames_a_gif_keeps(weights, tmp_path):
+    """A 30 fps clip interpolated x2 into a GIF: frames due under 2 cs after the last are left out
+    (video.GIF_MIN_DELAY); the summary's `frames` is what the file holds, not what was made."""
+    src = make_video(tmp_path / "in.mp4", frames=6, fps=30)
+    out = run(["interpolate", str(src), "-o", str(tmp_path / "o.gif")], weights)
+    kept = len(read_frames(tmp_path / "o.gif"))
+    assert kept < 12, f"{kept} frames kept of 12 at 60 fps: none left out, the test proves nothing"
+    assert out["frames"] == kept, f"summary says {out['frames']} frames, the GIF holds {kept}"
