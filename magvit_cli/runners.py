@@ -63,6 +63,12 @@ def count_frames(info: VideoInfo) -> int:
     return n if n is not None else sum(1 for _ in iter_info(info))
 
 
+def _read(m: Magvit, info: VideoInfo, deep: bool) -> Iterator[np.ndarray]:
+    """The run's input frames (within the trim; uint16 where `deep`), their decoding timed on the
+    run's clock, oddities (a size change midway) told through the run's warnings."""
+    return m.clock.frames(iter_info(info, deep, m.warn))
+
+
 def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     """Whether a run reads and writes frames at 16 bits (uint16): the input has more than 8 bits
     per component (10-bit HDR video, 16-bit PNG) and the output can store them (video.deep_output)."""
@@ -258,7 +264,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep, per_input=factor if fps is None else None) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
-        for frame in m.clock.frames(iter_info(info, deep, m.warn)):
+        for frame in _read(m, info, deep):
             chunk.append(to_tensor(frame))
             n_in += 1
             if len(chunk) == pairs + 1:
@@ -303,7 +309,7 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     deep = keeps_depth(info, dst, opts)
     n_in = 0
     with _writer(m, out_path, info, fps, W, H, opts, deep=deep) as w:
-        for frame in m.clock.frames(iter_info(info, deep, m.warn)):
+        for frame in _read(m, info, deep):
             w.write(frame)
             tail.append(to_tensor(frame))
             n_in += 1
@@ -463,7 +469,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
 
     with _writer(m, out_path, info, fps, Wc, Hc, opts, deep=deep) as w:
         buf: list[tuple[int, np.ndarray]] = []
-        for t, frame in enumerate(m.clock.frames(iter_info(info, deep, m.warn))):
+        for t, frame in enumerate(_read(m, info, deep)):
             buf.append((t, frame))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
@@ -673,7 +679,7 @@ def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = 
     """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
     its last frame; yields (window, real frame count)."""
     buf = []
-    for f in m.clock.frames(iter_info(info, deep, m.warn)):
+    for f in _read(m, info, deep):
         buf.append(to_tensor(f))
         if len(buf) == frames_per:
             yield torch.stack(buf, 1), len(buf)
