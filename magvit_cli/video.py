@@ -563,6 +563,33 @@ def _demuxed(path: str, mtime_ns: int, size: int) -> _Demuxed | None:
         return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
 
 
+_TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT: the format's timestamps may jump (MPEG-TS, MPEG-PS)
+
+
+def clock_restarts(path: str | Path) -> bool:
+    """Whether a file's video clock goes back midway (MPEG-TS recordings joined with `cat`): there
+    a time names a moment in more than one part, so a seek may land in either, and times are
+    read on from the start instead, run forward across each restart (_Forward), as ffmpeg does."""
+    st = Path(path).stat()
+    return _clock_restarts(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _clock_restarts(path: str, mtime_ns: int, size: int) -> bool:
+    with _open(path) as c:
+        if not c.format.flags & _TS_DISCONT:
+            return False
+        s, last = main_video(c), None
+        for pkt in c.demux(s):  # packets only, in decoding order: a few ms per MB
+            if pkt.dts is None or pkt.time_base is None:
+                continue
+            t = pkt.dts * pkt.time_base
+            if last is not None and last - t > _RESTART:
+                return True
+            last = t
+    return False
+
+
 def count_packets(info: VideoInfo) -> int | None:
     """Frames of a probed video (within its trim) counted by demuxing, without decoding (tens of
     times faster than decoding; _packet_times). None where packets are not frames: decode instead."""
@@ -623,21 +650,22 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
         s = main_video(c)
         s.thread_type = "AUTO"
         shown = _Shown(info.path, s, fmt, warn)
-        seek = margin is not None and bool(s.time_base) and t0 - margin > 0
+        seek = margin is not None and bool(s.time_base) and t0 - margin > 0 and not clock_restarts(info.path)
         if seek:
             try:
                 c.seek(math.floor((t0 - half - margin) / s.time_base), stream=s, backward=True)
             except av.FFmpegError:  # not seekable: decoded from the start
                 seek = False
         try:
-            decoded = 0
+            decoded, forward = 0, None
             for k, frame in enumerate(c.decode(s)):
                 decoded += 1
                 if frame.pts is None or frame.time_base is None:
                     c.close()
                     yield from iter_frames(info.path, info.first, info.frames, deep, warn)
                     return
-                t = frame.pts * frame.time_base
+                forward = forward or _Forward(frame.time_base)  # a restarted clock runs on, as the audio's does
+                t = forward.place(frame.pts, round(1 / (info.fps * frame.time_base))) * frame.time_base
                 if k == 0 and seek and t > t0 + half:
                     overshot = True
                     break
@@ -726,6 +754,9 @@ GIF_MIN_DELAY = 2
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
 
 
+_RESTART = Fraction(1, 10)  # a clock going back by more than this (s) restarted (MPEG-TS joined with `cat`)
+
+
 class _Forward:
     """Timestamps of one carried-over track made to run forward, as ffmpeg makes them: muxers
     refuse one that goes back, which failed the run after its video was made. Where the track's
@@ -746,7 +777,7 @@ class _Forward:
         amount as the packets before it, or later still where it would go back."""
         ts += self.offset
         if self.last is not None and ts <= self.last:
-            if self.restarts and (self.last - ts) * self.tick > Fraction(1, 10):  # the clock restarted: carry on from the last end
+            if self.restarts and (self.last - ts) * self.tick > _RESTART:  # the clock restarted: carry on from the last end
                 self.offset += self.end - ts
                 ts = self.end
             else:
@@ -1088,7 +1119,8 @@ class VideoWriter:
         for pkt in self.stream.encode():
             self._mux_video(pkt)
         for t in self.tracks:
-            if self.span and self.span[0] > SEEK_MARGIN and t.source.time_base:  # a late cut: no need to read up to it
+            if self.span and self.span[0] > SEEK_MARGIN and t.source.time_base and not clock_restarts(t.container.name):
+                # a late cut: no need to read up to it (where the clock restarts, read on from the start)
                 try:
                     t.container.seek(math.floor((self.span[0] - SEEK_MARGIN) / t.source.time_base), stream=t.source, backward=True)
                 except av.FFmpegError:

@@ -1341,6 +1341,48 @@ def test_a_cut_of_a_transport_stream_with_one_keyframe(weights, tmp_path):
     assert np.array_equal(got[::2], src[first:]), "the output's known frames should be the input's from the cut on"
 
 
+def _tone(path, start: float, length: float) -> float:
+    """The loudest frequency (Hz) of a file's audio from `start` for `length` seconds."""
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        rate = a.sample_rate
+        pcm = np.concatenate([f.to_ndarray().reshape(-1, f.samples).mean(0) for f in c.decode(a)])
+    part = pcm[int(start * rate):int((start + length) * rate)]
+    return float(np.fft.rfftfreq(len(part), 1 / rate)[np.abs(np.fft.rfft(part)).argmax()])
+
+
+@pytest.mark.parametrize("start,first", [(0.6, 15), (1.4, 35)])
+def test_a_cut_of_transport_streams_joined_with_cat(weights, tmp_path, start, first):
+    """Two 1 s MPEG-TS recordings joined with `cat` (a 440 Hz tone with the first, 1 kHz with the
+    second), both clocks from the same time: --start followed the first part's clock, so a cut
+    stopped where the second part's clock restarted (or found nothing in it), and a seek could land
+    in either part. The time runs on across the restart, as ffmpeg reads it: the cut holds every
+    frame from its start to the end, with its own audio."""
+    parts = []
+    for k, (src, hz) in enumerate([("testsrc2", 440), ("testsrc", 1000)]):
+        part = tmp_path / f"p{k}.ts"
+        ffmpeg("-y", "-f", "lavfi", "-i", f"{src}=size=48x32:rate=25:duration=1", "-f", "lavfi", "-i",
+               f"sine=frequency={hz}:duration=1", "-c:v", "libx264", "-g", "5", "-c:a", "aac", "-shortest", str(part))
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    src = read_frames(joined)
+    assert len(src) == 50, f"{len(src)} frames in the joined file"
+    out = tmp_path / "cut.mp4"
+    r = cli(["interpolate", str(joined), "--start", str(start), "--lossless", "-o", str(out)], weights)
+    assert r.exit_code == 0, r.output
+    got = read_frames(out)
+    assert len(got) == 2 * (50 - first), f"{len(got)} frames for {50 - first} input frames x2"
+    assert np.array_equal(got[::2], src[first:]), "the output's known frames should be the input's from the cut on"
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0]
+        heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
+    assert abs(heard - (2 - start)) < 0.15, f"{heard:.2f} s of output for a cut at {start} s of 2 s"
+    assert abs(_tone(out, heard - 0.4, 0.3) - 1000) < 30, "the end should sound the second part's tone"
+    if start < 1:
+        assert abs(_tone(out, 0.05, 0.3) - 440) < 30, "the start should sound the first part's tone"
+
+
 def test_a_frame_size_change_midway_is_scaled_to_the_first(weights, tmp_path):
     """A download of adaptive streaming that switched quality (or recordings joined with `cat`)
     changes its frame size midway: the run failed at the first pair of sizes. Now every frame is
