@@ -75,6 +75,7 @@ MARGIN = 1.0  # dynamic outpainting: the warped pair must agree this much better
 BLUR_FRAC = 0.02  # the disagreements' smoothing (Gaussian sigma) as a fraction of the shorter side
 ERROR_FLOOR = 1.0  # inverse-variance weights: a level of error neither estimate is trusted below (8-bit levels)
 FLOW_FILL_SIDE = 256  # the flow across a hole is completed with sweeps up to this size, upsampled above (3x faster, same PSNR)
+CACHE_BYTES = 512 << 20  # dynamic inpainting keeps a window's frames (float32) up to this much memory (720p: all 17)
 CONSISTENCY = 0.5  # prediction: a velocity is kept where the one a frame earlier differs by less than this share of it
 
 
@@ -113,10 +114,23 @@ def _flow(la: np.ndarray, lb: np.ndarray) -> np.ndarray:
         la, lb = (cv2.copyMakeBorder(x, **grow) for x in (la, lb))
     f = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(la, lb, None)
     f = f if f.shape[:2] == (h, w) else f[:h, :w].copy()
-    still = np.hypot(f[..., 0], f[..., 1]) < SNAP_PX
+    still = _shorter(f[..., 0], f[..., 1], SNAP_PX)
     f[..., 0][still] = 0  # per component: a third faster than f[still] = 0 on (h, w, 2)
     f[..., 1][still] = 0
     return f
+
+
+def _shorter(x: np.ndarray, y: np.ndarray, r: float) -> np.ndarray:
+    """Where the vector (x, y) is shorter than r: np.hypot(x, y) < r, bit for bit, at about half its
+    cost (x^2 + y^2 against r^2 decides all but the vectors within a part in a thousand of r^2,
+    which np.hypot decides)."""
+    m2 = x * x
+    m2 += y * y
+    out = m2 < np.float32(r * r * 0.999)
+    near = np.flatnonzero(out ^ (m2 <= np.float32(r * r * 1.001)))
+    if near.size:
+        out.flat[near] = np.hypot(x.flat[near], y.flat[near]) < r
+    return out
 
 
 def _flow_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
@@ -142,15 +156,27 @@ def _grid(H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: out[y, x] = img[y + flow_y, x + flow_x] (bilinear, edges replicated)."""
-    gx, gy = _grid(*flow.shape[:2])
+def _warp(img: np.ndarray, flow: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """Backward warp: out[y, x] = img[y + flow_y, x + flow_x] (bilinear, edges replicated). `box`:
+    the flow (and out) cover only that part of img's pixels (each pixel's value is the same)."""
+    gx, gy = _grid(*img.shape[:2])
+    if box is not None:
+        gx, gy = gx[box], gy[box]
     return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _seen(known: torch.Tensor, flow: np.ndarray) -> np.ndarray:
-    """(H, W) bool: where the pixel that `flow` points to in a frame with mask `known` (H, W) is known."""
-    return _warp(known.numpy().astype(np.float32), flow) > 0.99
+def _seen(known: torch.Tensor, flow: np.ndarray, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """(H, W) bool: where the pixel that `flow` points to in a frame with mask `known` (H, W) is
+    known (`box`: as _warp's)."""
+    return _warp(known.numpy().astype(np.float32), flow, box) > 0.99
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding box (rows, cols) of a (H, W) bool mask's set pixels; None where none is set."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _gap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -270,10 +296,9 @@ class _FirstTwo:
         """img (H, W, 3) from frame j is a candidate where `where` (H, W) holds. Works on the
         bounding box of the pixels that still take one (a strip of the canvas, mostly)."""
         where = where & (self.count < 2)
-        rows, cols = np.flatnonzero(where.any(1)), np.flatnonzero(where.any(0))
-        if rows.size == 0:
+        box = _box(where)
+        if box is None:
             return
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         where, count, img = where[box], self.count[box], img[box]  # views: writes land in self
         for slot in (0, 1):
             take = where & (count == slot)
@@ -313,7 +338,7 @@ class _HoleFlows:
             js = [k for k in self.order[at:at + self.batch] if k not in self.made]
             self.batch *= 2
             raw = torch.stack([torch.from_numpy(_flow(self.lumas[self.i], self.lumas[k])).permute(2, 0, 1) for k in js])  # (B, 2, h, w)
-            known = (~self.hole)[None, None].expand(len(js), 1, *self.hole.shape)
+            known = (~self.hole)[None, None]  # (1, 1, h, w): one hole for the batch, its pooling done once
             done = harmonic_fill(raw, known, sweep_side=FLOW_FILL_SIDE).permute(0, 2, 3, 1).numpy()  # (B, h, w, 2)
             self.made.update({k: _full(f, self.size, self.scale) for k, f in zip(js, done)})
         return self.made.pop(j)
@@ -342,6 +367,9 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
     def others(i):
         return ((known[j], lambda j=j: get(j)[None]) for j in nearest_first(i, n))
 
+    # frames (H, W, 3) in 8-bit levels, kept for the window where they fit in CACHE_BYTES (each is
+    # warped to every other frame's hole: laid out and converted once, not n - 1 times)
+    shown = functools.lru_cache(maxsize=max(1, CACHE_BYTES // (12 * size[0] * size[1])))(lambda j: _hwc(get(j)))
     lumas = [_flow_luma(fill_frame(get(i)[None], known[i], others(i))[0], scale) for i in range(n)]
     for i in range(n):
         hole = torch.from_numpy(cv2.resize((~known[i]).numpy().astype(np.uint8), lumas[i].shape[::-1],
@@ -351,14 +379,19 @@ def fill_holes(get: Callable[[int], torch.Tensor], known: list[torch.Tensor], ve
             yield _fill_versus_plain(i, get, known, flow_to, memory)
             continue
         frame, missing = get(i), ~known[i]
-        for j in nearest_first(i, n):
-            if not missing.any():
-                break
-            flow = flow_to(j)
-            take = missing & torch.from_numpy(_seen(known[j], flow))
-            if take.any():
-                frame = torch.where(take, _tensor(_warp(_hwc(get(j)), flow)), frame)
-                missing = missing & ~take
+        box = _box(missing.numpy())  # the hole's bounding box: only its pixels are warped and taken
+        if box is not None:
+            part, miss = frame[:, box[0], box[1]], missing[box]
+            for j in nearest_first(i, n):
+                if not miss.any():
+                    break
+                flow = flow_to(j)[box]
+                take = miss & torch.from_numpy(_seen(known[j], flow, box))
+                if take.any():
+                    part = torch.where(take, _tensor(_warp(shown(j), flow, box)), part)
+                    miss = miss & ~take
+            frame, missing = frame.clone(), missing.clone()
+            frame[:, box[0], box[1]], missing[box] = part, miss
         yield _rest(frame, missing, memory)
 
 
@@ -392,7 +425,7 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
         more_warped = not warped.complete(miss)
         if not more_warped and plain.complete(miss):
             break
-        img = _hwc(get(j))
+        img = _hwc(get(j))  # each frame once a frame i, in order: no use keeping it
         plain.offer(miss & known[j].numpy(), img, j)
         if more_warped:
             flow = flow_to(j)

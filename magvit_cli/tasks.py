@@ -149,7 +149,8 @@ def neighbour_mean(x: torch.Tensor) -> torch.Tensor:
 def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_iters: int = 10,
                   decay: float | None = None, mean: torch.Tensor | None = None,
                   sweep_side: int | None = None) -> torch.Tensor:
-    """x (N, C, H, W), known (N, 1, H, W) bool -> unknown pixels solve Laplace's equation with
+    """x (N, C, H, W), known (N, 1, H, W) bool (or (1, 1, H, W): one mask for all N, pooled once)
+    -> unknown pixels solve Laplace's equation with
     the known ones as boundary (a smooth fill from the border inwards). With `decay`, the
     screened equation instead: away from the border the fill relaxes to the mean colour of the
     known pixels over decay * min(H, W) pixels (resolution independent). Coarse to fine: each
@@ -162,11 +163,12 @@ def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_it
     (for fields smooth at that scale, such as optical flow: the fine sweeps are most of the cost)."""
     N, C, H, W = x.shape
     kf = known.to(x.dtype)
+    xk = x * kf  # made once: the mean's and the pooling's
     if mean is None:
-        mean = (x * kf).sum((2, 3), keepdim=True) / kf.sum((2, 3), keepdim=True).clamp_min(1)
+        mean = xk.sum((2, 3), keepdim=True) / kf.sum((2, 3), keepdim=True).clamp_min(1)
     if min(H, W) > 8:
         w = F.avg_pool2d(kf, 2, ceil_mode=True)
-        coarse = harmonic_fill(F.avg_pool2d(x * kf, 2, ceil_mode=True) / w.clamp_min(1e-6), w > 0, iters, fine_iters,
+        coarse = harmonic_fill(F.avg_pool2d(xk, 2, ceil_mode=True) / w.clamp_min(1e-6), w > 0, iters, fine_iters,
                                decay, mean, sweep_side)
         start = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
     else:

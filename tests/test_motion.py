@@ -173,6 +173,51 @@ def test_moving_hole_is_filled_from_the_other_frames_along_the_motion():
     assert all(np.array_equal(o[k.numpy()], c[k.numpy()]) for o, c, k in zip(ours, clip, known)), "known pixels changed"
 
 
+def test_the_snap_decides_as_hypot_does():
+    """The flow's snap to zero (motion._shorter) decides as np.hypot(x, y) < r, bit for bit, also
+    for the vectors a rounding away from r, where x^2 + y^2 alone could decide otherwise."""
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 200_000)
+    length = np.concatenate([rng.uniform(0, 1, 100_000), 0.5 + rng.integers(-40, 40, 100_000) * 2e-8])
+    x, y = (length * np.cos(angle)).astype(np.float32), (length * np.sin(angle)).astype(np.float32)
+    want = np.hypot(x, y) < motion.SNAP_PX
+    assert 0 < want.sum() < want.size
+    got = motion._shorter(x.reshape(400, 500), y.reshape(400, 500), motion.SNAP_PX).ravel()
+    assert np.array_equal(got, want), f"{int((got != want).sum())} vectors decided otherwise"
+
+
+def test_a_warp_of_a_box_is_that_box_of_the_whole_warp():
+    rng = np.random.default_rng(1)
+    img = rng.uniform(0, 255, (40, 60, 3)).astype(np.float32)
+    flow = rng.normal(0, 6, (40, 60, 2)).astype(np.float32)
+    box = (slice(7, 31), slice(12, 50))
+    assert np.array_equal(motion._warp(img, flow[box], box), motion._warp(img, flow)[box])
+
+
+def test_hole_fill_is_the_same_with_frames_kept_or_not(monkeypatch):
+    """Dynamic inpainting keeps a window's frames while they fit in motion.CACHE_BYTES; with room
+    for one only, each is laid out again when needed, and the padding is the same."""
+    clip = panning(5, 32, 64, 3)
+    frames = [to_tensor(f) for f in clip]
+    known = []
+    for t in range(5):
+        k = torch.ones(32, 64, dtype=torch.bool)
+        k[8:24, 40 - 8 * t:52 - 8 * t] = False
+        known.append(k)
+    calls = []
+
+    def get(j):
+        calls.append(j)
+        return frames[j]
+    kept = torch.stack(list(motion.fill_holes(get, known)))
+    laid_out = len(calls)
+    monkeypatch.setattr(motion, "CACHE_BYTES", 1)
+    calls.clear()
+    again = torch.stack(list(motion.fill_holes(get, known)))
+    assert torch.equal(kept, again)
+    assert len(calls) > laid_out, f"frames laid out {len(calls)} times with room for one, {laid_out} with room for all"
+
+
 def test_inpaint_with_a_mask_video(tmp_path):
     """A --mask video (one mask per frame) is read in step with the input however often a window
     is laid out (it used to be read once per layout and ran out: 'StopIteration')."""

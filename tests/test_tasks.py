@@ -106,6 +106,19 @@ def test_harmonic_fill_solves_laplace_coarse_to_fine(size, sweep_side):
     assert torch.equal(out[known], x[known]), "known pixels are kept"
 
 
+@pytest.mark.parametrize("decay,sweep_side", [(None, 32), (0.12, None)])
+def test_harmonic_fill_with_one_mask_for_the_batch(decay, sweep_side):
+    """A (1, 1, H, W) mask stands for every image of the batch (the flow completion's: its
+    pooling done once): the same fill, bit for bit, as the mask repeated per image."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 2, 90, 160, generator=g)
+    known = torch.rand(1, 1, 90, 160, generator=g) > 0.3
+    known[..., 20:70, 40:120] = False
+    shared = harmonic_fill(x, known, decay=decay, sweep_side=sweep_side)
+    each = harmonic_fill(x, known.expand(4, 1, 90, 160), decay=decay, sweep_side=sweep_side)
+    assert shared.shape == x.shape and torch.equal(shared, each)
+
+
 def test_padded_region_pads_with_the_simple_alternative():
     """Padded-region paddings are what a user has without the model: IP and OPD fill (from other
     frames, then diffusion: OPD's known strip sweeps the canvas); the footprint region keeps
