@@ -177,9 +177,29 @@ def harmonic_fill(x: torch.Tensor, known: torch.Tensor, iters: int = 40, fine_it
     out = torch.where(k, x, start)
     s2 = 0.0 if decay is None else (1.0 / (decay * min(H, W))) ** 2  # screening per pixel^2 at this level
     sweeps = iters if max(H, W) <= 64 else fine_iters if sweep_side is None or max(H, W) <= sweep_side else 0
+    box = _unknown_box(known) if sweeps else None
+    if box is None:
+        return out
+    # A sweep changes only unknown pixels, each from its 4 neighbours: swept on the unknown pixels'
+    # bounding box grown by one (its edge is known, kept), the result is the same, bit for bit
+    # (a logo's box at 720p: its pixels swept, not the frame's).
+    part, k, x = out[box], k[box], x[box]
     for _ in range(sweeps):  # unscreened (s2 = 0): the neighbours' mean itself, three operations fewer a sweep
-        out = torch.where(k, x, neighbour_mean(out) if s2 == 0 else (4 * neighbour_mean(out) + s2 * mean) / (4 + s2))
+        part = torch.where(k, x, neighbour_mean(part) if s2 == 0 else (4 * neighbour_mean(part) + s2 * mean) / (4 + s2))
+    out[box] = part
     return out
+
+
+def _unknown_box(known: torch.Tensor) -> tuple[slice, ...] | None:
+    """Index of the bounding box (rows, cols) of the pixels unknown in any image of known
+    (N, 1, H, W), grown by one pixel within the image; None where every pixel is known."""
+    unknown = ~known.all(0).all(0)  # (H, W)
+    rows, cols = torch.nonzero(unknown.any(1)).flatten(), torch.nonzero(unknown.any(0)).flatten()
+    if rows.numel() == 0:
+        return None
+    H, W = unknown.shape
+    return (..., slice(max(0, int(rows[0]) - 1), min(H, int(rows[-1]) + 2)),
+            slice(max(0, int(cols[0]) - 1), min(W, int(cols[-1]) + 2)))
 
 
 # Inpainting's spatial fill relaxes to the mean colour over this fraction of the frame's

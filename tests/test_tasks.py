@@ -119,6 +119,46 @@ def test_harmonic_fill_with_one_mask_for_the_batch(decay, sweep_side):
     assert shared.shape == x.shape and torch.equal(shared, each)
 
 
+def _whole_frame_fill(x, known, iters=40, fine_iters=10, decay=None, mean=None, sweep_side=None):
+    """harmonic_fill as it was written first: every level swept over the whole image."""
+    import torch.nn.functional as F
+    from magvit_cli.tasks import neighbour_mean
+    N, C, H, W = x.shape
+    kf = known.to(x.dtype)
+    if mean is None:
+        mean = (x * kf).sum((2, 3), keepdim=True) / kf.sum((2, 3), keepdim=True).clamp_min(1)
+    if min(H, W) > 8:
+        w = F.avg_pool2d(kf, 2, ceil_mode=True)
+        coarse = _whole_frame_fill(F.avg_pool2d(x * kf, 2, ceil_mode=True) / w.clamp_min(1e-6), w > 0, iters,
+                                   fine_iters, decay, mean, sweep_side)
+        start = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
+    else:
+        start = mean.expand_as(x)
+    k = known.expand_as(x)
+    out = torch.where(k, x, start)
+    s2 = 0.0 if decay is None else (1.0 / (decay * min(H, W))) ** 2
+    sweeps = iters if max(H, W) <= 64 else fine_iters if sweep_side is None or max(H, W) <= sweep_side else 0
+    for _ in range(sweeps):
+        out = torch.where(k, x, neighbour_mean(out) if s2 == 0 else (4 * neighbour_mean(out) + s2 * mean) / (4 + s2))
+    return out
+
+
+@pytest.mark.parametrize("holes", [[(40, 60, 100, 130)], [(0, 12, 0, 20)], [(80, 90, 150, 160)],
+                                   [(5, 9, 10, 14), (70, 88, 120, 157)], []])
+@pytest.mark.parametrize("decay", [None, 0.12])
+def test_harmonic_fill_sweeps_only_the_holes_box_with_the_same_result(holes, decay):
+    """The sweeps work on the unknown pixels' bounding box grown by one (a logo's box at 720p, not
+    the frame): bit for bit the fill that sweeps the whole image, holes inside, at the edges and
+    corners, several, per image of a batch, none."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 90, 160, generator=g) * 2 - 1
+    known = torch.ones(2, 1, 90, 160, dtype=torch.bool)
+    for n, (r0, r1, c0, c1) in enumerate(holes):
+        known[n % 2, :, r0:r1, c0:c1] = False
+    got, want = harmonic_fill(x, known, decay=decay), _whole_frame_fill(x, known, decay=decay)
+    assert torch.equal(got, want), f"max difference {float((got - want).abs().max()):.2e}"
+
+
 def test_padded_region_pads_with_the_simple_alternative():
     """Padded-region paddings are what a user has without the model: IP and OPD fill (from other
     frames, then diffusion: OPD's known strip sweeps the canvas); the footprint region keeps
