@@ -51,15 +51,38 @@ class Colour:
     trc: int = _UNSPECIFIED
     matrix: int = _UNSPECIFIED
     range: int = 0  # 1: limited (MPEG), 2: full (JPEG)
+    # HDR10 static metadata (the mastering display, SMPTE ST 2086, and the content light level) in
+    # x265's notation, "master-display=G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min):max-cll=CLL,FALL"; "" where none
+    hdr10: str = ""
 
     @classmethod
     def of(cls, frame: "av.VideoFrame") -> "Colour":
-        return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), int(frame.color_range))
+        return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), int(frame.color_range),
+                   _hdr10(frame))
 
     @property
     def tagged(self) -> bool:
         return (self.primaries, self.trc, self.matrix, self.range) != (_UNSPECIFIED, _UNSPECIFIED, _UNSPECIFIED, 0)
 
+
+def _hdr10(frame: "av.VideoFrame") -> str:
+    """A decoded frame's HDR10 static metadata (Colour.hdr10), from its side data (the HEVC SEI,
+    or the container's mdcv/clli or Matroska colour elements, which FFmpeg hands on to frames)."""
+    parts = []
+    for sd in frame.side_data:
+        raw = bytes(sd)
+        if sd.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
+            v = np.frombuffer(raw[:88], np.int32)  # AVMasteringDisplayMetadata: 10 rationals (R, G, B, white; min, max), 2 flags
+            if not (v[20] and v[21]):  # x265 takes both the primaries and the luminance, or neither
+                continue
+            q = [Fraction(int(a), int(b)) if b else Fraction(0) for a, b in v[:20].reshape(10, 2)]
+            xy = [round(c * 50000) for c in q[:8]]  # chromaticity in 0.00002 units, luminance in 0.0001 cd/m2
+            (rx, ry, gx, gy, bx, by, wx, wy), lo, hi = xy, round(q[8] * 10000), round(q[9] * 10000)
+            parts.insert(0, f"master-display=G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({hi},{lo})")
+        elif sd.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
+            cll, fall = np.frombuffer(raw[:8], np.uint32)
+            parts.append(f"max-cll={cll},{fall}")
+    return ":".join(parts)
 
 
 # ---------------------------------------------------------------------------- image sequences
@@ -950,7 +973,8 @@ class VideoWriter:
             options = {"crf": str(self.crf), "preset": "medium"}
             if codec == "libx265":  # quiet: x265 prints its settings to stderr otherwise
                 # frames 33-48 px wide corrupt the bundled libx265's heap (a crash at exit) unless cutree is off (seen here)
-                options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "")
+                options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "") + \
+                    (f":hdr10=1:{self.colour.hdr10}" if self.deep and self.colour.hdr10 else "")
                 if CONTAINERS.get(self.path.suffix.lower()) in _HEVC_TAGGED:
                     self.stream.codec_tag = "hvc1"
             self.stream.options = options
@@ -1033,6 +1057,9 @@ class VideoWriter:
         """Copy primaries/transfer as tags; matrix and range only where the RGB -> YUV conversion
         can use them (an RGB encoding has no matrix)."""
         c, cc = self.colour, self.stream.codec_context
+        if c.hdr10 and not (self.deep and self.codec == "libx265") and self.warn is not None:
+            self.warn(f"{self.path}: the input's HDR10 mastering metadata is left out ({'8-bit output' if not self.deep else self.codec}); "
+                      f"10-bit H.265 keeps it (.mp4/.mov, or --codec libx265)")
         if not c.tagged:
             return
         cc.color_primaries, cc.color_trc = c.primaries, c.trc
