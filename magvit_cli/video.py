@@ -65,11 +65,22 @@ class Colour:
         return (self.primaries, self.trc, self.matrix, self.range) != (_UNSPECIFIED, _UNSPECIFIED, _UNSPECIFIED, 0)
 
 
+_HDR_TRANSFERS = (16, 18)  # SMPTE ST 2084 (PQ), ARIB STD-B67 (HLG)
+
+
 def _hdr10(frame: "av.VideoFrame") -> str:
     """A decoded frame's HDR10 static metadata (Colour.hdr10), from its side data (the HEVC SEI,
-    or the container's mdcv/clli or Matroska colour elements, which FFmpeg hands on to frames)."""
+    or the container's mdcv/clli or Matroska colour elements, which FFmpeg hands on to frames).
+    Read for HDR transfers only (PQ, HLG): PyAV refuses a frame's side data whole where one kind
+    is newer than it knows (a TIFF's), and "" is the answer then too."""
+    if int(frame.color_trc) not in _HDR_TRANSFERS:
+        return ""
+    try:
+        side = list(frame.side_data)
+    except ValueError:
+        return ""
     parts = []
-    for sd in frame.side_data:
+    for sd in side:
         raw = bytes(sd)
         if sd.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
             v = np.frombuffer(raw[:88], np.int32)  # AVMasteringDisplayMetadata: 10 rationals (R, G, B, white; min, max), 2 flags
