@@ -749,10 +749,12 @@ def shared_file_mode() -> int:
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm": ({"opus", "vorbis"}, "libopus"),
                 ".gif": (set(), None)}
-# Text subtitles an output type holds, copied as they are (frames keep their times, so do they);
-# others, and any in types not listed, are left out.
+# Subtitles an output type holds, copied as they are (frames keep their times, so do they):
+# text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
+# others, and any in types not listed, are left out, with a warning line.
+BITMAP_SUBTITLES = {"dvdsub", "dvd_subtitle", "pgssub", "hdmv_pgs_subtitle", "dvbsub", "dvb_subtitle"}
 SUBTITLE_CODECS = {".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
-                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"}, ".webm": {"webvtt"}}
+                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"} | BITMAP_SUBTITLES, ".webm": {"webvtt"}}
 # Text subtitles another type does not hold are converted (as ffmpeg does): to this encoder, per output type.
 TEXT_SUBTITLES = {"srt", "subrip", "ass", "ssa", "webvtt", "mov_text", "text"}
 SUBTITLE_ENCODERS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "ass", ".webm": "webvtt"}
@@ -1044,6 +1046,10 @@ class VideoWriter:
                 self.tracks.append(_Track(src, source, target, "convert"))
             else:
                 src.close()
+                if self.warn is not None:
+                    kind = "bitmap" if name in BITMAP_SUBTITLES else "text" if name in TEXT_SUBTITLES else "other"
+                    self.warn(f"{self.path}: a {kind} subtitle track ({name}) is left out: {suffix or 'this output'} does not hold it"
+                              + ("; .mkv does" if name in SUBTITLE_CODECS[".mkv"] else ""))
 
     @staticmethod
     def _encodes_subtitles(source, encoder: str) -> bool:

@@ -1003,6 +1003,62 @@ def test_subtitles_are_kept_where_the_output_holds_text(weights, tmp_path, out, 
         assert abs(start - (0.2 - t0)) < 0.002 and length == 0.5 and text == b"hello", (start, length, text)
 
 
+def _dvd_cue(x=10, y=10, w=8, h=2, shown=50) -> bytes:
+    """One DVD subtitle (SPU) packet: a w x h box of colour 1 at (x, y), hidden after `shown`
+    ticks of 1024/90000 s. RLE lines of code 0x0001 (the rest of the line in colour 1)."""
+    import struct
+    top, bottom = b"\x00\x01" * ((h + 1) // 2), b"\x00\x01" * (h // 2)
+    ctrl = 4 + len(top) + len(bottom)
+    x1, y1 = x + w - 1, y + h - 1
+    coords = bytes([x >> 4, (x & 15) << 4 | x1 >> 8, x1 & 255, y >> 4, (y & 15) << 4 | y1 >> 8, y1 & 255])
+    cmds = b"\x01" + b"\x03\x01\x23" + b"\x04\xff\xf0" + b"\x05" + coords + b"\x06" + struct.pack(">HH", 4, 4 + len(top)) + b"\xff"
+    stop = ctrl + 4 + len(cmds)
+    body = top + bottom + struct.pack(">HH", 0, stop) + cmds + struct.pack(">HH", shown, stop) + b"\x02\xff"
+    return struct.pack(">HH", 4 + len(body), ctrl) + body
+
+
+def _bitmap_cues(path) -> list:
+    """(start s, duration s, bitmap rectangles) of each cue of a file's first subtitle stream."""
+    with av.open(str(path)) as c:
+        if not c.streams.subtitles:
+            return []
+        t = c.streams.subtitles[0]
+        return [(round(float(p.pts * p.time_base), 3), round(float(p.duration * p.time_base), 3), len(list(sub)))
+                for p in c.demux(t) if p.size for sub in t.codec_context.decode(p)]
+
+
+def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
+    """A DVD or Blu-ray rip's subtitles are bitmaps: they were left out of every output. Into .mkv
+    they are copied at their times (--start moves them); an output that cannot hold them says so."""
+    src = tmp_path / "rip.mkv"
+    with av.open(str(src), "w") as o:
+        v = o.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 48, 32, "yuv420p"
+        s = o.add_stream("dvd_subtitle")
+        for i in range(12):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.full((32, 48, 3), 20 * i, np.uint8), format="rgb24")):
+                o.mux(p)
+            if i == 5:
+                p = av.Packet(_dvd_cue())
+                p.stream, p.time_base, p.pts, p.dts, p.duration = s, Fraction(1, 1000), 200, 200, 300
+                o.mux(p)
+        for p in v.encode():
+            o.mux(p)
+    assert _bitmap_cues(src) == [(0.2, 0.3, 1)], _bitmap_cues(src)
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mkv")], weights)
+    assert r.exit_code == 0 and "left out" not in r.output, r.output
+    assert _bitmap_cues(tmp_path / "o.mkv") == [(0.2, 0.3, 1)], _bitmap_cues(tmp_path / "o.mkv")
+    r = cli(["interpolate", str(src), "--start", "0.08", "-o", str(tmp_path / "cut.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    assert _bitmap_cues(tmp_path / "cut.mkv") == [(0.12, 0.3, 1)], _bitmap_cues(tmp_path / "cut.mkv")
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    told = [line for line in r.output.splitlines() if "subtitle track" in line]
+    assert len(told) == 1 and "bitmap" in told[0] and ".mkv does" in told[0], r.output
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert not c.streams.subtitles
+
+
 def test_container_tags_are_kept(weights, tmp_path):
     """A phone clip's creation time (what photo libraries sort by), title and comment come along."""
     src = tmp_path / "in.mp4"
