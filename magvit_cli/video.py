@@ -409,6 +409,16 @@ def _timed_rate(path: str, mtime_ns: int, size: int) -> Fraction | None:
     return snap_rate(n / span)
 
 
+def _animated_webp(path: Path) -> bool:
+    """Whether a WebP file is animated: its VP8X header's animation flag (RIFF....WEBPVP8X, flags at byte 20)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(21)
+    except OSError:
+        return False
+    return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Size, exact frame rate, frame count and audio presence of a video or image file, or of
     an image sequence (`frames/%04d.png`)."""
@@ -418,6 +428,10 @@ def probe(path: str | Path) -> VideoInfo:
         first = probe(files[0])
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
                          depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha)
+    if path.suffix.lower() == ".webp" and _animated_webp(path):
+        import imageio_ffmpeg  # its ffmpeg (installed with magvit) decodes them
+        raise UsageError(f"{path}: an animated WebP, which the FFmpeg inside PyAV cannot decode; convert it first: "
+                         f"{imageio_ffmpeg.get_ffmpeg_exe()} -i {path} -c:v ffv1 {path.with_suffix('.mkv')}")
     with _open(path) as c:
         s = main_video(c)
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's

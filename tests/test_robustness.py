@@ -1059,6 +1059,27 @@ def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
         assert not c.streams.subtitles
 
 
+def test_an_animated_webp_is_refused_with_the_way_to_convert_it(weights, tmp_path):
+    """PyAV's FFmpeg decodes a still WebP but not an animated one (a sticker, a web animation): it
+    was read as a 0x0 image and failed with "no decodable frames (Invalid data ...)". It is refused
+    in one line that gives the command that converts it (imageio-ffmpeg's ffmpeg decodes it), and
+    the converted file runs."""
+    import imageio_ffmpeg
+    anim = tmp_path / "anim.webp"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.6", "-loop", "0", str(anim))
+    r = cli(["interpolate", str(anim), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "animated WebP" in r.output, r.output
+    command = r.output.split("convert it first: ")[1].split()
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", *command[1:]], check=True)
+    r = cli(["interpolate", str(tmp_path / "anim.mkv"), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    n = len(read_frames(tmp_path / "anim.mkv"))  # libwebp merges frames that look alike: fewer than 6
+    assert n >= 2 and len(read_frames(tmp_path / "o.mp4")) == 2 * n
+    still = tmp_path / "still.webp"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32", "-frames:v", "1", str(still))
+    assert probe(still).is_image and (probe(still).width, probe(still).height) == (48, 32)
+
+
 def test_container_tags_are_kept(weights, tmp_path):
     """A phone clip's creation time (what photo libraries sort by), title and comment come along."""
     src = tmp_path / "in.mp4"
