@@ -757,12 +757,17 @@ def shared_file_mode() -> int:
 
 
 # Audio an output type holds as players expect, and the encoder other audio is re-encoded with
-# (None: the type holds no audio, it is dropped); types not listed copy any audio. In an .mp4,
+# (None: the type holds no audio, it is dropped); types not listed copy what their muxer holds
+# and re-encode the rest to its default (.avi: Opus or ALAC to MP3), as ffmpeg does. In an .mp4,
 # PCM from a camera's .mov, Vorbis from .mkv or MP2 from .avi would mux, but many players then
 # play the video silent.
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
-AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".webm": ({"opus", "vorbis"}, "libopus"),
-                ".gif": (set(), None)}
+# A .mov refuses Opus, FLAC and Vorbis (the muxer names Opus and FLAC as held, then fails to write them).
+_PCM = {f"pcm_{k}" for k in ("s16le", "s16be", "s24le", "s24be", "s32le", "s32be", "f32le", "f32be", "f64le", "f64be",
+                             "u8", "s8", "mulaw", "alaw")}
+_MOV_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "alac"} | _PCM
+AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
+                ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None)}
 # Subtitles an output type holds, copied as they are (frames keep their times, so do they):
 # text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
 # others, and any in types not listed, are left out, with a warning line.
@@ -1032,12 +1037,12 @@ class VideoWriter:
     def _open_audio(self):
         """One output stream per audio stream of the source: a copy, or a re-encoding where the
         type does not hold its codec (AUDIO_CODECS); none where the type holds no audio."""
-        held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (None, None))
+        held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (self.out.supported_codecs, self.out.default_audio_codec))
         for src, source in _sources(self.audio_from, "audio"):
             a = source.codec_context
-            if a is None or (held is not None and a.name not in held and encoder is None):
+            if a is None or (a.name not in held and encoder is None):
                 src.close()
-            elif held is not None and a.name not in held:
+            elif a.name not in held:
                 target = self.out.add_stream(encoder, rate=48000 if encoder == "libopus" else a.sample_rate)
                 # a stream that gives only a channel count ("2 channels") gets that count's usual layout
                 target.layout = a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(a.channels, "stereo")
