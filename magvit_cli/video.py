@@ -1033,6 +1033,11 @@ class VideoWriter:
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])
         if self.chapters and CONTAINERS.get(self.path.suffix.lower()) in ("mp4", "mov", "matroska", "webm"):
             self.out.set_chapters(self._rebased_chapters())
+        try:  # the header now, not at the first frame's packet: a track the muxer refuses fails before any work
+            self.out.start_encoding()
+        except av.FFmpegError as e:
+            raise UsageError(f"{self.path}: this output type cannot be written with the input's tracks ({e}); "
+                             f".mkv holds the most, --no-audio leaves the audio out") from None
 
     def _open_audio(self):
         """One output stream per audio stream of the source: a copy, or a re-encoding where the

@@ -1425,6 +1425,24 @@ def test_audio_a_mov_or_avi_cannot_hold_is_re_encoded(weights, tmp_path, codec, 
     assert abs(heard - 0.4) < 0.08, f"{heard:.2f} s of 0.4 s of audio"
 
 
+def test_a_track_the_muxer_refuses_fails_the_run_before_any_work(weights, tmp_path, monkeypatch):
+    """The output's header is written when it opens, not with the first frame's packet: a track the
+    muxer refuses (here Opus into .mov, as if the writer took it for held) fails the run in one line
+    before the model runs, and leaves no file."""
+    from magvit_cli import pipeline, video
+    src = tmp_path / "in.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+           "-c:v", "libx264", "-c:a", "libopus", str(src))
+    monkeypatch.setitem(video.AUDIO_CODECS, ".mov", (video._MOV_AUDIO | {"opus"}, "aac"))
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model ran before the output's header was written")
+    monkeypatch.setattr(pipeline.Magvit, "fill", no_model)
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / "o.mov")], weights)
+    assert r.exit_code == 2 and "cannot be written" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+
+
 @pytest.mark.parametrize("out,how", [("o.mp4", "copied"), ("o.webm", "re-encoded")])
 def test_joined_transport_streams_keep_their_audio(weights, tmp_path, out, how):
     """Two MPEG-TS recordings joined with `cat`: the second's audio clock restarts. The muxer refused
