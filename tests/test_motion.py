@@ -150,6 +150,18 @@ def test_predict_carries_motion_on_by_default(tmp_path):
     assert scores["--motion"] > scores["--no-motion"] + 3, f"predicted frames: {scores}"
 
 
+def _sliding_hole(T: int, H: int, W: int) -> list[torch.Tensor]:
+    """Known masks (H, W) of T frames with a box (the middle half of the rows, a sixth of the width)
+    sliding left by an eighth of the width a frame, from the right: against panning()'s pan."""
+    known = []
+    for t in range(T):
+        k = torch.ones(H, W, dtype=torch.bool)
+        right = W * 23 // 24 - W // 8 * t
+        k[H // 4:3 * H // 4, right - W // 6:right] = False
+        known.append(k)
+    return known
+
+
 def test_moving_hole_is_filled_from_the_other_frames_along_the_motion():
     """A panning clip with a box sliding against the pan: the hole's content is seen by other
     frames, but elsewhere in them; warped along the motion it lands right, copied as it is (the
@@ -158,11 +170,7 @@ def test_moving_hole_is_filled_from_the_other_frames_along_the_motion():
     from magvit_cli.tasks import fill_frame, nearest_first
     clip = panning(7, 48, 96, 3)
     frames = [to_tensor(f) for f in clip]
-    known = []
-    for t in range(7):
-        k = torch.ones(48, 96, dtype=torch.bool)
-        k[12:36, 76 - 12 * t:92 - 12 * t] = False
-        known.append(k)
+    known = _sliding_hole(7, 48, 96)
     poisoned = [torch.where(k, f, torch.ones_like(f)) for f, k in zip(frames, known)]  # hole pixels white
     ours = [to_frame(x) for x in fill_holes(lambda j: poisoned[j], known)]
     plain = [to_frame(fill_frame(poisoned[i][None], known[i],
@@ -199,11 +207,7 @@ def test_hole_fill_is_the_same_with_frames_kept_or_not(monkeypatch):
     for one only, each is laid out again when needed, and the padding is the same."""
     clip = panning(5, 32, 64, 3)
     frames = [to_tensor(f) for f in clip]
-    known = []
-    for t in range(5):
-        k = torch.ones(32, 64, dtype=torch.bool)
-        k[8:24, 40 - 8 * t:52 - 8 * t] = False
-        known.append(k)
+    known = _sliding_hole(5, 32, 64)
     calls = []
 
     def get(j):
