@@ -300,8 +300,9 @@ def check_input(path: str | Path) -> None:
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)
+    readable = _decodable_webp(path) if path.suffix.lower() == ".webp" and _animated_webp(path) else path
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(str(readable), mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise UsageError(f"{path}: not a readable video or image ({type(e).__name__}: {e})") from None
     if not container.streams.video:
@@ -419,6 +420,32 @@ def _animated_webp(path: Path) -> bool:
     return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
+_CONVERTED: dict = {}  # (path, mtime, size) -> its lossless Matroska copy, for this process
+
+
+def _decodable_webp(path: Path) -> Path:
+    """An animated WebP (the FFmpeg inside PyAV has no decoder for it) as a lossless FFV1 Matroska
+    copy with each frame's time, made once a process by the ffmpeg imageio-ffmpeg brings (which
+    decodes it), in a temporary folder removed when the process ends."""
+    import atexit
+    import subprocess
+
+    import imageio_ffmpeg
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _CONVERTED:
+        folder = Path(tempfile.mkdtemp(prefix="magvit-webp."))
+        atexit.register(shutil.rmtree, folder, True)
+        out = folder / f"{path.stem}.mkv"
+        done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-c:v", "ffv1",
+                               str(out)], capture_output=True, text=True)
+        if done.returncode != 0 or not out.exists():
+            raise UsageError(f"{path}: an animated WebP that could not be decoded "
+                             f"({(done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]})")
+        _CONVERTED[key] = out
+    return _CONVERTED[key]
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Size, exact frame rate, frame count and audio presence of a video or image file, or of
     an image sequence (`frames/%04d.png`)."""
@@ -428,15 +455,12 @@ def probe(path: str | Path) -> VideoInfo:
         first = probe(files[0])
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
                          depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha)
-    if path.suffix.lower() == ".webp" and _animated_webp(path):
-        import imageio_ffmpeg  # its ffmpeg (installed with magvit) decodes them
-        raise UsageError(f"{path}: an animated WebP, which the FFmpeg inside PyAV cannot decode; convert it first: "
-                         f"{imageio_ffmpeg.get_ffmpeg_exe()} -i {path} -c:v ffv1 {path.with_suffix('.mkv')}")
     with _open(path) as c:
         s = main_video(c)
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
-        is_image = path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1
+        is_image = c.format.name != "matroska,webm" and (  # an animated WebP opens as its Matroska copy (_open)
+            path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1)
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or c.duration is None and "matroska" in c.format.name):
             st = path.stat()
