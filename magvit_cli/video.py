@@ -395,14 +395,26 @@ def _edited(path: Path, c: "av.container.InputContainer") -> bool:
     return first is not None and first.is_discard
 
 
-def _timed_rate(path: str, mtime_ns: int, size: int) -> Fraction | None:
+def _per_file(fn):
+    """fn(path) worked out once while the file stays the same (its path, modification time and
+    size: a run's probe, count and reads all ask), for the last few files."""
+    cached = functools.lru_cache(maxsize=8)(lambda path, mtime_ns, size: fn(Path(path)))
+
+    @functools.wraps(fn)
+    def once(path: str | Path):
+        st = Path(path).stat()
+        return cached(str(path), st.st_mtime_ns, st.st_size)
+    return once
+
+
+def _timed_rate(path: Path) -> Fraction | None:
     """The average frame rate from the frames' own times, where FFmpeg's is a guess from the first
     few: a GIF's delays (3, 3, 4 cs at 30 fps read as 33.3 fps; a held frame not counted) and a
     Matroska/WebM file without a duration (a browser's MediaRecorder, whose rate varies, read as
     the first frames' 30 fps: 3.5 s said 3.0). Frames over the time from the first to the end of
     the last (its duration where the file gives one, else the mean gap), from the packets the run
     reads once (_demuxed); None where they give no times."""
-    got = _demuxed(path, mtime_ns, size)
+    got = _demuxed(path)
     if got is None or len(got.times) < 2 or got.times[-1] <= got.times[0]:
         return None
     n, first, last = len(got.times), got.times[0], got.times[-1]
@@ -420,9 +432,7 @@ def _animated_webp(path: Path) -> bool:
     return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
-_CONVERTED: dict = {}  # (path, mtime, size) -> its lossless Matroska copy, for this process
-
-
+@_per_file
 def _decodable_webp(path: Path) -> Path:
     """An animated WebP (the FFmpeg inside PyAV has no decoder for it) as a lossless FFV1 Matroska
     copy with each frame's time, made once a process by the ffmpeg imageio-ffmpeg brings (which
@@ -431,19 +441,15 @@ def _decodable_webp(path: Path) -> Path:
     import subprocess
 
     import imageio_ffmpeg
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    if key not in _CONVERTED:
-        folder = Path(tempfile.mkdtemp(prefix="magvit-webp."))
-        atexit.register(shutil.rmtree, folder, True)
-        out = folder / f"{path.stem}.mkv"
-        done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-c:v", "ffv1",
-                               str(out)], capture_output=True, text=True)
-        if done.returncode != 0 or not out.exists():
-            raise UsageError(f"{path}: an animated WebP that could not be decoded "
-                             f"({(done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]})")
-        _CONVERTED[key] = out
-    return _CONVERTED[key]
+    folder = Path(tempfile.mkdtemp(prefix="magvit-webp."))
+    atexit.register(shutil.rmtree, folder, True)
+    out = folder / f"{path.stem}.mkv"
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-c:v", "ffv1",
+                           str(out)], capture_output=True, text=True)
+    if done.returncode != 0 or not out.exists():
+        raise UsageError(f"{path}: an animated WebP that could not be decoded "
+                         f"({(done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]})")
+    return out
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -463,8 +469,7 @@ def probe(path: str | Path) -> VideoInfo:
             path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1)
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or c.duration is None and "matroska" in c.format.name):
-            st = path.stat()
-            fps = _timed_rate(str(path), st.st_mtime_ns, st.st_size) or fps
+            fps = _timed_rate(path) or fps
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
         start = start_of(s)
         try:
@@ -599,8 +604,7 @@ def _packet_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     timestamp."""
     if is_sequence(info.path) or info.is_image:
         return None
-    st = Path(info.path).stat()
-    got = _demuxed(str(info.path), st.st_mtime_ns, st.st_size)
+    got = _demuxed(info.path)
     if got is None:
         return None
     return [t for t in got.times if info.span is None or _within(info.span, info.fps, t)], got.tick
@@ -612,8 +616,8 @@ class _Demuxed(NamedTuple):
     end: Fraction  # when the last frame ends (its time, plus its duration where the file gives one)
 
 
-@functools.lru_cache(maxsize=8)
-def _demuxed(path: str, mtime_ns: int, size: int) -> _Demuxed | None:
+@_per_file
+def _demuxed(path: Path) -> _Demuxed | None:
     """A file's video packets read once a run while the file stays the same (probe's rate, the
     frame count and the frame times all ask), where one packet is a frame: Matroska/WebM,
     MP4/MOV, AVI and GIF (whose frames each have their own delay). None elsewhere, or where a
@@ -638,16 +642,11 @@ def _demuxed(path: str, mtime_ns: int, size: int) -> _Demuxed | None:
 _TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT: the format's timestamps may jump (MPEG-TS, MPEG-PS)
 
 
-def clock_restarts(path: str | Path) -> bool:
+@_per_file
+def clock_restarts(path: Path) -> bool:
     """Whether a file's video clock goes back midway (MPEG-TS recordings joined with `cat`): there
     a time names a moment in more than one part, so a seek may land in either, and times are
     read on from the start instead, run forward across each restart (_Forward), as ffmpeg does."""
-    st = Path(path).stat()
-    return _clock_restarts(str(path), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=8)
-def _clock_restarts(path: str, mtime_ns: int, size: int) -> bool:
     with _open(path) as c:
         if not c.format.flags & _TS_DISCONT:
             return False
