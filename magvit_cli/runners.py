@@ -21,7 +21,7 @@ from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, frame_times, holds_aspect,
-                    iter_frames, iter_info, probe, shift_timecode, timeline, trim)
+                    iter_frames, iter_info, last_shown, probe, shift_timecode, timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 MOTION_SHARE = 0.9  # the share of a frame's work shown done once its motion padding is made (dynamic modes)
@@ -80,7 +80,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     """The run's output. `per_input`: output frames per input frame, so that input whose frame rate
     varies keeps each frame's time (video.frame_times, video.timeline) and its audio in sync; None:
     frames at a steady `fps` whatever the input."""
-    times = timeline(frame_times(info), info.fps, per_input) if per_input else None
+    times = timeline(frame_times(info), info.fps, per_input, last_shown(info)) if per_input else None
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
@@ -188,7 +188,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     grid = written = cuts = 0
     # --fps over a varying rate: grid frame -> its time along the input's own (video.timeline), and
     # each output frame shows the grid frame nearest its time
-    at = timeline(frame_times(info), info.fps, factor) if fps is not None else None
+    at = timeline(frame_times(info), info.fps, factor, last_shown(info)) if fps is not None else None
     worst = Fraction(0)  # the largest distance between an output frame's time and its grid frame's (varying rate)
 
     def put(w: VideoWriter, make: Callable[[], np.ndarray]):

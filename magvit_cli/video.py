@@ -409,9 +409,10 @@ def _per_file(fn):
 
 def _timed_rate(path: Path) -> Fraction | None:
     """The average frame rate from the frames' own times, where FFmpeg's is a guess from the first
-    few: a GIF's delays (3, 3, 4 cs at 30 fps read as 33.3 fps; a held frame not counted) and a
+    few: a GIF's delays (3, 3, 4 cs at 30 fps read as 33.3 fps; a held frame not counted), a
     Matroska/WebM file without a duration (a browser's MediaRecorder, whose rate varies, read as
-    the first frames' 30 fps: 3.5 s said 3.0). Frames over the time from the first to the end of
+    the first frames' 30 fps: 3.5 s said 3.0) and one whose frames keep off the rate it names
+    (its tracks' default frame duration: a variable-rate .mkv said 0.8 s for 1.5). Frames over the time from the first to the end of
     the last (its duration where the file gives one, else the mean gap), from the packets the run
     reads once (_demuxed); None where they give no times."""
     got = _demuxed(path)
@@ -468,7 +469,8 @@ def probe(path: str | Path) -> VideoInfo:
         is_image = c.format.name != "matroska,webm" and (  # an animated WebP opens as its Matroska copy (_open)
             path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1)
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
-        if not is_image and (s.codec_context.name == "gif" or c.duration is None and "matroska" in c.format.name):
+        if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (
+                c.duration is None or _off_grid(_demuxed(path), fps))):
             fps = _timed_rate(path) or fps
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
         start = start_of(s)
@@ -675,21 +677,27 @@ def frame_times(info: VideoInfo) -> list[Fraction] | None:
     moves it (a 30 fps GIF's delays are 3, 3, 4 cs: steady). None where it is steady, or where
     the packets are not frames (MPEG-TS: taken as steady)."""
     got = _packet_times(info)
-    if got is None or len(got[0]) < 2:
+    if got is None or not _off_grid(_Demuxed(*got, end=Fraction(0)), info.fps):
         return None
-    times, tick = got
-    times = [t - times[0] for t in times]
-    step = 1 / info.fps
-    if all(abs(t - i * step) < step / 10 or abs(t - i * step) <= tick / 2 for i, t in enumerate(times)):
-        return None
-    return times
+    return [t - got[0][0] for t in got[0]]
 
 
-def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1) -> Callable[[int], Fraction] | None:
+def _off_grid(got: "_Demuxed | None", fps: Fraction) -> bool:
+    """Whether frames at these times (sorted) keep off the grid of `fps` from the first: one a tenth
+    of a frame or more away from its place, and further than the rounding to the stream's tick moves it."""
+    if got is None or len(got.times) < 2:
+        return False
+    step, first = 1 / fps, got.times[0]
+    return any(abs(t - first - i * step) >= step / 10 and abs(t - first - i * step) > got.tick / 2
+               for i, t in enumerate(got.times))
+
+
+def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1, last: Fraction | None = None) -> Callable[[int], Fraction] | None:
     """Output frame o -> its time (s) for a run that writes `factor` frames per input frame: frame
-    o // factor's time, plus (o % factor) / factor of the way to the next input frame's; past
-    the last input frame (an interpolation's held end, a prediction) at the average rate `fps`.
-    None for steady input (times None): frames at o / (fps x factor)."""
+    o // factor's time, plus (o % factor) / factor of the way to the next input frame's; the last
+    input frame's `factor` share its own time on screen (`last`, as last_shown gives it) where known;
+    past that (a prediction) at the average rate `fps`. None for steady input (times None): frames
+    at o / (fps x factor)."""
     if times is None:
         return None
     n = len(times)
@@ -698,8 +706,24 @@ def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1) -> Ca
         i, j = divmod(o, factor)
         if i + 1 < n:
             return times[i] + (times[i + 1] - times[i]) * Fraction(j, factor)
+        if i + 1 == n and last:
+            return times[-1] + last * Fraction(j, factor)
         return times[-1] + Fraction(o - (n - 1) * factor, factor) / fps
     return at
+
+
+def last_shown(info: VideoInfo) -> Fraction | None:
+    """How long the last frame processed is on screen: until the file's next frame (a cut ends
+    before one) or the end the file gives it; None where the packets do not say (_demuxed)."""
+    got = None if is_sequence(info.path) or info.is_image else _demuxed(info.path)
+    if got is None or not got.times:
+        return None
+    kept = [k for k, t in enumerate(got.times) if info.span is None or _within(info.span, info.fps, t)]
+    if not kept:
+        return None
+    k = kept[-1]
+    gap = got.times[k + 1] - got.times[k] if k + 1 < len(got.times) else got.end - got.times[k]
+    return gap if gap > 0 else None
 
 
 # How far before a cut's start the copied tracks are sought to (a seek may land late: MPEG-TS
