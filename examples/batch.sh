@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# Interpolate every video in a folder x2 into OUT/, skipping files that fail (and saying so).
+# Interpolate every video in a folder x2 into OUT_DIR, in one call (the model loads once).
+# An input that fails is named in a line and the rest go on; outputs already there are left as
+# they are, so running it again after a stop picks up where it was. Exit status: 0 when every
+# input was written, else that of the worst failure.
 # usage: examples/batch.sh IN_DIR OUT_DIR [extra magvit options...]
 set -u
+shopt -s nullglob nocaseglob
 in=${1:?usage: batch.sh IN_DIR OUT_DIR [options]}
 out=${2:?usage: batch.sh IN_DIR OUT_DIR [options]}
 shift 2
 mkdir -p "$out"
-failed=0
-for f in "$in"/*.mp4 "$in"/*.mov "$in"/*.mkv "$in"/*.webm; do
-  [ -e "$f" ] || continue
-  if magvit interpolate "$f" --factor 2 --out-dir "$out" --quiet "$@"; then
-    echo "ok   $f"
-  else
-    echo "FAIL $f (exit $?)" >&2
-    failed=$((failed + 1))
-  fi
-done
-exit $(( failed > 0 ))
+files=("$in"/*.mp4 "$in"/*.mov "$in"/*.mkv "$in"/*.webm)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "no .mp4, .mov, .mkv or .webm files in $in" >&2
+  exit 2
+fi
+exec magvit interpolate "${files[@]}" --factor 2 --out-dir "$out" --skip-existing "$@"

@@ -18,6 +18,7 @@ from typing import Callable, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import pipes, video
 from .errors import MagvitError, UsageError, stop_on_signals
@@ -83,11 +84,17 @@ def fail(e: BaseException) -> None:
     if isinstance(e, KeyboardInterrupt):
         err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
-    if isinstance(e, MagvitError):
-        err.print(f"[red]error:[/red] {e}", highlight=False, markup=True, soft_wrap=True)
-        raise typer.Exit(e.exit_code)
-    err.print(f"[red]error:[/red] {type(e).__name__}: {e} (MAGVIT_DEBUG=1 shows the traceback)", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+    raise typer.Exit(report(e))
+
+
+def report(e: Exception, src: Optional[Path] = None) -> int:
+    """An error as one line on stderr (naming `src`, one input of several, where it does not
+    already); returns its exit code: 2 for bad options or input, 1 otherwise."""
+    text = str(e) if isinstance(e, MagvitError) else f"{type(e).__name__}: {e} (MAGVIT_DEBUG=1 shows the traceback)"
+    if src is not None and str(src) not in text:
+        text = f"{src}: {text}"
+    err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+    return e.exit_code if isinstance(e, MagvitError) else 1
 
 
 def emit(result: dict, human: str) -> None:
@@ -111,7 +118,8 @@ def describe(out: runners.Output) -> str:
 
 def output_path(src: Path, command: str, output: Optional[Path], out_dir: Optional[Path], force: bool,
                 image_out: bool = False, suffix: Optional[str] = None) -> Path:
-    """-o, or a name derived from the input ({stem}.{command}.mp4), in --out-dir or beside it."""
+    """-o, or a name derived from the input ({stem}.{command}.mp4), in --out-dir or beside it.
+    One that exists is refused unless `force`."""
     if output is None:
         seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
         ext = suffix or (src.suffix if image_out and not seq and src.suffix.lower() in IMAGE_SUFFIXES else ".mp4")
@@ -122,15 +130,23 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         raise UsageError(f"-o {output} is a folder: use --out-dir {output}, or name the output file")
     if src.exists() and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input file; choose another -o")
-    if output.exists() and not force:
-        raise UsageError(f"{output} exists; pass --force to overwrite it")
-    if is_sequence(output) and not force and output.parent.is_dir():
-        clash = next((f for f in output.parent.iterdir() if sequence_match(output, f.name)), None)
-        if clash is not None:
-            raise UsageError(f"{clash} exists (output sequence {output}); pass --force to overwrite")
+    taken = None if force else existing(output)
+    if taken is not None:
+        raise UsageError(f"{taken} exists{f' (output sequence {output})' if taken != output else ''}; "
+                         "pass --force to overwrite it (--skip-existing: leave that input)")
     if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input sequence; choose another -o")
     return output
+
+
+def existing(output: Path) -> Optional[Path]:
+    """The file an output would overwrite: itself, or for an output sequence (out/%04d.png) any
+    file of it; None where there is none."""
+    if output.exists():
+        return output
+    if is_sequence(output) and output.parent.is_dir():
+        return next((f for f in output.parent.iterdir() if sequence_match(output, f.name)), None)
+    return None
 
 
 class Progress:
@@ -162,6 +178,9 @@ Inputs = typer.Argument(..., help="Input video(s), image(s) or image sequence(s)
 OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only); - sends it to stdout (video as Matroska) once it is complete. Default: IN.<command>.mp4 beside the input.")
 OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
+SkipOpt = typer.Option(False, "--skip-existing", help=(
+    "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
+    "picks up where it was. Not with --force."))
 WeightsOpt = typer.Option(None, "--weights", help="Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. Default: the shipped weights/default.")
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | mps. auto takes a GPU when there is one.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
@@ -192,11 +211,11 @@ MotionOpt = typer.Option(True, "--motion/--no-motion", help=(
     "filled from the other frames warped along the motion; each pixel mixed with (or, for the canvas, checked "
     "against) the plain padding by how far the motion is trusted there. "
     "--no-motion: the linear blend, the held last frame, the other frames as they are."))
-RefineOpt = typer.Option(0, "--refine", min=0, help=(
+RefineOpt = typer.Option(0, "--refine", min=0, metavar="N", help=(
     "Encoder effort: search N steps for the tokens that decode closest to the input (same bits per pixel; "
     "held-out +2.3 to +4.5 dB at 10 steps). Each step is a decoder pass forward and back: per 17-frame window "
     "on 2 CPU cores about 2.7 s at 176x144 and 42 s at 640x360, far less on a GPU. 0 = the encoder's tokens."))
-TaskRefineOpt = typer.Option(None, "--refine", min=0, show_default=False, help=(
+TaskRefineOpt = typer.Option(None, "--refine", min=0, metavar="N", show_default=False, help=(
     "Search the condition's tokens N steps through the decoder (as `reconstruct --refine`, at the model's "
     "working size). Default with a padded-condition model (the shipped one): 10 where the task composites "
     "plainly (central/horizontal outpainting: +0.2 to +0.7 dB measured), 0 where residual compositing cancels "
@@ -242,13 +261,19 @@ def _rate(text: str, flag: str) -> Fraction:
 
 def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], runners.Output],
            image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None,
-           writes: Optional[Callable[[], runners.WriteOptions]] = None, check: Optional[Callable[[], object]] = None):
+           writes: Optional[Callable[[], runners.WriteOptions]] = None, check: Optional[Callable[[], object]] = None,
+           skip_existing: bool = False):
     """Run make(src, dst, progress) for each input. Before any work (and before the model loads),
     as one-line errors: every input and output name, `writes()` (the video outputs' options)
-    against each output's type, and `check()` (the options that need no model)."""
+    against each output's type, and `check()` (the options that need no model). With several
+    inputs, one that fails as it runs is reported in a line and the rest go on (as cp and gzip
+    do); the call then ends with a line naming the failed ones and their worst exit code. A
+    failure no input would escape (loading the model) ends the call at once."""
     State.quiet, State.json = quiet, json_
     try:
         _sequence_fps(input_fps)
+        if force and skip_existing:
+            raise UsageError("give --force or --skip-existing, not both")
         if output is not None and len(inputs) > 1:
             raise UsageError("-o/--output takes one input; use --out-dir for several")
         if out_dir is not None and not out_dir.is_dir():
@@ -256,8 +281,12 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         if pipes.DASH in inputs and output is None and out_dir is None:
             raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
         with _pipes(inputs, output, json_, suffix) as p:
-            jobs = [(src, output_path(src, command, p.output, out_dir, force, image_out, suffix)) for src in p.inputs]
+            jobs = [(src, output_path(src, command, p.output, out_dir, force or skip_existing, image_out, suffix)) for src in p.inputs]
             _distinct_outputs(jobs)
+            if skip_existing and not p.to_stdout:
+                for src, dst in [j for j in jobs if existing(j[1]) is not None]:
+                    jobs.remove((src, dst))
+                    emit({"input": str(src), "output": str(dst), "skipped": "exists"}, f"skipped {src}: {existing(dst)} exists")
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
@@ -265,10 +294,24 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                     video.check_output(dst, opts.codec, opts.lossless)
             if check is not None:
                 check()
+            failed: dict[Path, int] = {}  # input -> its exit code
             for src, dst in jobs:
-                with Progress(f"{command} {src.name}") as progress:
-                    out = p.deliver(make(src, dst, progress))
+                try:
+                    with Progress(f"{command} {src.name}") as progress:
+                        out = p.deliver(make(src, dst, progress))
+                except Exception as e:  # not KeyboardInterrupt: a stop ends the call
+                    if len(jobs) == 1 or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
+                        raise
+                    failed[src] = report(e, src)
+                    continue
                 emit(summary(out), describe(out))
+            if failed:
+                names = ", ".join(str(s) for s in failed)
+                err.print(f"[red]error:[/red] {len(failed)} of {len(jobs)} inputs failed ({escape(names)}); "
+                          "the others were written", highlight=False, markup=True, soft_wrap=True)
+                raise typer.Exit(max(failed.values()))
+    except typer.Exit:
+        raise
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -302,7 +345,11 @@ def _warn(msg: str) -> None:
 
 
 def _load(weights, device, precision, need_transformer=True) -> pipeline.Magvit:
-    return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn, allow_pickle=State.allow_pickle)
+    try:
+        return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn, allow_pickle=State.allow_pickle)
+    except Exception as e:
+        e.whole_call = True  # the weights, device and precision are the call's: no other input would load them
+        raise
 
 
 def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:
@@ -322,6 +369,7 @@ def _write(crf, codec, lossless, no_audio) -> runners.WriteOptions:
 # The options every task command takes after its own, in --help order: (name, type, option).
 TASK_OPTIONS = [
     ("output", Optional[Path], OutputOpt), ("out_dir", Optional[Path], OutDirOpt), ("force", bool, ForceOpt),
+    ("skip_existing", bool, SkipOpt),
     ("weights", Optional[str], WeightsOpt), ("device", str, DeviceOpt), ("precision", str, PrecisionOpt),
     ("steps", int, StepsOpt), ("temperature", Optional[float], TempOpt), ("guidance", float, GuidanceOpt),
     ("seed", int, SeedOpt), ("residual", Optional[bool], PlainOpt), ("soft", Optional[bool], SoftOpt),
@@ -371,7 +419,8 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
             srcs = kw.pop("inputs")
             _batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
                    lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps,
-                   writes=run.write, check=lambda: (run.sampling(), run.span(), check and check(**kw)))
+                   writes=run.write, check=lambda: (run.sampling(), run.span(), check and check(**kw)),
+                   skip_existing=run.skip_existing)
 
         command.__signature__ = inspect.Signature([inputs, *own, *shared])
         del command.__wrapped__  # Typer reads the signature above, not fn's
@@ -487,7 +536,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
 @app.command()
 def reconstruct(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
-                weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
+                skip_existing: bool = SkipOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
                 crf: int = CrfOpt, codec: Optional[str] = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -497,13 +546,14 @@ def reconstruct(inputs: List[Path] = Inputs,
                                    _write(crf, codec, lossless, no_audio), progress=progress, refine=refine,
                                    span=_span(start, end))
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
-           writes=lambda: _write(crf, codec, lossless, no_audio), check=lambda: _span(start, end))
+           writes=lambda: _write(crf, codec, lossless, no_audio), check=lambda: _span(start, end), skip_existing=skip_existing)
 
 
 @app.command()
 def tokenize(inputs: List[Path] = Inputs,
              output: Optional[Path] = typer.Option(None, "-o", "--output", help="Token file (.safetensors). Default: IN.tokens.safetensors."),
-             out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt, weights: Optional[str] = WeightsOpt,
+             out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt, skip_existing: bool = SkipOpt,
+             weights: Optional[str] = WeightsOpt,
              device: str = DeviceOpt, precision: str = PrecisionOpt, input_fps: Optional[str] = InputFpsOpt,
              refine: int = RefineOpt, start: Optional[str] = StartOpt, end: Optional[str] = EndOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -512,7 +562,7 @@ def tokenize(inputs: List[Path] = Inputs,
         return runners.tokenize(_load(weights, device, precision, need_transformer=False), src, dst, progress=progress,
                                 refine=refine, span=_span(start, end))
     _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors",
-           check=lambda: _span(start, end))
+           check=lambda: _span(start, end), skip_existing=skip_existing)
 
 
 def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
@@ -782,7 +832,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              fi_every: Optional[int] = typer.Option(None, "--fi-every", help=(
                  "FI with every k-th frame known (interpolation x k, e.g. 2 for the common x2) instead of the paper's "
                  "first and last frame of the window."), show_default=False),
-             refine: Optional[int] = typer.Option(None, "--refine", min=0, show_default=False, help=(
+             refine: Optional[int] = typer.Option(None, "--refine", min=0, metavar="N", show_default=False, help=(
                  "Tokens searched N steps through the decoder: the tokenizer row's (default 0) and every task's "
                  "condition (default: the tasks' own, see `outpaint --help`).")),
              quiet: bool = QuietOpt, json_: bool = JsonOpt):

@@ -361,6 +361,49 @@ def test_batch_checks_every_input_before_any_work(weights, clip, tmp_path):
         assert list(outdir.iterdir()) == [], f"{bad}: the good input was processed before the bad one was noticed"
 
 
+def test_batch_goes_on_past_an_input_that_fails(weights, clip, tmp_path):
+    """Of several inputs, one that fails as it runs (a truncated download passes the checks before
+    any work) is reported in a line naming it and the rest are written, as cp and gzip go on; the
+    call ends with a line naming the failed input and its exit code. A failure no input escapes
+    (the weights) ends the call at once, in one line."""
+    folder, outdir = tmp_path / "in", tmp_path / "out"
+    folder.mkdir(), outdir.mkdir()
+    (folder / "a.mp4").write_bytes(clip.read_bytes())
+    (folder / "b.mp4").write_bytes(clip.read_bytes()[:2000])
+    (folder / "c.mp4").write_bytes(clip.read_bytes())
+    srcs = [str(folder / n) for n in ("a.mp4", "b.mp4", "c.mp4")]
+    r = runner.invoke(app, ["interpolate", *srcs, "--out-dir", str(outdir), "--weights", str(weights),
+                            "--device", "cpu", "--steps", "2"])
+    assert r.exit_code == 2, r.output
+    assert sorted(p.name for p in outdir.iterdir()) == ["a.interpolate.mp4", "c.interpolate.mp4"], r.output
+    assert f"error: {folder / 'b.mp4'}: not a readable video" in r.output, r.output
+    assert f"1 of 3 inputs failed ({folder / 'b.mp4'})" in r.output, r.output
+    r = runner.invoke(app, ["interpolate", srcs[0], srcs[2], "--out-dir", str(tmp_path), "--weights", str(tmp_path / "none"),
+                            "--device", "cpu"])
+    assert r.exit_code == 2 and r.output.count("error:") == 1 and "inputs failed" not in r.output, r.output
+
+
+def test_skip_existing_resumes_a_batch(weights, clip, tmp_path):
+    """--skip-existing leaves each input whose output exists (a line, or a JSON record, says so)
+    and runs the rest; the existing file is not touched. Not with --force."""
+    other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    done = outdir / "in.interpolate.mp4"
+    done.write_bytes(b"keep me")
+    args = ["interpolate", str(clip), str(other), "--out-dir", str(outdir), "--weights", str(weights), "--device", "cpu", "--steps", "2"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "--skip-existing" in r.output and not (outdir / "other.interpolate.mp4").exists(), r.output
+    r = runner.invoke(app, [*args, "--skip-existing", "--json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert lines[0] == {"input": str(clip), "output": str(done), "skipped": "exists"}, lines
+    assert lines[1]["output"] == str(outdir / "other.interpolate.mp4") and lines[1]["frames"] == 10, lines
+    assert done.read_bytes() == b"keep me"
+    r = runner.invoke(app, [*args, "--skip-existing", "--force"])
+    assert r.exit_code == 2 and "not both" in r.output, r.output
+
+
 def test_help_and_version_do_not_import_torch():
     """The CLI module imports the library (torch, about 2 s) only when a command runs."""
     import subprocess
