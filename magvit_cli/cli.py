@@ -5,6 +5,7 @@ a traceback only with MAGVIT_DEBUG=1.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
@@ -38,7 +40,38 @@ class _OnUse:
 
 runners, pipeline, tasks = _OnUse("runners"), _OnUse("pipeline"), _OnUse("tasks")
 
+# click's UsageError (bad option, missing argument) as typer has it: its own copy of click or click
+_ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """Option and argument errors as one line on stderr, exit code 2, like every other error here
+    (typer draws a box of five lines with a usage reminder); no arguments still shows the help."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line():
+    try:
+        yield
+    except _ClickUsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":
+            raise
+        where = e.ctx.command_path if e.ctx is not None else "magvit"
+        err.print(f"[red]error:[/red] {escape(e.format_message())} (see `{where} --help`)",
+                  highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     help="MAGVIT video editing: interpolate, predict, outpaint, inpaint and generate video with a causal "
          "3D-CNN LFQ tokenizer and a masked transformer (COMMIT decoding).\n\n"
          "Tasks (paper names): interpolate = FI, predict = FP (CFP with --class), outpaint = OPC/OPV/OPH/OPD, "

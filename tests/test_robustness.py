@@ -1707,3 +1707,26 @@ def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
     ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=60", "-t", "0.2", "-c:v", "libx264",
            "-timecode", "01:00:00:45", str(src))
     assert probe(src).timecode == "01:00:00:45"
+
+
+@pytest.mark.parametrize("args,says", [
+    (["outpaint", "x.mp4", "--refine", "-1"], "Invalid value for '--refine'"),
+    (["outpaint", "x.mp4", "--steps", "abc"], "Invalid value for '--steps'"),
+    (["inpaint", "x.mp4", "--bogus"], "No such option: --bogus"),
+    (["predict"], "Missing argument"),
+    (["interpolat", "x.mp4"], "Did you mean 'interpolate'"),
+    (["--bogus"], "No such option: --bogus"),
+    (["train", "tokenizer", "--bogus"], "No such option: --bogus"),
+])
+def test_option_errors_are_one_line(args, says):
+    """A mistyped option or a bad value is one line on stderr and exit code 2, like every other
+    error (typer drew a box of five lines with a usage reminder), naming the --help to read."""
+    r = runner.invoke(app, args)
+    one_line_error(r, 2, says)
+    command = "magvit " + " ".join(a for a in args[:2] if a in ("outpaint", "inpaint", "predict", "train", "tokenizer"))
+    assert f"(see `{command.strip()} --help`)" in r.output.replace("root", "magvit"), r.output
+
+
+def test_no_arguments_still_shows_the_help():
+    r = runner.invoke(app, [])
+    assert r.exit_code == 2 and "interpolate" in r.output and "error:" not in r.output, r.output
