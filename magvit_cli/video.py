@@ -641,6 +641,16 @@ def _demuxed(path: Path) -> _Demuxed | None:
         return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
 
 
+def _sane_dts(pts: int | None, dts: int | None, last: int | None) -> int | None:
+    """A packet's decode time as a muxer needs it. libx265 hands back a clip of one or two frames
+    with its decode times uninitialised (garbage like -1.4e17; the MP4 muxer then fails "pts/dts pair
+    unsupported" about one time in five): a dts after its pts, or further before it than MP4 can
+    store (2^31 ticks), is taken as the pts, kept after the last packet's."""
+    if pts is None or dts is None or (dts <= pts and pts - dts < 2**31):
+        return dts
+    return pts if last is None or pts > last else last + 1
+
+
 _TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT: the format's timestamps may jump (MPEG-TS, MPEG-PS)
 
 
@@ -977,6 +987,7 @@ class VideoWriter:
         self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given; a GIF's: GIF_TIME_BASE)
         self.dropped = 0  # GIF: frames left out, due under GIF_MIN_DELAY after the last one
+        self.last_dts = None  # the last video packet's decode time, in the encoder's time base (_sane_dts)
         self.warn = warn
         # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
         self.metadata = {k: v for k, v in (metadata or {}).items() if k.lower() not in _TECHNICAL_TAGS | {"timecode"}}
@@ -1214,6 +1225,7 @@ class VideoWriter:
     def _mux_video(self, pkt):
         """Mux an encoded video packet, later by the input video's start past the output's origin
         (in a time base 1000x finer than the encoder's, so any offset lands within a millisecond)."""
+        pkt.dts = self.last_dts = _sane_dts(pkt.pts, pkt.dts, self.last_dts)
         shift = self.start - self.origin
         if shift and pkt.time_base:
             fine = pkt.time_base / 1000

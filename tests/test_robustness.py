@@ -844,6 +844,22 @@ def test_writer_depth_checks(tmp_path):
     assert probe(tmp_path / "b.mp4").depth == 10
 
 
+def test_h265_of_one_or_two_frames_is_written(tmp_path):
+    """libx265 hands a clip of one or two frames back with uninitialised decode times (garbage like
+    -1.4e17), and the MP4 muxer failed about one time in five ("pts/dts pair unsupported": a 16-bit
+    photo or a two-frame cut of 10-bit video into .mp4). Each is written now, its frames at their times."""
+    for n in (1, 2):
+        for i in range(8):
+            path = tmp_path / f"{n}_{i}.mp4"
+            with VideoWriter(path, 25, 64, 48, deep=True) as w:
+                for _ in range(n):
+                    w.write(np.full((48, 64, 3), 40000, np.uint16))
+            assert _frame_times_ms(path) == [0, 40][:n], (n, i, _frame_times_ms(path))
+    from magvit_cli.video import _sane_dts
+    assert _sane_dts(0, -144117387132666368, None) == 0 and _sane_dts(1, -144117387132666367, 0) == 1
+    assert _sane_dts(2, 0, -1) == 0 and _sane_dts(None, 5, None) == 5, "sane decode times are kept"
+
+
 @pytest.mark.parametrize("pix", ["yuv420p", "yuv444p", "yuv444p10le"])
 def test_chroma_subsampling_follows_the_input(weights, tmp_path, pix):
     """4:4:4 input (screen recordings, graded masters) stays 4:4:4, at its depth; 4:2:0 stays 4:2:0."""
