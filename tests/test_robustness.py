@@ -1746,3 +1746,13 @@ def test_option_errors_are_one_line(args, says):
 def test_no_arguments_still_shows_the_help():
     r = runner.invoke(app, [])
     assert r.exit_code == 2 and "interpolate" in r.output and "error:" not in r.output, r.output
+
+
+def test_frames_the_encoder_refuses_are_named_as_such(weights, tmp_path):
+    """x265 refuses frames a few pixels a side (a tiny 10-bit clip into .mp4 goes to H.265): the
+    one-line error named the input's tracks; it names the encoder and the frame size now, before
+    any work, and leaves no file."""
+    src = encode_frames(tmp_path / "in.mkv", _ramp(frames=3, width=8, height=8), pix="yuv420p10le")
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    one_line_error(r, 2, "the libx265 encoder refuses 8x8 frames at 10 bits")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
