@@ -328,9 +328,9 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             if check is not None:
                 check()
             failed: dict[Path, int] = {}  # input -> its exit code
-            for src, dst in jobs:
+            for k, (src, dst) in enumerate(jobs, 1):
                 try:
-                    with Progress(f"{command} {src.name}") as progress:
+                    with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
                         out = p.deliver(make(src, dst, progress))
                 except Exception as e:  # not KeyboardInterrupt: a stop ends the call
                     if len(jobs) == 1 or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":

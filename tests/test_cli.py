@@ -348,6 +348,21 @@ def test_out_dir_with_several_inputs(weights, clip, tmp_path):
     assert len(read_frames(outdir / "other.interpolate.mp4")) == 10
 
 
+def test_progress_counts_the_inputs_of_a_batch(weights, clip, tmp_path, monkeypatch):
+    """With several inputs each progress bar says which one of how many it is."""
+    from magvit_cli import cli
+    labels = []
+    monkeypatch.setattr(cli.Progress, "__init__", lambda self, label: (labels.append(label), setattr(self, "bar", None))[0])
+    other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
+    r = runner.invoke(app, ["interpolate", str(clip), str(other), "--out-dir", str(tmp_path), "--weights", str(weights),
+                            "--device", "cpu", "--steps", "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert labels == ["interpolate in.mp4 (1/2)", "interpolate other.mp4 (2/2)"], labels
+    r = runner.invoke(app, ["interpolate", str(other), "-o", str(tmp_path / "one.mp4"), "--weights", str(weights),
+                            "--device", "cpu", "--steps", "2", "--quiet"])
+    assert r.exit_code == 0 and labels[-1] == "interpolate other.mp4", labels
+
+
 def test_batch_checks_every_input_before_any_work(weights, clip, tmp_path):
     """A missing or empty input anywhere in a batch fails before the first one is processed:
     one line, exit 2, nothing written for the good inputs."""
