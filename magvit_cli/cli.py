@@ -65,8 +65,7 @@ def _one_line():
         if type(e).__name__ == "NoArgsIsHelpError":
             raise
         where = e.ctx.command_path if e.ctx is not None else "magvit"
-        err.print(f"[red]error:[/red] {escape(e.format_message())} (see `{where} --help`)",
-                  highlight=False, markup=True, soft_wrap=True)
+        error_line(f"{e.format_message()} (see `{where} --help`)")
         raise typer.Exit(2) from None
 
 
@@ -124,10 +123,13 @@ def report(e: Exception, src: Optional[Path] = None) -> int:
     """An error as one line on stderr (naming `src`, one input of several, where it does not
     already); returns its exit code: 2 for bad options or input, 1 otherwise."""
     text = str(e) if isinstance(e, MagvitError) else f"{type(e).__name__}: {e} (MAGVIT_DEBUG=1 shows the traceback)"
-    if src is not None and str(src) not in text:
-        text = f"{src}: {text}"
-    err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+    error_line(text if src is None or str(src) in text else f"{src}: {text}")
     return e.exit_code if isinstance(e, MagvitError) else 1
+
+
+def error_line(text: str) -> None:
+    """The one way an error reaches the user: 'error: ...' on one line of stderr."""
+    err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
 
 
 def emit(result: dict, human: str) -> None:
@@ -317,9 +319,11 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             jobs = [(src, output_path(src, command, p.output, out_dir, force or skip_existing, image_out, suffix)) for src in p.inputs]
             _distinct_outputs(jobs)
             if skip_existing and not p.to_stdout:
-                for src, dst in [j for j in jobs if existing(j[1]) is not None]:
-                    jobs.remove((src, dst))
-                    emit({"input": str(src), "output": str(dst), "skipped": "exists"}, f"skipped {src}: {existing(dst)} exists")
+                taken = {dst: existing(dst) for _, dst in jobs}
+                for src, dst in jobs:
+                    if taken[dst] is not None:
+                        emit({"input": str(src), "output": str(dst), "skipped": "exists"}, f"skipped {src}: {taken[dst]} exists")
+                jobs = [(src, dst) for src, dst in jobs if taken[dst] is None]
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
@@ -339,9 +343,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                     continue
                 emit(summary(out), describe(out))
             if failed:
-                names = ", ".join(str(s) for s in failed)
-                err.print(f"[red]error:[/red] {len(failed)} of {len(jobs)} inputs failed ({escape(names)}); "
-                          "the others were written", highlight=False, markup=True, soft_wrap=True)
+                error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))}); the others were written")
                 raise typer.Exit(max(failed.values()))
     except typer.Exit:
         raise

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import av
 from av.subtitles.subtitle import SubtitleSet
@@ -470,7 +470,7 @@ def probe(path: str | Path) -> VideoInfo:
             path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1)
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (
-                c.duration is None or _off_grid(_demuxed(path), fps))):
+                c.duration is None or (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):
             fps = _timed_rate(path) or fps
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
         start = start_of(s)
@@ -687,19 +687,19 @@ def frame_times(info: VideoInfo) -> list[Fraction] | None:
     moves it (a 30 fps GIF's delays are 3, 3, 4 cs: steady). None where it is steady, or where
     the packets are not frames (MPEG-TS: taken as steady)."""
     got = _packet_times(info)
-    if got is None or not _off_grid(_Demuxed(*got, end=Fraction(0)), info.fps):
+    if got is None or not _off_grid(*got, info.fps):
         return None
     return [t - got[0][0] for t in got[0]]
 
 
-def _off_grid(got: "_Demuxed | None", fps: Fraction) -> bool:
+def _off_grid(times: Sequence[Fraction], tick: Fraction, fps: Fraction) -> bool:
     """Whether frames at these times (sorted) keep off the grid of `fps` from the first: one a tenth
     of a frame or more away from its place, and further than the rounding to the stream's tick moves it."""
-    if got is None or len(got.times) < 2:
+    if len(times) < 2:
         return False
-    step, first = 1 / fps, got.times[0]
-    return any(abs(t - first - i * step) >= step / 10 and abs(t - first - i * step) > got.tick / 2
-               for i, t in enumerate(got.times))
+    step = 1 / fps
+    return any(abs(t - times[0] - i * step) >= step / 10 and abs(t - times[0] - i * step) > tick / 2
+               for i, t in enumerate(times))
 
 
 def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1, last: Fraction | None = None) -> Callable[[int], Fraction] | None:
