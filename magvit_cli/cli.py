@@ -116,15 +116,16 @@ def fail(e: BaseException) -> None:
     if isinstance(e, KeyboardInterrupt):
         err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
-    raise typer.Exit(report(e))
+    raise typer.Exit(report(e)[1])
 
 
-def report(e: Exception, src: Optional[Path] = None) -> int:
+def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
     """An error as one line on stderr (naming `src`, one input of several, where it does not
-    already); returns its exit code: 2 for bad options or input, 1 otherwise."""
+    already); returns that line's text and the exit code: 2 for bad options or input, 1 otherwise."""
     text = str(e) if isinstance(e, MagvitError) else f"{type(e).__name__}: {e} (MAGVIT_DEBUG=1 shows the traceback)"
-    error_line(text if src is None or str(src) in text else f"{src}: {text}")
-    return e.exit_code if isinstance(e, MagvitError) else 1
+    text = text if src is None or str(src) in text else f"{src}: {text}"
+    error_line(text)
+    return text, e.exit_code if isinstance(e, MagvitError) else 1
 
 
 def error_line(text: str) -> None:
@@ -337,13 +338,16 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                     with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
                         out = p.deliver(make(src, dst, progress))
                 except Exception as e:  # not KeyboardInterrupt: a stop ends the call
-                    if len(jobs) == 1 or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
+                    if len(p.inputs) == 1 or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
                         raise
-                    failed[src] = report(e, src)
+                    text, failed[src] = report(e, src)
+                    if State.json:  # every input has its record: written, skipped or failed
+                        print(json.dumps({"input": str(src), "output": str(dst), "error": text, "exit_code": failed[src]}))
                     continue
                 emit(summary(out), describe(out))
             if failed:
-                error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))}); the others were written")
+                error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))})"
+                           + ("; the others were written" if len(failed) < len(jobs) else ""))
                 raise typer.Exit(max(failed.values()))
     except typer.Exit:
         raise

@@ -393,6 +393,11 @@ def test_batch_goes_on_past_an_input_that_fails(weights, clip, tmp_path):
     assert sorted(p.name for p in outdir.iterdir()) == ["a.interpolate.mp4", "c.interpolate.mp4"], r.output
     assert f"error: {folder / 'b.mp4'}: not a readable video" in r.output, r.output
     assert f"1 of 3 inputs failed ({folder / 'b.mp4'})" in r.output, r.output
+    r = runner.invoke(app, ["interpolate", *srcs, "--out-dir", str(outdir), "--weights", str(weights), "--device", "cpu",
+                            "--steps", "2", "--skip-existing", "--json"])
+    records = {x["input"]: x for x in map(json.loads, r.stdout.splitlines())}  # one per input: skipped, failed
+    assert r.exit_code == 2 and [records[s].get("skipped") or records[s].get("exit_code") for s in srcs] == ["exists", 2, "exists"], records
+    assert "not a readable video" in records[srcs[1]]["error"] and "1 of 1 inputs failed" in r.stderr, r.output
     r = runner.invoke(app, ["interpolate", srcs[0], srcs[2], "--out-dir", str(tmp_path), "--weights", str(tmp_path / "none"),
                             "--device", "cpu"])
     assert r.exit_code == 2 and r.output.count("error:") == 1 and "inputs failed" not in r.output, r.output
