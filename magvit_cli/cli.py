@@ -467,9 +467,11 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
     return register
 
 
-def _check_interpolate(factor, fps, **_) -> None:
+def _check_interpolate(factor, fps, slow_motion, **_) -> None:
     if factor is not None and fps is not None:
         raise UsageError("give --factor or --fps, not both")
+    if slow_motion and fps is not None:
+        raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
     if fps is not None:
         _rate(fps, "--fps")
     else:
@@ -485,11 +487,15 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                     "fraction. 24 -> 60 fps runs x5 and keeps every 2nd frame; otherwise the nearest frames of the "
                     "cheapest grid within a tenth of a frame (25 -> 60: x8; jitter_ms in --json).")),
                 scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
-                motion: bool = MotionOpt):
-    """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps)."""
+                motion: bool = MotionOpt,
+                slow_motion: bool = typer.Option(False, "--slow-motion", help=(
+                    "Play the frames at the input's rate instead: N x as long (slow motion). The audio, subtitles and "
+                    "chapters cannot stay in step and are left out, with a warning line. With --factor, not --fps."))):
+    """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps;
+    or --slow-motion: the input's rate, N x as long)."""
     return runners.interpolate(run.model(), src, dst, 2 if factor is None and fps is None else factor, run.sampling(),
                                run.write(), scene_threshold, progress, motion, None if fps is None else _rate(fps, "--fps"),
-                               run.span())
+                               run.span(), slow_motion)
 
 
 @task_command(check=lambda frames, **_: runners.check_frames(frames))

@@ -76,11 +76,20 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
 
 
 def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool,
-            per_input: int | None = 1) -> VideoWriter:
+            per_input: int | None = 1, slower: int = 1) -> VideoWriter:
     """The run's output. `per_input`: output frames per input frame, so that input whose frame rate
     varies keeps each frame's time (video.frame_times, video.timeline) and its audio in sync; None:
-    frames at a steady `fps` whatever the input."""
+    frames at a steady `fps` whatever the input. `slower` > 1: slow motion, every time that many
+    times later; the audio, subtitles and chapters cannot follow and are left out (a warning line)."""
     times = timeline(frame_times(info), info.fps, per_input, last_shown(info)) if per_input else None
+    if slower > 1:
+        times = times and (lambda o, base=times: slower * base(o))
+        gone = [what for what, has in (("audio", opts.audio and info.has_audio), ("subtitles", info.has_subtitles),
+                                       ("chapters", bool(info.chapters))) if has]
+        if gone:
+            m.warn(f"slow motion x{slower}: {dst} leaves out the input's {' and '.join(gone)}, which cannot keep in step")
+        opts, info = dataclasses.replace(opts, audio=False), dataclasses.replace(info, chapters=[], tracks={
+            k: n for k, n in info.tracks.items() if k != "subtitles"})
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
@@ -159,7 +168,7 @@ def _rate_text(rate: Fraction) -> str:
 
 def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opts: WriteOptions = WriteOptions(),
                 cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True,
-                fps: Fraction | None = None, span: Span | None = None) -> Output:
+                fps: Fraction | None = None, span: Span | None = None, slow_motion: bool = False) -> Output:
     """Frame interpolation x factor: every input frame stays at its time, factor-1 frames are
     generated between each pair, the last frame is held so the duration matches (N_in x factor
     frames at fps x factor). Pairs across a scene cut are held, not morphed. The frames between
@@ -167,7 +176,10 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     linear blend (the paper's). With `fps` instead of a factor: the rate plan's grid (plan_rate),
     keeping the grid frame nearest each output frame's time (along the input's own clock where its
     rate varies: video.frame_times); the duration still matches. `span`:
-    only that part of the input (video.Span), its audio cut to it, here and in every task."""
+    only that part of the input (video.Span), its audio cut to it, here and in every task.
+    `slow_motion`: the frames at the input's rate instead, factor x as long (with a factor only)."""
+    if slow_motion and fps is not None:
+        raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
     info = open_input(m, src, span)
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between")
@@ -261,7 +273,9 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
                 put(w, lambda: lifted(k, j))
             progress(grid, total)
 
-    with _writer(m, dst, info, plan.fps, W, H, opts, deep=deep, per_input=factor if fps is None else None) as w:
+    out_fps = info.fps if slow_motion else plan.fps
+    with _writer(m, dst, info, out_fps, W, H, opts, deep=deep, per_input=factor if fps is None else None,
+                 slower=factor if slow_motion else 1) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
         for frame in _read(m, info, deep):
@@ -276,10 +290,10 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
         for _ in range(factor):  # the last input frame, held
             put(w, lambda: to_frame(chunk[-1], deep))
         progress(grid, total)
-    extra = {"factor": factor, "input_frames": n_in, "scene_cuts": cuts}
+    extra = {"factor": factor, "input_frames": n_in, "scene_cuts": cuts, **({"slow_motion": True} if slow_motion else {})}
     if fps is not None:
         extra.update(grid_step=str(plan.step), jitter_ms=round(float(worst if at else plan.jitter) * 1000, 3))
-    return _output(w, plan.fps, extra)
+    return _output(w, out_fps, extra)
 
 
 # ---------------------------------------------------------------------------------- FP / CFP

@@ -63,6 +63,22 @@ def test_interpolate_frames_rate_size_audio(weights, clip, tmp_path):
     assert info.fps == Fraction(90000, 1001) and not info.has_audio and len(read_frames(out)) == 18
 
 
+def test_interpolate_slow_motion(weights, clip, tmp_path):
+    """--slow-motion: the same frames as x N, played at the input's rate, N x as long; the audio
+    cannot keep in step and is left out with a warning line; not with --fps."""
+    fast = run(["interpolate", str(clip), "--factor", "3", "--lossless", "-o", str(tmp_path / "f.mp4")], weights)
+    r = runner.invoke(app, ["interpolate", str(clip), "--factor", "3", "--slow-motion", "--lossless", "-o",
+                            str(tmp_path / "s.mp4"), "--weights", str(weights), "--device", "cpu", "--steps", "2"])
+    assert r.exit_code == 0 and "leaves out the input's audio" in r.output, r.output
+    slow, fast_info = probe(tmp_path / "s.mp4"), probe(tmp_path / "f.mp4")
+    assert slow.fps == probe(clip).fps and not slow.has_audio and fast_info.has_audio, (slow, fast_info)
+    assert np.array_equal(read_frames(tmp_path / "s.mp4"), read_frames(tmp_path / "f.mp4")), "the frames of x3"
+    assert fast["frames"] == 18 and abs(18 / slow.fps - 3 * 18 / fast_info.fps) < 1e-9
+    r = runner.invoke(app, ["interpolate", str(clip), "--fps", "60", "--slow-motion", "-o", str(tmp_path / "x.mp4"),
+                            "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 2 and "--slow-motion" in r.output and not (tmp_path / "x.mp4").exists(), r.output
+
+
 def test_interpolate_lossless_keeps_input_frames_bit_exact(weights, clip, tmp_path):
     out = tmp_path / "ll.mp4"
     run(["interpolate", str(clip), "--factor", "2", "--lossless", "-o", str(out)], weights)

@@ -601,6 +601,9 @@ def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
     with av.open(str(src)) as c:  # how long the file shows its last frame
         shown = [round(1000 * float(p.duration * p.time_base)) for p in c.demux(video=0) if p.size][-1]
     assert got[-2:] == [pts[-1], pts[-1] + shown // 2], f"the last frame (on screen {shown} ms) and its held end: {got[-2:]}"
+    r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "slow.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    assert _frame_times_ms(tmp_path / "slow.mkv") == [2 * t for t in got], "slow motion x2: every time twice as late"
     for command, extra in (("inpaint", ["--mode", "central"]), ("predict", ["--frames", "3"])):
         r = cli([command, str(src), *extra, "-o", str(tmp_path / f"{command}.mp4")], weights)
         assert r.exit_code == 0, r.output
