@@ -1,5 +1,6 @@
 """The magvit command line on small generated videos with tiny random weights."""
 import json
+from pathlib import Path
 from fractions import Fraction
 
 import numpy as np
@@ -417,6 +418,27 @@ def test_batch_goes_on_past_an_input_that_fails(weights, clip, tmp_path):
     r = runner.invoke(app, ["interpolate", srcs[0], srcs[2], "--out-dir", str(tmp_path), "--weights", str(tmp_path / "none"),
                             "--device", "cpu"])
     assert r.exit_code == 2 and r.output.count("error:") == 1 and "inputs failed" not in r.output, r.output
+
+
+def test_example_batch_script(weights, clip, tmp_path):
+    """examples/batch.sh: every video of a folder in one call; a broken one is named and the script
+    fails, the others are written; run again, it leaves what is there and redoes nothing."""
+    import os
+    import subprocess
+    import sys
+    script = Path(__file__).parent.parent / "examples" / "batch.sh"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.MP4").write_bytes(clip.read_bytes())
+    (folder / "b.mov").write_bytes(clip.read_bytes()[:2000])
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = ["bash", str(script), str(folder), str(tmp_path / "out"), "--weights", str(weights), "--device", "cpu", "--steps", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "b.mov" in done.stderr, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.interpolate.mp4"]
+    made = (tmp_path / "out" / "a.interpolate.mp4").stat().st_mtime_ns
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert "skipped" in done.stdout and (tmp_path / "out" / "a.interpolate.mp4").stat().st_mtime_ns == made, done.stdout
 
 
 def test_skip_existing_resumes_a_batch(weights, clip, tmp_path):
