@@ -230,6 +230,9 @@ CrfOpt = typer.Option(18, "--crf", help="Quality 0-51, lower = better and bigger
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
     "Video encoder: libx264, libx265, libvpx-vp9, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
     "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))
+PresetOpt = typer.Option(None, "--preset", show_default=False, help=(
+    "H.264/H.265 encoder speed for its size, as ffmpeg's -preset: ultrafast, superfast, veryfast, faster, fast, "
+    "medium (default), slow, slower, veryslow, placebo. Faster presets make bigger files at the same --crf."))
 LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact (8 bits: a 10-bit input is read at 8).")
 NoAudioOpt = typer.Option(False, "--no-audio", help="Drop the input's audio (copied by default).")
 PlainOpt = typer.Option(None, "--residual/--no-residual", help=(
@@ -329,7 +332,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
                 if opts is not None:
-                    video.check_output(dst, opts.codec, opts.lossless)
+                    video.check_output(dst, opts.codec, opts.lossless, opts.preset)
             if check is not None:
                 check()
             failed: dict[Path, int] = {}  # input -> its exit code
@@ -398,10 +401,10 @@ def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=No
     return s
 
 
-def _write(crf, codec, lossless, no_audio) -> runners.WriteOptions:
+def _write(crf, codec, lossless, no_audio, preset=None) -> runners.WriteOptions:
     if not 0 <= crf <= 51:
         raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
-    return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio)
+    return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio, preset=preset)
 
 
 # --- task commands --------------------------------------------------------------------------
@@ -412,7 +415,7 @@ TASK_OPTIONS = [
     ("weights", Optional[str], WeightsOpt), ("device", str, DeviceOpt), ("precision", str, PrecisionOpt),
     ("steps", int, StepsOpt), ("temperature", Optional[float], TempOpt), ("guidance", float, GuidanceOpt),
     ("seed", int, SeedOpt), ("residual", Optional[bool], PlainOpt), ("soft", Optional[bool], SoftOpt),
-    ("refine", Optional[int], TaskRefineOpt), ("crf", int, CrfOpt), ("codec", Optional[str], CodecOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
+    ("refine", Optional[int], TaskRefineOpt), ("crf", int, CrfOpt), ("codec", Optional[str], CodecOpt), ("preset", Optional[str], PresetOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
     ("input_fps", Optional[str], InputFpsOpt), ("start", Optional[str], StartOpt), ("end", Optional[str], EndOpt),
     ("quiet", bool, QuietOpt), ("json_", bool, JsonOpt)]
 
@@ -435,7 +438,7 @@ class TaskRun:
         return _sampling(self.steps, self.temperature, self.guidance, self.seed, self.residual, self.soft, self.refine)
 
     def write(self) -> runners.WriteOptions:
-        return _write(self.crf, self.codec, self.lossless, self.no_audio)
+        return _write(self.crf, self.codec, self.lossless, self.no_audio, self.preset)
 
     def span(self) -> Optional[video.Span]:
         return _span(self.start, self.end)
@@ -556,7 +559,8 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
-             seed: int = SeedOpt, crf: int = CrfOpt, codec: Optional[str] = CodecOpt, lossless: bool = LosslessOpt,
+             seed: int = SeedOpt, crf: int = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt,
+             lossless: bool = LosslessOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Class-conditional generation (CG): a new clip at the model's working size."""
     State.quiet, State.json = quiet, json_
@@ -564,10 +568,10 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
         with _pipes([], output, json_) as p:
             if p.output.exists() and not force:
                 raise UsageError(f"{output} exists; pass --force to overwrite it")
-            video.check_output(p.output, codec, lossless)
+            video.check_output(p.output, codec, lossless, preset)
             runners.check_frames(frames)
             size_wh = _parse_size(size)
-            write = _write(crf, codec, lossless, True)
+            write = _write(crf, codec, lossless, True, preset)
             rate = _rate(fps, "--fps")
             s = _sampling(steps, temperature, guidance, seed, None)
             with Progress("generate") as progress:
@@ -582,16 +586,17 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
 def reconstruct(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 skip_existing: bool = SkipOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-                crf: int = CrfOpt, codec: Optional[str] = CodecOpt, lossless: bool = LosslessOpt, no_audio: bool = NoAudioOpt,
+                crf: int = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt, lossless: bool = LosslessOpt,
+                no_audio: bool = NoAudioOpt,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
     def make(src, dst, progress):
         return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
-                                   _write(crf, codec, lossless, no_audio), progress=progress, refine=refine,
+                                   _write(crf, codec, lossless, no_audio, preset), progress=progress, refine=refine,
                                    span=_span(start, end))
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
-           writes=lambda: _write(crf, codec, lossless, no_audio), check=lambda: _span(start, end), skip_existing=skip_existing)
+           writes=lambda: _write(crf, codec, lossless, no_audio, preset), check=lambda: _span(start, end), skip_existing=skip_existing)
 
 
 @app.command()

@@ -33,6 +33,11 @@ class WriteOptions:
     codec: str | None = None  # None: by the output's type (video.output_codec)
     lossless: bool = False
     audio: bool = True
+    preset: str | None = None  # H.264/H.265's speed for its size; None: medium
+
+    def encoding(self) -> dict:
+        """The VideoWriter arguments these set."""
+        return dict(codec=self.codec, crf=self.crf, lossless=self.lossless, preset=self.preset)
 
 
 def _noop(done, total):
@@ -93,7 +98,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
-    return VideoWriter(dst, fps, width, height, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
+    return VideoWriter(dst, fps, width, height, **opts.encoding(),
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,
@@ -660,7 +665,7 @@ def generate(m: Magvit, dst, cls: str | int, frames: int, sampling: Sampling, fp
     gen = m.generator(sampling.seed)
     sampling = dataclasses.replace(sampling, residual=False)  # frames are upsampled as made: no condition decode
     written, last = 0, None
-    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless, warn=m.warn) as w:
+    with VideoWriter(dst, fps, W, H, **opts.encoding(), warn=m.warn) as w:
         while written < frames:
             lead = 0 if last is None else 1
             L = m.window_length(frames - written + lead)
@@ -790,7 +795,7 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     counts = tensors["frames"].tolist()
     written = 0
-    with VideoWriter(dst, fps, W, H, codec=opts.codec, crf=opts.crf, lossless=opts.lossless,
+    with VideoWriter(dst, fps, W, H, **opts.encoding(),
                      rotation=int(meta.get("rotation", 0)), colour=colour, warn=m.warn,
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):

@@ -248,12 +248,21 @@ def holds_aspect(path: str | Path, codec: str | None) -> bool:
     return not (CONTAINERS.get(suffix) in ("matroska", "webm") and output_codec(path, codec) == "libvpx-vp9")
 
 
-def check_output(path: str | Path, codec: str | None, lossless: bool) -> None:
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+PRESET_CODECS = ("libx264", "libx265", "libx264rgb")  # the encoders --preset speaks to (x264's and x265's shared names)
+
+
+def check_output(path: str | Path, codec: str | None, lossless: bool, preset: str | None = None) -> None:
     """An output's type is one this writer makes, and its container holds the encoder (tried in
-    memory: nothing is written). Cheap: the CLI checks every output before any work."""
+    memory: nothing is written); a `preset` is one of PRESETS and its encoder takes presets.
+    Cheap: the CLI checks every output before any work."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if preset is not None and preset not in PRESETS:
+        raise UsageError(f"--preset {preset}: one of {', '.join(PRESETS)}")
     if suffix in IMAGE_CODECS:
+        if preset is not None:
+            raise UsageError(f"--preset: {path} is an image; presets set a video encoder's speed")
         return
     if suffix not in CONTAINERS:
         raise UsageError(f"{path}: unknown output type {suffix or '(no suffix)'}; use {', '.join(CONTAINERS)}, "
@@ -261,6 +270,8 @@ def check_output(path: str | Path, codec: str | None, lossless: bool) -> None:
     codec = output_codec(path, codec, lossless)
     if lossless and codec != "libx264rgb":
         raise UsageError(f"--lossless is RGB H.264 (libx264), not {codec}")
+    if preset is not None and codec not in PRESET_CODECS:
+        raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {codec}, which has none")
     try:
         with av.open(io.BytesIO(), "w", format=CONTAINERS[suffix]) as c:
             c.add_stream(codec, rate=25)
@@ -958,7 +969,7 @@ class VideoWriter:
     YUV 4:4:4 (as for odd sizes, which 4:2:0 cannot hold) instead of 4:2:0."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
-                 crf: int = 18, lossless: bool = False, audio_from: str | Path | None = None, rotation: int = 0,
+                 crf: int = 18, lossless: bool = False, preset: str | None = None, audio_from: str | Path | None = None, rotation: int = 0,
                  colour: Colour = Colour(), clock=None, deep: bool = False, full_chroma: bool = False,
                  subtitles_from: str | Path | None = None, attachments_from: str | Path | None = None,
                  times: Callable[[int], Fraction] | None = None, timecode: str | None = None,
@@ -978,6 +989,7 @@ class VideoWriter:
         self.path = Path(path)
         self.fps, self.width, self.height = Fraction(fps), width, height
         self.codec, self.crf, self.lossless = output_codec(path, codec, lossless, deep), crf, lossless
+        self.preset = preset or "medium"  # H.264/H.265's speed for its size (x264's and x265's default)
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
@@ -1057,10 +1069,10 @@ class VideoWriter:
         self._tag_aspect()
         if codec == "libx264rgb":
             self.stream.pix_fmt = "rgb24"
-            self.stream.options = {"qp": "0", "preset": "medium"}
+            self.stream.options = {"qp": "0", "preset": self.preset}
         elif codec in ("libx264", "libx265"):
             self.stream.pix_fmt = ("yuv444p" if self.full_chroma else "yuv420p") + ("10le" if self.deep else "")
-            options = {"crf": str(self.crf), "preset": "medium"}
+            options = {"crf": str(self.crf), "preset": self.preset}
             if codec == "libx265":  # quiet: x265 prints its settings to stderr otherwise
                 # frames 33-48 px wide corrupt the bundled libx265's heap (a crash at exit) unless cutree is off (seen here)
                 options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "") + \

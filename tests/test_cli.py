@@ -80,6 +80,21 @@ def test_interpolate_slow_motion(weights, clip, tmp_path):
     assert r.exit_code == 2 and "--slow-motion" in r.output and not (tmp_path / "x.mp4").exists(), r.output
 
 
+def test_preset_sets_the_encoders_speed(weights, clip, tmp_path):
+    """--preset reaches x264 (its settings, which it writes into the stream, say so: ultrafast turns
+    CABAC off, medium keeps it); a wrong name, an encoder without presets and an image are refused
+    before any work."""
+    for preset, cabac in (("ultrafast", b"cabac=0"), (None, b"cabac=1")):
+        out = tmp_path / f"{preset}.mp4"
+        run(["inpaint", str(clip), "-o", str(out), *(["--preset", preset] if preset else [])], weights)
+        assert cabac in out.read_bytes(), f"--preset {preset}: x264's settings lack {cabac}"
+    for args, says in ((["--preset", "turbo"], "one of ultrafast"), (["--preset", "fast", "-o", str(tmp_path / "x.webm")], "libvpx-vp9"),
+                       (["--preset", "fast", "-o", str(tmp_path / "x.png")], "is an image")):
+        r = runner.invoke(app, ["inpaint", str(clip), *args, "--weights", str(weights), "--device", "cpu"])
+        assert r.exit_code == 2 and says in r.output, r.output
+    assert not list(tmp_path.glob("x.*"))
+
+
 def test_interpolate_lossless_keeps_input_frames_bit_exact(weights, clip, tmp_path):
     out = tmp_path / "ll.mp4"
     run(["interpolate", str(clip), "--factor", "2", "--lossless", "-o", str(out)], weights)
