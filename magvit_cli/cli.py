@@ -75,10 +75,13 @@ app = typer.Typer(
          "3D-CNN LFQ tokenizer and a masked transformer (COMMIT decoding).\n\n"
          "Tasks (paper names): interpolate = FI, predict = FP (CFP with --class), outpaint = OPC/OPV/OPH/OPD, "
          "inpaint = IPC/IPD, generate = CG.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-train_app = typer.Typer(help="Train a tokenizer or a transformer (torchrun for several processes).", no_args_is_help=True)
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None)  # plain help (click's): at 80 columns the help text gets 50 of them, not the boxed table's 29
+train_app = typer.Typer(help="Train a tokenizer or a transformer (torchrun for several processes).", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(train_app, name="train")
-weights_app = typer.Typer(help="Weights: list, inspect, download from and upload to the Hugging Face Hub.", no_args_is_help=True)
+weights_app = typer.Typer(help="Weights: list, inspect, download from and upload to the Hugging Face Hub.", no_args_is_help=True,
+                          rich_markup_mode=None)
 app.add_typer(weights_app, name="weights")
 err = Console(stderr=True)
 
@@ -210,7 +213,7 @@ class Progress:
 
 
 # --- shared options -------------------------------------------------------------------------
-Inputs = typer.Argument(..., help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes; - reads stdin.", show_default=False)
+Inputs = typer.Argument(..., metavar="IN", help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes; - reads stdin.", show_default=False)
 OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only); - sends it to stdout (video as Matroska) once it is complete. Default: IN.<command>.mp4 beside the input.")
 OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
@@ -1068,6 +1071,28 @@ def weights_convert(src: Path = typer.Argument(..., help="Upstream checkpoint: .
              f"downsampling" + (f"; ignored {report.ignored}" if report.ignored else ""))
     except (MagvitError, Exception) as e:
         fail(e)
+
+
+# One line each in `magvit --help` (plain help cuts a command's first sentence at the width)
+SHORT_HELP = {
+    "interpolate": "Frame interpolation (FI): more frames per second, or slow motion.",
+    "predict": "Frame prediction (FP; CFP with --class): frames after the end.",
+    "outpaint": "Outpainting (OPC/OPV/OPH/OPD): a larger canvas around the input.",
+    "inpaint": "Inpainting (IPC/IPD, or a box or mask): fill a hole.",
+    "generate": "Class-conditional generation (CG): a new clip.",
+    "reconstruct": "Tokenizer only: encode and decode; bits per pixel, PSNR.",
+    "tokenize": "Write a video's token grid to a safetensors file.",
+    "info": "The weights, device and settings; or each input as read.",
+    "classes": "The class names of the loaded transformer.",
+    "eval": "Score every task on clips (PSNR, SSIM, FVD) against alternatives.",
+    "bench": "Speed per subcommand and stage, peak memory, GFLOP/s.",
+    "train": "Train a tokenizer or a transformer.",
+    "weights": "List, inspect, convert, pack, download and upload weights.",
+}
+for _c in app.registered_commands:
+    _c.short_help = SHORT_HELP[_c.name or _c.callback.__name__]
+for _g in app.registered_groups:
+    _g.short_help = SHORT_HELP[_g.name]
 
 
 def main():
