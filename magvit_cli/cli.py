@@ -1088,9 +1088,19 @@ SHORT_HELP = {
     "bench": "Speed per subcommand and stage, peak memory, GFLOP/s.",
     "train": "Train a tokenizer or a transformer.",
     "weights": "List, inspect, convert, pack, download and upload weights.",
+    "train tokenizer": "Train the causal LFQ tokenizer.",
+    "train transformer": "Train the multi-task masked transformer (COMMIT).",
+    "train export": "Write a run's release weights (no optimizer state).",
+    "weights list": "The shipped weights and those in the Hugging Face cache.",
+    "weights info": "Configs, sizes, tasks, classes and sha256 of weights.",
+    "weights pull": "Download weights from the Hugging Face Hub.",
+    "weights push": "Upload trained weights with a model card.",
+    "weights pack": "Pack a weights folder into one .safetensors file.",
+    "weights convert": "Convert an open MAGVIT-v2 tokenizer into this project's.",
 }
-for _c in app.registered_commands:
-    _c.short_help = SHORT_HELP[_c.name or _c.callback.__name__]
+for _prefix, _typer in [("", app)] + [(f"{g.name} ", g.typer_instance) for g in app.registered_groups]:
+    for _c in _typer.registered_commands:
+        _c.short_help = SHORT_HELP[_prefix + (_c.name or _c.callback.__name__.removesuffix("_cmd"))]
 for _g in app.registered_groups:
     _g.short_help = SHORT_HELP[_g.name]
 
