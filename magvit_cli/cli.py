@@ -476,8 +476,7 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
 def _check_interpolate(factor, fps, slow_motion, **_) -> None:
     if factor is not None and fps is not None:
         raise UsageError("give --factor or --fps, not both")
-    if slow_motion and fps is not None:
-        raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
+    runners.check_slow_motion(slow_motion, fps)
     if fps is not None:
         _rate(fps, "--fps")
     else:

@@ -171,6 +171,11 @@ def _rate_text(rate: Fraction) -> str:
     return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.5g}"
 
 
+def check_slow_motion(slow_motion: bool, fps) -> None:
+    if slow_motion and fps is not None:
+        raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
+
+
 def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opts: WriteOptions = WriteOptions(),
                 cut_threshold: float = 0.25, progress: Progress = _noop, motion: bool = True,
                 fps: Fraction | None = None, span: Span | None = None, slow_motion: bool = False) -> Output:
@@ -183,8 +188,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     rate varies: video.frame_times); the duration still matches. `span`:
     only that part of the input (video.Span), its audio cut to it, here and in every task.
     `slow_motion`: the frames at the input's rate instead, factor x as long (with a factor only)."""
-    if slow_motion and fps is not None:
-        raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
+    check_slow_motion(slow_motion, fps)
     info = open_input(m, src, span)
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between")
