@@ -24,6 +24,7 @@ from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_ou
                     iter_frames, iter_info, last_shown, probe, shift_timecode, timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
+PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
 MOTION_SHARE = 0.9  # the share of a frame's work shown done once its motion padding is made (dynamic modes)
 
 
@@ -283,6 +284,9 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
             progress(grid, total)
 
     out_fps = info.fps if slow_motion else plan.fps
+    if out_fps > PLAYER_MAX_FPS and fps is None:
+        m.warn(f"{dst}: {_rate_text(out_fps)} fps, more than most players and screens show ({PLAYER_MAX_FPS}); "
+               f"--slow-motion plays these frames at the input's rate, {factor}x as long")
     with _writer(m, dst, info, out_fps, W, H, opts, deep=deep, per_input=factor if fps is None else None,
                  slower=factor if slow_motion else 1) as w:
         chunk: list[torch.Tensor] = []
