@@ -169,13 +169,19 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         raise UsageError(f"-o {output} is a folder: use --out-dir {output}, or name the output file")
     if src.exists() and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input file; choose another -o")
-    taken = None if force else existing(output)
-    if taken is not None:
-        raise UsageError(f"{taken} exists{f' (output sequence {output})' if taken != output else ''}; "
-                         "pass --force to overwrite it (--skip-existing: leave that input)")
+    refuse_overwrite(output, force, " (--skip-existing: leave that input)")
     if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input sequence; choose another -o")
     return output
+
+
+def refuse_overwrite(output: Path, force: bool, more: str = "") -> None:
+    """Every command's guard for its output: one that exists (or a file of an output sequence) is
+    refused unless `force`; `more` adds to the message."""
+    taken = None if force else existing(output)
+    if taken is not None:
+        raise UsageError(f"{taken} exists{f' (output sequence {output})' if taken != output else ''}; "
+                         f"pass --force to overwrite it{more}")
 
 
 def existing(output: Path) -> Optional[Path]:
@@ -568,8 +574,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
     State.quiet, State.json = quiet, json_
     try:
         with _pipes([], output, json_) as p:
-            if p.output.exists() and not force:
-                raise UsageError(f"{output} exists; pass --force to overwrite it")
+            refuse_overwrite(p.output, force)
             video.check_output(p.output, codec, lossless, preset)
             runners.check_frames(frames)
             size_wh = _parse_size(size)
@@ -1032,8 +1037,7 @@ def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokeni
         from .weights import folder_models
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
-        if file.exists() and not force:
-            raise UsageError(f"{file} exists; pass --force to overwrite it")
+        refuse_overwrite(file, force)
         models = folder_models(folder) if folder.is_dir() else {}
         if not models:
             raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
@@ -1059,8 +1063,7 @@ def weights_convert(src: Path = typer.Argument(..., help="Upstream checkpoint: .
         from .convert import SOURCES, convert
         if source not in SOURCES:
             raise UsageError(f"--from must be one of {', '.join(SOURCES)}, got {source!r}")
-        if dst.exists() and not force:
-            raise UsageError(f"{dst} exists; pass --force to overwrite it")
+        refuse_overwrite(dst, force)
         path, cfg, report = convert(src, dst, source, inflate, ema, State.allow_pickle, half)
         import dataclasses
         emit({"output": str(path), "source": source, "kind": report.kind, "ema": report.ema, "used": report.used,
