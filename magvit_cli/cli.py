@@ -500,8 +500,9 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                 scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
                 motion: bool = MotionOpt,
                 slow_motion: bool = typer.Option(False, "--slow-motion", help=(
-                    "Play the frames at the input's rate instead: N x as long (slow motion). The audio, subtitles and "
-                    "chapters cannot stay in step and are left out, with a warning line. With --factor, not --fps."))):
+                    "Play the frames at the input's rate instead: N x as long (slow motion). The audio is slowed with "
+                    "them, its pitch kept (FFmpeg's atempo; --no-audio leaves it out); subtitles and chapters come N x "
+                    "later and last N x as long. With --factor, not --fps."))):
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps;
     or --slow-motion: the input's rate, N x as long)."""
     return runners.interpolate(run.model(), src, dst, 2 if factor is None and fps is None else factor, run.sampling(),

@@ -86,16 +86,10 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     """The run's output. `per_input`: output frames per input frame, so that input whose frame rate
     varies keeps each frame's time (video.frame_times, video.timeline) and its audio in sync; None:
     frames at a steady `fps` whatever the input. `slower` > 1: slow motion, every time that many
-    times later; the audio, subtitles and chapters cannot follow and are left out (a warning line)."""
+    times later, the audio slowed with it (pitch kept), subtitles and chapters later and longer."""
     times = timeline(frame_times(info), info.fps, per_input, last_shown(info)) if per_input else None
     if slower > 1:
         times = times and (lambda o, base=times: slower * base(o))
-        gone = [what for what, has in (("audio", opts.audio and info.has_audio), ("subtitles", info.has_subtitles),
-                                       ("chapters", bool(info.chapters))) if has]
-        if gone:
-            m.warn(f"slow motion x{slower}: {dst} leaves out the input's {' and '.join(gone)}, which cannot keep in step")
-        opts, info = dataclasses.replace(opts, audio=False), dataclasses.replace(info, chapters=[], tracks={
-            k: n for k, n in info.tracks.items() if k != "subtitles"})
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
@@ -105,7 +99,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        subtitles_from=info.path if info.has_subtitles else None,
                        attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata, warn=m.warn,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
-                       times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first))
+                       times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first), stretch=slower)
 
 
 def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:

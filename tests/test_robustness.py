@@ -1236,6 +1236,51 @@ def _click_time(path) -> float:
             return t + hit[0] / a.sample_rate
 
 
+def _pitch_and_length(path) -> tuple[float, float]:
+    """The strongest frequency (Hz) of a file's first audio track and how long it plays (s)."""
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        x = np.concatenate([f.to_ndarray()[0].astype(np.float64) for f in c.decode(a)])
+        rate = a.sample_rate
+    return float(np.argmax(np.abs(np.fft.rfft(x))) * rate / len(x)), len(x) / rate
+
+
+def test_slow_motion_keeps_audio_subtitles_and_chapters_in_step(weights, tmp_path):
+    """interpolate --slow-motion x3: the audio plays 3 x as long at its pitch (a 440 Hz tone stays
+    440 Hz), in step with the frames (a click 0.6 s into a cut from 0.4 s comes at 1.8 s), and the
+    subtitle cue and the chapters come 3 x later and last 3 x as long; --no-audio leaves it out."""
+    srt, meta = tmp_path / "s.srt", tmp_path / "ch.txt"
+    srt.write_text("1\n00:00:01,200 --> 00:00:01,500\nhello\n")
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Intro\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=Main\n")
+    src = tmp_path / "in.mkv"
+    ffmpeg("-i", str(_click_clip(tmp_path / "click.mkv")), "-i", str(srt), "-i", str(meta), "-map", "0", "-map", "1",
+           "-map_metadata", "2", "-c", "copy", "-c:s", "srt", str(src))
+    r = cli(["interpolate", str(src), "--factor", "3", "--slow-motion", "--start", "0.4", "-o", str(tmp_path / "slow.mkv")], weights)
+    assert r.exit_code == 0 and "leaves out" not in r.output, r.output
+    out = tmp_path / "slow.mkv"
+    with av.open(str(out)) as c:  # stretching repeats the click over a few windows: where it is heard, its energy's centre
+        a = c.streams.audio[0]
+        frames = list(c.decode(a))
+        t0, y = float(frames[0].pts * frames[0].time_base), np.abs(np.concatenate([f.to_ndarray()[0] for f in frames]).astype(float))
+    heard = t0 + (y * np.arange(len(y))).sum() / y.sum() / a.sample_rate
+    assert abs(heard - 3 * (1.0 + 0.0025 - 0.4)) < 0.02, f"the click heard at {heard:.3f} s, not 1.8"
+    assert _cues(out) == [(2.4, 0.9, b"hello")], _cues(out)
+    with av.open(str(out)) as c:
+        chapters = [(round(float(ch["start"] * ch["time_base"]), 3), round(float(ch["end"] * ch["time_base"]), 3),
+                     ch["metadata"].get("title")) for ch in c.chapters()]
+    assert chapters == [(0.0, 1.8, "Intro"), (1.8, 4.8, "Main")], chapters
+    tone = make_video(tmp_path / "tone.mp4", frames=30, audio=True)
+    for name in ("slow.mp4", "slow.webm"):
+        r = cli(["interpolate", str(tone), "--factor", "3", "--slow-motion", "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+        (hz, long), (hz0, long0) = _pitch_and_length(tmp_path / name), _pitch_and_length(tone)
+        assert abs(hz - 440) < 5 and abs(hz0 - 440) < 5, f"{name}: {hz:.1f} Hz, the input {hz0:.1f}"
+        assert abs(long - 3 * long0) < 0.05 * 3 * long0, f"{name}: {long:.3f} s of audio for {long0:.3f} s x 3"
+    r = cli(["interpolate", str(tone), "--factor", "3", "--slow-motion", "--no-audio", "-o", str(tmp_path / "mute.mp4")], weights)
+    assert r.exit_code == 0 and not probe(tmp_path / "mute.mp4").has_audio, r.output
+
+
 def test_start_and_end_cut_video_and_audio_together(weights, tmp_path):
     """--start 0.4 --end 1.4 of a 25 fps clip: frames 10..34, each unchanged (lossless), and the
     audio cut to match, copied or re-encoded: its click at 1.0 s in the input comes 0.6 s into the output."""
