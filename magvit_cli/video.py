@@ -943,6 +943,27 @@ def _layout(a) -> str:
     return a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(len(a.layout.channels), "stereo")
 
 
+def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[int, str]:
+    """The sample rate and channel layout to encode audio of `rate` and `layout` with `encoder`:
+    its own where the encoder takes them, else the nearest it takes (as ffmpeg negotiates): the
+    next higher rate it lists (Opus: 44.1 -> 48 kHz; MP3 and AC-3 stop at 48), the usual layout of
+    that many channels (AC-3's and broadcasts' 5.1(side) -> 5.1 for Opus), else fewer (MP3: 5.1
+    -> stereo). Each layout tried by opening the encoder; PyAV resamples and remixes to it."""
+    rates = sorted(av.codec.Codec(encoder, "w").audio_rates or [rate])
+    rate = rate if rate in rates else next((r for r in rates if r > rate), rates[-1])
+    tried = dict.fromkeys([layout, _LAYOUTS.get(channels, "stereo"), *(n for c, n in sorted(_LAYOUTS.items(), reverse=True)
+                                                                      if c < channels and c in (1, 2, 6))])
+    for name in tried:
+        trial = av.codec.CodecContext.create(encoder, "w")
+        trial.sample_rate, trial.layout, trial.format = rate, name, trial.codec.audio_formats[0].name
+        try:
+            trial.open()
+            return rate, name
+        except av.FFmpegError:
+            continue
+    return rate, layout  # none opens: the muxer's error names it
+
+
 def _has_encoder(name: str) -> bool:
     try:
         av.codec.Codec(name, "w")
@@ -1225,8 +1246,9 @@ class VideoWriter:
                 src.close()
             elif a.name not in held or self.stretch > 1:  # slow motion: re-encoded (stretched) in its codec where it can be
                 name = a.name if a.name in held and self.stretch > 1 and _has_encoder(a.name) else encoder
-                target = self.out.add_stream(name, rate=48000 if name == "libopus" else a.sample_rate)
-                target.layout = _layout(a)
+                rate, layout = _audio_target(name, a.sample_rate, _layout(a), a.channels)
+                target = self.out.add_stream(name, rate=rate)
+                target.layout = layout
                 self.tracks.append(_Track(src, source, target, "reencode"))
             else:
                 self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))

@@ -1434,6 +1434,28 @@ def test_every_audio_and_subtitle_track_is_kept(weights, tmp_path, out, audio):
     assert tracks == [("audio", audio, "eng"), ("audio", audio, "fre"), *subs], tracks
 
 
+@pytest.mark.parametrize("codec,layout,rate,out,want", [
+    ("ac3", "5.1(side)", 48000, "o.webm", ("opus", "5.1", 48000)),  # a DVD's or broadcast's 5.1: Opus takes 5.1 (back)
+    ("alac", "stereo", 96000, "o.avi", ("mp3float", "stereo", 48000)),  # MP3 stops at 48 kHz
+    ("libopus", "5.1", 48000, "o.avi", ("mp3float", "stereo", 48000)),  # and at two channels
+])
+def test_reencoded_audio_gets_a_layout_and_rate_the_encoder_takes(weights, tmp_path, codec, layout, rate, out, want):
+    """Audio re-encoded for the output type (and slowed, with --slow-motion) in a layout or at a
+    rate its encoder does not take is remixed or resampled to the nearest it takes, as ffmpeg
+    does; the run failed before ("cannot be written with the input's tracks")."""
+    src = tmp_path / ("in.mov" if codec == "alac" else "in.mkv")
+    ffmpeg("-i", str(make_video(tmp_path / "v.mp4", frames=15)), "-f", "lavfi", "-t", "0.5", "-i", f"sine=frequency=440:sample_rate={rate}",
+           "-filter_complex", f"[1]aformat=channel_layouts={layout}[a]", "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", codec, str(src))
+    for extra in ([], ["--slow-motion"]):
+        r = cli(["interpolate", str(src), *extra, "-o", str(tmp_path / out), "--force"], weights)
+        assert r.exit_code == 0, r.output
+        with av.open(str(tmp_path / out)) as c:
+            a = c.streams.audio[0]
+            got = (a.codec_context.name, a.layout.name, a.sample_rate)
+            heard = sum(f.samples for f in c.decode(a)) / a.sample_rate
+        assert got == want and abs(heard - 0.5 * (2 if extra else 1)) < 0.1, (extra, got, heard)
+
+
 def test_damaged_audio_packets_are_skipped_not_the_run(weights, tmp_path):
     """Every 10th AAC packet garbled (ffmpeg's noise filter): re-encoding the audio for .webm skips
     the packets the decoder refuses, as ffmpeg does, instead of failing after the video is made."""
