@@ -1349,13 +1349,7 @@ class VideoWriter:
                 return []
             self.last_pts = vf.pts = pts
             vf.time_base = GIF_TIME_BASE
-        self.palette.push(vf)
-        out = []
-        while True:
-            try:
-                out.append(self.palette.pull())
-            except (av.BlockingIOError, av.EOFError):
-                return out
+        return _pushed(self.palette, vf)
 
     def _encode_frames(self, frames: list):
         for vf in frames:
@@ -1403,6 +1397,12 @@ class VideoWriter:
         audio, not the run lost after its video is made. Slow motion (`stretch`) passes the frames
         through a _Tempo on the way."""
         forward, tempo = None, _Tempo(self.stretch) if self.stretch > 1 else None
+
+        def encode(frames):  # a frame None: the encoder's end
+            for f in frames:
+                for pkt in target.encode(f):
+                    self.out.mux(pkt)
+
         for packet in container.demux(source):
             for frame in _decoded(source, packet):
                 if frame.pts is not None and frame.time_base:
@@ -1412,14 +1412,8 @@ class VideoWriter:
                     continue
                 if frame.pts is not None and frame.time_base:
                     frame.pts = (frame.pts - round(self.origin / frame.time_base)) * self.stretch
-                for out in tempo.push(frame) if tempo else [frame]:
-                    for pkt in target.encode(out):
-                        self.out.mux(pkt)
-        for out in tempo.push(None) if tempo else []:
-            for pkt in target.encode(out):
-                self.out.mux(pkt)
-        for pkt in target.encode():
-            self.out.mux(pkt)
+                encode(tempo.push(frame) if tempo else [frame])
+        encode((tempo.push(None) if tempo else []) + [None])
 
     def _copy(self, container, source, target):
         """Remux the packets of `source` (a stream of `container`) into `target`, run forward (_Forward)."""
