@@ -927,6 +927,32 @@ def _decoded(source, packet) -> list:
         return []
 
 
+def _stretch_dvd_cue(data: bytes, n: int) -> bytes:
+    """A DVD subtitle packet (SPU) whose display commands come n x later: each control sequence's
+    date (1024/90000 s ticks from the packet's time: when the cue shows, when it goes) times n,
+    at most 0xFFFF. Players take the cue's end from its stop date, not the packet's duration.
+    A packet that does not parse as an SPU comes back as it was."""
+    out = bytearray(data)
+    if len(out) < 4:
+        return data
+    at, seen = int.from_bytes(out[2:4], "big"), set()
+    while at + 4 <= len(out) and at not in seen:
+        seen.add(at)
+        date, nxt = int.from_bytes(out[at:at + 2], "big"), int.from_bytes(out[at + 2:at + 4], "big")
+        out[at:at + 2] = min(date * n, 0xFFFF).to_bytes(2, "big")
+        if nxt == at:  # the last control sequence points at itself
+            return bytes(out)
+        at = nxt
+    return data
+
+
+def _retimed(pkt: "av.Packet", data: bytes) -> "av.Packet":
+    """A packet with other bytes and the same times."""
+    new = av.Packet(data)
+    new.pts, new.dts, new.duration, new.time_base = pkt.pts, pkt.dts, pkt.duration, pkt.time_base
+    return new
+
+
 def _sources(path, kind: str) -> Iterator[tuple["av.container.InputContainer", "av.stream.Stream"]]:
     """Each `kind` ("audio" or "subtitles") stream of a file, each with its own opening of the file
     (so each track is read start to end on its own); the caller closes the ones it keeps."""
@@ -1434,6 +1460,8 @@ class VideoWriter:
                 pkt.dts *= self.stretch
                 pkt.pts = None if pkt.pts is None else pkt.pts * self.stretch
                 pkt.duration = pkt.duration and pkt.duration * self.stretch
+                if source.codec_context is not None and source.codec_context.name in ("dvdsub", "dvd_subtitle"):
+                    pkt = _retimed(pkt, _stretch_dvd_cue(bytes(pkt), self.stretch))
             pkt.stream = target
             self.out.mux(pkt)
 

@@ -1062,7 +1062,8 @@ def _bitmap_cues(path) -> list:
 
 def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
     """A DVD or Blu-ray rip's subtitles are bitmaps: they were left out of every output. Into .mkv
-    they are copied at their times (--start moves them); an output that cannot hold them says so."""
+    they are copied at their times (--start moves them; --slow-motion makes them later and longer,
+    the cue's own stop date too); an output that cannot hold them says so."""
     src = tmp_path / "rip.mkv"
     with av.open(str(src), "w") as o:
         v = o.add_stream("libx264", rate=25)
@@ -1084,6 +1085,20 @@ def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
     r = cli(["interpolate", str(src), "--start", "0.08", "-o", str(tmp_path / "cut.mkv")], weights)
     assert r.exit_code == 0, r.output
     assert _bitmap_cues(tmp_path / "cut.mkv") == [(0.12, 0.3, 1)], _bitmap_cues(tmp_path / "cut.mkv")
+    r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "slow.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    assert _bitmap_cues(tmp_path / "slow.mkv") == [(0.4, 0.6, 1)], _bitmap_cues(tmp_path / "slow.mkv")
+    def dates(path):  # each control sequence's date in the cue's own bytes (players end the cue at the stop date)
+        with av.open(str(path)) as c:
+            data = next(bytes(p) for p in c.demux(c.streams.subtitles[0]) if p.size)
+        at, out = int.from_bytes(data[2:4], "big"), []
+        while True:
+            out.append(int.from_bytes(data[at:at + 2], "big"))
+            nxt = int.from_bytes(data[at + 2:at + 4], "big")
+            if nxt == at:
+                return out
+            at = nxt
+    assert dates(src) == [0, 50] and dates(tmp_path / "slow.mkv") == [0, 100], (dates(src), dates(tmp_path / "slow.mkv"))
     r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     told = [line for line in r.output.splitlines() if "subtitle track" in line]
