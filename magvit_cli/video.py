@@ -969,12 +969,13 @@ def _layout(a) -> str:
     return a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(len(a.layout.channels), "stereo")
 
 
-def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[int, str]:
+def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[int, str] | None:
     """The sample rate and channel layout to encode audio of `rate` and `layout` with `encoder`:
     its own where the encoder takes them, else the nearest it takes (as ffmpeg negotiates): the
     next higher rate it lists (Opus: 44.1 -> 48 kHz; MP3 and AC-3 stop at 48), the usual layout of
     that many channels (AC-3's and broadcasts' 5.1(side) -> 5.1 for Opus), else fewer (MP3: 5.1
-    -> stereo). Each layout tried by opening the encoder; PyAV resamples and remixes to it."""
+    -> stereo). Each layout tried by opening the encoder; PyAV resamples and remixes to it. None:
+    the encoder opens with none of them (WMA's needs more than its defaults)."""
     rates = sorted(av.codec.Codec(encoder, "w").audio_rates or [rate])
     rate = rate if rate in rates else next((r for r in rates if r > rate), rates[-1])
     tried = dict.fromkeys([layout, _LAYOUTS.get(channels, "stereo"), *(n for c, n in sorted(_LAYOUTS.items(), reverse=True)
@@ -982,12 +983,25 @@ def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[
     for name in tried:
         trial = av.codec.CodecContext.create(encoder, "w")
         trial.sample_rate, trial.layout, trial.format = rate, name, trial.codec.audio_formats[0].name
+        trial.bit_rate = 0  # as an output stream has it (a context made on its own starts at 128 kb/s)
         try:
             trial.open()
             return rate, name
         except av.FFmpegError:
             continue
-    return rate, layout  # none opens: the muxer's error names it
+    return None
+
+
+def _muxes(fmt: str, source) -> bool:
+    """Whether a container of format `fmt` takes a copy of `source`'s packets: its muxer writes
+    the header. Some name a codec as held and then refuse it (ADPCM from Flash video in .avi)."""
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as trial:
+            trial.add_stream_from_template(source)
+            trial.start_encoding()
+        return True
+    except (av.FFmpegError, ValueError):
+        return False
 
 
 def _has_encoder(name: str) -> bool:
@@ -1270,14 +1284,15 @@ class VideoWriter:
             a = source.codec_context
             if a is None or (a.name not in held and encoder is None):
                 src.close()
-            elif a.name not in held or self.stretch > 1:  # slow motion: re-encoded (stretched) in its codec where it can be
-                name = a.name if a.name in held and self.stretch > 1 and _has_encoder(a.name) else encoder
-                rate, layout = _audio_target(name, a.sample_rate, _layout(a), a.channels)
+            elif a.name in held and self.stretch == 1 and _muxes(self.out.format.name, source):
+                self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
+            else:  # re-encoded (slow motion: stretched) in its own codec where the type holds it, else the type's
+                names = [n for n in (a.name if a.name in held and _has_encoder(a.name) else None, encoder) if n]
+                name, rate, layout = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, _layout(a), a.channels))),
+                                          (encoder or a.name, a.sample_rate, _layout(a)))  # none opens: the muxer's error names it
                 target = self.out.add_stream(name, rate=rate)
                 target.layout = layout
                 self.tracks.append(_Track(src, source, target, "reencode"))
-            else:
-                self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
 
     def _open_subtitles(self):
         """One output stream per subtitle stream of the source: a copy where the type holds it, or
