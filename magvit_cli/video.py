@@ -975,8 +975,11 @@ def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[
     next higher rate it lists (Opus: 44.1 -> 48 kHz; MP3 and AC-3 stop at 48), the usual layout of
     that many channels (AC-3's and broadcasts' 5.1(side) -> 5.1 for Opus), else fewer (MP3: 5.1
     -> stereo). Each layout tried by opening the encoder; PyAV resamples and remixes to it. None:
-    the encoder opens with none of them (WMA's needs more than its defaults)."""
-    rates = sorted(av.codec.Codec(encoder, "w").audio_rates or [rate])
+    there is no such encoder, or it opens with none of them (WMA's needs more than its defaults)."""
+    try:
+        rates = sorted(av.codec.Codec(encoder, "w").audio_rates or [rate])
+    except (av.FFmpegError, ValueError):  # a decoder only
+        return None
     rate = rate if rate in rates else next((r for r in rates if r > rate), rates[-1])
     tried = dict.fromkeys([layout, _LAYOUTS.get(channels, "stereo"), *(n for c, n in sorted(_LAYOUTS.items(), reverse=True)
                                                                       if c < channels and c in (1, 2, 6))])
@@ -1004,14 +1007,6 @@ def _muxes(fmt: str, source) -> bool:
         return False
 
 
-def _has_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-        return True
-    except (av.FFmpegError, ValueError):
-        return False
-
-
 ATEMPO_MIN = Fraction(1, 2)  # the slowest one atempo filter plays (FFmpeg); slower is a chain of them
 
 
@@ -1034,7 +1029,8 @@ class _Tempo:
     def push(self, frame) -> list:
         """Push a frame (None: the end); the frames the chain gives back."""
         out = []
-        key = frame and (frame.format.name, frame.sample_rate, _layout(frame), frame.time_base or Fraction(1, frame.sample_rate))
+        key = None if frame is None else (frame.format.name, frame.sample_rate, _layout(frame),
+                                          frame.time_base or Fraction(1, frame.sample_rate))
         if self.graph is not None and (frame is None or key != self.key):
             out += self._through(None)
             self.graph = None
@@ -1287,7 +1283,7 @@ class VideoWriter:
             elif a.name in held and self.stretch == 1 and _muxes(self.out.format.name, source):
                 self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
             else:  # re-encoded (slow motion: stretched) in its own codec where the type holds it, else the type's
-                names = [n for n in (a.name if a.name in held and _has_encoder(a.name) else None, encoder) if n]
+                names = [n for n in (a.name if a.name in held else None, encoder) if n]
                 name, rate, layout = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, _layout(a), a.channels))),
                                           (encoder or a.name, a.sample_rate, _layout(a)))  # none opens: the muxer's error names it
                 target = self.out.add_stream(name, rate=rate)
