@@ -279,13 +279,16 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
         raise UsageError(f"{path}: {e}" if "format does not support" in str(e) else f"--codec {codec}: no such encoder") from None
 
 
+TEN_BIT_ENCODERS = ("prores_ks", "prores")  # encoders --codec names that write 10 bits and nothing less (editors' intermediates)
+
+
 def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
     """Whether the writer keeps more than 8 bits for this output: PNG and TIFF (16-bit RGB) and
-    lossy H.264/H.265 (10-bit YUV) do; lossless RGB H.264, JPEG and other encoders are 8-bit."""
+    lossy H.264/H.265 and ProRes (10-bit YUV) do; lossless RGB H.264, JPEG and other encoders are 8-bit."""
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_CODECS:
         return IMAGE_CODECS[suffix][2] is not None
-    return output_codec(path, codec) in ("libx264", "libx265") and not lossless
+    return output_codec(path, codec) in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS
 
 
 def start_of(stream) -> Fraction:
@@ -1091,6 +1094,33 @@ def _tempo_lead(factors: tuple, rate: int) -> Fraction:
     return Fraction(float(stretch) * (rate // 2 + width / 2) / rate - heard).limit_denominator(rate)
 
 
+# Pixel formats tried, in order, for an encoder the writer has no settings of its own for: 8-bit
+# 4:2:0 as the others are written, then more chroma, JPEG's full range, 10 bits, RGB.
+_PIXEL_FORMATS = ("yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj444p",
+                  "yuv420p10le", "yuv422p10le", "yuv444p10le", "rgb24", "gbrp", "bgr0")
+
+
+def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chroma: bool) -> str | None:
+    """The first of _PIXEL_FORMATS that `codec` lists and opens with at this size (4:4:4 and RGB
+    first where 4:2:0 cannot hold the size): ProRes takes only 10-bit 4:2:2 and up, MJPEG lists
+    yuv420p but opens only full-range JPEG formats. None: none opens (the stream's own open then
+    fails with the encoder's reason)."""
+    listed = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+    order = [f for f in _PIXEL_FORMATS if f in listed]
+    if full_chroma:
+        order.sort(key=lambda f: not ("444" in f or f[:3] in ("rgb", "gbr", "bgr")))
+    for fmt in order:
+        trial = av.codec.CodecContext.create(codec, "w")
+        trial.width, trial.height, trial.pix_fmt = width, height, fmt
+        trial.time_base, trial.framerate = 1 / Fraction(fps), Fraction(fps)
+        try:
+            trial.open()
+            return fmt
+        except av.FFmpegError:
+            continue
+    return None
+
+
 class VideoWriter:
     """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
 
@@ -1246,6 +1276,10 @@ class VideoWriter:
             self.stream.pix_fmt = "pal8"
             self.stream.codec_context.time_base = GIF_TIME_BASE
             self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE)
+        else:  # another --codec (ProRes, MJPEG, AV1, ...): a pixel format it takes
+            if codec == "libsvtav1":  # quiet: SVT-AV1 prints its settings to stderr otherwise
+                os.environ.setdefault("SVT_LOG", "1")
+            self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
         self._tag_colour()
         if self.audio_from is not None:
             self._open_audio()
@@ -1269,6 +1303,9 @@ class VideoWriter:
         try:  # the header now, not at the first frame's packet: a track the muxer refuses fails before any work
             self.out.start_encoding()
         except av.FFmpegError as e:
+            if not _muxes(self.out.format.name, self.stream):  # the video alone is refused: its encoder, not the tracks
+                raise UsageError(f"{self.path}: {self.path.suffix or 'this output'} cannot hold {self.codec} video ({e}); "
+                                 f"another --codec or output type (.mkv holds the most)") from None
             raise UsageError(f"{self.path}: this output type cannot be written with the input's tracks ({e}); "
                              f".mkv holds the most, --no-audio leaves the audio out") from None
 

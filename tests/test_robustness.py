@@ -785,6 +785,38 @@ def test_ten_bit_video_into_mp4_is_hevc_that_apple_devices_play(weights, good, t
     assert written(good, "x.mp4", "--codec", "libx265")[:2] == ("hevc", "hvc1")
 
 
+@pytest.mark.parametrize("codec,out,fmt", [("prores_ks", "o.mov", "yuv422p10le"), ("mjpeg", "o.avi", "yuvj420p"),
+                                         ("huffyuv", "o.avi", "yuv422p"), ("qtrle", "o.mov", "rgb24")])
+def test_other_encoders_get_a_pixel_format_they_take(weights, good, tmp_path, codec, out, fmt):
+    """--codec with an encoder the writer has no settings for (ProRes for an editor, MJPEG for an
+    old camera's workflow, ...) was opened in 4:2:0 and refused ("the prores_ks encoder refuses
+    48x32 frames"); it now gets the first pixel format it takes, and every frame is written."""
+    r = cli(["interpolate", str(good), "--codec", codec, "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.pix_fmt == fmt and sum(1 for _ in c.decode(v)) == 2 * probe(good).frames, (v.codec_context.pix_fmt,)
+
+
+def test_ten_bit_input_into_prores_keeps_ten_bits(weights, tmp_path):
+    """ProRes (an editor's intermediate) holds 10 bits: a 10-bit clip goes in at 16 bits, not
+    through 8 (a ramp keeps hundreds of levels per channel where 8 bits keep fewer than 256)."""
+    src = encode_frames(tmp_path / "in10.mp4", _ramp(), pix="yuv420p10le")
+    r = runner.invoke(app, ["interpolate", "--weights", str(weights), "--device", "cpu", "--steps", "2", "--json", str(src),
+                            "--codec", "prores_ks", "-o", str(tmp_path / "o.mov")])
+    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["depth"] == 10, r.output
+    levels = len(np.unique(read_frames(tmp_path / "o.mov", deep=True)[..., 0]))
+    assert levels > 300, f"{levels} levels of red: through 8 bits"
+
+
+def test_a_container_that_cannot_hold_the_video_codec_says_so(weights, good, tmp_path):
+    """VP8 into .mov: the container, not the input's tracks, is named as what refuses, before any
+    frame is made; nothing is left behind."""
+    r = cli(["interpolate", str(good), "--codec", "libvpx", "-o", str(tmp_path / "o.mov")], weights)
+    assert r.exit_code == 2 and ".mov cannot hold libvpx video" in r.output and "tracks" not in r.output, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
 HDR10 = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"
 
 
