@@ -1100,6 +1100,11 @@ _PIXEL_FORMATS = ("yuv420p", "yuv422p", "yuv444p", "yuvj420p", "yuvj422p", "yuvj
                   "yuv420p10le", "yuv422p10le", "yuv444p10le", "rgb24", "gbrp", "bgr0")
 
 
+# Settings of those encoders that open with none of their own: DNxHD takes only broadcast sizes at
+# set bit rates, its DNxHR profiles any HD-scale size at constant quality (HQ: 8-bit 4:2:2).
+ENCODER_OPTIONS = {"dnxhd": {"profile": "dnxhr_hq"}}
+
+
 def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chroma: bool) -> str | None:
     """The first of _PIXEL_FORMATS that `codec` lists and opens with at this size (4:4:4 and RGB
     first where 4:2:0 cannot hold the size): ProRes takes only 10-bit 4:2:2 and up, MJPEG lists
@@ -1113,6 +1118,7 @@ def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chrom
         trial = av.codec.CodecContext.create(codec, "w")
         trial.width, trial.height, trial.pix_fmt = width, height, fmt
         trial.time_base, trial.framerate = 1 / Fraction(fps), Fraction(fps)
+        trial.options = dict(ENCODER_OPTIONS.get(codec, {}))
         try:
             trial.open()
             return fmt
@@ -1280,6 +1286,7 @@ class VideoWriter:
             if codec == "libsvtav1":  # quiet: SVT-AV1 prints its settings to stderr otherwise
                 os.environ.setdefault("SVT_LOG", "1")
             self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
+            self.stream.options = dict(ENCODER_OPTIONS.get(codec, {}))
         self._tag_colour()
         if self.audio_from is not None:
             self._open_audio()

@@ -798,6 +798,20 @@ def test_other_encoders_get_a_pixel_format_they_take(weights, good, tmp_path, co
         assert v.codec_context.pix_fmt == fmt and sum(1 for _ in c.decode(v)) == 2 * probe(good).frames, (v.codec_context.pix_fmt,)
 
 
+def test_dnxhd_writes_dnxhr_at_any_hd_scale_size(weights, tmp_path):
+    """--codec dnxhd (Avid's intermediate) opens only at broadcast sizes and bit rates: it is
+    written as DNxHR HQ, which takes other sizes at constant quality; too small a frame is refused
+    with the encoder named."""
+    src = make_video(tmp_path / "in.mp4", frames=3, width=256, height=144)
+    r = cli(["interpolate", str(src), "--codec", "dnxhd", "-o", str(tmp_path / "o.mov")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o.mov")) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.profile, sum(1 for _ in c.decode(v))) == ("DNXHR HQ", 6), v.codec_context.profile
+    r = cli(["interpolate", str(make_video(tmp_path / "tiny.mp4", frames=3)), "--codec", "dnxhd", "-o", str(tmp_path / "t.mov")], weights)
+    assert r.exit_code == 2 and "dnxhd encoder refuses 48x32" in r.output and not (tmp_path / "t.mov").exists(), r.output
+
+
 def test_ten_bit_input_into_prores_keeps_ten_bits(weights, tmp_path):
     """ProRes (an editor's intermediate) holds 10 bits: a 10-bit clip goes in at 16 bits, not
     through 8 (a ramp keeps hundreds of levels per channel where 8 bits keep fewer than 256)."""
