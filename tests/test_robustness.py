@@ -812,6 +812,22 @@ def test_dnxhd_writes_dnxhr_at_any_hd_scale_size(weights, tmp_path):
     assert r.exit_code == 2 and "dnxhd encoder refuses 48x32" in r.output and not (tmp_path / "t.mov").exists(), r.output
 
 
+def test_mpeg_family_encoders_take_their_quality_from_crf(weights, tmp_path):
+    """--codec mpeg4 (players that know nothing newer) held FFmpeg's default 200 kb/s whatever the
+    size; it now takes a constant quantiser from --crf, as x264 takes the crf: at the default its
+    frames are as close to the lossless output as x264's, and a higher --crf makes a smaller file."""
+    from magvit_cli.evaluate import psnr
+    src = make_video(tmp_path / "in.mp4", frames=6, width=320, height=240)
+    for name, extra in (("ll.mkv", ["--lossless"]), ("x264.mkv", []), ("m4.mkv", ["--codec", "mpeg4"]),
+                        ("m4_30.mkv", ["--codec", "mpeg4", "--crf", "30"])):
+        r = cli(["interpolate", str(src), *extra, "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+    ll = read_frames(tmp_path / "ll.mkv")
+    x264, m4 = (psnr(read_frames(tmp_path / n), ll) for n in ("x264.mkv", "m4.mkv"))
+    assert m4 > x264 - 1, f"mpeg4 {m4:.1f} dB from the lossless output, x264 {x264:.1f}"
+    assert (tmp_path / "m4_30.mkv").stat().st_size < (tmp_path / "m4.mkv").stat().st_size
+
+
 def test_ten_bit_input_into_prores_keeps_ten_bits(weights, tmp_path):
     """ProRes (an editor's intermediate) holds 10 bits: a 10-bit clip goes in at 16 bits, not
     through 8 (a ramp keeps hundreds of levels per channel where 8 bits keep fewer than 256)."""
