@@ -986,16 +986,21 @@ def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[
     rate = rate if rate in rates else next((r for r in rates if r > rate), rates[-1])
     tried = dict.fromkeys([layout, _LAYOUTS.get(channels, "stereo"), *(n for c, n in sorted(_LAYOUTS.items(), reverse=True)
                                                                       if c < channels and c in (1, 2, 6))])
-    for name in tried:
-        trial = av.codec.CodecContext.create(encoder, "w")
-        trial.sample_rate, trial.layout, trial.format = rate, name, trial.codec.audio_formats[0].name
-        trial.bit_rate = 0  # as an output stream has it (a context made on its own starts at 128 kb/s)
-        try:
-            trial.open()
-            return rate, name
-        except av.FFmpegError:
-            continue
-    return None
+    fmt = av.codec.Codec(encoder, "w").audio_formats[0].name
+    # bit_rate 0 as an output stream has it (a context made on its own starts at 128 kb/s)
+    return next(((rate, name) for name in tried if _opens(encoder, sample_rate=rate, layout=name, format=fmt, bit_rate=0)), None)
+
+
+def _opens(encoder: str, **settings) -> bool:
+    """Whether `encoder` opens with these codec context settings (a trial: nothing is encoded)."""
+    trial = av.codec.CodecContext.create(encoder, "w")
+    for k, v in settings.items():
+        setattr(trial, k, v)
+    try:
+        trial.open()
+        return True
+    except av.FFmpegError:
+        return False
 
 
 def _muxes(fmt: str, source) -> bool:
@@ -1127,17 +1132,8 @@ def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chrom
     order = [f for f in _PIXEL_FORMATS if f in listed]
     if full_chroma:
         order.sort(key=lambda f: not ("444" in f or f[:3] in ("rgb", "gbr", "bgr")))
-    for fmt in order:
-        trial = av.codec.CodecContext.create(codec, "w")
-        trial.width, trial.height, trial.pix_fmt = width, height, fmt
-        trial.time_base, trial.framerate = 1 / Fraction(fps), Fraction(fps)
-        trial.options = dict(ENCODER_OPTIONS.get(codec, {}))
-        try:
-            trial.open()
-            return fmt
-        except av.FFmpegError:
-            continue
-    return None
+    return next((f for f in order if _opens(codec, width=width, height=height, pix_fmt=f, time_base=1 / Fraction(fps),
+                                            framerate=Fraction(fps), options=dict(ENCODER_OPTIONS.get(codec, {})))), None)
 
 
 class VideoWriter:
