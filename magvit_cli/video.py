@@ -1295,7 +1295,8 @@ class VideoWriter:
             if codec == "libsvtav1":  # quiet: SVT-AV1 prints its settings to stderr otherwise
                 os.environ.setdefault("SVT_LOG", "1")
             self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
-            self.stream.options = dict(ENCODER_OPTIONS.get(codec, {}))
+            self.stream.options = {**ENCODER_OPTIONS.get(codec, {}),  # AV1 takes --crf on its 0-63 scale as VP9 does
+                                   **({"crf": str(self.crf + 13)} if codec == "libsvtav1" else {})}
             if codec in QSCALE_ENCODERS:  # constant quality from --crf; their default is 200 kb/s at any size
                 # pinned by qmin = qmax (ffmpeg's -q:v also sets each frame's quality, which PyAV cannot)
                 self.stream.codec_context.qmin = self.stream.codec_context.qmax = _qscale(self.crf)

@@ -828,6 +828,18 @@ def test_mpeg_family_encoders_take_their_quality_from_crf(weights, tmp_path):
     assert (tmp_path / "m4_30.mkv").stat().st_size < (tmp_path / "m4.mkv").stat().st_size
 
 
+def test_av1_takes_crf(weights, tmp_path):
+    """--codec libsvtav1 takes --crf on its 0-63 scale as VP9 does (+13): it held its own default
+    whatever --crf said."""
+    src = make_video(tmp_path / "in.mp4", frames=4, width=128, height=96)
+    sizes = []
+    for crf in (10, 30):
+        r = cli(["interpolate", str(src), "--codec", "libsvtav1", "--crf", str(crf), "-o", str(tmp_path / f"{crf}.mkv")], weights)
+        assert r.exit_code == 0, r.output
+        sizes.append((tmp_path / f"{crf}.mkv").stat().st_size)
+    assert sizes[1] < sizes[0] * 0.8, sizes
+
+
 def test_ten_bit_input_into_prores_keeps_ten_bits(weights, tmp_path):
     """ProRes (an editor's intermediate) holds 10 bits: a 10-bit clip goes in at 16 bits, not
     through 8 (a ramp keeps hundreds of levels per channel where 8 bits keep fewer than 256)."""
