@@ -1291,12 +1291,13 @@ class VideoWriter:
             self.stream.pix_fmt = "pal8"
             self.stream.codec_context.time_base = GIF_TIME_BASE
             self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE)
-        else:  # another --codec (ProRes, MJPEG, AV1, ...): a pixel format it takes
-            if codec == "libsvtav1":  # quiet: SVT-AV1 prints its settings to stderr otherwise
-                os.environ.setdefault("SVT_LOG", "1")
+        elif codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # quiet: SVT-AV1 prints its settings to stderr otherwise
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": str(self.crf + 13)}  # AV1's 0-63 scale, as VP9's
+        else:  # another --codec (ProRes, MJPEG, DNxHR, ...): a pixel format it takes
             self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
-            self.stream.options = {**ENCODER_OPTIONS.get(codec, {}),  # AV1 takes --crf on its 0-63 scale as VP9 does
-                                   **({"crf": str(self.crf + 13)} if codec == "libsvtav1" else {})}
+            self.stream.options = dict(ENCODER_OPTIONS.get(codec, {}))
             if codec in QSCALE_ENCODERS:  # constant quality from --crf; their default is 200 kb/s at any size
                 # pinned by qmin = qmax (ffmpeg's -q:v also sets each frame's quality, which PyAV cannot)
                 self.stream.codec_context.qmin = self.stream.codec_context.qmax = _qscale(self.crf)
