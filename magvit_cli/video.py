@@ -842,7 +842,8 @@ AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov"
 # Subtitles an output type holds, copied as they are (frames keep their times, so do they):
 # text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
 # others, and any in types not listed, are left out, with a warning line.
-BITMAP_SUBTITLES = {"dvdsub", "dvd_subtitle", "pgssub", "hdmv_pgs_subtitle", "dvbsub", "dvb_subtitle"}
+DVD_SUBTITLES = {"dvdsub", "dvd_subtitle"}  # a cue's display dates are inside it (_stretch_dvd_cue)
+BITMAP_SUBTITLES = DVD_SUBTITLES | {"pgssub", "hdmv_pgs_subtitle", "dvbsub", "dvb_subtitle"}
 SUBTITLE_CODECS = {".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
                    ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"} | BITMAP_SUBTITLES, ".webm": {"webvtt"}}
 # Text subtitles another type does not hold are converted (as ffmpeg does): to this encoder, per output type.
@@ -972,7 +973,7 @@ def _layout(a) -> str:
     return a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(len(a.layout.channels), "stereo")
 
 
-def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[int, str] | None:
+def _audio_target(encoder: str, rate: int, layout: str) -> tuple[int, str] | None:
     """The sample rate and channel layout to encode audio of `rate` and `layout` with `encoder`:
     its own where the encoder takes them, else the nearest it takes (as ffmpeg negotiates): the
     next higher rate it lists (Opus: 44.1 -> 48 kHz; MP3 and AC-3 stop at 48), the usual layout of
@@ -980,13 +981,15 @@ def _audio_target(encoder: str, rate: int, layout: str, channels: int) -> tuple[
     -> stereo). Each layout tried by opening the encoder; PyAV resamples and remixes to it. None:
     there is no such encoder, or it opens with none of them (WMA's needs more than its defaults)."""
     try:
-        rates = sorted(av.codec.Codec(encoder, "w").audio_rates or [rate])
+        codec = av.codec.Codec(encoder, "w")
     except (av.FFmpegError, ValueError):  # a decoder only
         return None
+    rates = sorted(codec.audio_rates or [rate])
     rate = rate if rate in rates else next((r for r in rates if r > rate), rates[-1])
+    channels = av.AudioLayout(layout).nb_channels
     tried = dict.fromkeys([layout, _LAYOUTS.get(channels, "stereo"), *(n for c, n in sorted(_LAYOUTS.items(), reverse=True)
                                                                       if c < channels and c in (1, 2, 6))])
-    fmt = av.codec.Codec(encoder, "w").audio_formats[0].name
+    fmt = codec.audio_formats[0].name
     # bit_rate 0 as an output stream has it (a context made on its own starts at 128 kb/s)
     return next(((rate, name) for name in tried if _opens(encoder, sample_rate=rate, layout=name, format=fmt, bit_rate=0)), None)
 
@@ -1341,9 +1344,9 @@ class VideoWriter:
             elif a.name in held and self.stretch == 1 and _muxes(self.out.format.name, source):
                 self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
             else:  # re-encoded (slow motion: stretched) in its own codec where the type holds it, else the type's
-                names = [n for n in (a.name if a.name in held else None, encoder) if n]
-                name, rate, layout = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, _layout(a), a.channels))),
-                                          (encoder or a.name, a.sample_rate, _layout(a)))  # none opens: the muxer's error names it
+                names, layout = [n for n in (a.name if a.name in held else None, encoder) if n], _layout(a)
+                name, rate, layout = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, layout))),
+                                          (encoder or a.name, a.sample_rate, layout))  # none opens: the muxer's error names it
                 target = self.out.add_stream(name, rate=rate)
                 target.layout = layout
                 self.tracks.append(_Track(src, source, target, "reencode"))
@@ -1529,7 +1532,7 @@ class VideoWriter:
                 pkt.dts *= self.stretch
                 pkt.pts = None if pkt.pts is None else pkt.pts * self.stretch
                 pkt.duration = pkt.duration and pkt.duration * self.stretch
-                if source.codec_context is not None and source.codec_context.name in ("dvdsub", "dvd_subtitle"):
+                if source.codec_context is not None and source.codec_context.name in DVD_SUBTITLES:
                     pkt = _retimed(pkt, _stretch_dvd_cue(bytes(pkt), self.stretch))
             pkt.stream = target
             self.out.mux(pkt)
