@@ -921,6 +921,8 @@ class _Track:
     source: "av.stream.Stream"
     target: "av.stream.Stream"
     how: str
+    packets: Iterator["av.Packet"] | None = None  # what it muxes, made as the video is written (VideoWriter._carry)
+    waiting: "av.Packet | None" = None  # the next of them, made ahead of the video of its time
 
 
 def _decoded(source, packet) -> list:
@@ -1467,7 +1469,43 @@ class VideoWriter:
             if pkt.duration:  # else unknown, as it was
                 pkt.duration *= 1000
             pkt.time_base = fine
+        ts = pkt.dts if pkt.dts is not None else pkt.pts
+        at = ts * pkt.time_base if ts is not None and pkt.time_base else None  # before muxing moves it to the stream's time base
         self.out.mux(pkt)
+        if at is not None:
+            self._carry(at)
+
+    def _carry(self, until: Fraction | None):
+        """Mux the carried-over tracks' packets up to `until` on the output's timeline (None: all that
+        are left), so each is stored beside the video of its time, as ffmpeg interleaves them: made
+        after all the video, the audio of a clip longer than the muxer's 10 s of buffering was
+        stored after nearly all of it (a player streaming the file reads two far places at once;
+        AVI players stall). Re-encoding (and slowing) the audio so runs during the video's, not
+        after its last frame."""
+        for t in self.tracks:
+            if t.packets is None:
+                t.packets = self._packets(t)
+            while True:
+                if t.waiting is None:
+                    t.waiting = next(t.packets, None)
+                if t.waiting is None:
+                    break
+                ts = t.waiting.dts if t.waiting.dts is not None else t.waiting.pts
+                if until is not None and ts is not None and t.waiting.time_base and ts * t.waiting.time_base > until:
+                    break
+                self.out.mux(t.waiting)
+                t.waiting = None
+
+    def _packets(self, t: _Track) -> Iterator["av.Packet"]:
+        """The packets of a carried-over track on the output's timeline, ready to mux, read as asked for."""
+        if self.span and self.span[0] > SEEK_MARGIN and t.source.time_base and not clock_restarts(t.container.name):
+            # a late cut: no need to read up to it (where the clock restarts, read on from the start)
+            try:
+                t.container.seek(math.floor((self.span[0] - SEEK_MARGIN) / t.source.time_base), stream=t.source, backward=True)
+            except av.FFmpegError:
+                pass
+        yield from {"copy": self._copied, "reencode": self._reencoded, "convert": self._converted}[t.how](
+            t.container, t.source, t.target)
 
     def _finish(self):
         if self.palette is not None:
@@ -1477,20 +1515,13 @@ class VideoWriter:
                           f"{float(GIF_MIN_DELAY * GIF_TIME_BASE):.2f} s at least (browsers slow shorter ones to 0.1 s), 50 fps at most; a video output keeps them all")
         for pkt in self.stream.encode():
             self._mux_video(pkt)
+        self._carry(None)
         for t in self.tracks:
-            if self.span and self.span[0] > SEEK_MARGIN and t.source.time_base and not clock_restarts(t.container.name):
-                # a late cut: no need to read up to it (where the clock restarts, read on from the start)
-                try:
-                    t.container.seek(math.floor((self.span[0] - SEEK_MARGIN) / t.source.time_base), stream=t.source, backward=True)
-                except av.FFmpegError:
-                    pass
-            {"copy": self._copy, "reencode": self._reencode_audio, "convert": self._convert_subtitles}[t.how](
-                t.container, t.source, t.target)
             t.container.close()
         self.out.close()
 
-    def _reencode_audio(self, container, source, target):
-        """Decode the audio of `source` and encode it for `target`, at its time on the output's
+    def _reencoded(self, container, source, target) -> Iterator["av.Packet"]:
+        """The audio of `source` decoded and encoded for `target`, at its time on the output's
         timeline. A packet the decoder refuses (damaged) is skipped, as ffmpeg does: a gap in the
         audio, not the run lost after its video is made. Slow motion (`stretch`) passes the frames
         through a _Tempo on the way."""
@@ -1498,8 +1529,7 @@ class VideoWriter:
 
         def encode(frames):  # a frame None: the encoder's end
             for f in frames:
-                for pkt in target.encode(f):
-                    self.out.mux(pkt)
+                yield from target.encode(f)
 
         for packet in container.demux(source):
             for frame in _decoded(source, packet):
@@ -1510,11 +1540,11 @@ class VideoWriter:
                     continue
                 if frame.pts is not None and frame.time_base:
                     frame.pts = (frame.pts - round(self.origin / frame.time_base)) * self.stretch
-                encode(tempo.push(frame) if tempo else [frame])
-        encode((tempo.push(None) if tempo else []) + [None])
+                yield from encode(tempo.push(frame) if tempo else [frame])
+        yield from encode((tempo.push(None) if tempo else []) + [None])
 
-    def _copy(self, container, source, target):
-        """Remux the packets of `source` (a stream of `container`) into `target`, run forward (_Forward)."""
+    def _copied(self, container, source, target) -> Iterator["av.Packet"]:
+        """The packets of `source` (a stream of `container`) for `target`, run forward (_Forward)."""
         forward = _Forward(source.time_base or Fraction(1, 1000), restarts=source.type == "audio")
         for pkt in container.demux(source):
             if pkt.dts is None:
@@ -1535,10 +1565,10 @@ class VideoWriter:
                 if source.codec_context is not None and source.codec_context.name in DVD_SUBTITLES:
                     pkt = _retimed(pkt, _stretch_dvd_cue(bytes(pkt), self.stretch))
             pkt.stream = target
-            self.out.mux(pkt)
+            yield pkt
 
-    def _convert_subtitles(self, container, source, target):
-        """Decode each cue of `source` and encode it for `target` (1 ms time base), at its time on
+    def _converted(self, container, source, target) -> Iterator["av.Packet"]:
+        """Each cue of `source` decoded and encoded for `target` (1 ms time base), at its time on
         the output's timeline; cues without a duration are left out (a text cue needs an end)."""
         ms = Fraction(1, 1000)
         forward = _Forward(source.time_base or ms, restarts=False)
@@ -1557,7 +1587,7 @@ class VideoWriter:
                 out.stream, out.time_base = target, ms
                 out.pts = out.dts = start
                 out.duration = length
-                self.out.mux(out)
+                yield out
 
     def _rebased_chapters(self) -> list:
         """The input's chapters on the output's timeline: moved back by the origin, and where the

@@ -1922,3 +1922,29 @@ def test_frames_the_encoder_refuses_are_named_as_such(weights, tmp_path):
     r = cli(["inpaint", str(src), "-o", str(tmp_path / "o.mp4")], weights)
     one_line_error(r, 2, "the libx265 encoder refuses 8x8 frames at 10 bits")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+
+
+@pytest.mark.parametrize("out,stretch", [("o.mp4", 1), ("o.mkv", 1), ("o.avi", 1), ("o.webm", 1), ("o.mp4", 2)])
+def test_audio_is_stored_interleaved_with_the_video(tmp_path, out, stretch):
+    """The carried-over audio (copied; re-encoded for .webm; slowed) is stored beside the video of
+    its time, as ffmpeg stores it, not after it: past the muxer's 10 s of buffering, the audio of a
+    longer clip came after all its video but the last 10 s (MP4: 110 s of video, 160 MB, before the
+    first audio packet of a 2-minute clip), so a player streaming the file, or an AVI player, had to
+    read from two far places at once. Each audio packet is stored within 2 s of the video of its time."""
+    fps, seconds = Fraction(25), 24
+    src = make_video(tmp_path / "in.mp4", frames=seconds * 25, width=32, height=32, fps=fps, audio=True)
+    frame = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with VideoWriter(tmp_path / out, fps, 32, 32, audio_from=src, preset="ultrafast", stretch=stretch) as w:
+        for _ in range(seconds * 25 * stretch):
+            w.write(frame)
+    with av.open(str(tmp_path / out)) as c:
+        stored = sorted((p.pos, p.stream.type, float(p.pts * p.time_base)) for p in c.demux()
+                        if p.pos is not None and p.pos >= 0 and p.pts is not None)
+    video_so_far, audio = -1.0, 0
+    for pos, kind, t in stored:
+        if kind == "video":
+            video_so_far = max(video_so_far, t)
+        elif kind == "audio":
+            audio += 1
+            assert video_so_far - t < 2, f"{out}: the audio of {t:.1f} s is stored after the video up to {video_so_far:.1f} s"
+    assert audio > seconds * stretch * 10, f"{audio} audio packets in {seconds * stretch} s"
