@@ -1292,6 +1292,9 @@ class VideoWriter:
             self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"
             # constant quality on VP9's 0-63 scale: the default 18 becomes 31, the usual VP9 setting for HD
             self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}
+        elif codec == "libvpx":  # VP8: the same scale (4-63); its constant quality needs a bitrate cap (else
+            self.stream.pix_fmt = "yuv420p"  # FFmpeg's 256 kb/s holds), set far above what it takes: 4 bits a pixel
+            self.stream.options = {"crf": str(max(4, self.crf + 13)), "b": str(round(4 * self.width * self.height * self.fps))}
         elif codec == "gif":  # each frame with its own 256-colour palette: a fixed one loses 16 dB (example clip)
             self.stream.pix_fmt = "pal8"
             self.stream.codec_context.time_base = GIF_TIME_BASE

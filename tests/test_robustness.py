@@ -828,13 +828,14 @@ def test_mpeg_family_encoders_take_their_quality_from_crf(weights, tmp_path):
     assert (tmp_path / "m4_30.mkv").stat().st_size < (tmp_path / "m4.mkv").stat().st_size
 
 
-def test_av1_takes_crf(weights, tmp_path):
-    """--codec libsvtav1 takes --crf on its 0-63 scale as VP9 does (+13): it held its own default
-    whatever --crf said."""
+@pytest.mark.parametrize("codec", ["libsvtav1", "libvpx"])
+def test_av1_and_vp8_take_crf(weights, tmp_path, codec):
+    """--codec libsvtav1 and libvpx (VP8) take --crf on their 0-63 scale as VP9 does (+13): each
+    held its own default whatever --crf said (VP8: FFmpeg's 256 kb/s at any size)."""
     src = make_video(tmp_path / "in.mp4", frames=4, width=128, height=96)
     sizes = []
     for crf in (10, 30):
-        r = cli(["interpolate", str(src), "--codec", "libsvtav1", "--crf", str(crf), "-o", str(tmp_path / f"{crf}.mkv")], weights)
+        r = cli(["interpolate", str(src), "--codec", codec, "--crf", str(crf), "-o", str(tmp_path / f"{crf}.mkv")], weights)
         assert r.exit_code == 0, r.output
         sizes.append((tmp_path / f"{crf}.mkv").stat().st_size)
     assert sizes[1] < sizes[0] * 0.8, sizes
