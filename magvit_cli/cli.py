@@ -237,7 +237,7 @@ GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance sca
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6).")
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
-    "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
+    "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ; HQX for 10-bit input), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
     "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))
 PresetOpt = typer.Option(None, "--preset", show_default=False, help=(
     "H.264/H.265 encoder speed for its size, as ffmpeg's -preset: ultrafast, superfast, veryfast, faster, fast, "

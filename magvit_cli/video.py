@@ -280,15 +280,23 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
 
 
 TEN_BIT_ENCODERS = ("prores_ks", "prores")  # encoders --codec names that write 10 bits and nothing less (editors' intermediates)
+# Encoders --codec names that keep 10 bits of deeper input (8-bit input stays 8-bit), with the pixel
+# format and settings they take it in. (The bundled VP9 has no 10-bit build.)
+DEEP_ENCODERS = {
+    "libsvtav1": ("yuv420p10le", {}),  # AV1 Main 10
+    "dnxhd": ("yuv422p10le", {"profile": "dnxhr_hqx"}),  # DNxHR HQX: the 10-bit 4:2:2 intermediate editors take
+    "ffv1": ("yuv420p10le", {}),  # archives (4:4:4 input: yuv444p10le)
+}
 
 
 def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
     """Whether the writer keeps more than 8 bits for this output: PNG and TIFF (16-bit RGB) and
-    lossy H.264/H.265 and ProRes (10-bit YUV) do; lossless RGB H.264, JPEG and other encoders are 8-bit."""
+    lossy H.264/H.265, ProRes and DEEP_ENCODERS (10-bit YUV) do; lossless RGB H.264, JPEG and other
+    encoders are 8-bit."""
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_CODECS:
         return IMAGE_CODECS[suffix][2] is not None
-    return output_codec(path, codec) in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS
+    return output_codec(path, codec) in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS or codec in DEEP_ENCODERS
 
 
 def start_of(stream) -> Fraction:
@@ -1301,8 +1309,12 @@ class VideoWriter:
             self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE)
         elif codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # quiet: SVT-AV1 prints its settings to stderr otherwise
-            self.stream.pix_fmt = "yuv420p"
+            self.stream.pix_fmt = DEEP_ENCODERS[codec][0] if self.deep else "yuv420p"
             self.stream.options = {"crf": str(self.crf + 13)}  # AV1's 0-63 scale, as VP9's
+        elif self.deep and codec in DEEP_ENCODERS:  # 10 bits kept (DNxHR HQX, FFV1)
+            pix, options = DEEP_ENCODERS[codec]
+            self.stream.pix_fmt = pix.replace("420", "444") if self.full_chroma and codec == "ffv1" else pix
+            self.stream.options = dict(options)
         else:  # another --codec (ProRes, MJPEG, DNxHR, ...): a pixel format it takes
             self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
             self.stream.options = dict(ENCODER_OPTIONS.get(codec, {}))

@@ -841,14 +841,19 @@ def test_av1_and_vp8_take_crf(weights, tmp_path, codec):
     assert sizes[1] < sizes[0] * 0.8, sizes
 
 
-def test_ten_bit_input_into_prores_keeps_ten_bits(weights, tmp_path):
-    """ProRes (an editor's intermediate) holds 10 bits: a 10-bit clip goes in at 16 bits, not
-    through 8 (a ramp keeps hundreds of levels per channel where 8 bits keep fewer than 256)."""
-    src = encode_frames(tmp_path / "in10.mp4", _ramp(), pix="yuv420p10le")
+@pytest.mark.parametrize("codec,out,pix", [("prores_ks", "o.mov", "yuv422p10le"), ("dnxhd", "o.mov", "yuv422p10le"),
+                                           ("libsvtav1", "o.mkv", "yuv420p10le"), ("ffv1", "o.mkv", "yuv420p10le")])
+def test_ten_bit_input_into_encoders_that_hold_it_keeps_ten_bits(weights, tmp_path, codec, out, pix):
+    """ProRes and DNxHR (editors' intermediates: DNxHR HQX), AV1 (Main 10) and FFV1 (archives) hold
+    10 bits: a 10-bit clip goes in at 16 bits, not through 8 (a ramp keeps hundreds of levels per
+    channel where 8 bits keep fewer than 256). All but ProRes were written at 8 bits before."""
+    src = encode_frames(tmp_path / "in10.mp4", _ramp(width=256, height=144), pix="yuv420p10le")
     r = runner.invoke(app, ["interpolate", "--weights", str(weights), "--device", "cpu", "--steps", "2", "--json", str(src),
-                            "--codec", "prores_ks", "-o", str(tmp_path / "o.mov")])
+                            "--codec", codec, "-o", str(tmp_path / out)])
     assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["depth"] == 10, r.output
-    levels = len(np.unique(read_frames(tmp_path / "o.mov", deep=True)[..., 0]))
+    with av.open(str(tmp_path / out)) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == pix, c.streams.video[0].codec_context.pix_fmt
+    levels = len(np.unique(read_frames(tmp_path / out, deep=True)[..., 0]))
     assert levels > 300, f"{levels} levels of red: through 8 bits"
 
 
