@@ -77,6 +77,7 @@ SMOOTH_SHRINK_SIGMA = 7.0  # a smoothing this wide twice over runs at a reduced 
 ERROR_FLOOR = 1.0  # inverse-variance weights: a level of error neither estimate is trusted below (8-bit levels)
 FLOW_FILL_SIDE = 256  # the flow across a hole is completed with sweeps up to this size, upsampled above (3x faster, same PSNR)
 CACHE_BYTES = 512 << 20  # dynamic inpainting keeps a window's frames (float32) up to this much memory (720p: all 17)
+FAR_CAP = 3.0  # dynamic outpainting: the plain pair's disagreement is scaled by the sources' distance ratio, at most this much (chosen on the training clips and a validation clip, weights/README.md)
 CONSISTENCY = 0.5  # prediction: a velocity is kept where the one a frame earlier differs by less than this share of it
 
 
@@ -428,7 +429,9 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
     switch (_trust) picks between them by how much each pair disagrees: right motion makes the
     warped pair agree, a still scene the plain pair. The plain pair's disagreement is scaled by
     how much farther frame i lies from the first source than the two sources lie apart (two
-    neighbouring frames far off agree about content that has since moved). Where only one kind
+    neighbouring frames far off agree about content that has since moved), at most FAR_CAP times:
+    unbounded, a still background's small disagreement (camera shake, noise) grew 8-16 x for far
+    sources and lost to warps carrying a moving subject's extrapolated motion. Where only one kind
     has a candidate it is taken; where neither, `memory` or the harmonic fill (_rest).
     Extrapolating the flow across a canvas carries a moving subject's motion over a still
     background; this catches that."""
@@ -445,7 +448,8 @@ def _fill_versus_plain(i: int, get: Callable[[int], torch.Tensor], known: list[t
             flow = flow_to(j)
             warped.offer(miss & _seen(known[j], flow), _warp(img, flow), j)
     d_warped, both_warped = warped.spread()
-    far = np.abs(i - plain.src[0]).astype(np.float32) / np.maximum(np.abs(plain.src[1].astype(np.float32) - plain.src[0]), 1)
+    far = np.minimum(np.abs(i - plain.src[0]).astype(np.float32) / np.maximum(np.abs(plain.src[1].astype(np.float32) - plain.src[0]), 1),
+                     np.float32(FAR_CAP))
     d_plain, both_plain = plain.spread(far)
     has_warped, has_plain = warped.count > 0, plain.count > 0
     t = np.where(both_warped & both_plain, _trust(d_warped, d_plain), 1.0)
