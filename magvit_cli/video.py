@@ -967,6 +967,12 @@ def _retimed(pkt: "av.Packet", data: bytes) -> "av.Packet":
     return new
 
 
+def _due(pkt: "av.Packet") -> Fraction | None:
+    """When a packet is due on its stream's clock (its dts, else its pts), in seconds; None where it does not say."""
+    ts = pkt.dts if pkt.dts is not None else pkt.pts
+    return ts * pkt.time_base if ts is not None and pkt.time_base else None
+
+
 def _sources(path, kind: str) -> Iterator[tuple["av.container.InputContainer", "av.stream.Stream"]]:
     """Each `kind` ("audio" or "subtitles") stream of a file, each with its own opening of the file
     (so each track is read start to end on its own); the caller closes the ones it keeps."""
@@ -1484,8 +1490,7 @@ class VideoWriter:
             if pkt.duration:  # else unknown, as it was
                 pkt.duration *= 1000
             pkt.time_base = fine
-        ts = pkt.dts if pkt.dts is not None else pkt.pts
-        at = ts * pkt.time_base if ts is not None and pkt.time_base else None  # before muxing moves it to the stream's time base
+        at = _due(pkt)  # before muxing moves it to the stream's time base
         self.out.mux(pkt)
         if at is not None:
             self._carry(at)
@@ -1494,9 +1499,8 @@ class VideoWriter:
         """Mux the carried-over tracks' packets up to `until` on the output's timeline (None: all that
         are left), so each is stored beside the video of its time, as ffmpeg interleaves them: made
         after all the video, the audio of a clip longer than the muxer's 10 s of buffering was
-        stored after nearly all of it (a player streaming the file reads two far places at once;
-        AVI players stall). Re-encoding (and slowing) the audio so runs during the video's, not
-        after its last frame."""
+        stored after nearly all of it (a player streaming the file reads two far places at once).
+        Re-encoding (and slowing) the audio so runs during the video's, not after its last frame."""
         for t in self.tracks:
             if t.packets is None:
                 t.packets = self._packets(t)
@@ -1505,8 +1509,8 @@ class VideoWriter:
                     t.waiting = next(t.packets, None)
                 if t.waiting is None:
                     break
-                ts = t.waiting.dts if t.waiting.dts is not None else t.waiting.pts
-                if until is not None and ts is not None and t.waiting.time_base and ts * t.waiting.time_base > until:
+                due = _due(t.waiting)
+                if until is not None and due is not None and due > until:
                     break
                 self.out.mux(t.waiting)
                 t.waiting = None
