@@ -927,7 +927,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
 
 
 @app.command("bench")
-def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of interpolate,predict,outpaint,inpaint,reconstruct."),
+def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of: interpolate, predict, outpaint, inpaint, outpaint-dynamic, inpaint-dynamic, reconstruct."),
               size: str = typer.Option("640x360", "--size", help="Test clip size WxH."),
               frames: int = typer.Option(33, "--frames", help="Test clip frames."),
               vs_ffmpeg: bool = typer.Option(False, "--vs-ffmpeg", help="Also time ffmpeg minterpolate x2 on the same clip."),

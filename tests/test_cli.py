@@ -50,6 +50,10 @@ def test_help_lists_every_task():
         assert code in r.output
     r = runner.invoke(app, ["outpaint", "--help"])
     assert "horizontal strip" in r.output and "vertical strip" in r.output
+    from magvit_cli.bench import TASKS
+    r = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "400"})
+    missing = [t for t in TASKS if t not in r.output.replace(",", " ").replace(".", " ").split()]
+    assert not missing, f"bench --help leaves out {missing}"
 
 
 def test_help_reads_at_80_columns():
