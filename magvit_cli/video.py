@@ -1142,6 +1142,12 @@ def _qscale(crf: int) -> int:
     return max(1, min(31, round(crf / 6)))
 
 
+def _crf63(crf: int) -> str:
+    """--crf (H.264's 0-51 scale, default 18) on the 0-63 scale of VP9, VP8 and AV1: + 13, so the
+    default becomes 31, the usual VP9 setting for HD."""
+    return str(crf + 13)
+
+
 def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chroma: bool) -> str | None:
     """The first of _PIXEL_FORMATS that `codec` lists and opens with at this size (4:4:4 and RGB
     first where 4:2:0 cannot hold the size): ProRes takes only 10-bit 4:2:2 and up, MJPEG lists
@@ -1304,11 +1310,10 @@ class VideoWriter:
             self.stream.options = options
         elif codec == "libvpx-vp9":
             self.stream.pix_fmt = "yuv420p" if not self.full_chroma else "yuv444p"
-            # constant quality on VP9's 0-63 scale: the default 18 becomes 31, the usual VP9 setting for HD
-            self.stream.options = {"crf": str(self.crf + 13), "b": "0", "row-mt": "1"}
-        elif codec == "libvpx":  # VP8: the same scale (4-63); its constant quality needs a bitrate cap (else
-            self.stream.pix_fmt = "yuv420p"  # FFmpeg's 256 kb/s holds), set far above what it takes: 4 bits a pixel
-            self.stream.options = {"crf": str(max(4, self.crf + 13)), "b": str(round(4 * self.width * self.height * self.fps))}
+            self.stream.options = {"crf": _crf63(self.crf), "b": "0", "row-mt": "1"}  # constant quality
+        elif codec == "libvpx":  # VP8: its constant quality needs a bitrate cap (else FFmpeg's 256 kb/s holds),
+            self.stream.pix_fmt = "yuv420p"  # set far above what it takes: 4 bits a pixel
+            self.stream.options = {"crf": _crf63(self.crf), "b": str(round(4 * self.width * self.height * self.fps))}
         elif codec == "gif":  # each frame with its own 256-colour palette: a fixed one loses 16 dB (example clip)
             self.stream.pix_fmt = "pal8"
             self.stream.codec_context.time_base = GIF_TIME_BASE
@@ -1316,7 +1321,7 @@ class VideoWriter:
         elif codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # quiet: SVT-AV1 prints its settings to stderr otherwise
             self.stream.pix_fmt = DEEP_ENCODERS[codec][0] if self.deep else "yuv420p"
-            self.stream.options = {"crf": str(self.crf + 13)}  # AV1's 0-63 scale, as VP9's
+            self.stream.options = {"crf": _crf63(self.crf)}
         elif self.deep and codec in DEEP_ENCODERS:  # 10 bits kept (DNxHR HQX, FFV1)
             pix, options = DEEP_ENCODERS[codec]
             self.stream.pix_fmt = pix.replace("420", "444") if self.full_chroma and codec == "ffv1" else pix
