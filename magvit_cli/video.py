@@ -1144,8 +1144,8 @@ def _qscale(crf: int) -> int:
 
 def _crf63(crf: int) -> str:
     """--crf (H.264's 0-51 scale, default 18) on the 0-63 scale of VP9, VP8 and AV1: + 13, so the
-    default becomes 31, the usual VP9 setting for HD."""
-    return str(crf + 13)
+    default becomes 31, the usual VP9 setting for HD; 51 (H.264's lowest quality) their 63."""
+    return str(min(63, crf + 13))
 
 
 def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chroma: bool) -> str | None:

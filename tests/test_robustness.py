@@ -841,6 +841,16 @@ def test_av1_and_vp8_take_crf(weights, tmp_path, codec):
     assert sizes[1] < sizes[0] * 0.8, sizes
 
 
+@pytest.mark.parametrize("codec,out", [("libvpx-vp9", "o.webm"), ("libvpx", "o.webm"), ("libsvtav1", "o.mkv")])
+def test_the_lowest_quality_crf_works_on_the_0_63_scales(tmp_path, codec, out):
+    """--crf 51, the end of H.264's scale, is 63 on VP9's, VP8's and AV1's (crf + 13 capped): it was
+    64, which each encoder refused, named as if it refused the frames."""
+    with VideoWriter(tmp_path / out, Fraction(25), 64, 48, codec=codec, crf=51) as w:
+        for i in range(3):
+            w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    assert len(read_frames(tmp_path / out)) == 3
+
+
 @pytest.mark.parametrize("codec,out,pix", [("prores_ks", "o.mov", "yuv422p10le"), ("dnxhd", "o.mov", "yuv422p10le"),
                                            ("libsvtav1", "o.mkv", "yuv420p10le"), ("ffv1", "o.mkv", "yuv420p10le")])
 def test_ten_bit_input_into_encoders_that_hold_it_keeps_ten_bits(weights, tmp_path, codec, out, pix):
