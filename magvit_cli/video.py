@@ -225,6 +225,7 @@ def depth_of(frame: "av.VideoFrame") -> int:
 # when --codec is not given (images: IMAGE_CODECS).
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif"}
 DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
+_FASTSTART = ("mp4", "mov")  # the index (moov) is moved before the media when the file closes, so a player streaming it starts at once
 _HEVC_TAGGED = ("mp4", "mov")  # H.265 in these is tagged hvc1 (ffmpeg's default hev1 does not play on Apple devices)
 
 
@@ -1221,7 +1222,7 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
-        container = CONTAINERS.get(self.path.suffix.lower())
+        self.container = container = CONTAINERS.get(self.path.suffix.lower())  # None: an image or a sequence
         # each frame at its own time: the timed containers, and a .gif (in GIF_TIME_BASE, through the palette graph)
         timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif"
         self.times = times if timed else None
@@ -1283,7 +1284,8 @@ class VideoWriter:
             self.stream.width, self.stream.height = self.width, self.height
             self._tag_aspect()
             return
-        self.out = av.open(str(self.tmp), "w")
+        fast = self.container in _FASTSTART
+        self.out = av.open(str(self.tmp), "w", options={"movflags": "+faststart"} if fast else None)
         self.out.metadata.update(self.metadata)
         codec = self.codec
         self.stream = self.out.add_stream(codec, rate=self.fps)
@@ -1305,7 +1307,7 @@ class VideoWriter:
                 # frames 33-48 px wide corrupt the bundled libx265's heap (a crash at exit) unless cutree is off (seen here)
                 options["x265-params"] = "log-level=error" + (":cutree=0" if min(self.width, self.height) < 64 else "") + \
                     (f":hdr10=1:{self.colour.hdr10}" if self.deep and self.colour.hdr10 else "")
-                if CONTAINERS.get(self.path.suffix.lower()) in _HEVC_TAGGED:
+                if self.container in _HEVC_TAGGED:
                     self.stream.codec_tag = "hvc1"
             self.stream.options = options
         elif codec == "libvpx-vp9":
@@ -1337,7 +1339,7 @@ class VideoWriter:
             self._open_audio()
         if self.subtitles_from is not None:
             self._open_subtitles()
-        if self.attachments_from is not None and CONTAINERS.get(self.path.suffix.lower()) == "matroska":
+        if self.attachments_from is not None and self.container == "matroska":
             with av.open(str(self.attachments_from)) as c:
                 for a in c.streams.attachments:
                     if a.name and a.data:
@@ -1345,7 +1347,7 @@ class VideoWriter:
         for t in self.tracks:  # language and title: which track is which
             t.target.metadata.update({k: v for k, v in t.source.metadata.items() if k in ("language", "title")})
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])
-        if self.chapters and CONTAINERS.get(self.path.suffix.lower()) in ("mp4", "mov", "matroska", "webm"):
+        if self.chapters and self.container in ("mp4", "mov", "matroska", "webm"):
             self.out.set_chapters(self._rebased_chapters())
         try:  # the video encoder first: one that refuses the frames (x265 at a few pixels a side) is named as such
             self.stream.codec_context.open()

@@ -1964,3 +1964,35 @@ def test_audio_is_stored_interleaved_with_the_video(tmp_path, out, stretch):
             audio += 1
             assert video_so_far - t < 2, f"{out}: the audio of {t:.1f} s is stored after the video up to {video_so_far:.1f} s"
     assert audio > seconds * stretch * 10, f"{audio} audio packets in {seconds * stretch} s"
+
+
+def _top_level_boxes(path) -> list[str]:
+    """The types of an MP4/MOV file's top-level boxes, in the order they are stored."""
+    data, at, boxes = open(path, "rb").read(), 0, []
+    while at + 8 <= len(data):
+        size, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8].decode("latin-1")
+        if size == 1:  # a 64-bit size follows the type
+            size = int.from_bytes(data[at + 8:at + 16], "big")
+        boxes.append(kind)
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+@pytest.mark.parametrize("out", ["out.mp4", "out.mov", "out.m4v"])
+def test_mp4_and_mov_output_is_ready_to_stream(tmp_path, out):
+    """The index (moov) is stored before the media (mdat), as a web page or a phone streaming the
+    file needs to start playing before the whole file has arrived ("fast start", ffmpeg's
+    -movflags +faststart); it was stored at the end, after all the media. With audio and a
+    timecode track carried along, every frame still reads back."""
+    src = make_video(tmp_path / "in.mp4", frames=50, width=32, height=32, fps=Fraction(25), audio=True)
+    with VideoWriter(tmp_path / out, Fraction(25), 32, 32, audio_from=src, preset="ultrafast", timecode="01:00:00:00") as w:
+        for t in range(50):
+            w.write(np.full((32, 32, 3), 5 * t, np.uint8))
+    boxes = _top_level_boxes(tmp_path / out)
+    assert "moov" in boxes and "mdat" in boxes, f"{out}: top-level boxes {boxes}"
+    assert boxes.index("moov") < boxes.index("mdat"), f"{out}: the index is stored after the media: {boxes}"
+    with av.open(str(tmp_path / out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 50
+        assert c.streams.audio, f"{out}: the audio was lost"
