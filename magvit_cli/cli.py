@@ -706,12 +706,34 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 
 
 # --- training -------------------------------------------------------------------------------
+ResumeOpt = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly.")
 StopAfterOpt = typer.Option(None, "--stop-after", help="Stop after N steps of this call (checkpointed; --resume goes on).")
 InitOpt = typer.Option(None, "--init", help="Exported weights folder to start from (fine-tuning; the architecture comes from it).")
 MaxMinutesOpt = typer.Option(None, "--max-minutes", help=(
     "Stop once this call has run this long (set-up included), checkpointed and exported: "
     "fits a run into a GPU lease or a session; --resume goes on."))
 NprocOpt = typer.Option(1, "--nproc", help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
+TRAIN_HELP = {  # the options both `train` commands take, with their own defaults
+    "--steps": "Optimizer steps in the whole run; the learning rate's cosine decay (to a tenth) spans them, "
+               "so --resume with --stop-after or --max-minutes continues one schedule.",
+    "--batch": "Clips per process per micro-batch.",
+    "--accumulate": "Micro-batches per optimizer step.",
+    "--frames": "Clip length in frames (1 + 4k).",
+    "--size": "Crop size in pixels (square).",
+    "--lr": "Peak learning rate, reached after --warmup steps.",
+    "--warmup": "Steps of linear learning-rate warm-up from 0.",
+    "--synthetic-weight": "Share of synthetic clips (1 without --data).",
+    "--eval-every": "Steps between held-out measurements in OUT/metrics.jsonl (and at the end).",
+    "--ckpt-every": "Steps between checkpoints (OUT/checkpoint.pt, what --resume continues from).",
+    "--seed": "Random seed of the model's initialization and the data order.",
+    "--compile": "torch.compile the model before training (the first steps wait for the compile).",
+    "--device": "auto | cpu | cuda. auto takes a GPU when there is one, and says so when it trains on the CPU.",
+}
+
+
+def _train_opt(default, name: str):
+    """A `train` option shared by the tokenizer and transformer commands, with its help text."""
+    return typer.Option(default, name, help=TRAIN_HELP[name])
 
 
 def _launch(nproc: int) -> None:
@@ -732,6 +754,13 @@ def _launch(nproc: int) -> None:
     import subprocess
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "magvit_cli", *argv]
     raise typer.Exit(subprocess.call(cmd))
+
+
+def _train_device(device: str, quiet: bool) -> None:
+    """Say when `--device auto` finds no GPU and the run trains on the CPU (once, not per process)."""
+    import torch
+    if device == "auto" and not torch.cuda.is_available() and not quiet and os.environ.get("RANK", "0") == "0":
+        _warn("no GPU found: training on the CPU (slow); --device cpu silences this")
 
 
 def _trained(path: Path, quiet: bool) -> None:
@@ -766,13 +795,12 @@ def train_tokenizer_cmd(
         data: List[str] = typer.Option([], "--data", help="Folder or file of videos/images (repeatable). Sub-folders name classes."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value (JSON values), e.g. --set bits=14."),
-        steps: int = typer.Option(1000, "--steps"), batch: int = typer.Option(8, "--batch", help="Clips per process per micro-batch."),
-        accumulate: int = typer.Option(1, "--accumulate", help="Micro-batches per optimizer step."),
-        frames: int = typer.Option(9, "--frames", help="Clip length (1 + 4k)."), size: int = typer.Option(64, "--size", help="Crop size."),
+        steps: int = _train_opt(1000, "--steps"), batch: int = _train_opt(8, "--batch"),
+        accumulate: int = _train_opt(1, "--accumulate"), frames: int = _train_opt(9, "--frames"), size: int = _train_opt(64, "--size"),
         max_short: Optional[int] = typer.Option(None, "--max-short", help=(
             "Crops come from frames resized to a short side between --size and this (never upscaled). "
             "Default 2 x --size: footage well below its own scale; larger: nearer it.")),
-        lr: float = typer.Option(1e-4, "--lr"), warmup: int = typer.Option(100, "--warmup"),
+        lr: float = _train_opt(1e-4, "--lr"), warmup: int = _train_opt(100, "--warmup"),
         betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
         entropy_weight: float = typer.Option(0.1, "--entropy-weight", help=(
             "LFQ entropy penalty weight. A fresh run starts at 5x and anneals down to it; with --init "
@@ -780,16 +808,15 @@ def train_tokenizer_cmd(
         recon: str = typer.Option("l1", "--recon", help=(
             "Reconstruction loss: l1 (the default releases' tokenizer) or l2 (mean squared error, what PSNR measures).")),
         perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
-        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight"),
+        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight", help="Weight of the perceptual loss (with --perceptual)."),
         disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
         disc_start: int = typer.Option(2000, "--disc-start", help="Step at which the discriminator switches on."),
-        synthetic_weight: float = typer.Option(0.5, "--synthetic-weight", help="Share of synthetic clips (1 without --data)."),
+        synthetic_weight: float = _train_opt(0.5, "--synthetic-weight"),
         heldout: Optional[str] = typer.Option(None, "--heldout", help="Video for held-out PSNR in metrics.jsonl."),
-        eval_every: int = typer.Option(500, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
-        workers: int = typer.Option(1, "--workers"), seed: int = typer.Option(0, "--seed"),
-        device: str = typer.Option("auto", "--device"), compile_: bool = typer.Option(False, "--compile"),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly."),
-        init: Optional[Path] = InitOpt,
+        eval_every: int = _train_opt(500, "--eval-every"), ckpt_every: int = _train_opt(250, "--ckpt-every"),
+        workers: int = typer.Option(1, "--workers", help="Data-loading processes beside the training one (0: load in it)."),
+        seed: int = _train_opt(0, "--seed"), device: str = _train_opt("auto", "--device"), compile_: bool = _train_opt(False, "--compile"),
+        resume: bool = ResumeOpt, init: Optional[Path] = InitOpt,
         freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the decoder only (with --init): tokens stay the same, so transformers trained on them stay valid."),
         freeze_decoder: bool = typer.Option(False, "--freeze-decoder", help=(
             "Train the encoder only (with --init): it learns the tokens the trained decoder draws best; "
@@ -806,6 +833,7 @@ def train_tokenizer_cmd(
         if recon not in ("l1", "l2"):
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
+        _train_device(device, quiet)
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
                                    accumulate=accumulate, frames=frames, size=size, max_short=max_short, lr=lr,
                                    warmup=warmup, betas=_betas(betas), recon=recon, entropy_weight=entropy_weight,
@@ -833,13 +861,13 @@ def train_transformer_cmd(
         cache_variants: Optional[int] = typer.Option(None, "--cache-variants", help="Condition variants encoded per batch of clips (default all 12; fewer = faster cache)."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value."),
-        frames: int = typer.Option(17, "--frames"), size: int = typer.Option(64, "--size"),
-        steps: int = typer.Option(2000, "--steps"), batch: int = typer.Option(16, "--batch"),
-        accumulate: int = typer.Option(1, "--accumulate"), lr: float = typer.Option(1e-3, "--lr"),
-        warmup: int = typer.Option(100, "--warmup"), synthetic_weight: float = typer.Option(0.5, "--synthetic-weight"),
-        eval_every: int = typer.Option(250, "--eval-every"), ckpt_every: int = typer.Option(250, "--ckpt-every"),
-        seed: int = typer.Option(0, "--seed"), device: str = typer.Option("auto", "--device"),
-        compile_: bool = typer.Option(False, "--compile"), resume: bool = typer.Option(False, "--resume"),
+        frames: int = _train_opt(17, "--frames"), size: int = _train_opt(64, "--size"),
+        steps: int = _train_opt(2000, "--steps"), batch: int = _train_opt(16, "--batch"),
+        accumulate: int = _train_opt(1, "--accumulate"), lr: float = _train_opt(1e-3, "--lr"),
+        warmup: int = _train_opt(100, "--warmup"), synthetic_weight: float = _train_opt(0.5, "--synthetic-weight"),
+        eval_every: int = _train_opt(250, "--eval-every"), ckpt_every: int = _train_opt(250, "--ckpt-every"),
+        seed: int = _train_opt(0, "--seed"), device: str = _train_opt("auto", "--device"), compile_: bool = _train_opt(False, "--compile"),
+        resume: bool = ResumeOpt,
         init: Optional[Path] = InitOpt,
         condition: Optional[str] = typer.Option(None, "--condition", help="Tokens that show the condition video: footprint (SPEC: tokens over known pixels; the rest start as [MASK]) or padded (every token shows the padded video: blend, repeat, edge; the model learns to refine it). Default: --init's, else footprint."),
         motion: bool = typer.Option(False, "--motion/--no-motion", help="Padded condition region: pad interpolation and prediction in the token cache along the motion, as inference does (clips drawn at twice --size for the flow). Default: the plain blend and held frame."),
@@ -849,6 +877,7 @@ def train_transformer_cmd(
     _launch(nproc)
     try:
         from .train.transformer import TransformerTrainConfig, train_transformer
+        _train_device(device, quiet)
         cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips, cache_variants=cache_variants,
                                      preset=preset, model_overrides=_overrides(set_), frames=frames, size=size, steps=steps,
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,

@@ -451,3 +451,40 @@ def test_max_minutes_stops_checkpointed_and_exported_and_resume_goes_on(tmp_path
     last = rows(tr / "metrics.jsonl")[-1]
     assert any(k.startswith("acc.") for k in last) and last["step"] == 1, f"the last step is evaluated: {last}"
     assert (tr / "export/model.safetensors").exists()
+
+
+@pytest.mark.parametrize("command", ["tokenizer", "transformer"])
+def test_train_refuses_a_device_it_cannot_train_on(tmp_path, command):
+    """`--device mps` or a misspelt device trained on the CPU without a word (training speaks CPU
+    and CUDA only); now a one-line error, exit 2, and no run folder left behind."""
+    for device in ("mps", "gpu"):
+        out = tmp_path / f"run_{device}"
+        extra = ["--tokenizer", str(tmp_path)] if command == "transformer" else []
+        r = CliRunner().invoke(app, ["train", command, "--out", str(out), *extra, "--device", device, "-q", "--preset", "tiny",
+                                     "--steps", "1", "--batch", "1", "--frames", "5", "--size", "16"])
+        assert r.exit_code == 2, f"--device {device}: exit {r.exit_code}: {r.output}"
+        assert r.output.strip().splitlines() == [f"error: --device must be auto, cpu or cuda for training, not '{device}'"], r.output
+        assert not out.exists(), f"--device {device} left {out}"
+
+
+def test_train_on_auto_says_when_there_is_no_gpu(tmp_path, monkeypatch):
+    """`--device auto` on a machine without a GPU trains on the CPU and says so in a warning line,
+    as inference does (it said nothing: a user who meant the GPU learnt it from the speed)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["train", "tokenizer", "--preset", "tiny", "--steps", "1", "--batch", "1", "--frames", "5", "--size", "16",
+            "--workers", "0", "--warmup", "1"]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "auto")])
+    assert r.exit_code == 0, r.output
+    assert "warning: no GPU found: training on the CPU" in r.output, r.output
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "cpu"), "--device", "cpu"])
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+
+
+def test_every_train_option_says_what_it_does():
+    """Each option of `train tokenizer` and `train transformer` has help text (--steps, --lr,
+    --seed, --compile and others had none)."""
+    import typer.main
+    for command in ("tokenizer", "transformer"):
+        cmd = typer.main.get_command(app).commands["train"].commands[command]
+        bare = [p.opts[0] for p in cmd.params if not getattr(p, "help", None)]
+        assert not bare, f"train {command}: {bare} have no help"

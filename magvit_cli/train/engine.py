@@ -35,6 +35,8 @@ class Dist:
 
 def setup_distributed(device: str = "auto") -> Dist:
     """Join the process group when launched by torchrun (WORLD_SIZE set); else single process."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda for training, not {device!r}")
     want_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
         raise MagvitError("--device cuda asked for, but no CUDA device is available")
