@@ -480,11 +480,14 @@ def test_train_on_auto_says_when_there_is_no_gpu(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "warning" not in r.output, r.output
 
 
-def test_every_train_option_says_what_it_does():
-    """Each option of `train tokenizer` and `train transformer` has help text (--steps, --lr,
-    --seed, --compile and others had none)."""
+def test_every_option_says_what_it_does():
+    """Each option and argument of every command has help text (`train tokenizer` and `train
+    transformer`'s --steps, --lr, --seed, --compile and others had none)."""
     import typer.main
-    for command in ("tokenizer", "transformer"):
-        cmd = typer.main.get_command(app).commands["train"].commands[command]
-        bare = [p.opts[0] for p in cmd.params if not getattr(p, "help", None)]
-        assert not bare, f"train {command}: {bare} have no help"
+
+    def bare(cmd, path):
+        if hasattr(cmd, "commands"):
+            return [b for name, sub in cmd.commands.items() for b in bare(sub, [*path, name])]
+        return [f"{' '.join(path)} {p.opts[0] if p.opts else p.name}" for p in cmd.params if not getattr(p, "help", None)]
+    missing = bare(typer.main.get_command(app), [])
+    assert not missing, f"no help: {missing}"
