@@ -91,6 +91,7 @@ class State:
     json = False
     allow_pickle = False
     stdout_busy = False  # -o -: stdout carries the output, so messages go to stderr
+    weights_from_env = False  # --weights came from $MAGVIT_WEIGHTS: a load error says so
 
 
 def _print_version(value: bool):
@@ -226,7 +227,17 @@ ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output fil
 SkipOpt = typer.Option(False, "--skip-existing", help=(
     "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
     "picks up where it was. Not with --force."))
-WeightsOpt = typer.Option(None, "--weights", help="Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. Default: the shipped weights/default.")
+def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]) -> Optional[str]:
+    """Note whether --weights was set by $MAGVIT_WEIGHTS (asked while the call's options are parsed:
+    the model may load later, outside click's context)."""
+    source = ctx.get_parameter_source(param.name)
+    State.weights_from_env = getattr(source, "name", None) == "ENVIRONMENT"  # Typer's own click or the package's
+    return value
+
+
+WeightsOpt = typer.Option(None, "--weights", envvar="MAGVIT_WEIGHTS", show_envvar=False, callback=_weights_source, help=(
+    "Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. "
+    "Default: $MAGVIT_WEIGHTS where set (a batch script's or shell's own weights), else the shipped weights/default."))
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | mps. auto takes a GPU when there is one.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
@@ -395,11 +406,16 @@ def _warn(msg: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
 
 
-def _load(weights, device, precision, need_transformer=True) -> pipeline.Magvit:
+def _load(weights, device, precision, need_transformer=True, warn: bool = True) -> pipeline.Magvit:
+    """The model, once per call; `warn`: say when `--device auto` falls back to the CPU (not where
+    the call prints the device itself)."""
     try:
-        return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn, allow_pickle=State.allow_pickle)
+        return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn if warn else None,
+                               allow_pickle=State.allow_pickle)
     except Exception as e:
         e.whole_call = True  # the weights, device and precision are the call's: no other input would load them
+        if isinstance(e, MagvitError) and State.weights_from_env:
+            e.args = (f"{e} (--weights from $MAGVIT_WEIGHTS)",)
         raise
 
 
@@ -662,7 +678,7 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
                 for given, src in zip(inputs, p.inputs):
                     emit(*_describe_input(video.probe(src), given))
             return
-        m = pipeline.Magvit(weights, device, precision, need_transformer=False, allow_pickle=State.allow_pickle)
+        m = _load(weights, device, precision, need_transformer=False, warn=False)
         from .weights import resolve
         paths = resolve(weights)
         tr = None
@@ -698,8 +714,7 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
     """List the class names of the loaded transformer (for generate and predict --class)."""
     State.json = json_
     try:
-        m = pipeline.Magvit(weights, "cpu", "fp32", allow_pickle=State.allow_pickle)
-        names = m.class_names
+        names = _load(weights, "cpu", "fp32", warn=False).class_names
         emit({"classes": names}, "\n".join(f"{i:3d}  {n}" for i, n in enumerate(names)) or "(the model has no classes)")
     except (MagvitError, Exception) as e:
         fail(e)

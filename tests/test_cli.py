@@ -811,3 +811,22 @@ def test_summary_counts_the_frames_a_gif_keeps(weights, tmp_path):
     kept = len(read_frames(tmp_path / "o.gif"))
     assert kept < 12, f"{kept} frames kept of 12 at 60 fps: none left out, the test proves nothing"
     assert out["frames"] == kept, f"summary says {out['frames']} frames, the GIF holds {kept}"
+
+
+def test_weights_come_from_the_environment(weights, clip, tmp_path):
+    """$MAGVIT_WEIGHTS stands for --weights (a batch script or shell sets its weights once): the
+    tiny test weights' 9-frame window shows in `info`, where the shipped ones have 17; --weights on
+    the command line wins; a load error says the weights came from the variable."""
+    r = runner.invoke(app, ["info", "--json", "--device", "cpu"], env={"MAGVIT_WEIGHTS": str(weights)})
+    assert r.exit_code == 0 and json.loads(r.stdout)["weights"] == str(weights), r.output
+    r = runner.invoke(app, ["interpolate", str(clip), "--steps", "2", "--device", "cpu", "--json", "-o", str(tmp_path / "x2.mp4")],
+                      env={"MAGVIT_WEIGHTS": str(weights)})
+    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["frames"] == 12, r.output
+    r = runner.invoke(app, ["info", "--json", "--device", "cpu", "--weights", str(weights)], env={"MAGVIT_WEIGHTS": str(tmp_path)})
+    assert r.exit_code == 0 and json.loads(r.stdout)["weights"] == str(weights), r.output
+    for args in (["info"], ["classes"], ["interpolate", str(clip), "-o", str(tmp_path / "y.mp4")]):
+        r = runner.invoke(app, [*args, "--device", "cpu"] if args != ["classes"] else args, env={"MAGVIT_WEIGHTS": str(tmp_path)})
+        assert r.exit_code == 1, f"{args}: exit {r.exit_code}: {r.output}"
+        assert r.output.strip().endswith("(--weights from $MAGVIT_WEIGHTS)"), f"{args}: {r.output}"
+    r = runner.invoke(app, ["info", "--device", "cpu", "--weights", str(tmp_path)])
+    assert r.exit_code == 1 and "MAGVIT_WEIGHTS" not in r.output, r.output
