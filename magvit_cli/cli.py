@@ -126,7 +126,13 @@ def fail(e: BaseException) -> None:
 def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
     """An error as one line on stderr (naming `src`, one input of several, where it does not
     already); returns that line's text and the exit code: 2 for bad options or input, 1 otherwise."""
-    text = str(e) if isinstance(e, MagvitError) else f"{type(e).__name__}: {e} (MAGVIT_DEBUG=1 shows the traceback)"
+    message = str(e).strip()
+    if "Traceback (most recent call last)" in message:  # re-raised from another process (a data-loading worker): its last line says what
+        message = message.splitlines()[-1].strip()
+        text = message if isinstance(e, MagvitError) else f"{message} (in another process; MAGVIT_DEBUG=1 shows the traceback)"
+    else:
+        message = " ".join(message.split())  # one line
+        text = message if isinstance(e, MagvitError) else f"{type(e).__name__}: {message} (MAGVIT_DEBUG=1 shows the traceback)"
     text = text if src is None or str(src) in text else f"{src}: {text}"
     error_line(text)
     return text, e.exit_code if isinstance(e, MagvitError) else 1
@@ -860,7 +866,7 @@ def train_tokenizer_cmd(
                                    device=device, compile=compile_, resume=resume, quiet=quiet,
                                    init=str(init) if init else None, freeze_encoder=freeze_encoder,
                                    freeze_decoder=freeze_decoder, distill=distill, distill_weight=distill_weight)
-        _trained(train_tokenizer(cfg), quiet)
+        _trained(train_tokenizer(cfg, warn=_warn), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -902,7 +908,7 @@ def train_transformer_cmd(
                                      motion=motion)
         if condition is not None and condition not in tasks.CONDITION_REGIONS:
             raise UsageError(f"--condition must be one of {', '.join(tasks.CONDITION_REGIONS)}, got {condition!r}")
-        _trained(train_transformer(cfg), quiet)
+        _trained(train_transformer(cfg, warn=_warn), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 

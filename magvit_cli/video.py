@@ -334,6 +334,12 @@ def _open(path: str | Path):
     return container
 
 
+def check_readable(path: str | Path) -> None:
+    """The input opens as a video or an image with a video stream (UsageError naming why not);
+    nothing is decoded: cheap enough to ask of every file of a training folder."""
+    _open(path).close()
+
+
 def main_video(c: "av.container.InputContainer") -> "av.video.stream.VideoStream":
     """The video stream a file is about, as FFmpeg picks it (av_find_best_stream): not a cover
     picture stored as a video stream ahead of it (Matroska, MP4 from taggers)."""

@@ -22,7 +22,7 @@ def tok_cfg(out, **kw):
     return TokenizerTrainConfig(**{**base, **kw})
 
 
-from conftest import metrics_rows as rows
+from conftest import make_video, metrics_rows as rows
 
 
 def test_tokenizer_loss_falls(tmp_path):
@@ -491,3 +491,84 @@ def test_every_option_says_what_it_does():
         return [f"{' '.join(path)} {p.opts[0] if p.opts else p.name}" for p in cmd.params if not getattr(p, "help", None)]
     missing = bare(typer.main.get_command(app), [])
     assert not missing, f"no help: {missing}"
+
+
+def _bad_files(folder):
+    """A truncated mp4 (its index lost), an empty one and a text file named .mp4 in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = make_video(folder / "good.mp4", frames=8, width=32, height=32)
+    (folder / "cut.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.mp4").write_text("not a video")
+    return good
+
+
+def test_training_leaves_out_files_that_do_not_open(tmp_path):
+    """A --data folder with a truncated, an empty and a mislabelled file trains on the rest, with
+    one warning line naming how many were left out (a worker failed on the first bad file it drew
+    and the run died with a traceback, then never exited); a folder where nothing opens, one with
+    no media and a path that does not exist are one-line errors that leave no run folder behind."""
+    _bad_files(tmp_path / "data")
+    args = ["train", "tokenizer", "--preset", "tiny", "--steps", "2", "--batch", "2", "--frames", "5", "--size", "16",
+            "--warmup", "1", "--device", "cpu", "--synthetic-weight", "0"]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--data", str(tmp_path / "data")])
+    assert r.exit_code == 0, r.output
+    warnings = [line for line in r.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "3 of 4 files do not open" in warnings[0], r.output
+    for name in ("cut.mp4", "empty.mp4", "notes.mp4"):
+        assert name in warnings[0], warnings[0]
+    (tmp_path / "data" / "good.mp4").unlink()
+    (tmp_path / "nothing").mkdir()
+    for data, says in ((tmp_path / "data", "none of the 3 videos and images opens"), (tmp_path / "nothing", "no videos or images in it"),
+                       (tmp_path / "nowhere", "no such file or folder")):
+        out = tmp_path / f"run_{data.name}"
+        r = CliRunner().invoke(app, [*args, "--out", str(out), "--data", str(data)])
+        assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert not out.exists(), f"{data.name}: {out} was left behind"
+
+
+def test_a_file_that_fails_to_decode_later_is_left_out(tmp_path, monkeypatch):
+    """A file that opened at the start but fails to decode when drawn (a damaged stretch) is left
+    out with a warning line, and the clip comes from another file."""
+    import random
+    from magvit_cli.errors import MagvitError
+    from magvit_cli.train import data
+    make_video(tmp_path / "a.mp4", frames=8, width=32, height=32)
+    make_video(tmp_path / "b.mp4", frames=8, width=32, height=32, seed=1)
+    said = []
+    src = data.ClipSource([tmp_path], 5, 16, synthetic_weight=0.0, warn=said.append)
+    real = src._load
+
+    def load(path):
+        if path.name == "a.mp4":
+            raise MagvitError(f"{path}: decoding failed after frame 3 (damaged)")
+        return real(path)
+    monkeypatch.setattr(src, "_load", load)
+    clips = [src.sample(random.Random(i))[0] for i in range(6)]
+    assert all(c.shape == (3, 5, 16, 16) for c in clips)
+    assert [v.name for v, _ in src.videos] == ["b.mp4"], src.videos
+    assert len(said) == 1 and "a.mp4: decoding failed after frame 3" in said[0] and "left out" in said[0], said
+
+
+def test_a_failing_data_worker_ends_the_run(tmp_path):
+    """An error inside a data-loading worker ends the run with one error line and exit status 1;
+    it hung at exit (the interpreter waited for workers that ignore SIGTERM)."""
+    script = tmp_path / "fail.py"
+    script.write_text(
+        "import sys\n"
+        "from magvit_cli.train import data\n"
+        "def bad(self, rng):\n"
+        "    raise RuntimeError('boom in a worker')\n"
+        "data.ClipSource.sample = bad\n"
+        "from magvit_cli.cli import app\n"
+        f"sys.argv = ['magvit', 'train', 'tokenizer', '--out', {str(tmp_path / 'run')!r}, '--preset', 'tiny', '--steps', '2',\n"
+        "            '--frames', '5', '--size', '16', '--batch', '2', '--device', 'cpu', '-q', '--workers', '1']\n"
+        "app()\n")
+    import subprocess
+    import sys
+    try:
+        p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run did not end within 120 s of its worker failing")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and lines == ["error: RuntimeError: boom in a worker (in another process; MAGVIT_DEBUG=1 shows the traceback)"], p.stderr

@@ -19,14 +19,15 @@ import math
 import random
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..errors import UsageError
-from ..video import IMAGE_SUFFIXES, iter_frames
+from ..errors import MagvitError, UsageError
+from ..video import IMAGE_SUFFIXES, check_readable, iter_frames
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}
 SYNTHETIC_CLASSES = ("bounce", "orbit", "pan-left", "pan-right", "zoom-in", "zoom-out")
@@ -128,7 +129,11 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None) 
     `labels` (by path relative to its data folder, or by file name), else its first sub-folder."""
     items, classes = [], []
     for root in map(Path, folders):
+        if not root.exists():
+            raise UsageError(f"--data {root}: no such file or folder")
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+        if not files:
+            raise UsageError(f"--data {root}: no videos or images in it ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})")
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             name = (labels or {}).get(rel.as_posix()) or (labels or {}).get(f.name)
@@ -143,16 +148,40 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None) 
     return items, classes
 
 
+def _readable(items: list[tuple[Path, int]], warn: Callable[[str], None]) -> list[tuple[Path, int]]:
+    """The items whose files open as a video or an image (video.check_readable: cheap, nothing
+    decoded); the others are left out in one warning line. None opening is an error: a training
+    run on the synthetic clips alone is not what --data asked for."""
+    kept, bad = [], []
+    for path, label in items:
+        try:
+            check_readable(path)
+            kept.append((path, label))
+        except MagvitError as e:
+            bad.append(str(e))
+    if bad and not kept:
+        raise UsageError(f"--data: none of the {len(bad)} videos and images opens ({bad[0]})")
+    if bad:
+        warn(f"--data: {len(bad)} of {len(items)} files do not open and are left out: {'; '.join(bad[:3])}"
+             + (f"; and {len(bad) - 3} more" if len(bad) > 3 else ""))
+    return kept
+
+
 class ClipSource:
-    """Random clips from media files, plus the synthetic generator."""
+    """Random clips from media files, plus the synthetic generator. Files that do not open are
+    left out at the start (a warning line); one that fails to decode later is left out when it
+    does (a warning line from the process that read it), and another is drawn."""
 
     def __init__(self, folders: list[str | Path], frames: int, size: int, synthetic_weight: float = 0.5,
-                 cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None, max_short: int | None = None):
+                 cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None, max_short: int | None = None,
+                 warn: Callable[[str], None] | None = None):
         # max_short: videos are held at a short side of at most this, never upscaled (default: at
         # 2 x size, as the releases trained) and crops are drawn from frames resized to a short side
         # between size and that; a larger value shows crops nearer the footage's own scale (the
         # cache bound grows with the pixels it holds)
-        self.items, self.folder_classes = list_media(folders, read_labels(labels) if labels else None)
+        self.warn = warn or (lambda msg: None)
+        items, self.folder_classes = list_media(folders, read_labels(labels) if labels else None)
+        self.items = _readable(items, self.warn)
         self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
         self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
         self.frames, self.size = frames, size
@@ -179,9 +208,20 @@ class ClipSource:
             self.cache.popitem(last=False)
         return x
 
+    def _drop(self, item: tuple[Path, int], e: MagvitError) -> None:
+        """Leave out a file that failed to decode part-way (it opened at the start)."""
+        for pool in (self.videos, self.images):
+            if item in pool:
+                pool.remove(item)
+        self.warn(f"{e}; left out of training")
+
     def picture(self, rng: random.Random) -> torch.Tensor:
-        if self.images and rng.random() < 0.8:
-            return self._load(rng.choice(self.images)[0])[:, 0].float()
+        while self.images and rng.random() < 0.8:
+            item = rng.choice(self.images)
+            try:
+                return self._load(item[0])[:, 0].float()
+            except MagvitError as e:
+                self._drop(item, e)
         return texture(self.size, rng)
 
     def synthetic(self, rng: random.Random) -> tuple[torch.Tensor, int]:
@@ -193,8 +233,16 @@ class ClipSource:
         return camera_clip(self.picture(rng), self.frames, self.size, motion, rng), cls
 
     def video_clip(self, rng: random.Random) -> tuple[torch.Tensor, int]:
-        path, label = rng.choice(self.videos)
-        v = self._load(path)
+        while True:
+            item = rng.choice(self.videos)
+            try:
+                v = self._load(item[0])
+                break
+            except MagvitError as e:
+                self._drop(item, e)
+                if not self.videos:
+                    return self.synthetic(rng)
+        label = item[1]
         stride = rng.choice([1, 1, 2])
         need = (self.frames - 1) * stride + 1
         if v.shape[1] < need:

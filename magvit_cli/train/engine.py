@@ -110,11 +110,22 @@ def ignore_stop_signals(_worker_id: int):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def loader(source, batch: int, start_step: int, d: Dist, seed: int, workers: int) -> DataLoader:
-    return DataLoader(IndexedClips(source, seed), batch_size=batch,
-                      sampler=IndexedSampler(batch, start_step, d), num_workers=workers,
-                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-                      worker_init_fn=ignore_stop_signals if workers else None)
+@contextmanager
+def batches(source, batch: int, start_step: int, d: Dist, seed: int, workers: int):
+    """The training batches (an iterator of {"video", "label"} batches, from `start_step` on), for
+    the block; its worker processes are stopped when the block ends, however it ends. (They ignore
+    SIGTERM, stop_on_signal's reason: left to the interpreter's exit, which stops its children with
+    SIGTERM and waits for them, a run whose worker had failed never ended.)"""
+    it = iter(DataLoader(IndexedClips(source, seed), batch_size=batch,
+                         sampler=IndexedSampler(batch, start_step, d), num_workers=workers,
+                         persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                         worker_init_fn=ignore_stop_signals if workers else None))
+    try:
+        yield it
+    finally:
+        stop = getattr(it, "_shutdown_workers", None)  # PyTorch's own shutdown (its finaliser's); none without workers
+        if stop is not None:
+            stop()
 
 
 class EMA:

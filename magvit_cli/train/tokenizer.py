@@ -18,6 +18,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -107,7 +108,7 @@ def check_freezing(cfg: TokenizerTrainConfig):
         raise UsageError("--distill needs --freeze-decoder: the search's judge, the decoder frozen, must stay the same")
 
 
-def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
+def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | None = None) -> Path:
     """Train (or resume) and export EMA weights to cfg.out/export. Returns the export folder."""
     check_freezing(cfg)
     d = engine.setup_distributed(cfg.device)
@@ -117,6 +118,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
         raise UsageError("--set cannot change the architecture of --init weights")
     mcfg = init.config if init is not None else model_config(cfg)
     mcfg.latent_shape(cfg.frames, cfg.size, cfg.size)  # raises on bad sizes
+    source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short,
+                        warn=warn if d.main else None)  # before the run folder: bad --data leaves none behind
     out = engine.run_folder(cfg.out, cfg.resume)
     torch.manual_seed(cfg.seed)
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
@@ -144,8 +147,6 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
     dnet = DDP(disc) if (disc is not None and d.world > 1) else disc
     if cfg.compile:
         net = torch.compile(net)
-    source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short)
-    batches = iter(engine.loader(source, cfg.batch, start * cfg.accumulate, d, cfg.seed, cfg.workers))
     metrics = engine.Metrics(out / "metrics.jsonl" if d.main else None)
     amp = dict(device_type=d.device.type, dtype=torch.bfloat16, enabled=d.device.type == "cuda")
     progress = engine.Progress(cfg.steps, start, d.main and not cfg.quiet, "tokenizer")
@@ -160,7 +161,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> Path:
         return step
 
     step, t_last, clips = start, time.time(), 0
-    with engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
+    with engine.batches(source, cfg.batch, start * cfg.accumulate, d, cfg.seed, cfg.workers) as batches, \
+            engine.checkpointed(progress, lambda: checkpoint(step), ckpt_path):
         end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
         stop = False
         while step < end and not stop:

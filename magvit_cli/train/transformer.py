@@ -19,6 +19,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -279,10 +280,9 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
     return out
 
 
-def train_transformer(cfg: TransformerTrainConfig) -> Path:
+def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] | None = None) -> Path:
     d = engine.setup_distributed(cfg.device)
     deadline = engine.Deadline(cfg.max_minutes, d)  # counts the set-up (cache, data) too: the whole call fits
-    out = engine.run_folder(cfg.out, cfg.resume)
     tokenizer = load_model(cfg.tokenizer, expect="tokenizer", device=d.device)
     tcfg = (tokenizer.config.time_factor, tokenizer.config.space_factor)
     model = engine.warm_start(cfg.init, "transformer", d.device)
@@ -290,11 +290,14 @@ def train_transformer(cfg: TransformerTrainConfig) -> Path:
     region = cfg.condition or (model.config.condition if model is not None else "footprint")
     if cfg.motion and region != "padded":
         raise UsageError(f"--motion pads the padded condition region; this run's region is {region} (give --condition padded)")
-    cache_dir = Path(cfg.cache) if cfg.cache else out / "cache"
-    if not (cache_dir / "cache.json").exists():
+    cache_dir = Path(cfg.cache) if cfg.cache else Path(cfg.out) / "cache"
+    building = not (cache_dir / "cache.json").exists()
+    draw = cfg.size * (MOTION_OVERSAMPLE if cfg.motion else 1)
+    source = ClipSource(cfg.data, cfg.frames, draw, cfg.synthetic_weight, labels=cfg.labels, warn=warn) if building and d.main else None
+    out = engine.run_folder(cfg.out, cfg.resume)  # after the checks above: a bad call leaves no run folder behind
+    if building:
         if d.main:
-            draw = cfg.size * (MOTION_OVERSAMPLE if cfg.motion else 1)
-            build_token_cache(tokenizer, ClipSource(cfg.data, cfg.frames, draw, cfg.synthetic_weight, labels=cfg.labels), cache_dir,
+            build_token_cache(tokenizer, source, cache_dir,
                               cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet,
                               variants_per_batch=cfg.cache_variants, region=region, motion=cfg.motion)
         if d.world > 1:
