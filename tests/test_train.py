@@ -572,3 +572,25 @@ def test_a_failing_data_worker_ends_the_run(tmp_path):
         pytest.fail("the run did not end within 120 s of its worker failing")
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 1 and lines == ["error: RuntimeError: boom in a worker (in another process; MAGVIT_DEBUG=1 shows the traceback)"], p.stderr
+
+
+@pytest.mark.parametrize("command", ["tokenizer", "transformer"])
+def test_resume_with_another_model_names_what_differs(tmp_path, command):
+    """--resume with a --preset or --set that builds another model than the run's is one short
+    error naming the settings that differ (it was every mis-shaped tensor, thousands of characters);
+    with the run's own it goes on."""
+    from conftest import tiny_tokenizer
+    from magvit_cli.models import save_model
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tok")
+    args = ["train", command, "--out", str(tmp_path / "run"), "--preset", "tiny", "--frames", "5", "--size", "16",
+            "--batch", "2", "--device", "cpu", "-q", "--warmup", "1"]
+    args += ["--tokenizer", str(tmp_path / "tok"), "--cache-clips", "4"] if command == "transformer" else ["--workers", "0"]
+    r = CliRunner().invoke(app, [*args, "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    other = "dim=48" if command == "transformer" else "channels=12"
+    r = CliRunner().invoke(app, [*args, "--steps", "3", "--resume", "--set", other])
+    lines = r.output.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and len(lines[0]) < 400, r.output
+    assert lines[0].startswith("error: --resume:") and other in lines[0], r.output
+    r = CliRunner().invoke(app, [*args, "--steps", "3", "--resume"])
+    assert r.exit_code == 0, r.output

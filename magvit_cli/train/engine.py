@@ -5,6 +5,7 @@ a JSON-lines metrics log, a rich progress line and the learning-rate schedule.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -204,11 +205,26 @@ def resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, ema: 
     """Restore model, optimizer, EMA and RNG from path exactly; returns the checkpoint (its
     "step", and any extra parts the trainer restores itself)."""
     ck = load_checkpoint(path)
+    check_same_model(path, ck.get("config"), model)
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["opt"])
     ema.state = {k: v.to(device) for k, v in ck["ema"].items()}
     set_rng_state(ck["rng"])
     return ck
+
+
+def check_same_model(path: Path, saved: dict | None, model: torch.nn.Module) -> None:
+    """--resume builds the model from this call's --preset and --set: one that differs from the
+    run's is refused naming the settings that differ (loading it failed with every mis-shaped
+    tensor named, pages of them)."""
+    plain = lambda v: list(map(plain, v)) if isinstance(v, (list, tuple)) else v
+    now = {k: plain(v) for k, v in dataclasses.asdict(model.config).items()}
+    was = {k: plain(v) for k, v in (saved or {}).items()}
+    differ = [k for k in sorted(now.keys() | was.keys()) if now.get(k) != was.get(k)] if saved is not None else []
+    if differ:
+        show = lambda d: ", ".join(f"{k}={d.get(k)}" for k in differ)
+        raise UsageError(f"--resume: {path.parent} trains a model with {show(was)}; this call's --preset/--set "
+                         f"make {show(now)}: give the run's own, or a new --out")
 
 
 def rng_state() -> dict:
