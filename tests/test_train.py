@@ -594,3 +594,24 @@ def test_resume_with_another_model_names_what_differs(tmp_path, command):
     assert lines[0].startswith("error: --resume:") and other in lines[0], r.output
     r = CliRunner().invoke(app, [*args, "--steps", "3", "--resume"])
     assert r.exit_code == 0, r.output
+
+
+def test_labels_that_name_no_file_are_said(tmp_path):
+    """--labels rows that name no file under --data (a typo, another folder) are counted in a
+    warning line, since those files train unlabelled (it was silent); a --labels file that does
+    not exist is a one-line error (it was a FileNotFoundError)."""
+    from magvit_cli.train.data import ClipSource
+    (tmp_path / "data").mkdir()
+    make_video(tmp_path / "data" / "a.mp4", frames=8, width=32, height=32)
+    make_video(tmp_path / "data" / "b.mp4", frames=8, width=32, height=32, seed=1)
+    (tmp_path / "labels.csv").write_text("file,class\na.mp4,cat\nB.mp4,dog\nc.mp4,cow\n")
+    said = []
+    src = ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv", warn=said.append)
+    assert src.folder_classes == ["cat"] and [c for _, c in src.items] == [0, -1], (src.folder_classes, src.items)
+    assert len(said) == 1 and "2 of 3 rows name no file" in said[0] and "'B.mp4'" in said[0], said
+    said.clear()
+    (tmp_path / "labels.csv").write_text("file,class\na.mp4,cat\nb.mp4,dog\n")
+    ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv", warn=said.append)
+    assert said == [], said
+    with pytest.raises(UsageError, match="^--labels .*nowhere.csv: no such file$"):
+        ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "nowhere.csv")

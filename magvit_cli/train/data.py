@@ -114,6 +114,8 @@ def read_labels(path: str | Path) -> dict[str, str]:
     """CSV rows `file,class` (a header row `file,class` is allowed) -> {file name or path: class}."""
     import csv
     out = {}
+    if not Path(path).is_file():
+        raise UsageError(f"--labels {path}: no such file")
     with open(path, newline="") as f:
         for i, row in enumerate(csv.reader(f)):
             if len(row) < 2 or (i == 0 and row[0].strip().lower() in ("file", "path", "filename")):
@@ -124,10 +126,13 @@ def read_labels(path: str | Path) -> dict[str, str]:
     return out
 
 
-def list_media(folders: list[str | Path], labels: dict[str, str] | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
+def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
+               used: set[str] | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
     """Files under `folders` with a class id (-1: unlabelled). The class is the file's entry in
-    `labels` (by path relative to its data folder, or by file name), else its first sub-folder."""
+    `labels` (by path relative to its data folder, or by file name), else its first sub-folder.
+    `used` is given the `labels` rows that named a file."""
     items, classes = [], []
+    used = set() if used is None else used
     for root in map(Path, folders):
         if not root.exists():
             raise UsageError(f"--data {root}: no such file or folder")
@@ -136,7 +141,9 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None) 
             raise UsageError(f"--data {root}: no videos or images in it ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})")
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
-            name = (labels or {}).get(rel.as_posix()) or (labels or {}).get(f.name)
+            key = next((k for k in (rel.as_posix(), f.name) if k in (labels or {})), None)
+            name = labels[key] if key is not None else None
+            used.add(key)
             if name is None and len(rel.parts) > 1:
                 name = rel.parts[0]
             label = -1
@@ -180,7 +187,13 @@ class ClipSource:
         # between size and that; a larger value shows crops nearer the footage's own scale (the
         # cache bound grows with the pixels it holds)
         self.warn = warn or (lambda msg: None)
-        items, self.folder_classes = list_media(folders, read_labels(labels) if labels else None)
+        rows, used = (read_labels(labels) if labels else None), set()
+        items, self.folder_classes = list_media(folders, rows, used)
+        if rows:
+            unused = [k for k in rows if k not in used]
+            if unused:
+                self.warn(f"--labels {labels}: {len(unused)} of {len(rows)} rows name no file under --data "
+                          f"(e.g. {unused[0]!r}): those rows are not used")
         self.items = _readable(items, self.warn)
         self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
         self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
