@@ -951,7 +951,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         from .evaluate import TASK_CODES, evaluate
         from .train.data import list_media
         chosen = TASK_CODES if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
-        clips = [p for p, _ in list_media(inputs)[0]]
+        clips = [p for p, _ in list_media(inputs, flag="")[0]]
         if not clips:
             raise UsageError("no video files among the inputs")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))

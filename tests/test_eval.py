@@ -199,3 +199,14 @@ def test_eval_fi_every_k_knows_every_kth_frame(tmp_path):
     r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--weights", str(w), "--device", "cpu",
                                  "--fi-every", "3"])
     assert r.exit_code == 2 and "--fi-every" in r.output, r.output
+
+
+def test_eval_names_an_input_it_cannot_use(tmp_path):
+    """eval of a path that does not exist or a folder with no media says which, in one line, in
+    eval's own words (not training's --data)."""
+    (tmp_path / "empty").mkdir()
+    for path, says in ((tmp_path / "nowhere", "no such file or folder"), (tmp_path / "empty", "no videos or images in it")):
+        r = CliRunner().invoke(app, ["eval", str(path), "--device", "cpu"])
+        lines = r.output.strip().splitlines()
+        assert r.exit_code == 2 and lines == [f"error: {path}: {lines[0].split(': ', 2)[2]}"] and says in lines[0], r.output
+        assert "--data" not in r.output, r.output

@@ -127,18 +127,19 @@ def read_labels(path: str | Path) -> dict[str, str]:
 
 
 def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
-               used: set[str] | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
+               used: set[str] | None = None, flag: str = "--data") -> tuple[list[tuple[Path, int]], list[str]]:
     """Files under `folders` with a class id (-1: unlabelled). The class is the file's entry in
     `labels` (by path relative to its data folder, or by file name), else its first sub-folder.
-    `used` is given the `labels` rows that named a file."""
+    `used` is given the `labels` rows that named a file; `flag`: what the folders were given as,
+    for the errors (a path that does not exist, a folder with no media)."""
     items, classes = [], []
     used = set() if used is None else used
     for root in map(Path, folders):
         if not root.exists():
-            raise UsageError(f"--data {root}: no such file or folder")
+            raise UsageError(f"{flag} {root}: no such file or folder".lstrip())
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
         if not files:
-            raise UsageError(f"--data {root}: no videos or images in it ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})")
+            raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})".lstrip())
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             key = next((k for k in (rel.as_posix(), f.name) if k in (labels or {})), None)
