@@ -781,7 +781,7 @@ def _train_device(device: str, quiet: bool) -> None:
     """Say when `--device auto` finds no GPU and the run trains on the CPU (once, not per process)."""
     import torch
     if device == "auto" and not torch.cuda.is_available() and not quiet and os.environ.get("RANK", "0") == "0":
-        _warn("no GPU found: training on the CPU (slow); --device cpu silences this")
+        _warn(pipeline.cpu_fallback("training"))
 
 
 def _trained(path: Path, quiet: bool) -> None:

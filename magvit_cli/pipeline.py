@@ -81,6 +81,11 @@ def resize_mask(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(m.float().unsqueeze(1), size=size, mode="area").squeeze(1) > 0.5
 
 
+def cpu_fallback(doing: str) -> str:
+    """What `--device auto` says when it finds no GPU (inference: running, training: training)."""
+    return f"no GPU found: {doing} on the CPU (slow); --device cpu silences this"
+
+
 def pick_device(device: str) -> tuple[torch.device, str | None]:
     """'auto' takes a GPU when there is one and says so when it falls back to the CPU."""
     if device == "auto":
@@ -88,7 +93,7 @@ def pick_device(device: str) -> tuple[torch.device, str | None]:
             return torch.device("cuda"), None
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps"), None
-        return torch.device("cpu"), "no GPU found: running on the CPU (slow); --device cpu silences this"
+        return torch.device("cpu"), cpu_fallback("running")
     if device == "cuda" and not torch.cuda.is_available():
         raise MagvitError("--device cuda: no CUDA device is available (use --device cpu to run on the CPU)")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

@@ -143,8 +143,9 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             key = next((k for k in (rel.as_posix(), f.name) if k in (labels or {})), None)
-            name = labels[key] if key is not None else None
-            used.add(key)
+            name = None if key is None else labels[key]
+            if key is not None:
+                used.add(key)
             if name is None and len(rel.parts) > 1:
                 name = rel.parts[0]
             label = -1
