@@ -217,10 +217,12 @@ def check_same_model(path: Path, saved: dict | None, model: torch.nn.Module) -> 
     """--resume builds the model from this call's --preset and --set: one that differs from the
     run's is refused naming the settings that differ (loading it failed with every mis-shaped
     tensor named, pages of them)."""
+    if saved is None:  # a checkpoint that does not say its model's config: loading names what does not fit
+        return
     plain = lambda v: list(map(plain, v)) if isinstance(v, (list, tuple)) else v
     now = {k: plain(v) for k, v in dataclasses.asdict(model.config).items()}
-    was = {k: plain(v) for k, v in (saved or {}).items()}
-    differ = [k for k in sorted(now.keys() | was.keys()) if now.get(k) != was.get(k)] if saved is not None else []
+    was = {k: plain(v) for k, v in saved.items()}
+    differ = [k for k in sorted(now.keys() | was.keys()) if now.get(k) != was.get(k)]
     if differ:
         show = lambda d: ", ".join(f"{k}={d.get(k)}" for k in differ)
         raise UsageError(f"--resume: {path.parent} trains a model with {show(was)}; this call's --preset/--set "
