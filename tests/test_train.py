@@ -615,3 +615,17 @@ def test_labels_that_name_no_file_are_said(tmp_path):
     assert said == [], said
     with pytest.raises(UsageError, match="^--labels .*nowhere.csv: no such file$"):
         ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "nowhere.csv")
+
+
+def test_a_class_whose_files_do_not_open_is_not_trained(tmp_path):
+    """A class (sub-folder) whose only file does not open is not in the class table (it was: a
+    class with no clips, which `generate --class` would then offer)."""
+    from magvit_cli.train.data import ClipSource
+    for name in ("cat", "dog", "emu"):
+        (tmp_path / name).mkdir()
+    make_video(tmp_path / "cat" / "a.mp4", frames=8, width=32, height=32)
+    (tmp_path / "dog" / "b.mp4").write_bytes(b"")
+    make_video(tmp_path / "emu" / "c.mp4", frames=8, width=32, height=32, seed=1)
+    src = ClipSource([tmp_path], 5, 16, warn=lambda msg: None)
+    assert src.folder_classes == ["cat", "emu"], src.folder_classes
+    assert [(p.name, c) for p, c in src.items] == [("a.mp4", 0), ("c.mp4", 1)], src.items

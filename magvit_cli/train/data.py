@@ -196,7 +196,11 @@ class ClipSource:
             if unused:
                 self.warn(f"--labels {labels}: {len(unused)} of {len(rows)} rows name no file under --data "
                           f"(e.g. {unused[0]!r}): those rows are not used")
-        self.items = _readable(items, self.warn)
+        kept = _readable(items, self.warn)
+        # the classes some file that opens has, in their order; ids renumbered to them
+        names = [n for i, n in enumerate(self.folder_classes) if any(c == i for _, c in kept)]
+        self.items = [(p, names.index(self.folder_classes[c]) if c >= 0 else -1) for p, c in kept]
+        self.folder_classes = names
         self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
         self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
         self.frames, self.size = frames, size
