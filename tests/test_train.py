@@ -494,13 +494,12 @@ def test_every_option_says_what_it_does():
 
 
 def _bad_files(folder):
-    """A truncated mp4 (its index lost), an empty one and a text file named .mp4 in `folder`."""
+    """A good mp4, a truncated copy (its index lost), an empty one and a text file named .mp4 in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     good = make_video(folder / "good.mp4", frames=8, width=32, height=32)
     (folder / "cut.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "notes.mp4").write_text("not a video")
-    return good
 
 
 def test_training_leaves_out_files_that_do_not_open(tmp_path):
