@@ -9,7 +9,6 @@ shopt -s nullglob nocaseglob
 in=${1:?usage: batch.sh IN_DIR OUT_DIR [options]}
 out=${2:?usage: batch.sh IN_DIR OUT_DIR [options]}
 shift 2
-mkdir -p "$out"
 files=("$in"/*.mp4 "$in"/*.mov "$in"/*.mkv "$in"/*.webm)
 if [ ${#files[@]} -eq 0 ]; then
   echo "no .mp4, .mov, .mkv or .webm files in $in" >&2

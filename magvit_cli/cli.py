@@ -228,7 +228,7 @@ class Progress:
 # --- shared options -------------------------------------------------------------------------
 Inputs = typer.Argument(..., metavar="IN", help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes; - reads stdin.", show_default=False)
 OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only); - sends it to stdout (video as Matroska) once it is complete. Default: IN.<command>.mp4 beside the input.")
-OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs.")
+OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs; made if missing.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
 SkipOpt = typer.Option(False, "--skip-existing", help=(
     "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
@@ -341,8 +341,6 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError("give --force or --skip-existing, not both")
         if output is not None and len(inputs) > 1:
             raise UsageError("-o/--output takes one input; use --out-dir for several")
-        if out_dir is not None and not out_dir.is_dir():
-            raise UsageError(f"--out-dir {out_dir} is not a folder")
         if pipes.DASH in inputs and output is None and out_dir is None:
             raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
         with _pipes(inputs, output, json_, suffix) as p:
@@ -357,10 +355,13 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
+                video.check_folder(dst, create=out_dir is not None)
                 if opts is not None:
                     video.check_output(dst, opts.codec, opts.lossless, opts.preset)
             if check is not None:
                 check()
+            if out_dir is not None:
+                _make_folder(out_dir)
             failed: dict[Path, int] = {}  # input -> its exit code
             for k, (src, dst) in enumerate(jobs, 1):
                 try:
@@ -382,6 +383,14 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         raise
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
+
+
+def _make_folder(folder: Path) -> None:
+    """--out-dir, made (with its parents) where it is missing, once the call's checks have passed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out-dir {folder}: cannot make it ({os.strerror(e.errno).lower()})") from None
 
 
 def _distinct_outputs(jobs: list[tuple[Path, Path]]) -> None:
@@ -599,6 +608,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
         with _pipes([], output, json_) as p:
             refuse_overwrite(p.output, force)
             video.check_output(p.output, codec, lossless, preset)
+            video.check_folder(p.output)
             runners.check_frames(frames)
             size_wh = _parse_size(size)
             write = _write(crf, codec, lossless, True, preset)
@@ -954,6 +964,10 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         clips = [p for p, _ in list_media(inputs, flag="")[0]]
         if not clips:
             raise UsageError("no video files among the inputs")
+        if report is not None:  # before minutes of scoring, not after
+            video.check_folder(report, flag="--report")
+        if save_examples is not None:
+            video.check_folder(save_examples / "sheet.png", True, "--save-examples", f"--save-examples {save_examples}")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval") as progress:
             res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,
@@ -1089,6 +1103,7 @@ def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokeni
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
         refuse_overwrite(file, force)
+        video.check_folder(file, flag="FILE")
         models = folder_models(folder) if folder.is_dir() else {}
         if not models:
             raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
@@ -1115,6 +1130,7 @@ def weights_convert(src: Path = typer.Argument(..., help="Upstream checkpoint: .
         if source not in SOURCES:
             raise UsageError(f"--from must be one of {', '.join(SOURCES)}, got {source!r}")
         refuse_overwrite(dst, force)
+        video.check_folder(dst / "config.json", True, "DST", str(dst))
         path, cfg, report = convert(src, dst, source, inflate, ema, State.allow_pickle, half)
         import dataclasses
         emit({"output": str(path), "source": source, "kind": report.kind, "ema": report.ema, "used": report.used,

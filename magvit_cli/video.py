@@ -320,6 +320,27 @@ def check_input(path: str | Path) -> None:
         raise UsageError(f"{path}: file is empty")
 
 
+def check_folder(path: str | Path, create: bool = False, flag: str = "-o or --out-dir", name: str | None = None) -> None:
+    """The folder an output goes to exists and this process may create files in it (the writer
+    makes its temporary file there; a folder on a read-only mount, a camera card or another
+    user's, failed naming that temporary file, after the model had loaded). `create`: the folder
+    may be missing (--out-dir, made before the work starts) where its nearest existing parent
+    takes new entries. `flag` is the option to change, `name` what the message starts with (the
+    output's path). Cheap: the CLI checks every output before any work."""
+    folder = Path(path).parent
+    have = folder
+    if not folder.is_dir():
+        have = next(p for p in (folder, *folder.parents) if p.exists())
+        if not create:
+            raise UsageError(f"output folder {folder} does not exist")
+        if not have.is_dir():
+            raise UsageError(f"--out-dir {folder}: {have} is a file, not a folder")
+    if not os.access(have, os.W_OK | os.X_OK):
+        shown = f"the current folder, {Path.cwd()}," if str(have) == "." else have
+        where = f"cannot write in {shown}" if have == folder else f"cannot make {folder} in {shown}"
+        raise UsageError(f"{name or path}: {where} (permission denied or read-only); choose another {flag}")
+
+
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)
@@ -1260,17 +1281,20 @@ class VideoWriter:
 
     def __enter__(self):
         folder = self.path.parent
-        if not folder.is_dir():
-            raise UsageError(f"output folder {folder} does not exist")
+        check_folder(self.path)
         self.tmp = None
         try:
             with signals_held():  # no Ctrl-C between creating the temporary and remembering it
-                if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
-                    self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)}.", dir=folder))
-                else:
-                    fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
-                    os.close(fd)
-                    self.tmp = Path(tmp)
+                try:
+                    if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
+                        self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)}.", dir=folder))
+                    else:
+                        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
+                        os.close(fd)
+                        self.tmp = Path(tmp)
+                except OSError as e:  # named by the output, not the temporary file it could not make
+                    raise MagvitError(f"{self.path}: cannot write in {folder} ({os.strerror(e.errno).lower()}); "
+                                      "nothing was written") from e
             if not self.sequence:
                 self._open()
         except BaseException:

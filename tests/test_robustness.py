@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -1019,6 +1020,61 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
     one_line_error(cli(["generate", "--class", "a", "-o", str(tmp_path / "g.txt")], missing), 2, "unknown output type")
     one_line_error(cli(["inpaint", str(good), "-o", str(tmp_path)], missing), 2, f"use --out-dir {tmp_path}")
     assert not any(tmp_path.iterdir()), sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_an_output_folder_that_takes_no_files_is_named_before_any_work(tmp_path, good, weights, monkeypatch):
+    """An output folder this process may not write in (a read-only mount, a camera card, another
+    user's folder) is one line naming it and the option to change, before any work (the weights
+    point nowhere here); it failed naming the writer's temporary file, after the model loaded, and
+    eval's --report only after all its scoring. Tests run as root, who may write anywhere, so the
+    locked folder's answer to access(2) is set here."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == locked else real(p, mode, **kw))
+    missing = tmp_path / "no-weights"
+    denied = "(permission denied or read-only); choose another"
+    for args, text in [(["inpaint", str(good), "-o", str(locked / "o.mp4")], f"cannot write in {locked} {denied} -o or --out-dir"),
+                       (["interpolate", str(good), "--out-dir", str(locked / "new")], f"cannot make {locked / 'new'} in {locked}"),
+                       (["generate", "--class", "a", "-o", str(locked / "g.mp4")], f"cannot write in {locked}"),
+                       (["tokenize", str(good), "-o", str(locked / "t.safetensors")], f"cannot write in {locked}"),
+                       (["predict", str(good), "-o", str(locked / "%04d.png")], f"cannot write in {locked}"),
+                       (["eval", str(good), "--report", str(locked / "r.json")], f"{denied} --report"),
+                       (["eval", str(good), "--save-examples", str(locked / "ex")], f"{denied} --save-examples")]:
+        one_line_error(cli(args, missing), 2, text)
+    r = runner.invoke(app, ["train", "tokenizer", "--out", str(locked / "run"), "--data", str(good), "--preset", "tiny",
+                            "--steps", "1", "--device", "cpu"])
+    one_line_error(r, 2, f"--out {locked / 'run'}: cannot make")
+    r = runner.invoke(app, ["weights", "pack", str(weights), str(locked / "w.safetensors")])
+    one_line_error(r, 2, f"{denied} FILE")
+    assert not any(locked.iterdir()), sorted(p.name for p in locked.iterdir())
+
+
+def test_the_writer_names_its_output_when_the_folder_refuses_a_file(tmp_path, monkeypatch):
+    """A folder that refuses the temporary file although access(2) let it through (an ACL, a
+    network share) is named by the output in one line, not by the temporary file's name."""
+    import tempfile
+
+    def refuse(*a, dir=None, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / ".o.abc123.mp4"))
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(MagvitError) as e:
+        with VideoWriter(tmp_path / "o.mp4", 25, 32, 16):
+            pass
+    assert str(e.value) == f"{tmp_path / 'o.mp4'}: cannot write in {tmp_path} (permission denied); nothing was written", e.value
+    assert not any(tmp_path.iterdir())
+
+
+def test_out_dir_is_made_when_missing_and_only_once_the_checks_pass(tmp_path, good, weights):
+    """A missing --out-dir is made, parents too (a batch script's fresh output folder); a call that
+    fails its checks makes nothing; an --out-dir that is a file is one line."""
+    out = tmp_path / "new" / "deeper"
+    one_line_error(cli(["interpolate", str(good), str(tmp_path / "nope.mp4"), "--out-dir", str(out)], weights), 2, "no such file")
+    assert not (tmp_path / "new").exists(), "a failed call made the --out-dir"
+    r = cli(["interpolate", str(good), "--out-dir", str(out)], weights)
+    assert r.exit_code == 0, r.output
+    assert [p.name for p in out.iterdir()] == ["good.interpolate.mp4"], list(out.iterdir())
+    one_line_error(cli(["interpolate", str(good), "--out-dir", str(good)], weights), 2, f"{good} is a file, not a folder")
 
 
 def test_option_errors_come_before_the_model_loads(tmp_path, good):

@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import MagvitError, UsageError, stop_on_signals
+from ..video import check_folder
 
 
 @dataclass
@@ -183,6 +184,7 @@ def run_folder(out: Path | str, resume: bool) -> Path:
     if not resume and ck.exists():
         raise UsageError(f"{out} already holds a training run (checkpoint.pt): add --resume to continue it, "
                          "or give a new --out")
+    check_folder(ck, True, "--out", f"--out {out}")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -324,5 +326,7 @@ def export_checkpoint(run: Path, out: Path | None = None, half: bool = False, ra
     kind = ck.get("model_type") or ("tokenizer" if "channels" in cfg else "transformer")
     model = build_model({"model_type": kind, "config": cfg})
     model.load_state_dict(ck["model"] if raw else ck["ema"])
-    return save_model(model, out or Path(run) / "export", dtype=torch.float16 if half else torch.float32,
+    out = out or Path(run) / "export"
+    check_folder(out / "config.json", True, "--out", f"export folder {out}")
+    return save_model(model, out, dtype=torch.float16 if half else torch.float32,
                       metadata={"steps": ck["step"], "exported_from": "checkpoint.pt", "weights": "raw" if raw else "ema"})
