@@ -784,7 +784,9 @@ def _launch(nproc: int) -> None:
         argv.append(a)
     import subprocess
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "magvit_cli", *argv]
-    raise typer.Exit(subprocess.call(cmd))
+    # the cores shared out between the processes (torchrun would set 1 each, in a banner on stderr)
+    env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}
+    raise typer.Exit(subprocess.call(cmd, env=env))
 
 
 def _train_device(device: str, quiet: bool) -> None:
@@ -795,8 +797,8 @@ def _train_device(device: str, quiet: bool) -> None:
 
 
 def _trained(path: Path, quiet: bool) -> None:
-    if not quiet:
-        Console().print(f"exported {path}")
+    if not quiet and os.environ.get("RANK", "0") == "0":  # once, not per process of --nproc
+        print(f"exported {path}")  # one line however long the path (rich wraps at 80 columns off a terminal)
 
 
 def _betas(text: str) -> tuple[float, float]:
@@ -931,7 +933,7 @@ def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding ch
     """Write release weights (EMA, config.json + model.safetensors, no optimizer) from a run's checkpoint."""
     try:
         from .train.engine import export_checkpoint
-        Console().print(f"exported {export_checkpoint(run, out, half, raw)}")
+        _trained(export_checkpoint(run, out, half, raw), False)
     except (MagvitError, Exception) as e:
         fail(e)
 

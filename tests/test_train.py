@@ -173,13 +173,19 @@ def test_export_from_checkpoint_matches_trainer_export(tmp_path):
 
 
 def test_nproc_launches_two_processes(tmp_path):
+    """Two processes train one run; the call says so as one process would: one 'exported' line on
+    stdout (each process printed it), progress on stderr (redirected, one line at the end) and no
+    torchrun banner about OMP_NUM_THREADS (the launch shares the cores out itself)."""
     import subprocess
     import sys
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     r = subprocess.run([sys.executable, "-m", "magvit_cli", "train", "tokenizer", "--nproc", "2", "--out", str(tmp_path / "run"),
                         "--preset", "tiny", "--steps", "2", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "0",
-                        "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+                        "--device", "cpu"], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.splitlines() == [f"exported {tmp_path / 'run' / 'export'}"], r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tokenizer 2/2 rec "), r.stderr
     ck = torch.load(tmp_path / "run/checkpoint.pt", weights_only=True)
     assert ck["step"] == 2 and (tmp_path / "run/export/model.safetensors").exists()
     rows_ = rows(tmp_path / "run/metrics.jsonl")
@@ -628,3 +634,28 @@ def test_a_class_whose_files_do_not_open_is_not_trained(tmp_path):
     src = ClipSource([tmp_path], 5, 16, warn=lambda msg: None)
     assert src.folder_classes == ["cat", "emu"], src.folder_classes
     assert [(p.name, c) for p, c in src.items] == [("a.mp4", 0), ("c.mp4", 1)], src.items
+
+
+def test_progress_writes_plain_lines_to_a_log(monkeypatch, capsys):
+    """Where stderr is not a terminal (a run in the background, `2> train.log`) progress is a plain
+    line every LOG_EVERY_S seconds with the time left, and at the end; the rich line showed only
+    once the run was over. A run stopped between lines writes its last step on closing."""
+    from magvit_cli.train import engine
+    now = [0.0]
+    monkeypatch.setattr(engine.time, "time", lambda: now[0])
+    p = engine.Progress(total=10, start=0, enabled=True, what="tokenizer")
+    for step in range(1, 5):
+        now[0] = 30.0 * step
+        p.update(step, 2.0, rec=0.5)
+    p.close()
+    lines = capsys.readouterr().err.splitlines()
+    # updates at 30, 60, 90, 120 s after the start: a line at 60 (step 2) and 120 (step 4), none on closing
+    assert lines == ["tokenizer 2/10 rec 0.5000 | 2.00 clips/s, 0:04:00 left",
+                     "tokenizer 4/10 rec 0.5000 | 2.00 clips/s, 0:03:00 left"], lines
+    p = engine.Progress(total=10, start=5, enabled=True, what="token cache")
+    now[0] += 10
+    p.update(6)
+    p.close()
+    assert capsys.readouterr().err.splitlines() == ["token cache 6/10, 0:00:40 left"]
+    engine.Progress(total=10, start=0, enabled=False, what="x").update(10, 1.0)
+    assert capsys.readouterr().err == ""

@@ -133,7 +133,7 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
             rows.setdefault(f"has.{name}", []).append(torch.full((b,), name in chosen, dtype=torch.uint8))
         done += b
         b_index += 1
-        prog.update(done, 0.0)
+        prog.update(done)
         if sum(x.shape[0] for x in rows["z"]) >= shard:
             flush()
     flush()
