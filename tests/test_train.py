@@ -532,6 +532,28 @@ def test_training_leaves_out_files_that_do_not_open(tmp_path):
         assert not out.exists(), f"{data.name}: {out} was left behind"
 
 
+def test_heldout_and_perceptual_files_are_checked_before_training(tmp_path):
+    """A --heldout video that does not open or is shorter than one 17-frame window, and a
+    --perceptual file that does not load, are one-line errors before any step, leaving no run
+    folder; --heldout failed at its first measurement, ending the run there without the
+    checkpoint that measurement comes before. A good one is measured (its windows read once)."""
+    clip = make_video(tmp_path / "clip.mp4", frames=8, width=32, height=32)
+    long = make_video(tmp_path / "long.mp4", frames=17, width=32, height=32)
+    args = ["train", "tokenizer", "--preset", "tiny", "--steps", "2", "--batch", "2", "--frames", "5", "--size", "16",
+            "--warmup", "1", "--device", "cpu", "--data", str(clip)]
+    for extra, says in ((["--heldout", str(tmp_path / "none.mp4")], f"--heldout {tmp_path / 'none.mp4'}: no such file"),
+                        (["--heldout", str(clip)], f"--heldout {clip}: fewer than 17 frames"),
+                        (["--perceptual", str(tmp_path / "none.pt")], "--perceptual")):
+        out = tmp_path / "run"
+        r = CliRunner().invoke(app, [*args, "--out", str(out), *extra])
+        assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert not out.exists(), f"{extra}: {out} was left behind"
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "good"), "--heldout", str(long), "--eval-every", "1"])
+    assert r.exit_code == 0, r.output
+    measured = [row for row in rows(tmp_path / "good" / "metrics.jsonl") if "heldout_psnr" in row]
+    assert [row["step"] for row in measured] == [1, 2] and all(row["heldout_psnr"] > 0 for row in measured), measured
+
+
 def test_a_file_that_fails_to_decode_later_is_left_out(tmp_path, monkeypatch):
     """A file that opened at the start but fails to decode when drawn (a damaged stretch) is left
     out with a warning line, and the clip comes from another file."""

@@ -11,6 +11,18 @@ from ..video import iter_frames
 from .data import resize_short, to_tensor
 
 
+def load_heldout(path, size: int, frames: int = 17, windows: int = 3) -> torch.Tensor:
+    """--heldout's windows (`load_windows`), read once before training starts: a path that does
+    not open or holds too few frames is a one-line error then, not at the first measurement (which
+    ended the run there, before its checkpoint)."""
+    from ..errors import MagvitError, UsageError
+    try:
+        return load_windows(path, frames, size, windows)
+    except (MagvitError, ValueError) as e:
+        text = str(e)
+        raise UsageError(f"--heldout {text}" if text.startswith(str(path)) else f"--heldout {path}: {text}") from None
+
+
 def load_windows(path, frames: int, size: int, windows: int) -> torch.Tensor:
     """(W, 3, frames, size, size): consecutive windows, short side resized to `size`, centre crop."""
     need = frames * windows
@@ -33,8 +45,10 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def heldout_psnr(tokenizer, path, size: int, device, frames: int = 17, windows: int = 3) -> dict:
-    clips = load_windows(path, frames, size, windows).to(device)
+def heldout_psnr(tokenizer, clips: torch.Tensor) -> dict:
+    """PSNR and bits per pixel of `clips` (W, 3, T, S, S; `load_heldout`) through the tokenizer."""
+    clips = clips.to(next(tokenizer.parameters()).device)
+    frames, size = clips.shape[2], clips.shape[-1]
     rec = tokenizer.decode(tokenizer.encode(clips))
     t, h, w = tokenizer.config.latent_shape(frames, size, size)
     bpp = t * h * w * tokenizer.config.bits / (frames * size * size)

@@ -30,7 +30,7 @@ from ..models.discriminator import Discriminator, DiscriminatorConfig, LeCam, r1
 from ..refine import refine_indices
 from . import engine
 from .data import ClipSource
-from .eval import heldout_psnr
+from .eval import heldout_psnr, load_heldout
 
 TOKENIZER_PRESETS = {
     "tiny": dict(channels=8, channel_mult=(1, 2, 2), num_res_blocks=1, temporal_down=(True, True), bits=6, norm_groups=4),
@@ -120,6 +120,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
     mcfg.latent_shape(cfg.frames, cfg.size, cfg.size)  # raises on bad sizes
     source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short,
                         warn=warn if d.main else None)  # before the run folder: bad --data leaves none behind
+    held = load_heldout(cfg.heldout, cfg.size) if cfg.heldout and d.main else None  # (W, 3, 17, S, S), likewise
+    feat = load_perceptual(cfg.perceptual, d.device) if cfg.perceptual else None  # likewise
     out = engine.run_folder(cfg.out, cfg.resume)
     torch.manual_seed(cfg.seed)
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
@@ -135,7 +137,6 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
         disc = Discriminator(DiscriminatorConfig()).to(d.device)
         opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
         lecam = LeCam().to(d.device)
-    feat = load_perceptual(cfg.perceptual, d.device) if cfg.perceptual else None
     start = 0
     ckpt_path = out / "checkpoint.pt"
     if cfg.resume:
@@ -223,8 +224,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
             if step % cfg.log_every == 0 or last:
                 metrics.log(step=step, lr=lr, entropy_weight=ent_w, clips_per_s=rate, time=now, **logs)
                 t_last, clips = now, 0
-            if d.main and cfg.heldout and (step % cfg.eval_every == 0 or last):
-                metrics.log(step=step, **heldout_psnr(ema.model(model), cfg.heldout, cfg.size, d.device))
+            if held is not None and (step % cfg.eval_every == 0 or last):
+                metrics.log(step=step, **heldout_psnr(ema.model(model), held))
             if step % cfg.ckpt_every == 0:
                 checkpoint(step)
     return export(model, ema, out, {"steps": step, "preset": cfg.preset, "frames": cfg.frames, "size": cfg.size,
