@@ -244,7 +244,7 @@ def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optio
 WeightsOpt = typer.Option(None, "--weights", envvar="MAGVIT_WEIGHTS", show_envvar=False, callback=_weights_source, help=(
     "Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. "
     "Default: $MAGVIT_WEIGHTS where set (a batch script's or shell's own weights), else the shipped weights/default."))
-DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | mps. auto takes a GPU when there is one.")
+DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps. auto takes a GPU when there is one; cuda:N picks one of several.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
 TempOpt = typer.Option(None, "--temperature", help=(

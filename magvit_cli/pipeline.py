@@ -27,6 +27,7 @@ Frames are streamed: at most one window of full-resolution frames is held at a t
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -87,19 +88,28 @@ def cpu_fallback(doing: str) -> str:
 
 
 def pick_device(device: str) -> tuple[torch.device, str | None]:
-    """'auto' takes a GPU when there is one and says so when it falls back to the CPU."""
+    """'auto' takes a GPU when there is one and says so when it falls back to the CPU. 'cuda:N'
+    picks one GPU of several (a batch script running one job per GPU); it becomes the current
+    device, so nothing lands on GPU 0 by default."""
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda"), None
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps"), None
         return torch.device("cpu"), cpu_fallback("running")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MagvitError("--device cuda: no CUDA device is available (use --device cpu to run on the CPU)")
+    index = re.fullmatch(r"cuda:(\d+)", device)
+    if device not in ("cpu", "cuda", "mps") and index is None:
+        raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {device!r}")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise MagvitError(f"--device {device}: no CUDA device is available (use --device cpu to run on the CPU)")
+        n = torch.cuda.device_count()
+        if index is not None and int(index[1]) >= n:
+            raise UsageError(f"--device {device}: this machine has {n} CUDA device{'s' * (n != 1)} (cuda:0 to cuda:{n - 1})")
+        if index is not None:
+            torch.cuda.set_device(int(index[1]))
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise MagvitError("--device mps: MPS is not available here (use --device cpu)")
-    if device not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"--device must be auto, cpu, cuda or mps, not {device!r}")
     return torch.device(device), None
 
 

@@ -37,11 +37,12 @@ def test_reconstruct_under_autocast_matches_fp32_on_the_cpu(short, tmp_path):
 
 def test_interpolate_same_seed_same_output_and_known_frames_kept(short, tmp_path):
     outs = []
-    for name in ("a.mp4", "b.mp4"):
-        res = run_json("interpolate", short, "--factor", "2", "--lossless", "--seed", "3", "--device", DEVICE, "-o", tmp_path / name)
+    second = "cuda:0" if DEVICE == "cuda" else DEVICE  # the same GPU named by its index
+    for name, device in (("a.mp4", DEVICE), ("b.mp4", second)):
+        res = run_json("interpolate", short, "--factor", "2", "--lossless", "--seed", "3", "--device", device, "-o", tmp_path / name)
         assert res["frames"] == 18, f"9 frames x2: {res['frames']} frames"
         outs.append(read_frames(tmp_path / name))
-    assert np.array_equal(outs[0], outs[1]), "same seed, same device: the same output"
+    assert np.array_equal(outs[0], outs[1]), f"same seed, same device ({DEVICE}, {second}): the same output"
     src = read_frames(short)
     assert all(np.array_equal(outs[0][2 * i], src[i]) for i in range(9)), "input frames must come back unchanged"
 

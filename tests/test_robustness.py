@@ -199,6 +199,29 @@ def test_no_silent_cpu_fallback(weights, good, tmp_path, monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     one_line_error(cli(["interpolate", str(good), "--device", "cuda", "-o", str(tmp_path / "o.mp4")], weights), 1, "no CUDA device")
+    one_line_error(cli(["interpolate", str(good), "--device", "cuda:1", "-o", str(tmp_path / "o.mp4")], weights), 1,
+                   "--device cuda:1: no CUDA device")
+    assert not any(tmp_path.iterdir())
+
+
+def test_device_cuda_n_picks_one_gpu_of_several(monkeypatch):
+    """--device cuda:N (one job per GPU in a batch script) is that GPU, made the current device;
+    an index the machine lacks, or another spelling, is a one-line usage error. (The GPUs are
+    stood in for: no CUDA here; tests/test_accelerator.py runs the pipeline on a real one.)"""
+    import torch
+    from magvit_cli.errors import UsageError
+    from magvit_cli.pipeline import pick_device
+    current = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    assert pick_device("cuda:1") == (torch.device("cuda", 1), None) and current == [1]
+    assert pick_device("cuda") == (torch.device("cuda"), None) and current == [1]
+    with pytest.raises(UsageError, match=r"--device cuda:2: this machine has 2 CUDA devices \(cuda:0 to cuda:1\)"):
+        pick_device("cuda:2")
+    for bad in ("cuda:", "cuda:x", "gpu", "cuda1"):
+        with pytest.raises(UsageError, match="--device must be auto, cpu, cuda, cuda:N or mps"):
+            pick_device(bad)
 
 
 def test_full_disk_leaves_nothing(weights, good, tmp_path, monkeypatch):
