@@ -183,8 +183,10 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
 
 
 def refuse_overwrite(output: Path, force: bool, more: str = "") -> None:
-    """Every command's guard for its output: one that exists (or a file of an output sequence) is
-    refused unless `force`; `more` adds to the message."""
+    """Every command's guard for its output: a name too long for its file system is refused; one
+    that exists (or a file of an output sequence) is refused unless `force`; `more` adds to the
+    message."""
+    video.check_name(output)
     taken = None if force else existing(output)
     if taken is not None:
         raise UsageError(f"{taken} exists{f' (output sequence {output})' if taken != output else ''}; "

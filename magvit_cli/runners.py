@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,7 +22,7 @@ from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, frame_times, holds_aspect,
-                    iter_frames, iter_info, last_shown, probe, shift_timecode, timeline, trim)
+                    iter_frames, iter_info, last_shown, probe, shared_file_mode, shift_timecode, temp_file, timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
@@ -771,9 +772,10 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
             "format": "magvit-tokens-v1", "colour": json.dumps(dataclasses.asdict(info.colour)),
             "sample_aspect": str(info.sample_aspect or 1)}
-    tmp = Path(dst).with_name("." + Path(dst).name + ".tmp")
+    tmp = temp_file(dst)
     try:
         save_file(tensors, str(tmp), metadata=meta)
+        os.chmod(tmp, shared_file_mode())  # created 0600; outputs are meant to be shared
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)

@@ -341,6 +341,33 @@ def check_folder(path: str | Path, create: bool = False, flag: str = "-o or --ou
         raise UsageError(f"{name or path}: {where} (permission denied or read-only); choose another {flag}")
 
 
+def check_name(path: str | Path) -> None:
+    """The output's file name fits its file system's limit (255 bytes on most): a long input's
+    name plus `.interpolate.mp4` passed it and failed as an OSError naming nothing to do."""
+    path = Path(path)
+    size = len(os.fsencode(path.name))
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if size > limit:
+        raise UsageError(f"{path}: its file name is {size} bytes, more than the {limit} a name may have here; "
+                         "choose a shorter one with -o")
+
+
+TEMP_STEM = 64  # characters of an output's name its temporary file's name starts with
+
+
+def temp_file(path: str | Path) -> Path:
+    """A new hidden file beside `path` to write the output in before it is moved into place (a
+    failed run leaves nothing half-written): named after the output (its first TEMP_STEM
+    characters, so that a name near the limit still leaves room) and made unique."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:TEMP_STEM]}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)
@@ -1287,13 +1314,12 @@ class VideoWriter:
             with signals_held():  # no Ctrl-C between creating the temporary and remembering it
                 try:
                     if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
-                        self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)}.", dir=folder))
+                        self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)[:TEMP_STEM]}.", dir=folder))
                     else:
-                        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=folder)
-                        os.close(fd)
-                        self.tmp = Path(tmp)
+                        self.tmp = temp_file(self.path)
                 except OSError as e:  # named by the output, not the temporary file it could not make
-                    raise MagvitError(f"{self.path}: cannot write in {folder} ({os.strerror(e.errno).lower()}); "
+                    shown = f"the current folder, {Path.cwd()}," if str(folder) == "." else folder
+                    raise MagvitError(f"{self.path}: cannot write in {shown} ({os.strerror(e.errno).lower()}); "
                                       "nothing was written") from e
             if not self.sequence:
                 self._open()

@@ -1088,6 +1088,31 @@ def test_the_writer_names_its_output_when_the_folder_refuses_a_file(tmp_path, mo
     assert not any(tmp_path.iterdir())
 
 
+def test_long_file_names(tmp_path, good, weights):
+    """An input whose name is near the file system's 255-byte limit still gets its output (the
+    writer's temporary file took the whole name plus its own additions and passed the limit); one
+    whose derived output name would pass the limit is a one-line error before any work (weights
+    pointing nowhere), where it was an OSError. A token file is readable by others as videos are
+    (it was created 0600)."""
+    import shutil
+    near = tmp_path / ("b" * 236 + ".mp4")  # + '.predict' = 248 bytes
+    shutil.copy(good, near)
+    r = cli(["predict", str(near), "-n", "1"], weights)
+    assert r.exit_code == 0, r.output
+    assert near.with_name(near.stem + ".predict.mp4").exists()
+    over = tmp_path / ("a" * 245 + ".mp4")  # + '.predict' = 257 bytes
+    shutil.copy(good, over)
+    one_line_error(cli(["predict", str(over), "-n", "1"], tmp_path / "no-weights"), 2,
+                   "its file name is 257 bytes, more than the 255 a name may have here")
+    r = cli(["tokenize", str(near)], weights)
+    assert r.exit_code == 0, r.output
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = near.with_name(near.stem + ".tokens.safetensors").stat().st_mode & 0o777
+    assert mode == 0o666 & ~umask, oct(mode)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
 def test_out_dir_is_made_when_missing_and_only_once_the_checks_pass(tmp_path, good, weights):
     """A missing --out-dir is made, parents too (a batch script's fresh output folder); a call that
     fails its checks makes nothing; an --out-dir that is a file is one line."""

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import MagvitError
-from ..video import shared_file_mode
+from ..video import shared_file_mode, temp_file
 from .tokenizer import TokenizerConfig, VideoTokenizer
 from .transformer import MaskedTransformer, TransformerConfig
 
@@ -68,7 +68,7 @@ def pack(models: dict[str, Path], file: str | Path) -> Path:
         for k, v in load_file(str(Path(folder) / WEIGHTS_NAME)).items():
             tensors[f"{kind}.{k}"] = v
     file = Path(file)
-    tmp = file.with_name("." + file.name + ".tmp")
+    tmp = temp_file(file)
     try:
         save_file(tensors, str(tmp), metadata={BUNDLE_KEY: json.dumps(configs)})
         os.chmod(tmp, shared_file_mode())
