@@ -113,6 +113,11 @@ def pick_device(device: str) -> tuple[torch.device, str | None]:
     return torch.device(device), None
 
 
+def _loose(name: str) -> str:
+    """A class name as typed loosely: lower case, without spaces, hyphens or underscores."""
+    return re.sub(r"[\s_-]+", "", name).lower()
+
+
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     """fp32 on the CPU, bf16 autocast on a GPU by default. (bf16 is slow on CPUs without bf16
     units; one with AMX ran interpolation 1.4x faster in bf16, its other effects unmeasured.)"""
@@ -333,15 +338,20 @@ class Magvit:
         return list(self.transformer.config.class_names) if self.transformer else []
 
     def class_id(self, cls: str | int | None) -> int | None:
-        """A class name or id of the loaded model -> id; None stays None."""
+        """A class name or id of the loaded model -> id; None stays None. A name is matched
+        exactly, else ignoring case and spaces, hyphens and underscores where that picks one class
+        (UCF-101's 'ApplyEyeMakeup' as applyeyemakeup, 'pan-left' as 'Pan Left')."""
         if cls is None:
             return None
         names = self.class_names
         n = self.transformer.config.num_classes
-        if isinstance(cls, str) and not cls.lstrip("-").isdigit():
-            if cls not in names:
+        if isinstance(cls, str) and not cls.strip().lstrip("-").isdigit():
+            if cls in names:
+                return names.index(cls)
+            loose = [i for i, name in enumerate(names) if _loose(name) == _loose(cls)]
+            if len(loose) != 1:
                 raise UsageError(f"class {cls!r} is not in the model; one of: {', '.join(names) or '(none)'}")
-            return names.index(cls)
+            return loose[0]
         i = int(cls)
         if not 0 <= i < n:
             raise UsageError(f"class id {i} out of range: the model has {n} classes (0..{n - 1})")

@@ -209,6 +209,24 @@ def test_predict_and_class_conditional(weights, clip, tmp_path):
     assert "not in the model" in r.output and "Traceback" not in r.output
 
 
+def test_class_names_match_loosely_where_that_picks_one(tmp_path):
+    """--class takes a name as typed loosely (case, spaces, hyphens, underscores) where that picks
+    one class; exact names win, ids may carry spaces, and an ambiguous or unknown name is refused."""
+    from magvit_cli.errors import UsageError
+    from magvit_cli.models import save_model
+    from magvit_cli.pipeline import Magvit
+    names = ("pan-left", "ApplyEyeMakeup", "apply_eye_makeup", "Apply Eye Makeup")
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tokenizer")
+    save_model(tiny_transformer(seed=2, num_classes=4, class_names=names), tmp_path / "transformer")
+    m = Magvit(tmp_path, "cpu")
+    for typed, want in (("pan-left", 0), ("Pan Left", 0), ("PAN_LEFT", 0), (" pan-left ", 0), ("ApplyEyeMakeup", 1),
+                        ("apply_eye_makeup", 2), (" 3 ", 3)):
+        assert m.class_id(typed) == want, f"{typed!r} -> {m.class_id(typed)}, expected {want}"
+    for typed in ("applyeyemakeup", "pan", "left-pan"):
+        with pytest.raises(UsageError, match="is not in the model; one of: pan-left, ApplyEyeMakeup"):
+            m.class_id(typed)
+
+
 @pytest.mark.parametrize("mode,size,place", [("central", (96, 64), (24, 16)), ("vertical", (96, 32), (24, 0)),
                                               ("horizontal", (48, 64), (0, 16))])
 def test_outpaint_geometry_and_known_pixels(weights, clip, tmp_path, mode, size, place):
