@@ -65,8 +65,20 @@ def _one_line():
         if type(e).__name__ == "NoArgsIsHelpError":
             raise
         where = e.ctx.command_path if e.ctx is not None else "magvit"
-        error_line(f"{e.format_message()} (see `{where} --help`)")
+        error_line(f"{e.format_message()}{_extra_hint(e)} (see `{where} --help`)")
         raise typer.Exit(2) from None
+
+
+def _extra_hint(e) -> str:
+    """Extra arguments to a command whose list options take one value at a time: what the shell
+    made of an unquoted `--data clips/*.mp4` (clips/a.mp4 taken, the rest left over)."""
+    if e.ctx is None or not e.format_message().startswith("Got unexpected extra argument"):
+        return ""
+    many = [max(p.opts, key=len) for p in e.ctx.command.params if getattr(p, "multiple", False) and p.opts]
+    if "--data" in many:
+        return ("; --data takes one path each time: repeat it (--data a.mp4 --data b.mp4), or give a folder "
+                "or a quoted pattern ('clips/*.mp4')")
+    return f"; {', '.join(many)} take{'s' * (len(many) == 1)} one value each time: repeat it" if many else ""
 
 
 app = typer.Typer(
@@ -827,7 +839,7 @@ def _overrides(items: List[str]) -> dict:
 @train_app.command("tokenizer")
 def train_tokenizer_cmd(
         out: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, metrics.jsonl, export/."),
-        data: List[str] = typer.Option([], "--data", help="Folder or file of videos/images (repeatable). Sub-folders name classes."),
+        data: List[str] = typer.Option([], "--data", help="Folder, file or quoted pattern ('clips/*.mp4') of videos/images; repeat for more. Sub-folders name classes."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value (JSON values), e.g. --set bits=14."),
         steps: int = _train_opt(1000, "--steps"), batch: int = _train_opt(8, "--batch"),
@@ -889,7 +901,7 @@ def train_tokenizer_cmd(
 def train_transformer_cmd(
         out: Path = typer.Option(..., "--out", help="Run folder: cache/, checkpoint.pt, metrics.jsonl, export/."),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer folder (e.g. a tokenizer run's export/)."),
-        data: List[str] = typer.Option([], "--data", help="Folder or file of videos/images (repeatable)."),
+        data: List[str] = typer.Option([], "--data", help="Folder, file or quoted pattern ('clips/*.mp4') of videos/images; repeat for more."),
         labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
         cache_clips: int = typer.Option(512, "--cache-clips", help="Clips to tokenize into the cache."),

@@ -554,6 +554,33 @@ def test_heldout_and_perceptual_files_are_checked_before_training(tmp_path):
     assert [row["step"] for row in measured] == [1, 2] and all(row["heldout_psnr"] > 0 for row in measured), measured
 
 
+def test_data_takes_quoted_patterns_and_says_how_when_the_shell_expanded_one(tmp_path):
+    """--data 'clips/*.mp4' (quoted) trains on the videos and images it matches (** spans folders;
+    other files are not matched); one that matches nothing is one line. Unquoted, the shell hands
+    the files after the first over as stray arguments: the error says how to give them."""
+    from magvit_cli.errors import UsageError
+    from magvit_cli.train.data import list_media
+    (tmp_path / "clips" / "sub").mkdir(parents=True)
+    for name in ("a.mp4", "b.mp4", "sub/c.mp4"):
+        make_video(tmp_path / "clips" / name, frames=5, width=16, height=16)
+    (tmp_path / "clips" / "sub" / "d.png").write_bytes(b"")  # listed by its name (opening it is checked later)
+    (tmp_path / "clips" / "notes.txt").write_text("x")
+    names = lambda pattern: [p.relative_to(tmp_path / "clips").as_posix() for p, _ in list_media([tmp_path / pattern])[0]]
+    assert names("clips/*.mp4") == ["a.mp4", "b.mp4"]
+    assert names("clips/**/*.mp4") == ["a.mp4", "b.mp4", "sub/c.mp4"]
+    assert names("clips/*") == ["a.mp4", "b.mp4", "sub/c.mp4", "sub/d.png"], "the folder is read; notes.txt is left out"
+    with pytest.raises(UsageError, match=r"--data .*clips/\*.mkv: matches no videos, images or folders"):
+        list_media([tmp_path / "clips/*.mkv"])
+    args = ["train", "tokenizer", "--preset", "tiny", "--steps", "1", "--batch", "2", "--frames", "5", "--size", "16",
+            "--warmup", "1", "--device", "cpu", "--synthetic-weight", "0"]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--data", str(tmp_path / "clips/*.mp4")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run2"), "--data", str(tmp_path / "clips/a.mp4"),
+                                 str(tmp_path / "clips/b.mp4")])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "--data takes one path each time: repeat it" in r.output and "quoted pattern" in r.output, r.output
+
+
 def test_a_file_that_fails_to_decode_later_is_left_out(tmp_path, monkeypatch):
     """A file that opened at the start but fails to decode when drawn (a damaged stretch) is left
     out with a warning line, and the clip comes from another file."""

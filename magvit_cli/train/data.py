@@ -15,11 +15,12 @@ bytes, so memory stays bounded whatever the folder holds.
 """
 from __future__ import annotations
 
+import glob
 import math
 import random
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -126,6 +127,23 @@ def read_labels(path: str | Path) -> dict[str, str]:
     return out
 
 
+def _expand(paths: list[str | Path], flag: str) -> Iterator[Path]:
+    """Each path, or where it does not exist and holds a wildcard (*, ?, [...]), the folders and
+    the videos and images it matches ('clips/*.mp4' quoted, so that the shell leaves it; **
+    spans folders)."""
+    for path in map(str, paths):
+        if Path(path).exists():
+            yield Path(path)
+        elif any(c in path for c in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(path, recursive=True))]
+            matches = [m for m in matches if m.is_dir() or m.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES]
+            if not matches:
+                raise UsageError(f"{flag} {path}: matches no videos, images or folders".lstrip())
+            yield from matches
+        else:
+            raise UsageError(f"{flag} {path}: no such file or folder".lstrip())
+
+
 def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
                used: set[str] | None = None, flag: str = "--data") -> tuple[list[tuple[Path, int]], list[str]]:
     """Files under `folders` with a class id (-1: unlabelled). The class is the file's entry in
@@ -134,9 +152,7 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
     for the errors (a path that does not exist, a folder with no media)."""
     items, classes = [], []
     used = set() if used is None else used
-    for root in map(Path, folders):
-        if not root.exists():
-            raise UsageError(f"{flag} {root}: no such file or folder".lstrip())
+    for root in _expand(folders, flag):
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
         if not files:
             raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})".lstrip())
