@@ -92,10 +92,31 @@ def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
 
 
-def i3d_features(net_path: str, clips: np.ndarray) -> np.ndarray:
-    """Features of uint8 clips (N, T, H, W, 3) from a user-supplied TorchScript I3D file, which
+def load_i3d(path: str, frames: int) -> torch.nn.Module:
+    """--i3d's TorchScript network, loaded and tried on one blank clip of `frames` frames before
+    any scoring: a file that does not load or answer (N, D) features is a one-line error then,
+    not after every window has been scored (the report was lost with it)."""
+    if not Path(path).is_file():
+        raise UsageError(f"--i3d {path}: no such file")
+    try:
+        net = torch.jit.load(path, map_location="cpu").eval()
+    except (RuntimeError, ValueError) as e:
+        raise UsageError(f"--i3d {path}: not a loadable TorchScript file ({str(e).strip().splitlines()[0]})") from None
+    try:
+        with torch.no_grad():
+            y = net(torch.zeros(1, 3, frames, 224, 224))
+    except Exception as e:  # whatever the user's network raises
+        raise UsageError(f"--i3d {path}: fails on a (1, 3, {frames}, 224, 224) clip "
+                         f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})") from None
+    if not isinstance(y, torch.Tensor) or y.ndim != 2 or y.shape[0] != 1:
+        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise UsageError(f"--i3d {path}: returns {got} for one clip, expected (1, D) features")
+    return net
+
+
+def i3d_features(net: torch.nn.Module, clips: np.ndarray) -> np.ndarray:
+    """Features of uint8 clips (N, T, H, W, 3) from the user's I3D network (`load_i3d`), which
     takes (N, 3, T, 224, 224) in [-1, 1] and returns (N, D)."""
-    net = torch.jit.load(net_path, map_location="cpu").eval()
     x = torch.from_numpy(clips).float().permute(0, 4, 1, 2, 3) / 127.5 - 1
     x = F.interpolate(x, size=(x.shape[2], 224, 224), mode="trilinear", align_corners=False)
     with torch.no_grad():
@@ -328,8 +349,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
     if fi_every is not None and (fi_every < 2 or (window - 1) % fi_every):
         raise UsageError(f"--fi-every must be at least 2 and divide the window's {window - 1} gaps, got {fi_every}")
-    if i3d is not None and not Path(i3d).is_file():
-        raise UsageError(f"--i3d {i3d}: no such file")
+    net = load_i3d(i3d, window) if i3d is not None else None
     per_clip = {}
     samples: dict[str, tuple[list, list]] = {}
     total, done = len(clips) * windows, 0
@@ -356,7 +376,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
     report = {"clips": per_clip, "average": _average(list(per_clip.values())),
               "settings": {"window": window, "windows": windows, "steps": s.steps, "temperature": s.temperature, "guidance": s.guidance, "seed": s.seed, "residual": s.residual, "soft": s.soft, "motion": motion, "fi_every": fi_every or window - 1, "refine": s.refine,
                            "weights": str(m.paths.root), "device": str(m.device), "condition": m.region}}
-    if i3d is not None:
-        report["fvd"] = {task: frechet_distance(i3d_features(i3d, np.stack(ours)), i3d_features(i3d, np.stack(truth)))
+    if net is not None:
+        report["fvd"] = {task: frechet_distance(i3d_features(net, np.stack(ours)), i3d_features(net, np.stack(truth)))
                          for task, (ours, truth) in samples.items() if len(ours) >= 2}
     return report

@@ -175,6 +175,34 @@ def test_eval_fvd_with_a_user_i3d_file(tmp_path):
     assert set(fvd) == {"FP", "IPC"} and all(math.isfinite(v) and v >= -1e-6 for v in fvd.values())
 
 
+def test_eval_checks_the_i3d_file_before_scoring(tmp_path):
+    """An --i3d file that does not load, fails on a clip or answers something other than (N, D)
+    features is a one-line error before any window is scored (it failed after all of them, the
+    report lost)."""
+    import torch
+
+    class Flat(torch.nn.Module):  # (N, D) expected; gives (N,)
+        def forward(self, x):
+            return x.mean((1, 2, 3, 4))
+
+    class Images(torch.nn.Module):  # takes frames (N, 3, H, W), not clips
+        def forward(self, x):
+            return torch.nn.functional.avg_pool2d(x, 2).flatten(1)
+    torch.jit.script(Flat()).save(str(tmp_path / "flat.pt"))
+    torch.jit.script(Images()).save(str(tmp_path / "images.pt"))
+    (tmp_path / "text.pt").write_text("not a network")
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=32)
+    for name, says in (("none.pt", "no such file"), ("text.pt", "not a loadable TorchScript file"),
+                       ("images.pt", "fails on a (1, 3, 9, 224, 224) clip"), ("flat.pt", "returns (1,) for one clip, expected (1, D)")):
+        r = CliRunner().invoke(app, ["eval", str(clip), "--window", "9", "--windows", "1", "--tasks", "FP", "--weights", str(w),
+                                     "--device", "cpu", "--steps", "2", "--i3d", str(tmp_path / name)])
+        assert r.exit_code == 2 and f"--i3d {tmp_path / name}: {says}" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output, r.output
+
+
 def test_eval_fi_every_k_knows_every_kth_frame(tmp_path):
     """--fi-every 2 scores interpolation x2 (the common use): every other frame known, so the
     alternatives have closer frames to work from than with the paper's first and last; a k that
