@@ -21,8 +21,9 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import (Colour, Span, VideoInfo, VideoWriter, count_packets, deep_output, frame_times, holds_aspect,
-                    iter_frames, iter_info, last_shown, probe, shared_file_mode, shift_timecode, temp_file, timeline, trim)
+from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times,
+                    holds_aspect, iter_frames, iter_info, last_shown, probe, shared_file_mode, shift_timecode, temp_file,
+                    timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
@@ -377,8 +378,10 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
 
 
 # ---------------------------------------------------------------------------------- OP* / IP*
-def read_track(path) -> dict[int, tuple[int, ...]]:
-    """CSV rows frame,x,y[,w,h] (a header line is allowed) -> {frame: (x, y, ...)}."""
+def read_track(path, flag: str = "") -> dict[int, tuple[int, ...]]:
+    """CSV rows frame,x,y[,w,h] (a header line is allowed) -> {frame: (x, y, ...)}; `flag` (the
+    option that gave the file) starts the errors."""
+    name = f"{flag} {path}".lstrip()
     rows = {}
     try:
         with open(path, newline="") as f:
@@ -388,11 +391,11 @@ def read_track(path) -> dict[int, tuple[int, ...]]:
                 vals = [int(round(float(v))) for v in row]
                 rows[vals[0]] = tuple(vals[1:])
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        raise UsageError(f"{name}: no such file") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: expected CSV rows of integers frame,x,y ({e})") from None
+        raise UsageError(f"{name}: expected CSV rows of integers frame,x,y ({e})") from None
     if not rows:
-        raise UsageError(f"{path}: no rows")
+        raise UsageError(f"{name}: no rows")
     return rows
 
 
@@ -510,6 +513,8 @@ def check_outpaint(mode: str, track) -> None:
         raise UsageError(f"--mode must be one of {', '.join(OUTPAINT_MODES)}, not {mode!r}")
     if track and mode != "dynamic":
         raise UsageError("--track goes with --mode dynamic")
+    if track:
+        read_track(track, "--track")  # a missing or malformed file: one line before any work
 
 
 def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
@@ -529,7 +534,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
         raise UsageError(f"--size {Wc}x{Hc} is smaller than the input {W}x{H}")
     if (Wc, Hc) == (W, H):
         raise UsageError(f"--size {Wc}x{Hc} equals the input size: nothing to outpaint")
-    rows = read_track(track) if track else None
+    rows = read_track(track, "--track") if track else None
     n = 1 if info.is_image else count_frames(info)
     xs = [int(round(v)) for v in torch.linspace(0, Wc - W, n).tolist()]
 
@@ -581,7 +586,19 @@ def check_inpaint(mode: str | None, box, mask) -> str | None:
     mode = mode or ("central" if not given else None)
     if mode is not None and mode not in INPAINT_MODES:
         raise UsageError(f"--mode must be one of {', '.join(INPAINT_MODES)}, not {mode!r}")
+    if box is not None and _box_track(box):
+        read_track(box, "--box")  # as --track: before any work
+    if mask is not None:
+        try:
+            check_input(mask)
+        except UsageError as e:
+            raise UsageError(f"--mask {e}") from None
     return mode
+
+
+def _box_track(box: str) -> bool:
+    """Whether --box names a CSV track file (else it is x,y,w,h)."""
+    return Path(box).suffix.lower() == ".csv" or Path(box).exists()
 
 
 def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str | None = None,
@@ -608,11 +625,11 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             h[H // 4:H // 4 + H // 2, xs[min(t, n - 1)]:xs[min(t, n - 1)] + W // 2] = True
             return h
     elif box is not None:
-        if Path(box).suffix.lower() == ".csv" or Path(box).exists():
-            rows = read_track(box)
+        if _box_track(box):
+            rows = read_track(box, "--box")
             for t, r in rows.items():
                 if len(r) != 4:
-                    raise UsageError(f"{box}: rows must be frame,x,y,w,h")
+                    raise UsageError(f"--box {box}: rows must be frame,x,y,w,h")
                 check_box(r, W, H, f"at frame {t}")
             code = "IPD"
             def holes(t):

@@ -183,6 +183,24 @@ def test_mask_of_wrong_size_and_frame_count(weights, good, tmp_path):
     one_line_error(cli(["inpaint", str(good), "--mask", str(mv), "-o", str(tmp_path / "o.mp4")], weights), 2, "4 frames")
 
 
+def test_hole_and_track_files_are_checked_before_the_model_loads(good, tmp_path):
+    """A --mask, --box CSV or --track file that is missing, empty or malformed is one line naming
+    the option, before the weights load (they point nowhere here); the mask was named without its
+    option and all were read only once the model had loaded."""
+    missing = tmp_path / "no-weights"
+    (tmp_path / "bad.csv").write_text("frame,x,y\n0,a,b\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "empty.png").write_bytes(b"")
+    for args, says in ((["inpaint", "--mask", str(tmp_path / "none.png")], f"--mask {tmp_path / 'none.png'}: no such file"),
+                       (["inpaint", "--mask", str(tmp_path / "empty.png")], f"--mask {tmp_path / 'empty.png'}: file is empty"),
+                       (["inpaint", "--box", str(tmp_path / "none.csv")], f"--box {tmp_path / 'none.csv'}: no such file"),
+                       (["inpaint", "--box", str(tmp_path / "bad.csv")], f"--box {tmp_path / 'bad.csv'}: expected CSV rows"),
+                       (["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "empty.csv")], f"--track {tmp_path / 'empty.csv'}: no rows"),
+                       (["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "none.csv")], f"--track {tmp_path / 'none.csv'}: no such file")):
+        one_line_error(cli([args[0], str(good), *args[1:], "-o", str(tmp_path / "o.mp4")], missing), 2, says)
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_weights_problems(good, tmp_path):
     r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "none"), "--device", "cpu"])
     one_line_error(r, 2, "no such folder")
