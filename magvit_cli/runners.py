@@ -648,6 +648,8 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             raise UsageError(f"--mask {mask} is {minfo.width}x{minfo.height}, the input is {W}x{H}")
         if minfo.is_image:
             hole = torch.from_numpy(next(iter_frames(mask)).mean(2) > 127)
+            if not hole.any():
+                m.warn(no_hole(mask))
             holes = lambda t: hole
         else:
             mn, whole = count_frames(minfo), n if info.span is None else count_frames(probe(info.path))
@@ -656,9 +658,12 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             mframes, seen = iter_frames(mask, info.first), {}
             code = "IPD"
 
+            marked = [False]  # whether any frame of the mask marks a hole
+
             def holes(t):  # a window's frames are laid out more than once: read each mask frame once, keep recent ones
                 while len(seen) <= t:
                     seen[len(seen)] = torch.from_numpy(next(mframes).mean(2) > 127)
+                    marked[0] = marked[0] or bool(seen[len(seen) - 1].any())
                 for old in range(max(0, t - 2 * m.window_frames), t - m.window_frames):
                     seen[old] = None
                 return seen[t]
@@ -667,8 +672,16 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
         hole = holes(t)
         return frame, ~hole
 
-    return spatial(m, info, dst, code, (H, W), layout, sampling, opts, progress,
-                   {"mode": mode or ("box" if box else "mask")}, total=n, motion=motion)
+    out = spatial(m, info, dst, code, (H, W), layout, sampling, opts, progress,
+                  {"mode": mode or ("box" if box else "mask")}, total=n, motion=motion)
+    if mask is not None and code == "IPD" and not marked[0]:
+        m.warn(no_hole(mask))
+    return out
+
+
+def no_hole(mask) -> str:
+    """The warning for a --mask with no pixel above mid-grey (a mask drawn black on white, or faint)."""
+    return f"--mask {mask} marks no pixel as the hole (white, above mid-grey): the output is the input"
 
 
 # ---------------------------------------------------------------------------------- CG

@@ -201,6 +201,25 @@ def test_hole_and_track_files_are_checked_before_the_model_loads(good, tmp_path)
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_a_mask_that_marks_no_hole_is_named(weights, good, tmp_path):
+    """A --mask with no pixel above mid-grey (drawn black on white, or faint) leaves the input as it
+    is: a warning line says so, for a mask image and a mask video alike; a mask with a hole says nothing."""
+    black = np.zeros((32, 48, 3), np.uint8)
+    with VideoWriter(tmp_path / "black.png", 1, 48, 32) as w:
+        w.write(black)
+    encode_frames(tmp_path / "black.mp4", [black] * 9)
+    holed = black.copy()
+    holed[8:24, 16:32] = 255
+    encode_frames(tmp_path / "holed.mp4", [holed] * 9)
+    for name, warned in (("black.png", True), ("black.mp4", True), ("holed.mp4", False)):
+        r = runner.invoke(app, ["inpaint", str(good), "--mask", str(tmp_path / name), "-o", str(tmp_path / f"{name}.mp4"),
+                                "--weights", str(weights), "--device", "cpu", "--steps", "2"])
+        assert r.exit_code == 0, r.output
+        said = [line for line in r.output.splitlines() if line.startswith("warning:")]
+        assert said == ([f"warning: --mask {tmp_path / name} marks no pixel as the hole (white, above mid-grey): "
+                         "the output is the input"] if warned else []), (name, r.output)
+
+
 def test_weights_problems(good, tmp_path):
     r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "none"), "--device", "cpu"])
     one_line_error(r, 2, "no such folder")
