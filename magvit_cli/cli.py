@@ -24,6 +24,7 @@ from rich.markup import escape
 
 from . import pipes, video
 from .errors import MagvitError, UsageError, stop_on_signals
+from .progress import LogLines
 from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
 
 
@@ -216,23 +217,32 @@ def existing(output: Path) -> Optional[Path]:
 
 
 class Progress:
-    def __init__(self, label: str):
-        self.label = label
-        self.bar = None
+    """A command's progress on stderr, unless --quiet or --json: a live bar on a terminal; in a log
+    (a batch script, nohup) a plain line now and then (progress.LogLines: none for a run under a
+    minute), where the bar's transient display left blank lines and a long run showed nothing."""
+
+    def __init__(self, label: str, unit: str = "frames"):
+        self.label, self.unit = label, unit
+        self.bar = self.log = None
 
     def __enter__(self):
-        # a bar only on a terminal: redirected to a log (batch scripts) it would leave blank lines
-        if not (State.quiet or State.json) and err.is_terminal:
+        if State.quiet or State.json:
+            return self
+        if err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeRemainingColumn
-            self.bar = RP(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+            self.bar = RP(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
                           TimeRemainingColumn(), console=err, transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=None)
+        else:
+            self.log = LogLines(self.label, unit=self.unit)
         return self
 
     def __call__(self, done: float, total: int):
         if self.bar is not None:
             self.bar.update(self.task, completed=done, total=total)
+        elif self.log is not None:
+            self.log.update(done, total)
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -985,7 +995,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         if save_examples is not None:
             video.check_folder(save_examples / "sheet.png", True, "--save-examples", f"--save-examples {save_examples}")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
-        with Progress("eval") as progress:
+        with Progress("eval", "windows") as progress:
             res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,
                            chosen, save_examples, progress, str(i3d) if i3d else None, motion, fi_every)
         if report:
@@ -1023,7 +1033,7 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma 
             w, h, frames, steps = 64, 48, 9, 2
         chosen = TASKS if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
         m = _load(weights, device, precision)
-        with Progress("bench") as progress:
+        with Progress("bench", "subcommands") as progress:
             res = bench(m, chosen, w, h, frames, steps, vs_ffmpeg, progress)
         if State.json:
             print(json.dumps(res))

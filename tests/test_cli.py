@@ -1,5 +1,6 @@
 """The magvit command line on small generated videos with tiny random weights."""
 import json
+import re
 from pathlib import Path
 from fractions import Fraction
 
@@ -426,11 +427,29 @@ def test_out_dir_with_several_inputs(weights, clip, tmp_path):
     assert len(read_frames(outdir / "other.interpolate.mp4")) == 10
 
 
+def test_progress_in_a_log_is_a_plain_line_now_and_then(weights, clip, tmp_path, monkeypatch):
+    """Off a terminal (a batch script's log, nohup) a long run says how far it is in plain lines on
+    stderr (here every update: LOG_EVERY_S set to 0; a run under a minute writes none), with the
+    frames done of the total; the bar drew nothing there. --json and --quiet keep them off."""
+    from magvit_cli import progress
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    args = ["interpolate", str(clip), "--weights", str(weights), "--device", "cpu", "--steps", "2"]
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "a.mp4")])
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if line.startswith("interpolate in.mp4 ")]
+    assert lines and all(re.fullmatch(r"interpolate in\.mp4 \d+/12 frames(, \d+:\d\d:\d\d left)?", line) for line in lines), r.stderr
+    assert lines[-1].startswith("interpolate in.mp4 12/12 frames"), lines
+    for quiet in ("--json", "--quiet"):
+        r = runner.invoke(app, [*args, quiet, "-o", str(tmp_path / f"b{quiet}.mp4")])
+        assert r.exit_code == 0 and "frames, " not in r.stderr and "/12 frames" not in r.stderr, r.stderr
+
+
 def test_progress_counts_the_inputs_of_a_batch(weights, clip, tmp_path, monkeypatch):
     """With several inputs each progress bar says which one of how many it is."""
     from magvit_cli import cli
     labels = []
-    monkeypatch.setattr(cli.Progress, "__init__", lambda self, label: (labels.append(label), setattr(self, "bar", None))[0])
+    real = cli.Progress.__init__
+    monkeypatch.setattr(cli.Progress, "__init__", lambda self, label, *a: (labels.append(label), real(self, label, *a))[0])
     other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
     r = runner.invoke(app, ["interpolate", str(clip), str(other), "--out-dir", str(tmp_path), "--weights", str(weights),
                             "--device", "cpu", "--steps", "2", "--quiet"])

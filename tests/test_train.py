@@ -689,9 +689,10 @@ def test_progress_writes_plain_lines_to_a_log(monkeypatch, capsys):
     """Where stderr is not a terminal (a run in the background, `2> train.log`) progress is a plain
     line every LOG_EVERY_S seconds with the time left, and at the end; the rich line showed only
     once the run was over. A run stopped between lines writes its last step on closing."""
+    from magvit_cli import progress
     from magvit_cli.train import engine
     now = [0.0]
-    monkeypatch.setattr(engine.time, "time", lambda: now[0])
+    monkeypatch.setattr(progress.time, "time", lambda: now[0])
     p = engine.Progress(total=10, start=0, enabled=True, what="tokenizer")
     for step in range(1, 5):
         now[0] = 30.0 * step
@@ -706,5 +707,8 @@ def test_progress_writes_plain_lines_to_a_log(monkeypatch, capsys):
     p.update(6)
     p.close()
     assert capsys.readouterr().err.splitlines() == ["token cache 6/10, 0:00:40 left"]
+    p = engine.Progress(total=3, start=0, enabled=True, what="transformer")
+    p.update(3, 1.5, loss=2.0)  # the last step: written at once, nothing left
+    assert capsys.readouterr().err.splitlines() == ["transformer 3/3 loss 2.0000 | 1.50 clips/s"]
     engine.Progress(total=10, start=0, enabled=False, what="x").update(10, 1.0)
     assert capsys.readouterr().err == ""

@@ -6,7 +6,6 @@ a JSON-lines metrics log, a rich progress line and the learning-rate schedule.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import math
 import os
@@ -22,6 +21,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import MagvitError, UsageError, stop_on_signals
+from ..progress import LogLines
 from ..video import check_folder
 
 
@@ -288,20 +288,16 @@ def checkpointed(progress: "Progress", save, path: Path):
     save()
 
 
-LOG_EVERY_S = 60.0  # a progress line this often where stderr is not a terminal (a run in the background, `2> train.log`)
-
-
 class Progress:
     """Rank 0's progress, unless quiet, on stderr (the exported folder is the run's one line on
     stdout): on a terminal a rich line with the loss terms, clips/s and the time left; otherwise
-    (a log file) a plain line of the same every LOG_EVERY_S seconds and at the end, where the
-    rich line used to show up only once the run was over."""
+    (a log file) the same as a plain line now and then and at the end (progress.LogLines), where
+    the rich line used to show up only once the run was over."""
 
     def __init__(self, total: int, start: int, enabled: bool, what: str):
-        self.enabled, self.total, self.what = enabled, total, what
-        self.t0 = self.logged = time.time()
-        self.start, self.pending = start, None  # pending: the last update not yet written to the log
+        self.enabled, self.total = enabled, total
         self.live = enabled and sys.stderr.isatty()
+        self.log = LogLines(what, total, start) if enabled and not self.live else None
         if self.live:
             from rich.console import Console
             from rich.progress import BarColumn, Progress as RP, TextColumn, TimeRemainingColumn
@@ -318,24 +314,14 @@ class Progress:
         info += f" | {clips_per_s:.2f} clips/s" if clips_per_s is not None else ""
         if self.live:
             self.p.update(self.task, completed=step, info=info)
-            return
-        self.pending = (step, info)
-        if time.time() - self.logged >= LOG_EVERY_S or step >= self.total:
-            self._log()
-
-    def _log(self):
-        step, info = self.pending
-        now = time.time()
-        left = (now - self.t0) / (step - self.start) * (self.total - step) if step > self.start else None
-        eta = f", {datetime.timedelta(seconds=round(left))} left" if left is not None and step < self.total else ""
-        print(" ".join(t for t in (f"{self.what} {step}/{self.total}", info) if t) + eta, file=sys.stderr, flush=True)
-        self.logged, self.pending = now, None
+        else:
+            self.log.update(step, info=info, final=step >= self.total)
 
     def close(self):
         if self.live:
             self.p.stop()
-        elif self.pending is not None:  # stopped between log lines (Ctrl-C, --stop-after, --max-minutes)
-            self._log()
+        elif self.log is not None:  # stopped between lines (Ctrl-C, --stop-after, --max-minutes)
+            self.log.flush()
 
 
 def all_reduce_mean(x: torch.Tensor, d: Dist) -> torch.Tensor:
