@@ -127,8 +127,9 @@ def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
 
 
 def fail(e: BaseException) -> None:
-    """Library errors -> one line and an exit code; tracebacks only with MAGVIT_DEBUG=1."""
-    if os.environ.get("MAGVIT_DEBUG") == "1":
+    """Library errors -> one line and an exit code; tracebacks only with MAGVIT_DEBUG=1. An exit
+    already decided (typer.Exit: several inputs, some failed) goes through as it is."""
+    if isinstance(e, typer.Exit) or os.environ.get("MAGVIT_DEBUG") == "1":
         raise e
     if isinstance(e, KeyboardInterrupt):
         err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
@@ -386,27 +387,38 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                 check()
             if out_dir is not None:
                 _make_folder(out_dir)
-            failed: dict[Path, int] = {}  # input -> its exit code
-            for k, (src, dst) in enumerate(jobs, 1):
-                try:
-                    with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
-                        out = p.deliver(make(src, dst, progress))
-                except Exception as e:  # not KeyboardInterrupt: a stop ends the call
-                    if len(p.inputs) == 1 or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
-                        raise
-                    text, failed[src] = report(e, src)
-                    if State.json:  # every input has its record: written, skipped or failed
-                        print(json.dumps({"input": str(src), "output": str(dst), "error": text, "exit_code": failed[src]}))
-                    continue
+
+            def one(k: int, src: Path, dst: Path) -> None:
+                with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
+                    out = p.deliver(make(src, dst, progress))
                 emit(summary(out), describe(out))
-            if failed:
-                error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))})"
-                           + ("; the others were written" if len(failed) < len(jobs) else ""))
-                raise typer.Exit(max(failed.values()))
-    except typer.Exit:
-        raise
+            _each(jobs, one, len(p.inputs) > 1, "written")
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
+
+
+def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], None], several: bool,
+          done: str) -> None:
+    """`one(k, src, dst)` for each job (k from 1). With `several` inputs one that fails is reported
+    in a line (with --json its record too: input, output, error, exit_code) and the rest go on, as
+    cp and gzip do; the call then ends with a line naming the failed ones, with their worst exit
+    code. A failure no input would escape (`whole_call`: loading the model) ends the call at once;
+    so does a stop (KeyboardInterrupt). `done`: what became of the others ("written")."""
+    failed: dict[Path, int] = {}  # input -> its exit code
+    for k, (src, dst) in enumerate(jobs, 1):
+        try:
+            one(k, src, dst)
+        except Exception as e:
+            if not several or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
+                raise
+            text, failed[src] = report(e, src)
+            if State.json:  # every input has its record
+                print(json.dumps({"input": str(src), **({} if dst is None else {"output": str(dst)}),
+                                  "error": text, "exit_code": failed[src]}))
+    if failed:
+        error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))})"
+                   + (f"; the others were {done}" if len(failed) < len(jobs) else ""))
+        raise typer.Exit(max(failed.values()))
 
 
 def _make_folder(folder: Path) -> None:
@@ -714,9 +726,10 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
     try:
         if inputs:
             _sequence_fps(input_fps)
-            with pipes.Pipes(inputs, None) as p:
-                for given, src in zip(inputs, p.inputs):
-                    emit(*_describe_input(video.probe(src), given))
+            with pipes.Pipes(inputs, None) as p:  # each input's line; one that does not open is an error line and the rest go on
+                read = dict(zip(inputs, p.inputs))
+                _each([(given, None) for given in inputs], lambda k, given, _: emit(*_describe_input(video.probe(read[given]), given)),
+                      len(inputs) > 1, "described")
             return
         m = _load(weights, device, precision, need_transformer=False, warn=False)
         from .weights import resolve

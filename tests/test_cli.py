@@ -759,6 +759,25 @@ def test_info_describes_inputs_without_a_model(clip, tmp_path):
     assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output, r.output
 
 
+def test_info_goes_on_past_an_input_that_does_not_open(clip, tmp_path):
+    """`magvit info a b c` describes every input it can, as ffprobe in a loop would: one that does
+    not open is an error line (with --json its record) and the rest go on; the call ends with a
+    line naming the failed ones and exit code 2. It stopped at the first bad one."""
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[:300])
+    missing, other = tmp_path / "missing.mp4", make_video(tmp_path / "other.mp4", frames=3, width=16, height=16)
+    r = runner.invoke(app, ["info", str(clip), str(cut), str(missing), str(other)])
+    assert r.exit_code == 2, r.output
+    assert [line.split(":")[0] for line in r.stdout.splitlines()] == [str(clip), str(other)], r.stdout
+    errors = r.stderr.strip().splitlines()
+    assert len(errors) == 3 and errors[0].startswith(f"error: {cut}: ") and errors[1] == f"error: {missing}: no such file", errors
+    assert errors[2] == f"error: 2 of 4 inputs failed ({cut}, {missing}); the others were described", errors
+    r = runner.invoke(app, ["info", str(clip), str(missing), "--json"])
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.exit_code == 2 and [rec["input"] for rec in records] == [str(clip), str(missing)], r.stdout
+    assert records[1]["exit_code"] == 2 and "no such file" in records[1]["error"] and "output" not in records[1], records[1]
+
+
 def _pipe(args, weights, data: bytes):
     steps = [] if args[0] in ("reconstruct", "tokenize", "info") else ["--steps", "2"]
     return runner.invoke(app, [args[0], *steps, *args[1:], "--weights", str(weights), "--device", "cpu"], input=data)
