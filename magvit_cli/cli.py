@@ -775,12 +775,12 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 
 # --- training -------------------------------------------------------------------------------
 ResumeOpt = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly.")
-StopAfterOpt = typer.Option(None, "--stop-after", help="Stop after N steps of this call (checkpointed; --resume goes on).")
+StopAfterOpt = typer.Option(None, "--stop-after", min=1, help="Stop after N steps of this call (checkpointed; --resume goes on).")
 InitOpt = typer.Option(None, "--init", help="Exported weights folder to start from (fine-tuning; the architecture comes from it).")
-MaxMinutesOpt = typer.Option(None, "--max-minutes", help=(
+MaxMinutesOpt = typer.Option(None, "--max-minutes", min=0, help=(
     "Stop once this call has run this long (set-up included), checkpointed and exported: "
     "fits a run into a GPU lease or a session; --resume goes on."))
-NprocOpt = typer.Option(1, "--nproc", help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
+NprocOpt = typer.Option(1, "--nproc", min=1, help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
 TRAIN_HELP = {  # the options both `train` commands take, with their own defaults
     "--steps": "Optimizer steps in the whole run; the learning rate's cosine decay (to a tenth) spans them, "
                "so --resume with --stop-after or --max-minutes continues one schedule.",
@@ -799,9 +799,16 @@ TRAIN_HELP = {  # the options both `train` commands take, with their own default
 }
 
 
+TRAIN_RANGE = {  # their bounds (typer: a one-line error, and the range shown in --help)
+    "--steps": {"min": 1}, "--batch": {"min": 1}, "--accumulate": {"min": 1}, "--frames": {"min": 1}, "--size": {"min": 1},
+    "--lr": {"min": 0}, "--warmup": {"min": 0}, "--synthetic-weight": {"min": 0, "max": 1}, "--eval-every": {"min": 1},
+    "--ckpt-every": {"min": 1},
+}
+
+
 def _train_opt(default, name: str):
-    """A `train` option shared by the tokenizer and transformer commands, with its help text."""
-    return typer.Option(default, name, help=TRAIN_HELP[name])
+    """A `train` option shared by the tokenizer and transformer commands, with its help text and bounds."""
+    return typer.Option(default, name, help=TRAIN_HELP[name], **TRAIN_RANGE.get(name, {}))
 
 
 def _launch(nproc: int) -> None:
@@ -867,34 +874,34 @@ def train_tokenizer_cmd(
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value (JSON values), e.g. --set bits=14."),
         steps: int = _train_opt(1000, "--steps"), batch: int = _train_opt(8, "--batch"),
         accumulate: int = _train_opt(1, "--accumulate"), frames: int = _train_opt(9, "--frames"), size: int = _train_opt(64, "--size"),
-        max_short: Optional[int] = typer.Option(None, "--max-short", help=(
+        max_short: Optional[int] = typer.Option(None, "--max-short", min=1, help=(
             "Crops come from frames resized to a short side between --size and this (never upscaled). "
             "Default 2 x --size: footage well below its own scale; larger: nearer it.")),
         lr: float = _train_opt(1e-4, "--lr"), warmup: int = _train_opt(100, "--warmup"),
         betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
-        entropy_weight: float = typer.Option(0.1, "--entropy-weight", help=(
+        entropy_weight: float = typer.Option(0.1, "--entropy-weight", min=0, help=(
             "LFQ entropy penalty weight. A fresh run starts at 5x and anneals down to it; with --init "
             "the trained codebook is kept, at this weight from the first step.")),
         recon: str = typer.Option("l1", "--recon", help=(
             "Reconstruction loss: l1 (the default releases' tokenizer) or l2 (mean squared error, what PSNR measures).")),
         perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
-        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight", help="Weight of the perceptual loss (with --perceptual)."),
-        disc_weight: float = typer.Option(0.0, "--disc-weight", help="GAN weight (0 = no discriminator)."),
-        disc_start: int = typer.Option(2000, "--disc-start", help="Step at which the discriminator switches on."),
+        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight", min=0, help="Weight of the perceptual loss (with --perceptual)."),
+        disc_weight: float = typer.Option(0.0, "--disc-weight", min=0, help="GAN weight (0 = no discriminator)."),
+        disc_start: int = typer.Option(2000, "--disc-start", min=0, help="Step at which the discriminator switches on."),
         synthetic_weight: float = _train_opt(0.5, "--synthetic-weight"),
         heldout: Optional[str] = typer.Option(None, "--heldout", help="Video for held-out PSNR in metrics.jsonl."),
         eval_every: int = _train_opt(500, "--eval-every"), ckpt_every: int = _train_opt(250, "--ckpt-every"),
-        workers: int = typer.Option(1, "--workers", help="Data-loading processes beside the training one (0: load in it)."),
+        workers: int = typer.Option(1, "--workers", min=0, help="Data-loading processes beside the training one (0: load in it)."),
         seed: int = _train_opt(0, "--seed"), device: str = _train_opt("auto", "--device"), compile_: bool = _train_opt(False, "--compile"),
         resume: bool = ResumeOpt, init: Optional[Path] = InitOpt,
         freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train the decoder only (with --init): tokens stay the same, so transformers trained on them stay valid."),
         freeze_decoder: bool = typer.Option(False, "--freeze-decoder", help=(
             "Train the encoder only (with --init): it learns the tokens the trained decoder draws best; "
             "generated tokens decode as before.")),
-        distill: int = typer.Option(0, "--distill", help=(
+        distill: int = typer.Option(0, "--distill", min=0, help=(
             "With --freeze-decoder: search each batch's tokens through the decoder for N steps (as --refine) "
             "and teach the encoder those bits. 0: off.")),
-        distill_weight: float = typer.Option(1.0, "--distill-weight", help="Weight of the loss toward the searched bits."),
+        distill_weight: float = typer.Option(1.0, "--distill-weight", min=0, help="Weight of the loss toward the searched bits."),
         stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
         nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""
@@ -927,8 +934,8 @@ def train_transformer_cmd(
         data: List[str] = typer.Option([], "--data", help="Folder, file or quoted pattern ('clips/*.mp4') of videos/images; repeat for more."),
         labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
-        cache_clips: int = typer.Option(512, "--cache-clips", help="Clips to tokenize into the cache."),
-        cache_variants: Optional[int] = typer.Option(None, "--cache-variants", help="Condition variants encoded per batch of clips (default all 12; fewer = faster cache)."),
+        cache_clips: int = typer.Option(512, "--cache-clips", min=1, help="Clips to tokenize into the cache."),
+        cache_variants: Optional[int] = typer.Option(None, "--cache-variants", min=1, help="Condition variants encoded per batch of clips (default all 12; fewer = faster cache)."),
         preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value."),
         frames: int = _train_opt(17, "--frames"), size: int = _train_opt(64, "--size"),

@@ -460,6 +460,36 @@ def test_max_minutes_stops_checkpointed_and_exported_and_resume_goes_on(tmp_path
 
 
 @pytest.mark.parametrize("command", ["tokenizer", "transformer"])
+def test_train_settings_out_of_range_are_one_line_before_any_run_folder(tmp_path, command):
+    """--steps 0 exported an untrained model and --accumulate 0 trained nothing, without a word;
+    --batch 0, --ckpt-every 0, a --frames/--size the tokenizer cannot take, and --set values of the
+    wrong kind (channels=abc, layers=1.5) failed as Python errors (ValueError, TypeError,
+    ZeroDivisionError), most after making the run folder. Each is one line, exit 2, no folder."""
+    from conftest import tiny_tokenizer
+    from magvit_cli.models import save_model
+    save_model(tiny_tokenizer(seed=1), tmp_path / "tok")
+    clip = make_video(tmp_path / "clip.mp4", frames=6, width=32, height=32)
+    extra = ["--tokenizer", str(tmp_path / "tok"), "--cache-clips", "2"] if command == "transformer" else []
+    field, kind = ("channels", "an integer") if command == "tokenizer" else ("layers", "an integer")
+    cases = [(["--steps", "0"], "Invalid value for '--steps': Input should be greater than or equal to 1"),
+             (["--accumulate", "0"], "Invalid value for '--accumulate'"), (["--batch", "0"], "Invalid value for '--batch'"),
+             (["--ckpt-every", "0"], "Invalid value for '--ckpt-every'"), (["--eval-every", "0"], "Invalid value for '--eval-every'"),
+             (["--lr", "-1"], "Invalid value for '--lr'"), (["--synthetic-weight", "1.5"], "Invalid value for '--synthetic-weight'"),
+             (["--frames", "8"], "--frames 8 --size 16: clip of 8 frames: the tokenizer needs 1 + k*4 frames"),
+             (["--size", "14"], "--frames 5 --size 14: frame size 14x14"),
+             (["--set", f"{field}=abc"], f'--set {field}="abc": takes {kind}'), (["--set", f"{field}=1.5"], f"--set {field}=1.5: takes {kind}"),
+             (["--set", "nope=1"], f"--set nope: not a {command} setting; one of")]
+    if command == "tokenizer":
+        cases.append((["--workers", "-1"], "Invalid value for '--workers'"))
+    for args, says in cases:
+        out = tmp_path / "run"
+        r = CliRunner().invoke(app, ["train", command, "--out", str(out), *extra, "--data", str(clip), "--device", "cpu", "-q",
+                                     "--preset", "tiny", "--steps", "1", "--batch", "1", "--frames", "5", "--size", "16", *args])
+        assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, (args, r.output)
+        assert not out.exists(), f"{args} left {out}"
+
+
+@pytest.mark.parametrize("command", ["tokenizer", "transformer"])
 def test_train_refuses_a_device_it_cannot_train_on(tmp_path, command):
     """`--device mps` or a misspelt device trained on the CPU without a word (training speaks CPU
     and CUDA only); now a one-line error, exit 2, and no run folder left behind."""

@@ -158,6 +158,58 @@ class EMA:
         return m.eval()
 
 
+def _kind(default) -> str | None:
+    """What a config field takes, from its preset or default value (None: anything)."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, (tuple, list)):
+        return "a JSON list"
+    if isinstance(default, str):
+        return "a string"
+    return None
+
+
+def _fits(value, default) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return not isinstance(default, str) or isinstance(value, str)
+
+
+def model_config(cls, base: dict, overrides: dict, what: str):
+    """A model config from a preset's fields and --set overrides: a key the config does not have,
+    or a value of another kind than its field's (--set channels=abc, layers=1.5), is one line
+    naming it, where it failed deep inside the model's construction, after the run folder was made."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise UsageError(f"--set {key}: not a {what} setting; one of {', '.join(fields)}")
+        default = base.get(key, fields[key].default)
+        if not _fits(value, default):
+            raise UsageError(f"--set {key}={json.dumps(value)}: takes {_kind(default)}, like {json.dumps(default)}")
+    try:
+        return cls(**{**base, **overrides})
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"bad {what} setting: {e}") from None
+
+
+def clip_grid(config, frames: int, size: int) -> tuple[int, int, int]:
+    """The token grid of --frames x --size clips, or a one-line error naming the options."""
+    try:
+        return config.latent_shape(frames, size, size)
+    except ValueError as e:
+        raise UsageError(f"--frames {frames} --size {size}: {e}") from None
+
+
 def warm_start(init: str | None, expect: str, device) -> torch.nn.Module | None:
     """Weights to start a fresh run from (`--init`): an exported folder, loaded strictly. The
     run takes its architecture from there; the optimizer, schedule and step start anew."""

@@ -91,10 +91,7 @@ class TokenizerTrainConfig:
 def model_config(cfg: TokenizerTrainConfig) -> TokenizerConfig:
     if cfg.preset not in TOKENIZER_PRESETS:
         raise UsageError(f"unknown preset {cfg.preset!r}; one of {', '.join(TOKENIZER_PRESETS)}")
-    try:
-        return TokenizerConfig(**{**TOKENIZER_PRESETS[cfg.preset], **cfg.model_overrides})
-    except TypeError as e:
-        raise UsageError(f"bad tokenizer override: {e}") from None
+    return engine.model_config(TokenizerConfig, TOKENIZER_PRESETS[cfg.preset], cfg.model_overrides, "tokenizer")
 
 
 def check_freezing(cfg: TokenizerTrainConfig):
@@ -117,7 +114,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
     if init is not None and cfg.model_overrides:
         raise UsageError("--set cannot change the architecture of --init weights")
     mcfg = init.config if init is not None else model_config(cfg)
-    mcfg.latent_shape(cfg.frames, cfg.size, cfg.size)  # raises on bad sizes
+    engine.clip_grid(mcfg, cfg.frames, cfg.size)  # bad sizes: before the run folder
     source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short,
                         warn=warn if d.main else None)  # before the run folder: bad --data leaves none behind
     held = load_heldout(cfg.heldout, cfg.size) if cfg.heldout and d.main else None  # (W, 3, 17, S, S), likewise

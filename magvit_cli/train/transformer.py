@@ -226,12 +226,10 @@ class TransformerTrainConfig:
 def model_config(cfg: TransformerTrainConfig, grid, bits, class_names) -> TransformerConfig:
     if cfg.preset not in TRANSFORMER_PRESETS:
         raise UsageError(f"unknown preset {cfg.preset!r}; one of {', '.join(TRANSFORMER_PRESETS)}")
-    try:
-        return TransformerConfig(**{**TRANSFORMER_PRESETS[cfg.preset], "bits": bits, "latent_shape": tuple(grid),
-                                    "num_classes": len(class_names), "class_names": tuple(class_names),
-                                    **({"condition": cfg.condition} if cfg.condition else {}), **cfg.model_overrides})
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"bad transformer override: {e}") from None
+    return engine.model_config(TransformerConfig, {**TRANSFORMER_PRESETS[cfg.preset], "bits": bits, "latent_shape": tuple(grid),
+                                                   "num_classes": len(class_names), "class_names": tuple(class_names),
+                                                   **({"condition": cfg.condition} if cfg.condition else {})},
+                               cfg.model_overrides, "transformer")
 
 
 def make_batch(cache: TokenCache, idx: torch.Tensor, variant: str, mcfg: TransformerConfig, tcfg, gen: torch.Generator,
@@ -294,6 +292,9 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     building = not (cache_dir / "cache.json").exists()
     draw = cfg.size * (MOTION_OVERSAMPLE if cfg.motion else 1)
     source = ClipSource(cfg.data, cfg.frames, draw, cfg.synthetic_weight, labels=cfg.labels, warn=warn) if building and d.main else None
+    grid = engine.clip_grid(tokenizer.config, cfg.frames, cfg.size)
+    if model is None:  # the model's settings as far as they are known before the cache (its classes come with it)
+        model_config(cfg, grid, tokenizer.config.bits, source.class_names if source is not None else ())
     out = engine.run_folder(cfg.out, cfg.resume)  # after the checks above: a bad call leaves no run folder behind
     if building:
         if d.main:
