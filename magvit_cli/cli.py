@@ -165,6 +165,13 @@ def emit(result: dict, human: str) -> None:
         (err if State.stdout_busy else Console()).print(human, highlight=False, soft_wrap=True)
 
 
+def show_table(table) -> None:
+    """A rich table on stdout, whole: off a terminal (a file, a pipe) as wide as its contents, where
+    rich squeezed it into 80 columns and cut bench's numbers to '0.…'."""
+    out = Console()
+    (out if out.is_terminal else Console(width=1000)).print(table)
+
+
 def summary(out: runners.Output) -> dict:
     return {"output": str(out.path), "frames": out.frames, "fps": str(out.fps), "width": out.width,
             "height": out.height, "audio": out.audio, "depth": out.depth, **out.extra}
@@ -986,7 +993,7 @@ def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding ch
 def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of clips to score (held-out footage).", show_default=False),
              tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of tokenizer,FI,FP,OPC,OPV,OPH,OPD,IPC,IPD."),
              window: int = typer.Option(17, "--window", help="Frames per evaluation window (1 + 4k)."),
-             windows: int = typer.Option(2, "--windows", help="Windows per clip (from the start)."),
+             windows: int = typer.Option(2, "--windows", min=1, help="Windows per clip (from the start)."),
              report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here."),
              save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
              i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
@@ -1031,7 +1038,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
                 for i, (method, v) in enumerate(methods.items()):
                     bpp = f"{v['bits_per_pixel']:.4f}" if "bits_per_pixel" in v else ""
                     table.add_row(task if i == 0 else "", method, f"{v['psnr']:.2f}", f"{v['ssim']:.3f}", bpp)
-            Console().print(table)
+            show_table(table)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -1039,7 +1046,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
 @app.command("bench")
 def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of: interpolate, predict, outpaint, inpaint, outpaint-dynamic, inpaint-dynamic, reconstruct."),
               size: str = typer.Option("640x360", "--size", help="Test clip size WxH."),
-              frames: int = typer.Option(33, "--frames", help="Test clip frames."),
+              frames: int = typer.Option(33, "--frames", min=2, help="Test clip frames."),
               vs_ffmpeg: bool = typer.Option(False, "--vs-ffmpeg", help="Also time ffmpeg minterpolate x2 on the same clip."),
               smoke: bool = typer.Option(False, "--smoke", help="A quick run: 64x48, 9 frames, 2 steps."),
               weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
@@ -1070,7 +1077,7 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma 
                 t.add_row(name, f"{r['seconds']:.2f}", f"{r['frames_in_per_s']:.2f}", f"{r['frames_out_per_s']:.2f}",
                           *(f"{r['stages'][k]:.2f}" for k in STAGES), f"{r.get('model_gflops', 0):.1f}",
                           f"{100 * r.get('model_peak_fraction', 0):.0f}")
-            Console().print(t)
+            show_table(t)
             if "interpolate_vs_ffmpeg_time_ratio" in res:
                 Console().print(f"interpolate x2 takes {res['interpolate_vs_ffmpeg_time_ratio']:.1f}x the time of ffmpeg minterpolate")
     except (MagvitError, KeyboardInterrupt, Exception) as e:

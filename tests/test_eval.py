@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -155,6 +156,25 @@ def test_bench_smoke(tmp_path):
     assert all(it["stages"][k] > 0 for k in ("decode video", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video"))
     assert sum(it["stages"].values()) <= it["seconds"] * 1.05
     assert res["interpolate_vs_ffmpeg_time_ratio"] > 0
+
+
+def test_bench_table_in_a_file_is_whole_and_counts_are_checked(tmp_path):
+    """Off a terminal (`magvit bench > bench.txt`) the table is as wide as its contents: rich
+    squeezed its 13 columns into 80 and cut every number to '0.…'. --frames 1 (which failed as 'has
+    no video stream') and eval --windows 0 are option errors."""
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4), condition="padded"), w / "transformer")
+    r = CliRunner().invoke(app, ["bench", "--smoke", "--tasks", "predict", "--weights", str(w), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.stdout.splitlines() if " predict " in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert len(cells) == 13 and all(re.fullmatch(r"\d+(\.\d+)?", c) for c in cells[1:]), row
+    r = CliRunner().invoke(app, ["bench", "--frames", "1", "--weights", str(w), "--device", "cpu"])
+    assert r.exit_code == 2 and "Invalid value for '--frames'" in r.output, r.output
+    clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=32)
+    r = CliRunner().invoke(app, ["eval", str(clip), "--windows", "0", "--weights", str(w), "--device", "cpu"])
+    assert r.exit_code == 2 and "Invalid value for '--windows'" in r.output, r.output
 
 
 def test_eval_fvd_with_a_user_i3d_file(tmp_path):
