@@ -65,7 +65,7 @@ if step 3; then
     --frames 17 --size 64 --batch "$TOK_BATCH" --lr 2e-4 --betas 0.9,0.99 --warmup 50 --steps 100000 --recon l1 \
     --heldout examples/carphone.mp4 --eval-every 250 --ckpt-every 250 --workers "$WORKERS" --seed 11 \
     --max-minutes "$TOK_MIN" --device "$DEV" -q ${TOK_ARGS:-} \
-    && magvit train export "$RUNS/tok" --out "$OUT/tokenizer" --half && cp "$RUNS/tok/metrics.jsonl" "$OUT/tokenizer/" \
+    && magvit train export "$RUNS/tok" --out "$OUT/tokenizer" --half --force && cp "$RUNS/tok/metrics.jsonl" "$OUT/tokenizer/" \
     && tok=$RUNS/tok/export
   grep heldout_psnr "$RUNS/tok/metrics.jsonl" 2>/dev/null | tail -n 3
 fi
@@ -75,7 +75,7 @@ if step 4; then
   magvit train transformer --out "$RUNS/tr" --tokenizer "$tok" --init weights/default/transformer "${data[@]}" \
     --cache-clips "$CACHE_CLIPS" --cache-variants 6 --batch "$TR_BATCH" --lr 3e-4 --warmup 50 --steps 100000 \
     --eval-every 250 --ckpt-every 250 --seed 12 --max-minutes "$TR_MIN" --device "$DEV" -q \
-    && magvit train export "$RUNS/tr" --out "$OUT/transformer" --half
+    && magvit train export "$RUNS/tr" --out "$OUT/transformer" --half --force
   tail -n 4 "$RUNS/tr/metrics.jsonl" 2>/dev/null
 fi
 if step 5; then

@@ -980,10 +980,15 @@ def train_transformer_cmd(
 def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding checkpoint.pt."),
                      out: Optional[Path] = typer.Option(None, "--out", help="Export folder (default RUN/export)."),
                      half: bool = typer.Option(False, "--half", help="Store fp16 (half the size; loads into fp32)."),
-                     raw: bool = typer.Option(False, "--raw", help="The raw weights instead of the EMA (better early in a run).")):
+                     raw: bool = typer.Option(False, "--raw", help="The raw weights instead of the EMA (better early in a run)."),
+                     force: bool = typer.Option(False, "--force", help="Overwrite the weights an --out folder holds (RUN/export is always rewritten).")):
     """Write release weights (EMA, config.json + model.safetensors, no optimizer) from a run's checkpoint."""
     try:
         from .train.engine import export_checkpoint
+        from .models.io import CONFIG_NAME, WEIGHTS_NAME
+        held = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if out is not None and (out / n).exists()]
+        if held and not force:  # another folder's weights (a release, the shipped ones) are not replaced unasked
+            raise UsageError(f"{out} holds weights ({', '.join(held)}); pass --force to replace them")
         _trained(export_checkpoint(run, out, half, raw), False)
     except (MagvitError, Exception) as e:
         fail(e)

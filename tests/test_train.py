@@ -172,6 +172,22 @@ def test_export_from_checkpoint_matches_trainer_export(tmp_path):
     assert r.exit_code != 0 and "no training checkpoint" in r.output and "--resume" not in r.output, r.output
 
 
+def test_export_does_not_replace_another_folders_weights_unasked(tmp_path):
+    """`train export RUN --out FOLDER` into a folder that holds weights (a release, the shipped
+    ones) is refused in one line without --force: it replaced them without a word. The run's own
+    RUN/export is rewritten as every training run's end rewrites it."""
+    train_tokenizer(tok_cfg(tmp_path / "run", steps=2))
+    (tmp_path / "release").mkdir()
+    (tmp_path / "release" / "config.json").write_text("{}")
+    r = CliRunner().invoke(app, ["train", "export", str(tmp_path / "run"), "--out", str(tmp_path / "release")])
+    assert r.exit_code == 2 and r.output.strip() == f"error: {tmp_path / 'release'} holds weights (config.json); pass --force to replace them", r.output
+    assert (tmp_path / "release" / "config.json").read_text() == "{}" and not (tmp_path / "release" / "model.safetensors").exists()
+    r = CliRunner().invoke(app, ["train", "export", str(tmp_path / "run"), "--out", str(tmp_path / "release"), "--force"])
+    assert r.exit_code == 0 and (tmp_path / "release" / "model.safetensors").exists(), r.output
+    r = CliRunner().invoke(app, ["train", "export", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+
+
 def test_nproc_launches_two_processes(tmp_path):
     """Two processes train one run; the call says so as one process would: one 'exported' line on
     stdout (each process printed it), progress on stderr (redirected, one line at the end) and no
