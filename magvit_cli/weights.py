@@ -161,18 +161,22 @@ def model_card(folder: Path) -> str:
 
 
 def push(folder: Path, repo_id: str, private: bool = False) -> str:
-    """Upload a weights folder (with a generated README.md when it has none) to the Hub."""
+    """Upload a weights folder's configs, weights and model cards to the Hub in one commit, with a
+    generated README.md where the folder has none. The card goes up from memory: written into the
+    folder first, it stayed there (in the shipped weights, say) when the upload failed."""
     folder = Path(folder)
     if not folder_models(folder):
         raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) to push")
-    card = folder / "README.md"
-    if not card.exists():
-        card.write_text(model_card(folder))
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".md")
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     try:
-        from huggingface_hub import HfApi
+        from huggingface_hub import CommitOperationAdd, HfApi
+        ops = [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p)) for p in files]
+        if not (folder / "README.md").exists():
+            ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(folder).encode()))
         api = HfApi()
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=["*.json", "*.safetensors", "*.md"])
+        commit = api.create_commit(repo_id, operations=ops, commit_message=f"Upload MAGVIT weights ({', '.join(folder_models(folder))})")
         return str(getattr(commit, "commit_url", commit))
     except Exception as e:
         raise MagvitError(f"could not push to {repo_id}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None

@@ -75,7 +75,38 @@ def test_weights_info_list_pull_push_offline(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["path"] == str(snap), r.stderr
     r = run_cli(["weights", "push", str(snap), "org/copy"], env)
     assert r.returncode == 1 and "could not push" in r.stderr and "Traceback" not in r.stderr
-    assert "## tokenizer" in (snap / "README.md").read_text(), "a model card is generated before upload"
+    assert not (snap / "README.md").exists(), "a failed push left its generated model card in the folder"
+
+
+def test_push_uploads_the_folder_and_a_generated_card_in_one_commit(tmp_path, monkeypatch):
+    """`weights push` commits the configs, weights and cards (hidden temporary files left out) and,
+    where the folder has no README.md, a generated model card, from memory: the folder is not
+    written to. (The Hub is stood in for: no network here.)"""
+    import huggingface_hub
+    from magvit_cli.weights import push
+    save_model(tiny_tokenizer(seed=5), tmp_path / "w" / "tokenizer")
+    save_model(tiny_transformer(seed=6, latent_shape=(3, 4, 4)), tmp_path / "w" / "transformer")
+    (tmp_path / "w" / "tokenizer" / ".model.abc.tmp.safetensors").write_bytes(b"partial")
+    calls = []
+
+    class Hub:
+        def create_repo(self, repo_id, private=False, exist_ok=False):
+            calls.append(("repo", repo_id, private))
+
+        def create_commit(self, repo_id, operations, commit_message):
+            calls.append(("commit", repo_id, {op.path_in_repo: op.path_or_fileobj for op in operations}))
+            return type("Commit", (), {"commit_url": f"https://hub/{repo_id}/commit/1"})()
+    monkeypatch.setattr(huggingface_hub, "HfApi", Hub)
+    assert push(tmp_path / "w", "org/x", private=True) == "https://hub/org/x/commit/1"
+    assert calls[0] == ("repo", "org/x", True) and calls[1][0] == "commit", calls
+    files = calls[1][2]
+    assert sorted(files) == ["README.md", "tokenizer/config.json", "tokenizer/model.safetensors",
+                             "transformer/config.json", "transformer/model.safetensors"], sorted(files)
+    assert b"## tokenizer" in files["README.md"] and not (tmp_path / "w" / "README.md").exists()
+    (tmp_path / "w" / "README.md").write_text("my card")
+    calls.clear()
+    push(tmp_path / "w", "org/x")
+    assert calls[1][2]["README.md"] == str(tmp_path / "w" / "README.md"), "the folder's own card goes up as it is"
 
 
 def test_single_file_weights_pack_and_load(tmp_path):
