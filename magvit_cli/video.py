@@ -320,6 +320,11 @@ def check_input(path: str | Path) -> None:
         raise UsageError(f"{path}: file is empty")
 
 
+def _named(folder: Path) -> str:
+    """A folder as an error message names it: '.' as the current folder, with its path."""
+    return f"the current folder, {Path.cwd()}," if str(folder) == "." else str(folder)
+
+
 def check_folder(path: str | Path, create: bool = False, flag: str = "-o or --out-dir", name: str | None = None) -> None:
     """The folder an output goes to exists and this process may create files in it (the writer
     makes its temporary file there; a folder on a read-only mount, a camera card or another
@@ -336,8 +341,7 @@ def check_folder(path: str | Path, create: bool = False, flag: str = "-o or --ou
         if not have.is_dir():
             raise UsageError(f"--out-dir {folder}: {have} is a file, not a folder")
     if not os.access(have, os.W_OK | os.X_OK):
-        shown = f"the current folder, {Path.cwd()}," if str(have) == "." else have
-        where = f"cannot write in {shown}" if have == folder else f"cannot make {folder} in {shown}"
+        where = f"cannot write in {_named(have)}" if have == folder else f"cannot make {folder} in {_named(have)}"
         raise UsageError(f"{name or path}: {where} (permission denied or read-only); choose another {flag}")
 
 
@@ -1318,8 +1322,7 @@ class VideoWriter:
                     else:
                         self.tmp = temp_file(self.path)
                 except OSError as e:  # named by the output, not the temporary file it could not make
-                    shown = f"the current folder, {Path.cwd()}," if str(folder) == "." else folder
-                    raise MagvitError(f"{self.path}: cannot write in {shown} ({os.strerror(e.errno).lower()}); "
+                    raise MagvitError(f"{self.path}: cannot write in {_named(folder)} ({os.strerror(e.errno).lower()}); "
                                       "nothing was written") from e
             if not self.sequence:
                 self._open()

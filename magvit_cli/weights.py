@@ -165,7 +165,8 @@ def push(folder: Path, repo_id: str, private: bool = False) -> str:
     generated README.md where the folder has none. The card goes up from memory: written into the
     folder first, it stayed there (in the shipped weights, say) when the upload failed."""
     folder = Path(folder)
-    if not folder_models(folder):
+    models = folder_models(folder)
+    if not models:
         raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) to push")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".md")
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
@@ -176,7 +177,7 @@ def push(folder: Path, repo_id: str, private: bool = False) -> str:
             ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(folder).encode()))
         api = HfApi()
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.create_commit(repo_id, operations=ops, commit_message=f"Upload MAGVIT weights ({', '.join(folder_models(folder))})")
+        commit = api.create_commit(repo_id, operations=ops, commit_message=f"Upload MAGVIT weights ({', '.join(models)})")
         return str(getattr(commit, "commit_url", commit))
     except Exception as e:
         raise MagvitError(f"could not push to {repo_id}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None

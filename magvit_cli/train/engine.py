@@ -158,31 +158,15 @@ class EMA:
         return m.eval()
 
 
-def _kind(default) -> str | None:
-    """What a config field takes, from its preset or default value (None: anything)."""
-    if isinstance(default, bool):
-        return "true or false"
-    if isinstance(default, int):
-        return "an integer"
-    if isinstance(default, float):
-        return "a number"
-    if isinstance(default, (tuple, list)):
-        return "a JSON list"
-    if isinstance(default, str):
-        return "a string"
-    return None
+# what a config field takes, by the type of its preset or default value: (that type, in words, the
+# types a --set value may have); bool first (a bool is an int), and an int is a fine float
+_KINDS = ((bool, "true or false", (bool,)), (int, "an integer", (int,)), (float, "a number", (int, float)),
+          ((tuple, list), "a JSON list", (tuple, list)), (str, "a string", (str,)))
 
 
-def _fits(value, default) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, (tuple, list)):
-        return isinstance(value, (tuple, list))
-    return not isinstance(default, str) or isinstance(value, str)
+def _kind(default) -> tuple[str, tuple[type, ...]] | None:
+    """(what a field with this default takes, in words; the types a value may have); None: anything."""
+    return next(((words, takes) for types, words, takes in _KINDS if isinstance(default, types)), None)
 
 
 def model_config(cls, base: dict, overrides: dict, what: str):
@@ -194,8 +178,9 @@ def model_config(cls, base: dict, overrides: dict, what: str):
         if key not in fields:
             raise UsageError(f"--set {key}: not a {what} setting; one of {', '.join(fields)}")
         default = base.get(key, fields[key].default)
-        if not _fits(value, default):
-            raise UsageError(f"--set {key}={json.dumps(value)}: takes {_kind(default)}, like {json.dumps(default)}")
+        kind = _kind(default)
+        if kind is not None and not (isinstance(value, kind[1]) and isinstance(value, bool) == (bool in kind[1])):
+            raise UsageError(f"--set {key}={json.dumps(value)}: takes {kind[0]}, like {json.dumps(default)}")
     try:
         return cls(**{**base, **overrides})
     except (TypeError, ValueError) as e:
