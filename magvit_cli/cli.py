@@ -140,7 +140,7 @@ def fail(e: BaseException) -> None:
 def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
     """An error as one line on stderr (naming `src`, one input of several, where it does not
     already); returns that line's text and the exit code: 2 for bad options or input, 1 otherwise."""
-    message = str(e).strip()
+    message = pipes.shown(str(e).strip())  # stdin's and stdout's temporary files as `-`
     if "Traceback (most recent call last)" in message:  # re-raised from another process (a data-loading worker): its last line says what
         message = message.splitlines()[-1].strip()
         text = message if isinstance(e, MagvitError) else f"{message} (in another process; MAGVIT_DEBUG=1 shows the traceback)"
@@ -418,10 +418,11 @@ def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Opt
         except Exception as e:
             if not several or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
                 raise
-            text, failed[src] = report(e, src)
+            name = Path(pipes.shown(str(src)))  # stdin's temporary file as `-`
+            text, failed[name] = report(e, name)
             if State.json:  # every input has its record
-                print(json.dumps({"input": str(src), **({} if dst is None else {"output": str(dst)}),
-                                  "error": text, "exit_code": failed[src]}))
+                print(json.dumps({"input": str(name), **({} if dst is None else {"output": str(dst)}),
+                                  "error": text, "exit_code": failed[name]}))
     if failed:
         error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))})"
                    + (f"; the others were {done}" if len(failed) < len(jobs) else ""))

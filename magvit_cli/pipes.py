@@ -11,6 +11,7 @@ Matroska (it streams, and holds every codec an input's audio and subtitles come 
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,14 @@ from .errors import UsageError
 
 DASH = Path("-")
 STDOUT_SUFFIX = ".mkv"  # what `-o -` sends, where the command's own output type is a video
+PREFIX = "magvit-pipe."  # the temporary folders' names start so
+
+
+def shown(text: str) -> str:
+    """A message as the user should read it: the temporary files standing in for stdin and stdout
+    named `-`, as given (an error named '/tmp/magvit-pipe.x1y2/stdin')."""
+    folder = re.escape(str(Path(tempfile.gettempdir()) / PREFIX))
+    return re.sub(folder + r"[^/\s]+/std(in|out)[\w.]*", "-", text)
 
 
 class Pipes:
@@ -39,7 +48,7 @@ class Pipes:
         if self.to_stdout and self.json:
             raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
         if self.to_stdout or self.reads_stdin:
-            self.folder = Path(tempfile.mkdtemp(prefix="magvit-pipe."))
+            self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         try:
             self.inputs = [self._spool() if p == DASH else p for p in self.given_inputs]
         except BaseException:
@@ -67,9 +76,7 @@ class Pipes:
 
     def named(self, path: Path) -> Path:
         """How a (possibly temporary) path is named to the user: `-` for the pipes."""
-        if self.folder is not None and path.parent == self.folder:
-            return DASH
-        return path
+        return Path(shown(str(path)))
 
     def deliver(self, result):
         """A finished run's result (an object with a `path`): its file copied to stdout where it

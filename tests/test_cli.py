@@ -783,6 +783,21 @@ def _pipe(args, weights, data: bytes):
     return runner.invoke(app, [args[0], *steps, *args[1:], "--weights", str(weights), "--device", "cpu"], input=data)
 
 
+def test_errors_name_stdin_as_dash(weights, clip, tmp_path):
+    """An input piped in that does not open is named `-` in the error line, the --json record and
+    the batch's summary, as the user gave it: they named the temporary file it was read into
+    ('/tmp/magvit-pipe.x1y2/stdin')."""
+    r = _pipe(["interpolate", "-", "-o", str(tmp_path / "a.mp4")], weights, b"not a video")
+    assert r.exit_code == 2 and r.output.startswith("error: -: not a readable video") and "magvit-pipe" not in r.output, r.output
+    r = _pipe(["interpolate", "-", str(clip), "--out-dir", str(tmp_path / "out"), "--json"], weights, b"not a video")
+    assert r.exit_code == 2 and "magvit-pipe" not in r.output, r.output
+    record = json.loads(r.stdout.splitlines()[0])
+    assert record["input"] == "-" and record["error"].startswith("-: not a readable video"), record
+    assert r.stderr.strip().splitlines()[-1] == "error: 1 of 2 inputs failed (-); the others were written", r.stderr
+    r = _pipe(["info", "-", str(clip)], weights, b"not a video")
+    assert r.exit_code == 2 and "magvit-pipe" not in r.output and "error: 1 of 2 inputs failed (-)" in r.stderr, r.output
+
+
 def test_pipes_stdin_to_stdout(weights, clip, tmp_path):
     """`- ` reads the input from stdin and `-o -` sends the output to stdout (Matroska), so magvit
     sits in a shell pipeline; the result line goes to stderr, naming `-`; stdin's audio comes along."""
