@@ -25,8 +25,9 @@ class WeightPaths:
     transformer: Path | None
 
 
-def resolve(weights: str | Path | None) -> WeightPaths:
-    """Local folder, or Hub id; default: the shipped weights."""
+def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
+    """Local folder, or Hub id; default: the shipped weights. `flag`: how the errors name where the
+    weights were given (`weights info WEIGHTS` takes them as its argument)."""
     if weights is None:
         root = DEFAULT_WEIGHTS
         if not root.exists():
@@ -37,24 +38,24 @@ def resolve(weights: str | Path | None) -> WeightPaths:
             if HUB_ID.match(str(weights)) and not str(weights).startswith((".", "/")):
                 root = _from_hub(str(weights))
             else:
-                raise UsageError(f"--weights {weights}: no such folder (nor a Hub id org/name[@revision])")
+                raise UsageError(f"{flag} {weights}: no such folder (nor a Hub id org/name[@revision])".lstrip())
     if root.is_file():  # a single-file bundle from `magvit weights pack`
         from .models.io import bundle_configs
         kinds = bundle_configs(root)
         if "tokenizer" not in kinds:
-            raise UsageError(f"--weights {root} holds no tokenizer")
+            raise UsageError(f"{flag} {root} holds no tokenizer".lstrip())
         return WeightPaths(root, root, root if "transformer" in kinds else None)
     if (root / CONFIG_NAME).exists():
         kind = read_config(root)["model_type"]
         if kind != "tokenizer":
-            raise UsageError(f"--weights {root} holds only a {kind}; a tokenizer is needed too")
+            raise UsageError(f"{flag} {root} holds only a {kind}; a tokenizer is needed too".lstrip())
         return WeightPaths(root, root, None)
     tok = root / "tokenizer"
     if not (tok / CONFIG_NAME).exists():
         files = sorted(root.glob("*.safetensors"))
         if len(files) == 1:  # e.g. a Hub repo holding one packed file
-            return resolve(files[0])
-        raise MagvitError(f"--weights {root}: no tokenizer/{CONFIG_NAME} inside")
+            return resolve(files[0], flag)
+        raise MagvitError(f"{flag} {root}: no tokenizer/{CONFIG_NAME} inside".lstrip())
     tr = root / "transformer"
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)
 
@@ -93,7 +94,7 @@ def describe(weights: str | Path | None) -> dict:
     from safetensors import safe_open
     from .models.io import WEIGHTS_NAME
     from .tasks import TASKS
-    paths = resolve(weights)
+    paths = resolve(weights, flag="")
     out = {"weights": str(paths.root), "models": {}}
     for kind, folder in folder_models(paths.root).items():
         bundled = folder.is_file()

@@ -60,6 +60,19 @@ def test_local_folders(tmp_path):
         resolve("./missing/folder")
 
 
+def test_weights_info_names_its_argument_not_the_option(tmp_path):
+    """`weights info FOLDER` takes the weights as its argument: an error there names the folder
+    alone (it said '--weights FOLDER', an option the command does not have); --weights elsewhere
+    still names the option."""
+    (tmp_path / "empty").mkdir()
+    r = run_cli(["weights", "info", str(tmp_path / "empty")], {})
+    assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path / 'empty'}: no tokenizer/config.json inside", r.stderr
+    r = run_cli(["weights", "info", "./no/such"], {})
+    assert r.returncode == 2 and r.stderr.strip() == "error: ./no/such: no such folder (nor a Hub id org/name[@revision])", r.stderr
+    with pytest.raises(MagvitError, match=r"^--weights .*empty: no tokenizer/config.json inside$"):
+        resolve(tmp_path / "empty")
+
+
 def test_weights_info_list_pull_push_offline(tmp_path):
     snap = hub_cache(tmp_path / "hf")
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
