@@ -614,6 +614,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
     n = 1 if info.is_image else count_frames(info)
     code = INPAINT_MODES.get(mode, "IPC")
     holes: Callable[[int], torch.Tensor]
+    marked = [True]  # whether a mask video marks a hole in any frame (False until one does)
     if mode == "central":
         hole = torch.zeros(H, W, dtype=torch.bool)
         hole[H // 4:H // 4 + H // 2, W // 4:W // 4 + W // 2] = True
@@ -658,7 +659,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             mframes, seen = iter_frames(mask, info.first), {}
             code = "IPD"
 
-            marked = [False]  # whether any frame of the mask marks a hole
+            marked = [False]
 
             def holes(t):  # a window's frames are laid out more than once: read each mask frame once, keep recent ones
                 while len(seen) <= t:
@@ -674,7 +675,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
 
     out = spatial(m, info, dst, code, (H, W), layout, sampling, opts, progress,
                   {"mode": mode or ("box" if box else "mask")}, total=n, motion=motion)
-    if mask is not None and code == "IPD" and not marked[0]:
+    if not marked[0]:
         m.warn(no_hole(mask))
     return out
 

@@ -28,6 +28,8 @@ class WeightPaths:
 def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     """Local folder, or Hub id; default: the shipped weights. `flag`: how the errors name where the
     weights were given (`weights info WEIGHTS` takes them as its argument)."""
+    def named(path) -> str:
+        return f"{flag} {path}".lstrip()
     if weights is None:
         root = DEFAULT_WEIGHTS
         if not root.exists():
@@ -38,24 +40,24 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
             if HUB_ID.match(str(weights)) and not str(weights).startswith((".", "/")):
                 root = _from_hub(str(weights))
             else:
-                raise UsageError(f"{flag} {weights}: no such folder (nor a Hub id org/name[@revision])".lstrip())
+                raise UsageError(f"{named(weights)}: no such folder (nor a Hub id org/name[@revision])")
     if root.is_file():  # a single-file bundle from `magvit weights pack`
         from .models.io import bundle_configs
         kinds = bundle_configs(root)
         if "tokenizer" not in kinds:
-            raise UsageError(f"{flag} {root} holds no tokenizer".lstrip())
+            raise UsageError(f"{named(root)} holds no tokenizer")
         return WeightPaths(root, root, root if "transformer" in kinds else None)
     if (root / CONFIG_NAME).exists():
         kind = read_config(root)["model_type"]
         if kind != "tokenizer":
-            raise UsageError(f"{flag} {root} holds only a {kind}; a tokenizer is needed too".lstrip())
+            raise UsageError(f"{named(root)} holds only a {kind}; a tokenizer is needed too")
         return WeightPaths(root, root, None)
     tok = root / "tokenizer"
     if not (tok / CONFIG_NAME).exists():
         files = sorted(root.glob("*.safetensors"))
         if len(files) == 1:  # e.g. a Hub repo holding one packed file
             return resolve(files[0], flag)
-        raise MagvitError(f"{flag} {root}: no tokenizer/{CONFIG_NAME} inside".lstrip())
+        raise MagvitError(f"{named(root)}: no tokenizer/{CONFIG_NAME} inside")
     tr = root / "transformer"
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)
 
