@@ -258,9 +258,9 @@ class Progress:
 
 
 # --- shared options -------------------------------------------------------------------------
-Inputs = typer.Argument(..., metavar="IN", help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes; - reads stdin.", show_default=False)
-OutputOpt = typer.Option(None, "-o", "--output", help="Output file (one input only); - sends it to stdout (video as Matroska) once it is complete. Default: IN.<command>.mp4 beside the input.")
-OutDirOpt = typer.Option(None, "--out-dir", help="Folder for the outputs (derived names), for several inputs; made if missing.")
+Inputs = typer.Argument(..., metavar="IN", readable=False, help="Input video(s), image(s) or image sequence(s) like 'frames/%04d.png' (quoted); anything PyAV decodes; - reads stdin.", show_default=False)
+OutputOpt = typer.Option(None, "-o", "--output", readable=False, help="Output file (one input only); - sends it to stdout (video as Matroska) once it is complete. Default: IN.<command>.mp4 beside the input.")
+OutDirOpt = typer.Option(None, "--out-dir", readable=False, help="Folder for the outputs (derived names), for several inputs; made if missing.")
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
 SkipOpt = typer.Option(False, "--skip-existing", help=(
     "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
@@ -639,7 +639,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              frames: int = typer.Option(17, "--frames", "-n", help="Frames to generate."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
-             output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", help="Output file; - sends it to stdout (Matroska) once it is complete."),
+             output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", readable=False, help="Output file; - sends it to stdout (Matroska) once it is complete."),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
@@ -685,7 +685,7 @@ def reconstruct(inputs: List[Path] = Inputs,
 
 @app.command()
 def tokenize(inputs: List[Path] = Inputs,
-             output: Optional[Path] = typer.Option(None, "-o", "--output", help="Token file (.safetensors). Default: IN.tokens.safetensors."),
+             output: Optional[Path] = typer.Option(None, "-o", "--output", readable=False, help="Token file (.safetensors). Default: IN.tokens.safetensors."),
              out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt, skip_existing: bool = SkipOpt,
              weights: Optional[str] = WeightsOpt,
              device: str = DeviceOpt, precision: str = PrecisionOpt, input_fps: Optional[str] = InputFpsOpt,
@@ -722,7 +722,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
 
 
 @app.command()
-def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, help=(
+def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, readable=False, help=(
              "Videos or images to describe instead: what magvit reads from each (size, rate, frames, length, "
              "depth, audio, subtitles, attachments, chapters, rotation, pixel shape, interlacing) and keeps on its output.")),
          weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
@@ -996,7 +996,7 @@ def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding ch
 
 
 @app.command("eval")
-def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of clips to score (held-out footage).", show_default=False),
+def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of clips to score (held-out footage).", show_default=False, readable=False),
              tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of tokenizer,FI,FP,OPC,OPV,OPH,OPD,IPC,IPD."),
              window: int = typer.Option(17, "--window", help="Frames per evaluation window (1 + 4k)."),
              windows: int = typer.Option(2, "--windows", min=1, help="Windows per clip (from the start)."),

@@ -306,7 +306,7 @@ def start_of(stream) -> Fraction:
 
 
 def check_input(path: str | Path) -> None:
-    """The checks an input passes before it is opened: it exists, is a file and is not empty (an
+    """The checks an input passes before it is opened: it exists, is a file this user may read and is not empty (an
     image sequence: its files run without gaps). Cheap: the CLI checks every input before any work."""
     path = Path(path)
     if is_sequence(path):
@@ -316,6 +316,8 @@ def check_input(path: str | Path) -> None:
         raise UsageError(f"{path}: no such file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory, expected a video or image file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{path}: permission denied (not readable by this user)")
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: file is empty")
 

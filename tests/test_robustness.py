@@ -1110,6 +1110,28 @@ def test_an_output_folder_that_takes_no_files_is_named_before_any_work(tmp_path,
     assert not any(locked.iterdir()), sorted(p.name for p in locked.iterdir())
 
 
+def test_an_input_this_user_may_not_read_is_named_in_magvits_words(tmp_path, good, weights, monkeypatch):
+    """An input another user's permissions keep from this one is a one-line error naming it, as a
+    missing one is: before any work in a batch (the weights point nowhere), and `info` goes on past
+    it. Typer's own check refused the whole call in its words ("Invalid value for 'IN'"), so `info
+    a b` described nothing. An existing output this user may not read but may replace (--force)
+    is not refused. Tests run as root, who may read anything, so access(2)'s answer is set here."""
+    locked, old = tmp_path / "locked.mp4", tmp_path / "old.mp4"
+    locked.write_bytes(good.read_bytes()), old.write_bytes(b"old")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) in (locked, old) and mode == os.R_OK
+                        else real(p, mode, **kw))
+    one_line_error(cli(["interpolate", str(good), str(locked), "--out-dir", str(tmp_path / "out")], tmp_path / "none"), 2,
+                   f"error: {locked}: permission denied (not readable by this user)")
+    assert not (tmp_path / "out").exists()
+    r = runner.invoke(app, ["info", str(good), str(locked)])
+    assert r.exit_code == 2 and r.stdout.startswith(f"{good}: 48x32"), r.output
+    assert f"error: {locked}: permission denied" in r.stderr and "1 of 2 inputs failed" in r.stderr, r.output
+    r = cli(["predict", str(good), "-n", "1", "-o", str(old), "--force"], weights)
+    monkeypatch.undo()
+    assert r.exit_code == 0 and probe(old).frames == 10, r.output
+
+
 def test_the_writer_names_its_output_when_the_folder_refuses_a_file(tmp_path, monkeypatch):
     """A folder that refuses the temporary file although access(2) let it through (an ACL, a
     network share) is named by the output in one line, not by the temporary file's name."""
