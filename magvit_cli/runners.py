@@ -22,8 +22,8 @@ from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times,
-                    holds_aspect, iter_frames, iter_info, last_shown, probe, shared_file_mode, shift_timecode, temp_file,
-                    timeline, trim)
+                    holds_aspect, iter_frames, iter_info, last_shown, probe, sequence_hint, shared_file_mode, shift_timecode,
+                    temp_file, timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
@@ -188,7 +188,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     check_slow_motion(slow_motion, fps)
     info = open_input(m, src, span)
     if info.is_image:
-        raise UsageError(f"{src}: a still image has no frames to interpolate between")
+        raise UsageError(f"{src}: a still image has no frames to interpolate between" + sequence_hint(src))
     if fps is not None:
         plan = plan_rate(info.fps, fps, m.window_frames - 1)
         factor = plan.factor

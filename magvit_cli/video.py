@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import glob
 import io
 import math
 import os
@@ -131,6 +132,38 @@ def sequence_files(pattern: str | Path) -> list[Path]:
         missing = next(n for a, n in zip(numbers, range(numbers[0], numbers[-1] + 1)) if a != n)
         raise UsageError(f"{pattern}: frame {missing} of the sequence {numbers[0]}..{numbers[-1]} is missing")
     return [f for _, f in found]
+
+
+_NUMBERED = re.compile(r"(.*?)(\d+)(\D*)")  # a file name's last run of digits, with what surrounds it
+
+
+def sequence_pattern(path: str | Path) -> str | None:
+    """The printf pattern of the image sequence a name belongs to, for hints: an image whose
+    folder holds more images numbered the same way (`f/0001.png` -> `f/%04d.png`), or a wildcard
+    that matches such images (`f/*.png`); None when there is no such sequence."""
+    path = Path(path)
+    if any(c in path.name for c in "*?["):
+        names = [Path(m) for m in sorted(glob.glob(str(path)))]
+    elif path.parent.is_dir():
+        key = _NUMBERED.fullmatch(path.name)
+        names = [f for f in sorted(path.parent.iterdir()) if key and (m := _NUMBERED.fullmatch(f.name))
+                 and (m.group(1), m.group(3)) == (key.group(1), key.group(3))]
+    else:
+        return None
+    parts = [_NUMBERED.fullmatch(n.name) for n in names if n.suffix.lower() in IMAGE_SUFFIXES]
+    if len(parts) < 2 or len(parts) < len(names) or None in parts or len({(m.group(1), m.group(3)) for m in parts}) > 1:
+        return None
+    widths = {len(m.group(2)) for m in parts}
+    padded = len(widths) == 1 and any(m.group(2).startswith("0") for m in parts)
+    number = f"%0{widths.pop()}d" if padded else "%d"
+    return str(names[0].parent / f"{parts[0].group(1)}{number}{parts[0].group(3)}")
+
+
+def sequence_hint(path: str | Path) -> str:
+    """'; an image sequence is given by its pattern, quoted: 'f/%04d.png'' where `path` is one of
+    a sequence's images or a wildcard over them (sequence_pattern), else ''."""
+    pattern = sequence_pattern(path)
+    return f"; an image sequence is given by its pattern, quoted: '{pattern}'" if pattern else ""
 
 
 def sequence_stem(pattern: str | Path) -> str:
@@ -313,7 +346,8 @@ def check_input(path: str | Path) -> None:
         sequence_files(path)
         return
     if not path.exists():
-        raise UsageError(f"{path}: no such file")
+        hint = sequence_hint(path) if any(c in path.name for c in "*?[") else ""
+        raise UsageError(f"{path}: no such file" + (" (a wildcard is not expanded here)" + hint if hint else ""))
     if path.is_dir():
         raise UsageError(f"{path}: is a directory, expected a video or image file")
     if not os.access(path, os.R_OK):

@@ -1468,6 +1468,29 @@ def test_image_sequence_errors(weights, tmp_path):
     assert r.exit_code == 2 and "--input-fps" in r.output
 
 
+def test_a_wildcard_or_one_image_of_a_sequence_is_pointed_to_its_pattern(weights, tmp_path):
+    """A quoted wildcard over a sequence's images (ffmpeg's -pattern_type glob) and, on
+    `interpolate`, the images a shell expanded it to are each a one-line error that names the
+    printf pattern to give instead, zero-padded as the files are or not; where no sequence
+    matches, the error says no more than before."""
+    _sequence(tmp_path / "s", n=3)
+    _sequence(tmp_path / "u", n=3, name="f%d.png", start=9)  # f9, f10, f11: not padded
+    r = runner.invoke(app, ["info", str(tmp_path / "s/*.png"), str(tmp_path / "u/f1?.png"), str(tmp_path / "s/*.jpg")])
+    hint = "no such file (a wildcard is not expanded here); an image sequence is given by its pattern, quoted:"
+    assert r.exit_code == 2 and r.stderr.splitlines()[:3] == [
+        f"error: {tmp_path / 's/*.png'}: {hint} '{tmp_path / 's/img_%04d.png'}'",
+        f"error: {tmp_path / 'u/f1?.png'}: {hint} '{tmp_path / 'u/f%d.png'}'",
+        f"error: {tmp_path / 's/*.jpg'}: no such file"], r.stderr
+    one = tmp_path / "s/img_0002.png"
+    one_line_error(cli(["interpolate", str(one)], weights), 2,
+                   f"{one}: a still image has no frames to interpolate between; an image sequence is given by its "
+                   f"pattern, quoted: '{tmp_path / 's/img_%04d.png'}'")
+    lone = tmp_path / "lone.png"
+    lone.write_bytes(one.read_bytes())
+    r = cli(["interpolate", str(lone)], weights)
+    assert r.exit_code == 2 and r.output.strip().endswith("no frames to interpolate between"), r.output
+
+
 def _click_clip(path, seconds=2.0, click=1.0, rate=25):
     """Frames numbered by their grey level, and PCM audio silent but for a click at `click` s (.mkv)."""
     n = int(seconds * rate)
