@@ -526,10 +526,11 @@ def _per_file(fn):
 
 def _timed_rate(path: Path) -> Fraction | None:
     """The average frame rate from the frames' own times, where FFmpeg's is a guess from the first
-    few: a GIF's delays (3, 3, 4 cs at 30 fps read as 33.3 fps; a held frame not counted), a
-    Matroska/WebM file without a duration (a browser's MediaRecorder, whose rate varies, read as
-    the first frames' 30 fps: 3.5 s said 3.0) and one whose frames keep off the rate it names
-    (its tracks' default frame duration: a variable-rate .mkv said 0.8 s for 1.5). Frames over the time from the first to the end of
+    few: a GIF's delays (3, 3, 4 cs at 30 fps read as 33.3 fps; a held frame not counted) and a
+    Matroska/WebM file whose frames keep off the rate it names (a browser's MediaRecorder, with no
+    duration and a varying rate, read as the first frames' 30 fps: 3.5 s said 3.0; a variable-rate
+    .mkv's default frame duration: 0.8 s for 1.5). Not one whose frames keep to its rate (ffmpeg
+    piping Matroska has no duration: its 29.97 fps, timed to the millisecond, read as 30). Frames over the time from the first to the end of
     the last (its duration where the file gives one, else the mean gap), from the packets the run
     reads once (_demuxed); None where they give no times."""
     got = _demuxed(path)
@@ -587,7 +588,7 @@ def probe(path: str | Path) -> VideoInfo:
             path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1)
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (
-                c.duration is None or (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):
+                (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):
             fps = _timed_rate(path) or fps
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
         start = start_of(s)

@@ -635,6 +635,14 @@ def test_average_rate_where_ffmpeg_guesses_it(tmp_path):
     steady = encode_frames(tmp_path / "steady.mkv", [np.full((32, 48, 3), 9 * i, np.uint8) for i in range(24)],
                            rate=Fraction(30000, 1001), pts_ms=[round(i * 1001 / 30) for i in range(24)])
     assert probe(steady).fps == Fraction(30000, 1001), probe(steady).fps
+    # Matroska as ffmpeg pipes it (no duration: not seekable) keeps its named rate where its frames
+    # keep to it: 29.97 fps timed to the millisecond read as 30 (and was written out so)
+    piped = tmp_path / "piped.mkv"
+    piped.write_bytes(subprocess.run([__import__("imageio_ffmpeg").get_ffmpeg_exe(), "-loglevel", "error", "-i", str(steady),
+                                      "-c", "copy", "-map_metadata", "-1", "-f", "matroska", "-"], capture_output=True, check=True).stdout)
+    with av.open(str(piped)) as c:
+        assert c.duration is None, "ffmpeg's piped Matroska should have no duration"
+    assert probe(piped).fps == Fraction(30000, 1001), probe(piped).fps
 
 
 def _frame_times_ms(path) -> list[int]:
