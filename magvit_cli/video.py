@@ -571,6 +571,18 @@ def _decodable_webp(path: Path) -> Path:
     return out
 
 
+STILL_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp")  # an image's codecs, and a few videos' (MJPEG, PNG in .mov)
+
+
+def _second_packet(path: Path) -> bool:
+    """Whether the main video stream has a second packet: a stream of one of STILL_CODECS whose
+    container gives no frame count is a video when it does (a webcam's MJPEG, PNGs piped one
+    after another: `ffmpeg -f image2pipe`), a still image when it does not."""
+    with _open(path) as c:
+        s = main_video(c)
+        return sum(1 for _, p in zip(range(2), (p for p in c.demux(s) if p.size))) == 2
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Size, exact frame rate, frame count and audio presence of a video or image file, or of
     an image sequence (`frames/%04d.png`)."""
@@ -585,7 +597,8 @@ def probe(path: str | Path) -> VideoInfo:
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = c.format.name != "matroska,webm" and (  # an animated WebP opens as its Matroska copy (_open)
-            path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in ("png", "mjpeg", "bmp", "tiff", "webp") and (s.frames or 0) <= 1)
+            path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in STILL_CODECS and (
+                s.frames == 1 or not s.frames and not _second_packet(path)))
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (
                 (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):

@@ -2092,6 +2092,20 @@ def test_phone_photo_exif_orientation_is_read_upright(tmp_path):
     assert np.abs(ours - np.frombuffer(raw, np.uint8).reshape(ours.shape)).mean() < 1
 
 
+@pytest.mark.parametrize("fmt", [["-f", "mjpeg"], ["-f", "image2pipe", "-c:v", "png"]])
+def test_a_stream_of_images_is_a_video_and_one_image_a_still(weights, good, tmp_path, fmt):
+    """JPEGs or PNGs one after another with no container frame count (a webcam's MJPEG, ffmpeg's
+    image2pipe into `magvit ... -`) are a video of that many frames: they were read as a still image
+    (its first frame), so interpolate said 'a still image' and predict animated frame 0. One such
+    image alone is still a still."""
+    stream, one = tmp_path / "s.raw", tmp_path / "one.raw"
+    ffmpeg("-y", "-i", str(good), *fmt, str(stream))
+    ffmpeg("-y", "-i", str(good), "-frames:v", "1", *fmt, str(one))
+    assert not probe(stream).is_image and probe(one).is_image
+    r = cli(["interpolate", str(stream), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0 and probe(tmp_path / "o.mp4").frames == 18, r.output
+
+
 def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
     """A 60 fps camera's timecode counts frames 00-59: frame 45 is a timecode there (it was checked
     against 30 frames a second and dropped)."""
