@@ -101,7 +101,8 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        subtitles_from=info.path if info.has_subtitles else None,
                        attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata, warn=m.warn,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
-                       times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first), stretch=slower)
+                       times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first), stretch=slower,
+                       video_tags=info.video_tags)
 
 
 def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:

@@ -194,6 +194,7 @@ class VideoInfo:
     span: tuple[Fraction, Fraction | None] | None = None  # trimmed: [from, to) on the file's timeline (s), for the audio
     alpha: bool = False  # frames carry transparency (ProRes 4444, PNG with alpha): dropped, the output is opaque
     timecode: str | None = None  # the first frame's SMPTE timecode (HH:MM:SS:FF; ';' drop-frame), kept on output (shift_timecode)
+    video_tags: dict = field(default_factory=dict)  # the video stream's TRACK_TAGS (its language, its title), kept on output
 
     @property
     def has_audio(self) -> bool:
@@ -571,6 +572,7 @@ def _decodable_webp(path: Path) -> Path:
     return out
 
 
+TRACK_TAGS = ("language", "title")  # a stream's tags that say which track it is: kept on the output's
 STILL_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp")  # an image's codecs, and a few videos' (MJPEG, PNG in .mov)
 
 
@@ -634,7 +636,12 @@ def probe(path: str | Path) -> VideoInfo:
                          interlaced, start, chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
                                                    ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
-                         timecode=timecode)
+                         timecode=timecode, video_tags=_track_tags(s))
+
+
+def _track_tags(stream) -> dict:
+    """A stream's TRACK_TAGS that say something ('und', undetermined, says nothing)."""
+    return {k: v for k, v in stream.metadata.items() if k in TRACK_TAGS and v and v != "und"}
 
 
 def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -1311,7 +1318,8 @@ class VideoWriter:
                  times: Callable[[int], Fraction] | None = None, timecode: str | None = None,
                  metadata: dict | None = None, warn: Callable[[str], None] | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
-                 span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None, stretch: int = 1):
+                 span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None, stretch: int = 1,
+                 video_tags: dict | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
@@ -1341,6 +1349,7 @@ class VideoWriter:
         # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
         self.metadata = {k: v for k, v in (metadata or {}).items() if k.lower() not in _TECHNICAL_TAGS | {"timecode"}}
         self.timecode = timecode
+        self.video_tags = video_tags or {}
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
@@ -1401,6 +1410,7 @@ class VideoWriter:
         self.stream.width, self.stream.height = self.width, self.height
         if self.times is not None:
             self.stream.codec_context.time_base = VFR_TIME_BASE
+        self.stream.metadata.update(self.video_tags)
         if self.timecode:
             self.stream.metadata["timecode"] = self.timecode
         if self.rotation:
@@ -1454,7 +1464,7 @@ class VideoWriter:
                     if a.name and a.data:
                         self.out.add_attachment(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
         for t in self.tracks:  # language and title: which track is which
-            t.target.metadata.update({k: v for k, v in t.source.metadata.items() if k in ("language", "title")})
+            t.target.metadata.update(_track_tags(t.source))
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])
         if self.chapters and self.container in ("mp4", "mov", "matroska", "webm"):
             self.out.set_chapters(self._rebased_chapters())

@@ -1714,7 +1714,8 @@ def test_frames_counted_from_packets_where_a_packet_is_a_frame(tmp_path, name):
 @pytest.mark.parametrize("out,audio", [("o.mkv", "aac"), ("o.mp4", "aac"), ("o.webm", "opus")])
 def test_every_audio_and_subtitle_track_is_kept(weights, tmp_path, out, audio):
     """A film's second language survives: both audio tracks (copied, or re-encoded where the type
-    needs it) and both subtitle tracks (copied or converted) come along, with their language tags."""
+    needs it) and both subtitle tracks (copied or converted) come along, with their language tags;
+    so does the video track's language and title (it was 'und', untitled)."""
     srt = tmp_path / "s.srt"
     srt.write_text("1\n00:00:00,200 --> 00:00:00,700\nhello\n")
     src = tmp_path / "in.mkv"
@@ -1722,13 +1723,16 @@ def test_every_audio_and_subtitle_track_is_kept(weights, tmp_path, out, audio):
            "-f", "lavfi", "-t", "1", "-i", "sine=frequency=880", "-i", str(srt), "-i", str(srt),
            "-map", "0:v", "-map", "1", "-map", "2", "-map", "3", "-map", "4", "-c:v", "copy", "-c:a", "aac", "-c:s", "srt",
            "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre",
-           "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=fre", str(src))
+           "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=fre",
+           "-metadata:s:v:0", "language=ger", "-metadata:s:v:0", "title=Main", str(src))
     r = cli(["interpolate", str(src), "-o", str(tmp_path / out)], weights)
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["info", str(tmp_path / out)])
     assert r.exit_code == 0 and "2 audio tracks, 2 subtitle tracks" in r.output, r.output
     with av.open(str(tmp_path / out)) as c:
         tracks = [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams if s.type != "video"]
+        video = {k: c.streams.video[0].metadata.get(k) for k in ("language", "title")}
+    assert video == {"language": "ger", "title": None if out == "o.mp4" else "Main"}, video  # MP4 holds no track title
     subs = [("subtitle", {"o.mkv": "srt", "o.mp4": "mov_text", "o.webm": "webvtt"}[out], lang) for lang in ("eng", "fre")]
     assert tracks == [("audio", audio, "eng"), ("audio", audio, "fre"), *subs], tracks
 
