@@ -12,6 +12,7 @@ import importlib
 import inspect
 import json
 import os
+import select
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -62,6 +63,10 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
 def _one_line():
     try:
         yield
+    except BrokenPipeError as e:  # a command that prints outside fail()'s reach (classes, weights list)
+        if _is_stdout_gone(e):
+            raise typer.Exit(_stdout_gone()) from None
+        raise
     except _ClickUsageError as e:
         if type(e).__name__ == "NoArgsIsHelpError":
             raise
@@ -131,10 +136,34 @@ def fail(e: BaseException) -> None:
     already decided (typer.Exit: several inputs, some failed) goes through as it is."""
     if isinstance(e, typer.Exit) or os.environ.get("MAGVIT_DEBUG") == "1":
         raise e
+    if _is_stdout_gone(e):
+        raise typer.Exit(_stdout_gone())
     if isinstance(e, KeyboardInterrupt):
         err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     raise typer.Exit(report(e)[1])
+
+
+def _stdout_gone() -> int:
+    """stdout's reader has gone (`magvit info *.mp4 --json | head -1`): stdout goes to /dev/null,
+    so nothing more is said of it, and the call ends with exit code 1 and no error line, as rich
+    ends a human line's print (Console.on_broken_pipe) and Python's documentation advises. It said
+    'error: BrokenPipeError' per input and went on to the next."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
+
+
+def _is_stdout_gone(e: BaseException) -> bool:
+    """Whether `e` is a write to stdout that failed because its reader has gone (a pipe whose reader
+    has gone reads as an error to poll(2); a broken pipe to a helper process does not count)."""
+    if not isinstance(e, BrokenPipeError):
+        return False
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    return False
 
 
 def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
@@ -416,7 +445,7 @@ def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Opt
         try:
             one(k, src, dst)
         except Exception as e:
-            if not several or getattr(e, "whole_call", False) or os.environ.get("MAGVIT_DEBUG") == "1":
+            if not several or getattr(e, "whole_call", False) or _is_stdout_gone(e) or os.environ.get("MAGVIT_DEBUG") == "1":
                 raise
             name = Path(pipes.shown(str(src)))  # stdin's temporary file as `-`
             text, failed[name] = report(e, name)
@@ -1234,7 +1263,18 @@ for _g in app.registered_groups:
 
 
 def main():
-    app()
+    """The `magvit` command: the app, then stdout flushed where a pipe's reader that has gone
+    cannot make Python's exit say so (_stdout_gone)."""
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _stdout_gone()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -2110,6 +2110,22 @@ def test_a_stream_of_images_is_a_video_and_one_image_a_still(weights, good, tmp_
     assert r.exit_code == 0 and probe(tmp_path / "o.mp4").frames == 18, r.output
 
 
+@pytest.mark.parametrize("args", [["info", "--json"], ["info"], ["predict", "-n", "1", "--json", "--device", "cpu"]])
+def test_a_reader_that_has_gone_ends_the_call_quietly(weights, good, tmp_path, args):
+    """`magvit info *.mp4 --json | head -1`: once stdout's reader has gone, the call ends with exit
+    code 1 and nothing on stderr, as `ls | head` ends ls (and as rich already ended a human line):
+    it said 'error: BrokenPipeError' for each input and went on to the next."""
+    srcs = [str(good), str(make_video(tmp_path / "b.mp4", frames=3, width=16, height=16))]
+    read, write = os.pipe()
+    os.close(read)  # the reader gone before the first line
+    env = {**os.environ, "MAGVIT_WEIGHTS": str(weights)}
+    extra = ["--out-dir", str(tmp_path / "out")] if args[0] == "predict" else []
+    r = subprocess.run([sys.executable, "-m", "magvit_cli", args[0], *srcs, *args[1:], *extra], stdout=write,
+                       stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    os.close(write)
+    assert (r.returncode, r.stderr) == (1, ""), (r.returncode, r.stderr)
+
+
 def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
     """A 60 fps camera's timecode counts frames 00-59: frame 45 is a timecode there (it was checked
     against 30 frames a second and dropped)."""
