@@ -50,9 +50,10 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
     """Option and argument errors as one line on stderr, exit code 2, like every other error here
     (typer draws a box of five lines with a usage reminder); no arguments still shows the help."""
 
-    def make_context(self, *args, **kwargs):
+    def make_context(self, info_name, args, *more, **kwargs):
+        State.argv = list(args)  # the call's words, for _extra_hint
         with _one_line():
-            return super().make_context(*args, **kwargs)
+            return super().make_context(info_name, args, *more, **kwargs)
 
     def invoke(self, ctx):
         with _one_line():
@@ -77,7 +78,11 @@ def _one_line():
 
 def _extra_hint(e) -> str:
     """Extra arguments to a command whose list options take one value at a time: what the shell
-    made of an unquoted `--data clips/*.mp4` (clips/a.mp4 taken, the rest left over)."""
+    made of an unquoted `--data clips/*.mp4` (clips/a.mp4 taken, the rest left over). An unknown
+    option that is a file's name (`-clip.mp4`): how to give it."""
+    if e.format_message().startswith("No such option"):
+        named = next((a for a in State.argv if a.startswith("-") and a != "-" and os.path.lexists(a)), None)
+        return f"; the file {named} is given as ./{named}, or after --" if named else ""
     if e.ctx is None or not e.format_message().startswith("Got unexpected extra argument"):
         return ""
     many = [max(p.opts, key=len) for p in e.ctx.command.params if getattr(p, "multiple", False) and p.opts]
@@ -110,6 +115,7 @@ class State:
     allow_pickle = False
     stdout_busy = False  # -o -: stdout carries the output, so messages go to stderr
     weights_from_env = False  # --weights came from $MAGVIT_WEIGHTS: a load error says so
+    argv: list = []  # the call's words after `magvit`
 
 
 def _print_version(value: bool):

@@ -2153,6 +2153,18 @@ def test_option_errors_are_one_line(args, says):
     assert f"(see `{command.strip()} --help`)" in r.output.replace("root", "magvit"), r.output
 
 
+def test_a_file_named_like_an_option_is_shown_how_to_give_it(good, tmp_path, monkeypatch):
+    """`magvit predict -clip.mp4` (a file named with a leading dash) was 'No such option: -c' and
+    no more: where a word the option parser refused is a file, the line says to give it as
+    ./-clip.mp4 or after --; a mistyped option that is no file says no more than before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-clip.mp4").write_bytes(good.read_bytes())
+    one_line_error(runner.invoke(app, ["predict", "-clip.mp4", "-n", "1"]), 2,
+                   "No such option: -c; the file -clip.mp4 is given as ./-clip.mp4, or after --")
+    r = runner.invoke(app, ["predict", "x.mp4", "--bogus"])
+    assert r.exit_code == 2 and "the file" not in r.output, r.output
+
+
 def test_no_arguments_still_shows_the_help():
     r = runner.invoke(app, [])
     assert r.exit_code == 2 and "interpolate" in r.output and "error:" not in r.output, r.output
