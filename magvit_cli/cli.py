@@ -215,7 +215,7 @@ def summary(out: runners.Output) -> dict:
 def describe(out: runners.Output) -> str:
     extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in out.extra.items())
     depth = f", {out.depth}-bit" if out.depth > 8 else ""
-    return f"wrote {out.path} ({out.frames} frames, {out.width}x{out.height} @ {out.fps} fps{depth}{', audio' if out.audio else ''}) {extra}".rstrip()
+    return f"wrote {out.path} ({out.frames} frame{'s' * (out.frames != 1)}, {out.width}x{out.height} @ {out.fps} fps{depth}{', audio' if out.audio else ''}) {extra}".rstrip()
 
 
 def output_path(src: Path, command: str, output: Optional[Path], out_dir: Optional[Path], force: bool,
@@ -745,7 +745,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
               "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
               "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced, "alpha": i.alpha, "timecode": i.timecode,
               "video_start": float(i.start), "colour": dataclasses.asdict(i.colour)}
-    facts = ["image" if i.is_image else f"{rate}, {n} frames, {result['seconds']:.3f} s", f"{i.depth}-bit",
+    facts = ["image" if i.is_image else f"{rate}, {n} frame{'s' * (n != 1)}, {result['seconds']:.3f} s", f"{i.depth}-bit",
              *(["4:4:4"] if i.full_chroma else []),
              *(kind if n == 1 else f"{n} {kind.rstrip('s')} tracks" for kind, n in i.tracks.items()),
              *([f"{len(i.chapters)} chapters"] if i.chapters else []),

@@ -755,6 +755,9 @@ def test_info_describes_inputs_without_a_model(clip, tmp_path):
     assert got["tracks"] == {"audio": 1} and got["variable_rate"] is False, got
     r = runner.invoke(app, ["info", str(clip)])
     assert r.exit_code == 0 and "48x32" in r.output and "6 frames" in r.output and "audio" in r.output, r.output
+    one = make_video(tmp_path / "one.mp4", frames=1, width=16, height=16)
+    r = runner.invoke(app, ["info", str(one)])
+    assert r.exit_code == 0 and ", 1 frame, " in r.output, r.output  # not '1 frames'
     r = runner.invoke(app, ["info", str(tmp_path / "missing.mp4")])
     assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output, r.output
 
