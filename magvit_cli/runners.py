@@ -541,14 +541,20 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
 
     def place(t):
         if rows is not None:
-            x, y = _track_lookup(rows, info.first + t)[:2]  # rows number the file's frames
-        elif mode == "dynamic":
-            x, y = xs[min(t, n - 1)], (Hc - H) // 2
-        else:
-            x, y = (Wc - W) // 2, (Hc - H) // 2
-        if not (0 <= x <= Wc - W and 0 <= y <= Hc - H):
-            raise UsageError(f"frame {t}: position {x},{y} puts the {W}x{H} input outside the {Wc}x{Hc} canvas")
-        return x, y
+            return _track_lookup(rows, info.first + t)[:2]  # rows number the file's frames
+        if mode == "dynamic":
+            return xs[min(t, n - 1)], (Hc - H) // 2
+        return (Wc - W) // 2, (Hc - H) // 2
+
+    if rows is not None:  # every frame's place on the canvas, before any work
+        spots = [place(t) for t in range(n)]
+        for t, (x, y) in enumerate(spots):
+            if not (0 <= x <= Wc - W and 0 <= y <= Hc - H):
+                far = (max(Wc, max(x for x, _ in spots) + W), max(Hc, max(y for _, y in spots) + H))
+                fix = ("the track's positions are the input's top-left corner on the canvas, 0 or more"
+                       if min(min(p) for p in spots) < 0 else f"--size {far[0]}x{far[1]} holds the whole track")
+                raise UsageError(f"--track frame {t}: position {x},{y} puts the {W}x{H} input outside the {Wc}x{Hc} "
+                                 f"canvas; {fix}")
 
     def layout(t, frame):
         x, y = place(t)

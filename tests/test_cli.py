@@ -253,6 +253,13 @@ def test_outpaint_dynamic_and_track(weights, clip, tmp_path):
     assert np.array_equal(got[1, 4:36, 10:58], src[1]) and np.array_equal(got[4, 0:32, 20:68], src[4])
     r = run(["outpaint", str(clip), "--size", "40x20", "-o", str(tmp_path / "s.mp4")], weights, expect=2)
     assert "smaller than the input" in r.output
+    # a track off the default 96x32 canvas names the --size that holds all of it, before any frame is made
+    r = run(["outpaint", str(clip), "--mode", "dynamic", "--track", str(track), "-o", str(tmp_path / "u.mp4")], weights, expect=2)
+    assert "--track frame 0: position 10,4 puts the 48x32 input outside the 96x32 canvas; --size 96x36 holds the whole track" \
+        in r.output, r.output
+    track.write_text("0,-3,0\n")
+    r = run(["outpaint", str(clip), "--mode", "dynamic", "--track", str(track), "-o", str(tmp_path / "u.mp4")], weights, expect=2)
+    assert "top-left corner on the canvas, 0 or more" in r.output and not (tmp_path / "u.mp4").exists(), r.output
 
 
 def test_inpaint_modes_keep_pixels_outside_the_hole(weights, clip, tmp_path):
