@@ -350,6 +350,15 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
     if fi_every is not None and (fi_every < 2 or (window - 1) % fi_every):
         raise UsageError(f"--fi-every must be at least 2 and divide the window's {window - 1} gaps, got {fi_every}")
     net = load_i3d(i3d, window) if i3d is not None else None
+    told, m.warn = m.warn, lambda msg: None  # the tasks' own notes name evaluation's temporary files, not the user's
+    try:
+        return _evaluate(m, clips, s, window, windows, tasks, save_examples, progress, net, motion, fi_every)
+    finally:
+        m.warn = told
+
+
+def _evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int, windows: int, tasks, save_examples: Path | None,
+              progress, net, motion: bool, fi_every: int | None) -> dict:
     per_clip = {}
     samples: dict[str, tuple[list, list]] = {}
     total, done = len(clips) * windows, 0
@@ -362,7 +371,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         rows = []
         for w in range(n):
             with tempfile.TemporaryDirectory() as tmp:
-                sheets = [] if (save_examples or i3d) else None
+                sheets = [] if (save_examples or net is not None) else None
                 rows.append(evaluate_window(m, frames[w * window:(w + 1) * window], info.fps, s, tasks, Path(tmp), sheets, motion, fi_every))
                 for task, ours, truth, alts in sheets or []:
                     samples.setdefault(task, ([], []))[0].append(ours)

@@ -1,6 +1,7 @@
 import json
 import math
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -247,6 +248,19 @@ def test_eval_fi_every_k_knows_every_kth_frame(tmp_path):
     r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--weights", str(w), "--device", "cpu",
                                  "--fi-every", "3"])
     assert r.exit_code == 2 and "--fi-every" in r.output, r.output
+
+
+def test_eval_says_nothing_of_its_own_temporary_files(tmp_path):
+    """The tasks' notes about their outputs name eval's temporary files, which the user never
+    sees ('warning: /tmp/tmpa0k4dwka/fi.mp4: 479.52 fps, more than most players ... show'): eval
+    keeps them to itself."""
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    clip = make_video(tmp_path / "c60.mp4", frames=9, width=32, height=16, fps=Fraction(60))  # FI x8: 480 fps
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--windows", "1", "--weights", str(w),
+                                 "--device", "cpu", "--steps", "2"])
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
 
 
 def test_eval_names_an_input_it_cannot_use(tmp_path):
