@@ -973,7 +973,7 @@ def train_tokenizer_cmd(
 @train_app.command("transformer")
 def train_transformer_cmd(
         out: Path = typer.Option(..., "--out", help="Run folder: cache/, checkpoint.pt, metrics.jsonl, export/."),
-        tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer folder (e.g. a tokenizer run's export/)."),
+        tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer: its folder (e.g. a tokenizer run's export/), or a weights folder or file holding one (weights/default)."),
         data: List[str] = typer.Option([], "--data", help="Folder, file or quoted pattern ('clips/*.mp4') of videos/images; repeat for more."),
         labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),

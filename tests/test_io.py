@@ -66,6 +66,20 @@ def test_truncated_file_and_wrong_type(tmp_path):
         load_model(tmp_path)
 
 
+def test_a_weights_folder_gives_the_model_of_the_kind_asked_for(tmp_path):
+    """`train transformer --tokenizer weights/default` (the folder of both models, not its
+    tokenizer/) loads its tokenizer, as a bundle file gives the kind asked for: it was 'no
+    config.json in weights/default'. Without a kind to ask for, the folder is still no model."""
+    tok = tiny_tokenizer(seed=3)
+    save_model(tok, tmp_path / "tokenizer")
+    save_model(tiny_transformer(), tmp_path / "transformer")
+    got = load_model(tmp_path, expect="tokenizer")
+    assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), tok.state_dict().values()))
+    assert type(load_model(tmp_path, expect="transformer")).__name__ == type(tiny_transformer()).__name__
+    with pytest.raises(MagvitError, match="no config.json in"):
+        load_model(tmp_path)
+
+
 class Custom:
     """Anything not a plain tensor container: weights_only=True must refuse to unpickle it."""
 

@@ -163,10 +163,14 @@ def load_pickle_state(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]
 def load_model(folder: str | Path, expect: str | None = None, device: str | torch.device = "cpu",
                allow_pickle: bool = False):
     """Rebuild from config.json and load model.safetensors strictly; eval mode. A folder with a
-    pickled checkpoint instead (model.pt, .ckpt, .bin) loads only with allow_pickle."""
+    pickled checkpoint instead (model.pt, .ckpt, .bin) loads only with allow_pickle. A weights
+    folder (tokenizer/ and transformer/) or a bundle file gives its model of the `expect`ed kind
+    (`train transformer --tokenizer weights/default`)."""
     folder = Path(folder)
     if folder.is_file():
         return _load_from_bundle(folder, expect, device)
+    if expect and not (folder / CONFIG_NAME).exists() and (folder / expect / CONFIG_NAME).exists():
+        folder = folder / expect  # a weights folder (tokenizer/ and transformer/): its model of that kind, as a bundle's
     cfg = read_config(folder)
     if expect and cfg["model_type"] != expect:
         raise MagvitError(f"{folder} holds a {cfg['model_type']}, expected a {expect}")
