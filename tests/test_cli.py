@@ -911,3 +911,7 @@ def test_weights_come_from_the_environment(weights, clip, tmp_path):
         assert r.output.strip().endswith("(--weights from $MAGVIT_WEIGHTS)"), f"{args}: {r.output}"
     r = runner.invoke(app, ["info", "--device", "cpu", "--weights", str(tmp_path)])
     assert r.exit_code == 1 and "MAGVIT_WEIGHTS" not in r.output, r.output
+    # a device or precision error is not the weights': it does not name the variable
+    for bad in (["--device", "tpu"], ["--device", "cpu", "--precision", "fp8"]):
+        r = runner.invoke(app, ["interpolate", str(clip), *bad, "-o", str(tmp_path / "z.mp4")], env={"MAGVIT_WEIGHTS": str(weights)})
+        assert r.exit_code == 2 and "MAGVIT_WEIGHTS" not in r.output, r.output
