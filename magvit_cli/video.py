@@ -36,6 +36,8 @@ IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p
                 ".bmp": ("bmp", "bgr24", None), ".tif": ("tiff", "rgb24", "rgb48le"), ".tiff": ("tiff", "rgb24", "rgb48le"),
                 ".webp": ("libwebp", "yuv420p", None)}
 IMAGE_SUFFIXES = set(IMAGE_CODECS)
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}  # what a folder's videos are named
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 
 # Matrix coefficients (AVColorSpace values) swscale can convert RGB into; others are not tagged.
 _CONVERTIBLE_MATRICES = {1, 4, 5, 6, 7, 9}  # BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M, BT.2020 NCL
@@ -350,7 +352,9 @@ def check_input(path: str | Path) -> None:
         hint = sequence_hint(path) if any(c in path.name for c in "*?[") else ""
         raise UsageError(f"{path}: no such file" + (" (a wildcard is not expanded here)" + hint if hint else ""))
     if path.is_dir():
-        raise UsageError(f"{path}: is a directory, expected a video or image file")
+        media = [f for f in path.iterdir() if f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith(".")]
+        hint = f"; it holds {len(media)} video{'s' * (len(media) != 1)} or images: give them as {path / '*'}" if media else ""
+        raise UsageError(f"{path}: is a directory, expected a video or image file{hint}")
     if not os.access(path, os.R_OK):
         raise UsageError(f"{path}: permission denied (not readable by this user)")
     if path.stat().st_size == 0:

@@ -103,6 +103,9 @@ def test_truncated_mp4_is_clean(weights, good, tmp_path, cut):
 
 @pytest.mark.parametrize("maker,text", [
     (lambda p: p.mkdir(), "is a directory"),
+    # a folder of clips: how to give them (the shell's *), hidden and other files not counted
+    (lambda p: (p.mkdir(), *(p.joinpath(n).write_bytes(b"x") for n in ("a.mp4", "b.JPG", ".c.mp4", "d.txt"))),
+     "is a directory, expected a video or image file; it holds 2 videos or images: give them as"),
     (lambda p: p.write_bytes(b""), "file is empty"),
     (lambda p: p.write_text("this is text"), "not a readable video"),
 ])

@@ -28,9 +28,7 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import MagvitError, UsageError
-from ..video import IMAGE_SUFFIXES, check_readable, iter_frames
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}
+from ..video import IMAGE_SUFFIXES, MEDIA_SUFFIXES, check_readable, iter_frames
 SYNTHETIC_CLASSES = ("bounce", "orbit", "pan-left", "pan-right", "zoom-in", "zoom-out")
 
 
@@ -136,7 +134,7 @@ def _expand(paths: list[str | Path], flag: str) -> Iterator[Path]:
             yield Path(path)
         elif any(c in path for c in "*?["):
             matches = [Path(m) for m in sorted(glob.glob(path, recursive=True))]
-            matches = [m for m in matches if m.is_dir() or m.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES]
+            matches = [m for m in matches if m.is_dir() or m.suffix.lower() in MEDIA_SUFFIXES]
             if not matches:
                 raise UsageError(f"{flag} {path}: matches no videos, images or folders".lstrip())
             yield from matches
@@ -153,9 +151,9 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
     items, classes = [], []
     used = set() if used is None else used
     for root in _expand(folders, flag):
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
         if not files:
-            raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})".lstrip())
+            raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(MEDIA_SUFFIXES))})".lstrip())
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             key = next((k for k in (rel.as_posix(), f.name) if k in (labels or {})), None)
