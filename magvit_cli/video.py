@@ -139,12 +139,17 @@ def sequence_files(pattern: str | Path) -> list[Path]:
 _NUMBERED = re.compile(r"(.*?)(\d+)(\D*)")  # a file name's last run of digits, with what surrounds it
 
 
+def is_wildcard(path: str | Path) -> bool:
+    """Whether a path is a glob pattern (`clips/*.mp4`, `f/img_0??.png`): what a shell left quoted."""
+    return any(c in str(path) for c in "*?[")
+
+
 def sequence_pattern(path: str | Path) -> str | None:
     """The printf pattern of the image sequence a name belongs to, for hints: an image whose
     folder holds more images numbered the same way (`f/0001.png` -> `f/%04d.png`), or a wildcard
     that matches such images (`f/*.png`); None when there is no such sequence."""
     path = Path(path)
-    if any(c in path.name for c in "*?["):
+    if is_wildcard(path.name):
         names = [Path(m) for m in sorted(glob.glob(str(path)))]
     elif path.parent.is_dir():
         key = _NUMBERED.fullmatch(path.name)
@@ -349,7 +354,7 @@ def check_input(path: str | Path) -> None:
         sequence_files(path)
         return
     if not path.exists():
-        hint = sequence_hint(path) if any(c in path.name for c in "*?[") else ""
+        hint = sequence_hint(path) if is_wildcard(path.name) else ""
         raise UsageError(f"{path}: no such file" + (" (a wildcard is not expanded here)" + hint if hint else ""))
     if path.is_dir():
         media = [f for f in path.iterdir() if f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith(".")]

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import MagvitError, UsageError
-from ..video import IMAGE_SUFFIXES, MEDIA_SUFFIXES, check_readable, iter_frames
+from ..video import IMAGE_SUFFIXES, MEDIA_SUFFIXES, check_readable, is_wildcard, iter_frames
+
 SYNTHETIC_CLASSES = ("bounce", "orbit", "pan-left", "pan-right", "zoom-in", "zoom-out")
 
 
@@ -132,7 +133,7 @@ def _expand(paths: list[str | Path], flag: str) -> Iterator[Path]:
     for path in map(str, paths):
         if Path(path).exists():
             yield Path(path)
-        elif any(c in path for c in "*?["):
+        elif is_wildcard(path):
             matches = [Path(m) for m in sorted(glob.glob(path, recursive=True))]
             matches = [m for m in matches if m.is_dir() or m.suffix.lower() in MEDIA_SUFFIXES]
             if not matches:
