@@ -26,7 +26,7 @@ from rich.markup import escape
 from . import pipes, video
 from .errors import MagvitError, UsageError, stop_on_signals
 from .progress import LogLines
-from .video import IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
+from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
 
 
 class _OnUse:
@@ -224,7 +224,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
     One that exists is refused unless `force`."""
     if output is None:
         seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
-        ext = suffix or (src.suffix if image_out and not seq and src.suffix.lower() in IMAGE_SUFFIXES else ".mp4")
+        ext = suffix or (".mp4" if not image_out or seq else src.suffix if src.suffix.lower() in IMAGE_SUFFIXES
+                         else ".jpg" if src.suffix.lower() in HEIF_SUFFIXES else ".mp4")  # a HEIF photo's: a JPEG
         output = (out_dir or src.parent) / f"{sequence_stem(src) if seq else src.stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")

@@ -36,6 +36,7 @@ IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p
                 ".bmp": ("bmp", "bgr24", None), ".tif": ("tiff", "rgb24", "rgb48le"), ".tiff": ("tiff", "rgb24", "rgb48le"),
                 ".webp": ("libwebp", "yuv420p", None)}
 IMAGE_SUFFIXES = set(IMAGE_CODECS)
+HEIF_SUFFIXES = {".heic", ".heif", ".avif"}  # phone photos read (through the bundled ffmpeg), not written
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}  # what a folder's videos are named
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 
@@ -421,7 +422,7 @@ def temp_file(path: str | Path) -> Path:
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)
-    readable = _decodable_webp(path) if path.suffix.lower() == ".webp" and _animated_webp(path) else path
+    readable = _decodable(path)
     try:
         container = av.open(str(readable), mode="r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
@@ -525,12 +526,12 @@ def _edited(path: Path, c: "av.container.InputContainer") -> bool:
 def _per_file(fn):
     """fn(path) worked out once while the file stays the same (its path, modification time and
     size: a run's probe, count and reads all ask), for the last few files."""
-    cached = functools.lru_cache(maxsize=8)(lambda path, mtime_ns, size: fn(Path(path)))
+    cached = functools.lru_cache(maxsize=8)(lambda path, mtime_ns, size, *more: fn(Path(path), *more))
 
     @functools.wraps(fn)
-    def once(path: str | Path):
+    def once(path: str | Path, *more):
         st = Path(path).stat()
-        return cached(str(path), st.st_mtime_ns, st.st_size)
+        return cached(str(path), st.st_mtime_ns, st.st_size, *more)
     return once
 
 
@@ -561,22 +562,33 @@ def _animated_webp(path: Path) -> bool:
     return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x02)
 
 
+def _decodable(path: Path) -> Path:
+    """The file PyAV reads for `path`: an animated WebP or a HEIF photo as the bundled ffmpeg's
+    copy of it (_ffmpeg_copy), anything else as it is."""
+    suffix = path.suffix.lower()
+    if suffix == ".webp" and _animated_webp(path):
+        return _ffmpeg_copy(path, "an animated WebP", ".mkv", "-c:v", "ffv1")  # lossless, each frame's time kept
+    if suffix in HEIF_SUFFIXES:
+        return _ffmpeg_copy(path, "a HEIF photo", ".png")  # 16-bit where the photo is deeper
+    return path
+
+
 @_per_file
-def _decodable_webp(path: Path) -> Path:
-    """An animated WebP (the FFmpeg inside PyAV has no decoder for it) as a lossless FFV1 Matroska
-    copy with each frame's time, made once a process by the ffmpeg imageio-ffmpeg brings (which
-    decodes it), in a temporary folder removed when the process ends."""
+def _ffmpeg_copy(path: Path, what: str, suffix: str, *args: str) -> Path:
+    """`path` written by the ffmpeg imageio-ffmpeg brings, which reads what the FFmpeg inside PyAV
+    does not (an animated WebP; a HEIF photo's tiles joined and turned upright, as a phone stores
+    it), once a process, into a temporary folder removed when the process ends."""
     import atexit
     import subprocess
 
     import imageio_ffmpeg
-    folder = Path(tempfile.mkdtemp(prefix="magvit-webp."))
+    folder = Path(tempfile.mkdtemp(prefix="magvit-copy."))
     atexit.register(shutil.rmtree, folder, True)
-    out = folder / f"{path.stem}.mkv"
-    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-c:v", "ffv1",
+    out = folder / f"{path.stem}{suffix}"
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), *args,
                            str(out)], capture_output=True, text=True)
     if done.returncode != 0 or not out.exists():
-        raise UsageError(f"{path}: an animated WebP that could not be decoded "
+        raise UsageError(f"{path}: {what} that could not be decoded "
                          f"({(done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]})")
     return out
 
@@ -608,7 +620,7 @@ def probe(path: str | Path) -> VideoInfo:
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = c.format.name != "matroska,webm" and (  # an animated WebP opens as its Matroska copy (_open)
-            path.suffix.lower() in IMAGE_SUFFIXES or s.codec_context.name in STILL_CODECS and (
+            path.suffix.lower() in IMAGE_SUFFIXES | HEIF_SUFFIXES or s.codec_context.name in STILL_CODECS and (
                 s.frames == 1 or not s.frames and not _second_packet(path)))
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (

@@ -2129,6 +2129,25 @@ def test_a_reader_that_has_gone_ends_the_call_quietly(weights, good, tmp_path, a
     assert (r.returncode, r.stderr) == (1, ""), (r.returncode, r.stderr)
 
 
+def test_a_heif_photo_is_a_photo(weights, tmp_path):
+    """A phone's HEIF photo (.heic, .avif; here an AVIF, which the bundled ffmpeg writes) is a still
+    image, read by the bundled ffmpeg (which joins an iPhone photo's tiles): it was a one-frame
+    video at 1 fps, so predict made a clip of a second a frame and outpaint an .mp4. Outpaint and
+    inpaint give a JPEG, as they give an image for an image."""
+    png = tmp_path / "p.png"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32", "-frames:v", "1", str(png))
+    photo = tmp_path / "p.avif"
+    ffmpeg("-y", "-i", str(png), "-c:v", "libaom-av1", "-still-picture", "1", "-crf", "10", str(photo))
+    info = probe(photo)
+    assert (info.is_image, info.width, info.height) == (True, 48, 32), info
+    r = cli(["predict", str(photo), "-n", "2"], weights)
+    assert r.exit_code == 0 and probe(tmp_path / "p.predict.mp4").fps == 25, r.output
+    r = cli(["outpaint", str(photo)], weights)
+    assert r.exit_code == 0 and (tmp_path / "p.outpaint.jpg").exists(), r.output
+    got = read_frames(tmp_path / "p.outpaint.jpg")[0, 16:48, 24:72].astype(int)
+    assert np.abs(got - read_frames(png)[0].astype(int)).mean() < 12, "the photo's pixels in the middle of the canvas"
+
+
 def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
     """A 60 fps camera's timecode counts frames 00-59: frame 45 is a timecode there (it was checked
     against 30 frames a second and dropped)."""
