@@ -568,9 +568,20 @@ def _decodable(path: Path) -> Path:
     suffix = path.suffix.lower()
     if suffix == ".webp" and _animated_webp(path):
         return _ffmpeg_copy(path, "an animated WebP", ".mkv", "-c:v", "ffv1")  # lossless, each frame's time kept
-    if suffix in HEIF_SUFFIXES:
+    if suffix in HEIF_SUFFIXES and _heif_photo(path):
         return _ffmpeg_copy(path, "a HEIF photo", ".png")  # 16-bit where the photo is deeper
     return path
+
+
+@_per_file
+def _heif_photo(path: Path) -> bool:
+    """Whether a HEIF file is a photo, not an image sequence (an animated AVIF: a stream of frames
+    beside its still one, which PyAV reads as the video it is)."""
+    try:
+        with av.open(str(path)) as c:
+            return not any((s.frames or 0) > 1 for s in c.streams.video)
+    except (av.FFmpegError, UnicodeDecodeError, ValueError):
+        return True  # the copy says what is wrong with it
 
 
 @_per_file
@@ -620,7 +631,8 @@ def probe(path: str | Path) -> VideoInfo:
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = c.format.name != "matroska,webm" and (  # an animated WebP opens as its Matroska copy (_open)
-            path.suffix.lower() in IMAGE_SUFFIXES | HEIF_SUFFIXES or s.codec_context.name in STILL_CODECS and (
+            path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() in HEIF_SUFFIXES and _heif_photo(path)
+            or s.codec_context.name in STILL_CODECS and (
                 s.frames == 1 or not s.frames and not _second_packet(path)))
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
         if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (

@@ -2146,6 +2146,12 @@ def test_a_heif_photo_is_a_photo(weights, tmp_path):
     assert r.exit_code == 0 and (tmp_path / "p.outpaint.jpg").exists(), r.output
     got = read_frames(tmp_path / "p.outpaint.jpg")[0, 16:48, 24:72].astype(int)
     assert np.abs(got - read_frames(png)[0].astype(int)).mean() < 12, "the photo's pixels in the middle of the canvas"
+    from magvit_cli.runners import count_frames
+    anim = tmp_path / "anim.avif"  # an animated AVIF is the video it holds (beside its still)
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25", "-frames:v", "5", "-c:v", "libaom-av1", "-cpu-used", "8",
+           str(anim))
+    info = probe(anim)
+    assert not info.is_image and count_frames(info) == 5, (info.is_image, count_frames(info))
 
 
 def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
