@@ -303,7 +303,8 @@ class Magvit:
         self.transformer = None
         if need_transformer:
             if self.paths.transformer is None:
-                raise MagvitError(f"--weights {self.paths.root}: no transformer/ inside; this task needs one")
+                inside = "holds no transformer" if Path(self.paths.root).is_file() else "no transformer/ inside"
+                raise MagvitError(f"--weights {self.paths.root}: {inside}; this task needs one")
             self.transformer = load_model(self.paths.transformer, expect="transformer", device=self.device,
                                           allow_pickle=allow_pickle)
             if self.transformer.config.bits != self.tokenizer.config.bits:

@@ -229,6 +229,10 @@ def test_weights_problems(good, tmp_path):
     save_model(tiny_tokenizer(), tmp_path / "w/tokenizer")
     r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "w"), "--device", "cpu"])
     one_line_error(r, 1, "no transformer/ inside")
+    r = runner.invoke(app, ["weights", "pack", str(tmp_path / "w/tokenizer"), str(tmp_path / "tok.safetensors")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "tok.safetensors"), "--device", "cpu"])
+    one_line_error(r, 1, "tok.safetensors: holds no transformer; this task needs one")  # a file has no folder inside
     data = (tmp_path / "w/tokenizer/model.safetensors").read_bytes()
     (tmp_path / "w/tokenizer/model.safetensors").write_bytes(data[:100])
     r = runner.invoke(app, ["reconstruct", str(good), "--weights", str(tmp_path / "w"), "--device", "cpu"])
