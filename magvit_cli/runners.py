@@ -22,7 +22,7 @@ from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times,
-                    holds_aspect, iter_frames, iter_info, last_shown, probe, sequence_hint, shared_file_mode, shift_timecode,
+                    holds_aspect, iter_frames, iter_info, last_shown, probe, sequence_hint, share, shift_timecode,
                     temp_file, timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
@@ -813,7 +813,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     tmp = temp_file(dst)
     try:
         save_file(tensors, str(tmp), metadata=meta)
-        os.chmod(tmp, shared_file_mode())  # created 0600; outputs are meant to be shared
+        share(tmp)  # created 0600; outputs are meant to be shared
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)

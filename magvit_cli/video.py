@@ -984,6 +984,17 @@ def shared_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def share(path: str | Path) -> None:
+    """A finished output (its temporary file, made 0600) given the mode a new file gets
+    (shared_file_mode). Best effort: a file system without Unix modes may refuse (FAT or exFAT on a
+    camera card or USB stick refuses a mode its mount's mask does not allow, 0664 under umask 002),
+    and the file is whole either way: that refusal failed the run at its very end."""
+    try:
+        os.chmod(path, shared_file_mode())
+    except OSError:
+        pass
+
+
 # Audio an output type holds as players expect, and the encoder other audio is re-encoded with
 # (None: the type holds no audio, it is dropped); types not listed copy what their muxer holds
 # and re-encode the rest to its default (.avi: Opus or ALAC to MP3), as ffmpeg does. In an .mp4,
@@ -1794,7 +1805,7 @@ class VideoWriter:
         try:
             if ok:
                 for f in sorted(self.tmp.iterdir()):
-                    os.chmod(f, shared_file_mode())
+                    share(f)
                     f.replace(self.path.parent / f.name)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -1821,7 +1832,7 @@ class VideoWriter:
         try:
             if ok:
                 self._finish()
-                os.chmod(self.tmp, shared_file_mode())
+                share(self.tmp)
                 self.tmp.replace(self.path)
                 return
             try:

@@ -1162,6 +1162,21 @@ def test_the_writer_names_its_output_when_the_folder_refuses_a_file(tmp_path, mo
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("args,name", [(["predict", "-n", "1"], "o.mp4"), (["tokenize"], "o.safetensors"),
+                                       (["predict", "-n", "1"], "o_%02d.png")])
+def test_a_file_system_without_unix_modes_takes_the_output(tmp_path, good, weights, monkeypatch, args, name):
+    """FAT or exFAT (a camera card, a USB stick) refuses a file mode its mount's mask does not
+    allow (0664 under umask 002): that refusal, after all the work, failed the run and kept
+    nothing. The mode is best effort now; the output is written whole."""
+    def refuse(path, mode, **kw):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+    monkeypatch.setattr(os, "chmod", refuse)
+    r = cli([args[0], str(good), *args[1:], "-o", str(tmp_path / name)], weights)
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ([name] if "%" not in name else [name % i for i in range(1, 11)]), written
+
+
 def test_long_file_names(tmp_path, good, weights):
     """An input whose name is near the file system's 255-byte limit still gets its output (the
     writer's temporary file took the whole name plus its own additions and passed the limit); one
