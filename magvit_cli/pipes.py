@@ -11,15 +11,18 @@ Matroska (it streams, and holds every codec an input's audio and subtitles come 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import MagvitError, UsageError
 
 DASH = Path("-")
+ROOM = "set TMPDIR to a folder with room, or give a file instead of -"
 STDOUT_SUFFIX = ".mkv"  # what `-o -` sends, where the command's own output type is a video
 PREFIX = "magvit-pipe."  # the temporary folders' names start so
 
@@ -48,7 +51,11 @@ class Pipes:
         if self.to_stdout and self.json:
             raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
         if self.to_stdout or self.reads_stdin:
-            self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+            try:
+                self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+            except OSError as e:
+                raise MagvitError(f"cannot make a temporary folder for - in {tempfile.gettempdir()} "
+                                  f"({os.strerror(e.errno).lower()}); {ROOM}") from None
         try:
             self.inputs = [self._spool() if p == DASH else p for p in self.given_inputs]
         except BaseException:
@@ -63,8 +70,14 @@ class Pipes:
         if hasattr(source, "isatty") and source.isatty():
             raise UsageError("- reads the input from stdin, which is a terminal: pipe a file in (... | magvit CMD -)")
         path = self.folder / "stdin"
-        with open(path, "wb") as f:
-            shutil.copyfileobj(source, f, 1 << 20)
+        try:
+            with open(path, "wb") as f:
+                shutil.copyfileobj(source, f, 1 << 20)
+        except OSError as e:  # the pipe's end (BrokenPipe and the like) is not this: only the file's
+            if e.filename is None and e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            raise MagvitError(f"- (stdin): cannot hold it in the temporary folder {tempfile.gettempdir()} "
+                              f"({os.strerror(e.errno).lower()}); {ROOM}") from None
         size = path.stat().st_size
         if size == 0:
             raise UsageError("- (stdin) was empty: nothing was piped in")
@@ -88,7 +101,9 @@ class Pipes:
             out.flush()
         return dataclasses.replace(result, path=self.named(result.path))
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+        if self.to_stdout and isinstance(exc, MagvitError) and "no space left" in str(exc):  # which device: say so
+            exc.args = (f"{exc} (- is written in the temporary folder {tempfile.gettempdir()} first; {ROOM})",)
         return False

@@ -863,6 +863,32 @@ def test_pipe_errors_are_one_line_and_send_nothing(weights, clip, tmp_path, monk
     assert not list(tmp_path.glob("magvit-pipe.*")), "the temporary folder was left behind"
 
 
+def test_a_full_temporary_folder_is_named_with_the_way_on(weights, clip, tmp_path, monkeypatch):
+    """`-` and `-o -` pass through the temporary folder: where it is full, the line names it and
+    TMPDIR (stdin's said 'OSError: [Errno 28] No space left on device'; stdout's named only '-')."""
+    import errno
+    import shutil
+    import tempfile
+    from magvit_cli import pipes
+    from magvit_cli.video import VideoWriter
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as m:
+        m.setattr(pipes.shutil, "copyfileobj", full)
+        r = _pipe(["interpolate", "-", "-o", str(tmp_path / "a.mp4")], weights, clip.read_bytes())
+    assert r.exit_code == 1 and r.stderr.strip() == (
+        f"error: - (stdin): cannot hold it in the temporary folder {tmp_path} (no space left on device); "
+        "set TMPDIR to a folder with room, or give a file instead of -"), r.output
+    monkeypatch.setattr(VideoWriter, "_finish", full)
+    r = _pipe(["interpolate", str(clip), "-o", "-"], weights, b"")
+    assert r.exit_code == 1 and r.stdout_bytes == b"" and r.stderr.strip() == (
+        f"error: -: no space left on device; nothing was written (- is written in the temporary folder {tmp_path} "
+        "first; set TMPDIR to a folder with room, or give a file instead of -)"), r.output
+    assert shutil.copyfileobj is not full and not list(tmp_path.glob("magvit-pipe.*"))
+
+
 def test_batch_outputs_never_overwrite_each_other_or_an_input(weights, clip, tmp_path):
     """Two inputs of one name from two folders into one --out-dir would both write the same file
     (the first run's output silently lost, even without --force); an input given twice, and an
