@@ -37,8 +37,9 @@ IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p
                 ".webp": ("libwebp", "yuv420p", None)}
 IMAGE_SUFFIXES = set(IMAGE_CODECS)
 HEIF_SUFFIXES = {".heic", ".heif", ".avif"}  # phone photos read (through the bundled ffmpeg), not written
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}  # what a folder's videos are named
-MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
+PHOTO_SUFFIXES = IMAGE_SUFFIXES | HEIF_SUFFIXES  # what a folder's photos are named
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}  # and its videos
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | PHOTO_SUFFIXES
 
 # Matrix coefficients (AVColorSpace values) swscale can convert RGB into; others are not tagged.
 _CONVERTIBLE_MATRICES = {1, 4, 5, 6, 7, 9}  # BT.709, FCC, BT.470BG, SMPTE 170M, SMPTE 240M, BT.2020 NCL

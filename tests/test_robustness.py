@@ -2171,6 +2171,11 @@ def test_a_heif_photo_is_a_photo(weights, tmp_path):
            str(anim))
     info = probe(anim)
     assert not info.is_image and count_frames(info) == 5, (info.is_image, count_frames(info))
+    from magvit_cli.train.data import ClipSource  # training takes a folder's HEIF photos as photos
+    (tmp_path / "photos").mkdir()
+    photo.rename(tmp_path / "photos" / "p.avif")
+    src = ClipSource([tmp_path / "photos"], frames=5, size=16)
+    assert [p.name for p, _ in src.images] == ["p.avif"] and src.videos == [], (src.images, src.videos)
 
 
 def test_timecode_of_a_60_fps_clip_is_read(tmp_path):

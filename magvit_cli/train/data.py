@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import MagvitError, UsageError
-from ..video import IMAGE_SUFFIXES, MEDIA_SUFFIXES, check_readable, is_wildcard, iter_frames
+from ..video import MEDIA_SUFFIXES, PHOTO_SUFFIXES, check_readable, is_wildcard, iter_frames
 
 SYNTHETIC_CLASSES = ("bounce", "orbit", "pan-left", "pan-right", "zoom-in", "zoom-out")
 
@@ -216,8 +216,8 @@ class ClipSource:
         names = [n for i, n in enumerate(self.folder_classes) if any(c == i for _, c in kept)]
         self.items = [(p, names.index(self.folder_classes[c]) if c >= 0 else -1) for p, c in kept]
         self.folder_classes = names
-        self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in IMAGE_SUFFIXES]
-        self.images = [(p, c) for p, c in self.items if p.suffix.lower() in IMAGE_SUFFIXES]
+        self.videos = [(p, c) for p, c in self.items if p.suffix.lower() not in PHOTO_SUFFIXES]
+        self.images = [(p, c) for p, c in self.items if p.suffix.lower() in PHOTO_SUFFIXES]
         self.frames, self.size = frames, size
         self.max_short, self.upscale = max(size, max_short or 2 * size), max_short is None
         cache_bytes = int(cache_bytes * max(1.0, (self.max_short / (2 * size)) ** 2))
