@@ -11,7 +11,6 @@ Matroska (it streams, and holds every codec an input's audio and subtitles come 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import MagvitError, UsageError
+from .video import FULL
 
 DASH = Path("-")
 ROOM = "set TMPDIR to a folder with room, or give a file instead of -"
@@ -74,7 +74,7 @@ class Pipes:
             with open(path, "wb") as f:
                 shutil.copyfileobj(source, f, 1 << 20)
         except OSError as e:  # the pipe's end (BrokenPipe and the like) is not this: only the file's
-            if e.filename is None and e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            if e.filename is None and e.errno not in FULL:
                 raise
             raise MagvitError(f"- (stdin): cannot hold it in the temporary folder {tempfile.gettempdir()} "
                               f"({os.strerror(e.errno).lower()}); {ROOM}") from None
@@ -104,6 +104,7 @@ class Pipes:
     def __exit__(self, exc_type, exc, tb):
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
-        if self.to_stdout and isinstance(exc, MagvitError) and "no space left" in str(exc):  # which device: say so
+        full = getattr(exc, "__cause__", None)  # the writer's "no space left" is raised from the OSError
+        if self.to_stdout and isinstance(exc, MagvitError) and getattr(full, "errno", None) in FULL:  # say which device
             exc.args = (f"{exc} (- is written in the temporary folder {tempfile.gettempdir()} first; {ROOM})",)
         return False

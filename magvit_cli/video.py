@@ -1047,7 +1047,7 @@ GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
 # played at a fraction of its speed. A frame due sooner after the last one is shown that much
 # later, or left out where that is more than half of it late (50 fps at most; 60 fps keeps 5 of 6).
 GIF_MIN_DELAY = 2
-_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # write errors of a full disk, quota or file-size limit
 
 
 _RESTART = Fraction(1, 10)  # a clock going back by more than this (s) restarted (MPEG-TS joined with `cat`)
@@ -1817,10 +1817,10 @@ class VideoWriter:
         try:
             self._close(ok=exc_type is None and not interrupted)
         except OSError as e:
-            if e.errno not in _FULL:
+            if e.errno not in FULL:
                 raise
             exc = e
-        if isinstance(exc, OSError) and exc.errno in _FULL:  # named by the output, not its temporary file
+        if isinstance(exc, OSError) and exc.errno in FULL:  # named by the output, not its temporary file
             raise MagvitError(f"{self.path}: {os.strerror(exc.errno).lower()}; nothing was written") from exc
         if interrupted:
             raise KeyboardInterrupt
