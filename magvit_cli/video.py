@@ -10,6 +10,7 @@ rates are kept as exact fractions.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import errno
 import functools
@@ -204,6 +205,7 @@ class VideoInfo:
     alpha: bool = False  # frames carry transparency (ProRes 4444, PNG with alpha): dropped, the output is opaque
     timecode: str | None = None  # the first frame's SMPTE timecode (HH:MM:SS:FF; ';' drop-frame), kept on output (shift_timecode)
     video_tags: dict = field(default_factory=dict)  # the video stream's TRACK_TAGS (its language, its title), kept on output
+    exact: bool = False  # trimmed by the frames' own times (a varying rate: _trim_by_times): span holds them exactly
 
     @property
     def has_audio(self) -> bool:
@@ -248,6 +250,9 @@ def trim(info: VideoInfo, span: Span) -> VideoInfo:
     count, and the span on the file's timeline, which the writer cuts the audio and subtitles to."""
     if info.is_image:
         raise UsageError(f"{info.path}: a still image has no time to take --start/--end from")
+    got = None if is_sequence(info.path) else _demuxed(info.path)
+    if got is not None and _off_grid(got.times, got.tick, info.fps):
+        return _trim_by_times(info, span, got.times)
     first = math.ceil(span.start * info.fps)
     stop = None if span.end is None else math.ceil(span.end * info.fps)
     if info.frames is not None:
@@ -258,6 +263,25 @@ def trim(info: VideoInfo, span: Span) -> VideoInfo:
     t0 = info.start + first / info.fps
     return dataclasses.replace(info, first=first, frames=None if stop is None else stop - first,
                                span=(t0, None if stop is None else info.start + stop / info.fps))
+
+
+def _trim_by_times(info: VideoInfo, span: Span, times: Sequence[Fraction]) -> VideoInfo:
+    """`trim` where the frame rate varies (phone video in low light, screen recordings that hold a
+    frame for seconds): the frames whose own times (sorted, the file's timeline) lie in the span,
+    as ffmpeg's -ss/-to cut them, not those of the average rate's grid, which is a frame or more
+    off there (its frame indices, which mask videos and --box tracks count, and the audio's
+    cut with them). The span starts at the first frame kept, so the audio keeps in step with it."""
+    a = times[0] + span.start
+    b = None if span.end is None else times[0] + span.end
+    first = bisect.bisect_left(times, a)
+    stop = len(times) if b is None else bisect.bisect_left(times, b)
+    if first == len(times):
+        raise UsageError(f"{info.path}: --start {_clock(span.start)} is past its last frame (at {_clock(times[-1] - times[0])})")
+    if stop == first:
+        raise UsageError(f"{info.path}: no frame between {_clock(span.start)} and {_clock(span.end)} (its frame rate varies: "
+                         f"the last before is at {_clock(times[first - 1] - times[0]) if first else 'none'}, "
+                         f"the next at {_clock(times[first] - times[0])})")
+    return dataclasses.replace(info, first=first, frames=stop - first, span=(times[first], b), exact=True)
 
 
 def depth_of(frame: "av.VideoFrame") -> int:
@@ -761,13 +785,10 @@ def iter_info(info: VideoInfo, deep: bool = False, warn: Callable[[str], None] |
 
 
 def _in_trim(info: VideoInfo, t: Fraction) -> bool:
-    """Whether a frame at time t (s, the file's timeline) is in info's trim, within half a frame."""
-    return _within(info.span, info.fps, t)
-
-
-def _within(span: tuple[Fraction, Fraction | None], fps: Fraction, t: Fraction) -> bool:
-    half = 1 / (2 * fps)
-    t0, t1 = span
+    """Whether a frame at time t (s, the file's timeline) is in info's trim: within half a frame
+    of its grid, or where the rate varies (info.exact) by the frame's own time."""
+    half = 0 if info.exact else 1 / (2 * info.fps)
+    t0, t1 = info.span
     return t >= t0 - half and (t1 is None or t < t1 - half)
 
 
@@ -781,7 +802,7 @@ def _packet_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     got = _demuxed(info.path)
     if got is None:
         return None
-    return [t for t in got.times if info.span is None or _within(info.span, info.fps, t)], got.tick
+    return [t for t in got.times if info.span is None or _in_trim(info, t)], got.tick
 
 
 class _Demuxed(NamedTuple):
@@ -859,7 +880,7 @@ def frame_times(info: VideoInfo) -> list[Fraction] | None:
     moves it (a 30 fps GIF's delays are 3, 3, 4 cs: steady). None where it is steady, or where
     the packets are not frames (MPEG-TS: taken as steady)."""
     got = _packet_times(info)
-    if got is None or not _off_grid(*got, info.fps):
+    if got is None or not (info.exact or _off_grid(*got, info.fps)):  # a varying file's part varies, steady as it may look
         return None
     return [t - got[0][0] for t in got[0]]
 
@@ -877,20 +898,21 @@ def _off_grid(times: Sequence[Fraction], tick: Fraction, fps: Fraction) -> bool:
 def timeline(times: list[Fraction] | None, fps: Fraction, factor: int = 1, last: Fraction | None = None) -> Callable[[int], Fraction] | None:
     """Output frame o -> its time (s) for a run that writes `factor` frames per input frame: frame
     o // factor's time, plus (o % factor) / factor of the way to the next input frame's; the last
-    input frame's `factor` share its own time on screen (`last`, as last_shown gives it) where known;
-    past that (a prediction) at the average rate `fps`. None for steady input (times None): frames
-    at o / (fps x factor)."""
+    input frame's `factor` share its own time on screen (`last`, as last_shown gives it, else one
+    frame at the average rate `fps`), so frame n x factor comes when it ends; past that (a
+    prediction) at the average rate. None for steady input (times None): frames at o / (fps x factor)."""
     if times is None:
         return None
     n = len(times)
+    shown = last or 1 / fps
 
     def at(o: int) -> Fraction:
         i, j = divmod(o, factor)
         if i + 1 < n:
             return times[i] + (times[i + 1] - times[i]) * Fraction(j, factor)
-        if i + 1 == n and last:
-            return times[-1] + last * Fraction(j, factor)
-        return times[-1] + Fraction(o - (n - 1) * factor, factor) / fps
+        if i + 1 == n:
+            return times[-1] + shown * Fraction(j, factor)
+        return times[-1] + shown + Fraction(o - n * factor, factor) / fps
     return at
 
 
@@ -900,11 +922,13 @@ def last_shown(info: VideoInfo) -> Fraction | None:
     got = None if is_sequence(info.path) or info.is_image else _demuxed(info.path)
     if got is None or not got.times:
         return None
-    kept = [k for k, t in enumerate(got.times) if info.span is None or _within(info.span, info.fps, t)]
+    kept = [k for k, t in enumerate(got.times) if info.span is None or _in_trim(info, t)]
     if not kept:
         return None
     k = kept[-1]
     gap = got.times[k + 1] - got.times[k] if k + 1 < len(got.times) else got.end - got.times[k]
+    if info.exact and info.span[1] is not None:  # an --end cuts the last frame's time short, as ffmpeg's -to -r
+        gap = min(gap, info.span[1] - got.times[k])
     return gap if gap > 0 else None
 
 

@@ -661,7 +661,7 @@ def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
     """A phone's variable rate (here 25 fps, then 12.5 fps from 1.2 s, as in low light): each
     frame keeps its time, so the audio stays in sync (at the average rate frame 30 would show at
     1.74 s instead of 1.2). Interpolation puts its new frames halfway between each pair's own
-    times, prediction goes on at the average rate, a task that keeps the frames keeps their times;
+    times, prediction goes on once the last frame's time on screen ends, at the average rate, a task that keeps the frames keeps their times;
     .avi holds one rate (the average); --fps shows at each output time the grid frame nearest it
     along the input's own clock (it counted frames: the same frame 30 came at 1.74 s)."""
     from magvit_cli.video import frame_times
@@ -686,17 +686,19 @@ def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
         got = _frame_times_ms(tmp_path / f"{command}.mp4")
         assert got[:60] == pts, f"{command}: {got[:60]}"
     fps = probe(src).fps
-    assert len(got) == 63 and all(abs(b - a - 1000 / fps) <= 1 for a, b in zip(got[59:], got[60:])), got[55:]
+    # the first predicted frame comes when the last one's time on screen ends, the rest at the average rate
+    assert len(got) == 63 and got[60] - got[59] == shown and all(abs(b - a - 1000 / fps) <= 1 for a, b in zip(got[60:], got[61:])), got[55:]
     r = cli(["inpaint", str(src), "--mode", "central", "-o", str(tmp_path / "o.avi")], weights)
     assert r.exit_code == 0, r.output
     avi = sorted(_frame_times_ms(tmp_path / "o.avi"))  # AVI hands B-frames back with their decode times
     assert len(avi) == 60 and all(abs(b - a - 1000 / fps) <= 1 for a, b in zip(avi, avi[1:])), avi
+    held = shown  # how long the file shows its last frame (ms)
     r = cli(["interpolate", str(src), "--fps", "50", "-o", str(tmp_path / "f.mp4")], weights)
     assert r.exit_code == 0, r.output
     shown = read_frames(tmp_path / "f.mp4").reshape(-1, 32 * 48 * 3).mean(1)  # frame i is grey 4 i
     at_input = {t // 20: 4 * i for i, t in enumerate(pts)}  # output frames (20 ms apart) at an input frame's own time
     assert all(abs(shown[o] - grey) < 3 for o, grey in at_input.items()), [(o, g, round(shown[o])) for o, g in at_input.items()]
-    assert abs(len(shown) - round((pts[-1] + 80) / 20)) <= 1, len(shown)
+    assert len(shown) == (pts[-1] + held) // 20, f"{len(shown)} frames at 50 fps for {pts[-1] + held} ms (the last frame held {held} ms)"
 
 
 @pytest.mark.parametrize("name,rate", [("cfr.mp4", "30000/1001"), ("cfr.mkv", "60000/1001"), ("cfr.webm", "25"),
@@ -1521,16 +1523,23 @@ def test_a_wildcard_or_one_image_of_a_sequence_is_pointed_to_its_pattern(weights
     assert r.exit_code == 2 and r.output.strip().endswith("no frames to interpolate between"), r.output
 
 
-def _click_clip(path, seconds=2.0, click=1.0, rate=25):
-    """Frames numbered by their grey level, and PCM audio silent but for a click at `click` s (.mkv)."""
-    n = int(seconds * rate)
+def _click_clip(path, seconds=2.0, click=1.0, rate=25, pts_ms=None):
+    """Frames numbered by their grey level, and PCM audio silent but for a click at `click` s (.mkv).
+    `pts_ms`: the frames' own times (ms; a varying rate) instead of `rate` for `seconds`."""
+    from fractions import Fraction
+    n = len(pts_ms) if pts_ms is not None else int(seconds * rate)
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264rgb", rate=rate)
         vs.width, vs.height, vs.pix_fmt, vs.options = 48, 32, "rgb24", {"qp": "0"}
+        if pts_ms is not None:
+            vs.codec_context.time_base = Fraction(1, 1000)
         aus = out.add_stream("pcm_s16le", rate=8000)
         aus.layout = "mono"
         for i in range(n):
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(np.full((32, 48, 3), 5 * i % 250, np.uint8), format="rgb24")):
+            vf = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 5 * i % 250, np.uint8), format="rgb24")
+            if pts_ms is not None:
+                vf.pts, vf.time_base = pts_ms[i], Fraction(1, 1000)
+            for pkt in vs.encode(vf):
                 out.mux(pkt)
         samples = np.zeros((1, int(seconds * 8000)), np.int16)
         samples[0, int(click * 8000):int(click * 8000) + 40] = 20000
@@ -1629,6 +1638,37 @@ def test_start_and_end_cut_video_and_audio_together(weights, tmp_path):
     assert len(got) == 25 + 3 and np.array_equal(got[:25], whole[:25]), f"{len(got)} frames"
     r = cli(["reconstruct", str(src), "--start", "1.48", "-o", str(tmp_path / "r.mp4")], weights)
     assert r.exit_code == 0 and len(read_frames(tmp_path / "r.mp4")) == 13, r.output
+
+
+def test_a_cut_of_variable_rate_video_takes_the_frames_by_their_own_times(weights, tmp_path):
+    """A screen recording's rate (10 frames 100 ms apart, a hold of 4.1 s, 10 more; 3.3 fps on
+    average): --start/--end take the frames whose own times lie in the cut, as ffmpeg's -ss/-to,
+    not those of the average rate's grid. That grid put --start 5.3 at frame 18 (5.4 s), so a mask
+    video's frames ran 5 ahead of the picture and the audio 0.1 s ahead of it; --fps ran past
+    --end; a cut that holds no frame says so."""
+    pts = [100 * i for i in range(10)] + [5000 + 100 * i for i in range(10)]
+    src = _click_clip(tmp_path / "rec.mkv", click=5.6, seconds=6.0, pts_ms=pts)
+    whole = read_frames(src)
+    mask = tmp_path / "m.mkv"
+    with VideoWriter(mask, 10, 48, 32, lossless=True) as w:
+        for t in range(20):
+            m = np.zeros((32, 48, 3), np.uint8)
+            m[:, 2 * t:2 * t + 2] = 255  # frame t's hole: columns 2t, 2t + 1
+            w.write(m)
+    r = cli(["inpaint", str(src), "--mask", str(mask), "--start", "5.3", "--lossless", "-o", str(tmp_path / "i.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    got = read_frames(tmp_path / "i.mkv")
+    assert len(got) == 7, f"frames from 5.3 s: 7 (file frames 13-19), got {len(got)}"
+    for k in range(7):
+        keep = np.ones(48, bool)
+        keep[2 * (13 + k):2 * (13 + k) + 2] = False
+        assert np.array_equal(got[k][:, keep], whole[13 + k][:, keep]), f"output frame {k}: not file frame {13 + k} around its hole"
+    assert abs(_click_time(tmp_path / "i.mkv") - 0.3) < 0.02, f"click at {_click_time(tmp_path / 'i.mkv')} s, 0.3 s after the first frame kept"
+    r = cli(["interpolate", str(src), "--start", "5.3", "--end", "5.55", "--fps", "20", "--json", "-o", str(tmp_path / "f.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    assert len(read_frames(tmp_path / "f.mkv")) == 5, f"0.25 s at 20 fps is 5 frames, got {len(read_frames(tmp_path / 'f.mkv'))}"
+    one_line_error(cli(["reconstruct", str(src), "--start", "1", "--end", "4.5", "-o", str(tmp_path / "r.mp4")], weights),
+                   2, "no frame between 1 s and 4.5 s")
 
 
 def test_start_keeps_track_and_mask_frames_aligned_with_the_file(weights, tmp_path):
