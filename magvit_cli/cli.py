@@ -663,7 +663,8 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
                 "central (IPC): the central box of half the width and height is generated (default). "
                 "dynamic (IPD): a half-width, half-height box sliding left to right over the clip.")),
             box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the hole, or a CSV file of frame,x,y,w,h rows."),
-            mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (every frame) or mask video (same frame count): white = hole."),
+            mask: Optional[Path] = typer.Option(None, "--mask", help=("Mask image (every frame) or mask video (same frame count): white = hole, black or "
+                                                   "transparent = kept; drawn at another size of the input's shape, it is scaled.")),
             motion: bool = MotionOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
     return runners.inpaint(run.model(), src, dst, mode, run.sampling(), box, str(mask) if mask else None, run.write(), progress,

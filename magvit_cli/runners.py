@@ -652,10 +652,18 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             holes = lambda t: hole
     else:
         minfo = probe(mask)
-        if (minfo.width, minfo.height) != (W, H):
-            raise UsageError(f"--mask {mask} is {minfo.width}x{minfo.height}, the input is {W}x{H}")
+        check_mask_size(mask, minfo, W, H)
+        told = [False]
+
+        def hole_at(frame: np.ndarray) -> torch.Tensor:
+            hole, hidden = hole_of(frame, H, W)
+            if hidden and not told[0]:
+                told[0] = True
+                m.warn(f"--mask {mask}: its transparent pixels are kept, though white underneath (white and opaque "
+                       f"marks the hole); a hole erased to transparency needs painting white")
+            return hole
         if minfo.is_image:
-            hole = torch.from_numpy(next(iter_frames(mask)).mean(2) > 127)
+            hole = hole_at(next(iter_frames(mask, alpha=minfo.alpha)))
             if not hole.any():
                 m.warn(no_hole(mask))
             holes = lambda t: hole
@@ -663,14 +671,14 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             mn, whole = count_frames(minfo), n if info.span is None else count_frames(probe(info.path))
             if mn != whole:  # frame by frame with the whole input, trimmed or not
                 raise UsageError(f"--mask video has {mn} frames, the input has {whole}")
-            mframes, seen = iter_frames(mask, info.first), {}
+            mframes, seen = iter_frames(mask, info.first, alpha=minfo.alpha), {}
             code = "IPD"
 
             marked = [False]
 
             def holes(t):  # a window's frames are laid out more than once: read each mask frame once, keep recent ones
                 while len(seen) <= t:
-                    seen[len(seen)] = torch.from_numpy(next(mframes).mean(2) > 127)
+                    seen[len(seen)] = hole_at(next(mframes))
                     marked[0] = marked[0] or bool(seen[len(seen) - 1].any())
                 for old in range(max(0, t - 2 * m.window_frames), t - m.window_frames):
                     seen[old] = None
@@ -685,6 +693,32 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
     if not marked[0]:
         m.warn(no_hole(mask))
     return out
+
+
+def check_mask_size(mask, minfo: VideoInfo, W: int, H: int) -> None:
+    """A mask of the input's shape at another size (drawn on a proxy, or at 1080p for 4K) is scaled
+    to it (hole_of); another shape is refused: stretched, its hole would not be where it was drawn."""
+    w, h = minfo.width, minfo.height
+    if abs(w * H - h * W) > max(w, h, W, H):  # not the same shape, within a pixel's rounding
+        raise UsageError(f"--mask {mask} is {w}x{h}, the input is {W}x{H}: draw it at {W}x{H} (or at that shape, scaled)")
+
+
+def hole_of(frame: np.ndarray, H: int, W: int) -> tuple[torch.Tensor, bool]:
+    """A mask frame (h, w, 3) or with alpha (h, w, 4) -> its hole, (H, W) bool: white (above
+    mid-grey) marks the hole, black the kept pixels, and so does transparency (as an image editor's
+    strokes on an empty layer); and whether transparency hid white pixels (a hole erased to
+    transparency reads the other way). Another size of the same shape is scaled (a pixel is in the
+    hole where at least half its area is)."""
+    white = frame[..., :3].mean(2) > 127
+    hidden = False
+    if frame.shape[2] == 4:
+        clear = frame[..., 3] < 128
+        hidden = bool((white & clear).any())
+        white &= ~clear
+    hole = torch.from_numpy(white)
+    if hole.shape != (H, W):
+        hole = ~resize_mask(~hole[None], (H, W))[0]
+    return hole, hidden
 
 
 def no_hole(mask) -> str:

@@ -738,14 +738,14 @@ class _Shown:
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False,
-                warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
+                warn: Callable[[str], None] | None = None, alpha: bool = False) -> Iterator[np.ndarray]:
     """Decode RGB frames [start, start + count) one at a time: uint8, or with `deep` uint16
     (0-65535, whatever the input's own depth), all at the stream's size (`_Shown`; `warn` is told
-    where some were not)."""
+    where some were not). `alpha`: RGBA (uint8; opaque where the input has no alpha)."""
     if is_sequence(path):
-        yield from _iter_sequence(path, start, count, deep)
+        yield from _iter_sequence(path, start, count, deep, alpha)
         return
-    fmt = "rgb48le" if deep else "rgb24"
+    fmt = "rgba" if alpha else "rgb48le" if deep else "rgb24"
     c = _open(path)
     try:
         s = main_video(c)
@@ -985,11 +985,11 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
         yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None, warn)
 
 
-def _iter_sequence(pattern, start: int, count: int | None, deep: bool) -> Iterator[np.ndarray]:
+def _iter_sequence(pattern, start: int, count: int | None, deep: bool, alpha: bool = False) -> Iterator[np.ndarray]:
     files = sequence_files(pattern)[start:]
     shape = None
     for f in files if count is None else files[:count]:
-        frame = next(iter_frames(f, deep=deep))
+        frame = next(iter_frames(f, deep=deep, alpha=alpha))
         if shape is not None and frame.shape != shape:
             raise UsageError(f"{f}: {frame.shape[1]}x{frame.shape[0]}, but the sequence's frames are {shape[1]}x{shape[0]}")
         shape = frame.shape

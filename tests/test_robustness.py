@@ -186,6 +186,38 @@ def test_mask_of_wrong_size_and_frame_count(weights, good, tmp_path):
     one_line_error(cli(["inpaint", str(good), "--mask", str(mv), "-o", str(tmp_path / "o.mp4")], weights), 2, "4 frames")
 
 
+def test_a_mask_at_another_size_or_with_transparency(weights, good, tmp_path):
+    """A mask drawn at half the input's size (its shape) is scaled to it (it was refused); one drawn
+    as an image editor's white strokes on an empty layer, transparent but white underneath, marks
+    its strokes (it read as all hole), and a line says how transparency was read."""
+    whole = read_frames(good)
+    half = np.zeros((16, 24, 3), np.uint8)
+    half[4:12, 8:16] = 255  # the input's rows 8-23, columns 16-31
+    with VideoWriter(tmp_path / "half.png", 1, 24, 16) as w:
+        w.write(half)
+    strokes = np.full((32, 48, 4), 255, np.uint8)
+    strokes[..., 3] = 0
+    strokes[8:24, 16:32, 3] = 255
+    with av.open(str(tmp_path / "strokes.png"), "w") as o:
+        s = o.add_stream("png")
+        s.width, s.height, s.pix_fmt = 48, 32, "rgba"
+        for f in (av.VideoFrame.from_ndarray(strokes, format="rgba"), None):
+            for p in s.encode(f):
+                o.mux(p)
+    keep = np.ones((32, 48), bool)
+    keep[8:24, 16:32] = False
+    for name, warned in (("half.png", False), ("strokes.png", True)):
+        out = tmp_path / f"{name}.mp4"
+        r = runner.invoke(app, ["inpaint", str(good), "--mask", str(tmp_path / name), "--lossless", "-o", str(out),
+                                "--weights", str(weights), "--device", "cpu", "--steps", "2"])
+        assert r.exit_code == 0, r.output
+        got = read_frames(out)
+        assert np.array_equal(got[:, keep], whole[:, keep]), f"{name}: pixels outside the drawn hole changed"
+        assert not np.array_equal(got[:, ~keep], whole[:, ~keep]), f"{name}: the drawn hole was not generated"
+        said = [line for line in r.output.splitlines() if line.startswith("warning:")]
+        assert len(said) == warned and all("transparent pixels are kept" in line for line in said), (name, r.output)
+
+
 def test_hole_and_track_files_are_checked_before_the_model_loads(good, tmp_path):
     """A --mask, --box CSV or --track file that is missing, empty or malformed is one line naming
     the option, before the weights load (they point nowhere here); the mask was named without its
