@@ -509,7 +509,7 @@ def _load(weights, device, precision, need_transformer=True, warn: bool = True) 
                                allow_pickle=State.allow_pickle)
     except Exception as e:
         e.whole_call = True  # the weights, device and precision are the call's: no other input would load them
-        if isinstance(e, MagvitError) and State.weights_from_env and not str(e).startswith(("--device", "--precision")):
+        if isinstance(e, MagvitError) and State.weights_from_env and getattr(e, "option", None) is None:
             e.args = (f"{e} (--weights from $MAGVIT_WEIGHTS)",)  # said of the weights' errors, not the device's
         raise
 

@@ -15,9 +15,15 @@ from contextlib import contextmanager
 
 
 class MagvitError(Exception):
-    """A failure at run time with a message fit for the user."""
+    """A failure at run time with a message fit for the user. `option`: the option it is about
+    where that is not the input or the weights (--device, --precision), so the CLI blames the
+    right one."""
 
     exit_code = 1
+
+    def __init__(self, *args, option: str | None = None):
+        super().__init__(*args)
+        self.option = option
 
 
 class UsageError(MagvitError):

@@ -99,17 +99,17 @@ def pick_device(device: str) -> tuple[torch.device, str | None]:
         return torch.device("cpu"), cpu_fallback("running")
     index = re.fullmatch(r"cuda:(\d+)", device)
     if device not in ("cpu", "cuda", "mps") and index is None:
-        raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {device!r}")
+        raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {device!r}", option="--device")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise MagvitError(f"--device {device}: no CUDA device is available (use --device cpu to run on the CPU)")
+            raise MagvitError(f"--device {device}: no CUDA device is available (use --device cpu to run on the CPU)", option="--device")
         n = torch.cuda.device_count()
         if index is not None and int(index[1]) >= n:
-            raise UsageError(f"--device {device}: this machine has {n} CUDA device{'s' * (n != 1)} (cuda:0 to cuda:{n - 1})")
+            raise UsageError(f"--device {device}: this machine has {n} CUDA device{'s' * (n != 1)} (cuda:0 to cuda:{n - 1})", option="--device")
         if index is not None:
             torch.cuda.set_device(int(index[1]))
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise MagvitError("--device mps: MPS is not available here (use --device cpu)")
+        raise MagvitError("--device mps: MPS is not available here (use --device cpu)", option="--device")
     return torch.device(device), None
 
 
@@ -125,7 +125,7 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         return torch.float32 if device.type == "cpu" else torch.bfloat16
     if precision not in table:
-        raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+        raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, not {precision!r}", option="--precision")
     return table[precision]
 
 
