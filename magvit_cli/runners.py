@@ -21,7 +21,7 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times,
+from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times, move_into_place,
                     holds_aspect, iter_frames, iter_info, last_shown, probe, sequence_hint, share, shift_timecode,
                     temp_file, timeline, trim)
 
@@ -831,6 +831,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
              span: Span | None = None) -> Output:
     """Write the token grid of each window to a safetensors file (reconstruct reads it back);
     refine > 0: tokens searched that many steps (Magvit.encode)."""
+    existed = os.path.lexists(dst)  # replaced at the end; a file that appears meanwhile is not (video.move_into_place)
     info = open_input(m, src, span)
     cfg = m.tokenizer.config
     grids, counts = [], []
@@ -848,7 +849,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     try:
         save_file(tensors, str(tmp), metadata=meta)
         share(tmp)  # created 0600; outputs are meant to be shared
-        tmp.replace(dst)
+        move_into_place(tmp, Path(dst), existed)
     finally:
         tmp.unlink(missing_ok=True)
     return Output(Path(dst), sum(counts), info.fps, info.width, info.height, False,

@@ -434,6 +434,29 @@ def check_name(path: str | Path) -> None:
 TEMP_STEM = 64  # characters of an output's name its temporary file's name starts with
 
 
+def move_into_place(tmp: Path, path: Path, existed: bool) -> None:
+    """Move a finished temporary file to its output `path`. An output that was not there when the
+    run began (`existed`; one that was, the CLI let through with --force) and is now, another run's
+    or a file saved there meanwhile, is not replaced: the run fails naming it, rather than lose it.
+    Atomic where the file system makes hard links (a link refuses a taken name), else checked just
+    before the move (FAT, exFAT)."""
+    if existed:
+        tmp.replace(path)
+        return
+    try:
+        os.link(tmp, path)
+        tmp.unlink()
+        return
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this file system
+        if not path.exists():
+            tmp.replace(path)
+            return
+    raise MagvitError(f"{path}: a file of that name appeared while this run worked (another run's?); "
+                      "it is left as it is, and this run's output was not written")
+
+
 def temp_file(path: str | Path) -> Path:
     """A new hidden file beside `path` to write the output in before it is moved into place (a
     failed run leaves nothing half-written): named after the output (its first TEMP_STEM
@@ -1422,6 +1445,7 @@ class VideoWriter:
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
+        self.existed = os.path.lexists(self.path)  # an output there now is replaced at the end; one that appears meanwhile is not
 
     @property
     def stored(self) -> int:
@@ -1858,7 +1882,7 @@ class VideoWriter:
             if ok:
                 self._finish()
                 share(self.tmp)
-                self.tmp.replace(self.path)
+                move_into_place(self.tmp, self.path, self.existed)
                 return
             try:
                 self.out.close()

@@ -2360,3 +2360,35 @@ def test_mp4_and_mov_output_is_ready_to_stream(tmp_path, out):
     with av.open(str(tmp_path / out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 50
         assert c.streams.audio, f"{out}: the audio was lost"
+
+
+def test_an_output_that_appears_while_a_run_works_is_not_replaced(weights, good, tmp_path, monkeypatch):
+    """A file saved at the output's name while a run works (another run's, or the user's own) was
+    replaced by the run's output without --force: now the run fails naming it and leaves it as it
+    is (and no temporary file behind); an output that was there when the run began (what --force
+    lets through) is replaced as before."""
+    from magvit_cli.pipeline import Magvit
+    m = Magvit(str(weights), "cpu", "fp32", need_transformer=False)
+    for name, run in (("r.mp4", runners.reconstruct), ("t.safetensors", runners.tokenize)):
+        dst = tmp_path / name
+
+        def progress(done, total, dst=dst):
+            if not dst.exists():
+                dst.write_bytes(b"theirs")
+        with pytest.raises(MagvitError, match="appeared while this run worked"):
+            run(m, good, dst, progress=progress)
+        assert dst.read_bytes() == b"theirs", f"{name}: the file that appeared was replaced"
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"r.mp4", name}), list(tmp_path.iterdir())
+        run(m, good, dst)  # there from the start: replaced
+        assert dst.read_bytes() != b"theirs", f"{name}: an output there from the start was not replaced"
+    # a file system without hard links (FAT, exFAT): checked just before the move instead
+    def no_links(*a):
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "link", no_links)
+    dst = tmp_path / "fat.mp4"
+    with pytest.raises(MagvitError, match="appeared while this run worked"):
+        runners.reconstruct(m, good, dst, progress=lambda done, total: dst.exists() or dst.write_bytes(b"theirs"))
+    assert dst.read_bytes() == b"theirs"
+    dst.unlink()
+    runners.reconstruct(m, good, dst)
+    assert probe(dst).frames == probe(good).frames
