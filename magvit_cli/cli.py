@@ -300,7 +300,7 @@ OutDirOpt = typer.Option(None, "--out-dir", readable=False, help="Folder for the
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
 SkipOpt = typer.Option(False, "--skip-existing", help=(
     "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
-    "picks up where it was. Not with --force."))
+    "picks up where it was (an input that is another's output, the last run's beside it, is left too). Not with --force."))
 def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]) -> Optional[str]:
     """Note whether --weights was set by $MAGVIT_WEIGHTS (asked while the call's options are parsed:
     the model may load later, outside click's context)."""
@@ -413,6 +413,8 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
         with _pipes(inputs, output, json_, suffix) as p:
             jobs = [(src, output_path(src, command, p.output, out_dir, force or skip_existing, image_out, suffix)) for src in p.inputs]
+            if skip_existing:
+                jobs = _leave_own_outputs(jobs)
             _distinct_outputs(jobs)
             if skip_existing and not p.to_stdout:
                 taken = {dst: existing(dst) for _, dst in jobs}
@@ -471,6 +473,22 @@ def _make_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"--out-dir {folder}: cannot make it ({os.strerror(e.errno).lower()})") from None
+
+
+def _leave_own_outputs(jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """--skip-existing over a folder's files again (`magvit interpolate *.mp4 --skip-existing`
+    after a stop, outputs beside the inputs): the last run's outputs are among the inputs. Each
+    input that is another input's output in this call is left (a line, or a JSON record, says
+    so), not refused, and not made into a.interpolate.interpolate.mp4."""
+    made = {dst.resolve(): src for src, dst in jobs}
+    kept = []
+    for src, dst in jobs:
+        by = made.get(src.resolve())
+        if by is None or by.resolve() == src.resolve():
+            kept.append((src, dst))
+        else:
+            emit({"input": str(src), "skipped": "output", "of": str(by)}, f"skipped {src}: the output of {by}")
+    return kept
 
 
 def _distinct_outputs(jobs: list[tuple[Path, Path]]) -> None:

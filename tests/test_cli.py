@@ -547,6 +547,22 @@ def test_skip_existing_resumes_a_batch(weights, clip, tmp_path):
     assert done.read_bytes() == b"keep me"
     r = runner.invoke(app, [*args, "--skip-existing", "--force"])
     assert r.exit_code == 2 and "not both" in r.output, r.output
+    # outputs beside their inputs, the batch run again over the folder (*.mp4): the last run's
+    # outputs are inputs now; each is left (it was refused: "an input of the same call")
+    import shutil
+    folder = tmp_path / "beside"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(clip, folder / name)
+    (folder / "a.interpolate.mp4").write_bytes(b"made before the stop")
+    again = sorted(folder.glob("*.mp4"))  # a.interpolate.mp4, a.mp4, b.mp4
+    r = runner.invoke(app, ["interpolate", *map(str, again), "--skip-existing", "--json", "--weights", str(weights),
+                            "--device", "cpu", "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert lines[0] == {"input": str(folder / "a.interpolate.mp4"), "skipped": "output", "of": str(folder / "a.mp4")}, lines
+    assert lines[1]["skipped"] == "exists" and lines[2]["output"] == str(folder / "b.interpolate.mp4"), lines
+    assert sorted(p.name for p in folder.iterdir()) == ["a.interpolate.mp4", "a.mp4", "b.interpolate.mp4", "b.mp4"]
 
 
 def test_help_and_version_do_not_import_torch():
