@@ -372,6 +372,9 @@ def start_of(stream) -> Fraction:
     return Fraction(stream.start_time) * stream.time_base if stream.start_time is not None and stream.time_base else Fraction(0)
 
 
+_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+):/+(.+)")  # https://..., rtsp://... (a drive letter, C:/, is one letter)
+
+
 def check_input(path: str | Path) -> None:
     """The checks an input passes before it is opened: it exists, is a file this user may read and is not empty (an
     image sequence: its files run without gaps). Cheap: the CLI checks every input before any work."""
@@ -380,6 +383,12 @@ def check_input(path: str | Path) -> None:
         sequence_files(path)
         return
     if not path.exists():
+        url = _URL.match(str(path))
+        if url:  # the path has folded its // into /
+            url, web = f"{url[1]}://{url[2]}", url[1].lower() in ("http", "https", "ftp")
+            how = f"curl -sL '{url}' | magvit COMMAND - -o OUT" if web else f"ffmpeg -i '{url}' -t 60 -c copy clip.mkv"
+            raise UsageError(f"{url}: a URL, and inputs are files: " + (f"download it first, or pipe it in ({how})" if web
+                             else f"record it to a file first ({how})"))
         hint = sequence_hint(path) if is_wildcard(path.name) else ""
         raise UsageError(f"{path}: no such file" + (" (a wildcard is not expanded here)" + hint if hint else ""))
     if path.is_dir():

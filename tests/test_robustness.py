@@ -115,6 +115,16 @@ def test_bad_files(weights, tmp_path, maker, text):
     one_line_error(cli(["interpolate", str(bad), "-o", str(tmp_path / "o.mp4")], weights), 2, text)
 
 
+@pytest.mark.parametrize("url,how", [("https://example.com/clip.mp4", "| magvit COMMAND - -o OUT"),
+                                     ("rtsp://camera.local/stream", "ffmpeg -i 'rtsp://camera.local/stream'")])
+def test_a_url_is_named_as_one(weights, tmp_path, url, how):
+    """A URL given as the input (the path folds its // into /: 'https:/example.com/clip.mp4: no
+    such file') is named as the URL it is, with a way on: a web one piped in, a stream recorded."""
+    r = cli(["interpolate", url, "-o", str(tmp_path / "o.mp4")], weights)
+    one_line_error(r, 2, f"{url}: a URL, and inputs are files")
+    assert how in r.output, r.output
+
+
 def test_audio_only_file(weights, tmp_path):
     path = tmp_path / "a.m4a"
     with av.open(str(path), "w") as o:
