@@ -106,7 +106,14 @@ app.add_typer(train_app, name="train")
 weights_app = typer.Typer(help="Weights: list, inspect, download from and upload to the Hugging Face Hub.", no_args_is_help=True,
                           rich_markup_mode=None)
 app.add_typer(weights_app, name="weights")
-err = Console(stderr=True)
+def plain_console(**kw) -> Console:
+    """A rich console that prints text as given: file names like yt-dlp's 'Title [dQw4w9WgXcQ].mp4'
+    lost their [...] as markup, and ':v:' became an emoji. Styled lines (error:, warning:) ask
+    for markup and escape what they carry."""
+    return Console(markup=False, emoji=False, highlight=False, **kw)
+
+
+err = plain_console(stderr=True)
 
 
 class State:
@@ -189,7 +196,7 @@ def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
 
 def error_line(text: str) -> None:
     """The one way an error reaches the user: 'error: ...' on one line of stderr."""
-    err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(text)}", markup=True, soft_wrap=True)
 
 
 def emit(result: dict, human: str) -> None:
@@ -197,14 +204,14 @@ def emit(result: dict, human: str) -> None:
     if State.json:
         print(json.dumps(result, default=str))
     elif not State.quiet:  # one line per result, whatever the width: greppable
-        (err if State.stdout_busy else Console()).print(human, highlight=False, soft_wrap=True)
+        (err if State.stdout_busy else plain_console()).print(human, soft_wrap=True)
 
 
 def show_table(table) -> None:
     """A rich table on stdout, whole: off a terminal (a file, a pipe) as wide as its contents, where
     rich squeezed it into 80 columns and cut bench's numbers to '0.…'."""
-    out = Console()
-    (out if out.is_terminal else Console(width=1000)).print(table)
+    out = plain_console()
+    (out if out.is_terminal else plain_console(width=1000)).print(table)
 
 
 def summary(out: runners.Output) -> dict:
@@ -274,7 +281,7 @@ class Progress:
             return self
         if err.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeRemainingColumn
-            self.bar = RP(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
+            self.bar = RP(TextColumn(f"[bold]{escape(self.label)}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
                           TimeRemainingColumn(), console=err, transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=None)
@@ -516,7 +523,7 @@ def _pipes(inputs, output, json_, suffix=None) -> pipes.Pipes:
 
 
 def _warn(msg: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {msg}", highlight=False, soft_wrap=True)
+    err.print(f"[yellow]warning:[/yellow] {escape(msg)}", markup=True, soft_wrap=True)
 
 
 def _load(weights, device, precision, need_transformer=True, warn: bool = True) -> pipeline.Magvit:
@@ -1140,7 +1147,7 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma 
                           f"{100 * r.get('model_peak_fraction', 0):.0f}")
             show_table(t)
             if "interpolate_vs_ffmpeg_time_ratio" in res:
-                Console().print(f"interpolate x2 takes {res['interpolate_vs_ffmpeg_time_ratio']:.1f}x the time of ffmpeg minterpolate")
+                plain_console().print(f"interpolate x2 takes {res['interpolate_vs_ffmpeg_time_ratio']:.1f}x the time of ffmpeg minterpolate")
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 

@@ -957,3 +957,19 @@ def test_weights_come_from_the_environment(weights, clip, tmp_path):
     for bad in (["--device", "tpu"], ["--device", "cpu", "--precision", "fp8"]):
         r = runner.invoke(app, ["interpolate", str(clip), *bad, "-o", str(tmp_path / "z.mp4")], env={"MAGVIT_WEIGHTS": str(weights)})
         assert r.exit_code == 2 and "MAGVIT_WEIGHTS" not in r.output, r.output
+
+
+def test_names_with_brackets_print_as_they_are(weights, clip, tmp_path):
+    """yt-dlp names its downloads 'Title [id].mp4': rich read [id] as markup and dropped it (and
+    ':v:' became an emoji) in the summary, info, warning and error lines."""
+    import shutil
+    src = tmp_path / "Talk [dQw4w9WgXcQ] :v:.mp4"
+    shutil.copy(clip, src)
+    out = tmp_path / "Talk [dQw4w9WgXcQ] :v:.reconstruct.mp4"
+    r = runner.invoke(app, ["reconstruct", str(src), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 0 and f"wrote {out} (" in r.output, r.output
+    r = runner.invoke(app, ["info", str(src)])
+    assert r.exit_code == 0 and r.output.startswith(f"{src}: "), r.output
+    r = runner.invoke(app, ["reconstruct", str(src), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 2 and f"error: {out} exists" in r.output, r.output
+
