@@ -56,6 +56,10 @@ def open_input(m: Magvit, path, span: Span | None = None) -> VideoInfo:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
     if info.alpha:
         m.warn(f"{path} has an alpha channel (transparency): it is dropped, and the output is opaque")
+    if info.other_video:
+        n = info.other_video
+        m.warn(f"{path} has {n + 1} video tracks: the first ({info.width}x{info.height}) is processed, the other{'s' * (n > 1)} "
+               f"left out of the output (ffmpeg -map 0:v:1 makes a file of the second)")
     if info.interlaced:
         m.warn(f"{path} is interlaced: its frames are processed whole, so moving edges comb; "
                "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")

@@ -205,6 +205,7 @@ class VideoInfo:
     alpha: bool = False  # frames carry transparency (ProRes 4444, PNG with alpha): dropped, the output is opaque
     timecode: str | None = None  # the first frame's SMPTE timecode (HH:MM:SS:FF; ';' drop-frame), kept on output (shift_timecode)
     video_tags: dict = field(default_factory=dict)  # the video stream's TRACK_TAGS (its language, its title), kept on output
+    other_video: int = 0  # video tracks besides the one processed (another angle, a second camera; not cover pictures): left out
     exact: bool = False  # trimmed by the frames' own times (a varying rate: _trim_by_times): span holds them exactly
 
     @property
@@ -726,7 +727,8 @@ def probe(path: str | Path) -> VideoInfo:
                          interlaced, start, chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
                                                    ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
-                         timecode=timecode, video_tags=_track_tags(s))
+                         timecode=timecode, video_tags=_track_tags(s),
+                         other_video=sum(v is not s and not v.disposition & av.stream.Disposition.attached_pic for v in c.streams.video))
 
 
 def _track_tags(stream) -> dict:

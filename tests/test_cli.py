@@ -973,3 +973,23 @@ def test_names_with_brackets_print_as_they_are(weights, clip, tmp_path):
     r = runner.invoke(app, ["reconstruct", str(src), "--weights", str(weights), "--device", "cpu"])
     assert r.exit_code == 2 and f"error: {out} exists" in r.output, r.output
 
+
+def test_a_second_video_track_is_named(weights, clip, tmp_path):
+    """A file with two video tracks (two angles) is processed by its first; it was silent about the
+    other, which the output leaves out: `info` and a warning say so. A cover picture is not one."""
+    import subprocess
+    import imageio_ffmpeg
+    ff = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y"]
+    with VideoWriter(tmp_path / "cover.jpg", 1, 48, 32) as w:
+        w.write(np.zeros((32, 48, 3), np.uint8))
+    two, covered = tmp_path / "two.mkv", tmp_path / "covered.mp4"
+    subprocess.run([*ff, "-i", str(clip), "-i", str(clip), "-map", "0:v", "-map", "1:v", "-c", "copy", str(two)], check=True)
+    subprocess.run([*ff, "-i", str(clip), "-i", str(tmp_path / "cover.jpg"), "-map", "0", "-map", "1", "-c", "copy",
+                    "-disposition:v:1", "attached_pic", str(covered)], check=True)
+    for path, others in ((two, 1), (covered, 0), (clip, 0)):
+        r = runner.invoke(app, ["info", str(path), "--json"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["other_video_tracks"] == others, (path, r.output)
+    r = runner.invoke(app, ["reconstruct", str(two), "--weights", str(weights), "--device", "cpu", "-o", str(tmp_path / "o.mp4")])
+    assert r.exit_code == 0 and "has 2 video tracks: the first (48x32) is processed, the other left out" in r.output, r.output
+    r = runner.invoke(app, ["reconstruct", str(covered), "--weights", str(weights), "--device", "cpu", "-o", str(tmp_path / "c.mp4")])
+    assert r.exit_code == 0 and "video tracks" not in r.output, r.output
