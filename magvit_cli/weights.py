@@ -37,8 +37,14 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     else:
         root = Path(weights).expanduser()
         if not root.exists():
-            if HUB_ID.match(str(weights)) and not str(weights).startswith((".", "/")):
+            near = root.parent if root.parent.is_dir() and str(root.parent) != "." else None
+            if HUB_ID.match(str(weights)) and not str(weights).startswith((".", "/")) and near is None:
                 root = _from_hub(str(weights))
+            elif near is not None:  # weights/defualt: a typo of a local folder, not a Hub id (whose look-up failed on the network)
+                held = sorted(p.name + "/" * p.is_dir() for p in near.iterdir()  # what --weights could name there
+                              if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".safetensors"))
+                raise UsageError(f"{named(weights)}: no such folder or file; {near}/ holds "
+                                 + (", ".join(held[:8]) + (", ..." if len(held) > 8 else "") if held else "no weights folder or .safetensors file"))
             else:
                 raise UsageError(f"{named(weights)}: no such folder (nor a Hub id org/name[@revision])")
     if root.is_file():  # a single-file bundle from `magvit weights pack`

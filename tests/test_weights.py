@@ -60,6 +60,21 @@ def test_local_folders(tmp_path):
         resolve("./missing/folder")
 
 
+def test_a_typo_of_a_local_folder_is_not_looked_up_on_the_hub(tmp_path, monkeypatch):
+    """--weights weights/defualt (a typo of weights/default) reads as a Hub id org/name: it was
+    looked up on the network and failed as 'could not get weights/defualt from the Hugging Face
+    Hub: ... Name or service not known'. Where the folder above exists, it is a local path: the
+    error names what that folder holds, weights folders and files."""
+    from magvit_cli import weights as w
+    monkeypatch.setattr(w, "_from_hub", lambda spec: pytest.fail(f"{spec} was looked up on the Hub"))
+    (tmp_path / "weights" / "default").mkdir(parents=True)
+    (tmp_path / "weights" / "notes.md").write_text("")
+    (tmp_path / "weights" / "big.safetensors").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"^--weights weights/defualt: no such folder or file; weights/ holds big.safetensors, default/$"):
+        resolve("weights/defualt")
+
+
 def test_weights_info_names_its_argument_not_the_option(tmp_path):
     """`weights info FOLDER` takes the weights as its argument: an error there names the folder
     alone (it said '--weights FOLDER', an option the command does not have); --weights elsewhere
