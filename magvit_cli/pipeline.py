@@ -26,6 +26,7 @@ Frames are streamed: at most one window of full-resolution frames is held at a t
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import time
@@ -116,6 +117,20 @@ def pick_device(device: str) -> tuple[torch.device, str | None]:
 def _loose(name: str) -> str:
     """A class name as typed loosely: lower case, without spaces, hyphens or underscores."""
     return re.sub(r"[\s_-]+", "", name).lower()
+
+
+SHOWN_CLASSES = 12  # a class table up to this long is listed in an error; a longer one (UCF-101's) is named by `magvit classes`
+
+
+def _class_hint(cls: str, names: list[str]) -> str:
+    """How an unknown class name's error goes on: the nearest names (a typo, 'zom-in'), and the
+    table itself where it is short."""
+    by_loose: dict[str, list[str]] = {}
+    for n in names:
+        by_loose.setdefault(_loose(n), []).append(n)
+    near = [n for k in difflib.get_close_matches(_loose(cls), list(by_loose), n=3, cutoff=0.6) for n in by_loose[k]]
+    table = f"one of: {', '.join(names) or '(none)'}" if len(names) <= SHOWN_CLASSES else f"`magvit classes` lists its {len(names)}"
+    return f"; did you mean {' or '.join(near)}? ({table})" if near else f"; {table}"
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -350,8 +365,11 @@ class Magvit:
             if cls in names:
                 return names.index(cls)
             loose = [i for i, name in enumerate(names) if _loose(name) == _loose(cls)]
-            if len(loose) != 1:
-                raise UsageError(f"class {cls!r} is not in the model; one of: {', '.join(names) or '(none)'}")
+            if len(loose) > 1:
+                raise UsageError(f"class {cls!r} matches {len(loose)} classes loosely ({', '.join(names[i] for i in loose)}): "
+                                 "type one exactly")
+            if not loose:
+                raise UsageError(f"class {cls!r} is not in the model{_class_hint(cls, names)}")
             return loose[0]
         i = int(cls)
         if not 0 <= i < n:
