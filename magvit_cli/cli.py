@@ -231,8 +231,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
     One that exists is refused unless `force`."""
     if output is None:
         seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
-        ext = suffix or (".mp4" if not image_out or seq else src.suffix if src.suffix.lower() in IMAGE_SUFFIXES
-                         else ".jpg" if src.suffix.lower() in HEIF_SUFFIXES else ".mp4")  # a HEIF photo's: a JPEG
+        photo = src.suffix.lower() in IMAGE_SUFFIXES | HEIF_SUFFIXES
+        ext = suffix or (video.photo_suffix(src) if image_out and photo and not seq else ".mp4")  # a HEIF photo's: a JPEG
         output = (out_dir or src.parent) / f"{sequence_stem(src) if seq else src.stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")
@@ -419,6 +419,10 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         if pipes.DASH in inputs and output is None and out_dir is None:
             raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
         with _pipes(inputs, output, json_, suffix) as p:
+            if image_out and p.to_stdout and len(p.inputs) == 1:  # a photo's edit goes down the pipe as a photo
+                video.check_input(p.inputs[0])
+                if not is_sequence(p.inputs[0]) and video.probe(p.inputs[0]).is_image:
+                    p.output = p.output.with_suffix(video.photo_suffix(p.inputs[0]))
             jobs = [(src, output_path(src, command, p.output, out_dir, force or skip_existing, image_out, suffix)) for src in p.inputs]
             if skip_existing:
                 jobs = _leave_own_outputs(jobs)
@@ -523,7 +527,7 @@ def _pipes(inputs, output, json_, suffix=None) -> pipes.Pipes:
 
 
 def _warn(msg: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {escape(msg)}", markup=True, soft_wrap=True)
+    err.print(f"[yellow]warning:[/yellow] {escape(pipes.shown(msg))}", markup=True, soft_wrap=True)
 
 
 def _load(weights, device, precision, need_transformer=True, warn: bool = True) -> pipeline.Magvit:

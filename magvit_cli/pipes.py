@@ -34,6 +34,21 @@ def shown(text: str) -> str:
     return re.sub(folder + r"[^/\s]+/std(in|out)[\w.]*", "-", text)
 
 
+def _named_by_content(head: bytes) -> str:
+    """The suffix stdin's copy needs where its reader goes by the name: a token file (safetensors:
+    an 8-byte header length, then its JSON), a phone's HEIF/AVIF photo and a WebP (read through
+    the bundled ffmpeg); '' for the rest, which PyAV reads by their content."""
+    if len(head) >= 9 and head[8:9] == b"{":
+        return ".safetensors"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return ".heic"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return ".avif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return ""
+
+
 class Pipes:
     """Use as a context manager around a batch: `inputs` and `output` are the command's, with `-`
     replaced by temporary files; `deliver(result)` copies a finished output to stdout where it stands
@@ -82,10 +97,10 @@ class Pipes:
         if size == 0:
             raise UsageError("- (stdin) was empty: nothing was piped in")
         with open(path, "rb") as f:
-            head = f.read(9)
-        if len(head) == 9 and head[8:9] == b"{":  # safetensors: an 8-byte header length, then its JSON
-            path = path.rename(path.with_suffix(".safetensors"))
-        return path
+            head = f.read(16)
+        kind = _named_by_content(head)
+        return path.rename(path.with_suffix(kind)) if kind else path
+
 
     def named(self, path: Path) -> Path:
         """How a (possibly temporary) path is named to the user: `-` for the pipes."""

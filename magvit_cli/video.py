@@ -111,6 +111,19 @@ SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS
 _NUMBER = re.compile(r"%(0?\d*)d")
 
 
+def photo_suffix(path: str | Path) -> str:
+    """The type a photo's edit is written as (outpaint, inpaint): the photo's own (.png, .jpg,
+    ...), a JPEG for a phone's HEIF/AVIF (read, not written); a file without a known suffix (stdin)
+    by its first bytes: a JPEG as JPEG, the rest as PNG (lossless)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return Path(path).suffix
+    if suffix in HEIF_SUFFIXES:
+        return ".jpg"
+    with open(path, "rb") as f:
+        return ".jpg" if f.read(3) == b"\xff\xd8\xff" else ".png"
+
+
 def is_sequence(path: str | Path) -> bool:
     name = Path(path).name
     return len(_NUMBER.findall(name)) == 1 and Path(name).suffix.lower() in IMAGE_SUFFIXES
@@ -728,7 +741,8 @@ def probe(path: str | Path) -> VideoInfo:
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
                                                    ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
                          timecode=timecode, video_tags=_track_tags(s),
-                         other_video=sum(v is not s and not v.disposition & av.stream.Disposition.attached_pic for v in c.streams.video))
+                         other_video=sum(v is not s and not v.disposition & av.stream.Disposition.attached_pic
+                                         and v.frames != 1 for v in c.streams.video))  # not a still: a cover, an animated AVIF's
 
 
 def _track_tags(stream) -> dict:

@@ -2402,3 +2402,24 @@ def test_an_output_that_appears_while_a_run_works_is_not_replaced(weights, good,
     dst.unlink()
     runners.reconstruct(m, good, dst)
     assert probe(dst).frames == probe(good).frames
+
+
+def test_a_photo_piped_through_comes_back_a_photo(weights, tmp_path):
+    """outpaint and inpaint write an image for an image, but with -o - they sent Matroska (a
+    one-frame video) down the pipe: `... | magvit outpaint - -o - > out.jpg` made an .mkv named
+    .jpg. A JPEG now comes back a JPEG, a phone's HEIF/AVIF photo a JPEG (read as a photo from
+    stdin too: its copy is named by its content), the rest PNG; a video stays Matroska, and an
+    animated AVIF's still beside its frames is not taken for a second video track."""
+    png, jpg, avif, anim = (tmp_path / n for n in ("p.png", "p.jpg", "p.avif", "anim.avif"))
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32", "-frames:v", "1", str(png))
+    ffmpeg("-y", "-i", str(png), str(jpg))
+    ffmpeg("-y", "-i", str(png), "-c:v", "libaom-av1", "-still-picture", "1", "-crf", "10", str(avif))
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25", "-frames:v", "5", "-c:v", "libaom-av1", "-cpu-used", "8",
+           str(anim))
+    jpeg, matroska = b"\xff\xd8\xff", b"\x1a\x45\xdf\xa3"
+    for src, command, given, magic in ((jpg, "outpaint", "-", jpeg), (png, "inpaint", "-", b"\x89PNG"), (avif, "inpaint", "-", jpeg),
+                                       (jpg, "outpaint", str(jpg), jpeg), (anim, "inpaint", "-", matroska)):
+        r = runner.invoke(app, [command, given, "-o", "-", "--weights", str(weights), "--device", "cpu", "--steps", "2", "--quiet"],
+                          input=src.read_bytes() if given == "-" else None)
+        assert r.exit_code == 0 and r.stdout_bytes.startswith(magic), (src.name, given, r.stdout_bytes[:8], r.stderr)
+        assert "video tracks" not in r.stderr, r.stderr
