@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -385,19 +386,27 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
 # ---------------------------------------------------------------------------------- OP* / IP*
 def read_track(path, flag: str = "") -> dict[int, tuple[int, ...]]:
     """CSV rows frame,x,y[,w,h] (a header line is allowed) -> {frame: (x, y, ...)}; `flag` (the
-    option that gave the file) starts the errors."""
+    option that gave the file) starts the errors. Spreadsheets' other ways are read too: a UTF-8
+    byte-order mark, semicolons (a European Excel's, whose decimal comma is then read as a point),
+    tabs or spaces between the values."""
     name = f"{flag} {path}".lstrip()
     rows = {}
     try:
-        with open(path, newline="") as f:
-            for i, row in enumerate(csv.reader(f)):
-                if not row or (i == 0 and not row[0].strip().lstrip("-").isdigit()):
-                    continue
-                vals = [int(round(float(v))) for v in row]
-                rows[vals[0]] = tuple(vals[1:])
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        sep = next((d for d in (",", ";", "\t") if d in first), None)
+        lines = csv.reader(io.StringIO(text), delimiter=sep) if sep else (line.split() for line in text.splitlines())
+        for i, row in enumerate(lines):
+            if not row or (i == 0 and not row[0].strip().lstrip("-").isdigit()):
+                continue
+            while row and not row[-1].strip():  # a spreadsheet's trailing separators
+                row = row[:-1]
+            vals = [int(round(float(v.replace(",", ".") if sep == ";" else v))) for v in row]
+            rows[vals[0]] = tuple(vals[1:])
     except FileNotFoundError:
         raise UsageError(f"{name}: no such file") from None
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, csv.Error) as e:
         raise UsageError(f"{name}: expected CSV rows of integers frame,x,y ({e})") from None
     if not rows:
         raise UsageError(f"{name}: no rows")

@@ -477,6 +477,20 @@ def test_track_parser(tmp_path_factory, content):
         pass
 
 
+@pytest.mark.parametrize("text", ["\ufeffframe,x,y\r\n0,0,0\r\n20,160,-2\r\n",  # Excel's UTF-8 CSV (a byte-order mark)
+                                  "\ufeff0,0,0\n20,160,-2\n",
+                                  "frame;x;y\r\n0;0;0\r\n20;159,6;-2\r\n",  # a European Excel's: semicolons, decimal commas
+                                  "frame\tx\ty\n0\t0\t0\t\n20\t160\t-2\t\n",  # tab-separated, trailing tabs
+                                  "0 0 0\n20  160 -2\n",  # spaces
+                                  "0,0,0,\n20,160,-2,\n"])  # trailing commas
+def test_a_track_in_a_spreadsheets_other_formats(tmp_path, text):
+    """A --track/--box CSV saved by a spreadsheet: semicolon- or tab-separated files and a leading
+    byte-order mark were refused ('could not convert string to float: '0;0;0'')."""
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    assert runners.read_track(path) == {0: (0, 0), 20: (160, -2)}
+
+
 def test_rotated_video_is_read_upright(weights, good, tmp_path):
     """Phone video shot upright is stored on its side with a display rotation: it is read turned
     upright, the way ffmpeg shows it (its autorotated frames), written upright with no rotation
