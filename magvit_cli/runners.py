@@ -395,7 +395,7 @@ def read_track(path, flag: str = "") -> dict[int, tuple[int, ...]]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             text = f.read()
         first = next((line for line in text.splitlines() if line.strip()), "")
-        sep = next((d for d in (",", ";", "\t") if d in first), None)
+        sep = next((d for d in (";", "\t", ",") if d in first), None)  # a semicolon file's decimal commas are not separators
         lines = csv.reader(io.StringIO(text), delimiter=sep) if sep else (line.split() for line in text.splitlines())
         for i, row in enumerate(lines):
             if not row or (i == 0 and not row[0].strip().lstrip("-").isdigit()):

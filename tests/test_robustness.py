@@ -480,6 +480,7 @@ def test_track_parser(tmp_path_factory, content):
 @pytest.mark.parametrize("text", ["\ufeffframe,x,y\r\n0,0,0\r\n20,160,-2\r\n",  # Excel's UTF-8 CSV (a byte-order mark)
                                   "\ufeff0,0,0\n20,160,-2\n",
                                   "frame;x;y\r\n0;0;0\r\n20;159,6;-2\r\n",  # a European Excel's: semicolons, decimal commas
+                                  "0;0,4;0\n20;159,6;-2,2\n",
                                   "frame\tx\ty\n0\t0\t0\t\n20\t160\t-2\t\n",  # tab-separated, trailing tabs
                                   "0 0 0\n20  160 -2\n",  # spaces
                                   "0,0,0,\n20,160,-2,\n"])  # trailing commas
