@@ -785,6 +785,69 @@ class _Shown:
         return upright(frame, self.fmt, self.size)
 
 
+class _Damage:
+    """What `_frames` skipped in a file: refused packets, and the first reason."""
+
+    def __init__(self):
+        self.packets, self.reason = 0, None
+
+
+def _frames(c: "av.container.InputContainer", s, damage: _Damage) -> Iterator["av.VideoFrame"]:
+    """Stream s's frames in presentation order, decoded packet by packet. A packet the decoder
+    refuses (a damaged file: bytes zeroed or lost mid-stream) no longer ends the run (ffmpeg goes
+    on past it too): the frame shown before it is held in its place, at the missing frame's own
+    time, so the frame count and every later frame's time stay as the file gives them (the audio
+    in step); the first good frame where none came before. Which packet failed is read from the
+    frames that come out (a threaded decoder reports an error a few packets late): the packets'
+    times that no frame took, as many as were refused. `damage` counts them, for a warning."""
+    unseen: list[int] = []  # times (pts) of packets sent whose frame has not come out, ascending
+    owed = 0  # refused packets whose frame is not yet held
+    last = None
+
+    def holds(before: int | None) -> Iterator["av.VideoFrame"]:
+        nonlocal owed
+        gone = [t for t in unseen if before is None or t < before]
+        del unseen[:len(gone)]
+        for t in gone[:owed]:
+            last.pts = t  # consumers read each frame before the next is made
+            yield last
+        owed -= min(owed, len(gone))
+
+    for packet in c.demux(s):
+        if packet.size and packet.pts is not None:
+            bisect.insort(unseen, packet.pts)
+        try:
+            frames = s.decode(packet)
+        except av.FFmpegError as e:
+            if not packet.size:  # the flush at the end
+                break
+            damage.packets += 1
+            owed += 1
+            damage.reason = damage.reason or getattr(e, "strerror", None) or str(e)
+            continue
+        for frame in frames:
+            if frame.pts is None:  # times unknown: nothing to place a held frame by
+                unseen.clear()
+            else:
+                if last is None:  # refused before any frame: the first good one stands in
+                    last = frame
+                yield from holds(frame.pts)  # and those before it that came out as no frame are let go
+                if unseen and unseen[0] == frame.pts:
+                    del unseen[0]
+            last = frame
+            yield frame
+    if last is not None and owed:
+        yield from holds(None)
+
+
+def damage_note(path, damage: _Damage, warn: Callable[[str], None] | None) -> None:
+    """The warning for a damaged file's refused packets (`_frames`)."""
+    if damage.packets and warn is not None:
+        n = damage.packets
+        warn(f"{path} is damaged: {n} frame{'s' * (n != 1)} could not be decoded ({damage.reason}); "
+             f"the frame before stands in for {'each' if n != 1 else 'it'}")
+
+
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False,
                 warn: Callable[[str], None] | None = None, alpha: bool = False) -> Iterator[np.ndarray]:
     """Decode RGB frames [start, start + count) one at a time: uint8, or with `deep` uint16
@@ -799,23 +862,24 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
         s = main_video(c)
         s.thread_type = "AUTO"
         shown = _Shown(path, s, fmt, warn)
-        i, got = 0, 0
+        i, got, damage = 0, 0, _Damage()
         try:
-            for frame in c.decode(s):
+            for frame in _frames(c, s, damage):
                 if i >= start:
                     yield shown(frame)
                     got += 1
                     if count is not None and got >= count:
                         return
                 i += 1
-        except av.FFmpegError as e:
+        except av.FFmpegError as e:  # reading the file itself failed
             if got == 0 and i == 0:
                 raise UsageError(f"{path}: no decodable frames ({e})") from None
             raise MagvitError(f"{path}: decoding failed after frame {i} ({e})") from None
         if got == 0 and i == 0:
-            raise UsageError(f"{path}: no decodable frames")
+            raise UsageError(f"{path}: no decodable frames" + (f" ({damage.reason})" if damage.reason else ""))
     finally:
         c.close()
+    damage_note(path, damage, warn)
 
 
 def iter_info(info: VideoInfo, deep: bool = False, warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
@@ -1005,9 +1069,10 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
                 c.seek(math.floor((t0 - half - margin) / s.time_base), stream=s, backward=True)
             except av.FFmpegError:  # not seekable: decoded from the start
                 seek = False
+        damage = _Damage()
         try:
             decoded, forward = 0, None
-            for k, frame in enumerate(c.decode(s)):
+            for k, frame in enumerate(_frames(c, s, damage)):
                 decoded += 1
                 if frame.pts is None or frame.time_base is None:
                     c.close()
@@ -1021,14 +1086,17 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
                 if _in_trim(info, t):
                     yield shown(frame)
                 elif t >= t0:  # past the end
+                    damage_note(info.path, damage, warn)
                     return
             # an MPEG-TS seek with no keyframe after its target (a short clip's one GOP) lands at the
             # end: nothing decoded, so the span was missed, not past the end
             overshot = overshot or (seek and not decoded)
-        except av.FFmpegError as e:
-            raise MagvitError(f"{info.path}: decoding failed after {_clock(t0)} ({e})") from None
+        except av.FFmpegError as e:  # reading the file itself failed
+            raise MagvitError(f"{info.path}: reading failed after {_clock(t0 - info.start)} ({e})") from None
     finally:
         c.close()
+    if not overshot:
+        damage_note(info.path, damage, warn)
     if overshot:
         yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None, warn)
 

@@ -2438,3 +2438,28 @@ def test_a_photo_piped_through_comes_back_a_photo(weights, tmp_path):
                           input=src.read_bytes() if given == "-" else None)
         assert r.exit_code == 0 and r.stdout_bytes.startswith(magic), (src.name, given, r.stdout_bytes[:8], r.stderr)
         assert "video tracks" not in r.stderr, r.stderr
+
+
+def test_a_damaged_frame_midway_is_held_not_fatal(weights, tmp_path):
+    """A file with a frame's bytes damaged midway (a bad sector, a recording cut and patched)
+    failed the whole run ('decoding failed after frame 8'), where ffmpeg goes on. The frame
+    before now stands in for it, at its time, so the count, the duration and every later frame's
+    time stay as the file gives them; a warning says how many. Read whole or cut (--start)."""
+    from magvit_cli.video import iter_frames
+    src = encode_frames(tmp_path / "d.mp4", [np.full((32, 48, 3), 10 * i, np.uint8) for i in range(20)])
+    with av.open(str(src)) as c:
+        packets = sorted((p.pts, p.pos, p.size) for p in c.demux(video=0) if p.size)
+    _, pos, size = packets[10]  # frame 10, in presentation order
+    with open(src, "r+b") as f:
+        f.seek(pos)
+        f.write(b"\xff" * size)
+    said = []
+    grey = [round(float(x.mean())) for x in iter_frames(src, warn=said.append)]
+    assert len(grey) == 20 and grey[10] == grey[9] and abs(grey[11] - 110) <= 2, grey
+    assert said == [f"{src} is damaged: 1 frame could not be decoded (Invalid data found when processing input); "
+                    "the frame before stands in for it"], said
+    for extra in ([], ["--start", "0.2"]):
+        r = runner.invoke(app, ["reconstruct", str(src), *extra, "--weights", str(weights), "--device", "cpu",
+                                "-o", str(tmp_path / "r.mp4"), "--force", "--json"])
+        assert r.exit_code == 0 and "is damaged: 1 frame" in r.stderr, r.output
+        assert json.loads(r.stdout)["frames"] == 20 - 5 * bool(extra), r.stdout
