@@ -156,6 +156,11 @@ def test_labels_from_subfolders_and_csv(tmp_path):
             w.write(np.zeros((16, 16, 3), np.uint8))
     items, classes = list_media([tmp_path / "data"])
     assert classes == ["run", "walk"] and sorted(c for _, c in items) == [-1, 0, 1]
+    # hidden files and folders are no one's clips and no class: a Mac's AppleDouble twin, a thumbnail cache
+    (tmp_path / "data" / "walk" / "._a.png").write_bytes(b"\x00\x05\x16\x07")
+    (tmp_path / "data" / ".thumbnails").mkdir()
+    (tmp_path / "data" / ".thumbnails" / "b.png").hardlink_to(tmp_path / "data" / "run" / "b.png")
+    assert list_media([tmp_path / "data"]) == (items, classes), list_media([tmp_path / "data"])
     (tmp_path / "labels.csv").write_text("file,class\nc.png,jump\nwalk/a.png,stroll\n")
     src = ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv")
     assert src.class_names[-3:] == ["jump", "run", "stroll"] and src.class_names[0] == "bounce"

@@ -143,6 +143,13 @@ def _expand(paths: list[str | Path], flag: str) -> Iterator[Path]:
             raise UsageError(f"{flag} {path}: no such file or folder".lstrip())
 
 
+def _hidden(rel: Path) -> bool:
+    """Whether a file under a data folder is hidden, or in a hidden folder: a Mac's AppleDouble
+    twins ('._clip.mp4', which copying to an exFAT drive leaves beside every file), thumbnail
+    caches ('.thumbnails/'); they are no one's clips, and a hidden folder is no class."""
+    return any(part.startswith(".") for part in rel.parts)
+
+
 def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
                used: set[str] | None = None, flag: str = "--data") -> tuple[list[tuple[Path, int]], list[str]]:
     """Files under `folders` with a class id (-1: unlabelled). The class is the file's entry in
@@ -152,7 +159,8 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
     items, classes = [], []
     used = set() if used is None else used
     for root in _expand(folders, flag):
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES
+                                                     and not _hidden(p.relative_to(root)))
         if not files:
             raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(MEDIA_SUFFIXES))})".lstrip())
         for f in files:
