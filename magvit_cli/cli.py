@@ -11,6 +11,7 @@ import functools
 import importlib
 import inspect
 import json
+import math
 import os
 import select
 import sys
@@ -322,10 +323,18 @@ WeightsOpt = typer.Option(None, "--weights", envvar="MAGVIT_WEIGHTS", show_envva
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps. auto takes a GPU when there is one; cuda:N picks one of several.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
-TempOpt = typer.Option(None, "--temperature", help=(
+def _finite(value: Optional[float]) -> Optional[float]:
+    """Every float option's check: 'nan' and 'inf' parse as floats (a range, min=0, refuses nan but
+    not inf): --guidance inf wrote frames of NaN, exit 0."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+TempOpt = typer.Option(None, "--temperature", callback=_finite, help=(
     "Sampling temperature (0 = greedy). Default: 1 (the paper's); 0 with a padded-condition model on a "
     "conditional task (measured better: weights/README.md)."), show_default=False)
-GuidanceOpt = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off).")
+GuidanceOpt = typer.Option(0.0, "--guidance", callback=_finite, help="Classifier-free guidance scale (0 = off).")
 SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6).")
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
@@ -637,7 +646,7 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                     "Target frame rate instead of a factor, above the input's: 60, 59.94 (read as 60000/1001) or a "
                     "fraction. 24 -> 60 fps runs x5 and keeps every 2nd frame; otherwise the nearest frames of the "
                     "cheapest grid within a tenth of a frame (25 -> 60: x8; jitter_ms in --json).")),
-                scene_threshold: float = typer.Option(0.25, "--scene-threshold", help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
+                scene_threshold: float = typer.Option(0.25, "--scene-threshold", callback=_finite, help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
                 motion: bool = MotionOpt,
                 slow_motion: bool = typer.Option(False, "--slow-motion", help=(
                     "Play the frames at the input's rate instead: N x as long (slow motion). The audio is slowed with "
@@ -708,7 +717,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", readable=False, help="Output file; - sends it to stdout (Matroska) once it is complete."),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
-             guidance: float = typer.Option(0.0, "--guidance", help="Classifier-free guidance scale (0 = off)."),
+             guidance: float = typer.Option(0.0, "--guidance", callback=_finite, help="Classifier-free guidance scale (0 = off)."),
              seed: int = SeedOpt, crf: int = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt,
              lossless: bool = LosslessOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
@@ -852,7 +861,7 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 ResumeOpt = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly.")
 StopAfterOpt = typer.Option(None, "--stop-after", min=1, help="Stop after N steps of this call (checkpointed; --resume goes on).")
 InitOpt = typer.Option(None, "--init", help="Exported weights folder to start from (fine-tuning; the architecture comes from it).")
-MaxMinutesOpt = typer.Option(None, "--max-minutes", min=0, help=(
+MaxMinutesOpt = typer.Option(None, "--max-minutes", min=0, callback=_finite, help=(
     "Stop once this call has run this long (set-up included), checkpointed and exported: "
     "fits a run into a GPU lease or a session; --resume goes on."))
 NprocOpt = typer.Option(1, "--nproc", min=1, help="Processes to launch with torchrun (DDP: gloo on CPU, NCCL on GPU).")
@@ -883,7 +892,8 @@ TRAIN_RANGE = {  # their bounds (typer: a one-line error, and the range shown in
 
 def _train_opt(default, name: str):
     """A `train` option shared by the tokenizer and transformer commands, with its help text and bounds."""
-    return typer.Option(default, name, help=TRAIN_HELP[name], **TRAIN_RANGE.get(name, {}))
+    return typer.Option(default, name, help=TRAIN_HELP[name], **TRAIN_RANGE.get(name, {}),
+                        **({"callback": _finite} if isinstance(default, float) else {}))
 
 
 def _launch(nproc: int) -> None:
@@ -921,10 +931,13 @@ def _trained(path: Path, quiet: bool) -> None:
 
 
 def _betas(text: str) -> tuple[float, float]:
+    """Adam's b1,b2: each in [0, 1) (torch.optim.Adam's own check failed as 'error: ValueError: ...')."""
     try:
         b1, b2 = (float(v) for v in text.split(","))
     except ValueError:
         raise UsageError(f"--betas must be b1,b2, got {text!r}") from None
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise UsageError(f"--betas must be two numbers in [0, 1) (b1,b2; the paper's 0,0.99), got {text!r}")
     return b1, b2
 
 
@@ -954,14 +967,14 @@ def train_tokenizer_cmd(
             "Default 2 x --size: footage well below its own scale; larger: nearer it.")),
         lr: float = _train_opt(1e-4, "--lr"), warmup: int = _train_opt(100, "--warmup"),
         betas: str = typer.Option("0,0.99", "--betas", help="Adam betas b1,b2 (paper: 0,0.99)."),
-        entropy_weight: float = typer.Option(0.1, "--entropy-weight", min=0, help=(
+        entropy_weight: float = typer.Option(0.1, "--entropy-weight", min=0, callback=_finite, help=(
             "LFQ entropy penalty weight. A fresh run starts at 5x and anneals down to it; with --init "
             "the trained codebook is kept, at this weight from the first step.")),
         recon: str = typer.Option("l1", "--recon", help=(
             "Reconstruction loss: l1 (the default releases' tokenizer) or l2 (mean squared error, what PSNR measures).")),
         perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
-        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight", min=0, help="Weight of the perceptual loss (with --perceptual)."),
-        disc_weight: float = typer.Option(0.0, "--disc-weight", min=0, help="GAN weight (0 = no discriminator)."),
+        perceptual_weight: float = typer.Option(0.1, "--perceptual-weight", min=0, callback=_finite, help="Weight of the perceptual loss (with --perceptual)."),
+        disc_weight: float = typer.Option(0.0, "--disc-weight", min=0, callback=_finite, help="GAN weight (0 = no discriminator)."),
         disc_start: int = typer.Option(2000, "--disc-start", min=0, help="Step at which the discriminator switches on."),
         synthetic_weight: float = _train_opt(0.5, "--synthetic-weight"),
         heldout: Optional[str] = typer.Option(None, "--heldout", help="Video for held-out PSNR in metrics.jsonl."),
@@ -976,7 +989,7 @@ def train_tokenizer_cmd(
         distill: int = typer.Option(0, "--distill", min=0, help=(
             "With --freeze-decoder: search each batch's tokens through the decoder for N steps (as --refine) "
             "and teach the encoder those bits. 0: off.")),
-        distill_weight: float = typer.Option(1.0, "--distill-weight", min=0, help="Weight of the loss toward the searched bits."),
+        distill_weight: float = typer.Option(1.0, "--distill-weight", min=0, callback=_finite, help="Weight of the loss toward the searched bits."),
         stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
         nproc: int = NprocOpt, quiet: bool = QuietOpt):
     """Train the causal LFQ tokenizer; exports EMA weights to OUT/export (config.json + model.safetensors)."""

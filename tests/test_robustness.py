@@ -181,11 +181,28 @@ def test_too_large_frames_are_refused(weights, tmp_path, monkeypatch):
     (["outpaint", "{v}", "--mode", "central", "--track", "{v}"], "--track goes with --mode dynamic"),
     (["generate", "--class", "99"], "out of range"),
     (["interpolate", "{v}", "--temperature", "-1"], "--temperature"),
+    # 'nan' and 'inf' parse as floats: --guidance inf wrote frames of NaN, exit 0
+    (["interpolate", "{v}", "--temperature", "nan"], "'--temperature': nan is not a finite number"),
+    (["inpaint", "{v}", "--guidance", "inf"], "'--guidance': inf is not a finite number"),
+    (["generate", "--class", "0", "--guidance", "-inf"], "'--guidance': -inf is not a finite number"),
+    (["interpolate", "{v}", "--scene-threshold", "nan"], "'--scene-threshold': nan is not a finite number"),
 ])
 def test_bad_options(weights, good, tmp_path, args, text):
     args = [a.format(v=good) for a in args]
     one_line_error(cli([*args, "-o", str(tmp_path / "o.mp4")], weights), 2, text)
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("args,text", [(["--disc-weight", "inf"], "'--disc-weight': inf is not a finite number"),
+                                       (["--max-minutes", "inf"], "'--max-minutes': inf is not a finite number"),
+                                       (["--betas", "0.9,nan"], "--betas must be two numbers in [0, 1)"),
+                                       (["--betas", "0.9,1.5"], "--betas must be two numbers in [0, 1)")])
+def test_bad_training_numbers(tmp_path, args, text):
+    """Training numbers that are not: inf passed the options' ranges (min=0: nan did not) and
+    trained to NaN; Adam's own check of --betas ended as 'error: ValueError: ...'. One line,
+    before any work."""
+    one_line_error(runner.invoke(app, ["train", "tokenizer", "--out", str(tmp_path / "run"), "--device", "cpu", *args]), 2, text)
+    assert not (tmp_path / "run").exists()
 
 
 def test_mask_of_wrong_size_and_frame_count(weights, good, tmp_path):
