@@ -335,7 +335,14 @@ TempOpt = typer.Option(None, "--temperature", callback=_finite, help=(
     "Sampling temperature (0 = greedy). Default: 1 (the paper's); 0 with a padded-condition model on a "
     "conditional task (measured better: weights/README.md)."), show_default=False)
 GuidanceOpt = typer.Option(0.0, "--guidance", callback=_finite, help="Classifier-free guidance scale (0 = off).")
-SeedOpt = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output.")
+def _seed(value: int) -> int:
+    """A seed torch.Generator.manual_seed takes (beyond 64 bits: 'error: ValueError: Overflow when unpacking long long')."""
+    if not -2**63 <= value < 2**64:
+        raise typer.BadParameter(f"{value} does not fit in 64 bits (-2^63 to 2^64-1)")
+    return value
+
+
+SeedOpt = typer.Option(0, "--seed", callback=_seed, help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(18, "--crf", help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6).")
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
     "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ; HQX for 10-bit input), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
@@ -886,7 +893,7 @@ TRAIN_HELP = {  # the options both `train` commands take, with their own default
 TRAIN_RANGE = {  # their bounds (typer: a one-line error, and the range shown in --help)
     "--steps": {"min": 1}, "--batch": {"min": 1}, "--accumulate": {"min": 1}, "--frames": {"min": 1}, "--size": {"min": 1},
     "--lr": {"min": 0}, "--warmup": {"min": 0}, "--synthetic-weight": {"min": 0, "max": 1}, "--eval-every": {"min": 1},
-    "--ckpt-every": {"min": 1},
+    "--ckpt-every": {"min": 1}, "--seed": {"callback": _seed},
 }
 
 

@@ -119,6 +119,7 @@ def _loose(name: str) -> str:
     return re.sub(r"[\s_-]+", "", name).lower()
 
 
+MAX_STEPS = 4096  # COMMIT steps: past a window's tokens (320 here, 1280 with the base preset) a step commits nothing new; 10^20 ran forever
 SHOWN_CLASSES = 12  # a class table up to this long is listed in an error; a longer one (UCF-101's) is named by `magvit classes`
 
 
@@ -249,8 +250,8 @@ class Sampling:
                         refine=0 if task.code == "CG" else refine)
 
     def check(self):
-        if self.steps < 1:
-            raise UsageError(f"--steps must be >= 1, got {self.steps}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise UsageError(f"--steps must be 1 to {MAX_STEPS}, got {self.steps}")
         if self.temperature is not None and self.temperature < 0:
             raise UsageError(f"--temperature must be >= 0, got {self.temperature}")
         if self.guidance < 0:

@@ -186,6 +186,9 @@ def test_too_large_frames_are_refused(weights, tmp_path, monkeypatch):
     (["inpaint", "{v}", "--guidance", "inf"], "'--guidance': inf is not a finite number"),
     (["generate", "--class", "0", "--guidance", "-inf"], "'--guidance': -inf is not a finite number"),
     (["interpolate", "{v}", "--scene-threshold", "nan"], "'--scene-threshold': nan is not a finite number"),
+    # a seed past 64 bits ended as 'error: ValueError: Overflow when unpacking long long' (exit 1); 10^20 steps ran forever
+    (["interpolate", "{v}", "--seed", str(2**70)], f"'--seed': {2**70} does not fit in 64 bits"),
+    (["interpolate", "{v}", "--steps", str(10**20)], f"--steps must be 1 to 4096, got {10**20}"),
 ])
 def test_bad_options(weights, good, tmp_path, args, text):
     args = [a.format(v=good) for a in args]
@@ -196,7 +199,8 @@ def test_bad_options(weights, good, tmp_path, args, text):
 @pytest.mark.parametrize("args,text", [(["--disc-weight", "inf"], "'--disc-weight': inf is not a finite number"),
                                        (["--max-minutes", "inf"], "'--max-minutes': inf is not a finite number"),
                                        (["--betas", "0.9,nan"], "--betas must be two numbers in [0, 1)"),
-                                       (["--betas", "0.9,1.5"], "--betas must be two numbers in [0, 1)")])
+                                       (["--betas", "0.9,1.5"], "--betas must be two numbers in [0, 1)"),
+                                       (["--seed", str(-2**63 - 1)], "does not fit in 64 bits")])
 def test_bad_training_numbers(tmp_path, args, text):
     """Training numbers that are not: inf passed the options' ranges (min=0: nan did not) and
     trained to NaN; Adam's own check of --betas ended as 'error: ValueError: ...'. One line,
