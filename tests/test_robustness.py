@@ -1304,7 +1304,7 @@ def test_option_errors_come_before_the_model_loads(tmp_path, good):
                        (["outpaint", "--size", "abc"], "--size must be WxH"),
                        (["outpaint", "--track", "t.csv"], "--track goes with --mode dynamic"),
                        (["inpaint", "--mode", "central", "--box", "1,2,3,4"], "use one of --mode, --box, --mask"),
-                       (["inpaint", "--steps", "0"], "--steps must be >= 1"),
+                       (["inpaint", "--steps", "0"], "--steps must be 1 to 4096, got 0"),
                        (["inpaint", "--temperature", "-1"], "--temperature must be >= 0"),
                        (["inpaint", "--crf", "99"], "--crf must be 0"),
                        (["reconstruct", "--crf", "-1"], "--crf must be 0")]:
