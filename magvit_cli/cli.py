@@ -27,7 +27,7 @@ from rich.markup import escape
 from . import pipes, video
 from .errors import MagvitError, UsageError, stop_on_signals
 from .progress import LogLines
-from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, is_sequence, sequence_match, sequence_stem
+from .video import is_sequence, sequence_match, sequence_stem
 
 
 class _OnUse:
@@ -232,8 +232,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
     One that exists is refused unless `force`."""
     if output is None:
         seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
-        photo = src.suffix.lower() in IMAGE_SUFFIXES | HEIF_SUFFIXES
-        ext = suffix or (video.photo_suffix(src) if image_out and photo and not seq else ".mp4")  # a HEIF photo's: a JPEG
+        photo = image_out and src.suffix.lower() in video.PHOTO_SUFFIXES and not seq
+        ext = suffix or (video.photo_suffix(src) if photo else ".mp4")  # a HEIF photo's: a JPEG
         output = (out_dir or src.parent) / f"{sequence_stem(src) if seq else src.stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")
