@@ -1528,6 +1528,7 @@ class VideoWriter:
         timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif"
         self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given; a GIF's: GIF_TIME_BASE)
+        self.shown: dict[int, int] = {}  # times given: a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate)
         self.dropped = 0  # GIF: frames left out, due under GIF_MIN_DELAY after the last one
         self.last_dts = None  # the last video packet's decode time, in the encoder's time base (_sane_dts)
         self.warn = warn
@@ -1770,6 +1771,7 @@ class VideoWriter:
         if self.times is not None and self.palette is None:  # the frame's own time (varying rate); else the encoder counts frames at 1 / fps
             self.last_pts = max(round(self.times(self.frames) / VFR_TIME_BASE), self.last_pts + 1)
             vf.pts, vf.time_base = self.last_pts, VFR_TIME_BASE
+            self.shown[vf.pts] = max(round(self.times(self.frames + 1) / VFR_TIME_BASE) - vf.pts, 1)
         self._encode_frames(self._through_palette(vf) if self.palette is not None else [vf])
 
     def _through_palette(self, vf: "av.VideoFrame | None") -> list:
@@ -1793,6 +1795,8 @@ class VideoWriter:
         """Mux an encoded video packet, later by the input video's start past the output's origin
         (in a time base 1000x finer than the encoder's, so any offset lands within a millisecond)."""
         pkt.dts = self.last_dts = _sane_dts(pkt.pts, pkt.dts, self.last_dts)
+        if pkt.pts in self.shown:  # so the last frame lasts until its own end, not one frame at the average rate
+            pkt.duration = self.shown.pop(pkt.pts)
         shift = (self.start - self.origin) * self.stretch
         if shift and pkt.time_base:
             fine = pkt.time_base / 1000

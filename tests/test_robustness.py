@@ -1747,6 +1747,13 @@ def test_a_cut_of_variable_rate_video_takes_the_frames_by_their_own_times(weight
     assert len(read_frames(tmp_path / "f.mkv")) == 5, f"0.25 s at 20 fps is 5 frames, got {len(read_frames(tmp_path / 'f.mkv'))}"
     one_line_error(cli(["reconstruct", str(src), "--start", "1", "--end", "4.5", "-o", str(tmp_path / "r.mp4")], weights),
                    2, "no frame between 1 s and 4.5 s")
+    # the last frame lasts until --end (its packet says so), not one frame at the average rate (5.8 s)
+    r = cli(["reconstruct", str(src), "--end", "5.55", "-o", str(tmp_path / "end.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "end.mp4")) as c:
+        v = c.streams.video[0]
+        assert v.frames == 16 and abs(float(v.duration * v.time_base) - 5.55) < 0.01, \
+            f"{v.frames} frames over {float(v.duration * v.time_base)} s, expected 16 over 5.55 s"
 
 
 def test_start_keeps_track_and_mask_frames_aligned_with_the_file(weights, tmp_path):
