@@ -104,7 +104,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,
-                       attachments_from=info.path if info.tracks.get("attachments") else None, metadata=info.metadata, warn=m.warn,
+                       attachments_from=info.path if info.tracks.get("attachments") or info.tracks.get("cover") else None, metadata=info.metadata, warn=m.warn,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
                        times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first), stretch=slower,
                        video_tags=info.video_tags)

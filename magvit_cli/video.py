@@ -510,6 +510,23 @@ def check_readable(path: str | Path) -> None:
     _open(path).close()
 
 
+COVER_TYPES = {"mjpeg": ("image/jpeg", ".jpg"), "png": ("image/png", ".png")}  # a cover picture's MIME type and suffix, by codec
+
+
+def covers(c: "av.container.InputContainer") -> list[tuple["av.stream.Stream", bytes]]:
+    """A file's cover pictures (JPEG or PNG attached_pic streams, as taggers and yt-dlp embed them),
+    each with its picture: the one packet FFmpeg hands out for it as the file opens."""
+    pics = [s for s in c.streams.video if s.disposition & av.stream.Disposition.attached_pic
+            and s.codec_context is not None and s.codec_context.name in COVER_TYPES]
+    got: dict[int, bytes] = {}
+    if pics:
+        for pkt in c.demux(pics):
+            if pkt.stream.index in got or not pkt.size:
+                break
+            got[pkt.stream.index] = bytes(pkt)
+    return [(s, got[s.index]) for s in pics if s.index in got]
+
+
 def main_video(c: "av.container.InputContainer") -> "av.video.stream.VideoStream":
     """The video stream a file is about, as FFmpeg picks it (av_find_best_stream): not a cover
     picture stored as a video stream ahead of it (Matroska, MP4 from taggers)."""
@@ -739,7 +756,9 @@ def probe(path: str | Path) -> VideoInfo:
                          rotation, colour, depth, full_chroma, dict(c.metadata), Fraction(sar) if sar and sar != 1 else None,
                          interlaced, start, chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
-                                                   ("attachments", len(c.streams.attachments))) if n}, alpha=alpha,
+                                                   ("attachments", len(c.streams.attachments)),
+                                                   ("cover", sum(1 for v in c.streams.video if v.disposition & av.stream.Disposition.attached_pic))) if n},
+                         alpha=alpha,
                          timecode=timecode, video_tags=_track_tags(s),
                          other_video=sum(v is not s and not v.disposition & av.stream.Disposition.attached_pic
                                          and v.frames != 1 for v in c.streams.video))  # not a still: a cover, an animated AVIF's
@@ -1470,8 +1489,8 @@ class VideoWriter:
     output type does not hold well is re-encoded, AUDIO_CODECS); `subtitles_from` copies every
     subtitle stream of that file the output type holds (SUBTITLE_CODECS), text subtitles it does
     not hold converted to its text format (SUBTITLE_ENCODERS); `attachments_from` copies every
-    attachment of that file (the fonts its styled subtitles are drawn with, cover art) into a .mkv,
-    the one output type that holds them;
+    attachment of that file (the fonts its styled subtitles are drawn with) into a .mkv, the one
+    output type that holds them, and its cover pictures into a .mkv or .mp4 (_open_attachments);
     `rotation` tags the output with a display rotation (frames are read upright, so only a token
     file written before that, whose frames were stored on their side, asks for one);
     `sample_aspect` with its pixels' shape where they are not square (players stretch to it);
@@ -1580,6 +1599,7 @@ class VideoWriter:
 
     def _open(self):
         self.tracks: list[_Track] = []  # the audio and subtitle streams carried over, in the input's order
+        self.covers: list[tuple["av.stream.Stream", bytes]] = []  # .mp4: the cover pictures' streams and data, muxed after the header
         self.palette = None  # GIF: the filter graph that gives each frame its palette
         if self.is_image:
             encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
@@ -1645,11 +1665,8 @@ class VideoWriter:
             self._open_audio()
         if self.subtitles_from is not None:
             self._open_subtitles()
-        if self.attachments_from is not None and self.container == "matroska":
-            with av.open(str(self.attachments_from)) as c:
-                for a in c.streams.attachments:
-                    if a.name and a.data:
-                        self.out.add_attachment(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
+        if self.attachments_from is not None:
+            self._open_attachments()
         for t in self.tracks:  # language and title: which track is which
             t.target.metadata.update(_track_tags(t.source))
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])
@@ -1668,6 +1685,31 @@ class VideoWriter:
                                  f"another --codec or output type (.mkv holds the most)") from None
             raise UsageError(f"{self.path}: this output type cannot be written with the input's tracks ({e}); "
                              f".mkv holds the most, --no-audio leaves the audio out") from None
+        for target, data in self.covers:  # a cover's one packet, before any frame (the muxer keeps it for the index)
+            pkt = av.Packet(data)
+            pkt.stream = target
+            self.out.mux(pkt)
+
+    def _open_attachments(self):
+        """The source's attachments (the fonts its styled subtitles are drawn with) into a .mkv, and
+        its cover pictures (attached_pic streams: an MP4's covr, a Matroska image attachment) into a
+        .mkv as an image attachment or an .mp4 as its covr; elsewhere a cover is left out, said so."""
+        with av.open(str(self.attachments_from)) as c:
+            if self.container == "matroska":
+                for a in c.streams.attachments:
+                    if a.name and a.data:
+                        self.out.add_attachment(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
+            for k, (stream, data) in enumerate(covers(c)):
+                mime, suffix = COVER_TYPES[stream.codec_context.name]
+                if self.container == "matroska":
+                    self.out.add_attachment(stream.metadata.get("filename") or f"cover{'' if k == 0 else k + 1}{suffix}",
+                                            stream.metadata.get("mimetype") or mime, data)
+                elif self.container == "mp4":
+                    target = self.out.add_stream_from_template(stream)
+                    target.disposition = av.stream.Disposition.attached_pic
+                    self.covers.append((target, data))
+                elif self.warn is not None and k == 0 and self.container != "gif":
+                    self.warn(f"{self.path}: the input's cover picture is left out: {self.path.suffix} does not hold one; .mp4 and .mkv do")
 
     def _open_audio(self):
         """One output stream per audio stream of the source: a copy, or a re-encoding where the

@@ -2173,6 +2173,29 @@ def test_cover_picture_ahead_of_the_video_is_not_the_input(weights, good, tmp_pa
     assert len(read_frames(tmp_path / "o.mp4")) == 2 * len(read_frames(good))
 
 
+def test_a_cover_picture_is_kept(weights, good, tmp_path):
+    """A cover picture (yt-dlp --embed-thumbnail, a tagger's album art) stays with the output: an
+    .mp4's covr (a Matroska image attachment) comes back byte for byte; a .mov cannot hold one,
+    and a warning says it is left out (it was dropped without a word)."""
+    from magvit_cli.video import covers
+    cover, src = tmp_path / "cover.jpg", tmp_path / "tagged.mp4"
+    ffmpeg("-y", "-f", "lavfi", "-i", "color=red:s=16x16", "-frames:v", "1", str(cover))
+    ffmpeg("-y", "-i", str(good), "-i", str(cover), "-map", "0", "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic", str(src))
+    with av.open(str(src)) as c:
+        (_, picture), = covers(c)
+    assert picture == cover.read_bytes(), "the test's cover is the JPEG file as it was"
+    for out in ("o.mp4", "o.mkv", "back.mp4"):  # back.mp4: from the .mkv's attachment into an .mp4 again
+        r = cli(["reconstruct", str(tmp_path / "o.mkv" if out == "back.mp4" else src), "-o", str(tmp_path / out)], weights)
+        assert r.exit_code == 0 and "cover" not in r.output, r.output
+        with av.open(str(tmp_path / out)) as c:
+            kept = covers(c)
+            assert [d for _, d in kept] == [picture], f"{out}: {len(kept)} cover pictures, expected the input's one"
+            assert c.streams.best("video").frames in (0, len(read_frames(good))), "the film is still the video read"
+    assert len(read_frames(tmp_path / "o.mp4")) == len(read_frames(good))
+    r = cli(["reconstruct", str(src), "-o", str(tmp_path / "o.mov")], weights)
+    assert r.exit_code == 0 and "cover picture is left out: .mov does not hold one" in r.output, r.output
+
+
 def test_edit_list_cut_counts_the_frames_shown(weights, tmp_path):
     """`ffmpeg -ss 0.5 -c copy` keeps the keyframe before the cut and hides the frames up to it
     with an MP4 edit list: the container's count (30) and the packets include them, the decoder
