@@ -160,6 +160,10 @@ def test_labels_from_subfolders_and_csv(tmp_path):
     (tmp_path / "data" / "walk" / "._a.png").write_bytes(b"\x00\x05\x16\x07")
     (tmp_path / "data" / ".thumbnails").mkdir()
     (tmp_path / "data" / ".thumbnails" / "b.png").hardlink_to(tmp_path / "data" / "run" / "b.png")
+    # nor are a NAS's thumbnail folders (a Synology's '@eaDir/c.png/SYNOPHOTO_THUMB_M.png' made the class '@eaDir') and recycle bins
+    for junk in ("@eaDir/c.png/SYNOPHOTO_THUMB_M.png", "walk/@eaDir/a.png/SYNOPHOTO_THUMB_S.png", "#recycle/old.png", "$RECYCLE.BIN/x.png"):
+        (tmp_path / "data" / junk).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / junk).hardlink_to(tmp_path / "data" / "c.png")
     assert list_media([tmp_path / "data"]) == (items, classes), list_media([tmp_path / "data"])
     (tmp_path / "labels.csv").write_text("file,class\nc.png,jump\nwalk/a.png,stroll\n")
     src = ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv")

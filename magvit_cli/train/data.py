@@ -143,11 +143,18 @@ def _expand(paths: list[str | Path], flag: str) -> Iterator[Path]:
             raise UsageError(f"{flag} {path}: no such file or folder".lstrip())
 
 
+# Folders a system keeps beside the files (lower case): a Synology NAS's thumbnails ('@eaDir/clip.mp4/
+# SYNOVIDEO_VIDEO_SCREENSHOT.jpg') and recycle bin, Windows' recycle bin and restore points, a Mac
+# zip's resource forks, ext4's lost+found
+SYSTEM_FOLDERS = {"@eadir", "#recycle", "#snapshot", "$recycle.bin", "system volume information", "__macosx", "lost+found"}
+
+
 def _hidden(rel: Path) -> bool:
-    """Whether a file under a data folder is hidden, or in a hidden folder: a Mac's AppleDouble
-    twins ('._clip.mp4', which copying to an exFAT drive leaves beside every file), thumbnail
-    caches ('.thumbnails/'); they are no one's clips, and a hidden folder is no class."""
-    return any(part.startswith(".") for part in rel.parts)
+    """Whether a file under a data folder is hidden, or in a hidden or system folder: a Mac's
+    AppleDouble twins ('._clip.mp4', which copying to an exFAT drive leaves beside every file),
+    thumbnail caches ('.thumbnails/', a NAS's '@eaDir/'), recycle bins; they are no one's clips,
+    and such a folder is no class."""
+    return any(part.startswith(".") or part.lower() in SYSTEM_FOLDERS for part in rel.parts)
 
 
 def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
