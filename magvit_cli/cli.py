@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import pipes, video
-from .errors import MagvitError, UsageError, stop_on_signals
+from .errors import MagvitError, UsageError, die_of_stop_signal, stop_on_signals
 from .progress import LogLines
 from .video import is_sequence, sequence_match, sequence_stem
 
@@ -1322,7 +1322,7 @@ for _g in app.registered_groups:
 
 def main():
     """The `magvit` command: the app, then stdout flushed where a pipe's reader that has gone
-    cannot make Python's exit say so (_stdout_gone)."""
+    cannot make Python's exit say so (_stdout_gone); a run a stop signal ended dies of it."""
     try:
         app()
         code = 0
@@ -1332,6 +1332,9 @@ def main():
         sys.stdout.flush()
     except BrokenPipeError:
         code = _stdout_gone()
+    if code:  # stopped by Ctrl-C or SIGTERM (outputs cleaned up): die of it, so a shell loop stops too
+        sys.stderr.flush()
+        die_of_stop_signal()
     sys.exit(code)
 
 

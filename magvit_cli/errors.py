@@ -9,6 +9,7 @@ writer calls it before every frame and before it moves its output into place."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -35,9 +36,12 @@ class UsageError(MagvitError):
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stop = threading.Event()  # set by the handler below; never cleared in a process that got one
 _holding = 0  # > 0 inside signals_held(): the handler remembers the request and does not raise
+_signal: int | None = None  # the stop signal that came (stop_signal)
 
 
 def _on_stop_signal(signum, frame):
+    global _signal
+    _signal = _signal or signum
     _stop.set()
     if _holding:
         return  # raised where the hold ends (signals_held)
@@ -56,6 +60,23 @@ def stop_on_signals() -> dict:
 def interrupt_requested() -> bool:
     """Whether a stop signal arrived in this process, even one whose exception was dropped."""
     return _stop.is_set()
+
+
+def stop_signal() -> int | None:
+    """The stop signal (SIGINT, SIGTERM) that ended the run, if one did."""
+    return _signal
+
+
+def die_of_stop_signal() -> None:
+    """End the process by the stop signal that came, once its run has cleaned up, as Python does
+    for an uncaught KeyboardInterrupt: a shell then sees the command killed by it, and a loop over
+    files (`for f in *.mp4; do magvit ...; done`) stops at Ctrl-C. An exit code of 130 told bash
+    the command had handled the signal itself, and the loop went on to the next file."""
+    if _signal is None:
+        return
+    signal.signal(_signal, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [_signal])
+    os.kill(os.getpid(), _signal)
 
 
 def check_interrupt() -> None:

@@ -3,6 +3,7 @@ and parsers only ever succeed or raise the project's own error."""
 import errno
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -359,9 +360,30 @@ def test_interrupt_leaves_nothing(weights, tmp_path, sig):
         time.sleep(0.1)
     p.send_signal(sig)
     err = p.communicate(timeout=60)[1]
-    assert p.returncode == 130, err
+    assert p.returncode == -sig, f"exit {p.returncode}: the process should die of signal {sig.name} once it cleaned up; {err}"
+    assert "interrupted: no partial output was left behind" in err, err
     assert list(out.iterdir()) == [], "a partial or temporary file was left behind"
     assert src.read_bytes() == before
+
+
+def test_ctrl_c_stops_a_shell_loop(weights, tmp_path):
+    """Ctrl-C in `for f in *.mp4; do magvit ...; done` stops the loop, not only the file at hand:
+    bash goes on with a loop whose command exits (130 it took as handled), and stops where the
+    command dies of SIGINT, as Python's own KeyboardInterrupt exit does."""
+    src = make_video(tmp_path / "long.mp4", frames=400, width=64, height=48)
+    out = tmp_path / "out"
+    out.mkdir()
+    one = f"{shlex.quote(sys.executable)} -m magvit_cli interpolate {shlex.quote(str(src))} --weights {shlex.quote(str(weights))} " \
+          f"--device cpu --steps 2 --out-dir {shlex.quote(str(out))} --quiet --force"
+    p = subprocess.Popen(["bash", "-c", f"for i in 1 2 3; do {one}; echo \"file $i ended: $?\"; done; echo loop ended"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's shell has it
+    deadline = time.time() + 60
+    while not list(out.iterdir()) and time.time() < deadline:  # wait until the first file is being written
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground group, the shell too
+    said, err = p.communicate(timeout=60)
+    assert said == "" and p.returncode == -signal.SIGINT, f"the loop went on after Ctrl-C (exit {p.returncode}): {said!r} {err[-300:]}"
 
 
 @pytest.fixture
