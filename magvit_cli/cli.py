@@ -81,6 +81,8 @@ def _extra_hint(e) -> str:
     """Extra arguments to a command whose list options take one value at a time: what the shell
     made of an unquoted `--data clips/*.mp4` (clips/a.mp4 taken, the rest left over). An unknown
     option that is a file's name (`-clip.mp4`): how to give it."""
+    if e.format_message().startswith("No such command") and e.ctx is not None and "Did you mean" not in e.format_message():
+        return _command_hint(e.ctx, e.format_message())  # (click names near spellings itself)
     if e.format_message().startswith("No such option"):
         named = next((a for a in State.argv if a.startswith("-") and a != "-" and os.path.lexists(a)), None)
         return f"; the file {named} is given as ./{named}, or after --" if named else ""
@@ -91,6 +93,23 @@ def _extra_hint(e) -> str:
         return ("; --data takes one path each time: repeat it (--data a.mp4 --data b.mp4), or give a folder "
                 "or a quoted pattern ('clips/*.mp4')")
     return f"; {', '.join(many)} take{'s' * (len(many) == 1)} one value each time: repeat it" if many else ""
+
+
+# words for a command that are not its name: the hf CLI's and other tools', the paper's task names
+_COMMAND_WORDS = {"download": "pull", "fetch": "pull", "upload": "push", "ls": "list", "inspect": "info", "show": "info",
+                  "fi": "interpolate", "fp": "predict", "cfp": "predict --class", "opc": "outpaint --mode central",
+                  "opv": "outpaint --mode vertical", "oph": "outpaint --mode horizontal", "opd": "outpaint --mode dynamic",
+                  "ipc": "inpaint --mode central", "ipd": "inpaint --mode dynamic", "cg": "generate",
+                  "encode": "tokenize", "evaluate": "eval", "benchmark": "bench", "slowmo": "interpolate"}
+
+
+def _command_hint(ctx, message: str) -> str:
+    """An unknown command: the one meant by another word for it (`weights download`: pull; `FI`:
+    interpolate), or by its spelling in another case (`Interpolate`), where there is one."""
+    names = ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else []
+    word = message.split("'")[1].lower() if message.count("'") >= 2 else ""
+    meant = _COMMAND_WORDS.get(word, word)
+    return f" Did you mean `{ctx.command_path} {meant}`?" if meant and meant.split()[0] in names else ""  # as click words its own
 
 
 app = typer.Typer(

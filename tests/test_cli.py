@@ -433,6 +433,18 @@ def test_errors_are_one_line_with_exit_codes(weights, clip, tmp_path):
     assert not list(tmp_path.glob(".*")), "no temporary files left behind"
 
 
+@pytest.mark.parametrize("args,meant", [(["weights", "download", "org/name"], "`magvit weights pull`"),
+                                        (["weights", "upload", "w"], "`magvit weights push`"),
+                                        (["OPC", "a.mp4"], "`magvit outpaint --mode central`"),
+                                        (["FI", "a.mp4"], "`magvit interpolate`"), (["frobnicate"], None)])
+def test_an_unknown_command_names_the_one_meant(args, meant):
+    """Another tool's word for a command (the hf CLI's `download`) or the paper's task name: the
+    line names the command that does it; a word like none: no guess."""
+    r = runner.invoke(app, args, prog_name="magvit")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "No such command" in r.output, r.output
+    assert (f"Did you mean {meant}?" in r.output) if meant else "Did you mean" not in r.output, r.output
+
+
 def test_out_dir_with_several_inputs(weights, clip, tmp_path):
     other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
     outdir = tmp_path / "out"
