@@ -9,9 +9,9 @@ shopt -s nullglob nocaseglob
 in=${1:?usage: batch.sh IN_DIR OUT_DIR [options]}
 out=${2:?usage: batch.sh IN_DIR OUT_DIR [options]}
 shift 2
-files=("$in"/*.mp4 "$in"/*.mov "$in"/*.mkv "$in"/*.webm)
+files=("$in"/*.mp4 "$in"/*.mov "$in"/*.mkv "$in"/*.webm "$in"/*.avi "$in"/*.m4v "$in"/*.mts "$in"/*.m2ts)
 if [ ${#files[@]} -eq 0 ]; then
-  echo "no .mp4, .mov, .mkv or .webm files in $in" >&2
+  echo "no .mp4, .mov, .mkv, .webm, .avi, .m4v, .mts or .m2ts files in $in" >&2
   exit 2
 fi
 exec magvit interpolate "${files[@]}" --factor 2 --out-dir "$out" --skip-existing "$@"

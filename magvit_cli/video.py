@@ -39,7 +39,8 @@ IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p
 IMAGE_SUFFIXES = set(IMAGE_CODECS)
 HEIF_SUFFIXES = {".heic", ".heif", ".avif"}  # phone photos read (through the bundled ffmpeg), not written
 PHOTO_SUFFIXES = IMAGE_SUFFIXES | HEIF_SUFFIXES  # what a folder's photos are named
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif"}  # and its videos
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif",  # and its videos: also a
+                  ".mts", ".m2ts", ".ts", ".3gp", ".3g2", ".wmv", ".flv", ".ogv", ".vob", ".mxf", ".dv", ".y4m"}  # camcorder's, old phone's, ...
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | PHOTO_SUFFIXES
 
 # Matrix coefficients (AVColorSpace values) swscale can convert RGB into; others are not tagged.

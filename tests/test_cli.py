@@ -540,11 +540,12 @@ def test_example_batch_script(weights, clip, tmp_path):
     folder.mkdir()
     (folder / "a.MP4").write_bytes(clip.read_bytes())
     (folder / "b.mov").write_bytes(clip.read_bytes()[:2000])
+    (folder / "c.MTS").write_bytes(clip.read_bytes())  # a camcorder's name (the content is probed, not named)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     args = ["bash", str(script), str(folder), str(tmp_path / "out"), "--weights", str(weights), "--device", "cpu", "--steps", "2"]
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "b.mov" in done.stderr, done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.interpolate.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.interpolate.mp4", "c.interpolate.mp4"]
     made = (tmp_path / "out" / "a.interpolate.mp4").stat().st_mtime_ns
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert "skipped" in done.stdout and (tmp_path / "out" / "a.interpolate.mp4").stat().st_mtime_ns == made, done.stdout

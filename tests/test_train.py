@@ -166,6 +166,13 @@ def test_labels_from_subfolders_and_csv(tmp_path):
         (tmp_path / "data" / junk).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "data" / junk).hardlink_to(tmp_path / "data" / "c.png")
     assert list_media([tmp_path / "data"]) == (items, classes), list_media([tmp_path / "data"])
+    # a camcorder's AVCHD clips (.MTS) and an old phone's (.3gp) are clips like any other
+    for name in ("walk/00001.MTS", "run/clip.3gp"):
+        (tmp_path / "data" / name).hardlink_to(tmp_path / "data" / "c.png")
+    found = {p.name: c for p, c in list_media([tmp_path / "data"])[0]}
+    assert found.get("00001.MTS") == 1 and found.get("clip.3gp") == 0, found
+    for name in ("walk/00001.MTS", "run/clip.3gp"):
+        (tmp_path / "data" / name).unlink()
     (tmp_path / "labels.csv").write_text("file,class\nc.png,jump\nwalk/a.png,stroll\n")
     src = ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "labels.csv")
     assert src.class_names[-3:] == ["jump", "run", "stroll"] and src.class_names[0] == "bounce"
