@@ -963,6 +963,13 @@ def _demuxed(path: Path) -> _Demuxed | None:
             times.append(t)
             if last is None or t >= last:
                 last, end = t, t + Fraction(pkt.duration or 0) * pkt.time_base
+        told = min(times) + Fraction(s.duration) * s.time_base if s.duration and s.time_base and times else 0
+        if "mov" in c.format.name and told > max(times):
+            # MP4/MOV: a packet's duration is its decode-order step (stts), not how long it is shown;
+            # where B-frames reorder, the frame shown last is not the last decoded and its step says
+            # nothing of the end. The track's duration does (as players and ffprobe take it), where
+            # it ends after the last frame (one muxed with B-frames at a varying rate can end before)
+            end = told
         return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
 
 

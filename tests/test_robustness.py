@@ -770,12 +770,14 @@ def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
     assert frame_times(probe(src)) is not None
     r = runner.invoke(app, ["info", str(src), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["variable_rate"] is True, r.output
+    with av.open(str(src)) as c:  # how long the file shows its last frame
+        shown = [round(1000 * float(p.duration * p.time_base)) for p in c.demux(video=0) if p.size][-1]
+    played = json.loads(r.stdout)["seconds"]  # first frame to the last one's end (60 / average rate said 3.48)
+    assert abs(played - (pts[-1] + shown) / 1000) < 1e-3, f"info says {played} s, the file plays {(pts[-1] + shown) / 1000} s"
     r = cli(["interpolate", str(src), "-o", str(tmp_path / "i.mkv")], weights)
     assert r.exit_code == 0, r.output
     got = _frame_times_ms(tmp_path / "i.mkv")
     assert got[:-2:2] == pts[:-1] and got[1:-2:2] == [(a + b) // 2 for a, b in zip(pts, pts[1:])], got
-    with av.open(str(src)) as c:  # how long the file shows its last frame
-        shown = [round(1000 * float(p.duration * p.time_base)) for p in c.demux(video=0) if p.size][-1]
     assert got[-2:] == [pts[-1], pts[-1] + shown // 2], f"the last frame (on screen {shown} ms) and its held end: {got[-2:]}"
     r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "slow.mkv")], weights)
     assert r.exit_code == 0, r.output
@@ -1776,6 +1778,9 @@ def test_a_cut_of_variable_rate_video_takes_the_frames_by_their_own_times(weight
         v = c.streams.video[0]
         assert v.frames == 16 and abs(float(v.duration * v.time_base) - 5.55) < 0.01, \
             f"{v.frames} frames over {float(v.duration * v.time_base)} s, expected 16 over 5.55 s"
+    # and read back so: the track's duration, not the step to the last frame in decode order (B-frames; it said 5.8)
+    r = runner.invoke(app, ["info", str(tmp_path / "end.mp4"), "--json"])
+    assert r.exit_code == 0 and abs(json.loads(r.stdout)["seconds"] - 5.55) < 0.01, r.output
 
 
 def test_start_keeps_track_and_mask_frames_aligned_with_the_file(weights, tmp_path):
