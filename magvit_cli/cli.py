@@ -706,18 +706,34 @@ def _parse_size(size: Optional[str]):
     return w, h
 
 
-@task_command(image_out=True, check=lambda mode, size, track, **_: (runners.check_outpaint(mode, track), _parse_size(size)))
+def _parse_canvas(size: Optional[str]):
+    """outpaint's --size: WxH pixels, or W:H an aspect ratio (16:9) the mode's side grows to."""
+    if size is None or ":" not in size:
+        return _parse_size(size)
+    try:
+        w, h = (Fraction(v) for v in size.split(":"))
+    except ValueError:
+        raise UsageError(f"--size must be WxH (1280x720) or an aspect ratio W:H (16:9), got {size!r}") from None
+    if w <= 0 or h <= 0:
+        raise UsageError(f"--size must be positive, got {size!r}")
+    return w / h
+
+
+@task_command(image_out=True, check=lambda mode, size, track, **_: (runners.check_outpaint(mode, track), _parse_canvas(size)))
 def outpaint(run: TaskRun, src: Path, dst: Path, progress,
              mode: str = typer.Option("central", "--mode", "-m", help=(
                  "central (OPC): the input in the middle of a canvas 2x wide and 2x tall. "
                  "vertical (OPV): the input kept as a vertical strip, width doubled (grows sideways). "
                  "horizontal (OPH): the input kept as a horizontal strip, height doubled (grows up and down). "
                  "dynamic (OPD): the input slides from the left to the right edge of a 2x wide canvas, or along --track.")),
-             size: Optional[str] = typer.Option(None, "--size", help="Canvas WxH instead of the mode's default."),
+             size: Optional[str] = typer.Option(None, "--size", help=(
+                 "Canvas WxH instead of the mode's default, or an aspect ratio W:H (16:9) the canvas grows to: "
+                 "sideways (vertical, dynamic), up and down (horizontal), whichever the input needs (central); "
+                 "a phone's portrait video made landscape: --size 16:9.")),
              track: Optional[Path] = typer.Option(None, "--track", help="CSV frame,x,y: the input's top-left corner on the canvas per frame (dynamic mode; camera stabilization)."),
              motion: bool = MotionOpt):
     """Outpainting (OPC/OPV/OPH/OPD): the input becomes the known part of a larger canvas. An image gives an image."""
-    return runners.outpaint(run.model(), src, dst, mode, run.sampling(), _parse_size(size),
+    return runners.outpaint(run.model(), src, dst, mode, run.sampling(), _parse_canvas(size),
                             str(track) if track else None, run.write(), progress, motion, run.span())
 
 

@@ -531,6 +531,33 @@ def check_outpaint(mode: str, track) -> None:
         read_track(track, "--track")  # a missing or malformed file: one line before any work
 
 
+def canvas_size(mode: str, W: int, H: int, size: tuple[int, int] | Fraction | None) -> tuple[int, int]:
+    """The outpainting canvas (Wc, Hc) for a W x H input: `size` in pixels, or an aspect ratio
+    (Fraction W/H) the canvas grows to from the input (sideways for vertical and dynamic, up and
+    down for horizontal, whichever side needs it for central; even sizes, as 4:2:0 video holds),
+    or the mode's default (SPEC geometry: central 2W x 2H, vertical and dynamic 2W x H, horizontal
+    W x 2H)."""
+    if isinstance(size, Fraction):
+        even = lambda v: max(2 * round(v / 2), 2)  # noqa: E731
+        grows = {"vertical": "width", "dynamic": "width", "horizontal": "height"}.get(
+            mode, "width" if Fraction(W, H) < size else "height")
+        Wc, Hc = (max(even(H * size), W), H) if grows == "width" else (W, max(even(W / size), H))
+        if (Wc, Hc) == (W, H):
+            named = f"--size {size.numerator}:{size.denominator}: the {W}x{H} input"
+            if mode == "central":
+                raise UsageError(f"{named} has that shape already: nothing to outpaint")
+            other = "horizontal" if grows == "width" else "vertical"
+            raise UsageError(f"{named} is already that {'wide' if grows == 'width' else 'tall'} or more (its {mode} mode "
+                             f"grows the {grows}; --mode {other} or central grows the other side)")
+        return Wc, Hc
+    Wc, Hc = size or {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
+    if Wc < W or Hc < H:
+        raise UsageError(f"--size {Wc}x{Hc} is smaller than the input {W}x{H}")
+    if (Wc, Hc) == (W, H):
+        raise UsageError(f"--size {Wc}x{Hc} equals the input size: nothing to outpaint")
+    return Wc, Hc
+
+
 def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
              track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
              motion: bool = True, span: Span | None = None) -> Output:
@@ -542,12 +569,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
     check_outpaint(mode, track)
     info = open_input(m, src, span)
     H, W = info.height, info.width
-    default = {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
-    Wc, Hc = size or default
-    if Wc < W or Hc < H:
-        raise UsageError(f"--size {Wc}x{Hc} is smaller than the input {W}x{H}")
-    if (Wc, Hc) == (W, H):
-        raise UsageError(f"--size {Wc}x{Hc} equals the input size: nothing to outpaint")
+    Wc, Hc = canvas_size(mode, W, H, size)
     rows = read_track(track, "--track") if track else None
     n = 1 if info.is_image else count_frames(info)
     xs = [int(round(v)) for v in torch.linspace(0, Wc - W, n).tolist()]

@@ -272,6 +272,27 @@ def test_outpaint_dynamic_and_track(weights, clip, tmp_path):
     assert "top-left corner on the canvas, 0 or more" in r.output and not (tmp_path / "u.mp4").exists(), r.output
 
 
+@pytest.mark.parametrize("mode,aspect,size,place", [("central", "16:9", (56, 32), (4, 0)), ("central", "9:16", (48, 86), (0, 27)),
+                                                     ("vertical", "21:9", (74, 32), (13, 0)), ("horizontal", "1:1", (48, 48), (0, 8))])
+def test_outpaint_to_an_aspect_ratio(weights, tmp_path, mode, aspect, size, place):
+    """--size W:H: a canvas of that aspect grown from the input (a phone's portrait video made 16:9):
+    central grows the side it needs, vertical the width, horizontal the height; even sizes."""
+    src = make_video(tmp_path / "in.mp4", frames=3, width=48, height=32)
+    out = tmp_path / f"{mode}.mp4"
+    res = run(["outpaint", str(src), "--mode", mode, "--size", aspect, "--lossless", "-o", str(out)], weights)
+    assert (res["width"], res["height"]) == size, f"{mode} {aspect}: canvas {res['width']}x{res['height']}, expected {size}"
+    x, y = place
+    assert np.array_equal(read_frames(out)[:, y:y + 32, x:x + 48], read_frames(src)), f"{mode} {aspect}: known pixels changed"
+
+
+@pytest.mark.parametrize("args,text", [(["--mode", "horizontal", "--size", "16:9"], "the 48x32 input is already that tall or more "
+                                        "(its horizontal mode grows the height; --mode vertical or central grows the other side)"),
+                                       (["--size", "3:2"], "the 48x32 input has that shape already"), (["--size", "16:x"], "an aspect ratio W:H (16:9)")])
+def test_outpaint_aspect_ratio_errors(weights, clip, tmp_path, args, text):
+    r = run(["outpaint", str(clip), *args, "-o", str(tmp_path / "o.mp4")], weights, expect=2)
+    assert text in r.output and not (tmp_path / "o.mp4").exists(), r.output
+
+
 def test_inpaint_modes_keep_pixels_outside_the_hole(weights, clip, tmp_path):
     src = read_frames(clip)
     res = run(["inpaint", str(clip), "--lossless", "-o", str(tmp_path / "c.mp4")], weights)
