@@ -531,19 +531,22 @@ def check_outpaint(mode: str, track) -> None:
         read_track(track, "--track")  # a missing or malformed file: one line before any work
 
 
-def canvas_size(mode: str, W: int, H: int, size: tuple[int, int] | Fraction | None) -> tuple[int, int]:
+def canvas_size(mode: str, W: int, H: int, size: tuple[int, int] | Fraction | None,
+                sample_aspect: Fraction | None = None) -> tuple[int, int]:
     """The outpainting canvas (Wc, Hc) for a W x H input: `size` in pixels, or an aspect ratio
-    (Fraction W/H) the canvas grows to from the input (sideways for vertical and dynamic, up and
-    down for horizontal, whichever side needs it for central; even sizes, as 4:2:0 video holds),
-    or the mode's default (SPEC geometry: central 2W x 2H, vertical and dynamic 2W x H, horizontal
-    W x 2H)."""
+    (Fraction W/H, as shown: pixels of `sample_aspect` are not square) the canvas grows to from the
+    input (sideways for vertical and dynamic, up and down for horizontal, whichever side needs it
+    for central; even sizes, as 4:2:0 video holds), or the mode's default (SPEC geometry: central
+    2W x 2H, vertical and dynamic 2W x H, horizontal W x 2H)."""
     if isinstance(size, Fraction):
         even = lambda v: max(2 * round(v / 2), 2)  # noqa: E731
+        pixels = size / (sample_aspect or 1)  # the canvas's width / height in pixels (a DVD's 720x480 shows 16:9)
         grows = {"vertical": "width", "dynamic": "width", "horizontal": "height"}.get(
-            mode, "width" if Fraction(W, H) < size else "height")
-        Wc, Hc = (max(even(H * size), W), H) if grows == "width" else (W, max(even(W / size), H))
+            mode, "width" if Fraction(W, H) < pixels else "height")
+        Wc, Hc = (max(even(H * pixels), W), H) if grows == "width" else (W, max(even(W / pixels), H))
         if (Wc, Hc) == (W, H):
-            named = f"--size {size.numerator}:{size.denominator}: the {W}x{H} input"
+            named = f"--size {size.numerator}:{size.denominator}: the {W}x{H} input" + \
+                (f" (shown with pixel aspect {sample_aspect})" if sample_aspect and sample_aspect != 1 else "")
             if mode == "central":
                 raise UsageError(f"{named} has that shape already: nothing to outpaint")
             other = "horizontal" if grows == "width" else "vertical"
@@ -569,7 +572,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
     check_outpaint(mode, track)
     info = open_input(m, src, span)
     H, W = info.height, info.width
-    Wc, Hc = canvas_size(mode, W, H, size)
+    Wc, Hc = canvas_size(mode, W, H, size, info.sample_aspect)
     rows = read_track(track, "--track") if track else None
     n = 1 if info.is_image else count_frames(info)
     xs = [int(round(v)) for v in torch.linspace(0, Wc - W, n).tolist()]

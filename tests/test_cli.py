@@ -285,6 +285,17 @@ def test_outpaint_to_an_aspect_ratio(weights, tmp_path, mode, aspect, size, plac
     assert np.array_equal(read_frames(out)[:, y:y + 32, x:x + 48], read_frames(src)), f"{mode} {aspect}: known pixels changed"
 
 
+def test_outpaint_aspect_ratio_is_as_shown():
+    """A DVD's 720x480 of 32:27 pixels shows 16:9 already (its pixels, 3:2, do not): 21:9 as shown
+    is 944 pixels wide, not 1120; 4:3 DVD pixels (8:9) show 16:9 at 960x480."""
+    from magvit_cli.errors import UsageError
+    from magvit_cli.runners import canvas_size
+    assert canvas_size("central", 720, 480, Fraction(21, 9), Fraction(32, 27)) == (944, 480)
+    assert canvas_size("vertical", 720, 480, Fraction(16, 9), Fraction(8, 9)) == (960, 480)
+    with pytest.raises(UsageError, match="shown with pixel aspect 32/27"):
+        canvas_size("central", 720, 480, Fraction(16, 9), Fraction(32, 27))
+
+
 @pytest.mark.parametrize("args,text", [(["--mode", "horizontal", "--size", "16:9"], "the 48x32 input is already that tall or more "
                                         "(its horizontal mode grows the height; --mode vertical or central grows the other side)"),
                                        (["--size", "3:2"], "the 48x32 input has that shape already"), (["--size", "16:x"], "an aspect ratio W:H (16:9)")])
