@@ -407,8 +407,15 @@ def check_input(path: str | Path) -> None:
         hint = sequence_hint(path) if is_wildcard(path.name) else ""
         raise UsageError(f"{path}: no such file" + (" (a wildcard is not expanded here)" + hint if hint else ""))
     if path.is_dir():
-        media = [f for f in path.iterdir() if f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith(".")]
+        media = sorted(f for f in path.iterdir() if f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith("."))
         hint = f"; it holds {len(media)} video{'s' * (len(media) != 1)} or images: give them as {path / '*'}" if media else ""
+        runs: dict[tuple, list[Path]] = {}  # numbered images by what is around the number
+        for f in media:
+            if f.suffix.lower() in IMAGE_SUFFIXES and (m := _NUMBERED.fullmatch(f.name)):
+                runs.setdefault((m.group(1), m.group(3)), []).append(f)
+        pattern = sequence_pattern(max(runs.values(), key=len)[0]) if runs else None
+        if pattern:  # a render's or ffmpeg's frames: one video, not each frame a photo
+            hint = f"; its numbered images are one video, given by their pattern, quoted: '{pattern}' (each file on its own: {path / '*'})"
         raise UsageError(f"{path}: is a directory, expected a video or image file{hint}")
     if not os.access(path, os.R_OK):
         raise UsageError(f"{path}: permission denied (not readable by this user)")

@@ -107,13 +107,16 @@ def test_truncated_mp4_is_clean(weights, good, tmp_path, cut):
     # a folder of clips: how to give them (the shell's *), hidden and other files not counted
     (lambda p: (p.mkdir(), *(p.joinpath(n).write_bytes(b"x") for n in ("a.mp4", "b.JPG", ".c.mp4", "d.txt"))),
      "is a directory, expected a video or image file; it holds 2 videos or images: give them as"),
+    # a folder of numbered frames (a render's, ffmpeg's) is one video: its pattern (each frame was taken for a photo)
+    (lambda p: (p.mkdir(), *(p.joinpath(n).write_bytes(b"x") for n in ("f_001.png", "f_002.png", "f_003.png", "f_001.outpaint.png"))),
+     "its numbered images are one video, given by their pattern, quoted: '{bad}/f_%03d.png' (each file on its own: {bad}/*)"),
     (lambda p: p.write_bytes(b""), "file is empty"),
     (lambda p: p.write_text("this is text"), "not a readable video"),
 ])
 def test_bad_files(weights, tmp_path, maker, text):
     bad = tmp_path / "bad.mp4"
     maker(bad)
-    one_line_error(cli(["interpolate", str(bad), "-o", str(tmp_path / "o.mp4")], weights), 2, text)
+    one_line_error(cli(["interpolate", str(bad), "-o", str(tmp_path / "o.mp4")], weights), 2, text.format(bad=bad))
 
 
 @pytest.mark.parametrize("url,how", [("https://example.com/clip.mp4", "| magvit COMMAND - -o OUT"),
