@@ -1732,12 +1732,15 @@ class VideoWriter:
         held, encoder = AUDIO_CODECS.get(self.path.suffix.lower(), (self.out.supported_codecs, self.out.default_audio_codec))
         for src, source in _sources(self.audio_from, "audio"):
             a = source.codec_context
-            if a is None or (a.name not in held and encoder is None):
+            # held by its decoder's name or its codec's: MP3 decodes with "mp3float" (and was re-encoded, to AAC
+            # in an .mp4, for that), DTS with "dca"
+            kind = a and next((n for n in (a.name, a.codec.canonical_name) if n in held), None)
+            if a is None or (kind is None and encoder is None):
                 src.close()
-            elif a.name in held and self.stretch == 1 and _muxes(self.out.format.name, source):
+            elif kind and self.stretch == 1 and _muxes(self.out.format.name, source):
                 self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
             else:  # re-encoded (slow motion: stretched) in its own codec where the type holds it, else the type's
-                names, layout = [n for n in (a.name if a.name in held else None, encoder) if n], _layout(a)
+                names, layout = [n for n in (kind, encoder) if n], _layout(a)
                 name, rate, layout = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, layout))),
                                           (encoder or a.name, a.sample_rate, layout))  # none opens: the muxer's error names it
                 target = self.out.add_stream(name, rate=rate)

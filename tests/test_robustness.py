@@ -2013,6 +2013,24 @@ def test_audio_a_mov_or_avi_cannot_hold_is_re_encoded(weights, tmp_path, codec, 
     assert abs(heard - 0.4) < 0.08, f"{heard:.2f} s of 0.4 s of audio"
 
 
+@pytest.mark.parametrize("codec,out", [("libmp3lame", "o.mp4"), ("libmp3lame", "o.mov"), ("libmp3lame", "o.avi"), ("dca", "o.mkv")])
+def test_audio_the_output_holds_is_copied_whatever_its_decoder_is_called(weights, tmp_path, codec, out):
+    """MP3 decodes with FFmpeg's "mp3float" and DTS with "dca": the codec was looked up by the
+    decoder's name, so an .mp4 or .mov (which hold MP3) re-encoded it to AAC, an .avi MP3 to MP3
+    again, a .mkv DTS to AC-3 (a lossy generation each). The packets now go over as they are."""
+    src = tmp_path / "in.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4:sample_rate=48000",
+           "-ac", "2", "-c:v", "libx264", "-c:a", codec, "-strict", "-2", str(src))
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, f"{codec} into {out}: {r.output}"
+
+    def packets(path):
+        with av.open(str(path)) as c:
+            return [bytes(p) for p in c.demux(audio=0) if p.size]
+    sent, got = packets(src), packets(tmp_path / out)
+    assert got == sent, f"{codec} into {out}: {len(got)} audio packets, {sum(a == b for a, b in zip(got, sent))} of {len(sent)} as they were"
+
+
 def test_a_track_the_muxer_refuses_fails_the_run_before_any_work(weights, tmp_path, monkeypatch):
     """The output's header is written when it opens, not with the first frame's packet: a track the
     muxer refuses (here Opus into .mov, as if the writer took it for held) fails the run in one line
