@@ -258,7 +258,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         raise UsageError("use either -o/--output or --out-dir")
     elif output.is_dir():
         raise UsageError(f"-o {output} is a folder: use --out-dir {output}, or name the output file")
-    if src.exists() and output.resolve() == src.resolve():
+    if src.exists() and (output.resolve() == src.resolve() or output.exists() and os.path.samefile(output, src)):
+        # samefile: another name of it too (a hard link; CLIP.MP4 for clip.mp4 where names ignore case: macOS, Windows)
         raise UsageError(f"output {output} is the input file; choose another -o")
     refuse_overwrite(output, force, " (--skip-existing: leave that input)")
     if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():

@@ -1,5 +1,6 @@
 """The magvit command line on small generated videos with tiny random weights."""
 import json
+import os
 import re
 from pathlib import Path
 from fractions import Fraction
@@ -456,6 +457,11 @@ def test_errors_are_one_line_with_exit_codes(weights, clip, tmp_path):
     assert "--factor" in r.output
     r = run(["interpolate", str(clip), "-o", str(clip)], weights, expect=2)
     assert "is the input" in r.output
+    # another name of the input (a hard link here; CLIP.MP4 for clip.mp4 where names ignore case) is it too, --force or not
+    os.link(clip, tmp_path / "same.mp4")
+    r = run(["interpolate", str(clip), "-o", str(tmp_path / "same.mp4"), "--force"], weights, expect=2)
+    assert "is the input" in r.output and (tmp_path / "same.mp4").samefile(clip), r.output
+    (tmp_path / "same.mp4").unlink()
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
     r = run(["interpolate", str(clip), "-o", str(existing)], weights, expect=2)
