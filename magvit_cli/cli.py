@@ -363,7 +363,7 @@ def _seed(value: int) -> int:
 
 
 SeedOpt = typer.Option(0, "--seed", callback=_seed, help="Random seed: the same seed gives the same output.")
-CrfOpt = typer.Option(18, "--crf", help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6).")
+CrfOpt = typer.Option(None, "--crf", show_default=False, help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6). Default: 18; not with --lossless.")
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
     "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ; HQX for 10-bit input), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
     "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))
@@ -587,6 +587,9 @@ def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=No
 
 
 def _write(crf, codec, lossless, no_audio, preset=None) -> runners.WriteOptions:
+    if crf is not None and lossless:  # it was ignored without a word
+        raise UsageError("give --lossless or --crf, not both: --lossless stores every pixel exactly, whatever the --crf")
+    crf = 18 if crf is None else crf
     if not 0 <= crf <= 51:
         raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
     return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio, preset=preset)
@@ -600,7 +603,7 @@ TASK_OPTIONS = [
     ("weights", Optional[str], WeightsOpt), ("device", str, DeviceOpt), ("precision", str, PrecisionOpt),
     ("steps", int, StepsOpt), ("temperature", Optional[float], TempOpt), ("guidance", float, GuidanceOpt),
     ("seed", int, SeedOpt), ("residual", Optional[bool], PlainOpt), ("soft", Optional[bool], SoftOpt),
-    ("refine", Optional[int], TaskRefineOpt), ("crf", int, CrfOpt), ("codec", Optional[str], CodecOpt), ("preset", Optional[str], PresetOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
+    ("refine", Optional[int], TaskRefineOpt), ("crf", Optional[int], CrfOpt), ("codec", Optional[str], CodecOpt), ("preset", Optional[str], PresetOpt), ("lossless", bool, LosslessOpt), ("no_audio", bool, NoAudioOpt),
     ("input_fps", Optional[str], InputFpsOpt), ("start", Optional[str], StartOpt), ("end", Optional[str], EndOpt),
     ("quiet", bool, QuietOpt), ("json_", bool, JsonOpt)]
 
@@ -761,7 +764,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", callback=_finite, help="Classifier-free guidance scale (0 = off)."),
-             seed: int = SeedOpt, crf: int = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt,
+             seed: int = SeedOpt, crf: Optional[int] = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt,
              lossless: bool = LosslessOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Class-conditional generation (CG): a new clip at the model's working size."""
@@ -788,7 +791,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
 def reconstruct(inputs: List[Path] = Inputs,
                 output: Optional[Path] = OutputOpt, out_dir: Optional[Path] = OutDirOpt, force: bool = ForceOpt,
                 skip_existing: bool = SkipOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
-                crf: int = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt, lossless: bool = LosslessOpt,
+                crf: Optional[int] = CrfOpt, codec: Optional[str] = CodecOpt, preset: Optional[str] = PresetOpt, lossless: bool = LosslessOpt,
                 no_audio: bool = NoAudioOpt,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):

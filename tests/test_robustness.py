@@ -1334,7 +1334,8 @@ def test_option_errors_come_before_the_model_loads(tmp_path, good):
                        (["inpaint", "--steps", "0"], "--steps must be 1 to 4096, got 0"),
                        (["inpaint", "--temperature", "-1"], "--temperature must be >= 0"),
                        (["inpaint", "--crf", "99"], "--crf must be 0"),
-                       (["reconstruct", "--crf", "-1"], "--crf must be 0")]:
+                       (["reconstruct", "--crf", "-1"], "--crf must be 0"),
+                       (["interpolate", "--lossless", "--crf", "10"], "give --lossless or --crf, not both")]:  # --crf was ignored
         one_line_error(cli([args[0], str(good), *args[1:], "-o", str(tmp_path / "o.mp4")], missing), 2, text)
     one_line_error(cli(["generate", "--class", "a", "--frames", "0", "-o", str(tmp_path / "g.mp4")], missing), 2, "--frames")
     assert not any(tmp_path.iterdir())
