@@ -363,7 +363,7 @@ def _seed(value: int) -> int:
 
 
 SeedOpt = typer.Option(0, "--seed", callback=_seed, help="Random seed: the same seed gives the same output.")
-CrfOpt = typer.Option(None, "--crf", show_default=False, help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6). Default: 18; not with --lossless.")
+CrfOpt = typer.Option(None, "--crf", show_default=False, help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6; an animated WebP quality 100 - crf). Default: 18; not with --lossless.")
 CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
     "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ; HQX for 10-bit input), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
     "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))

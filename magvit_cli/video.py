@@ -748,7 +748,8 @@ def probe(path: str | Path) -> VideoInfo:
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
             alpha = any(c.is_alpha for c in first.format.components)
-            if alpha and s.codec_context.name == "gif":  # GIF decodes to BGRA always: transparent only where a pixel is
+            if alpha and (s.codec_context.name == "gif" or path.suffix.lower() == ".webp"):
+                # GIF and animated WebP decode with alpha always: transparent only where a pixel is
                 alpha = bool((first.to_ndarray(format="bgra")[..., 3] < 255).any())
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
@@ -978,6 +979,25 @@ def _demuxed(path: Path) -> _Demuxed | None:
             # it ends after the last frame (one muxed with B-frames at a varying rate can end before)
             end = told
         return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
+
+
+def _end_animation_at(path: Path, end_ms: int) -> None:
+    """Make an animated WebP end at `end_ms` by how long it shows its last frame (its last ANMF
+    chunk's 24-bit duration, in milliseconds: the WebP container's layout). The last frame may
+    stand for several (the encoder merges repeats, as a held end), so its start is the sum of the
+    frames' durations before it."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        at, spots = 12, []  # past 'RIFF' size 'WEBP'
+        while at + 8 <= len(data):
+            tag, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+            if tag == b"ANMF":  # X, Y, width - 1, height - 1 (3 bytes each), then the duration
+                spots.append(at + 8 + 12)
+            at += 8 + size + (size & 1)
+        if spots:
+            start = sum(int.from_bytes(data[k:k + 3], "little") for k in spots[:-1])
+            f.seek(spots[-1])
+            f.write(min(max(end_ms - start, 1), 2**24 - 1).to_bytes(3, "little"))
 
 
 def _sane_dts(pts: int | None, dts: int | None, last: int | None) -> int | None:
@@ -1217,6 +1237,7 @@ def _palette_graph(width: int, height: int, time_base: Fraction) -> "av.filter.G
 _TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
 VFR_TIME_BASE = Fraction(1, 90000)
 GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
+WEBP_TIME_BASE = Fraction(1, 1000)  # an animated WebP frame's duration is in milliseconds
 # The shortest delay browsers honour: they show a frame of 1 cs (or 0) for 10 cs, so a 60 fps GIF
 # played at a fraction of its speed. A frame due sooner after the last one is shown that much
 # later, or left out where that is more than half of it late (50 fps at most; 60 fps keeps 5 of 6).
@@ -1558,8 +1579,12 @@ class VideoWriter:
         self.subtitles_from = Path(subtitles_from) if subtitles_from else None
         self.attachments_from = Path(attachments_from) if attachments_from else None
         self.container = container = CONTAINERS.get(self.path.suffix.lower())  # None: an image or a sequence
-        # each frame at its own time: the timed containers, and a .gif (in GIF_TIME_BASE, through the palette graph)
-        timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif"
+        # a .webp: a still, or an animated WebP once a second frame comes (_to_animation)
+        self.webp = self.path.suffix.lower() == ".webp" and not is_sequence(self.path)
+        self.held = None  # .webp: its first frame, until the second (or the end) says which
+        # each frame at its own time: the timed containers, a .gif (in GIF_TIME_BASE, through the palette
+        # graph) and an animated .webp (in milliseconds)
+        timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif" or self.webp
         self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given; a GIF's: GIF_TIME_BASE)
         self.shown: dict[int, int] = {}  # times given: a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate)
@@ -1616,13 +1641,10 @@ class VideoWriter:
         self.tracks: list[_Track] = []  # the audio and subtitle streams carried over, in the input's order
         self.covers: list[tuple["av.stream.Stream", bytes]] = []  # .mp4: the cover pictures' streams and data, muxed after the header
         self.palette = None  # GIF: the filter graph that gives each frame its palette
+        if self.webp:  # opened by its second frame (an animation) or its end (a still)
+            return
         if self.is_image:
-            encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
-            self.out = av.open(str(self.tmp), "w", format="image2")
-            self.stream = self.out.add_stream(encoder)
-            self.stream.pix_fmt = deep if self.deep else eight
-            self.stream.width, self.stream.height = self.width, self.height
-            self._tag_aspect()
+            self._open_image()
             return
         fast = self.container in _FASTSTART
         self.out = av.open(str(self.tmp), "w", options={"movflags": "+faststart"} if fast else None)
@@ -1726,6 +1748,36 @@ class VideoWriter:
                 elif self.warn is not None and k == 0 and self.container != "gif":
                     self.warn(f"{self.path}: the input's cover picture is left out: {self.path.suffix} does not hold one; .mp4 and .mkv do")
 
+    def _open_image(self):
+        encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
+        self.out = av.open(str(self.tmp), "w", format="image2")
+        self.stream = self.out.add_stream(encoder)
+        self.stream.pix_fmt = deep if self.deep else eight
+        self.stream.width, self.stream.height = self.width, self.height
+        if self.lossless and encoder == "libwebp":  # RGB: every pixel as it is (4:2:0 would lose colour)
+            self.stream.pix_fmt, self.stream.options = "bgra", {"lossless": "1"}
+        self._tag_aspect()
+
+    def _to_animation(self):
+        """A .webp given a second frame: an animated WebP (as browsers and chat apps play, looping),
+        each frame at its time in milliseconds; lossy at quality 100 - crf (18: 82), or --lossless."""
+        self.is_image = False
+        self.out = av.open(str(self.tmp), "w", format="webp", options={"loop": "0"})  # the muxer's default plays once
+        self.stream = self.out.add_stream("libwebp_anim", rate=self.fps)
+        self.stream.width, self.stream.height = self.width, self.height
+        self.stream.pix_fmt = "bgra" if self.lossless else "yuv420p"  # lossless: RGB, every pixel as it is
+        self.stream.codec_context.time_base = WEBP_TIME_BASE
+        self.stream.options = {"lossless": "1"} if self.lossless else {"quality": str(max(0, 100 - self.crf))}
+        held, self.held = self.held, None
+        self._encode_webp(held, 0)
+
+    def _encode_webp(self, frame, index: int):
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        due = round(Fraction(self.times(index) if self.times is not None else index / self.fps) / WEBP_TIME_BASE)
+        self.last_pts = vf.pts = max(due, self.last_pts + 1)
+        vf.time_base = WEBP_TIME_BASE
+        self._encode_frames([vf])
+
     def _open_audio(self):
         """One output stream per audio stream of the source: a copy, or a re-encoding where the
         type does not hold its codec (AUDIO_CODECS); none where the type holds no audio."""
@@ -1804,7 +1856,7 @@ class VideoWriter:
     def write(self, frame: np.ndarray):
         """One (H, W, 3) RGB frame: uint8, uint16 for a `deep` writer."""
         check_interrupt()
-        if self.is_image and self.frames == 1:
+        if self.is_image and self.frames == 1 and not self.webp:
             raise UsageError(f"{self.path} holds one image and the output has more frames: write a video, "
                              f"or one image per frame with a sequence like {sequence_stem(self.path)}_%04d{self.path.suffix}")
         if frame.shape != (self.height, self.width, 3) or frame.dtype != (np.uint16 if self.deep else np.uint8):
@@ -1822,6 +1874,14 @@ class VideoWriter:
             with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height, deep=self.deep,
                              sample_aspect=self.sample_aspect) as w:
                 w.write(frame)
+            return
+        if self.webp:  # held until the next frame says it is an animation
+            if self.frames == 0:
+                self.held = frame
+                return
+            if self.frames == 1:
+                self._to_animation()
+            self._encode_webp(frame, self.frames)
             return
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb48le" if self.deep else "rgb24")
         if self.convert is not None:
@@ -1903,6 +1963,11 @@ class VideoWriter:
             t.container, t.source, t.target)
 
     def _finish(self):
+        if self.webp and self.is_image:  # one frame (or none) came: a still WebP
+            self.webp, held, self.held = False, self.held, None
+            self._open_image()
+            if held is not None:
+                self._encode(held)
         if self.palette is not None:
             self._encode_frames(self._through_palette(None))
             if self.dropped and self.warn is not None:
@@ -1914,6 +1979,9 @@ class VideoWriter:
         for t in self.tracks:
             t.container.close()
         self.out.close()
+        if self.webp and self.frames > 1:  # the encoder gives the last frame the average frame's time
+            end = Fraction(self.times(self.frames) if self.times is not None else self.frames / self.fps)
+            _end_animation_at(self.tmp, round(end / WEBP_TIME_BASE))
 
     def _reencoded(self, container, source, target) -> Iterator["av.Packet"]:
         """The audio of `source` decoded and encoded for `target`, at its time on the output's

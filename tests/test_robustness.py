@@ -1371,6 +1371,52 @@ def test_gif_gives_each_frame_its_palette(tmp_path):
     assert probe(tmp_path / "o.gif").fps == 10
 
 
+def _webp_durations(path) -> tuple[int, list[int]]:
+    """An animated WebP's loop count (ANIM chunk) and its frames' durations in ms (ANMF chunks)."""
+    data, at, loops, durations = Path(path).read_bytes(), 12, None, []
+    while at + 8 <= len(data):
+        tag, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        if tag == b"ANIM":
+            loops = int.from_bytes(data[at + 12:at + 14], "little")
+        elif tag == b"ANMF":
+            durations.append(int.from_bytes(data[at + 20:at + 23], "little"))
+        at += 8 + size + (size & 1)
+    return loops, durations
+
+
+def test_webp_output_of_a_video_is_an_animated_webp(weights, tmp_path):
+    """-o clip.webp for a video: an animated WebP that loops, each frame at its time (a varying
+    rate's own, and the last frame until the input's end; the encoder gave it the average frame's
+    time); it was refused ("holds one image"). A photo's .webp stays a still."""
+    from magvit_cli.video import _animated_webp
+    src = make_video(tmp_path / "in.mp4", frames=6, width=48, height=32, fps=10)
+    r = cli(["reconstruct", str(src), "-o", str(tmp_path / "o.webp")], weights)
+    assert r.exit_code == 0, r.output
+    loops, durations = _webp_durations(tmp_path / "o.webp")
+    assert _animated_webp(tmp_path / "o.webp") and loops == 0, f"animated: {_animated_webp(tmp_path / 'o.webp')}, loops {loops}"
+    assert durations == [100] * 6, f"frame durations {durations} ms, 6 x 100 expected"
+    assert read_frames(tmp_path / "o.webp").shape == (6, 32, 48, 3), read_frames(tmp_path / "o.webp").shape
+    # a varying rate: 100 ms, then 300 ms, the last frame held until the input's end (its packet's 200 ms)
+    pts = [0, 100, 200, 500, 800]
+    vfr = encode_frames(tmp_path / "vfr.mkv", [np.full((32, 48, 3), 40 * i, np.uint8) for i in range(5)], rate=10, pts_ms=pts)
+    with av.open(str(vfr)) as c:
+        last = round(1000 * float(next(p for p in reversed(list(c.demux(video=0))) if p.size).duration * Fraction(1, 1000)))
+    r = cli(["reconstruct", str(vfr), "-o", str(tmp_path / "v.webp")], weights)
+    assert r.exit_code == 0, r.output
+    assert _webp_durations(tmp_path / "v.webp")[1] == [100, 100, 300, 300, last], _webp_durations(tmp_path / "v.webp")
+    # --lossless: every pixel as written
+    r = cli(["reconstruct", str(src), "--lossless", "-o", str(tmp_path / "l.webp"), "--json"], weights)
+    assert r.exit_code == 0, r.output
+    made = read_frames(tmp_path / "l.webp")
+    r = cli(["reconstruct", str(src), "--lossless", "-o", str(tmp_path / "l.mkv")], weights)
+    assert np.array_equal(made, read_frames(tmp_path / "l.mkv")), "lossless WebP frames differ from the lossless video's"
+    photo = tmp_path / "p.png"
+    with VideoWriter(photo, 1, 48, 32) as w:
+        w.write(read_frames(src)[0])
+    r = cli(["outpaint", str(photo), "-o", str(tmp_path / "p.webp")], weights)
+    assert r.exit_code == 0 and not _animated_webp(tmp_path / "p.webp") and probe(tmp_path / "p.webp").is_image, r.output
+
+
 @pytest.mark.parametrize("fps,kept", [(50, 12), (60, 10), (Fraction(60000, 1001), 10), (100, 7), (30, 12)])
 def test_gif_frames_never_show_shorter_than_browsers_honour(tmp_path, fps, kept):
     """Browsers show a GIF frame of under 2 cs for 10 cs: a 60 fps GIF (a 30 fps one interpolated
