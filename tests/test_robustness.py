@@ -1396,6 +1396,7 @@ def test_webp_output_of_a_video_is_an_animated_webp(weights, tmp_path):
     assert _animated_webp(tmp_path / "o.webp") and loops == 0, f"animated: {_animated_webp(tmp_path / 'o.webp')}, loops {loops}"
     assert durations == [100] * 6, f"frame durations {durations} ms, 6 x 100 expected"
     assert read_frames(tmp_path / "o.webp").shape == (6, 32, 48, 3), read_frames(tmp_path / "o.webp").shape
+    assert not probe(tmp_path / "o.webp").alpha, "an opaque animated WebP was named as having alpha (it decodes with it)"
     # a varying rate: 100 ms, then 300 ms, the last frame held until the input's end (its packet's 200 ms)
     pts = [0, 100, 200, 500, 800]
     vfr = encode_frames(tmp_path / "vfr.mkv", [np.full((32, 48, 3), 40 * i, np.uint8) for i in range(5)], rate=10, pts_ms=pts)
