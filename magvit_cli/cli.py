@@ -258,13 +258,21 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         raise UsageError("use either -o/--output or --out-dir")
     elif output.is_dir():
         raise UsageError(f"-o {output} is a folder: use --out-dir {output}, or name the output file")
-    if src.exists() and (output.resolve() == src.resolve() or output.exists() and os.path.samefile(output, src)):
+    if src.exists() and (output.resolve() == src.resolve() or _same_file(output, src)):
         # samefile: another name of it too (a hard link; CLIP.MP4 for clip.mp4 where names ignore case: macOS, Windows)
         raise UsageError(f"output {output} is the input file; choose another -o")
     refuse_overwrite(output, force, " (--skip-existing: leave that input)")
     if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input sequence; choose another -o")
     return output
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two names are one file; False where either is not there (or cannot be: a name too long)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def refuse_overwrite(output: Path, force: bool, more: str = "") -> None:
