@@ -981,11 +981,11 @@ def _demuxed(path: Path) -> _Demuxed | None:
         return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
 
 
-def _end_animation_at(path: Path, end_ms: int) -> None:
+def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> None:
     """Make an animated WebP end at `end_ms` by how long it shows its last frame (its last ANMF
-    chunk's 24-bit duration, in milliseconds: the WebP container's layout). The last frame may
-    stand for several (the encoder merges repeats, as a held end), so its start is the sum of the
-    frames' durations before it."""
+    chunk's 24-bit duration, in milliseconds: the WebP container's layout), `least` ms at least.
+    The last frame may stand for several (the encoder merges repeats, as a held end), so its
+    start is the sum of the frames' durations before it."""
     with open(path, "r+b") as f:
         data = f.read()
         at, spots = 12, []  # past 'RIFF' size 'WEBP'
@@ -997,7 +997,7 @@ def _end_animation_at(path: Path, end_ms: int) -> None:
         if spots:
             start = sum(int.from_bytes(data[k:k + 3], "little") for k in spots[:-1])
             f.seek(spots[-1])
-            f.write(min(max(end_ms - start, 1), 2**24 - 1).to_bytes(3, "little"))
+            f.write(min(max(end_ms - start, least), 2**24 - 1).to_bytes(3, "little"))
 
 
 def _sane_dts(pts: int | None, dts: int | None, last: int | None) -> int | None:
@@ -1238,6 +1238,7 @@ _TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
 VFR_TIME_BASE = Fraction(1, 90000)
 GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
 WEBP_TIME_BASE = Fraction(1, 1000)  # an animated WebP frame's duration is in milliseconds
+WEBP_MIN_DELAY = 11  # browsers (and Android's decoders) show a WebP frame of 10 ms or less for 100 ms
 # The shortest delay browsers honour: they show a frame of 1 cs (or 0) for 10 cs, so a 60 fps GIF
 # played at a fraction of its speed. A frame due sooner after the last one is shown that much
 # later, or left out where that is more than half of it late (50 fps at most; 60 fps keeps 5 of 6).
@@ -1588,7 +1589,7 @@ class VideoWriter:
         self.times = times if timed else None
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given; a GIF's: GIF_TIME_BASE)
         self.shown: dict[int, int] = {}  # times given: a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate)
-        self.dropped = 0  # GIF: frames left out, due under GIF_MIN_DELAY after the last one
+        self.dropped = 0  # GIF, WebP: frames left out, due too soon after the last one (_shown_at)
         self.last_dts = None  # the last video packet's decode time, in the encoder's time base (_sane_dts)
         self.warn = warn
         # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
@@ -1772,11 +1773,11 @@ class VideoWriter:
         self._encode_webp(held, 0)
 
     def _encode_webp(self, frame, index: int):
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        due = round(Fraction(self.times(index) if self.times is not None else index / self.fps) / WEBP_TIME_BASE)
-        self.last_pts = vf.pts = max(due, self.last_pts + 1)
-        vf.time_base = WEBP_TIME_BASE
-        self._encode_frames([vf])
+        pts = self._shown_at(index, WEBP_TIME_BASE, WEBP_MIN_DELAY)
+        if pts is not None:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts, vf.time_base = pts, WEBP_TIME_BASE
+            self._encode_frames([vf])
 
     def _open_audio(self):
         """One output stream per audio stream of the source: a copy, or a re-encoding where the
@@ -1897,14 +1898,24 @@ class VideoWriter:
     def _through_palette(self, vf: "av.VideoFrame | None") -> list:
         """Push a frame (None: the end) through the palette graph; the frames it gives back."""
         if vf is not None:  # at its time in the GIF's centiseconds (its own where the rate varies), kept through the graph
-            due = Fraction(self.times(self.frames) if self.times is not None else self.frames / self.fps) / GIF_TIME_BASE
-            pts = round(due) if self.last_pts < 0 else max(round(due), self.last_pts + GIF_MIN_DELAY)
-            if pts - due > GIF_MIN_DELAY / 2:  # it would come late by more than that: left out (browsers
-                self.dropped += 1  # would show it 0.1 s, slowing the animation)
+            pts = self._shown_at(self.frames, GIF_TIME_BASE, GIF_MIN_DELAY)
+            if pts is None:
                 return []
-            self.last_pts = vf.pts = pts
-            vf.time_base = GIF_TIME_BASE
+            vf.pts, vf.time_base = pts, GIF_TIME_BASE
         return _pushed(self.palette, vf)
+
+    def _shown_at(self, index: int, tick: Fraction, least: int) -> int | None:
+        """When an animated image (GIF, WebP) shows frame `index`, in `tick`s: at its time (its own
+        where the rate varies), but no sooner than `least` ticks after the last frame (browsers show
+        a shorter frame for 0.1 s, slowing the animation); None: left out, as it would come more
+        than half of that late (counted in `dropped`)."""
+        due = Fraction(self.times(index) if self.times is not None else index / self.fps) / tick
+        pts = round(due) if self.last_pts < 0 else max(round(due), self.last_pts + least)
+        if pts - due > Fraction(least, 2):
+            self.dropped += 1
+            return None
+        self.last_pts = pts
+        return pts
 
     def _encode_frames(self, frames: list):
         for vf in frames:
@@ -1970,9 +1981,10 @@ class VideoWriter:
                 self._encode(held)
         if self.palette is not None:
             self._encode_frames(self._through_palette(None))
-            if self.dropped and self.warn is not None:
-                self.warn(f"{self.path}: {self.dropped} of {self.frames} frames left out: a GIF frame shows for "
-                          f"{float(GIF_MIN_DELAY * GIF_TIME_BASE):.2f} s at least (browsers slow shorter ones to 0.1 s), 50 fps at most; a video output keeps them all")
+        if self.dropped and self.warn is not None:
+            kind, least = ("GIF", GIF_MIN_DELAY * GIF_TIME_BASE) if self.palette is not None else ("WebP", WEBP_MIN_DELAY * WEBP_TIME_BASE)
+            self.warn(f"{self.path}: {self.dropped} of {self.frames} frames left out: a {kind} frame shows for {float(least):g} s "
+                      f"at least (browsers slow shorter ones to 0.1 s), {int(1 / least)} fps at most; a video output keeps them all")
         for pkt in self.stream.encode():
             self._mux_video(pkt)
         self._carry(None)
@@ -1981,7 +1993,7 @@ class VideoWriter:
         self.out.close()
         if self.webp and self.frames > 1:  # the encoder gives the last frame the average frame's time
             end = Fraction(self.times(self.frames) if self.times is not None else self.frames / self.fps)
-            _end_animation_at(self.tmp, round(end / WEBP_TIME_BASE))
+            _end_animation_at(self.tmp, round(end / WEBP_TIME_BASE), WEBP_MIN_DELAY)
 
     def _reencoded(self, container, source, target) -> Iterator["av.Packet"]:
         """The audio of `source` decoded and encoded for `target`, at its time on the output's

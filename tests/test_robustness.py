@@ -1418,6 +1418,22 @@ def test_webp_output_of_a_video_is_an_animated_webp(weights, tmp_path):
     assert r.exit_code == 0 and not _animated_webp(tmp_path / "p.webp") and probe(tmp_path / "p.webp").is_image, r.output
 
 
+@pytest.mark.parametrize("fps,kept", [(120, 9), (90, 12), (60, 12)])
+def test_webp_frames_never_show_shorter_than_browsers_honour(tmp_path, fps, kept):
+    """Browsers and Android show a WebP frame of 10 ms or less for 100 ms: a 120 fps animation
+    (8 ms frames) played 12x slower. As for a GIF, frames due under 11 ms after the last one come
+    that much later, or are left out where that is more than 5.5 ms late, with one warning; the
+    last frame too lasts 11 ms at least."""
+    told = []
+    with VideoWriter(tmp_path / "o.webp", fps, 32, 24, warn=told.append) as w:
+        for i in range(12):
+            w.write(np.full((24, 32, 3), 20 * i, np.uint8))
+    durations = _webp_durations(tmp_path / "o.webp")[1]
+    assert len(durations) == kept and min(durations) >= 11, f"{fps} fps: durations {durations} ms"
+    assert -1 <= sum(durations) - 12000 / fps <= 11, f"{sum(durations)} ms for 12 frames at {fps} fps"
+    assert (len(told) == 1 and f"{12 - kept} of 12 frames" in told[0] and "WebP" in told[0]) if kept < 12 else not told, told
+
+
 @pytest.mark.parametrize("fps,kept", [(50, 12), (60, 10), (Fraction(60000, 1001), 10), (100, 7), (30, 12)])
 def test_gif_frames_never_show_shorter_than_browsers_honour(tmp_path, fps, kept):
     """Browsers show a GIF frame of under 2 cs for 10 cs: a 60 fps GIF (a 30 fps one interpolated
