@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import hdr
 from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times, move_into_place,
-                    holds_aspect, iter_frames, iter_info, last_shown, probe, sequence_hint, share, shift_timecode,
+                    holds_aspect, holds_hdr, iter_frames, iter_info, last_shown, probe, sequence_hint, share, shift_timecode,
                     temp_file, timeline, trim)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
@@ -97,12 +98,17 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     times = timeline(frame_times(info), info.fps, per_input, last_shown(info)) if per_input else None
     if slower > 1:
         times = times and (lambda o, base=times: slower * base(o))
+    colour, to_sdr = info.colour, None
+    if hdr.is_hdr(info.colour.trc) and not holds_hdr(dst):  # a phone's HLG video into a GIF looked grey
+        m.warn(f"{dst}: the input is HDR ({'HLG' if info.colour.trc == hdr.HLG else 'PQ'}) and {Path(dst).suffix or 'this output'} "
+               f"holds SDR only: its colours are tone-mapped to SDR (BT.709); .mp4, .mov or .mkv keep the HDR")
+        colour, to_sdr = Colour(), info.colour
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
     return VideoWriter(dst, fps, width, height, **opts.encoding(),
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
-                       colour=info.colour, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
+                       colour=colour, to_sdr=to_sdr, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,
                        attachments_from=info.path if info.tracks.get("attachments") or info.tracks.get("cover") else None, metadata=info.metadata, warn=m.warn,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,

@@ -30,6 +30,7 @@ import av
 from av.subtitles.subtitle import SubtitleSet
 import numpy as np
 
+from . import hdr
 from .errors import MagvitError, UsageError, check_interrupt, interrupt_requested, signals_held
 
 # Image outputs by suffix: the encoder and its pixel formats for 8-bit and for deep frames (None: 8 bits only)
@@ -370,6 +371,12 @@ DEEP_ENCODERS = {
     "dnxhd": ("yuv422p10le", {"profile": "dnxhr_hqx"}),  # DNxHR HQX: the 10-bit 4:2:2 intermediate editors take
     "ffv1": ("yuv420p10le", {}),  # archives (4:4:4 input: yuv444p10le)
 }
+
+
+def holds_hdr(path: str | Path) -> bool:
+    """Whether an output keeps HDR video as it is (its code values and transfer tags): video
+    containers do; a GIF, a WebP or a photo holds SDR only (hdr.to_sdr makes it that)."""
+    return CONTAINERS.get(Path(path).suffix.lower()) not in (None, "gif")
 
 
 def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
@@ -1544,7 +1551,9 @@ class VideoWriter:
     .webm; .avi and .gif hold a steady rate: frames at index / fps there, and where it is None);
     `timecode`: the first frame's SMPTE timecode (shift_timecode), on the video stream (a tmcd
     track in .mp4/.mov, a tag in .mkv);
-    `colour` converts RGB to YUV with that matrix and range and tags the stream with it.
+    `colour` converts RGB to YUV with that matrix and range and tags the stream with it;
+    `to_sdr`: frames are HDR of that colour (PQ, HLG) and the output holds SDR only (holds_hdr):
+    they are tone-mapped (hdr.to_sdr) as they are written.
     `deep`: frames are uint16 (0-65535) and stored at more than 8 bits: 10-bit YUV for H.264 and
     H.265, 16-bit RGB for PNG and TIFF (only where `deep_output` allows). `full_chroma`: H.264/H.265 in
     YUV 4:4:4 (as for odd sizes, which 4:2:0 cannot hold) instead of 4:2:0.
@@ -1560,10 +1569,11 @@ class VideoWriter:
                  metadata: dict | None = None, warn: Callable[[str], None] | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None, stretch: int = 1,
-                 video_tags: dict | None = None):
+                 video_tags: dict | None = None, to_sdr: Colour | None = None):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         self.rotation, self.colour, self.deep = rotation, colour, deep
+        self.to_sdr = to_sdr  # HDR frames of this colour, made SDR as they are written (hdr.to_sdr)
         self.sample_aspect = sample_aspect
         self.span = span  # a trimmed input's video starts at the span's start, the output's 0
         self.stretch = stretch  # slow motion: output time = stretch x input time (from the origin)
@@ -1863,6 +1873,8 @@ class VideoWriter:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != (np.uint16 if self.deep else np.uint8):
             raise ValueError(f"frame {frame.shape} {frame.dtype} does not match output {self.height}x{self.width} "
                              f"{'uint16' if self.deep else 'uint8'}")
+        if self.to_sdr is not None:
+            frame = hdr.to_sdr(frame, self.to_sdr.trc, self.to_sdr.primaries)
         if self.clock is not None:
             with self.clock("encode video"):
                 self._encode(frame)

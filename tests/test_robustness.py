@@ -1371,6 +1371,28 @@ def test_gif_gives_each_frame_its_palette(tmp_path):
     assert probe(tmp_path / "o.gif").fps == 10
 
 
+def test_hdr_input_into_a_gif_or_photo_is_tone_mapped(weights, tmp_path):
+    """An HLG clip (a phone's default recording) into a GIF or a photo was written as its code
+    values, which those read as SDR: grey and washed out. They are tone-mapped now (hdr.to_sdr),
+    with a warning, kept pixels included; an .mp4 keeps the HDR, its tags and pixels, with no word."""
+    from magvit_cli.hdr import HLG, to_sdr
+    frames = [np.stack([np.full((32, 48), 40 + 50 * i, np.uint8), np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (32, 1)),
+                        np.full((32, 48), 128, np.uint8)], -1) for i in range(4)]
+    src = encode_frames(tmp_path / "hlg.mkv", frames, pix="yuv444p", rate=10, colour=(9, 1, 9, 18), options={"qp": "0"})
+    assert probe(src).colour.trc == HLG, "the test needs an HLG-tagged clip"
+    shown = read_frames(src)
+    box = ["--box", "0,0,8,8"]
+    r = cli(["inpaint", str(src), *box, "-o", str(tmp_path / "o.gif")], weights)
+    assert r.exit_code == 0 and "is HDR (HLG) and .gif holds SDR only: its colours are tone-mapped" in r.output, r.output
+    got, want = read_frames(tmp_path / "o.gif").astype(int), to_sdr(shown, HLG, 9).astype(int)
+    err = np.abs(got[:, 8:, 8:] - want[:, 8:, 8:]).mean()
+    washed = np.abs(got[:, 8:, 8:] - shown[:, 8:, 8:].astype(int)).mean()
+    assert err < 3 and washed > 10, f"GIF vs tone-mapped input {err:.1f} levels, vs the code values {washed:.1f}"
+    r = cli(["inpaint", str(src), *box, "--lossless", "-o", str(tmp_path / "o.mkv")], weights)
+    assert r.exit_code == 0 and "HDR" not in r.output, r.output
+    assert probe(tmp_path / "o.mkv").colour.trc == HLG and np.array_equal(read_frames(tmp_path / "o.mkv")[:, 8:, 8:], shown[:, 8:, 8:])
+
+
 def _webp_durations(path) -> tuple[int, list[int]]:
     """An animated WebP's loop count (ANIM chunk) and its frames' durations in ms (ANMF chunks)."""
     data, at, loops, durations = Path(path).read_bytes(), 12, None, []
