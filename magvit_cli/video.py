@@ -1914,6 +1914,9 @@ class VideoWriter:
             if pts is None:
                 return []
             vf.pts, vf.time_base = pts, GIF_TIME_BASE
+            # until the next frame is due: the muxer gives the last frame its packet's duration
+            end = Fraction(self.times(self.frames + 1) if self.times is not None else (self.frames + 1) / self.fps)
+            self.shown[pts] = max(round(end / GIF_TIME_BASE) - pts, GIF_MIN_DELAY)
         return _pushed(self.palette, vf)
 
     def _shown_at(self, index: int, tick: Fraction, least: int) -> int | None:

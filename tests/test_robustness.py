@@ -717,6 +717,26 @@ def test_gif_frame_delays_are_kept_and_only_real_transparency_is_named(weights, 
     assert probe(clear).alpha and not probe(held).alpha
 
 
+def test_a_gifs_pause_on_its_last_frame_is_kept(weights, tmp_path):
+    """A GIF often holds its last frame (here 1 s after five of 0.1 s): into a GIF again the last
+    frame got the encoder's guess (0.14 s), so the loop lost its pause; it lasts until the input's
+    end now, and so does a GIF made from a steady video (its last frame one frame long)."""
+    paused = tmp_path / "paused.gif"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.5", "-final_delay", "100", str(paused))
+
+    def delays(path):
+        with av.open(str(path)) as c:
+            return [(p.pts, p.duration) for p in c.demux(video=0) if p.pts is not None]
+    assert delays(paused)[-1] == (40, 100), f"the test needs a held last frame: {delays(paused)}"
+    r = cli(["interpolate", str(paused), "-o", str(tmp_path / "o.gif")], weights)
+    assert r.exit_code == 0, r.output
+    got = delays(tmp_path / "o.gif")
+    assert got[-2:] == [(40, 50), (90, 50)], f"the last input frame's 1 s, shared by its two output frames: {got}"
+    steady = make_video(tmp_path / "s.mp4", frames=5, width=48, height=32, fps=10)
+    r = cli(["reconstruct", str(steady), "-o", str(tmp_path / "s.gif")], weights)
+    assert r.exit_code == 0 and delays(tmp_path / "s.gif")[-1] == (40, 10), delays(tmp_path / "s.gif")
+
+
 def test_average_rate_where_ffmpeg_guesses_it(tmp_path):
     """FFmpeg guesses the rate of a GIF and of a WebM without a duration (a browser's recording)
     from its first frames: a 30 fps GIF (delays 3, 3, 4 cs) read 33.3 fps, and a recording whose
