@@ -836,19 +836,21 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     # how long it plays: at a varying rate from the first frame's time to the last one's end (n / fps was 0.3 s off on tree.mp4)
     seconds = None if i.is_image else float(video.timeline(times, i.fps, 1, video.last_shown(i))(len(times)) - times[0]) if varies else n / float(i.fps)
     rate = (str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})") + " fps" + (" on average (variable)" if varies else "")
+    # HDR by its transfer: HLG (a phone's), PQ (HDR10 where it carries the mastering display's metadata)
+    hdr_kind = {16: "HDR10 (PQ)" if i.colour.hdr10 else "HDR (PQ)", 18: "HDR (HLG)"}.get(i.colour.trc)
     result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "variable_rate": varies, "frames": n,
               "seconds": None if seconds is None else round(seconds, 3), "image": i.is_image, "depth": i.depth,
               "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,
               "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation,
               "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced, "alpha": i.alpha, "timecode": i.timecode, "other_video_tracks": i.other_video,
-              "video_start": float(i.start), "colour": dataclasses.asdict(i.colour)}
+              "video_start": float(i.start), "hdr": hdr_kind, "colour": dataclasses.asdict(i.colour)}
     facts = ["image" if i.is_image else f"{rate}, {n} frame{'s' * (n != 1)}, {result['seconds']:.3f} s", f"{i.depth}-bit",
              *(["4:4:4"] if i.full_chroma else []),
              *(kind if n == 1 else f"{n} {kind.rstrip('s')} tracks" for kind, n in i.tracks.items()),
              *([f"{i.other_video} more video track{'s' * (i.other_video > 1)} (left out)"] if i.other_video else []),
              *([f"{len(i.chapters)} chapters"] if i.chapters else []),
              *([f"rotated {i.rotation} (read upright)"] if i.rotation else []), *([f"pixel aspect {i.sample_aspect}"] if i.sample_aspect else []),
-             *(["HDR10"] if i.colour.hdr10 else []),
+             *([hdr_kind] if hdr_kind else []),
              *(["interlaced"] if i.interlaced else []), *(["alpha (dropped)"] if i.alpha else []),
              *([f"timecode {i.timecode}"] if i.timecode else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
     return result, f"{name}: {i.width}x{i.height}, " + ", ".join(facts)

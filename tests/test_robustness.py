@@ -1400,6 +1400,8 @@ def test_hdr_input_into_a_gif_or_photo_is_tone_mapped(weights, tmp_path):
                         np.full((32, 48), 128, np.uint8)], -1) for i in range(4)]
     src = encode_frames(tmp_path / "hlg.mkv", frames, pix="yuv444p", rate=10, colour=(9, 1, 9, 18), options={"qp": "0"})
     assert probe(src).colour.trc == HLG, "the test needs an HLG-tagged clip"
+    r = runner.invoke(app, ["info", str(src)])
+    assert r.exit_code == 0 and "HDR (HLG)" in r.output, f"info should name the HDR: {r.output}"
     shown = read_frames(src)
     box = ["--box", "0,0,8,8"]
     r = cli(["inpaint", str(src), *box, "-o", str(tmp_path / "o.gif")], weights)
