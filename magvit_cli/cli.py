@@ -24,7 +24,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from . import pipes, video
+from . import hdr, pipes, video
 from .errors import MagvitError, UsageError, die_of_stop_signal, stop_on_signals
 from .progress import LogLines
 from .video import is_sequence, sequence_match, sequence_stem
@@ -837,7 +837,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     seconds = None if i.is_image else float(video.timeline(times, i.fps, 1, video.last_shown(i))(len(times)) - times[0]) if varies else n / float(i.fps)
     rate = (str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})") + " fps" + (" on average (variable)" if varies else "")
     # HDR by its transfer: HLG (a phone's), PQ (HDR10 where it carries the mastering display's metadata)
-    hdr_kind = {16: "HDR10 (PQ)" if i.colour.hdr10 else "HDR (PQ)", 18: "HDR (HLG)"}.get(i.colour.trc)
+    hdr_kind = {hdr.PQ: "HDR10 (PQ)" if i.colour.hdr10 else "HDR (PQ)", hdr.HLG: "HDR (HLG)"}.get(i.colour.trc)
     result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "variable_rate": varies, "frames": n,
               "seconds": None if seconds is None else round(seconds, 3), "image": i.is_image, "depth": i.depth,
               "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,

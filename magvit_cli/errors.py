@@ -36,7 +36,7 @@ class UsageError(MagvitError):
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stop = threading.Event()  # set by the handler below; never cleared in a process that got one
 _holding = 0  # > 0 inside signals_held(): the handler remembers the request and does not raise
-_signal: int | None = None  # the stop signal that came (stop_signal)
+_signal: int | None = None  # the first stop signal that came (die_of_stop_signal)
 
 
 def _on_stop_signal(signum, frame):
@@ -60,11 +60,6 @@ def stop_on_signals() -> dict:
 def interrupt_requested() -> bool:
     """Whether a stop signal arrived in this process, even one whose exception was dropped."""
     return _stop.is_set()
-
-
-def stop_signal() -> int | None:
-    """The stop signal (SIGINT, SIGTERM) that ended the run, if one did."""
-    return _signal
 
 
 def die_of_stop_signal() -> None:

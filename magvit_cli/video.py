@@ -73,15 +73,12 @@ class Colour:
         return (self.primaries, self.trc, self.matrix, self.range) != (_UNSPECIFIED, _UNSPECIFIED, _UNSPECIFIED, 0)
 
 
-_HDR_TRANSFERS = (16, 18)  # SMPTE ST 2084 (PQ), ARIB STD-B67 (HLG)
-
-
 def _hdr10(frame: "av.VideoFrame") -> str:
     """A decoded frame's HDR10 static metadata (Colour.hdr10), from its side data (the HEVC SEI,
     or the container's mdcv/clli or Matroska colour elements, which FFmpeg hands on to frames).
     Read for HDR transfers only (PQ, HLG): PyAV refuses a frame's side data whole where one kind
     is newer than it knows (a TIFF's), and "" is the answer then too."""
-    if int(frame.color_trc) not in _HDR_TRANSFERS:
+    if not hdr.is_hdr(int(frame.color_trc)):
         return ""
     try:
         side = list(frame.side_data)
@@ -528,11 +525,16 @@ def check_readable(path: str | Path) -> None:
 COVER_TYPES = {"mjpeg": ("image/jpeg", ".jpg"), "png": ("image/png", ".png")}  # a cover picture's MIME type and suffix, by codec
 
 
+def is_cover(stream) -> bool:
+    """Whether a video stream is a cover picture (attached_pic: an MP4's covr, a Matroska image
+    attachment), not a film."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
 def covers(c: "av.container.InputContainer") -> list[tuple["av.stream.Stream", bytes]]:
-    """A file's cover pictures (JPEG or PNG attached_pic streams, as taggers and yt-dlp embed them),
-    each with its picture: the one packet FFmpeg hands out for it as the file opens."""
-    pics = [s for s in c.streams.video if s.disposition & av.stream.Disposition.attached_pic
-            and s.codec_context is not None and s.codec_context.name in COVER_TYPES]
+    """A file's cover pictures (JPEG or PNG ones, as taggers and yt-dlp embed them), each with its
+    picture: the one packet FFmpeg hands out for it as the file opens."""
+    pics = [s for s in c.streams.video if is_cover(s) and s.codec_context is not None and s.codec_context.name in COVER_TYPES]
     got: dict[int, bytes] = {}
     if pics:
         for pkt in c.demux(pics):
@@ -773,10 +775,10 @@ def probe(path: str | Path) -> VideoInfo:
                          interlaced, start, chapters=list(c.chapters()),
                          tracks={k: n for k, n in (("audio", len(c.streams.audio)), ("subtitles", len(c.streams.subtitles)),
                                                    ("attachments", len(c.streams.attachments)),
-                                                   ("cover", sum(1 for v in c.streams.video if v.disposition & av.stream.Disposition.attached_pic))) if n},
+                                                   ("cover", sum(map(is_cover, c.streams.video)))) if n},
                          alpha=alpha,
                          timecode=timecode, video_tags=_track_tags(s),
-                         other_video=sum(v is not s and not v.disposition & av.stream.Disposition.attached_pic
+                         other_video=sum(v is not s and not is_cover(v)
                                          and v.frames != 1 for v in c.streams.video))  # not a still: a cover, an animated AVIF's
 
 
@@ -1597,8 +1599,8 @@ class VideoWriter:
         # graph) and an animated .webp (in milliseconds)
         timed = container in _TIMED_CONTAINERS and self.codec != "gif" or container == "gif" and self.codec == "gif" or self.webp
         self.times = times if timed else None
-        self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given; a GIF's: GIF_TIME_BASE)
-        self.shown: dict[int, int] = {}  # times given: a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate)
+        self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given), a GIF's in GIF_TIME_BASE, a WebP's in WEBP_TIME_BASE
+        self.shown: dict[int, int] = {}  # a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate): times given, or a GIF
         self.dropped = 0  # GIF, WebP: frames left out, due too soon after the last one (_shown_at)
         self.last_dts = None  # the last video packet's decode time, in the encoder's time base (_sane_dts)
         self.warn = warn
