@@ -1243,6 +1243,7 @@ def _palette_graph(width: int, height: int, time_base: Fraction) -> "av.filter.G
 
 
 # Output containers that keep each frame's own time (VideoWriter `times`), and the encoder's time base for them.
+_REVERSE_DNS = re.compile(r"(com|org|net)\.[\w-]+\.")  # a vendor's tag key: com.apple.quicktime.make, com.android.version
 _TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
 VFR_TIME_BASE = Fraction(1, 90000)
 GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
@@ -1660,7 +1661,10 @@ class VideoWriter:
             self._open_image()
             return
         fast = self.container in _FASTSTART
-        self.out = av.open(str(self.tmp), "w", options={"movflags": "+faststart"} if fast else None)
+        # a phone's own tags are reverse-DNS keys (com.apple.quicktime.location.ISO6709, .make, .model,
+        # .creationdate): an MP4/MOV holds them as mdta keys, which the muxer leaves out unless told
+        keyed = fast and any(_REVERSE_DNS.match(k) for k in self.metadata)
+        self.out = av.open(str(self.tmp), "w", options={"movflags": "+faststart" + ("+use_metadata_tags" if keyed else "")} if fast else None)
         self.out.metadata.update(self.metadata)
         codec = self.codec
         self.stream = self.out.add_stream(codec, rate=self.fps)

@@ -1640,6 +1640,26 @@ def test_container_tags_are_kept(weights, tmp_path):
     assert tags.get("creation_time", "").startswith("2024-05-01T10:00:00"), tags
 
 
+@pytest.mark.parametrize("out", ["o.mov", "o.mp4"])
+def test_a_phones_own_tags_are_kept(weights, tmp_path, out):
+    """An iPhone's .MOV keeps where and when it was shot, and on what, in reverse-DNS (mdta) keys:
+    com.apple.quicktime.location.ISO6709, .creationdate, .make, .model. The muxer left them out
+    of an .mp4/.mov (they were gone from the output: no place in the photo library's map); a
+    creation time and title come along as before."""
+    src = tmp_path / "in.mov"
+    apple = {"com.apple.quicktime.location.ISO6709": "+48.8584+002.2945+035.000/", "com.apple.quicktime.make": "Apple",
+             "com.apple.quicktime.model": "iPhone 15", "com.apple.quicktime.creationdate": "2026-11-01T10:00:00+0100"}
+    ffmpeg("-i", str(make_video(tmp_path / "v.mp4", frames=6)), "-c", "copy", "-movflags", "use_metadata_tags",
+           *(a for k, v in apple.items() for a in ("-metadata", f"{k}={v}")), "-metadata", "creation_time=2026-11-01T09:00:00Z",
+           "-metadata", "title=Paris", str(src))
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / out)) as c:
+        tags = c.metadata
+    assert {k: tags.get(k) for k in apple} == apple, tags
+    assert tags.get("title") == "Paris" and tags.get("creation_time", "").startswith("2026-11-01T09:00:00"), tags
+
+
 def test_output_types_get_their_encoders(weights, tmp_path):
     """.webm gets VP9 with the audio as Opus, .gif has no audio (and says so), a .bmp is a BMP;
     a single-image output of a clip is a one-line error that names the way out."""
