@@ -303,7 +303,8 @@ def depth_of(frame: "av.VideoFrame") -> int:
 
 # Output types by suffix. Video: the container (ffmpeg's format name) and the encoder it gets
 # when --codec is not given (images: IMAGE_CODECS).
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif"}
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif",
+              ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts"}  # MPEG-TS: broadcast, HLS; .m2ts/.mts: a camcorder's (192-byte packets)
 DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
 _FASTSTART = ("mp4", "mov")  # the index (moov) is moved before the media when the file closes, so a player streaming it starts at once
 _HEVC_TAGGED = ("mp4", "mov")  # H.265 in these is tagged hvc1 (ffmpeg's default hev1 does not play on Apple devices)
@@ -1209,15 +1210,18 @@ _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 _PCM = {f"pcm_{k}" for k in ("s16le", "s16be", "s24le", "s24be", "s32le", "s32be", "f32le", "f32be", "f64le", "f64be",
                              "u8", "s8", "mulaw", "alaw")}
 _MOV_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "alac"} | _PCM
+_TS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"}  # MPEG-TS: what broadcasts and Blu-rays carry (re-encoded: AAC, not FFmpeg's MP2)
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
-                ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None)}
+                ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None),
+                ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac")}
 # Subtitles an output type holds, copied as they are (frames keep their times, so do they):
 # text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
 # others, and any in types not listed, are left out, with a warning line.
 DVD_SUBTITLES = {"dvdsub", "dvd_subtitle"}  # a cue's display dates are inside it (_stretch_dvd_cue)
 BITMAP_SUBTITLES = DVD_SUBTITLES | {"pgssub", "hdmv_pgs_subtitle", "dvbsub", "dvb_subtitle"}
 SUBTITLE_CODECS = {".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
-                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"} | BITMAP_SUBTITLES, ".webm": {"webvtt"}}
+                   ".mkv": {"srt", "subrip", "ass", "ssa", "webvtt"} | BITMAP_SUBTITLES, ".webm": {"webvtt"},
+                   **{k: {"dvbsub", "dvb_subtitle"} for k in (".ts", ".m2ts", ".mts")}}  # a broadcast's own
 # Text subtitles another type does not hold are converted (as ffmpeg does): to this encoder, per output type.
 TEXT_SUBTITLES = {"srt", "subrip", "ass", "ssa", "webvtt", "mov_text", "text"}
 SUBTITLE_ENCODERS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "ass", ".webm": "webvtt"}
@@ -1244,7 +1248,7 @@ def _palette_graph(width: int, height: int, time_base: Fraction) -> "av.filter.G
 
 # Output containers that keep each frame's own time (VideoWriter `times`), and the encoder's time base for them.
 _REVERSE_DNS = re.compile(r"(com|org|net)\.[\w-]+\.")  # a vendor's tag key: com.apple.quicktime.make, com.android.version
-_TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}
+_TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}  # (MPEG-TS is written and read at a steady rate, as .avi)
 VFR_TIME_BASE = Fraction(1, 90000)
 GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
 WEBP_TIME_BASE = Fraction(1, 1000)  # an animated WebP frame's duration is in milliseconds

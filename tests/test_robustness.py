@@ -2159,6 +2159,27 @@ def test_audio_the_output_holds_is_copied_whatever_its_decoder_is_called(weights
     assert got == sent, f"{codec} into {out}: {len(got)} audio packets, {sum(a == b for a, b in zip(got, sent))} of {len(sent)} as they were"
 
 
+@pytest.mark.parametrize("out", ["o.ts", "o.m2ts"])
+def test_mpeg_ts_output(weights, tmp_path, out):
+    """-o clip.ts (broadcast, HLS) or .m2ts (a camcorder's, Blu-ray's: 192-byte packets) is an MPEG
+    transport stream of H.264 (it was 'unknown output type'); a camera's PCM audio goes in as AAC
+    (FFmpeg's default for TS is MP2), an AC-3 track is copied as it is."""
+    src = tmp_path / "in.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4:sample_rate=48000",
+           "-f", "lavfi", "-i", "sine=duration=0.4:sample_rate=48000:frequency=880", "-map", "0", "-map", "1", "-map", "2",
+           "-c:v", "libx264", "-c:a:0", "pcm_s16le", "-c:a:1", "ac3", str(src))
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, r.output
+    data = (tmp_path / out).read_bytes()
+    size, at = (192, 4) if out.endswith("m2ts") else (188, 0)
+    assert len(data) % size == 0 and all(data[k + at] == 0x47 for k in range(0, len(data), size)), f"not {size}-byte TS packets"
+    with av.open(str(tmp_path / out)) as c:
+        assert c.format.name == "mpegts" and c.streams.video[0].codec_context.name == "h264", c.format.name
+        assert [a.codec_context.codec.canonical_name for a in c.streams.audio] == ["aac", "ac3"], \
+            [a.codec_context.name for a in c.streams.audio]
+    assert len(read_frames(tmp_path / out)) == 10
+
+
 def test_a_track_the_muxer_refuses_fails_the_run_before_any_work(weights, tmp_path, monkeypatch):
     """The output's header is written when it opens, not with the first frame's packet: a track the
     muxer refuses (here Opus into .mov, as if the writer took it for held) fails the run in one line
