@@ -1668,7 +1668,10 @@ class VideoWriter:
         # a phone's own tags are reverse-DNS keys (com.apple.quicktime.location.ISO6709, .make, .model,
         # .creationdate): an MP4/MOV holds them as mdta keys, which the muxer leaves out unless told
         keyed = fast and any(_REVERSE_DNS.match(k) for k in self.metadata)
-        self.out = av.open(str(self.tmp), "w", options={"movflags": "+faststart" + ("+use_metadata_tags" if keyed else "")} if fast else None)
+        options = {"movflags": "+faststart" + ("+use_metadata_tags" if keyed else "")} if fast else {}
+        if self.path.suffix.lower() in (".m2ts", ".mts"):  # BDAV: 192-byte packets, as camcorders and Blu-rays store them
+            options["mpegts_m2ts_mode"] = "1"
+        self.out = av.open(str(self.tmp), "w", options=options or None)
         self.out.metadata.update(self.metadata)
         codec = self.codec
         self.stream = self.out.add_stream(codec, rate=self.fps)

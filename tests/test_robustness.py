@@ -2159,9 +2159,9 @@ def test_audio_the_output_holds_is_copied_whatever_its_decoder_is_called(weights
     assert got == sent, f"{codec} into {out}: {len(got)} audio packets, {sum(a == b for a, b in zip(got, sent))} of {len(sent)} as they were"
 
 
-@pytest.mark.parametrize("out", ["o.ts", "o.m2ts"])
+@pytest.mark.parametrize("out", ["o.ts", "o.m2ts", "o.MTS"])
 def test_mpeg_ts_output(weights, tmp_path, out):
-    """-o clip.ts (broadcast, HLS) or .m2ts (a camcorder's, Blu-ray's: 192-byte packets) is an MPEG
+    """-o clip.ts (broadcast, HLS) or .m2ts/.MTS (a camcorder's, Blu-ray's: 192-byte packets) is an MPEG
     transport stream of H.264 (it was 'unknown output type'); a camera's PCM audio goes in as AAC
     (FFmpeg's default for TS is MP2), an AC-3 track is copied as it is."""
     src = tmp_path / "in.mov"
@@ -2171,7 +2171,7 @@ def test_mpeg_ts_output(weights, tmp_path, out):
     r = cli(["inpaint", str(src), "-o", str(tmp_path / out)], weights)
     assert r.exit_code == 0, r.output
     data = (tmp_path / out).read_bytes()
-    size, at = (192, 4) if out.endswith("m2ts") else (188, 0)
+    size, at = (192, 4) if out.lower().endswith(("m2ts", "mts")) else (188, 0)
     assert len(data) % size == 0 and all(data[k + at] == 0x47 for k in range(0, len(data), size)), f"not {size}-byte TS packets"
     with av.open(str(tmp_path / out)) as c:
         assert c.format.name == "mpegts" and c.streams.video[0].codec_context.name == "h264", c.format.name
