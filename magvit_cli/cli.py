@@ -697,13 +697,29 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                                run.span(), slow_motion)
 
 
-@task_command(check=lambda frames, **_: runners.check_frames(frames))
+def _frames_or_seconds(text: str) -> int | Fraction:
+    """predict's --frames: a count of frames (16), or seconds of them (2s, 0.5s: a Fraction)."""
+    try:
+        n = Fraction(text[:-1]) if text.lower().endswith("s") else int(text)
+    except ValueError:
+        raise UsageError(f"--frames must be a count of frames (16) or seconds (2s), got {text!r}") from None
+    if isinstance(n, Fraction):
+        if n <= 0:
+            raise UsageError(f"--frames {text}: seconds must be > 0")
+        return n
+    runners.check_frames(n)
+    return n
+
+
+@task_command(check=lambda frames, **_: _frames_or_seconds(frames))
 def predict(run: TaskRun, src: Path, dst: Path, progress,
-            frames: int = typer.Option(16, "--frames", "-n", help="How many frames to add after the input's last frame."),
+            frames: str = typer.Option("16", "--frames", "-n", help=(
+                "How many frames to add after the input's last frame, or seconds of them at the input's rate: 2s.")),
             cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
             motion: bool = MotionOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
-    return runners.predict(run.model(), src, dst, frames, run.sampling(), cls, run.write(), progress, motion, run.span())
+    return runners.predict(run.model(), src, dst, _frames_or_seconds(frames), run.sampling(), cls, run.write(), progress, motion,
+                           run.span())
 
 
 def _parse_size(size: Optional[str]):

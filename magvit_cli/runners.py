@@ -323,15 +323,16 @@ def check_frames(frames: int) -> None:
         raise UsageError(f"--frames must be >= 1, got {frames}")
 
 
-def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int | None = None,
+def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls: str | int | None = None,
             opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True,
             span: Span | None = None) -> Output:
-    """Frame prediction: the input, then `frames` new frames conditioned on its tail (the last 5
-    frames, or the last one for class-conditional prediction and for photos). The new frames
-    are padded with the last frame carried on along its own motion (motion.Continuation, from
-    the last three frames; FP only: a class names its own motion), or with `motion=False` the
-    held last frame (the paper's)."""
-    check_frames(frames)
+    """Frame prediction: the input, then `frames` new frames (a Fraction: seconds of them, at the
+    input's rate) conditioned on its tail (the last 5 frames, or the last one for
+    class-conditional prediction and for photos). The new frames are padded with the last frame
+    carried on along its own motion (motion.Continuation, from the last three frames; FP only: a
+    class names its own motion), or with `motion=False` the held last frame (the paper's)."""
+    if not isinstance(frames, Fraction):
+        check_frames(frames)
     cid = m.class_id(cls)
     info = open_input(m, src, span)
     H, W = info.height, info.width
@@ -340,6 +341,10 @@ def predict(m: Magvit, src, dst, frames: int, sampling: Sampling, cls: str | int
     gen = m.generator(sampling.seed)
     tail: deque[torch.Tensor] = deque(maxlen=5)
     fps = info.fps if not info.is_image else Fraction(25)
+    if isinstance(frames, Fraction):  # seconds
+        seconds, frames = frames, round(frames * fps)
+        if frames < 1:
+            raise UsageError(f"--frames {float(seconds):g}s is under one frame at {float(fps):g} fps")
     out_path = Path(dst)
     deep = keeps_depth(info, dst, opts)
     n_in = 0

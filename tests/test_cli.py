@@ -273,6 +273,23 @@ def test_outpaint_dynamic_and_track(weights, clip, tmp_path):
     assert "top-left corner on the canvas, 0 or more" in r.output and not (tmp_path / "u.mp4").exists(), r.output
 
 
+@pytest.mark.parametrize("given,added", [("1s", 10), ("0.25s", 2), ("3", 3)])
+def test_predict_frames_in_seconds(weights, tmp_path, given, added):
+    """-n 2s: seconds of new frames at the input's rate (here 10 fps), as a shell user thinks of
+    a clip's length; a plain number stays a count of frames."""
+    src = make_video(tmp_path / "in.mp4", frames=4, width=48, height=32, fps=10)
+    res = run(["predict", str(src), "-n", given, "-o", str(tmp_path / "p.mp4")], weights)
+    assert res["frames"] == 4 + added and res["new_frames"] == added, f"-n {given}: {res}"
+
+
+@pytest.mark.parametrize("given,text", [("0.01s", "--frames 0.01s is under one frame at 10 fps"), ("2x", "count of frames (16) or seconds (2s)"),
+                                        ("-1s", "seconds must be > 0"), ("0", "--frames must be >= 1")])
+def test_predict_frames_errors(weights, tmp_path, given, text):
+    src = make_video(tmp_path / "in.mp4", frames=4, width=48, height=32, fps=10)
+    r = run(["predict", str(src), "-n", given, "-o", str(tmp_path / "p.mp4")], weights, expect=2)
+    assert text in r.output and len(r.output.strip().splitlines()) == 1 and not (tmp_path / "p.mp4").exists(), r.output
+
+
 @pytest.mark.parametrize("mode,aspect,size,place", [("central", "16:9", (56, 32), (4, 0)), ("central", "9:16", (48, 86), (0, 27)),
                                                      ("vertical", "21:9", (74, 32), (13, 0)), ("horizontal", "1:1", (48, 48), (0, 8))])
 def test_outpaint_to_an_aspect_ratio(weights, tmp_path, mode, aspect, size, place):
