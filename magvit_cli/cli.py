@@ -781,7 +781,7 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
 
 @app.command()
 def generate(cls: str = typer.Option(..., "--class", help="Class name or id of the loaded model (see `magvit classes`)."),
-             frames: int = typer.Option(17, "--frames", "-n", help="Frames to generate."),
+             frames: str = typer.Option("17", "--frames", "-n", help="Frames to generate, or seconds of them at --fps: 2s."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
              output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", readable=False, help="Output file; - sends it to stdout (Matroska) once it is complete."),
@@ -798,13 +798,14 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
             refuse_overwrite(p.output, force)
             video.check_output(p.output, codec, lossless, preset)
             video.check_folder(p.output)
-            runners.check_frames(frames)
+            count = _frames_or_seconds(frames)
             size_wh = _parse_size(size)
             write = _write(crf, codec, lossless, True, preset)
             rate = _rate(fps, "--fps")
+            count = runners.frame_count(count, rate)
             s = _sampling(steps, temperature, guidance, seed, None)
             with Progress("generate") as progress:
-                out = p.deliver(runners.generate(_load(weights, device, precision), p.output, cls, frames, s, rate,
+                out = p.deliver(runners.generate(_load(weights, device, precision), p.output, cls, count, s, rate,
                                                  write, progress, size_wh))
         emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:

@@ -323,6 +323,16 @@ def check_frames(frames: int) -> None:
         raise UsageError(f"--frames must be >= 1, got {frames}")
 
 
+def frame_count(frames: int | Fraction, fps: Fraction) -> int:
+    """--frames as a count: itself, or a Fraction's seconds of frames at `fps` (one at least)."""
+    if not isinstance(frames, Fraction):
+        check_frames(frames)
+        return frames
+    if round(frames * fps) < 1:
+        raise UsageError(f"--frames {float(frames):g}s is under one frame at {float(fps):g} fps")
+    return round(frames * fps)
+
+
 def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls: str | int | None = None,
             opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True,
             span: Span | None = None) -> Output:
@@ -341,10 +351,7 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
     gen = m.generator(sampling.seed)
     tail: deque[torch.Tensor] = deque(maxlen=5)
     fps = info.fps if not info.is_image else Fraction(25)
-    if isinstance(frames, Fraction):  # seconds
-        seconds, frames = frames, round(frames * fps)
-        if frames < 1:
-            raise UsageError(f"--frames {float(seconds):g}s is under one frame at {float(fps):g} fps")
+    frames = frame_count(frames, fps)
     out_path = Path(dst)
     deep = keeps_depth(info, dst, opts)
     n_in = 0

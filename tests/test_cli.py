@@ -282,6 +282,13 @@ def test_predict_frames_in_seconds(weights, tmp_path, given, added):
     assert res["frames"] == 4 + added and res["new_frames"] == added, f"-n {given}: {res}"
 
 
+def test_generate_frames_in_seconds(weights, tmp_path):
+    res = run(["generate", "--class", "0", "-n", "0.5s", "--fps", "12", "-o", str(tmp_path / "g.mp4")], weights)
+    assert res["frames"] == 6, f"0.5 s at 12 fps is 6 frames: {res}"
+    r = run(["generate", "--class", "0", "-n", "0.01s", "-o", str(tmp_path / "h.mp4")], weights, expect=2)
+    assert "--frames 0.01s is under one frame at 25 fps" in r.output, r.output
+
+
 @pytest.mark.parametrize("given,text", [("0.01s", "--frames 0.01s is under one frame at 10 fps"), ("2x", "count of frames (16) or seconds (2s)"),
                                         ("-1s", "seconds must be > 0"), ("0", "--frames must be >= 1")])
 def test_predict_frames_errors(weights, tmp_path, given, text):
