@@ -304,8 +304,9 @@ def depth_of(frame: "av.VideoFrame") -> int:
 # Output types by suffix. Video: the container (ffmpeg's format name) and the encoder it gets
 # when --codec is not given (images: IMAGE_CODECS).
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif",
-              ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts"}  # MPEG-TS: broadcast, HLS; .m2ts/.mts: a camcorder's (192-byte packets)
-DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
+              ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts",  # MPEG-TS: broadcast, HLS; .m2ts/.mts: a camcorder's (192-byte packets)
+              ".y4m": "yuv4mpegpipe"}  # raw YUV frames: what x264, VMAF and research tools read
+DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif", ".y4m": "wrapped_avframe"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
 _FASTSTART = ("mp4", "mov")  # the index (moov) is moved before the media when the file closes, so a player streaming it starts at once
 _HEVC_TAGGED = ("mp4", "mov")  # H.265 in these is tagged hvc1 (ffmpeg's default hev1 does not play on Apple devices)
 
@@ -368,6 +369,7 @@ DEEP_ENCODERS = {
     "libsvtav1": ("yuv420p10le", {}),  # AV1 Main 10
     "dnxhd": ("yuv422p10le", {"profile": "dnxhr_hqx"}),  # DNxHR HQX: the 10-bit 4:2:2 intermediate editors take
     "ffv1": ("yuv420p10le", {}),  # archives (4:4:4 input: yuv444p10le)
+    "wrapped_avframe": ("yuv420p10le", {}),  # .y4m's raw frames (4:4:4 input: yuv444p10le)
 }
 
 
@@ -384,7 +386,8 @@ def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_CODECS:
         return IMAGE_CODECS[suffix][2] is not None
-    return output_codec(path, codec) in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS or codec in DEEP_ENCODERS
+    return output_codec(path, codec) in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS \
+        or output_codec(path, codec) in DEEP_ENCODERS  # (a .y4m's own raw frames too)
 
 
 def start_of(stream) -> Fraction:
@@ -1213,7 +1216,7 @@ _MOV_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "alac"} | _PCM
 _TS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"}  # MPEG-TS: what broadcasts and Blu-rays carry (re-encoded: AAC, not FFmpeg's MP2)
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
                 ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None),
-                ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac")}
+                ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac"), ".y4m": (set(), None)}
 # Subtitles an output type holds, copied as they are (frames keep their times, so do they):
 # text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
 # others, and any in types not listed, are left out, with a warning line.
@@ -1671,6 +1674,8 @@ class VideoWriter:
         options = {"movflags": "+faststart" + ("+use_metadata_tags" if keyed else "")} if fast else {}
         if self.path.suffix.lower() in (".m2ts", ".mts"):  # BDAV: 192-byte packets, as camcorders and Blu-rays store them
             options["mpegts_m2ts_mode"] = "1"
+        if self.container == "yuv4mpegpipe" and self.deep:  # 10-bit Y4M (C420p10), which x264 and VMAF read, is "unofficial"
+            options["strict"] = "unofficial"
         self.out = av.open(str(self.tmp), "w", options=options or None)
         self.out.metadata.update(self.metadata)
         codec = self.codec
@@ -1713,8 +1718,10 @@ class VideoWriter:
             self.stream.options = {"crf": _crf63(self.crf)}
         elif self.deep and codec in DEEP_ENCODERS:  # 10 bits kept (DNxHR HQX, FFV1)
             pix, options = DEEP_ENCODERS[codec]
-            self.stream.pix_fmt = pix.replace("420", "444") if self.full_chroma and codec == "ffv1" else pix
+            self.stream.pix_fmt = pix.replace("420", "444") if self.full_chroma and codec in ("ffv1", "wrapped_avframe") else pix
             self.stream.options = dict(options)
+        elif codec == "wrapped_avframe":  # .y4m: raw YUV as the input has it (4:4:4 or 4:2:0)
+            self.stream.pix_fmt = "yuv444p" if self.full_chroma else "yuv420p"
         else:  # another --codec (ProRes, MJPEG, DNxHR, ...): a pixel format it takes
             self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
             self.stream.options = dict(ENCODER_OPTIONS.get(codec, {}))

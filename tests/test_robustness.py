@@ -2159,6 +2159,22 @@ def test_audio_the_output_holds_is_copied_whatever_its_decoder_is_called(weights
     assert got == sent, f"{codec} into {out}: {len(got)} audio packets, {sum(a == b for a, b in zip(got, sent))} of {len(sent)} as they were"
 
 
+def test_y4m_output(weights, tmp_path):
+    """-o clip.y4m: raw YUV frames (YUV4MPEG2), what x264, VMAF and research tools read; 10-bit
+    input stays 10-bit (C420p10, which FFmpeg calls unofficial and refused: 'returned 22')."""
+    src = make_video(tmp_path / "in.mp4", frames=5, width=48, height=32, fps=10)
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / "o.y4m")], weights)
+    assert r.exit_code == 0, r.output
+    head = (tmp_path / "o.y4m").read_bytes().split(b"\n", 1)[0]
+    assert head.startswith(b"YUV4MPEG2 W48 H32 F10:1") and b" C420" in head, head
+    assert len(read_frames(tmp_path / "o.y4m")) == 5
+    ramp = [np.tile(np.linspace(0, 65535, 48, dtype=np.uint16), (32, 1))[..., None].repeat(3, -1) for _ in range(3)]
+    deep = encode_frames(tmp_path / "deep.mkv", ramp, codec="libx265", pix="yuv420p10le", options={"x265-params": "log-level=error:cutree=0"})
+    r = cli(["reconstruct", str(deep), "-o", str(tmp_path / "d.y4m")], weights)
+    assert r.exit_code == 0, r.output
+    assert b" C420p10" in (tmp_path / "d.y4m").read_bytes()[:80] and probe(tmp_path / "d.y4m").depth == 10
+
+
 @pytest.mark.parametrize("out", ["o.ts", "o.m2ts", "o.MTS"])
 def test_mpeg_ts_output(weights, tmp_path, out):
     """-o clip.ts (broadcast, HLS) or .m2ts/.MTS (a camcorder's, Blu-ray's: 192-byte packets) is an MPEG
