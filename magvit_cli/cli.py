@@ -851,7 +851,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     times = None if i.is_image else video.frame_times(i)
     varies = times is not None
     # how long it plays: at a varying rate from the first frame's time to the last one's end (n / fps was 0.3 s off on tree.mp4)
-    seconds = None if i.is_image else float(video.timeline(times, i.fps, 1, video.last_shown(i))(len(times)) - times[0]) if varies else n / float(i.fps)
+    seconds = None if i.is_image else float(video.timeline(times, i.fps, 1, video.last_shown(i))(len(times))) if varies else n / float(i.fps)
     rate = (str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})") + " fps" + (" on average (variable)" if varies else "")
     # HDR by its transfer: HLG (a phone's), PQ (HDR10 where it carries the mastering display's metadata)
     hdr_kind = {hdr.PQ: "HDR10 (PQ)" if i.colour.hdr10 else "HDR (PQ)", hdr.HLG: "HDR (HLG)"}.get(i.colour.trc)

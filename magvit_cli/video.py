@@ -1935,16 +1935,20 @@ class VideoWriter:
                 return []
             vf.pts, vf.time_base = pts, GIF_TIME_BASE
             # until the next frame is due: the muxer gives the last frame its packet's duration
-            end = Fraction(self.times(self.frames + 1) if self.times is not None else (self.frames + 1) / self.fps)
-            self.shown[pts] = max(round(end / GIF_TIME_BASE) - pts, GIF_MIN_DELAY)
+            self.shown[pts] = max(round(self._time_of(self.frames + 1) / GIF_TIME_BASE) - pts, GIF_MIN_DELAY)
         return _pushed(self.palette, vf)
+
+    def _time_of(self, index: int) -> Fraction:
+        """When output frame `index` is due (s): its own time where the rate varies (`times`), else
+        index / fps; index = the frame count: when the last frame ends."""
+        return Fraction(self.times(index) if self.times is not None else index / self.fps)
 
     def _shown_at(self, index: int, tick: Fraction, least: int) -> int | None:
         """When an animated image (GIF, WebP) shows frame `index`, in `tick`s: at its time (its own
         where the rate varies), but no sooner than `least` ticks after the last frame (browsers show
         a shorter frame for 0.1 s, slowing the animation); None: left out, as it would come more
         than half of that late (counted in `dropped`)."""
-        due = Fraction(self.times(index) if self.times is not None else index / self.fps) / tick
+        due = self._time_of(index) / tick
         pts = round(due) if self.last_pts < 0 else max(round(due), self.last_pts + least)
         if pts - due > Fraction(least, 2):
             self.dropped += 1
@@ -2027,8 +2031,7 @@ class VideoWriter:
             t.container.close()
         self.out.close()
         if self.webp and self.frames > 1:  # the encoder gives the last frame the average frame's time
-            end = Fraction(self.times(self.frames) if self.times is not None else self.frames / self.fps)
-            _end_animation_at(self.tmp, round(end / WEBP_TIME_BASE), WEBP_MIN_DELAY)
+            _end_animation_at(self.tmp, round(self._time_of(self.frames) / WEBP_TIME_BASE), WEBP_MIN_DELAY)
 
     def _reencoded(self, container, source, target) -> Iterator["av.Packet"]:
         """The audio of `source` decoded and encoded for `target`, at its time on the output's
