@@ -540,11 +540,11 @@ def covers(c: "av.container.InputContainer") -> list[tuple["av.stream.Stream", b
     picture: the one packet FFmpeg hands out for it as the file opens."""
     pics = [s for s in c.streams.video if is_cover(s) and s.codec_context is not None and s.codec_context.name in COVER_TYPES]
     got: dict[int, bytes] = {}
-    if pics:
-        for pkt in c.demux(pics):
-            if pkt.stream.index in got or not pkt.size:
-                break
-            got[pkt.stream.index] = bytes(pkt)
+    wanted = {s.index for s in pics}
+    for pkt in c.demux() if pics else ():  # the pictures come first; a film's packet means none more will
+        if pkt.stream.index not in wanted or pkt.stream.index in got or not pkt.size:
+            break
+        got[pkt.stream.index] = bytes(pkt)
     return [(s, got[s.index]) for s in pics if s.index in got]
 
 
