@@ -89,6 +89,17 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless)
 
 
+def _colour_for(m: Magvit, dst, colour: Colour) -> tuple[Colour, Colour | None]:
+    """The output's colour and the HDR colour its frames are tone-mapped from (VideoWriter's
+    `colour` and `to_sdr`): HDR input into an output that holds SDR only (a GIF, a WebP, a photo;
+    a phone's HLG video into a GIF looked grey) is made SDR, with a warning; else as it is."""
+    if not hdr.is_hdr(colour.trc) or holds_hdr(dst):
+        return colour, None
+    m.warn(f"{dst}: the input is HDR ({'HLG' if colour.trc == hdr.HLG else 'PQ'}) and {Path(dst).suffix or 'this output'} "
+           f"holds SDR only: its colours are tone-mapped to SDR (BT.709); .mp4, .mov or .mkv keep the HDR")
+    return Colour(), colour
+
+
 def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool,
             per_input: int | None = 1, slower: int = 1) -> VideoWriter:
     """The run's output. `per_input`: output frames per input frame, so that input whose frame rate
@@ -98,11 +109,7 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     times = timeline(frame_times(info), info.fps, per_input, last_shown(info)) if per_input else None
     if slower > 1:
         times = times and (lambda o, base=times: slower * base(o))
-    colour, to_sdr = info.colour, None
-    if hdr.is_hdr(info.colour.trc) and not holds_hdr(dst):  # a phone's HLG video into a GIF looked grey
-        m.warn(f"{dst}: the input is HDR ({'HLG' if info.colour.trc == hdr.HLG else 'PQ'}) and {Path(dst).suffix or 'this output'} "
-               f"holds SDR only: its colours are tone-mapped to SDR (BT.709); .mp4, .mov or .mkv keep the HDR")
-        colour, to_sdr = Colour(), info.colour
+    colour, to_sdr = _colour_for(m, dst, info.colour)
     if info.sample_aspect and not holds_aspect(dst, opts.codec):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
@@ -926,10 +933,11 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
+    colour, to_sdr = _colour_for(m, dst, colour)
     counts = tensors["frames"].tolist()
     written = 0
     with VideoWriter(dst, fps, W, H, **opts.encoding(),
-                     rotation=int(meta.get("rotation", 0)), colour=colour, warn=m.warn,
+                     rotation=int(meta.get("rotation", 0)), colour=colour, to_sdr=to_sdr, warn=m.warn,
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)

@@ -1412,6 +1412,9 @@ def test_hdr_input_into_a_gif_or_photo_is_tone_mapped(weights, tmp_path):
     assert err < 3 and washed > 10, f"GIF vs tone-mapped input {err:.1f} levels, vs the code values {washed:.1f}"
     r = cli(["inpaint", str(src), *box, "--lossless", "-o", str(tmp_path / "o.mkv")], weights)
     assert r.exit_code == 0 and "HDR" not in r.output, r.output
+    r = cli(["tokenize", str(src), "-o", str(tmp_path / "t.safetensors")], weights)  # a token file keeps the colour: so too
+    r = cli(["reconstruct", str(tmp_path / "t.safetensors"), "-o", str(tmp_path / "t.gif")], weights)
+    assert r.exit_code == 0 and "is HDR (HLG) and .gif holds SDR only" in r.output, r.output
     assert probe(tmp_path / "o.mkv").colour.trc == HLG and np.array_equal(read_frames(tmp_path / "o.mkv")[:, 8:, 8:], shown[:, 8:, 8:])
 
 
