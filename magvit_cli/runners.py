@@ -908,6 +908,9 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
             "format": "magvit-tokens-v1", "colour": json.dumps(dataclasses.asdict(info.colour)),
             "sample_aspect": str(info.sample_aspect or 1)}
+    at = timeline(frame_times(info), info.fps, 1, last_shown(info))
+    if at is not None:  # a varying rate: each frame's time (s), and the last one's end, so reconstruct keeps them
+        meta["times"] = json.dumps([str(at(i)) for i in range(sum(counts) + 1)])
     tmp = temp_file(dst)
     try:
         save_file(tensors, str(tmp), metadata=meta)
@@ -934,9 +937,11 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     colour, to_sdr = _colour_for(m, dst, colour)
+    told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times
     counts = tensors["frames"].tolist()
     written = 0
     with VideoWriter(dst, fps, W, H, **opts.encoding(),
+                     times=told and (lambda o: told[o] if o < len(told) else told[-1] + (o - len(told) + 1) / fps),
                      rotation=int(meta.get("rotation", 0)), colour=colour, to_sdr=to_sdr, warn=m.warn,
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):

@@ -802,6 +802,11 @@ def test_variable_frame_rate_input_keeps_its_timing(weights, tmp_path):
     got = _frame_times_ms(tmp_path / "i.mkv")
     assert got[:-2:2] == pts[:-1] and got[1:-2:2] == [(a + b) // 2 for a, b in zip(pts, pts[1:])], got
     assert got[-2:] == [pts[-1], pts[-1] + shown // 2], f"the last frame (on screen {shown} ms) and its held end: {got[-2:]}"
+    # through a token file too: it keeps the frames' times (its frames came back at the average rate)
+    r = cli(["tokenize", str(src), "-o", str(tmp_path / "t.safetensors")], weights)
+    assert r.exit_code == 0, r.output
+    r = cli(["reconstruct", str(tmp_path / "t.safetensors"), "-o", str(tmp_path / "t.mkv")], weights)
+    assert r.exit_code == 0 and _frame_times_ms(tmp_path / "t.mkv") == pts, _frame_times_ms(tmp_path / "t.mkv")
     r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "slow.mkv")], weights)
     assert r.exit_code == 0, r.output
     assert _frame_times_ms(tmp_path / "slow.mkv") == [2 * t for t in got], "slow motion x2: every time twice as late"
@@ -1586,6 +1591,11 @@ def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
     r = cli(["interpolate", str(src), "--start", "0.08", "-o", str(tmp_path / "cut.mkv")], weights)
     assert r.exit_code == 0, r.output
     assert _bitmap_cues(tmp_path / "cut.mkv") == [(0.12, 0.3, 1)], _bitmap_cues(tmp_path / "cut.mkv")
+    # through a token file too: it keeps the frames' times (its frames came back at the average rate)
+    r = cli(["tokenize", str(src), "-o", str(tmp_path / "t.safetensors")], weights)
+    assert r.exit_code == 0, r.output
+    r = cli(["reconstruct", str(tmp_path / "t.safetensors"), "-o", str(tmp_path / "t.mkv")], weights)
+    assert r.exit_code == 0 and _frame_times_ms(tmp_path / "t.mkv") == pts, _frame_times_ms(tmp_path / "t.mkv")
     r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "slow.mkv")], weights)
     assert r.exit_code == 0, r.output
     assert _bitmap_cues(tmp_path / "slow.mkv") == [(0.4, 0.6, 1)], _bitmap_cues(tmp_path / "slow.mkv")
