@@ -744,7 +744,9 @@ def probe(path: str | Path) -> VideoInfo:
             or s.codec_context.name in STILL_CODECS and (
                 s.frames == 1 or not s.frames and not _second_packet(path)))
         fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
-        if not is_image and (s.codec_context.name == "gif" or "matroska" in c.format.name and (
+        # a GIF's or an animated WebP's rate: from each frame's delay, the last one's (a loop's pause) included
+        animated = s.codec_context.name == "gif" or path.suffix.lower() == ".webp"
+        if not is_image and (animated or "matroska" in c.format.name and (
                 (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):
             fps = _timed_rate(path) or fps
         rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False

@@ -735,6 +735,11 @@ def test_a_gifs_pause_on_its_last_frame_is_kept(weights, tmp_path):
     steady = make_video(tmp_path / "s.mp4", frames=5, width=48, height=32, fps=10)
     r = cli(["reconstruct", str(steady), "-o", str(tmp_path / "s.gif")], weights)
     assert r.exit_code == 0 and delays(tmp_path / "s.gif")[-1] == (40, 10), delays(tmp_path / "s.gif")
+    # an animated WebP's pause is read as a GIF's is (its frames' starts keep to 10 fps: read as steady, 0.5 s)
+    r = cli(["reconstruct", str(paused), "-o", str(tmp_path / "p.webp")], weights)
+    assert r.exit_code == 0 and _webp_durations(tmp_path / "p.webp")[1][-1] == 1000, _webp_durations(tmp_path / "p.webp")
+    r = runner.invoke(app, ["info", str(tmp_path / "p.webp"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["seconds"] == 1.4, r.output
 
 
 def test_average_rate_where_ffmpeg_guesses_it(tmp_path):
