@@ -1596,11 +1596,6 @@ def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
     r = cli(["interpolate", str(src), "--start", "0.08", "-o", str(tmp_path / "cut.mkv")], weights)
     assert r.exit_code == 0, r.output
     assert _bitmap_cues(tmp_path / "cut.mkv") == [(0.12, 0.3, 1)], _bitmap_cues(tmp_path / "cut.mkv")
-    # through a token file too: it keeps the frames' times (its frames came back at the average rate)
-    r = cli(["tokenize", str(src), "-o", str(tmp_path / "t.safetensors")], weights)
-    assert r.exit_code == 0, r.output
-    r = cli(["reconstruct", str(tmp_path / "t.safetensors"), "-o", str(tmp_path / "t.mkv")], weights)
-    assert r.exit_code == 0 and _frame_times_ms(tmp_path / "t.mkv") == pts, _frame_times_ms(tmp_path / "t.mkv")
     r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "slow.mkv")], weights)
     assert r.exit_code == 0, r.output
     assert _bitmap_cues(tmp_path / "slow.mkv") == [(0.4, 0.6, 1)], _bitmap_cues(tmp_path / "slow.mkv")
