@@ -937,11 +937,12 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     colour, to_sdr = _colour_for(m, dst, colour)
-    told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times
+    told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times, then the end
+    times = told and timeline(told[:-1], fps, 1, told[-1] - told[-2])
     counts = tensors["frames"].tolist()
     written = 0
     with VideoWriter(dst, fps, W, H, **opts.encoding(),
-                     times=told and (lambda o: told[o] if o < len(told) else told[-1] + (o - len(told) + 1) / fps),
+                     times=times,
                      rotation=int(meta.get("rotation", 0)), colour=colour, to_sdr=to_sdr, warn=m.warn,
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):
