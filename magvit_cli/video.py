@@ -1672,6 +1672,9 @@ class VideoWriter:
         fast = self.container in _FASTSTART
         # a phone's own tags are reverse-DNS keys (com.apple.quicktime.location.ISO6709, .make, .model,
         # .creationdate): an MP4/MOV holds them as mdta keys, which the muxer leaves out unless told
+        if fast:  # one that came through a Matroska file was upper-cased there (COM.APPLE.QUICKTIME.MAKE): lower again
+            self.metadata = {(k.lower().replace(".iso6709", ".ISO6709") if k.isupper() and _REVERSE_DNS.match(k.lower()) else k): v
+                             for k, v in self.metadata.items()}  # (Apple's keys are lower case but for location.ISO6709)
         keyed = fast and any(_REVERSE_DNS.match(k) for k in self.metadata)
         options = {"movflags": "+faststart" + ("+use_metadata_tags" if keyed else "")} if fast else {}
         if self.path.suffix.lower() in (".m2ts", ".mts"):  # BDAV: 192-byte packets, as camcorders and Blu-rays store them

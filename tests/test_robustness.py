@@ -1671,6 +1671,12 @@ def test_a_phones_own_tags_are_kept(weights, tmp_path, out):
         tags = c.metadata
     assert {k: tags.get(k) for k in apple} == apple, tags
     assert tags.get("title") == "Paris" and tags.get("creation_time", "").startswith("2026-11-01T09:00:00"), tags
+    # and through a .mkv, which upper-cases them (COM.APPLE.QUICKTIME.MAKE), back into an .mp4/.mov as Apple writes them
+    r = cli(["inpaint", str(src), "-o", str(tmp_path / "via.mkv")], weights)
+    r = cli(["inpaint", str(tmp_path / "via.mkv"), "-o", str(tmp_path / f"back{Path(out).suffix}")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / f"back{Path(out).suffix}")) as c:
+        assert {k: c.metadata.get(k) for k in apple} == apple, c.metadata
 
 
 def test_output_types_get_their_encoders(weights, tmp_path):
