@@ -763,8 +763,7 @@ def probe(path: str | Path) -> VideoInfo:
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
             alpha = any(c.is_alpha for c in first.format.components)
-            if alpha and (s.codec_context.name == "gif" or path.suffix.lower() == ".webp"):
-                # GIF and animated WebP decode with alpha always: transparent only where a pixel is
+            if alpha and animated:  # GIF and animated WebP decode with alpha always: transparent only where a pixel is
                 alpha = bool((first.to_ndarray(format="bgra")[..., 3] < 255).any())
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
