@@ -2147,8 +2147,10 @@ class VideoWriter:
             if e.errno not in FULL:
                 raise
             exc = e
-        if isinstance(exc, OSError) and exc.errno in FULL:  # named by the output, not its temporary file
-            raise MagvitError(f"{self.path}: {os.strerror(exc.errno).lower()}; nothing was written") from exc
+        # named by the output, not its temporary file (nor, for an image sequence, its frame writer's)
+        full = exc if isinstance(exc, OSError) else exc.__cause__ if self.sequence and isinstance(exc, MagvitError) else None
+        if isinstance(full, OSError) and full.errno in FULL:
+            raise MagvitError(f"{self.path}: {os.strerror(full.errno).lower()}; nothing was written") from full
         if interrupted:
             raise KeyboardInterrupt
         return False

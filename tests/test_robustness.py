@@ -349,6 +349,25 @@ def test_full_disk_leaves_nothing(weights, good, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [], "no output and no temporary file"
 
 
+def test_full_disk_names_the_image_sequence(weights, good, tmp_path, monkeypatch):
+    """An image sequence's frames are written one by one into a temporary folder: a full disk there
+    is named by the pattern the user gave, not the hidden folder's frame file."""
+    calls = {"n": 0}
+    real = VideoWriter._close
+
+    def close(self, ok):
+        if not self.sequence:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, ok)
+    monkeypatch.setattr(VideoWriter, "_close", close)
+    pattern = tmp_path / "o_%03d.png"
+    one_line_error(cli(["interpolate", str(good), "-o", str(pattern)], weights), 1, f"{pattern}: no space left on device; nothing was written")
+    assert calls["n"] == 3, f"the third frame's file failed, not frame {calls['n']}"
+    assert list(tmp_path.iterdir()) == [], "no frames and no temporary folder"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_nothing(weights, tmp_path, sig):
     src = make_video(tmp_path / "long.mp4", frames=400, width=64, height=48)
