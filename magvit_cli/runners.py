@@ -16,16 +16,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from . import hdr
 from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times, move_into_place,
-                    holds_aspect, holds_hdr, iter_frames, iter_info, last_shown, probe, sequence_hint, share, shift_timecode,
-                    temp_file, timeline, trim)
+from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times,
+                    holds_aspect, holds_hdr, iter_frames, iter_info, last_shown, probe, sequence_hint, shift_timecode,
+                    timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
@@ -911,13 +911,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     at = timeline(frame_times(info), info.fps, 1, last_shown(info))
     if at is not None:  # a varying rate: each frame's time (s), and the last one's end, so reconstruct keeps them
         meta["times"] = json.dumps([str(at(i)) for i in range(sum(counts) + 1)])
-    tmp = temp_file(dst)
-    try:
-        save_file(tensors, str(tmp), metadata=meta)
-        share(tmp)  # created 0600; outputs are meant to be shared
-        move_into_place(tmp, Path(dst), existed)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file(dst, save(tensors, metadata=meta), existed)
     return Output(Path(dst), sum(counts), info.fps, info.width, info.height, False,
                   {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
 

@@ -506,6 +506,28 @@ def temp_file(path: str | Path) -> Path:
     return Path(tmp)
 
 
+def write_file(path: str | Path, data: bytes, existed: bool = True) -> Path:
+    """A file made whole or not at all (token files, weights, checkpoints): `data` written to a
+    temporary file beside `path`, given the shared mode and moved into place (move_into_place;
+    `existed` False: not over a file another run made meanwhile). A full disk or quota is a
+    one-line error naming `path` (safetensors and torch.save reported it as their own errors, and
+    left their half-written file behind); the temporary file is removed either way."""
+    path = Path(path)
+    tmp = temp_file(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        share(tmp)
+        move_into_place(tmp, path, existed)
+    except OSError as e:
+        if e.errno in FULL:
+            raise MagvitError(f"{path}: {os.strerror(e.errno).lower()}; nothing was written") from e
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)

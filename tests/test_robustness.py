@@ -368,6 +368,48 @@ def test_full_disk_names_the_image_sequence(weights, good, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == [], "no frames and no temporary folder"
 
 
+@pytest.fixture
+def full_disk(monkeypatch):
+    """video.write_file's files fill the disk half-way through: the write fails as a full disk does."""
+    import builtins
+    from magvit_cli import video
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[:len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(video, "open", lambda *a, **k: Full(builtins.open(*a, **k)), raising=False)
+
+
+def test_full_disk_token_file_and_weights_are_one_line_errors_leaving_nothing(weights, good, tmp_path, full_disk):
+    from magvit_cli.models.io import pack
+    from magvit_cli.train.engine import save_checkpoint
+    out = tmp_path / "out"
+    out.mkdir()
+    tokens = out / "t.safetensors"
+    one_line_error(cli(["tokenize", str(good), "-o", str(tokens)], weights), 1, f"{tokens}: no space left on device; nothing was written")
+    assert list(out.iterdir()) == [], "no token file and no temporary file"
+    with pytest.raises(MagvitError, match=f"{out / 'model'}/model.safetensors: no space left on device; nothing was written"):
+        save_model(tiny_tokenizer(), out / "model")
+    assert list((out / "model").iterdir()) == [], "no weights, config or temporary file"
+    with pytest.raises(MagvitError, match="one.safetensors: no space left on device"):
+        pack({"tokenizer": weights / "tokenizer"}, out / "one.safetensors")
+    (out / "checkpoint.pt").write_bytes(b"the last one")
+    with pytest.raises(MagvitError, match="checkpoint.pt: no space left on device; nothing was written"):
+        save_checkpoint(out / "checkpoint.pt", {"step": 1})
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "model"], "only the last checkpoint is left"
+    assert (out / "checkpoint.pt").read_bytes() == b"the last one", "the last checkpoint is kept whole"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_nothing(weights, tmp_path, sig):
     src = make_video(tmp_path / "long.mp4", frames=400, width=64, height=48)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from ..errors import MagvitError
-from ..video import shared_file_mode, temp_file
+from ..video import write_file
 from .tokenizer import TokenizerConfig, VideoTokenizer
 from .transformer import MaskedTransformer, TransformerConfig
 
@@ -49,11 +48,8 @@ def save_model(model, folder: str | Path, metadata: dict | None = None, dtype: t
         cfg["metadata"] = metadata
     state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
              for k, v in model.state_dict().items()}
-    tmp = folder / (WEIGHTS_NAME + ".tmp")
-    save_file(state, str(tmp))
-    os.chmod(tmp, shared_file_mode())  # safetensors writes 0600; weights are meant to be shared
-    tmp.replace(folder / WEIGHTS_NAME)
-    (folder / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+    write_file(folder / WEIGHTS_NAME, save(state))
+    write_file(folder / CONFIG_NAME, (json.dumps(cfg, indent=2) + "\n").encode())
     return folder
 
 
@@ -67,15 +63,7 @@ def pack(models: dict[str, Path], file: str | Path) -> Path:
         configs[kind] = read_config(folder)
         for k, v in load_file(str(Path(folder) / WEIGHTS_NAME)).items():
             tensors[f"{kind}.{k}"] = v
-    file = Path(file)
-    tmp = temp_file(file)
-    try:
-        save_file(tensors, str(tmp), metadata={BUNDLE_KEY: json.dumps(configs)})
-        os.chmod(tmp, shared_file_mode())
-        tmp.replace(file)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return file
+    return write_file(file, save(tensors, metadata={BUNDLE_KEY: json.dumps(configs)}))
 
 
 def bundle_configs(file: str | Path) -> dict:

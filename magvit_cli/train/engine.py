@@ -6,6 +6,7 @@ a JSON-lines metrics log, a rich progress line and the learning-rate schedule.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import MagvitError, UsageError, stop_on_signals
 from ..progress import LogLines
-from ..video import check_folder
+from ..video import check_folder, write_file
 
 
 @dataclass
@@ -229,9 +230,10 @@ def run_folder(out: Path | str, resume: bool) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict):
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    """The whole checkpoint or the last one kept (video.write_file: a full disk is a one-line error)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_file(path, buf.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import commit
@@ -31,6 +31,7 @@ from ..models import MaskedTransformer, TransformerConfig, load_model, save_mode
 from ..motion import pad_clip
 from ..pipeline import resize
 from ..tasks import condition_region, condition_video, get_task, latent_mask
+from ..video import write_file
 from . import engine
 from .data import ClipSource
 
@@ -109,7 +110,7 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     def flush():
         nonlocal n_shards
         if rows["z"]:
-            save_file({k: torch.cat(v) for k, v in rows.items()}, str(out / f"shard_{n_shards:05d}.safetensors"))
+            write_file(out / f"shard_{n_shards:05d}.safetensors", save({k: torch.cat(v) for k, v in rows.items()}))
             n_shards += 1
             for v in rows.values():
                 v.clear()
