@@ -1,7 +1,9 @@
 """The MAGVIT pipeline: read -> condition -> tokenize -> COMMIT decode -> composite -> write.
 
-One documented call per task (`Magvit.interpolate`, `.predict`, `.outpaint`, `.inpaint`,
-`.generate`, `.reconstruct`, `.tokenize`), usable from scripts; the CLI is a thin layer on top.
+`Magvit` holds the loaded models and the steps every task shares (`encode`, `fill`: COMMIT decoding
+of one window, `lift`: back to full resolution); runners.py has one documented call per task on
+real files (`runners.interpolate(m, src, dst, ...)`, `predict`, `outpaint`, `inpaint`, `generate`,
+`reconstruct`, `tokenize`), usable from scripts; the CLI is a thin layer on top.
 
 How any resolution and length is handled (and why):
 - Time: the transformer works on windows of `window_frames` (17) frames. Windows overlap by
@@ -304,7 +306,7 @@ class Output:
 
 
 class Magvit:
-    """Loaded models on a device, and one method per task."""
+    """Loaded models on a device, and the steps the tasks share (runners.py: one call per task)."""
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
                  need_transformer: bool = True, warn: Callable[[str], None] | None = None, allow_pickle: bool = False):
