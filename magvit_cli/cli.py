@@ -347,7 +347,8 @@ def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optio
 
 WeightsOpt = typer.Option(None, "--weights", envvar="MAGVIT_WEIGHTS", show_envvar=False, callback=_weights_source, help=(
     "Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. "
-    "Default: $MAGVIT_WEIGHTS where set (a batch script's or shell's own weights), else the shipped weights/default."))
+    "Default: $MAGVIT_WEIGHTS where set (a batch script's or shell's own weights), else the shipped weights/default "
+    "(`--weights default` names them, over $MAGVIT_WEIGHTS)."))
 DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps. auto takes a GPU when there is one; cuda:N picks one of several.")
 PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
@@ -1259,7 +1260,7 @@ def weights_list(json_: bool = JsonOpt):
 
 
 @weights_app.command("info")
-def weights_info(weights: Optional[str] = typer.Argument(None, help="Folder or Hub id org/name[@rev]; default the shipped weights."),
+def weights_info(weights: Optional[str] = typer.Argument(None, help="Folder or Hub id org/name[@rev]; default (or `default`) the shipped weights."),
                  json_: bool = JsonOpt):
     """Config, parameter counts, tasks, classes and sha256 of each model."""
     State.json = json_

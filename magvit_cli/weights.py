@@ -15,6 +15,7 @@ from .errors import MagvitError, UsageError
 from .models.io import CONFIG_NAME, read_config
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "default_weights"  # a link to weights/default in the source tree
+SHIPPED = "default"  # --weights default: the shipped weights by name (over a $MAGVIT_WEIGHTS set for the shell)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
@@ -26,11 +27,11 @@ class WeightPaths:
 
 
 def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
-    """Local folder, or Hub id; default: the shipped weights. `flag`: how the errors name where the
+    """Local folder, or Hub id; default (None, or "default"): the shipped weights. `flag`: how the errors name where the
     weights were given (`weights info WEIGHTS` takes them as its argument)."""
     def named(path) -> str:
         return f"{flag} {path}".lstrip()
-    if weights is None:
+    if weights is None or str(weights) == SHIPPED and not Path(SHIPPED).exists():  # a folder of that name here is taken
         root = DEFAULT_WEIGHTS
         if not root.exists():
             raise MagvitError(f"the shipped weights are missing ({root}); pass --weights")
