@@ -253,7 +253,9 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
         photo = image_out and src.suffix.lower() in video.PHOTO_SUFFIXES and not seq
         ext = suffix or (video.photo_suffix(src) if photo else ".mp4")  # a HEIF photo's: a JPEG
-        output = (out_dir or src.parent) / f"{sequence_stem(src) if seq else src.stem}.{command}{ext}"
+        # a photo called 'score 100%d.png' -> 'score 100.outpaint.png', not a pattern that writes 'score 1001...'
+        stem = sequence_stem(src) if seq or video.patterned(src) else src.stem
+        output = (out_dir or src.parent) / f"{stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")
     elif output.is_dir():

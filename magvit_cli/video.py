@@ -124,8 +124,14 @@ def photo_suffix(path: str | Path) -> str:
 
 
 def is_sequence(path: str | Path) -> bool:
-    name = Path(path).name
-    return len(_NUMBER.findall(name)) == 1 and Path(name).suffix.lower() in IMAGE_SUFFIXES
+    """Whether `path` is a printf pattern of numbered images (frames/%04d.png); a file of that very
+    name is that file (a photo called 'score 100%d.png' was refused: no files match the pattern)."""
+    return patterned(path) and Path(path).suffix.lower() in IMAGE_SUFFIXES and not Path(path).is_file()
+
+
+def patterned(path: str | Path) -> bool:
+    """Whether a file name holds one printf frame number (%d, %04d): as an output, a sequence."""
+    return len(_NUMBER.findall(Path(path).name)) == 1
 
 
 def sequence_match(pattern: str | Path, name: str) -> int | None:

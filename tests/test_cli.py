@@ -382,6 +382,21 @@ def test_image_in_image_out(weights, tmp_path):
     assert res["frames"] == 9 and res["output"].endswith(".mp4")
 
 
+def test_a_photo_named_like_a_pattern_is_that_photo(weights, tmp_path):
+    """A file called 'score 100%d.png' is read as that photo (not a sequence pattern matching no
+    files), and its edit's derived name is not a pattern either (it wrote 'score 1001.outpaint.png')."""
+    img = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    with VideoWriter(tmp_path / "photo.png", 1, 48, 32) as w:
+        w.write(img)
+    photo = (tmp_path / "photo.png").rename(tmp_path / "score 100%d.png")
+    r = runner.invoke(app, ["info", str(photo), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["frames"] == 1, r.output
+    res = run(["outpaint", str(photo)], weights)
+    assert res["output"] == str(tmp_path / "score 100.outpaint.png"), res["output"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["score 100%d.png", "score 100.outpaint.png"]
+    assert np.array_equal(read_frames(res["output"])[0, 16:48, 24:72], img), "the photo's pixels are kept"
+
+
 def test_generate_classes_info(weights, tmp_path):
     res = run(["generate", "--class", "b", "--frames", "12", "-o", str(tmp_path / "g.mp4")], weights)
     assert res["frames"] == 12 and len(read_frames(tmp_path / "g.mp4")) == 12 and res["class"] == "b"
