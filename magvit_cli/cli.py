@@ -871,7 +871,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
              *([f"{len(i.chapters)} chapters"] if i.chapters else []),
              *([f"rotated {i.rotation} (read upright)"] if i.rotation else []), *([f"pixel aspect {i.sample_aspect}"] if i.sample_aspect else []),
              *([hdr_kind] if hdr_kind else []),
-             *(["interlaced"] if i.interlaced else []), *(["alpha (dropped)"] if i.alpha else []),
+             *(["interlaced"] if i.interlaced else []), *(["alpha"] if i.alpha else []),
              *([f"timecode {i.timecode}"] if i.timecode else []), *([f"video starts at {float(i.start):.3f} s"] if i.start else [])]
     return result, f"{name}: {i.width}x{i.height}, " + ", ".join(facts)
 

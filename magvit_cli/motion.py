@@ -185,8 +185,11 @@ _THIRDS = np.full((1, 3), 1 / 3, np.float32)
 
 
 def _gap(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per pixel, the mean absolute difference over the channels of two (H, W, 3) float32 images ->
-    (H, W) float32: .mean(-1) to float rounding, in OpenCV (3 x numpy's speed at 1080p)."""
+    """Per pixel, the mean absolute difference over the colour channels of two (H, W, 3) float32
+    images (an alpha channel after them is not looked at) -> (H, W) float32: .mean(-1) to float
+    rounding, in OpenCV (3 x numpy's speed at 1080p)."""
+    if x.shape[-1] > 3:
+        x, y = np.ascontiguousarray(x[..., :3]), np.ascontiguousarray(y[..., :3])
     return cv2.transform(cv2.absdiff(x, y), _THIRDS)
 
 
@@ -222,9 +225,9 @@ def _inverse_variance(err: np.ndarray, err_other: np.ndarray) -> np.ndarray:
 
 
 def _mix(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """w (H, W) * x + (1 - w) * y for images (H, W, 3) -> float32 (as y + w (x - y), in OpenCV)."""
+    """w (H, W) * x + (1 - w) * y for images (H, W, C) -> float32 (as y + w (x - y), in OpenCV)."""
     x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
-    return cv2.add(y, cv2.multiply(cv2.merge([w, w, w]), cv2.subtract(x, y)))
+    return cv2.add(y, cv2.multiply(cv2.merge([w] * x.shape[-1]), cv2.subtract(x, y)))
 
 
 def _tensor(hwc: np.ndarray) -> torch.Tensor:
@@ -234,7 +237,8 @@ def _tensor(hwc: np.ndarray) -> torch.Tensor:
 
 class PairMotion:
     """Flow between frames a and b (each (3, H, W) in [-1, 1], on the CPU), and `frame(t)`: the
-    motion-compensated frame at time t in (0, 1) between them."""
+    motion-compensated frame at time t in (0, 1) between them. Frames with an alpha channel
+    ((4, H, W)): the flow and the trust in it from the colours, the alpha moved and mixed with them."""
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor):
         if a.shape != b.shape or a.dim() != 3:
@@ -244,7 +248,7 @@ class PairMotion:
         self.ab, self.ba, self.scale = _flow_pair(a, b)
 
     def frame(self, t: float) -> torch.Tensor:
-        """The frame at time t (0 < t < 1; 0 is a, 1 is b) -> (3, H, W) in [-1, 1]."""
+        """The frame at time t (0 < t < 1; 0 is a, 1 is b) -> (C, H, W) in [-1, 1], as a and b."""
         if not 0 < t < 1:
             raise ValueError(f"t must lie strictly between 0 and 1, got {t}")
         ab, ba, a, b, d_blend = self._parts

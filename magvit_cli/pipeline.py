@@ -55,14 +55,14 @@ MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per wi
 
 
 def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 (or uint16, 0-65535) -> (3, H, W) float in [-1, 1]."""
+    """(H, W, C) uint8 (or uint16, 0-65535) -> (C, H, W) float in [-1, 1] (C: 3, or 4 with alpha)."""
     if frame.dtype == np.uint16:  # float32 holds all 65536 levels exactly
         return torch.from_numpy(frame.astype(np.float32)).permute(2, 0, 1).div_(32767.5).sub_(1.0)
     return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)  # in place: 2x faster
 
 
 def to_frame(x: torch.Tensor, deep: bool = False) -> np.ndarray:
-    """(3, H, W) float in [-1, 1] -> (H, W, 3) uint8, or with `deep` uint16 (rounded, clamped)."""
+    """(C, H, W) float in [-1, 1] -> (H, W, C) uint8, or with `deep` uint16 (rounded, clamped)."""
     y = (x.detach().float().clamp(-1, 1) + 1).mul_(32767.5 if deep else 127.5).round_()  # in place after the first copy
     return y.permute(1, 2, 0).cpu().numpy().astype(np.uint16 if deep else np.uint8)
 

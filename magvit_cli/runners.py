@@ -23,7 +23,7 @@ from .errors import UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import (Colour, Span, VideoInfo, VideoWriter, check_input, count_packets, deep_output, frame_times,
+from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_packets, deep_output, frame_times,
                     holds_aspect, holds_hdr, iter_frames, iter_info, last_shown, probe, sequence_hint, shift_timecode,
                     timeline, trim, write_file)
 
@@ -49,15 +49,21 @@ def _noop(done, total):
     pass
 
 
-def open_input(m: Magvit, path, span: Span | None = None) -> VideoInfo:
-    """The probed input, trimmed to `span` (video.trim) when one is given."""
+def open_input(m: Magvit, path, span: Span | None = None, alpha_to: tuple | None = None) -> VideoInfo:
+    """The probed input, trimmed to `span` (video.trim) when one is given. `alpha_to`: (dst, opts)
+    of a task that carries transparency through (keeps_alpha); an input's transparency that is
+    dropped (by the task, or by an output type that holds none) is said so in a warning."""
     info = probe(path)
     if span is not None:
         info = trim(info, span)
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
-    if info.alpha:
-        m.warn(f"{path} has an alpha channel (transparency): it is dropped, and the output is opaque")
+    if info.alpha and alpha_to is None:
+        m.warn(f"{path} has an alpha channel (transparency): this task does not carry it (interpolate and reconstruct do), "
+               "so the output is opaque")
+    elif info.alpha and not keeps_alpha(info, *alpha_to):
+        m.warn(f"{path} has an alpha channel (transparency): {alpha_to[0]} holds none, so the output is opaque; "
+               f".png, .webp, .gif or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
     if info.other_video:
         n = info.other_video
         m.warn(f"{path} has {n + 1} video tracks: the first ({info.width}x{info.height}) is processed, the other{'s' * (n > 1)} "
@@ -77,10 +83,16 @@ def count_frames(info: VideoInfo) -> int:
     return n if n is not None else sum(1 for _ in iter_info(info))
 
 
-def _read(m: Magvit, info: VideoInfo, deep: bool) -> Iterator[np.ndarray]:
-    """The run's input frames (within the trim; uint16 where `deep`), their decoding timed on the
-    run's clock, oddities (a size change midway) told through the run's warnings."""
-    return m.clock.frames(iter_info(info, deep, m.warn))
+def _read(m: Magvit, info: VideoInfo, deep: bool, alpha: bool = False) -> Iterator[np.ndarray]:
+    """The run's input frames (within the trim; uint16 where `deep`; RGBA with `alpha`), their decoding
+    timed on the run's clock, oddities (a size change midway) told through the run's warnings."""
+    return m.clock.frames(iter_info(info, deep, m.warn, alpha))
+
+
+def keeps_alpha(info: VideoInfo, dst, opts: WriteOptions) -> bool:
+    """Whether a task that carries transparency through (open_input's `alpha_to`) reads and writes
+    RGBA frames: the input has an alpha channel and the output type holds one (video.alpha_output)."""
+    return info.alpha and alpha_output(dst, opts.codec, opts.lossless)
 
 
 def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
@@ -101,7 +113,7 @@ def _colour_for(m: Magvit, dst, colour: Colour) -> tuple[Colour, Colour | None]:
 
 
 def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOptions, deep: bool,
-            per_input: int | None = 1, slower: int = 1) -> VideoWriter:
+            per_input: int | None = 1, slower: int = 1, alpha: bool = False) -> VideoWriter:
     """The run's output. `per_input`: output frames per input frame, so that input whose frame rate
     varies keeps each frame's time (video.frame_times, video.timeline) and its audio in sync; None:
     frames at a steady `fps` whatever the input. `slower` > 1: slow motion, every time that many
@@ -120,7 +132,13 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        attachments_from=info.path if info.tracks.get("attachments") or info.tracks.get("cover") else None, metadata=info.metadata, warn=m.warn,
                        sample_aspect=info.sample_aspect, start=info.start, span=info.span, chapters=info.chapters,
                        times=times, timecode=shift_timecode(info.timecode, info.fps, fps, info.first), stretch=slower,
-                       video_tags=info.video_tags)
+                       video_tags=info.video_tags, alpha=alpha)
+
+
+def _with_alpha(frame: np.ndarray, full: torch.Tensor | None, deep: bool) -> np.ndarray:
+    """An output frame (H, W, 3) with the alpha channel of `full` (C, H, W in [-1, 1]) where it has
+    one (C = 4: a run that keeps transparency): (H, W, 4); else the frame as it is."""
+    return np.concatenate([frame, to_frame(full[3:], deep)], -1) if full is not None and full.shape[0] == 4 else frame
 
 
 def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:
@@ -130,8 +148,8 @@ def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Mean absolute difference of 32x32 luminance thumbnails, in [0, 1]."""
-    la, lb = (resize(x.unsqueeze(0), (32, 32))[0].mean(0) for x in (a, b))
+    """Mean absolute difference of 32x32 luminance thumbnails, in [0, 1] (of the colours: an alpha channel is not looked at)."""
+    la, lb = (resize(x[:3].unsqueeze(0), (32, 32))[0].mean(0) for x in (a, b))
     return float((la - lb).abs().mean() / 2)
 
 
@@ -205,7 +223,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     only that part of the input (video.Span), its audio cut to it, here and in every task.
     `slow_motion`: the frames at the input's rate instead, factor x as long (with a factor only)."""
     check_slow_motion(slow_motion, fps)
-    info = open_input(m, src, span)
+    info = open_input(m, src, span, alpha_to=(dst, opts))
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between" + sequence_hint(src))
     if fps is not None:
@@ -219,6 +237,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     H, W = info.height, info.width
     S = m.work_size
     deep = keeps_depth(info, dst, opts)
+    alpha = keeps_alpha(info, dst, opts)  # frames (4, H, W): the new frames' transparency is their padding's
     pairs = (m.window_frames - 1) // factor  # input pairs per window
     task, gen = get_task("FI"), m.generator(sampling.seed)
     total = count_frames(info) * factor  # grid frames
@@ -281,16 +300,17 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
             return (1 - a) * frames[k] + a * frames[k + 1]
 
         for k, f in enumerate(frames):
-            low[:, k * factor] = resize(f, S)
+            low[:, k * factor] = resize(f[:3], S)
             known[k * factor] = True
             if mids and k < c:
                 for j in range(1, factor):
-                    low[:, k * factor + j] = resize(between(k, j), S)
+                    low[:, k * factor + j] = resize(between(k, j)[:3], S)
         win = m.fill(low, known, task, None, sampling, gen, padded=bool(mids))
 
         def lifted(k: int, j: int) -> np.ndarray:
-            cond_full = between(k, j) if win.residual else None
-            return to_frame(m.lift(win, k * factor + j, cond_full, (H, W)), deep)
+            cond_full = between(k, j) if win.residual or alpha else None
+            rgb = m.lift(win, k * factor + j, None if cond_full is None else cond_full[:3], (H, W))
+            return _with_alpha(to_frame(rgb, deep), cond_full, deep)
 
         for k in range(c):
             put(w, lambda: to_frame(frames[k], deep))
@@ -303,10 +323,10 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
         m.warn(f"{dst}: {_rate_text(out_fps)} fps, more than most players and screens show ({PLAYER_MAX_FPS}); "
                f"--slow-motion plays these frames at the input's rate, {factor}x as long")
     with _writer(m, dst, info, out_fps, W, H, opts, deep=deep, per_input=factor if fps is None else None,
-                 slower=factor if slow_motion else 1) as w:
+                 slower=factor if slow_motion else 1, alpha=alpha) as w:
         chunk: list[torch.Tensor] = []
         n_in = 0
-        for frame in _read(m, info, deep):
+        for frame in _read(m, info, deep, alpha):
             chunk.append(to_tensor(frame))
             n_in += 1
             if len(chunk) == pairs + 1:
@@ -832,11 +852,12 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
     return x
 
 
-def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = False) -> Iterator[tuple[torch.Tensor, int]]:
-    """(3, L, H, W) windows of up to frames_per frames, the last padded to 1 + k*tf by holding
-    its last frame; yields (window, real frame count)."""
+def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = False,
+             alpha: bool = False) -> Iterator[tuple[torch.Tensor, int]]:
+    """(3, L, H, W) windows (4 channels with `alpha`) of up to frames_per frames, the last padded to
+    1 + k*tf by holding its last frame; yields (window, real frame count)."""
     buf = []
-    for f in _read(m, info, deep):
+    for f in _read(m, info, deep, alpha):
         buf.append(to_tensor(f))
         if len(buf) == frames_per:
             yield torch.stack(buf, 1), len(buf)
@@ -866,21 +887,21 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
         if span is not None:
             raise UsageError("--start/--end cut a video; a token file is decoded whole")
         return _reconstruct_tokens(m, src, dst, opts, progress)
-    info = open_input(m, src, span)
+    info = open_input(m, src, span, alpha_to=(dst, opts))
     H, W = info.height, info.width
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
-    deep = keeps_depth(info, dst, opts)
+    deep, alpha = keeps_depth(info, dst, opts), keeps_alpha(info, dst, opts)
     se, bits, pixels, written = 0.0, 0, 0, 0
-    with _writer(m, dst, info, info.fps, W, H, opts, deep=deep) as w:
-        for x, n in _windows(m, info, window, cfg.time_factor, deep):
-            idx = _encode_window(m, x, refine, written, n, total, progress)
+    with _writer(m, dst, info, info.fps, W, H, opts, deep=deep, alpha=alpha) as w:
+        for x, n in _windows(m, info, window, cfg.time_factor, deep, alpha):
+            idx = _encode_window(m, x[:3], refine, written, n, total, progress)
             with torch.no_grad(), m.autocast():
                 with m.clock("detokenize"):
                     y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
             for t in range(n):
-                fr, ref = to_frame(y[:, t]), to_frame(x[:, t])  # PSNR on 8-bit levels, whatever the depth
-                w.write(to_frame(y[:, t], True) if deep else fr)
+                fr, ref = to_frame(y[:, t]), to_frame(x[:3, t])  # PSNR on 8-bit levels, whatever the depth
+                w.write(_with_alpha(to_frame(y[:, t], True) if deep else fr, x[:, t], deep))  # the input's transparency as it is
                 se += float(((fr.astype(np.float64) - ref) ** 2).sum())
             bits += idx.numel() * cfg.bits
             pixels += n * H * W

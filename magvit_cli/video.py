@@ -396,6 +396,23 @@ def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
         or output_codec(path, codec) in DEEP_ENCODERS  # (a .y4m's own raw frames too)
 
 
+# Encoders --codec names that keep transparency, and the pixel format they take it in
+ALPHA_ENCODERS = {"prores_ks": "yuva444p10le", "prores": "yuva444p10le", "qtrle": "argb", "png": "rgba"}
+# Image types that hold transparency, and the pixel formats for 8-bit and deep frames with it (None: 8 bits only)
+ALPHA_IMAGES = {".png": ("rgba", "rgba64be"), ".tif": ("rgba", "rgba64le"), ".tiff": ("rgba", "rgba64le"),
+                ".webp": ("yuva420p", None)}
+
+
+def alpha_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
+    """Whether an output keeps transparency: PNG, TIFF and WebP (still, animated, or a sequence), a
+    GIF (each pixel see-through or not), and ProRes 4444, QuickTime Animation or PNG video
+    (--codec prores_ks, qtrle or png in a .mov or .mkv). H.264, H.265 and VP9 as written here hold none."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_CODECS:
+        return suffix in ALPHA_IMAGES
+    return output_codec(path, codec, lossless) in (*ALPHA_ENCODERS, "gif")
+
+
 def start_of(stream) -> Fraction:
     """When a stream starts on its file's timeline, in seconds (0 when the file does not say)."""
     return Fraction(stream.start_time) * stream.time_base if stream.start_time is not None and stream.time_base else Fraction(0)
@@ -918,15 +935,20 @@ def damage_note(path, damage: _Damage, warn: Callable[[str], None] | None) -> No
              f"the frame before stands in for {'each' if n != 1 else 'it'}")
 
 
+def rgb_format(deep: bool, alpha: bool = False) -> str:
+    """The pixel format frames are read and written in: RGB (RGBA with `alpha`), 8 or 16 bits a component."""
+    return ("rgba64le" if deep else "rgba") if alpha else "rgb48le" if deep else "rgb24"
+
+
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False,
                 warn: Callable[[str], None] | None = None, alpha: bool = False) -> Iterator[np.ndarray]:
     """Decode RGB frames [start, start + count) one at a time: uint8, or with `deep` uint16
     (0-65535, whatever the input's own depth), all at the stream's size (`_Shown`; `warn` is told
-    where some were not). `alpha`: RGBA (uint8; opaque where the input has no alpha)."""
+    where some were not). `alpha`: RGBA (opaque where the input has no alpha)."""
     if is_sequence(path):
         yield from _iter_sequence(path, start, count, deep, alpha)
         return
-    fmt = "rgba" if alpha else "rgb48le" if deep else "rgb24"
+    fmt = rgb_format(deep, alpha)
     c = _open(path)
     try:
         s = main_video(c)
@@ -952,13 +974,14 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
     damage_note(path, damage, warn)
 
 
-def iter_info(info: VideoInfo, deep: bool = False, warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
+def iter_info(info: VideoInfo, deep: bool = False, warn: Callable[[str], None] | None = None,
+              alpha: bool = False) -> Iterator[np.ndarray]:
     """The frames of a probed input, within its trim (`trim`) if it has one: a video file is
     sought to the keyframe before the trim's start, so a cut late in a long file starts at once.
-    `warn`: told where frames of another size were scaled to the input's (`_Shown`)."""
+    `warn`: told where frames of another size were scaled to the input's (`_Shown`). `alpha`: RGBA."""
     got = 0
-    frames = _iter_span(info, deep, warn=warn) if info.span and not is_sequence(info.path) else \
-        iter_frames(info.path, info.first, info.frames if info.span else None, deep, warn)
+    frames = _iter_span(info, deep, warn=warn, alpha=alpha) if info.span and not is_sequence(info.path) else \
+        iter_frames(info.path, info.first, info.frames if info.span else None, deep, warn, alpha)
     for frame in frames:
         got += 1
         yield frame
@@ -1145,14 +1168,15 @@ def last_shown(info: VideoInfo) -> Fraction | None:
 SEEK_MARGIN = 10
 
 
-def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
+def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callable[[str], None] | None = None,
+               alpha: bool = False) -> Iterator[np.ndarray]:
     """Decode the frames shown in info.span (within half a frame), from a seek to `margin` seconds
     before its start. A seek that lands past the span's first frame (MPEG-TS seeks to the next
     keyframe, or to the end where none follows) tries again 10 s earlier, then decodes from the file's start (margin None); frames
     without timestamps are counted from it."""
     t0, t1 = info.span
     half = 1 / (2 * info.fps)
-    fmt = "rgb48le" if deep else "rgb24"
+    fmt = rgb_format(deep, alpha)
     c = _open(info.path)
     overshot = False
     try:
@@ -1172,7 +1196,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
                 decoded += 1
                 if frame.pts is None or frame.time_base is None:
                     c.close()
-                    yield from iter_frames(info.path, info.first, info.frames, deep, warn)
+                    yield from iter_frames(info.path, info.first, info.frames, deep, warn, alpha)
                     return
                 forward = forward or _Forward(frame.time_base)  # a restarted clock runs on, as the audio's does
                 t = forward.place(frame.pts, round(1 / (info.fps * frame.time_base))) * frame.time_base
@@ -1194,7 +1218,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
     if not overshot:
         damage_note(info.path, damage, warn)
     if overshot:
-        yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None, warn)
+        yield from _iter_span(info, deep, SEEK_MARGIN if margin == 0 else None, warn, alpha)
 
 
 def _iter_sequence(pattern, start: int, count: int | None, deep: bool, alpha: bool = False) -> Iterator[np.ndarray]:
@@ -1262,13 +1286,14 @@ _TECHNICAL_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
-def _palette_graph(width: int, height: int, time_base: Fraction) -> "av.filter.Graph":
+def _palette_graph(width: int, height: int, time_base: Fraction, alpha: bool = False) -> "av.filter.Graph":
     """ffmpeg's palettegen (one palette per frame) and paletteuse on RGB frames of this size,
-    timed in `time_base`."""
+    timed in `time_base`; with `alpha` RGBA frames, a palette entry kept for transparent pixels
+    (a GIF's pixel is see-through or not: below half opaque it is)."""
     g = av.filter.Graph()
-    src = g.add_buffer(width=width, height=height, format="rgb24", time_base=time_base)
-    split, gen = g.add("split"), g.add("palettegen", "stats_mode=single:reserve_transparent=0")
-    use, sink = g.add("paletteuse", "new=1"), g.add("buffersink")
+    src = g.add_buffer(width=width, height=height, format=rgb_format(False, alpha), time_base=time_base)
+    split, gen = g.add("split"), g.add("palettegen", f"stats_mode=single:reserve_transparent={int(alpha)}")
+    use, sink = g.add("paletteuse", "new=1" + (":alpha_threshold=128" if alpha else "")), g.add("buffersink")
     src.link_to(split)
     split.link_to(gen, 0, 0)
     split.link_to(use, 1, 0)
@@ -1598,7 +1623,9 @@ class VideoWriter:
     YUV 4:4:4 (as for odd sizes, which 4:2:0 cannot hold) instead of 4:2:0.
     `stretch` N > 1: slow motion, the input's timeline N x as long (`times` already are): the audio
     re-encoded N x slower with its pitch kept (FFmpeg's atempo), subtitle cues and chapters N x later
-    and longer, so all of it stays in step with the slowed video."""
+    and longer, so all of it stays in step with the slowed video.
+    `alpha`: frames are RGBA (H, W, 4), their transparency kept (only where alpha_output says the
+    output holds it)."""
 
     def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, *, codec: str | None = None,
                  crf: int = 18, lossless: bool = False, preset: str | None = None, audio_from: str | Path | None = None, rotation: int = 0,
@@ -1608,9 +1635,12 @@ class VideoWriter:
                  metadata: dict | None = None, warn: Callable[[str], None] | None = None,
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None, stretch: int = 1,
-                 video_tags: dict | None = None, to_sdr: Colour | None = None):
+                 video_tags: dict | None = None, to_sdr: Colour | None = None, alpha: bool = False):
         if deep and not deep_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
+        if alpha and not alpha_output(path, codec, lossless):
+            raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) holds no transparency")
+        self.alpha = alpha
         self.rotation, self.colour, self.deep = rotation, colour, deep
         self.to_sdr = to_sdr  # HDR frames of this colour, made SDR as they are written (hdr.to_sdr)
         self.sample_aspect = sample_aspect
@@ -1743,7 +1773,7 @@ class VideoWriter:
         elif codec == "gif":  # each frame with its own 256-colour palette: a fixed one loses 16 dB (example clip)
             self.stream.pix_fmt = "pal8"
             self.stream.codec_context.time_base = GIF_TIME_BASE
-            self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE)
+            self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE, self.alpha)
         elif codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # quiet: SVT-AV1 prints its settings to stderr otherwise
             self.stream.pix_fmt = DEEP_ENCODERS[codec][0] if self.deep else "yuv420p"
@@ -1760,6 +1790,8 @@ class VideoWriter:
             if codec in QSCALE_ENCODERS:  # constant quality from --crf; their default is 200 kb/s at any size
                 # pinned by qmin = qmax (ffmpeg's -q:v also sets each frame's quality, which PyAV cannot)
                 self.stream.codec_context.qmin = self.stream.codec_context.qmax = _qscale(self.crf)
+        if self.alpha and codec in ALPHA_ENCODERS:  # ProRes as 4444 (with its alpha), QuickTime Animation and PNG as RGBA
+            self.stream.pix_fmt = ALPHA_ENCODERS[codec]
         self._tag_colour()
         if self.audio_from is not None:
             self._open_audio()
@@ -1813,6 +1845,8 @@ class VideoWriter:
 
     def _open_image(self):
         encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
+        if self.alpha:
+            eight, deep = ALPHA_IMAGES[self.path.suffix.lower()]
         self.out = av.open(str(self.tmp), "w", format="image2")
         self.stream = self.out.add_stream(encoder)
         self.stream.pix_fmt = deep if self.deep else eight
@@ -1828,7 +1862,7 @@ class VideoWriter:
         self.out = av.open(str(self.tmp), "w", format="webp", options={"loop": "0"})  # the muxer's default plays once
         self.stream = self.out.add_stream("libwebp_anim", rate=self.fps)
         self.stream.width, self.stream.height = self.width, self.height
-        self.stream.pix_fmt = "bgra" if self.lossless else "yuv420p"  # lossless: RGB, every pixel as it is
+        self.stream.pix_fmt = "bgra" if self.lossless else "yuva420p" if self.alpha else "yuv420p"  # lossless: RGB, every pixel as it is
         self.stream.codec_context.time_base = WEBP_TIME_BASE
         self.stream.options = {"lossless": "1"} if self.lossless else {"quality": str(max(0, 100 - self.crf))}
         held, self.held = self.held, None
@@ -1837,7 +1871,7 @@ class VideoWriter:
     def _encode_webp(self, frame, index: int):
         pts = self._shown_at(index, WEBP_TIME_BASE, WEBP_MIN_DELAY)
         if pts is not None:
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=rgb_format(False, self.alpha))
             vf.pts, vf.time_base = pts, WEBP_TIME_BASE
             self._encode_frames([vf])
 
@@ -1917,16 +1951,17 @@ class VideoWriter:
             self.convert = dict(format=cc.format.name, dst_colorspace=c.matrix, dst_color_range=cc.color_range)
 
     def write(self, frame: np.ndarray):
-        """One (H, W, 3) RGB frame: uint8, uint16 for a `deep` writer."""
+        """One (H, W, 3) RGB frame ((H, W, 4) RGBA for an `alpha` writer): uint8, uint16 for a `deep` writer."""
         check_interrupt()
         if self.is_image and self.frames == 1 and not self.webp:
             raise UsageError(f"{self.path} holds one image and the output has more frames: write a video, "
                              f"or one image per frame with a sequence like {sequence_stem(self.path)}_%04d{self.path.suffix}")
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != (np.uint16 if self.deep else np.uint8):
-            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match output {self.height}x{self.width} "
+        channels = 4 if self.alpha else 3
+        if frame.shape != (self.height, self.width, channels) or frame.dtype != (np.uint16 if self.deep else np.uint8):
+            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match output {self.height}x{self.width}x{channels} "
                              f"{'uint16' if self.deep else 'uint8'}")
-        if self.to_sdr is not None:
-            frame = hdr.to_sdr(frame, self.to_sdr.trc, self.to_sdr.primaries)
+        if self.to_sdr is not None:  # the colours; transparency stays
+            frame = np.concatenate([hdr.to_sdr(frame[..., :3], self.to_sdr.trc, self.to_sdr.primaries), frame[..., 3:]], -1)
         if self.clock is not None:
             with self.clock("encode video"):
                 self._encode(frame)
@@ -1937,7 +1972,7 @@ class VideoWriter:
     def _encode(self, frame):
         if self.sequence:
             with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height, deep=self.deep,
-                             sample_aspect=self.sample_aspect) as w:
+                             sample_aspect=self.sample_aspect, alpha=self.alpha) as w:
                 w.write(frame)
             return
         if self.webp:  # held until the next frame says it is an animation
@@ -1948,7 +1983,7 @@ class VideoWriter:
                 self._to_animation()
             self._encode_webp(frame, self.frames)
             return
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb48le" if self.deep else "rgb24")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=rgb_format(self.deep, self.alpha))
         if self.convert is not None:
             vf = vf.reformat(**self.convert)
             c = self.colour

@@ -692,18 +692,72 @@ def test_interlaced_input_is_named(weights, good, tmp_path):
 
 
 def test_dropped_alpha_is_named(weights, good, tmp_path):
-    """Video with transparency (ProRes 4444 with alpha) is processed opaque: info says so and the
-    run says so in one warning line; video without alpha gets no such line."""
+    """Video with transparency (ProRes 4444 with alpha) into an output that holds none (.mp4), or
+    through a task that does not carry it (predict), is processed opaque: info names the alpha and
+    the run says so in one warning line; video without alpha gets no such line."""
     src = tmp_path / "alpha.mov"
     ffmpeg("-y", "-i", str(good), "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", str(src))
     assert probe(src).alpha and not probe(good).alpha
     r = runner.invoke(app, ["info", str(src)])
-    assert r.exit_code == 0 and "alpha (dropped)" in r.output, r.output
-    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
-    lines = [l for l in r.output.splitlines() if "alpha channel" in l]
-    assert r.exit_code == 0 and len(lines) == 1 and lines[0].startswith("warning:"), r.output
+    assert r.exit_code == 0 and ", alpha" in r.output, r.output
+    for args, why in ((["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], "o.mp4 holds none"),
+                      (["predict", str(src), "--frames", "2", "-o", str(tmp_path / "p.mov"), "--codec", "prores_ks"],
+                       "this task does not carry it")):
+        r = cli(args, weights)
+        lines = [l for l in r.output.splitlines() if "alpha channel" in l]
+        assert r.exit_code == 0 and len(lines) == 1 and lines[0].startswith("warning:") and why in lines[0], r.output
+        assert not probe(args[args.index("-o") + 1]).alpha, f"{args[0]}: the output is opaque"
     r = cli(["interpolate", str(good), "-o", str(tmp_path / "p.mp4")], weights)
     assert r.exit_code == 0 and "alpha" not in r.output, r.output
+
+
+def _rgba_png(path, rgba):
+    """Write one RGBA PNG with PyAV's own encoder (not the writer under test)."""
+    with av.open(str(path), "w", format="image2") as c:
+        s = c.add_stream("png")
+        s.width, s.height, s.pix_fmt = rgba.shape[1], rgba.shape[0], "rgba"
+        for p in [*s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")), *s.encode()]:
+            c.mux(p)
+
+
+def test_transparency_is_kept_through_interpolation_and_reconstruction(weights, tmp_path):
+    """An animation with transparency (RGBA PNGs) interpolated into an output that holds alpha: the
+    input frames come back with their own alpha, the new frames' alpha lies between their
+    neighbours' (along the motion, or blended with --no-motion); a GIF holds it per pixel on or
+    off, ProRes 4444 within a level; reconstruct keeps the alpha exactly."""
+    from magvit_cli.video import iter_frames
+    rng = np.random.default_rng(0)
+    levels = (60, 200, 100)  # each frame's own alpha, the same over the frame
+    for i, a in enumerate(levels):
+        rgb = np.roll(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8) // 2 + 64, 2 * i, axis=1)
+        _rgba_png(tmp_path / f"in_{i + 1:03d}.png", np.concatenate([rgb, np.full((32, 48, 1), a, np.uint8)], -1))
+    src = tmp_path / "in_%03d.png"
+    src_frames = np.stack(list(iter_frames(src, alpha=True)))
+    for name, extra, tol in (("o_%03d.png", [], 0), ("nm_%03d.png", ["--no-motion"], 0), ("o.mov", ["--codec", "prores_ks"], 1)):
+        r = cli(["interpolate", str(src), "-o", str(tmp_path / name), *extra], weights)
+        assert r.exit_code == 0 and "alpha" not in r.output, r.output
+        got = np.stack(list(iter_frames(tmp_path / name, alpha=True)))
+        assert got.shape == (6, 32, 48, 4), f"{name}: {got.shape}, not 6 RGBA frames"
+        for k, a in enumerate(levels):
+            err = np.abs(got[2 * k, ..., 3].astype(int) - a).max()
+            assert err <= tol, f"{name}: input frame {k}'s alpha {a} came back {err} levels off"
+        for k in range(2):
+            mid, lo, hi = got[2 * k + 1, ..., 3].astype(int), min(levels[k:k + 2]), max(levels[k:k + 2])
+            assert mid.min() >= lo - tol and mid.max() <= hi + tol and mid.min() < hi - 20 and mid.max() > lo + 20, \
+                f"{name}: new frame {2 * k + 1}'s alpha {mid.min()}..{mid.max()} is not between {lo} and {hi}"
+        if not tol:
+            assert np.array_equal(got[::2][..., :3], src_frames[..., :3]), f"{name}: the input frames' colours changed"
+    nm = np.stack(list(iter_frames(tmp_path / "nm_%03d.png", alpha=True)))[..., 3].astype(int)
+    assert np.abs(nm[1] - 130).max() <= 1 and np.abs(nm[3] - 150).max() <= 1, "--no-motion blends the alpha halfway"
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.gif")], weights)
+    assert r.exit_code == 0, r.output
+    gif = np.stack(list(iter_frames(tmp_path / "o.gif", alpha=True)))[..., 3]
+    assert set(np.unique(gif[::2])) <= {0, 255} and (gif[2] == 255).all() and (gif[0] == 0).all(), \
+        "a GIF's pixel is see-through below half opacity (60), else opaque (200)"
+    r = cli(["reconstruct", str(src), "-o", str(tmp_path / "r_%03d.png")], weights)
+    assert r.exit_code == 0 and "alpha" not in r.output, r.output
+    rec = np.stack(list(iter_frames(tmp_path / "r_%03d.png", alpha=True)))
+    assert np.array_equal(rec[..., 3], src_frames[..., 3]), "reconstruct keeps the alpha as it is"
 
 
 def test_video_keeps_its_offset_to_the_audio(weights, good, tmp_path):
