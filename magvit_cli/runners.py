@@ -63,7 +63,7 @@ def open_input(m: Magvit, path, span: Span | None = None, alpha_to: tuple | None
                "so the output is opaque")
     elif info.alpha and not keeps_alpha(info, *alpha_to):
         m.warn(f"{path} has an alpha channel (transparency): {alpha_to[0]} holds none, so the output is opaque; "
-               f".png, .webp, .gif or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
+               f".png, .webp, .gif, .webm or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
     if info.other_video:
         n = info.other_video
         m.warn(f"{path} has {n + 1} video tracks: the first ({info.width}x{info.height}) is processed, the other{'s' * (n > 1)} "

@@ -397,7 +397,8 @@ def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
 
 
 # Encoders --codec names that keep transparency, and the pixel format they take it in
-ALPHA_ENCODERS = {"prores_ks": "yuva444p10le", "prores": "yuva444p10le", "qtrle": "argb", "png": "rgba"}
+ALPHA_ENCODERS = {"prores_ks": "yuva444p10le", "prores": "yuva444p10le", "qtrle": "argb", "png": "rgba",
+                  "libvpx-vp9": "yuva420p"}  # (VP9: .webm's own, which browsers play transparent)
 # Image types that hold transparency, and the pixel formats for 8-bit and deep frames with it (None: 8 bits only)
 ALPHA_IMAGES = {".png": ("rgba", "rgba64be"), ".tif": ("rgba", "rgba64le"), ".tiff": ("rgba", "rgba64le"),
                 ".webp": ("yuva420p", None)}
@@ -405,8 +406,8 @@ ALPHA_IMAGES = {".png": ("rgba", "rgba64be"), ".tif": ("rgba", "rgba64le"), ".ti
 
 def alpha_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
     """Whether an output keeps transparency: PNG, TIFF and WebP (still, animated, or a sequence), a
-    GIF (each pixel see-through or not), and ProRes 4444, QuickTime Animation or PNG video
-    (--codec prores_ks, qtrle or png in a .mov or .mkv). H.264, H.265 and VP9 as written here hold none."""
+    GIF (each pixel see-through or not), VP9 (.webm, as browsers play it transparent), and ProRes 4444,
+    QuickTime Animation or PNG video (--codec prores_ks, qtrle or png in a .mov). H.264 and H.265 hold none."""
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_CODECS:
         return suffix in ALPHA_IMAGES
@@ -807,7 +808,7 @@ def probe(path: str | Path) -> VideoInfo:
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
-            alpha = any(c.is_alpha for c in first.format.components)
+            alpha = any(c.is_alpha for c in first.format.components) or _side_alpha(s)
             if alpha and animated:  # GIF and animated WebP decode with alpha always: transparent only where a pixel is
                 alpha = bool((first.to_ndarray(format="bgra")[..., 3] < 255).any())
         except (StopIteration, av.FFmpegError, AttributeError):
@@ -879,14 +880,37 @@ class _Damage:
         self.packets, self.reason = 0, None
 
 
-def _frames(c: "av.container.InputContainer", s, damage: _Damage) -> Iterator["av.VideoFrame"]:
+# VP8 and VP9 in WebM/Matroska keep an alpha channel beside the colour (the stream's alpha_mode tag), which
+# FFmpeg's own decoders leave out and libvpx's read
+_ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
+
+
+def _side_alpha(s) -> bool:
+    """Whether a video stream is VP8/VP9 with its alpha kept aside (a transparent WebM: browsers' and
+    editors' web overlays)."""
+    return s.codec_context.name in _ALPHA_DECODERS and s.metadata.get("alpha_mode") == "1"
+
+
+def _decoder(s, alpha: bool) -> Callable:
+    """What decodes stream s's packets: its own decoder, or where `alpha` is asked of a stream that
+    keeps it aside (_side_alpha), libvpx's, which reads it."""
+    if not (alpha and _side_alpha(s)):
+        return s.decode
+    ctx = av.CodecContext.create(_ALPHA_DECODERS[s.codec_context.name], "r")
+    ctx.extradata = s.codec_context.extradata
+    return ctx.decode
+
+
+def _frames(c: "av.container.InputContainer", s, damage: _Damage, alpha: bool = False) -> Iterator["av.VideoFrame"]:
     """Stream s's frames in presentation order, decoded packet by packet. A packet the decoder
     refuses (a damaged file: bytes zeroed or lost mid-stream) no longer ends the run (ffmpeg goes
     on past it too): the frame shown before it is held in its place, at the missing frame's own
     time, so the frame count and every later frame's time stay as the file gives them (the audio
     in step); the first good frame where none came before. Which packet failed is read from the
     frames that come out (a threaded decoder reports an error a few packets late): the packets'
-    times that no frame took, as many as were refused. `damage` counts them, for a warning."""
+    times that no frame took, as many as were refused. `damage` counts them, for a warning. `alpha`:
+    decoded with the alpha channel a VP8/VP9 stream keeps aside (_decoder)."""
+    decode = _decoder(s, alpha)
     unseen: list[int] = []  # times (pts) of packets sent whose frame has not come out, ascending
     owed = 0  # refused packets whose frame is not yet held
     last = None
@@ -904,7 +928,7 @@ def _frames(c: "av.container.InputContainer", s, damage: _Damage) -> Iterator["a
         if packet.size and packet.pts is not None:
             bisect.insort(unseen, packet.pts)
         try:
-            frames = s.decode(packet)
+            frames = decode(packet)
         except av.FFmpegError as e:
             if not packet.size:  # the flush at the end
                 break
@@ -956,7 +980,7 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
         shown = _Shown(path, s, fmt, warn)
         i, got, damage = 0, 0, _Damage()
         try:
-            for frame in _frames(c, s, damage):
+            for frame in _frames(c, s, damage, alpha):
                 if i >= start:
                     yield shown(frame)
                     got += 1
@@ -1192,7 +1216,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
         damage = _Damage()
         try:
             decoded, forward = 0, None
-            for k, frame in enumerate(_frames(c, s, damage)):
+            for k, frame in enumerate(_frames(c, s, damage, alpha)):
                 decoded += 1
                 if frame.pts is None or frame.time_base is None:
                     c.close()

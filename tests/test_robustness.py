@@ -733,7 +733,8 @@ def test_transparency_is_kept_through_interpolation_and_reconstruction(weights, 
         _rgba_png(tmp_path / f"in_{i + 1:03d}.png", np.concatenate([rgb, np.full((32, 48, 1), a, np.uint8)], -1))
     src = tmp_path / "in_%03d.png"
     src_frames = np.stack(list(iter_frames(src, alpha=True)))
-    for name, extra, tol in (("o_%03d.png", [], 0), ("nm_%03d.png", ["--no-motion"], 0), ("o.mov", ["--codec", "prores_ks"], 1)):
+    for name, extra, tol in (("o_%03d.png", [], 0), ("nm_%03d.png", ["--no-motion"], 0), ("o.mov", ["--codec", "prores_ks"], 1),
+                             ("o.webm", [], 2)):
         r = cli(["interpolate", str(src), "-o", str(tmp_path / name), *extra], weights)
         assert r.exit_code == 0 and "alpha" not in r.output, r.output
         got = np.stack(list(iter_frames(tmp_path / name, alpha=True)))
@@ -758,6 +759,23 @@ def test_transparency_is_kept_through_interpolation_and_reconstruction(weights, 
     assert r.exit_code == 0 and "alpha" not in r.output, r.output
     rec = np.stack(list(iter_frames(tmp_path / "r_%03d.png", alpha=True)))
     assert np.array_equal(rec[..., 3], src_frames[..., 3]), "reconstruct keeps the alpha as it is"
+
+
+def test_a_transparent_webm_is_read_with_its_alpha(tmp_path):
+    """VP9 in WebM keeps its alpha beside the colour (alpha_mode), which FFmpeg's own decoder leaves
+    out: an ffmpeg-made transparent WebM is named as such and read with its alpha (libvpx's decoder),
+    also from a cut (--start); an opaque one is not."""
+    from magvit_cli.video import Span, iter_frames, iter_info, trim
+    for i, a in enumerate((40, 220)):
+        _rgba_png(tmp_path / f"in_{i + 1:03d}.png", np.full((32, 48, 4), (200, 100, 50, a), np.uint8))
+    webm, opaque = tmp_path / "t.webm", tmp_path / "o.webm"
+    ffmpeg("-y", "-framerate", "10", "-i", str(tmp_path / "in_%03d.png"), "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", str(webm))
+    ffmpeg("-y", "-framerate", "10", "-i", str(tmp_path / "in_%03d.png"), "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", str(opaque))
+    assert probe(webm).alpha and not probe(opaque).alpha
+    got = np.stack(list(iter_frames(webm, alpha=True)))[..., 3].astype(int)
+    assert np.abs(got[0] - 40).max() <= 2 and np.abs(got[1] - 220).max() <= 2, f"alpha read {got[0].mean():.0f}, {got[1].mean():.0f}"
+    cut = np.stack(list(iter_info(trim(probe(webm), Span(Fraction(1, 10), None)), alpha=True)))[..., 3].astype(int)
+    assert cut.shape[0] == 1 and np.abs(cut[0] - 220).max() <= 2, "the cut's one frame keeps its alpha"
 
 
 def test_video_keeps_its_offset_to_the_audio(weights, good, tmp_path):
