@@ -59,7 +59,7 @@ def open_input(m: Magvit, path, span: Span | None = None, alpha_to: tuple | None
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
     if info.alpha and alpha_to is None:
-        m.warn(f"{path} has an alpha channel (transparency): this task does not carry it (interpolate and reconstruct do), "
+        m.warn(f"{path} has an alpha channel (transparency): this task does not carry it (interpolate, predict and reconstruct do), "
                "so the output is opaque")
     elif info.alpha and not keeps_alpha(info, *alpha_to):
         m.warn(f"{path} has an alpha channel (transparency): {alpha_to[0]} holds none, so the output is opaque; "
@@ -371,7 +371,7 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
     if not isinstance(frames, Fraction):
         check_frames(frames)
     cid = m.class_id(cls)
-    info = open_input(m, src, span)
+    info = open_input(m, src, span, alpha_to=(dst, opts))
     H, W = info.height, info.width
     S = m.work_size
     task = get_task("CFP" if cid is not None else "FP")
@@ -381,16 +381,17 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
     frames = frame_count(frames, fps)
     out_path = Path(dst)
     deep = keeps_depth(info, dst, opts)
+    alpha = keeps_alpha(info, dst, opts)  # frames (4, H, W): the new frames' transparency is their padding's
     n_in = 0
-    with _writer(m, out_path, info, fps, W, H, opts, deep=deep) as w:
-        for frame in _read(m, info, deep):
+    with _writer(m, out_path, info, fps, W, H, opts, deep=deep, alpha=alpha) as w:
+        for frame in _read(m, info, deep, alpha):
             w.write(frame)
             tail.append(to_tensor(frame))
             n_in += 1
         total = n_in + frames
         progress(n_in, total)
         kc = 1 if (cid is not None or n_in < 5) else 5
-        low_tail = [resize(f, S) for f in list(tail)[-kc:]]
+        low_tail = [resize(f[:3], S) for f in list(tail)[-kc:]]
         full_tail, remaining = list(tail)[-3:], frames  # full-resolution frames the motion is read from
         cont, since = None, 0  # the continuation, and how many frames after its last one the window starts
         pads: dict[int, np.ndarray] = {}  # the window's motion padding, at the output's depth: made once, used twice
@@ -409,13 +410,16 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
             low[:, :kc] = torch.stack(low_tail, 1)
             known[:kc] = True
             for p in pads:
-                low[:, p] = resize(pad(p), S)
+                low[:, p] = resize(pad(p)[:3], S)
             win = m.fill(low, known, task, cid, sampling, gen, padded=bool(pads))
             made = []
             for p in range(kc, L):
                 if remaining == 0:
                     break
-                full = m.lift(win, p, pad(p) if win.residual else None, (H, W))
+                cond = pad(p) if win.residual or alpha else None
+                full = m.lift(win, p, None if cond is None else cond[:3], (H, W))
+                if alpha:  # the padding's transparency
+                    full = torch.cat([full, cond[3:]])
                 w.write(to_frame(full, deep))
                 made.append((win.generated[:, p], full))
                 remaining -= 1

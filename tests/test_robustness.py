@@ -693,7 +693,7 @@ def test_interlaced_input_is_named(weights, good, tmp_path):
 
 def test_dropped_alpha_is_named(weights, good, tmp_path):
     """Video with transparency (ProRes 4444 with alpha) into an output that holds none (.mp4), or
-    through a task that does not carry it (predict), is processed opaque: info names the alpha and
+    through a task that does not carry it (outpaint), is processed opaque: info names the alpha and
     the run says so in one warning line; video without alpha gets no such line."""
     src = tmp_path / "alpha.mov"
     ffmpeg("-y", "-i", str(good), "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", str(src))
@@ -701,7 +701,7 @@ def test_dropped_alpha_is_named(weights, good, tmp_path):
     r = runner.invoke(app, ["info", str(src)])
     assert r.exit_code == 0 and ", alpha" in r.output, r.output
     for args, why in ((["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], "o.mp4 holds none"),
-                      (["predict", str(src), "--frames", "2", "-o", str(tmp_path / "p.mov"), "--codec", "prores_ks"],
+                      (["outpaint", str(src), "-o", str(tmp_path / "p.mov"), "--codec", "prores_ks"],
                        "this task does not carry it")):
         r = cli(args, weights)
         lines = [l for l in r.output.splitlines() if "alpha channel" in l]
@@ -720,11 +720,12 @@ def _rgba_png(path, rgba):
             c.mux(p)
 
 
-def test_transparency_is_kept_through_interpolation_and_reconstruction(weights, tmp_path):
+def test_transparency_is_kept_through_interpolation_prediction_and_reconstruction(weights, tmp_path):
     """An animation with transparency (RGBA PNGs) interpolated into an output that holds alpha: the
     input frames come back with their own alpha, the new frames' alpha lies between their
     neighbours' (along the motion, or blended with --no-motion); a GIF holds it per pixel on or
-    off, ProRes 4444 within a level; reconstruct keeps the alpha exactly."""
+    off, ProRes 4444 within a level; predicted frames carry the last frame's on (an even alpha
+    stays even); reconstruct keeps the alpha exactly."""
     from magvit_cli.video import iter_frames
     rng = np.random.default_rng(0)
     levels = (60, 200, 100)  # each frame's own alpha, the same over the frame
@@ -759,6 +760,12 @@ def test_transparency_is_kept_through_interpolation_and_reconstruction(weights, 
     assert r.exit_code == 0 and "alpha" not in r.output, r.output
     rec = np.stack(list(iter_frames(tmp_path / "r_%03d.png", alpha=True)))
     assert np.array_equal(rec[..., 3], src_frames[..., 3]), "reconstruct keeps the alpha as it is"
+    for extra in ([], ["--no-motion"]):
+        r = cli(["predict", str(src), "--frames", "3", "-o", str(tmp_path / "p_%03d.png"), "--force", *extra], weights)
+        assert r.exit_code == 0 and "alpha" not in r.output, r.output
+        pred = np.stack(list(iter_frames(tmp_path / "p_%03d.png", alpha=True)))
+        assert pred.shape == (6, 32, 48, 4) and np.array_equal(pred[:3], src_frames), f"{extra}: the input frames as they were"
+        assert np.abs(pred[3:, ..., 3].astype(int) - levels[-1]).max() <= 1, f"{extra}: new frames keep the last frame's alpha"
 
 
 def test_a_transparent_webm_is_read_with_its_alpha(tmp_path):
