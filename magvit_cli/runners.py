@@ -49,20 +49,16 @@ def _noop(done, total):
     pass
 
 
-def open_input(m: Magvit, path, span: Span | None = None, alpha_to: tuple | None = None) -> VideoInfo:
-    """The probed input, trimmed to `span` (video.trim) when one is given. `alpha_to`: (dst, opts)
-    of a task that carries transparency through (keeps_alpha); an input's transparency that is
-    dropped (by the task, or by an output type that holds none) is said so in a warning."""
+def open_input(m: Magvit, path, dst, opts: WriteOptions, span: Span | None = None) -> VideoInfo:
+    """The probed input, trimmed to `span` (video.trim) when one is given. Transparency that the
+    output `dst` (written with `opts`) holds none of is said to be dropped, in a warning (keeps_alpha)."""
     info = probe(path)
     if span is not None:
         info = trim(info, span)
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
-    if info.alpha and alpha_to is None:
-        m.warn(f"{path} has an alpha channel (transparency): this task does not carry it (interpolate, predict and reconstruct do), "
-               "so the output is opaque")
-    elif info.alpha and not keeps_alpha(info, *alpha_to):
-        m.warn(f"{path} has an alpha channel (transparency): {alpha_to[0]} holds none, so the output is opaque; "
+    if info.alpha and not keeps_alpha(info, dst, opts):
+        m.warn(f"{path} has an alpha channel (transparency): {dst} holds none, so the output is opaque; "
                f".png, .webp, .gif, .webm or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
     if info.other_video:
         n = info.other_video
@@ -90,8 +86,8 @@ def _read(m: Magvit, info: VideoInfo, deep: bool, alpha: bool = False) -> Iterat
 
 
 def keeps_alpha(info: VideoInfo, dst, opts: WriteOptions) -> bool:
-    """Whether a task that carries transparency through (open_input's `alpha_to`) reads and writes
-    RGBA frames: the input has an alpha channel and the output type holds one (video.alpha_output)."""
+    """Whether a run reads and writes RGBA frames: the input has an alpha channel and the output type
+    holds one (video.alpha_output; a token file holds none)."""
     return info.alpha and alpha_output(dst, opts.codec, opts.lossless)
 
 
@@ -223,7 +219,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     only that part of the input (video.Span), its audio cut to it, here and in every task.
     `slow_motion`: the frames at the input's rate instead, factor x as long (with a factor only)."""
     check_slow_motion(slow_motion, fps)
-    info = open_input(m, src, span, alpha_to=(dst, opts))
+    info = open_input(m, src, dst, opts, span)
     if info.is_image:
         raise UsageError(f"{src}: a still image has no frames to interpolate between" + sequence_hint(src))
     if fps is not None:
@@ -371,7 +367,7 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
     if not isinstance(frames, Fraction):
         check_frames(frames)
     cid = m.class_id(cls)
-    info = open_input(m, src, span, alpha_to=(dst, opts))
+    info = open_input(m, src, dst, opts, span)
     H, W = info.height, info.width
     S = m.work_size
     task = get_task("CFP" if cid is not None else "FP")
@@ -472,9 +468,10 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             sampling: Sampling, opts: WriteOptions, progress: Progress, extra: dict, total: int | None = None,
             motion: bool = False) -> Output:
     """Shared outpaint/inpaint loop over the probed input `info` (of `total` frames, counted when
-    not given). layout(t, frame) -> (canvas frame (3, Hc, Wc), known (Hc, Wc)). `motion`: a
-    moving hole (IPD) or known region (OPD) of a padded model is padded along the motion
-    (motion.fill_holes)."""
+    not given). layout(t, frame) -> (canvas frame (C, Hc, Wc), known (Hc, Wc)), C as the frame's
+    (4 where transparency is kept: the unknown pixels' alpha is the padding's, the plain one where
+    the colours are padded along the motion). `motion`: a moving hole (IPD) or known region (OPD)
+    of a padded model is padded along the motion (motion.fill_holes)."""
     Hc, Wc = canvas
     S = m.work_size
     task, gen = get_task(task_code), m.generator(sampling.seed)
@@ -482,7 +479,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         total = 1 if info.is_image else count_frames(info)
     fps = info.fps
     out_path = Path(dst)
-    deep = keeps_depth(info, dst, opts)
+    deep, alpha = keeps_depth(info, dst, opts), keeps_alpha(info, dst, opts)
     written = 0
     prev_low: torch.Tensor | None = None
 
@@ -492,6 +489,9 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     # paddings work frame by frame; inpainting's "fill" lays out the other frames of the window
     # one at a time, nearest first, only those that show a missing pixel, until the hole is covered.
     padding = task.padding_for(m.region)
+    # an alpha channel is padded as a padded-condition model's colours are (edge replication, the fill from
+    # the other frames), whatever the model: a footprint model's zeros would make the new pixels half see-through
+    alpha_padding = task.refine_padding or task.padding
     along_motion = motion and padding == "fill" and task_code in ("IPD", "OPD")  # a known region or hole that moves
     # along the motion, what no frame of a window shows comes from the canvas as the frames
     # before it last showed it (motion.fill_holes' memory): a long clip's strip has swept the
@@ -507,20 +507,21 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
         known = torch.zeros(L, *S, dtype=torch.bool)
         masks = []  # full-size known masks (bool: small), so the fill lays out only frames it uses
 
-        def canvas(j: int) -> torch.Tensor:  # window frame j laid out on the canvas, (3, Hc, Wc)
+        def canvas(j: int) -> torch.Tensor:  # window frame j laid out on the canvas, (C, Hc, Wc)
             return layout(frames[j][0], to_tensor(frames[j][1]))[0]
 
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
-            low[:, lead + i] = resize(canvas_i, S)
+            low[:, lead + i] = resize(canvas_i[:3], S)
             known[lead + i] = resize_mask(known_i[None], S)[0]
-            if padding == "fill":
+            if "fill" in (padding, alpha_padding if alpha else None):
                 masks.append(known_i)
         pads = None  # with along_motion: the window's full-resolution padding, (H, W, 3) per frame at the output's depth
         if along_motion:
             pads = []
             with m.clock("motion"):
-                for p in fill_holes(canvas, masks, versus_plain=task_code == "OPD", memory=memory if memory[1].any() else None):
+                for p in fill_holes(lambda j: canvas(j)[:3], masks, versus_plain=task_code == "OPD",
+                                    memory=memory if memory[1].any() else None):
                     pads.append(to_frame(p, deep))
                     # most of a window's time at HD: the bar moves per frame padded, short of the frame written
                     progress(written + len(pads) * MOTION_SHARE, total)
@@ -532,32 +533,38 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             low[:, p], known[p] = low[:, n - 1], known[n - 1]
         win = m.fill(low, known, task, None, sampling, gen, padded=along_motion)
 
-        def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
-            if pads is not None:
-                return to_tensor(pads[i])
-            if padding != "fill":
-                return condition_video(canvas_i[None, :, None], known_i[None], padding)[0, :, 0]
-            others = ((masks[j], lambda j=j: canvas(j)[None])
+        def plain(i, canvas_i, known_i, c=slice(None), how=padding):  # frame i's channels c of the condition video, padded plainly
+            if how != "fill":
+                return condition_video(canvas_i[None, c, None], known_i[None], how)[0, :, 0]
+            others = ((masks[j], lambda j=j: canvas(j)[None, c])
                       for j in nearest_first(i, len(frames)))
-            return fill_frame(canvas_i[None], known_i, others)[0]
+            return fill_frame(canvas_i[None, c], known_i, others)[0]
+
+        def padded(i, canvas_i, known_i):  # frame i of the condition video at full resolution
+            if pads is None and (not alpha or alpha_padding == padding):
+                return plain(i, canvas_i, known_i)
+            colours = to_tensor(pads[i]) if pads is not None else plain(i, canvas_i, known_i, slice(0, 3))
+            return torch.cat([colours, plain(i, canvas_i, known_i, slice(3, None), alpha_padding)]) if alpha else colours
 
         for i, (t, frame) in enumerate(frames):
             canvas_i, known_i = layout(t, to_tensor(frame))
             cond_i = None
-            if win.residual:
+            if win.residual or alpha:
                 with m.clock("composite"):
                     cond_i = padded(i, canvas_i, known_i)
-            made = m.lift(win, lead + i, cond_i, (Hc, Wc))
+            made = m.lift(win, lead + i, cond_i[:3] if win.residual else None, (Hc, Wc))
+            if alpha:  # the padding's transparency where the pixels are made
+                made = torch.cat([made, cond_i[3:]])
             w.write(to_frame(torch.where(known_i, canvas_i, made), deep))
             if memory is not None:
-                memory = (torch.where(known_i, canvas_i, memory[0]), memory[1] | known_i)
+                memory = (torch.where(known_i, canvas_i[:3], memory[0]), memory[1] | known_i)
         written += len(frames)
         progress(written, total)
         prev_low = win.generated[:, n - 1]
 
-    with _writer(m, out_path, info, fps, Wc, Hc, opts, deep=deep) as w:
+    with _writer(m, out_path, info, fps, Wc, Hc, opts, deep=deep, alpha=alpha) as w:
         buf: list[tuple[int, np.ndarray]] = []
-        for t, frame in enumerate(_read(m, info, deep)):
+        for t, frame in enumerate(_read(m, info, deep, alpha)):
             buf.append((t, frame))
             if len(buf) == m.window_frames - (0 if prev_low is None else 1):
                 run(buf, w)
@@ -619,7 +626,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
     frames where they showed it, along the motion (motion.fill_holes), or with `motion=False`
     as they are."""
     check_outpaint(mode, track)
-    info = open_input(m, src, span)
+    info = open_input(m, src, dst, opts, span)
     H, W = info.height, info.width
     Wc, Hc = canvas_size(mode, W, H, size, info.sample_aspect)
     rows = read_track(track, "--track") if track else None
@@ -645,7 +652,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
 
     def layout(t, frame):
         x, y = place(t)
-        canvas = torch.zeros(3, Hc, Wc)
+        canvas = torch.zeros(frame.shape[0], Hc, Wc)
         known = torch.zeros(Hc, Wc, dtype=torch.bool)
         canvas[:, y:y + H, x:x + W] = frame
         known[y:y + H, x:x + W] = True
@@ -703,7 +710,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
     is padded from the other frames warped along the motion (motion.fill_holes), or with
     `motion=False` from the other frames as they are."""
     mode = check_inpaint(mode, box, mask)
-    info = open_input(m, src, span)
+    info = open_input(m, src, dst, opts, span)
     H, W = info.height, info.width
     n = 1 if info.is_image else count_frames(info)
     code = INPAINT_MODES.get(mode, "IPC")
@@ -891,7 +898,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
         if span is not None:
             raise UsageError("--start/--end cut a video; a token file is decoded whole")
         return _reconstruct_tokens(m, src, dst, opts, progress)
-    info = open_input(m, src, span, alpha_to=(dst, opts))
+    info = open_input(m, src, dst, opts, span)
     H, W = info.height, info.width
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
@@ -920,7 +927,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     """Write the token grid of each window to a safetensors file (reconstruct reads it back);
     refine > 0: tokens searched that many steps (Magvit.encode)."""
     existed = os.path.lexists(dst)  # replaced at the end; a file that appears meanwhile is not (video.move_into_place)
-    info = open_input(m, src, span)
+    info = open_input(m, src, dst, WriteOptions(), span)
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)

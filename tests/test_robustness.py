@@ -692,8 +692,8 @@ def test_interlaced_input_is_named(weights, good, tmp_path):
 
 
 def test_dropped_alpha_is_named(weights, good, tmp_path):
-    """Video with transparency (ProRes 4444 with alpha) into an output that holds none (.mp4), or
-    through a task that does not carry it (outpaint), is processed opaque: info names the alpha and
+    """Video with transparency (ProRes 4444 with alpha) into an output that holds none (.mp4, a
+    token file) is processed opaque: info names the alpha and
     the run says so in one warning line; video without alpha gets no such line."""
     src = tmp_path / "alpha.mov"
     ffmpeg("-y", "-i", str(good), "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", str(src))
@@ -701,12 +701,11 @@ def test_dropped_alpha_is_named(weights, good, tmp_path):
     r = runner.invoke(app, ["info", str(src)])
     assert r.exit_code == 0 and ", alpha" in r.output, r.output
     for args, why in ((["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], "o.mp4 holds none"),
-                      (["outpaint", str(src), "-o", str(tmp_path / "p.mov"), "--codec", "prores_ks"],
-                       "this task does not carry it")):
+                      (["tokenize", str(src), "-o", str(tmp_path / "t.safetensors")], "t.safetensors holds none")):
         r = cli(args, weights)
         lines = [l for l in r.output.splitlines() if "alpha channel" in l]
         assert r.exit_code == 0 and len(lines) == 1 and lines[0].startswith("warning:") and why in lines[0], r.output
-        assert not probe(args[args.index("-o") + 1]).alpha, f"{args[0]}: the output is opaque"
+    assert not probe(tmp_path / "o.mp4").alpha, "the .mp4 is opaque"
     r = cli(["interpolate", str(good), "-o", str(tmp_path / "p.mp4")], weights)
     assert r.exit_code == 0 and "alpha" not in r.output, r.output
 
@@ -720,12 +719,14 @@ def _rgba_png(path, rgba):
             c.mux(p)
 
 
-def test_transparency_is_kept_through_interpolation_prediction_and_reconstruction(weights, tmp_path):
+def test_transparency_is_kept_by_every_task(weights, tmp_path):
     """An animation with transparency (RGBA PNGs) interpolated into an output that holds alpha: the
     input frames come back with their own alpha, the new frames' alpha lies between their
     neighbours' (along the motion, or blended with --no-motion); a GIF holds it per pixel on or
     off, ProRes 4444 within a level; predicted frames carry the last frame's on (an even alpha
-    stays even); reconstruct keeps the alpha exactly."""
+    stays even), and outpainting's canvas and inpainting's hole are padded from the frame's own
+    (even: the same level; not a footprint model's zeros, half see-through); reconstruct keeps
+    the alpha exactly."""
     from magvit_cli.video import iter_frames
     rng = np.random.default_rng(0)
     levels = (60, 200, 100)  # each frame's own alpha, the same over the frame
@@ -766,6 +767,17 @@ def test_transparency_is_kept_through_interpolation_prediction_and_reconstructio
         pred = np.stack(list(iter_frames(tmp_path / "p_%03d.png", alpha=True)))
         assert pred.shape == (6, 32, 48, 4) and np.array_equal(pred[:3], src_frames), f"{extra}: the input frames as they were"
         assert np.abs(pred[3:, ..., 3].astype(int) - levels[-1]).max() <= 1, f"{extra}: new frames keep the last frame's alpha"
+    for args in (["outpaint", "--mode", "central"], ["inpaint", "--box", "8,8,20,12"], ["outpaint", "--mode", "dynamic"],
+                 ["inpaint", "--mode", "dynamic", "--no-motion"]):
+        r = cli([*args, str(src), "-o", str(tmp_path / "s_%03d.png"), "--force"], weights)
+        assert r.exit_code == 0 and "alpha" not in r.output, r.output
+        got = np.stack(list(iter_frames(tmp_path / "s_%03d.png", alpha=True)))[..., 3].astype(int)
+        if "dynamic" not in args:  # padded from the frame itself
+            err = max(np.abs(got[k] - a).max() for k, a in enumerate(levels))
+            assert got.shape[0] == 3 and err <= 1, f"{args}: the alpha of made pixels is {err} levels off the frame's own"
+        else:  # from what the other frames showed there (the fill)
+            assert got.min() >= min(levels) - 1 and got.max() <= max(levels) + 1 and len(np.unique(got[1])) > 1, \
+                f"{args}: the alpha of made pixels ({got.min()}..{got.max()}) is not the other frames'"
 
 
 def test_a_transparent_webm_is_read_with_its_alpha(tmp_path):
