@@ -1694,6 +1694,11 @@ class VideoWriter:
         self.shown: dict[int, int] = {}  # a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate): times given, or a GIF
         self.dropped = 0  # GIF, WebP: frames left out, due too soon after the last one (_shown_at)
         self.last_dts = None  # the last video packet's decode time, in the encoder's time base (_sane_dts)
+        # MP4/MOV at each frame's own time: the last packet is held back and its decode time and duration set at
+        # the end (_end_tail), so the decode timeline ends where the frames do
+        self.tail: "av.Packet | None" = None
+        self.delay: int | None = None  # the first packet's pts - dts: the encoder's reordering delay, in its ticks
+        self.end_pts = 0  # where the frames end (the latest pts + duration), in the encoder's ticks
         self.warn = warn
         # the input's timecode tag (if any) is replaced by `timecode`, set on the video stream (MP4/MOV: a tmcd track)
         self.metadata = {k: v for k, v in (metadata or {}).items() if k.lower() not in _TECHNICAL_TAGS | {"timecode"}}
@@ -2053,11 +2058,39 @@ class VideoWriter:
                 self._mux_video(pkt)
 
     def _mux_video(self, pkt):
-        """Mux an encoded video packet, later by the input video's start past the output's origin
-        (in a time base 1000x finer than the encoder's, so any offset lands within a millisecond)."""
+        """Mux an encoded video packet (see _put_video), each frame's own time on screen its duration."""
         pkt.dts = self.last_dts = _sane_dts(pkt.pts, pkt.dts, self.last_dts)
         if pkt.pts in self.shown:  # so the last frame lasts until its own end, not one frame at the average rate
             pkt.duration = self.shown.pop(pkt.pts)
+        if self.times is None or self.container not in _FASTSTART or pkt.pts is None or pkt.dts is None:
+            self._put_video(pkt)
+            return
+        if self.delay is None:
+            self.delay = pkt.pts - pkt.dts
+        self.end_pts = max(self.end_pts, pkt.pts + (pkt.duration or 0))
+        if self.tail is not None:
+            self._put_video(self.tail)
+        self.tail = pkt
+
+    def _end_tail(self):
+        """Mux the held-back last packet so the decode timeline ends where the frames do. MP4/MOV store
+        decode times and each sample's decode duration; FFmpeg (and so every player built on it) reads a
+        track's length as their sum, not from the frames' own times. With B-frames the last decode
+        times trail the frames shown by the encoder's delay, so a long last frame or a gap among the
+        last few (a phone's dropped frame, a GIF's closing pause) was cut off there (a 1.4 s GIF read
+        back 0.95 s long; QuickTime, reading the edit list, was right). Its decode time is moved up to
+        its pts less the delay (never past its pts) and its duration runs to the frames' end at least
+        (FFmpeg takes the shorter of that sum and the edit list's length)."""
+        pkt, self.tail = self.tail, None
+        if pkt is None:
+            return
+        pkt.dts = max(pkt.dts, pkt.pts - self.delay)
+        pkt.duration = max(self.end_pts - self.delay - pkt.dts, pkt.duration or 1)
+        self._put_video(pkt)
+
+    def _put_video(self, pkt):
+        """Mux a video packet, later by the input video's start past the output's origin (in a time
+        base 1000x finer than the encoder's, so any offset lands within a millisecond)."""
         shift = (self.start - self.origin) * self.stretch
         if shift and pkt.time_base:
             fine = pkt.time_base / 1000
@@ -2117,6 +2150,7 @@ class VideoWriter:
                       f"at least (browsers slow shorter ones to 0.1 s), {int(1 / least)} fps at most; a video output keeps them all")
         for pkt in self.stream.encode():
             self._mux_video(pkt)
+        self._end_tail()
         self._carry(None)
         for t in self.tracks:
             t.container.close()

@@ -894,6 +894,26 @@ def test_a_gifs_pause_on_its_last_frame_is_kept(weights, tmp_path):
     assert r.exit_code == 0 and json.loads(r.stdout)["seconds"] == 1.4, r.output
 
 
+def test_a_long_last_frame_keeps_its_time_in_mp4_and_mov(weights, tmp_path):
+    """A GIF's closing pause (1 s after five frames of 0.1 s) interpolated into H.264 with B-frames:
+    FFmpeg reads an MP4's length as its decode durations' sum, which ended the encoder's delay early
+    (0.95 s of 1.4); the frames' times and the edit list were right. Now all three agree."""
+    paused = tmp_path / "paused.gif"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.5", "-final_delay", "100", str(paused))
+    for name in ("o.mp4", "o.mov"):
+        r = cli(["interpolate", str(paused), "-o", str(tmp_path / name)], weights)
+        assert r.exit_code == 0, r.output
+        with av.open(str(tmp_path / name)) as c:
+            s = c.streams.video[0]
+            packets = [p for p in c.demux(s) if p.size]
+            length = float(s.duration * s.time_base)
+        assert any(p.dts < p.pts for p in packets[1:]), f"{name}: no B-frames, the test proves nothing"
+        times = sorted(float(p.pts * p.time_base) for p in packets)
+        assert abs(times[-1] - 0.9) < 1e-3 and abs(length - 1.4) < 1e-3, f"{name}: last frame at {times[-1]}, {length} s long (1.4)"
+        r = runner.invoke(app, ["info", str(tmp_path / name), "--json"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["seconds"] == 1.4, r.output
+
+
 def test_average_rate_where_ffmpeg_guesses_it(tmp_path):
     """FFmpeg guesses the rate of a GIF and of a WebM without a duration (a browser's recording)
     from its first frames: a 30 fps GIF (delays 3, 3, 4 cs) read 33.3 fps, and a recording whose
