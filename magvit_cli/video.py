@@ -2062,14 +2062,15 @@ class VideoWriter:
         pkt.dts = self.last_dts = _sane_dts(pkt.pts, pkt.dts, self.last_dts)
         if pkt.pts in self.shown:  # so the last frame lasts until its own end, not one frame at the average rate
             pkt.duration = self.shown.pop(pkt.pts)
+        if self.tail is not None:  # the packet held back is not the last: it goes as it is
+            self._put_video(self.tail)
+            self.tail = None
         if self.times is None or self.container not in _FASTSTART or pkt.pts is None or pkt.dts is None:
             self._put_video(pkt)
             return
         if self.delay is None:
             self.delay = pkt.pts - pkt.dts
         self.end_pts = max(self.end_pts, pkt.pts + (pkt.duration or 0))
-        if self.tail is not None:
-            self._put_video(self.tail)
         self.tail = pkt
 
     def _end_tail(self):
