@@ -131,10 +131,10 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        video_tags=info.video_tags, alpha=alpha)
 
 
-def _with_alpha(frame: np.ndarray, full: torch.Tensor | None, deep: bool) -> np.ndarray:
-    """An output frame (H, W, 3) with the alpha channel of `full` (C, H, W in [-1, 1]) where it has
-    one (C = 4: a run that keeps transparency): (H, W, 4); else the frame as it is."""
-    return np.concatenate([frame, to_frame(full[3:], deep)], -1) if full is not None and full.shape[0] == 4 else frame
+def _with_alpha(rgb: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+    """Made pixels (3, H, W) with the alpha channel of their `padding` (or of the input frame they
+    come from) where it has one ((4, H, W): a run that keeps transparency); else as they are."""
+    return torch.cat([rgb, padding[3:]]) if padding is not None and padding.shape[0] == 4 else rgb
 
 
 def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:
@@ -306,7 +306,7 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
         def lifted(k: int, j: int) -> np.ndarray:
             cond_full = between(k, j) if win.residual or alpha else None
             rgb = m.lift(win, k * factor + j, None if cond_full is None else cond_full[:3], (H, W))
-            return _with_alpha(to_frame(rgb, deep), cond_full, deep)
+            return to_frame(_with_alpha(rgb, cond_full), deep)
 
         for k in range(c):
             put(w, lambda: to_frame(frames[k], deep))
@@ -413,9 +413,7 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
                 if remaining == 0:
                     break
                 cond = pad(p) if win.residual or alpha else None
-                full = m.lift(win, p, None if cond is None else cond[:3], (H, W))
-                if alpha:  # the padding's transparency
-                    full = torch.cat([full, cond[3:]])
+                full = _with_alpha(m.lift(win, p, None if cond is None else cond[:3], (H, W)), cond)
                 w.write(to_frame(full, deep))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
@@ -552,9 +550,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             if win.residual or alpha:
                 with m.clock("composite"):
                     cond_i = padded(i, canvas_i, known_i)
-            made = m.lift(win, lead + i, cond_i[:3] if win.residual else None, (Hc, Wc))
-            if alpha:  # the padding's transparency where the pixels are made
-                made = torch.cat([made, cond_i[3:]])
+            made = _with_alpha(m.lift(win, lead + i, cond_i[:3] if win.residual else None, (Hc, Wc)), cond_i)
             w.write(to_frame(torch.where(known_i, canvas_i, made), deep))
             if memory is not None:
                 memory = (torch.where(known_i, canvas_i[:3], memory[0]), memory[1] | known_i)
@@ -912,7 +908,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
                     y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
             for t in range(n):
                 fr, ref = to_frame(y[:, t]), to_frame(x[:3, t])  # PSNR on 8-bit levels, whatever the depth
-                w.write(_with_alpha(to_frame(y[:, t], True) if deep else fr, x[:, t], deep))  # the input's transparency as it is
+                w.write(to_frame(_with_alpha(y[:, t], x[:, t]), deep) if deep or alpha else fr)  # the input's transparency as it is
                 se += float(((fr.astype(np.float64) - ref) ** 2).sum())
             bits += idx.numel() * cfg.bits
             pixels += n * H * W
