@@ -2350,6 +2350,27 @@ def test_audio_the_output_holds_is_copied_whatever_its_decoder_is_called(weights
     assert got == sent, f"{codec} into {out}: {len(got)} audio packets, {sum(a == b for a, b in zip(got, sent))} of {len(sent)} as they were"
 
 
+@pytest.mark.parametrize("codec,src_suffix,out,want", [("flac", ".mkv", "o.mov", "alac"), ("pcm_mulaw", ".mov", "o.mkv", "flac")])
+def test_lossless_audio_the_output_does_not_hold_stays_lossless(weights, tmp_path, codec, src_suffix, out, want):
+    """FLAC into a .mov (which holds none) was re-encoded to AAC, mu-law into a .mkv to AC-3: a lossy
+    generation of a lossless track. They become ALAC and FLAC, every sample as it was decoded."""
+    src = tmp_path / f"in{src_suffix}"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4:sample_rate=48000",
+           "-c:v", "libx264", "-c:a", codec, str(src))
+    r = cli(["reconstruct", str(src), "-o", str(tmp_path / out)], weights)
+    assert r.exit_code == 0, r.output
+
+    def samples(path):
+        with av.open(str(path)) as c:
+            name = c.streams.audio[0].codec_context.name
+            pcm = np.concatenate([f.to_ndarray().astype(np.float64).ravel() / np.iinfo(f.to_ndarray().dtype).max
+                                  for f in c.decode(audio=0)])
+        return name, pcm
+    (_, sent), (name, got) = samples(src), samples(tmp_path / out)
+    assert name == want, f"{codec} into {out} became {name}"
+    assert got.shape == sent.shape and np.abs(got - sent).max() < 1e-4, f"{codec} into {out}: the samples changed"
+
+
 def test_y4m_output(weights, tmp_path):
     """-o clip.y4m: raw YUV frames (YUV4MPEG2), what x264, VMAF and research tools read; 10-bit
     input stays 10-bit (C420p10, which FFmpeg calls unofficial and refused: 'returned 22')."""
