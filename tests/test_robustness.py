@@ -2311,14 +2311,15 @@ def test_timestamps_of_carried_tracks_run_forward():
     assert placed == [0, 5000, 5001, 9000], placed
 
 
-@pytest.mark.parametrize("codec,out,want", [("libopus", "o.mov", "aac"), ("flac", "o.mov", "aac"),
+@pytest.mark.parametrize("codec,out,want", [("libopus", "o.mov", "aac"), ("flac", "o.mov", "alac"),
                                             ("libvorbis", "o.mov", "aac"), ("pcm_s24le", "o.mov", "pcm_s24le"),
                                             ("libopus", "o.avi", "mp3"), ("alac", "o.avi", "mp3"), ("flac", "o.avi", "flac")])
 def test_audio_a_mov_or_avi_cannot_hold_is_re_encoded(weights, tmp_path, codec, out, want):
     """A .mkv's Opus, FLAC or Vorbis into .mov failed the run when the muxer wrote its header (after
     the first window was made: "Invalid argument ... returned 22", or "'mov' format does not
     support 'vorbis'"), and Opus or ALAC into .avi failed at once. Audio the type does not hold
-    is re-encoded to its usual codec (.mov: AAC; .avi: MP3, as ffmpeg does); what it holds is copied."""
+    is re-encoded to its usual codec (.mov: AAC; .avi: MP3, as ffmpeg does), a lossless track in a
+    .mov to ALAC; what it holds is copied."""
     src = tmp_path / "in.mkv"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
            "-c:v", "libx264", "-c:a", codec, str(src))
