@@ -433,13 +433,16 @@ class Magvit:
         """Frame t of a generated window at full resolution. Residual windows: cond_full +
         up(decode(generated) - decode(condition tokens)): the tokenizer's own error cancels, and
         where the model keeps the condition tokens the full-resolution padding comes through
-        untouched. Else up(generated)."""
+        untouched. Else up(generated). A condition frame with an alpha channel ((4, H, W): a run
+        that keeps transparency) gives the frame its alpha: the padding's."""
         with self.clock("composite"):
             if window.residual:
                 if cond_full is None:
                     raise ValueError("a residual window needs the full-resolution condition frame")
-                return (cond_full + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
-            return resize(window.generated[:, t], size).clamp(-1, 1)
+                rgb = (cond_full[:3] + resize(window.generated[:, t] - window.condition[:, t], size)).clamp(-1, 1)
+            else:
+                rgb = resize(window.generated[:, t], size).clamp(-1, 1)
+            return rgb if cond_full is None or cond_full.shape[0] == 3 else torch.cat([rgb, cond_full[3:]])
 
     def window_length(self, frames: int) -> int:
         """Smallest 1 + k * time_factor >= frames (at most window_frames)."""

@@ -131,12 +131,6 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
                        video_tags=info.video_tags, alpha=alpha)
 
 
-def _with_alpha(rgb: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-    """Made pixels (3, H, W) with the alpha channel of their `padding` (or of the input frame they
-    come from) where it has one ((4, H, W): a run that keeps transparency); else as they are."""
-    return torch.cat([rgb, padding[3:]]) if padding is not None and padding.shape[0] == 4 else rgb
-
-
 def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:
     """The run's summary from its (closed) writer: the frames the file holds (a GIF leaves out frames
     due too soon), its size, audio and depth."""
@@ -304,9 +298,8 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
         win = m.fill(low, known, task, None, sampling, gen, padded=bool(mids))
 
         def lifted(k: int, j: int) -> np.ndarray:
-            cond_full = between(k, j) if win.residual or alpha else None
-            rgb = m.lift(win, k * factor + j, None if cond_full is None else cond_full[:3], (H, W))
-            return to_frame(_with_alpha(rgb, cond_full), deep)
+            cond_full = between(k, j) if win.residual or alpha else None  # (with alpha: the new frame's)
+            return to_frame(m.lift(win, k * factor + j, cond_full, (H, W)), deep)
 
         for k in range(c):
             put(w, lambda: to_frame(frames[k], deep))
@@ -413,7 +406,7 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
                 if remaining == 0:
                     break
                 cond = pad(p) if win.residual or alpha else None
-                full = _with_alpha(m.lift(win, p, None if cond is None else cond[:3], (H, W)), cond)
+                full = m.lift(win, p, cond, (H, W))
                 w.write(to_frame(full, deep))
                 made.append((win.generated[:, p], full))
                 remaining -= 1
@@ -550,7 +543,7 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
             if win.residual or alpha:
                 with m.clock("composite"):
                     cond_i = padded(i, canvas_i, known_i)
-            made = _with_alpha(m.lift(win, lead + i, cond_i[:3] if win.residual else None, (Hc, Wc)), cond_i)
+            made = m.lift(win, lead + i, cond_i, (Hc, Wc))
             w.write(to_frame(torch.where(known_i, canvas_i, made), deep))
             if memory is not None:
                 memory = (torch.where(known_i, canvas_i[:3], memory[0]), memory[1] | known_i)
@@ -908,7 +901,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
                     y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
             for t in range(n):
                 fr, ref = to_frame(y[:, t]), to_frame(x[:3, t])  # PSNR on 8-bit levels, whatever the depth
-                w.write(to_frame(_with_alpha(y[:, t], x[:, t]), deep) if deep or alpha else fr)  # the input's transparency as it is
+                w.write(to_frame(torch.cat([y[:, t], x[3:, t]]), deep) if deep or alpha else fr)  # the input's transparency as it is
                 se += float(((fr.astype(np.float64) - ref) ** 2).sum())
             bits += idx.numel() * cfg.bits
             pixels += n * H * W
