@@ -1295,7 +1295,7 @@ def weights_pull(repo_id: str = typer.Argument(..., help="Hub id org/name."),
 
 
 @weights_app.command("push")
-def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/)."),
+def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/); `default`: the shipped one."),
                  repo_id: str = typer.Argument(..., help="Hub id org/name to create or update."),
                  private: bool = typer.Option(False, "--private", help="Create the repo as private."),
                  json_: bool = JsonOpt):
@@ -1310,14 +1310,15 @@ def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokeni
 
 
 @weights_app.command("pack")
-def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/, or one model's folder)."),
+def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/, or one model's folder); `default`: the shipped one."),
                  file: Path = typer.Argument(..., help="Single .safetensors file to write; use it as --weights FILE."),
                  force: bool = ForceOpt, json_: bool = JsonOpt):
     """Pack a weights folder into one .safetensors file (configs in its header)."""
     State.json = json_
     try:
         from .models.io import pack
-        from .weights import folder_models
+        from .weights import folder_models, named_folder
+        folder = named_folder(folder)
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
         refuse_overwrite(file, force)

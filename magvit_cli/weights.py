@@ -26,12 +26,17 @@ class WeightPaths:
     transformer: Path | None
 
 
+def named_folder(path: str | Path) -> Path:
+    """A weights folder given by the user: `default` (where nothing of that name is here) is the shipped one."""
+    return DEFAULT_WEIGHTS if str(path) == SHIPPED and not Path(SHIPPED).exists() else Path(path)
+
+
 def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     """Local folder, or Hub id; default (None, or "default"): the shipped weights. `flag`: how the errors name where the
     weights were given (`weights info WEIGHTS` takes them as its argument)."""
     def named(path) -> str:
         return f"{flag} {path}".lstrip()
-    if weights is None or str(weights) == SHIPPED and not Path(SHIPPED).exists():  # a folder of that name here is taken
+    if weights is None or named_folder(weights) == DEFAULT_WEIGHTS:
         root = DEFAULT_WEIGHTS
         if not root.exists():
             raise MagvitError(f"the shipped weights are missing ({root}); pass --weights")
@@ -174,7 +179,7 @@ def push(folder: Path, repo_id: str, private: bool = False) -> str:
     """Upload a weights folder's configs, weights and model cards to the Hub in one commit, with a
     generated README.md where the folder has none. The card goes up from memory: written into the
     folder first, it stayed there (in the shipped weights, say) when the upload failed."""
-    folder = Path(folder)
+    folder = named_folder(folder)
     models = folder_models(folder)
     if not models:
         raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) to push")

@@ -1037,13 +1037,15 @@ def test_summary_counts_the_frames_a_gif_keeps(weights, tmp_path):
 
 
 def test_default_names_the_shipped_weights_over_the_environment(weights, tmp_path, monkeypatch):
-    """`--weights default` (and `weights info default`) is the shipped weights, where a shell's
-    $MAGVIT_WEIGHTS names others; a folder called `default` where the command runs is that folder."""
+    """`--weights default` (and `weights info/pack/push default`) is the shipped weights, where a
+    shell's $MAGVIT_WEIGHTS names others; a folder called `default` where the command runs is that folder."""
     from magvit_cli.weights import DEFAULT_WEIGHTS
     r = runner.invoke(app, ["info", "--json", "--device", "cpu", "--weights", "default"], env={"MAGVIT_WEIGHTS": str(weights)})
     assert r.exit_code == 0 and json.loads(r.stdout)["weights"] == str(DEFAULT_WEIGHTS), r.output
     r = runner.invoke(app, ["weights", "info", "default", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["weights"] == str(DEFAULT_WEIGHTS), r.output
+    r = runner.invoke(app, ["weights", "pack", "default", str(tmp_path / "one.safetensors"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["models"] == ["tokenizer", "transformer"], r.output
     monkeypatch.chdir(tmp_path)
     (tmp_path / "default").symlink_to(weights)
     r = runner.invoke(app, ["info", "--json", "--device", "cpu", "--weights", "default"])
