@@ -1070,11 +1070,12 @@ def _demuxed(path: Path) -> _Demuxed | None:
         return _Demuxed(tuple(sorted(times)), Fraction(s.time_base or 0), end)
 
 
-def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> None:
+def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> int:
     """Make an animated WebP end at `end_ms` by how long it shows its last frame (its last ANMF
     chunk's 24-bit duration, in milliseconds: the WebP container's layout), `least` ms at least.
     The last frame may stand for several (the encoder merges repeats, as a held end), so its
-    start is the sum of the frames' durations before it."""
+    start is the sum of the frames' durations before it. Returns the frames the file holds (the
+    encoder makes frames that are all alike one still image: 1)."""
     with open(path, "r+b") as f:
         data = f.read()
         at, spots = 12, []  # past 'RIFF' size 'WEBP'
@@ -1087,6 +1088,7 @@ def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> None:
             start = sum(int.from_bytes(data[k:k + 3], "little") for k in spots[:-1])
             f.seek(spots[-1])
             f.write(min(max(end_ms - start, least), 2**24 - 1).to_bytes(3, "little"))
+    return max(len(spots), 1)
 
 
 def _sane_dts(pts: int | None, dts: int | None, last: int | None) -> int | None:
@@ -1697,6 +1699,7 @@ class VideoWriter:
         self.last_pts = -1  # the last frame's pts in VFR_TIME_BASE (times given), a GIF's in GIF_TIME_BASE, a WebP's in WEBP_TIME_BASE
         self.shown: dict[int, int] = {}  # a frame's pts -> its time on screen, set on its packet (the encoder knows only the average rate): times given, or a GIF
         self.dropped = 0  # GIF, WebP: frames left out, due too soon after the last one (_shown_at)
+        self.merged = 0  # WebP: frames the encoder merged into the one before (a repeat: a held frame, a still photo's)
         self.last_dts = None  # the last video packet's decode time, in the encoder's time base (_sane_dts)
         # MP4/MOV at each frame's own time: the last packet is held back and its decode time and duration set at
         # the end (_end_tail), so the decode timeline ends where the frames do
@@ -1715,8 +1718,9 @@ class VideoWriter:
 
     @property
     def stored(self) -> int:
-        """Frames the file holds: those written, less a GIF's left out (`dropped`)."""
-        return self.frames - self.dropped
+        """Frames the file holds: those written, less a GIF's or WebP's left out (`dropped`) and a
+        WebP's repeats merged into the frame before (`merged`)."""
+        return self.frames - self.dropped - self.merged
 
     @property
     def has_audio(self) -> bool:
@@ -2163,7 +2167,8 @@ class VideoWriter:
             t.container.close()
         self.out.close()
         if self.webp and self.frames > 1:  # the encoder gives the last frame the average frame's time
-            _end_animation_at(self.tmp, round(self._time_of(self.frames) / WEBP_TIME_BASE), WEBP_MIN_DELAY)
+            held = _end_animation_at(self.tmp, round(self._time_of(self.frames) / WEBP_TIME_BASE), WEBP_MIN_DELAY)
+            self.merged = self.frames - self.dropped - held
 
     def _reencoded(self, container, source, target) -> Iterator["av.Packet"]:
         """The audio of `source` decoded and encoded for `target`, at its time on the output's

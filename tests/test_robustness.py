@@ -1647,6 +1647,20 @@ def test_webp_output_of_a_video_is_an_animated_webp(weights, tmp_path):
     assert r.exit_code == 0 and not _animated_webp(tmp_path / "p.webp") and probe(tmp_path / "p.webp").is_image, r.output
 
 
+def test_webp_frames_merged_by_the_encoder_are_not_counted(tmp_path):
+    """libwebp merges a frame like the one before into it (a held last frame, a photo predicted
+    without motion): the summary counted the frames written, not those the file holds, and frames
+    all alike make one still image."""
+    with VideoWriter(tmp_path / "o.webp", 10, 32, 24) as w:
+        for i in (0, 1, 2, 2, 2):
+            w.write(np.full((24, 32, 3), 60 * i, np.uint8))
+    assert w.stored == len(_webp_durations(tmp_path / "o.webp")[1]) == 3, (w.stored, _webp_durations(tmp_path / "o.webp"))
+    with VideoWriter(tmp_path / "s.webp", 10, 32, 24) as w:
+        for _ in range(4):
+            w.write(np.full((24, 32, 3), 90, np.uint8))
+    assert w.stored == 1 and probe(tmp_path / "s.webp").is_image, (w.stored, _webp_durations(tmp_path / "s.webp"))
+
+
 @pytest.mark.parametrize("fps,kept", [(120, 9), (90, 12), (60, 12)])
 def test_webp_frames_never_show_shorter_than_browsers_honour(tmp_path, fps, kept):
     """Browsers and Android show a WebP frame of 10 ms or less for 100 ms: a 120 fps animation
