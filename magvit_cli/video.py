@@ -1292,11 +1292,11 @@ _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 _PCM = {f"pcm_{k}" for k in ("s16le", "s16be", "s24le", "s24be", "s32le", "s32be", "f32le", "f32be", "f64le", "f64be",
                              "u8", "s8", "mulaw", "alaw")}
 _MOV_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "alac"} | _PCM
-_TS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"}
+_TS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"}  # MPEG-TS: what broadcasts and Blu-rays carry (re-encoded: AAC, not FFmpeg's MP2)
 # Lossless audio (decoder or codec names) that a type does not hold is re-encoded losslessly where the type has
 # such an encoder: FLAC into a .mov as ALAC (Apple's own), mu-law into a .mkv as FLAC. (.mp4 keeps AAC: it plays everywhere.)
 _LOSSLESS_AUDIO = {"flac", "alac", "truehd", "mlp", "wavpack", "ape", "tta"} | _PCM
-_LOSSLESS_ENCODERS = {".mov": "alac", ".mkv": "flac"}  # MPEG-TS: what broadcasts and Blu-rays carry (re-encoded: AAC, not FFmpeg's MP2)
+_LOSSLESS_ENCODERS = {".mov": "alac", ".mkv": "flac"}
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
                 ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None),
                 ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac"), ".y4m": (set(), None)}
