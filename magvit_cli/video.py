@@ -1284,7 +1284,7 @@ def share(path: str | Path) -> None:
 
 # Audio an output type holds as players expect, and the encoder other audio is re-encoded with
 # (None: the type holds no audio, it is dropped); types not listed copy what their muxer holds
-# and re-encode the rest to its default (.avi: Opus or ALAC to MP3), as ffmpeg does. In an .mp4,
+# and re-encode the rest to its default (.avi: Opus to MP3), as ffmpeg does. In an .mp4,
 # PCM from a camera's .mov, Vorbis from .mkv or MP2 from .avi would mux, but many players then
 # play the video silent.
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
@@ -1294,9 +1294,11 @@ _PCM = {f"pcm_{k}" for k in ("s16le", "s16be", "s24le", "s24be", "s32le", "s32be
 _MOV_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "alac"} | _PCM
 _TS_AUDIO = {"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"}  # MPEG-TS: what broadcasts and Blu-rays carry (re-encoded: AAC, not FFmpeg's MP2)
 # Lossless audio (decoder or codec names) that a type does not hold is re-encoded losslessly where the type has
-# such an encoder: FLAC into a .mov as ALAC (Apple's own), mu-law into a .mkv as FLAC. (.mp4 keeps AAC: it plays everywhere.)
+# such an encoder: FLAC into a .mov as ALAC (Apple's own), mu-law into a .mkv as FLAC, ALAC into an .avi as PCM of
+# the decoded samples (_PCM_OF; it was MP3). (.mp4 keeps AAC: it plays everywhere.)
 _LOSSLESS_AUDIO = {"flac", "alac", "truehd", "mlp", "wavpack", "ape", "tta"} | _PCM
-_LOSSLESS_ENCODERS = {".mov": "alac", ".mkv": "flac"}
+_LOSSLESS_ENCODERS = {".mov": "alac", ".mkv": "flac", ".avi": "pcm"}
+_PCM_OF = {"u8": "pcm_u8", "s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f32le", "dbl": "pcm_f64le"}  # by packed format
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
                 ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None),
                 ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac"), ".y4m": (set(), None)}
@@ -1447,13 +1449,14 @@ def _layout(a) -> str:
     return a.layout.name if "channels" not in a.layout.name else _LAYOUTS.get(len(a.layout.channels), "stereo")
 
 
-def _audio_target(encoder: str, rate: int, layout: str) -> tuple[int, str] | None:
-    """The sample rate and channel layout to encode audio of `rate` and `layout` with `encoder`:
-    its own where the encoder takes them, else the nearest it takes (as ffmpeg negotiates): the
-    next higher rate it lists (Opus: 44.1 -> 48 kHz; MP3 and AC-3 stop at 48), the usual layout of
-    that many channels (AC-3's and broadcasts' 5.1(side) -> 5.1 for Opus), else fewer (MP3: 5.1
-    -> stereo). Each layout tried by opening the encoder; PyAV resamples and remixes to it. None:
-    there is no such encoder, or it opens with none of them (WMA's needs more than its defaults)."""
+def _audio_target(encoder: str, rate: int, layout: str, fmt: str | None) -> tuple[int, str, str] | None:
+    """The sample rate, channel layout and sample format to encode audio of `rate`, `layout` and
+    `fmt` with `encoder`: its own where the encoder takes them, else the nearest it takes (as
+    ffmpeg negotiates): the next higher rate it lists (Opus: 44.1 -> 48 kHz; MP3 and AC-3 stop at
+    48), the usual layout of that many channels (AC-3's and broadcasts' 5.1(side) -> 5.1 for Opus),
+    else fewer (MP3: 5.1 -> stereo), the format _sample_format picks. Each layout tried by opening
+    the encoder; PyAV resamples and remixes to it. None: there is no such encoder, or it opens
+    with none of them (WMA's needs more than its defaults)."""
     try:
         codec = av.codec.Codec(encoder, "w")
     except (av.FFmpegError, ValueError):  # a decoder only
@@ -1463,9 +1466,24 @@ def _audio_target(encoder: str, rate: int, layout: str) -> tuple[int, str] | Non
     channels = av.AudioLayout(layout).nb_channels
     tried = dict.fromkeys([layout, _LAYOUTS.get(channels, "stereo"), *(n for c, n in sorted(_LAYOUTS.items(), reverse=True)
                                                                       if c < channels and c in (1, 2, 6))])
-    fmt = codec.audio_formats[0].name
+    fmt = _sample_format([f.name for f in codec.audio_formats], fmt)
     # bit_rate 0 as an output stream has it (a context made on its own starts at 128 kb/s)
-    return next(((rate, name) for name in tried if _opens(encoder, sample_rate=rate, layout=name, format=fmt, bit_rate=0)), None)
+    return next(((rate, name, fmt) for name in tried if _opens(encoder, sample_rate=rate, layout=name, format=fmt, bit_rate=0)), None)
+
+
+def _sample_format(formats: list[str], fmt: str | None) -> str:
+    """Of an encoder's sample `formats`, the one for samples in `fmt`, as ffmpeg's negotiation
+    picks: the same, else one as wide or wider (integers staying integers, planes as they were),
+    else the widest. The encoder's first was taken: a 16-bit FLAC went into ALAC as 24-bit, a
+    24-bit one slowed down (re-encoded as FLAC) was cut to 16 bits."""
+    if fmt is None or fmt in formats:
+        return fmt or formats[0]
+    src, floats = av.AudioFormat(fmt), ("flt", "fltp", "dbl", "dblp")
+
+    def rank(name):
+        f = av.AudioFormat(name)
+        return f.bytes < src.bytes, (name in floats) != (fmt in floats), abs(f.bytes - src.bytes), f.is_planar != src.is_planar
+    return min(formats, key=rank)
 
 
 def _opens(encoder: str, **settings) -> bool:
@@ -1926,13 +1944,18 @@ class VideoWriter:
             elif kind and self.stretch == 1 and _muxes(self.out.format.name, source):
                 self.tracks.append(_Track(src, source, self.out.add_stream_from_template(source), "copy"))
             else:  # re-encoded (slow motion: stretched) in its own codec where the type holds it, else the type's
+                fmt = a.format and a.format.name
                 lossless = _LOSSLESS_ENCODERS.get(self.path.suffix.lower()) \
                     if {a.name, a.codec.canonical_name} & _LOSSLESS_AUDIO else None  # (a lossless track stays lossless)
+                if lossless == "pcm":
+                    lossless = fmt and _PCM_OF.get(a.format.packed.name)
                 names, layout = [n for n in (kind, lossless, encoder) if n], _layout(a)
-                name, rate, layout = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, layout))),
-                                          (encoder or a.name, a.sample_rate, layout))  # none opens: the muxer's error names it
+                name, rate, layout, fmt = next(((n, *t) for n in names if (t := _audio_target(n, a.sample_rate, layout, fmt))),
+                                               (encoder or a.name, a.sample_rate, layout, None))  # none opens: the muxer's error names it
                 target = self.out.add_stream(name, rate=rate)
                 target.layout = layout
+                if fmt:
+                    target.format = fmt
                 self.tracks.append(_Track(src, source, target, "reencode"))
 
     def _open_subtitles(self):

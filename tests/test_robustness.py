@@ -2250,8 +2250,8 @@ def test_every_audio_and_subtitle_track_is_kept(weights, tmp_path, out, audio):
 @pytest.mark.parametrize("src,codec,layout,rate,out,want", [
     # a DVD's or broadcast's 5.1(side) AC-3: Opus takes 5.1 (back)
     ("in.mkv", "ac3", "5.1(side)", 48000, "o.webm", [("opus", 6, 48000)] * 2),
-    ("in.mov", "alac", "stereo", 96000, "o.avi", [("mp3float", 2, 48000)] * 2),  # MP3 stops at 48 kHz
-    ("in.mkv", "libopus", "5.1", 48000, "o.avi", [("mp3float", 2, 48000)] * 2),  # and at two channels
+    ("in.mov", "alac", "stereo", 96000, "o.avi", [("pcm_s16le", 2, 96000)] * 2),  # lossless: PCM, at its rate
+    ("in.mkv", "libopus", "5.1", 96000, "o.avi", [("mp3float", 2, 48000)] * 2),  # MP3 stops at 48 kHz and two channels
     # Flash video's ADPCM: .avi names it as held, then its muxer refuses the copy (re-encoded the same)
     ("in.flv", "adpcm_swf", "mono", 44100, "o.avi", [("adpcm_swf", 1, 44100)] * 2),
     # WMA is copied into .avi; slowed, its encoder does not open with an output stream's defaults: MP3
@@ -2327,13 +2327,13 @@ def test_timestamps_of_carried_tracks_run_forward():
 
 @pytest.mark.parametrize("codec,out,want", [("libopus", "o.mov", "aac"), ("flac", "o.mov", "alac"),
                                             ("libvorbis", "o.mov", "aac"), ("pcm_s24le", "o.mov", "pcm_s24le"),
-                                            ("libopus", "o.avi", "mp3"), ("alac", "o.avi", "mp3"), ("flac", "o.avi", "flac")])
+                                            ("libopus", "o.avi", "mp3"), ("alac", "o.avi", "pcm"), ("flac", "o.avi", "flac")])
 def test_audio_a_mov_or_avi_cannot_hold_is_re_encoded(weights, tmp_path, codec, out, want):
     """A .mkv's Opus, FLAC or Vorbis into .mov failed the run when the muxer wrote its header (after
     the first window was made: "Invalid argument ... returned 22", or "'mov' format does not
     support 'vorbis'"), and Opus or ALAC into .avi failed at once. Audio the type does not hold
     is re-encoded to its usual codec (.mov: AAC; .avi: MP3, as ffmpeg does), a lossless track in a
-    .mov to ALAC; what it holds is copied."""
+    .mov to ALAC, in an .avi to PCM; what it holds is copied."""
     src = tmp_path / "in.mkv"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
            "-c:v", "libx264", "-c:a", codec, str(src))
@@ -2365,10 +2365,12 @@ def test_audio_the_output_holds_is_copied_whatever_its_decoder_is_called(weights
     assert got == sent, f"{codec} into {out}: {len(got)} audio packets, {sum(a == b for a, b in zip(got, sent))} of {len(sent)} as they were"
 
 
-@pytest.mark.parametrize("codec,src_suffix,out,want", [("flac", ".mkv", "o.mov", "alac"), ("pcm_mulaw", ".mov", "o.mkv", "flac")])
+@pytest.mark.parametrize("codec,src_suffix,out,want", [("flac", ".mkv", "o.mov", "alac"), ("pcm_mulaw", ".mov", "o.mkv", "flac"),
+                                                       ("alac", ".mov", "o.avi", "pcm_s16le")])
 def test_lossless_audio_the_output_does_not_hold_stays_lossless(weights, tmp_path, codec, src_suffix, out, want):
-    """FLAC into a .mov (which holds none) was re-encoded to AAC, mu-law into a .mkv to AC-3: a lossy
-    generation of a lossless track. They become ALAC and FLAC, every sample as it was decoded."""
+    """FLAC into a .mov (which holds none) was re-encoded to AAC, mu-law into a .mkv to AC-3, ALAC into
+    an .avi to MP3: a lossy generation of a lossless track. They become ALAC, FLAC and PCM, every
+    sample as it was decoded, at its width (16-bit FLAC became 24-bit ALAC)."""
     src = tmp_path / f"in{src_suffix}"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4:sample_rate=48000",
            "-c:v", "libx264", "-c:a", codec, str(src))
@@ -2378,12 +2380,28 @@ def test_lossless_audio_the_output_does_not_hold_stays_lossless(weights, tmp_pat
     def samples(path):
         with av.open(str(path)) as c:
             name = c.streams.audio[0].codec_context.name
-            pcm = np.concatenate([f.to_ndarray().astype(np.float64).ravel() / np.iinfo(f.to_ndarray().dtype).max
-                                  for f in c.decode(audio=0)])
-        return name, pcm
-    (_, sent), (name, got) = samples(src), samples(tmp_path / out)
+            frames = [f.to_ndarray() for f in c.decode(audio=0)]
+            pcm = np.concatenate([f.astype(np.float64).ravel() / np.iinfo(f.dtype).max for f in frames])
+        return name, pcm, frames[0].dtype
+    (_, sent, width), (name, got, got_width) = samples(src), samples(tmp_path / out)
     assert name == want, f"{codec} into {out} became {name}"
+    assert got_width == width, f"{codec} into {out}: {width} samples stored as {got_width}"
     assert got.shape == sent.shape and np.abs(got - sent).max() < 1e-4, f"{codec} into {out}: the samples changed"
+
+
+def test_slow_motion_keeps_24_bit_audio(weights, tmp_path):
+    """Slowed audio is re-encoded in its own codec: a 24-bit FLAC track was encoded in the FLAC
+    encoder's first sample format, 16 bits, and lost its low 8 bits. It stays 24-bit."""
+    src = tmp_path / "in.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.4", "-f", "lavfi", "-i",
+           "aevalsrc=0.5*sin(440*2*PI*t)+0.0001*sin(3000*2*PI*t):d=0.4", "-c:v", "libx264", "-c:a", "flac", "-sample_fmt", "s32",
+           str(src))
+    r = cli(["interpolate", str(src), "--slow-motion", "-o", str(tmp_path / "o.mkv")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        pcm = np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
+    assert pcm.dtype == np.int32, f"the 24-bit track came out as {pcm.dtype}"
+    assert (pcm % 65536 != 0).mean() > 0.5, f"{(pcm % 65536 != 0).mean():.0%} of the samples use the low 16 bits"
 
 
 def test_y4m_output(weights, tmp_path):
