@@ -772,13 +772,14 @@ def _second_packet(path: Path) -> bool:
         return sum(1 for _, p in zip(range(2), (p for p in c.demux(s) if p.size))) == 2
 
 
-def probe(path: str | Path) -> VideoInfo:
+def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
     """Size, exact frame rate, frame count and audio presence of a video or image file, or of
-    an image sequence (`frames/%04d.png`)."""
+    an image sequence (`frames/%04d.png`). `in_sequence`: the file is a sequence's first frame, whose
+    alpha channel counts whether it uses it or not (the next frames may)."""
     path = Path(path)
     if is_sequence(path):
         files = sequence_files(path)
-        first = probe(files[0])
+        first = probe(files[0], in_sequence=True)
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
                          depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha)
     with _open(path) as c:
@@ -809,7 +810,9 @@ def probe(path: str | Path) -> VideoInfo:
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
             alpha = any(c.is_alpha for c in first.format.components) or _side_alpha(s)
-            if alpha and animated:  # GIF and animated WebP decode with alpha always: transparent only where a pixel is
+            # GIF and animated WebP decode with alpha always, and a photo is saved as RGBA all opaque (screenshots,
+            # exports): transparent only where a pixel is (the opaque photo's edit said its transparency was dropped)
+            if alpha and (animated or is_image and not in_sequence):
                 alpha = bool((first.to_ndarray(format="bgra")[..., 3] < 255).any())
         except (StopIteration, av.FFmpegError, AttributeError):
             pass

@@ -710,6 +710,28 @@ def test_dropped_alpha_is_named(weights, good, tmp_path):
     assert r.exit_code == 0 and "alpha" not in r.output, r.output
 
 
+def test_an_opaque_rgba_photo_is_opaque_but_a_sequences_alpha_counts(weights, tmp_path):
+    """Screenshots and exports are often RGBA with every pixel opaque: editing one into a .jpg said
+    its transparency was dropped. A photo is transparent only where a pixel is; a sequence's alpha
+    channel counts though its first frame is opaque (a fade to transparent), and is kept."""
+    opaque = np.zeros((32, 48, 4), np.uint8)
+    opaque[..., 0], opaque[..., 3] = np.arange(48, dtype=np.uint8)[None] * 5, 255
+    _rgba_png(tmp_path / "shot.png", opaque)
+    r = cli(["outpaint", str(tmp_path / "shot.png"), "-o", str(tmp_path / "o.jpg")], weights)
+    assert r.exit_code == 0 and "alpha" not in r.output, r.output
+    holed = opaque.copy()
+    holed[:, :24, 3] = 0
+    _rgba_png(tmp_path / "f_001.png", opaque)
+    _rgba_png(tmp_path / "f_002.png", holed)
+    assert probe(tmp_path / "f_%03d.png").alpha, "the sequence's first frame is opaque, its second is not"
+    r = cli(["inpaint", str(tmp_path / "f_%03d.png"), "-o", str(tmp_path / "o_%03d.png")], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "o_002.png")) as c:
+        a = next(c.decode(video=0)).to_ndarray(format="rgba")[..., 3]
+    edge = a[[0, -1]]  # rows outside the central hole: known pixels, their alpha as it was
+    assert (edge[:, :24] == 0).all() and (edge[:, 24:] == 255).all(), f"alpha of the second frame's top and bottom rows: {edge}"
+
+
 def _rgba_png(path, rgba):
     """Write one RGBA PNG with PyAV's own encoder (not the writer under test)."""
     with av.open(str(path), "w", format="image2") as c:
