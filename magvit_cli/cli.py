@@ -494,7 +494,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             def one(k: int, src: Path, dst: Path) -> None:
                 with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
                     out = p.deliver(make(src, dst, progress))
-                emit(summary(out), describe(out))
+                emit({"input": pipes.shown(str(src)), **summary(out)}, describe(out))  # as a skip's and an error's record
             _each(jobs, one, len(p.inputs) > 1, "written")
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)

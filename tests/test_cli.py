@@ -523,12 +523,17 @@ def test_an_unknown_command_names_the_one_meant(args, meant):
 
 
 def test_out_dir_with_several_inputs(weights, clip, tmp_path):
+    """Each input's --json record names it (a skip's and an error's did, a written one's did not), so
+    a script can match outputs to inputs."""
     other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
     outdir = tmp_path / "out"
     outdir.mkdir()
     r = runner.invoke(app, ["interpolate", str(clip), str(other), "--out-dir", str(outdir), "--weights", str(weights),
                             "--device", "cpu", "--json", "--steps", "2"])
     assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(d["input"], Path(d["output"]).name) for d in records] == [
+        (str(clip), "in.interpolate.mp4"), (str(other), "other.interpolate.mp4")], records
     assert sorted(p.name for p in outdir.iterdir()) == ["in.interpolate.mp4", "other.interpolate.mp4"]
     assert len(read_frames(outdir / "other.interpolate.mp4")) == 10
 
