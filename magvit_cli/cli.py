@@ -410,7 +410,8 @@ TaskRefineOpt = typer.Option(None, "--refine", min=0, metavar="N", show_default=
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
-    "Frame rate of image-sequence inputs such as frames/%04d.png (images carry no timing; default 25). "
+    "Frame rate of inputs that carry no timing (default 25): image sequences such as frames/%04d.png, and an "
+    "elementary stream (.h264, .hevc) whose stream states none. "
     "A fraction like 30000/1001 is fine; 29.97 means it too."), show_default=False)
 
 StartOpt = typer.Option(None, "--start", show_default=False, help=(
@@ -427,7 +428,7 @@ def _span(start: Optional[str], end: Optional[str]) -> Optional[video.Span]:
 
 
 def _sequence_fps(input_fps: Optional[str]) -> None:
-    """The rate image sequences are read at: --input-fps, else the default."""
+    """The rate image sequences (and elementary streams without one of their own) are read at: --input-fps, else the default."""
     video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
 
 

@@ -104,7 +104,8 @@ def _hdr10(frame: "av.VideoFrame") -> str:
 # ---------------------------------------------------------------------------- image sequences
 # `frames/%04d.png` (ffmpeg's printf pattern) names an image sequence: its files, numbered in
 # order, are the frames. Images carry no timing, so a sequence plays at SEQUENCE_FPS (ffmpeg's
-# image2 default, 25) unless the command's --input-fps sets another.
+# image2 default, 25) unless the command's --input-fps sets another; so does an elementary stream
+# whose stream states no rate (ELEMENTARY_STREAMS).
 DEFAULT_SEQUENCE_FPS = Fraction(25)
 SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS
 _NUMBER = re.compile(r"%(0?\d*)d")
@@ -761,6 +762,11 @@ def _ffmpeg_copy(path: Path, what: str, suffix: str, *args: str) -> Path:
 
 TRACK_TAGS = ("language", "title")  # a stream's tags that say which track it is: kept on the output's
 STILL_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp")  # an image's codecs, and a few videos' (MJPEG, PNG in .mov)
+# Elementary streams with no container (a security camera's or a Raspberry Pi's .h264, .hevc, .m2v): the demuxer
+# declares 25 fps whatever the stream's timing says; the stream's own rate (the decoder's, from the H.264/HEVC VUI or
+# the MPEG-2 sequence header) is what ffmpeg times them by. A 15 fps camera's file played 1.67 x fast. One that
+# states none plays at SEQUENCE_FPS (--input-fps), as ffmpeg's -framerate sets it.
+ELEMENTARY_STREAMS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "vc1", "cavsvideo", "avs2", "avs3", "h263", "dirac"}
 
 
 def _second_packet(path: Path) -> bool:
@@ -790,7 +796,8 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
             path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() in HEIF_SUFFIXES and _heif_photo(path)
             or s.codec_context.name in STILL_CODECS and (
                 s.frames == 1 or not s.frames and not _second_packet(path)))
-        fps = snap_rate(Fraction(s.average_rate or s.guessed_rate or 25))
+        own = s.codec_context.framerate or SEQUENCE_FPS if c.format.name in ELEMENTARY_STREAMS else None
+        fps = snap_rate(Fraction(own or s.average_rate or s.guessed_rate or 25))
         # a GIF's or an animated WebP's rate: from each frame's delay, the last one's (a loop's pause) included
         animated = s.codec_context.name == "gif" or path.suffix.lower() == ".webp"
         if not is_image and (animated or "matroska" in c.format.name and (
@@ -1210,14 +1217,17 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
     overshot = False
     try:
         s = main_video(c)
-        s.thread_type = "AUTO"
-        shown = _Shown(info.path, s, fmt, warn)
         seek = margin is not None and bool(s.time_base) and t0 - margin > 0 and not clock_restarts(info.path)
         if seek:
             try:
                 c.seek(math.floor((t0 - half - margin) / s.time_base), stream=s, backward=True)
-            except av.FFmpegError:  # not seekable: decoded from the start
-                seek = False
+            except av.FFmpegError:  # not seekable (an elementary stream, .h264): decoded from the start, opened
+                seek = False        # again (a refused seek leaves the demuxer at its end: the cut had no frames)
+                c.close()
+                c = _open(info.path)
+                s = main_video(c)
+        s.thread_type = "AUTO"
+        shown = _Shown(info.path, s, fmt, warn)
         damage = _Damage()
         try:
             decoded, forward = 0, None

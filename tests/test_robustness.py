@@ -2,6 +2,7 @@
 and parsers only ever succeed or raise the project's own error."""
 import errno
 import json
+import math
 import os
 import shlex
 import signal
@@ -2424,6 +2425,36 @@ def test_slow_motion_keeps_24_bit_audio(weights, tmp_path):
         pcm = np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
     assert pcm.dtype == np.int32, f"the 24-bit track came out as {pcm.dtype}"
     assert (pcm % 65536 != 0).mean() > 0.5, f"{(pcm % 65536 != 0).mean():.0%} of the samples use the low 16 bits"
+
+
+@pytest.mark.parametrize("name,codec,rate", [("cam.h264", "libx264", "15"), ("cam.hevc", "libx265", "12"),
+                                             ("cam.m2v", "mpeg2video", "24000/1001")])
+def test_an_elementary_stream_runs_at_its_own_rate_and_cuts(weights, tmp_path, name, codec, rate):
+    """A security camera's or a Raspberry Pi's .h264 (no container) says its rate in the stream
+    itself; the demuxer declares 25 fps, which was read: a 15 fps camera's second took 0.6 s. And
+    --start failed on it ("no frames from 0.5 s on"): its refused seek left nothing to decode."""
+    src = tmp_path / name
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=48x32:rate={rate}:duration=1", "-c:v", codec,
+           *(["-x265-params", "log-level=error"] if codec == "libx265" else []), str(src))
+    info, frames = probe(src), len(read_frames(src))
+    assert info.fps == Fraction(rate), f"{name}: read at {info.fps} fps, written at {rate}"
+    r = cli(["interpolate", str(src), "--start", "0.5", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    out, kept = probe(tmp_path / "o.mp4"), frames - math.ceil(Fraction(1, 2) * info.fps)
+    assert out.fps == 2 * info.fps and out.frames == 2 * kept, f"{out.frames} frames at {out.fps} fps from {kept} at {info.fps}"
+
+
+def test_an_elementary_stream_that_states_no_rate_takes_input_fps(weights, tmp_path):
+    """One without timing in its stream (x265 --no-vui-timing-info) plays at 25 fps, as ffmpeg's,
+    unless --input-fps names its rate, as for an image sequence."""
+    src = tmp_path / "cam.hevc"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=15:duration=0.6", "-c:v", "libx265",
+           "-x265-params", "log-level=error:vui-timing-info=0", str(src))
+    assert probe(src).fps == 25
+    r = cli(["interpolate", str(src), "--input-fps", "15", "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    out = probe(tmp_path / "o.mp4")
+    assert (out.fps, out.frames) == (30, 18), f"{out.frames} frames at {out.fps} fps"
 
 
 def test_y4m_output(weights, tmp_path):
