@@ -410,8 +410,8 @@ TaskRefineOpt = typer.Option(None, "--refine", min=0, metavar="N", show_default=
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summary lines.")
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
-    "Frame rate of inputs that carry no timing (default 25): image sequences such as frames/%04d.png, and an "
-    "elementary stream (.h264, .hevc) whose stream states none. "
+    "Frame rate of inputs that carry no timing (default 25): image sequences such as frames/%04d.png, images "
+    "piped one after another, and an elementary stream (.h264, .hevc) whose stream states none. "
     "A fraction like 30000/1001 is fine; 29.97 means it too."), show_default=False)
 
 StartOpt = typer.Option(None, "--start", show_default=False, help=(

@@ -765,8 +765,10 @@ STILL_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp")  # an image's codecs, and
 # Elementary streams with no container (a security camera's or a Raspberry Pi's .h264, .hevc, .m2v): the demuxer
 # declares 25 fps whatever the stream's timing says; the stream's own rate (the decoder's, from the H.264/HEVC VUI or
 # the MPEG-2 sequence header) is what ffmpeg times them by. A 15 fps camera's file played 1.67 x fast. One that
-# states none plays at SEQUENCE_FPS (--input-fps), as ffmpeg's -framerate sets it.
-ELEMENTARY_STREAMS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "vc1", "cavsvideo", "avs2", "avs3", "h263", "dirac"}
+# states none plays at SEQUENCE_FPS (--input-fps), as ffmpeg's -framerate sets it; so do images piped one after
+# another (the image pipes' demuxers, `*_pipe`: `ffmpeg -f mjpeg`, `-f image2pipe`).
+ELEMENTARY_STREAMS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "vc1", "cavsvideo", "avs2", "avs3", "h263", "dirac", "obu",
+                      "mjpeg"}
 
 
 def _second_packet(path: Path) -> bool:
@@ -796,8 +798,13 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
             path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() in HEIF_SUFFIXES and _heif_photo(path)
             or s.codec_context.name in STILL_CODECS and (
                 s.frames == 1 or not s.frames and not _second_packet(path)))
-        own = s.codec_context.framerate or SEQUENCE_FPS if c.format.name in ELEMENTARY_STREAMS else None
-        fps = snap_rate(Fraction(own or s.average_rate or s.guessed_rate or 25))
+        bare = c.format.name in ELEMENTARY_STREAMS or c.format.name.endswith("_pipe")
+        own = s.codec_context.framerate or SEQUENCE_FPS if bare else None
+        avg, guess = s.average_rate, s.guessed_rate
+        if avg and guess and avg >= 2 * guess:  # a demuxer's clock given as the rate (a camcorder's .dv: 60000 fps on
+            avg = guess                         # a 1/60000 time base; GXF: the field rate): ffmpeg's own guess, which its
+                                                # CLI times output by
+        fps = snap_rate(Fraction(own or avg or guess or 25))
         # a GIF's or an animated WebP's rate: from each frame's delay, the last one's (a loop's pause) included
         animated = s.codec_context.name == "gif" or path.suffix.lower() == ".webp"
         if not is_image and (animated or "matroska" in c.format.name and (

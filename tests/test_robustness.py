@@ -2444,17 +2444,36 @@ def test_an_elementary_stream_runs_at_its_own_rate_and_cuts(weights, tmp_path, n
     assert out.fps == 2 * info.fps and out.frames == 2 * kept, f"{out.frames} frames at {out.fps} fps from {kept} at {info.fps}"
 
 
-def test_an_elementary_stream_that_states_no_rate_takes_input_fps(weights, tmp_path):
-    """One without timing in its stream (x265 --no-vui-timing-info) plays at 25 fps, as ffmpeg's,
-    unless --input-fps names its rate, as for an image sequence."""
-    src = tmp_path / "cam.hevc"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=15:duration=0.6", "-c:v", "libx265",
-           "-x265-params", "log-level=error:vui-timing-info=0", str(src))
-    assert probe(src).fps == 25
+@pytest.mark.parametrize("name,args", [("cam.hevc", ["-c:v", "libx265", "-x265-params", "log-level=error:vui-timing-info=0"]),
+                                       ("cam.mjpg", ["-c:v", "mjpeg", "-f", "mjpeg"])])
+def test_a_stream_that_states_no_rate_takes_input_fps(weights, tmp_path, name, args):
+    """An elementary stream without timing in it (x265 --no-vui-timing-info) or JPEGs piped one after
+    another play at 25 fps, as ffmpeg's, unless --input-fps names their rate, as for an image sequence."""
+    src = tmp_path / name
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=15:duration=0.6", *args, str(src))
+    r = runner.invoke(app, ["info", str(src), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["fps"] == "25", r.output
     r = cli(["interpolate", str(src), "--input-fps", "15", "-o", str(tmp_path / "o.mp4")], weights)
     assert r.exit_code == 0, r.output
     out = probe(tmp_path / "o.mp4")
     assert (out.fps, out.frames) == (30, 18), f"{out.frames} frames at {out.fps} fps"
+
+
+@pytest.mark.parametrize("name,args", [("tape.dv", ["-ac", "2", "-target", "ntsc-dv"]),
+                                       ("play.gxf", ["-c:v", "mpeg2video", "-c:a", "pcm_s16le", "-ac", "1"])])
+def test_a_camcorder_dv_file_runs_at_its_rate(weights, tmp_path, name, args):
+    """FFmpeg's DV demuxer gives its 1/60000 clock as the average rate: an NTSC DV tape's capture
+    read as 60000 fps and 0 s long, and its run failed writing the output ("returned 22"). A
+    broadcast GXF file gives its field rate (59.94): read as twice as fast."""
+    src = tmp_path / name
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=720x480:rate=30000/1001:duration=0.2", "-f", "lavfi", "-i",
+           "sine=duration=0.2:sample_rate=48000", *args, str(src))
+    info = probe(src)
+    assert info.fps == Fraction(30000, 1001), f"read at {info.fps} fps"
+    r = cli(["reconstruct", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    out = probe(tmp_path / "o.mp4")
+    assert (out.fps, out.frames) == (info.fps, len(read_frames(src))), f"{out.frames} frames at {out.fps} fps"
 
 
 def test_y4m_output(weights, tmp_path):
