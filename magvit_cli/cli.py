@@ -877,10 +877,23 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     return result, f"{name}: {i.width}x{i.height}, " + ", ".join(facts)
 
 
+def _describe(path: Path, name: Path) -> tuple[dict, str]:
+    """An input of `info`: a video or image as read (_describe_input), or a token file from `tokenize`."""
+    if not str(path).endswith(".safetensors"):
+        return _describe_input(video.probe(path), name)
+    t = runners.describe_tokens(path)
+    rate = str(t["fps"]) if t["fps"].denominator == 1 else f"{t['fps']} ({float(t['fps']):.3f})"
+    line = (f"{name}: tokens of {t['width']}x{t['height']}, {rate} fps{' on average (variable)' if t['variable_rate'] else ''}, "
+            f"{t['frames']} frame{'s' * (t['frames'] != 1)}, {t['seconds']:.3f} s; {t['windows']} window{'s' * (t['windows'] != 1)}, "
+            f"{t['tokens']} tokens of {t['bits']} bits")
+    return {"input": str(name), "tokens_file": True, **t, "fps": str(t["fps"]), "seconds": round(t["seconds"], 3)}, line
+
+
 @app.command()
 def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, readable=False, help=(
              "Videos or images to describe instead: what magvit reads from each (size, rate, frames, length, "
-             "depth, audio, subtitles, attachments, chapters, rotation, pixel shape, interlacing) and keeps on its output.")),
+             "depth, audio, subtitles, attachments, chapters, rotation, pixel shape, interlacing) and keeps on its output; "
+             "or token files from `magvit tokenize` (the video they hold, their grid).")),
          weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
          input_fps: Optional[str] = InputFpsOpt, json_: bool = JsonOpt):
     """The loaded weights, their configs, the device and precision that would be used, and the settings
@@ -892,7 +905,7 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
             _sequence_fps(input_fps)
             with pipes.Pipes(inputs, None) as p:  # each input's line; one that does not open is an error line and the rest go on
                 read = dict(zip(inputs, p.inputs))
-                _each([(given, None) for given in inputs], lambda k, given, _: emit(*_describe_input(video.probe(read[given]), given)),
+                _each([(given, None) for given in inputs], lambda k, given, _: emit(*_describe(read[given], given)),
                       len(inputs) > 1, "described")
             return
         m = _load(weights, device, precision, need_transformer=False, warn=False)

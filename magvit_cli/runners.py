@@ -937,7 +937,8 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
                   {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
 
 
-def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progress) -> Output:
+def read_tokens(src) -> tuple[dict, dict]:
+    """A token file's metadata and tensors (what `tokenize` writes), or a one-line error."""
     from safetensors import safe_open
     try:
         with safe_open(str(src), "pt") as f:
@@ -946,7 +947,23 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     except Exception as e:
         raise UsageError(f"{src}: not a readable token file ({type(e).__name__})") from None
     if meta.get("format") != "magvit-tokens-v1":
-        raise UsageError(f"{src}: not a token file written by `magvit tokenize`")
+        raise UsageError(f"{src}: not a token file written by `magvit tokenize` (weights: `magvit weights info`)")
+    return meta, tensors
+
+
+def describe_tokens(src) -> dict:
+    """A token file's facts for `magvit info`: the video it holds (size, rate, frames, length) and its grid."""
+    meta, tensors = read_tokens(src)
+    frames, fps = int(tensors["frames"].sum()), Fraction(meta["fps"])
+    times = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None
+    return {"width": int(meta["width"]), "height": int(meta["height"]), "fps": fps, "frames": frames,
+            "seconds": float(times[-1] - times[0]) if times else frames / float(fps), "variable_rate": times is not None,
+            "windows": len(tensors["frames"]), "tokens": sum(t.numel() for k, t in tensors.items() if k.startswith("window_")),
+            "bits": int(meta["bits"])}
+
+
+def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progress) -> Output:
+    meta, tensors = read_tokens(src)
     if int(meta["bits"]) != m.tokenizer.config.bits:
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])

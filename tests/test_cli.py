@@ -448,6 +448,26 @@ def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
     assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "rl.mp4"))
 
 
+def test_info_describes_a_token_file(weights, clip, tmp_path):
+    """`magvit info t.safetensors` says what video the tokens hold and their grid (it was 'not a
+    readable video'); weights given to it are named as such, in one line."""
+    tok = tmp_path / "t.safetensors"
+    run(["tokenize", str(clip), "-o", str(tok)], weights)
+    r = runner.invoke(app, ["info", str(tok), "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    fps = probe(clip).fps
+    want = {"tokens_file": True, "width": 48, "height": 32, "fps": str(fps), "frames": 6, "seconds": round(6 / float(fps), 3),
+            "windows": 1, "tokens": 3 * 8 * 12, "bits": 6}
+    assert {k: got[k] for k in want} == want, got
+    r = runner.invoke(app, ["info", str(tok)])
+    line = r.output.strip()
+    assert r.exit_code == 0 and line.startswith(f"{tok}: tokens of 48x32, ") and \
+        line.endswith(f" fps, 6 frames, {6 / float(fps):.3f} s; 1 window, 288 tokens of 6 bits"), r.output
+    r = runner.invoke(app, ["info", str(weights / "tokenizer" / "model.safetensors")])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "magvit weights info" in r.output, r.output
+
+
 def test_refined_tokens_decode_closer_and_round_trip(weights, clip, tmp_path):
     plain = run(["reconstruct", str(clip), "-o", str(tmp_path / "p.mp4"), "--lossless"], weights)
     res = run(["reconstruct", str(clip), "-o", str(tmp_path / "r.mp4"), "--lossless", "--refine", "3"], weights)
