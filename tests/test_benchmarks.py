@@ -1,0 +1,36 @@
+"""The benchmark scripts the model card quotes run and write what it reads (tiny weights here)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_tokenizer
+from magvit_cli.models import save_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("w")
+    save_model(tiny_tokenizer(seed=1), root / "tokenizer")
+    return root
+
+
+def test_colours_benchmark_writes_every_colour_and_both_clips(weights, tmp_path):
+    report = tmp_path / "colours.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "colours.py"), "--weights", str(weights), "--refine", "1",
+                        "--report", str(report)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(report.read_text())
+    assert set(got["colours"]) >= {"red", "green", "blue", "foliage", "skin"}, got["colours"].keys()
+    for name, row in got["colours"].items():
+        for key in ("plain", "refine"):
+            out = row[key]["out"]
+            assert len(out) == 3 and all(0 <= v <= 255 for v in out), (name, key, out)
+            assert row[key]["mean_abs_error"] == round(sum(abs(o - i) for o, i in zip(out, row["in"])) / 3, 1), (name, row)
+    for clip in ("colour bars (testsrc2)", "carphone.mp4"):
+        assert 0 < got[clip]["plain"] < 60 and 0 < got[clip]["refine"] < 60, got[clip]
+    assert "carphone.mp4: PSNR" in r.stdout, r.stdout
