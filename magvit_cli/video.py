@@ -795,7 +795,9 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
             raise UsageError(f"{path}: its video stream has no decoder settings (a truncated or damaged file?)")
         is_image = c.format.name != "matroska,webm" and (  # an animated WebP opens as its Matroska copy (_open)
-            path.suffix.lower() in IMAGE_SUFFIXES or path.suffix.lower() in HEIF_SUFFIXES and _heif_photo(path)
+            # an animated PNG (stickers, browser animations) is a video: it was read as its first frame
+            path.suffix.lower() in IMAGE_SUFFIXES and not (c.format.name == "apng" and _second_packet(path))
+            or path.suffix.lower() in HEIF_SUFFIXES and _heif_photo(path)
             or s.codec_context.name in STILL_CODECS and (
                 s.frames == 1 or not s.frames and not _second_packet(path)))
         bare = c.format.name in ELEMENTARY_STREAMS or c.format.name.endswith("_pipe")
@@ -806,7 +808,7 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                                                 # CLI times output by
         fps = snap_rate(Fraction(own or avg or guess or 25))
         # a GIF's or an animated WebP's rate: from each frame's delay, the last one's (a loop's pause) included
-        animated = s.codec_context.name == "gif" or path.suffix.lower() == ".webp"
+        animated = s.codec_context.name in ("gif", "apng") or path.suffix.lower() == ".webp"
         if not is_image and (animated or "matroska" in c.format.name and (
                 (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):
             fps = _timed_rate(path) or fps
@@ -1061,10 +1063,10 @@ class _Demuxed(NamedTuple):
 def _demuxed(path: Path) -> _Demuxed | None:
     """A file's video packets read once a run while the file stays the same (probe's rate, the
     frame count and the frame times all ask), where one packet is a frame: Matroska/WebM,
-    MP4/MOV, AVI and GIF (whose frames each have their own delay). None elsewhere, or where a
-    packet has no timestamp."""
+    MP4/MOV, AVI, GIF and animated PNG (whose frames each have their own delay). None elsewhere,
+    or where a packet has no timestamp."""
     with _open(path) as c:
-        if not any(k in c.format.name for k in ("matroska", "mov", "avi", "gif")):
+        if not any(k in c.format.name for k in ("matroska", "mov", "avi", "gif", "apng")):
             return None
         times, last, end = [], None, Fraction(0)
         s = main_video(c)

@@ -24,7 +24,7 @@ from magvit_cli.cli import _parse_size, app
 from magvit_cli import errors
 from magvit_cli.errors import MagvitError
 from magvit_cli.models import save_model
-from magvit_cli.video import VideoWriter, iter_frames, probe, read_frames
+from magvit_cli.video import VideoWriter, frame_times, iter_frames, probe, read_frames
 
 runner = CliRunner()
 FUZZ = int(os.environ.get("MAGVIT_FUZZ_EXAMPLES", "25"))
@@ -2474,6 +2474,23 @@ def test_a_camcorder_dv_file_runs_at_its_rate(weights, tmp_path, name, args):
     assert r.exit_code == 0, r.output
     out = probe(tmp_path / "o.mp4")
     assert (out.fps, out.frames) == (info.fps, len(read_frames(src))), f"{out.frames} frames at {out.fps} fps"
+
+
+def test_an_animated_png_is_a_video_at_its_frames_own_times(weights, tmp_path):
+    """An animated PNG (a sticker, a browser animation) was read as a still of its first frame
+    ('a still image has no frames to interpolate between'). It is a video, each frame shown for
+    its own delay (here 0.1 s, then a 1.1 s pause), as a GIF's."""
+    src = tmp_path / "sticker.png"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.5,setpts='if(gte(N,3),PTS+1/TB,PTS)'",
+           "-fps_mode", "passthrough", "-f", "apng", str(src))
+    info = probe(src)
+    assert not info.is_image, "read as a still"
+    assert [float(t) for t in frame_times(info)] == pytest.approx([0, 0.1, 0.2, 1.3, 1.4]), frame_times(info)
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mp4")], weights)
+    assert r.exit_code == 0, r.output
+    out = probe(tmp_path / "o.mp4")
+    times = [float(t) for t in frame_times(out)]
+    assert out.frames == 10 and times[6:] == pytest.approx([1.3, 1.35, 1.4, 1.45], abs=1e-3), times
 
 
 def test_y4m_output(weights, tmp_path):
