@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -226,6 +227,7 @@ class VideoInfo:
     video_tags: dict = field(default_factory=dict)  # the video stream's TRACK_TAGS (its language, its title), kept on output
     other_video: int = 0  # video tracks besides the one processed (another angle, a second camera; not cover pictures): left out
     exact: bool = False  # trimmed by the frames' own times (a varying rate: _trim_by_times): span holds them exactly
+    mirrored: bool = False  # the display matrix mirrors the picture (a selfie camera's, an editor's flip): read as shown
 
     @property
     def has_audio(self) -> bool:
@@ -812,7 +814,7 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
         if not is_image and (animated or "matroska" in c.format.name and (
                 (got := _demuxed(path)) is not None and _off_grid(got.times, got.tick, fps))):
             fps = _timed_rate(path) or fps
-        rotation, colour, depth, full_chroma, interlaced, alpha = 0, Colour(), 8, False, False, False
+        rotation, colour, depth, full_chroma, interlaced, alpha, mirrored = 0, Colour(), 8, False, False, False, False
         start = start_of(s)
         try:
             first = next(c.decode(s))
@@ -822,6 +824,7 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                 # placed against them (out of sync by the time they take)
                 start = Fraction(first.pts) * first.time_base
             rotation = int(round(first.rotation or 0)) % 360
+            mirrored = _mirrors(_display_matrix(first))
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
@@ -849,7 +852,8 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                          alpha=alpha,
                          timecode=timecode, video_tags=_track_tags(s),
                          other_video=sum(v is not s and not is_cover(v)
-                                         and v.frames != 1 for v in c.streams.video))  # not a still: a cover, an animated AVIF's
+                                         and v.frames != 1 for v in c.streams.video),  # not a still: a cover, an animated AVIF's
+                         mirrored=mirrored)
 
 
 def _track_tags(stream) -> dict:
@@ -863,11 +867,38 @@ def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = Non
     So the output needs no rotation tag, and outpainting's modes, boxes, masks and sizes mean what
     the user sees. `size` (W, H) as stored: a frame of another size is scaled to it first (bicubic,
     as ffmpeg's scaler)."""
-    k = round((frame.rotation or 0) / 90) % 4
+    turn = round(-(frame.rotation or 0) / 90) % 4  # quarter turns clockwise
+    m = _display_matrix(frame)
     if size is not None and (frame.width, frame.height) != size:
         frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
     x = frame.to_ndarray(format=fmt)
-    return np.ascontiguousarray(np.rot90(x, k)) if k else x
+    if not _mirrors(m):  # a turn, no mirror
+        return np.ascontiguousarray(np.rot90(x, -turn)) if turn else x
+    # mirrored (a selfie camera's or an editor's horizontal flip), undone as ffmpeg's transpose/hflip/vflip do it:
+    # the mirror read as a turn left the picture upside down
+    if turn == 1:
+        x = x.transpose(1, 0, 2) if m[3] > 0 else np.rot90(x, -1)
+    elif turn == 3:
+        x = np.rot90(x, -1)[::-1] if m[3] < 0 else np.rot90(x, 1)
+    else:  # no turn, or half a turn: each axis flipped where the matrix flips it
+        x = x[::-1 if m[4] < 0 else 1, ::-1 if m[0] < 0 and turn == 2 else 1]
+    return np.ascontiguousarray(x)
+
+
+def _display_matrix(frame: "av.VideoFrame") -> tuple[int, ...] | None:
+    """The frame's display matrix (3 x 3, 16.16 fixed point, row by row), where it has one and PyAV
+    can list the frame's side data: a photo's EXIF block (a type newer than PyAV's table) makes it
+    raise, and then the turn alone is known (frame.rotation)."""
+    try:
+        sd = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    except ValueError:
+        return None
+    return struct.unpack("<9i", bytes(sd)) if sd is not None and len(bytes(sd)) == 36 else None
+
+
+def _mirrors(m: tuple[int, ...] | None) -> bool:
+    """Whether a display matrix mirrors the picture (its 2 x 2 part's determinant is negative)."""
+    return m is not None and m[0] * m[4] - m[1] * m[3] < 0
 
 
 class _Shown:

@@ -2493,6 +2493,26 @@ def test_an_animated_png_is_a_video_at_its_frames_own_times(weights, tmp_path):
     assert out.frames == 10 and times[6:] == pytest.approx([1.3, 1.35, 1.4, 1.45], abs=1e-3), times
 
 
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+@pytest.mark.parametrize("flip", [[], ["-display_hflip"], ["-display_vflip"]])
+def test_frames_are_read_as_ffmpeg_shows_them_turned_or_mirrored(tmp_path, turn, flip):
+    """A display matrix that mirrors the picture (a selfie camera's, an editor's flip) was read as a
+    turn: a horizontally mirrored clip came out upside down. Every turn and mirror reads as
+    ffmpeg shows it."""
+    plain, src = tmp_path / "plain.mp4", tmp_path / "shown.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.1", "-c:v", "libx264", "-qp", "0", str(plain))
+    ffmpeg("-display_rotation", str(turn), *flip, "-i", str(plain), "-c", "copy", str(src))
+    import imageio_ffmpeg
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(src), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    ours = read_frames(src)[0]
+    assert probe(src).mirrored == bool(flip), "info says whether the picture is mirrored"
+    shape = (32, 48, 3) if turn in (0, 180) else (48, 32, 3)
+    assert ours.shape == shape and len(raw) == ours.size, f"ours {ours.shape}, ffmpeg's {len(raw)} bytes, want {shape}"
+    err = np.abs(ours.astype(float) - np.frombuffer(raw, np.uint8).reshape(shape)).mean()
+    assert err < 3, f"turn {turn} {flip}: {err:.1f} levels from ffmpeg's picture"
+
+
 def test_y4m_output(weights, tmp_path):
     """-o clip.y4m: raw YUV frames (YUV4MPEG2), what x264, VMAF and research tools read; 10-bit
     input stays 10-bit (C420p10, which FFmpeg calls unofficial and refused: 'returned 22')."""
