@@ -824,7 +824,7 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                 # placed against them (out of sync by the time they take)
                 start = Fraction(first.pts) * first.time_base
             rotation = int(round(first.rotation or 0)) % 360
-            mirrored = _mirrors(_display_matrix(first))
+            mirrored = _mirrors(_display_matrix(first, _exif_matrix(path) if s.codec_context.name == "mjpeg" else None))
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
@@ -861,14 +861,15 @@ def _track_tags(stream) -> dict:
     return {k: v for k, v in stream.metadata.items() if k in TRACK_TAGS and v and v != "und"}
 
 
-def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A decoded frame as an (H, W, 3) array the way it is shown: turned by the display rotation its
-    file asks for (phone video shot upright is stored on its side), as ffmpeg turns it by default.
+def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = None,
+            exif: tuple[int, ...] | None = None) -> np.ndarray:
+    """A decoded frame as an (H, W, 3) array the way it is shown: turned (and mirrored) by the display
+    matrix its file gives (phone video shot upright is stored on its side), as ffmpeg does by default.
     So the output needs no rotation tag, and outpainting's modes, boxes, masks and sizes mean what
     the user sees. `size` (W, H) as stored: a frame of another size is scaled to it first (bicubic,
-    as ffmpeg's scaler)."""
+    as ffmpeg's scaler). `exif`: the photo's own matrix (_exif_matrix), where PyAV cannot hand on the frame's."""
     turn = round(-(frame.rotation or 0) / 90) % 4  # quarter turns clockwise
-    m = _display_matrix(frame)
+    m = _display_matrix(frame, exif)
     if size is not None and (frame.width, frame.height) != size:
         frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
     x = frame.to_ndarray(format=fmt)
@@ -885,15 +886,50 @@ def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = Non
     return np.ascontiguousarray(x)
 
 
-def _display_matrix(frame: "av.VideoFrame") -> tuple[int, ...] | None:
-    """The frame's display matrix (3 x 3, 16.16 fixed point, row by row), where it has one and PyAV
-    can list the frame's side data: a photo's EXIF block (a type newer than PyAV's table) makes it
-    raise, and then the turn alone is known (frame.rotation)."""
+def _display_matrix(frame: "av.VideoFrame", exif: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+    """The frame's display matrix (3 x 3, 16.16 fixed point, row by row), where it has one. A photo's
+    EXIF block (a side data type newer than PyAV's table) makes PyAV refuse to list the frame's side
+    data: then `exif`, the matrix FFmpeg made of the photo's orientation tag (_exif_matrix)."""
     try:
         sd = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
     except ValueError:
-        return None
+        return exif
     return struct.unpack("<9i", bytes(sd)) if sd is not None and len(bytes(sd)) == 36 else None
+
+
+# FFmpeg's display matrix of each EXIF orientation (libavcodec/exif.c): a turn (degrees counter-clockwise),
+# then, for the mirrored ones, the first column negated (av_display_matrix_flip, horizontally)
+_EXIF_TURNS = {1: (0, False), 2: (0, True), 3: (180, False), 4: (180, True), 5: (90, True), 6: (90, False),
+               7: (-90, True), 8: (-90, False)}
+
+
+def _exif_matrix(path: Path) -> tuple[int, ...] | None:
+    """The display matrix of a JPEG photo's EXIF orientation tag (its APP1 segment's first IFD, tag
+    0x0112), as FFmpeg builds it; None where there is none."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    at = head.find(b"Exif\x00\x00")
+    tiff = head[at + 6:] if at >= 0 and head[:2] == b"\xff\xd8" else b""
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None or len(tiff) < 10:
+        return None
+    ifd = struct.unpack(order + "I", tiff[4:8])[0]
+    count = struct.unpack(order + "H", tiff[ifd:ifd + 2])[0] if len(tiff) >= ifd + 2 else 0
+    for k in range(count):
+        entry = tiff[ifd + 2 + 12 * k: ifd + 14 + 12 * k]
+        if len(entry) == 12 and struct.unpack(order + "H", entry[:2])[0] == 0x0112:
+            turn = _EXIF_TURNS.get(struct.unpack(order + "H", entry[8:10])[0])
+            if turn is None:
+                return None
+            c, s = round(math.cos(math.radians(turn[0]))), round(math.sin(math.radians(turn[0])))
+            m = [c << 16, s << 16, 0, -s << 16, c << 16, 0, 0, 0, 1 << 30]  # av_display_rotation_set (it turns by -angle)
+            if turn[1]:
+                m[0], m[3], m[6] = -m[0], -m[3], -m[6]
+            return tuple(m)
+    return None
 
 
 def _mirrors(m: tuple[int, ...] | None) -> bool:
@@ -911,6 +947,7 @@ class _Shown:
         self.path, self.fmt, self.warn = path, fmt, warn
         self.size = (stream.codec_context.width, stream.codec_context.height)
         self.told = False
+        self.exif = _exif_matrix(path) if stream.codec_context.name == "mjpeg" else None
 
     def __call__(self, frame: "av.VideoFrame") -> np.ndarray:
         if not all(self.size):  # no size in the stream's parameters: its first frame's
@@ -920,7 +957,7 @@ class _Shown:
             if self.warn is not None:
                 self.warn(f"{self.path}: the frame size changes midway ({self.size[0]}x{self.size[1]}, then "
                           f"{frame.width}x{frame.height}); every frame is scaled to {self.size[0]}x{self.size[1]}, as ffmpeg does")
-        return upright(frame, self.fmt, self.size)
+        return upright(frame, self.fmt, self.size, self.exif)
 
 
 class _Damage:

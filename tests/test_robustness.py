@@ -2813,24 +2813,33 @@ def test_timecode_is_kept(weights, good, tmp_path, src_name, out):
     assert probe(tmp_path / out).timecode == "01:02:03;14", probe(tmp_path / out).timecode  # 3 frames on, x2
 
 
-def test_phone_photo_exif_orientation_is_read_upright(tmp_path):
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_phone_photo_exif_orientation_is_read_as_shown(tmp_path, orientation, order):
     """A phone photo stored on its side with EXIF orientation 6 (turn 90 degrees clockwise) is read
-    upright, as ffmpeg reads it (so `predict` animates the photo the way the user sees it)."""
+    upright, as ffmpeg reads it (so `predict` animates the photo the way the user sees it); so is
+    every other orientation, the mirrored ones (2, 4, 5, 7: an editor's or a selfie camera's flip)
+    too: PyAV cannot hand on such a photo's display matrix, and they were read as turns (2 upside
+    down, 4 as it is stored)."""
     import struct
     import imageio_ffmpeg
     plain = tmp_path / "p.jpg"
     ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(plain))
-    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack("<I", 0)
+    tiff = {"<": b"II*\x00", ">": b"MM\x00*"}[order] + struct.pack(order + "IH", 8, 1) + \
+        struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(order + "I", 0)
     app1 = b"Exif\x00\x00" + tiff
-    photo = tmp_path / "exif6.jpg"
+    photo = tmp_path / f"exif{orientation}.jpg"
     data = plain.read_bytes()
     photo.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
     info = probe(photo)
-    assert (info.width, info.height, info.is_image) == (48, 64, True), info
+    turned = orientation >= 5
+    assert (info.width, info.height, info.is_image) == ((48, 64) if turned else (64, 48)) + (True,), info
+    assert info.mirrored == (orientation in (2, 4, 5, 7)), f"orientation {orientation}: mirrored={info.mirrored}"
     ours = read_frames(photo).astype(int)
     raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(photo), "-f", "rawvideo",
                           "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
-    assert np.abs(ours - np.frombuffer(raw, np.uint8).reshape(ours.shape)).mean() < 1
+    err = np.abs(ours - np.frombuffer(raw, np.uint8).reshape(ours.shape)).mean()
+    assert err < 1, f"orientation {orientation}: {err:.1f} levels from the picture ffmpeg shows"
 
 
 @pytest.mark.parametrize("fmt", [["-f", "mjpeg"], ["-f", "image2pipe", "-c:v", "png"]])
