@@ -879,7 +879,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
 
 def _describe(path: Path, name: Path) -> tuple[dict, str]:
     """An input of `info`: a video or image as read (_describe_input), or a token file from `tokenize`."""
-    if not str(path).endswith(".safetensors"):
+    if not runners.is_token_file(path):
         return _describe_input(video.probe(path), name)
     t = runners.describe_tokens(path)
     rate = str(t["fps"]) if t["fps"].denominator == 1 else f"{t['fps']} ({float(t['fps']):.3f})"

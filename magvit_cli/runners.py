@@ -881,7 +881,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
     and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
     steps (Magvit.encode)."""
-    if str(src).endswith(".safetensors"):
+    if is_token_file(src):
         if refine:
             raise UsageError("--refine searches tokens for a video; a token file's tokens are decoded as they are")
         if span is not None:
@@ -935,6 +935,11 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     write_file(dst, save(tensors, metadata=meta), existed)
     return Output(Path(dst), sum(counts), info.fps, info.width, info.height, False,
                   {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
+
+
+def is_token_file(path) -> bool:
+    """Whether an input is a token file (`tokenize`'s .safetensors), not a video."""
+    return str(path).endswith(".safetensors")
 
 
 def read_tokens(src) -> tuple[dict, dict]:

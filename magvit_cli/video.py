@@ -824,7 +824,7 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                 # placed against them (out of sync by the time they take)
                 start = Fraction(first.pts) * first.time_base
             rotation = int(round(first.rotation or 0)) % 360
-            mirrored = _mirrors(_display_matrix(first, _exif_matrix(path) if s.codec_context.name == "mjpeg" else None))
+            mirrored = _mirrors(_display_matrix(first, _exif_matrix(path, s)))
             colour, depth = Colour.of(first), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
@@ -903,9 +903,11 @@ _EXIF_TURNS = {1: (0, False), 2: (0, True), 3: (180, False), 4: (180, True), 5: 
                7: (-90, True), 8: (-90, False)}
 
 
-def _exif_matrix(path: Path) -> tuple[int, ...] | None:
+def _exif_matrix(path: Path, stream) -> tuple[int, ...] | None:
     """The display matrix of a JPEG photo's EXIF orientation tag (its APP1 segment's first IFD, tag
-    0x0112), as FFmpeg builds it; None where there is none."""
+    0x0112), as FFmpeg builds it; None where there is none, or `stream` is no JPEG's."""
+    if stream.codec_context.name != "mjpeg":
+        return None
     try:
         with open(path, "rb") as f:
             head = f.read(65536)
@@ -947,7 +949,7 @@ class _Shown:
         self.path, self.fmt, self.warn = path, fmt, warn
         self.size = (stream.codec_context.width, stream.codec_context.height)
         self.told = False
-        self.exif = _exif_matrix(path) if stream.codec_context.name == "mjpeg" else None
+        self.exif = _exif_matrix(path, stream)
 
     def __call__(self, frame: "av.VideoFrame") -> np.ndarray:
         if not all(self.size):  # no size in the stream's parameters: its first frame's
