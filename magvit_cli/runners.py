@@ -59,7 +59,7 @@ def open_input(m: Magvit, path, dst, opts: WriteOptions, span: Span | None = Non
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
     if info.alpha and not keeps_alpha(info, dst, opts):
         m.warn(f"{path} has an alpha channel (transparency): {dst} holds none, so the output is opaque; "
-               f".png, .webp, .gif, .webm or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
+               f".png, .apng, .webp, .gif, .webm or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
     if info.other_video:
         n = info.other_video
         m.warn(f"{path} has {n + 1} video tracks: the first ({info.width}x{info.height}) is processed, the other{'s' * (n > 1)} "

@@ -314,8 +314,9 @@ def depth_of(frame: "av.VideoFrame") -> int:
 # when --codec is not given (images: IMAGE_CODECS).
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".gif": "gif",
               ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts",  # MPEG-TS: broadcast, HLS; .m2ts/.mts: a camcorder's (192-byte packets)
-              ".y4m": "yuv4mpegpipe"}  # raw YUV frames: what x264, VMAF and research tools read
-DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif", ".y4m": "wrapped_avframe"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
+              ".y4m": "yuv4mpegpipe",  # raw YUV frames: what x264, VMAF and research tools read
+              ".apng": "apng"}  # an animated PNG: lossless, transparent, looping (stickers)
+DEFAULT_CODECS = {".webm": "libvpx-vp9", ".gif": "gif", ".y4m": "wrapped_avframe", ".apng": "apng"}  # the rest: libx264 (10-bit into .mp4/.mov: libx265)
 _FASTSTART = ("mp4", "mov")  # the index (moov) is moved before the media when the file closes, so a player streaming it starts at once
 _HEVC_TAGGED = ("mp4", "mov")  # H.265 in these is tagged hvc1 (ffmpeg's default hev1 does not play on Apple devices)
 
@@ -401,7 +402,7 @@ def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
 
 # Encoders --codec names that keep transparency, and the pixel format they take it in
 ALPHA_ENCODERS = {"prores_ks": "yuva444p10le", "prores": "yuva444p10le", "qtrle": "argb", "png": "rgba",
-                  "libvpx-vp9": "yuva420p"}  # (VP9: .webm's own, which browsers play transparent)
+                  "libvpx-vp9": "yuva420p", "apng": "rgba"}  # (VP9: .webm's own, which browsers play transparent)
 # Image types that hold transparency, and the pixel formats for 8-bit and deep frames with it (None: 8 bits only)
 ALPHA_IMAGES = {".png": ("rgba", "rgba64be"), ".tif": ("rgba", "rgba64le"), ".tiff": ("rgba", "rgba64le"),
                 ".webp": ("yuva420p", None)}
@@ -1392,7 +1393,7 @@ _LOSSLESS_AUDIO = {"flac", "alac", "truehd", "mlp", "wavpack", "ape", "tta"} | _
 _LOSSLESS_ENCODERS = {".mov": "alac", ".mkv": "flac", ".avi": "pcm"}
 _PCM_OF = {"u8": "pcm_u8", "s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f32le", "dbl": "pcm_f64le"}  # by packed format
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
-                ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None),
+                ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None), ".apng": (set(), None),
                 ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac"), ".y4m": (set(), None)}
 # Subtitles an output type holds, copied as they are (frames keep their times, so do they):
 # text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
@@ -1429,7 +1430,7 @@ def _palette_graph(width: int, height: int, time_base: Fraction, alpha: bool = F
 
 # Output containers that keep each frame's own time (VideoWriter `times`), and the encoder's time base for them.
 _REVERSE_DNS = re.compile(r"(com|org|net)\.[\w-]+\.")  # a vendor's tag key: com.apple.quicktime.make, com.android.version
-_TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm"}  # (MPEG-TS is written and read at a steady rate, as .avi)
+_TIMED_CONTAINERS = {"mp4", "mov", "matroska", "webm", "apng"}  # (MPEG-TS is written and read at a steady rate, as .avi)
 VFR_TIME_BASE = Fraction(1, 90000)
 GIF_TIME_BASE = Fraction(1, 100)  # a GIF frame's delay is in centiseconds
 WEBP_TIME_BASE = Fraction(1, 1000)  # an animated WebP frame's duration is in milliseconds
@@ -1885,6 +1886,8 @@ class VideoWriter:
             options["mpegts_m2ts_mode"] = "1"
         if self.container == "yuv4mpegpipe" and self.deep:  # 10-bit Y4M (C420p10), which x264 and VMAF read, is "unofficial"
             options["strict"] = "unofficial"
+        if self.container == "apng":  # loops, as a GIF does (FFmpeg's muxer plays it once)
+            options["plays"] = "0"
         self.out = av.open(str(self.tmp), "w", options=options or None)
         self.out.metadata.update(self.metadata)
         codec = self.codec

@@ -2513,6 +2513,27 @@ def test_frames_are_read_as_ffmpeg_shows_them_turned_or_mirrored(tmp_path, turn,
     assert err < 3, f"turn {turn} {flip}: {err:.1f} levels from ffmpeg's picture"
 
 
+def test_apng_output_loops_with_its_frames_times_and_alpha(weights, tmp_path):
+    """-o clip.apng writes an animated PNG (stickers: lossless, transparent) that loops, each frame at
+    its own time, transparency kept (it was 'unknown output type .apng')."""
+    src = tmp_path / "sticker.png"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10:duration=0.5,format=rgba,geq=r='r(X,Y)':a='if(lt(X,24),0,255)',"
+           "setpts='if(gte(N,3),PTS+1/TB,PTS)'", "-fps_mode", "passthrough", "-f", "apng", "-plays", "0", str(src))
+    assert probe(src).alpha
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.apng")], weights)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "o.apng"
+    info = probe(out)
+    assert info.alpha, "the transparency was dropped"
+    times = [float(t) for t in frame_times(info)]
+    assert len(times) == 10 and times[6:] == pytest.approx([1.3, 1.35, 1.4, 1.45], abs=1e-3), times
+    data = out.read_bytes()
+    at = data.find(b"acTL")
+    assert at > 0 and data[at + 8:at + 12] == b"\x00\x00\x00\x00", "an APNG that plays once, not in a loop"
+    first = next(iter_frames(out, alpha=True))
+    assert (first[:, :20, 3] == 0).all() and (first[:, 28:, 3] == 255).all(), "the first frame's alpha as it was"
+
+
 def test_y4m_output(weights, tmp_path):
     """-o clip.y4m: raw YUV frames (YUV4MPEG2), what x264, VMAF and research tools read; 10-bit
     input stays 10-bit (C420p10, which FFmpeg calls unofficial and refused: 'returned 22')."""
