@@ -849,6 +849,11 @@ def tokenize(inputs: List[Path] = Inputs,
            check=lambda: _span(start, end), skip_existing=skip_existing)
 
 
+def _rate_text(fps: Fraction, varies: bool) -> str:
+    """A rate as `info` says it: '25 fps', '30000/1001 (29.970) fps', '... on average (variable)'."""
+    return (str(fps) if fps.denominator == 1 else f"{fps} ({float(fps):.3f})") + " fps" + (" on average (variable)" if varies else "")
+
+
 def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     """One input's facts as the JSON summary and a human line; `name` is the input as given (- for stdin)."""
     n = 1 if i.is_image else runners.count_frames(i)
@@ -856,7 +861,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     varies = times is not None
     # how long it plays: at a varying rate from the first frame's time to the last one's end (n / fps was 0.3 s off on tree.mp4)
     seconds = None if i.is_image else float(video.timeline(times, i.fps, 1, video.last_shown(i))(len(times))) if varies else n / float(i.fps)
-    rate = (str(i.fps) if i.fps.denominator == 1 else f"{i.fps} ({float(i.fps):.3f})") + " fps" + (" on average (variable)" if varies else "")
+    rate = _rate_text(i.fps, varies)
     # HDR by its transfer: HLG (a phone's), PQ (HDR10 where it carries the mastering display's metadata)
     hdr_kind = {hdr.PQ: "HDR10 (PQ)" if i.colour.hdr10 else "HDR (PQ)", hdr.HLG: "HDR (HLG)"}.get(i.colour.trc)
     result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "variable_rate": varies, "frames": n,
@@ -882,8 +887,7 @@ def _describe(path: Path, name: Path) -> tuple[dict, str]:
     if not runners.is_token_file(path):
         return _describe_input(video.probe(path), name)
     t = runners.describe_tokens(path)
-    rate = str(t["fps"]) if t["fps"].denominator == 1 else f"{t['fps']} ({float(t['fps']):.3f})"
-    line = (f"{name}: tokens of {t['width']}x{t['height']}, {rate} fps{' on average (variable)' if t['variable_rate'] else ''}, "
+    line = (f"{name}: tokens of {t['width']}x{t['height']}, {_rate_text(t['fps'], t['variable_rate'])}, "
             f"{t['frames']} frame{'s' * (t['frames'] != 1)}, {t['seconds']:.3f} s; {t['windows']} window{'s' * (t['windows'] != 1)}, "
             f"{t['tokens']} tokens of {t['bits']} bits")
     return {"input": str(name), "tokens_file": True, **t, "fps": str(t["fps"]), "seconds": round(t["seconds"], 3)}, line
