@@ -65,30 +65,45 @@ class Colour:
     hdr10: str = ""
 
     @classmethod
-    def of(cls, frame: "av.VideoFrame") -> "Colour":
+    def of(cls, frame: "av.VideoFrame", codec: str = "") -> "Colour":
+        """`codec`: the decoder's name (some frames' side data cannot be read: _side_data)."""
         return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), int(frame.color_range),
-                   _hdr10(frame))
+                   _hdr10(frame, codec))
 
     @property
     def tagged(self) -> bool:
         return (self.primaries, self.trc, self.matrix, self.range) != (_UNSPECIFIED, _UNSPECIFIED, _UNSPECIFIED, 0)
 
 
-def _hdr10(frame: "av.VideoFrame") -> str:
+# Decoders whose frames hold side data with a dictionary of its own (the PNG decoder names an ICC
+# profile, which macOS screenshots and most exported PNGs carry): PyAV 18 wraps that dictionary as
+# its own and frees it again after the frame has, a segmentation fault once both are gone. Their
+# side data is never listed; a photo's orientation comes from its EXIF then (_exif_matrix).
+_UNLISTED_SIDE_DATA = {"png", "apng"}
+
+
+def _side_data(frame: "av.VideoFrame", codec: str) -> dict | None:
+    """A decoded frame's side data, {type: bytes}; None where PyAV cannot list it: frames of a
+    decoder in _UNLISTED_SIDE_DATA, or a photo with an EXIF block (a type newer than PyAV's
+    table: it refuses the whole list)."""
+    if codec in _UNLISTED_SIDE_DATA:
+        return None
+    try:
+        return {sd.type: bytes(sd) for sd in frame.side_data}
+    except ValueError:
+        return None
+
+
+def _hdr10(frame: "av.VideoFrame", codec: str = "") -> str:
     """A decoded frame's HDR10 static metadata (Colour.hdr10), from its side data (the HEVC SEI,
     or the container's mdcv/clli or Matroska colour elements, which FFmpeg hands on to frames).
-    Read for HDR transfers only (PQ, HLG): PyAV refuses a frame's side data whole where one kind
-    is newer than it knows (a TIFF's), and "" is the answer then too."""
+    Read for HDR transfers only (PQ, HLG); "" where the side data cannot be read (_side_data)."""
     if not hdr.is_hdr(int(frame.color_trc)):
         return ""
-    try:
-        side = list(frame.side_data)
-    except ValueError:
-        return ""
+    side = _side_data(frame, codec) or {}
     parts = []
-    for sd in side:
-        raw = bytes(sd)
-        if sd.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
+    for kind, raw in side.items():
+        if kind == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
             v = np.frombuffer(raw[:88], np.int32)  # AVMasteringDisplayMetadata: 10 rationals (R, G, B, white; min, max), 2 flags
             if not (v[20] and v[21]):  # x265 takes both the primaries and the luminance, or neither
                 continue
@@ -96,7 +111,7 @@ def _hdr10(frame: "av.VideoFrame") -> str:
             xy = [round(c * 50000) for c in q[:8]]  # chromaticity in 0.00002 units, luminance in 0.0001 cd/m2
             (rx, ry, gx, gy, bx, by, wx, wy), lo, hi = xy, round(q[8] * 10000), round(q[9] * 10000)
             parts.insert(0, f"master-display=G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({hi},{lo})")
-        elif sd.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
+        elif kind == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
             cll, fall = np.frombuffer(raw[:8], np.uint32)
             parts.append(f"max-cll={cll},{fall}")
     return ":".join(parts)
@@ -825,8 +840,8 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                 # placed against them (out of sync by the time they take)
                 start = Fraction(first.pts) * first.time_base
             rotation = int(round(first.rotation or 0)) % 360
-            mirrored = _mirrors(_display_matrix(first, _exif_matrix(path, s)))
-            colour, depth = Colour.of(first), depth_of(first)
+            mirrored = _mirrors(_display_matrix(first, s.codec_context.name, _exif_matrix(path, s)))
+            colour, depth = Colour.of(first, s.codec_context.name), depth_of(first)
             full_chroma = first.format.name.startswith(("yuv444", "yuvj444"))
             interlaced = bool(first.interlaced_frame)
             alpha = any(c.is_alpha for c in first.format.components) or _side_alpha(s)
@@ -863,14 +878,14 @@ def _track_tags(stream) -> dict:
 
 
 def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = None,
-            exif: tuple[int, ...] | None = None) -> np.ndarray:
+            matrix: tuple[int, ...] | None = None) -> np.ndarray:
     """A decoded frame as an (H, W, 3) array the way it is shown: turned (and mirrored) by the display
     matrix its file gives (phone video shot upright is stored on its side), as ffmpeg does by default.
     So the output needs no rotation tag, and outpainting's modes, boxes, masks and sizes mean what
     the user sees. `size` (W, H) as stored: a frame of another size is scaled to it first (bicubic,
-    as ffmpeg's scaler). `exif`: the photo's own matrix (_exif_matrix), where PyAV cannot hand on the frame's."""
+    as ffmpeg's scaler). `matrix`: the frame's display matrix (_display_matrix), which says whether it mirrors."""
     turn = round(-(frame.rotation or 0) / 90) % 4  # quarter turns clockwise
-    m = _display_matrix(frame, exif)
+    m = matrix
     if size is not None and (frame.width, frame.height) != size:
         frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
     x = frame.to_ndarray(format=fmt)
@@ -887,15 +902,15 @@ def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = Non
     return np.ascontiguousarray(x)
 
 
-def _display_matrix(frame: "av.VideoFrame", exif: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
-    """The frame's display matrix (3 x 3, 16.16 fixed point, row by row), where it has one. A photo's
-    EXIF block (a side data type newer than PyAV's table) makes PyAV refuse to list the frame's side
-    data: then `exif`, the matrix FFmpeg made of the photo's orientation tag (_exif_matrix)."""
-    try:
-        sd = frame.side_data.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
-    except ValueError:
+def _display_matrix(frame: "av.VideoFrame", codec: str, exif: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+    """The frame's display matrix (3 x 3, 16.16 fixed point, row by row), where it has one. Where its
+    side data cannot be read (_side_data: a photo's), `exif`: the matrix FFmpeg made of the photo's
+    orientation tag (_exif_matrix)."""
+    side = _side_data(frame, codec)
+    if side is None:
         return exif
-    return struct.unpack("<9i", bytes(sd)) if sd is not None and len(bytes(sd)) == 36 else None
+    raw = side.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    return struct.unpack("<9i", raw) if raw is not None and len(raw) == 36 else None
 
 
 # FFmpeg's display matrix of each EXIF orientation (libavcodec/exif.c): a turn (degrees counter-clockwise),
@@ -904,18 +919,35 @@ _EXIF_TURNS = {1: (0, False), 2: (0, True), 3: (180, False), 4: (180, True), 5: 
                7: (-90, True), 8: (-90, False)}
 
 
-def _exif_matrix(path: Path, stream) -> tuple[int, ...] | None:
-    """The display matrix of a JPEG photo's EXIF orientation tag (its APP1 segment's first IFD, tag
-    0x0112), as FFmpeg builds it; None where there is none, or `stream` is no JPEG's."""
-    if stream.codec_context.name != "mjpeg":
-        return None
+def _exif_block(path: Path, codec: str) -> bytes:
+    """The TIFF block of a photo's EXIF, b"" where none: a JPEG's APP1 segment, a PNG's (or APNG's)
+    eXIf chunk, a WebP's EXIF chunk (the last two may start with JPEG's "Exif" and two zero bytes too)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(65536)
+            if codec == "mjpeg":
+                head = f.read(65536)
+                at = head.find(b"Exif\x00\x00")
+                return head[at + 6:] if at >= 0 and head[:2] == b"\xff\xd8" else b""
+            png, webp = codec in ("png", "apng"), codec == "webp"
+            if not (png and f.read(8) == b"\x89PNG\r\n\x1a\n" or webp and f.read(12)[8:] == b"WEBP"):
+                return b""
+            while len(head := f.read(8)) == 8:  # PNG: length (big-endian), type; RIFF: fourcc, length (little-endian), padded to even
+                kind, size = (head[4:], struct.unpack(">I", head[:4])[0]) if png else (head[:4], struct.unpack("<I", head[4:])[0])
+                if kind in (b"eXIf", b"EXIF"):
+                    block = f.read(min(size, 1 << 20))
+                    return block[6:] if block.startswith(b"Exif\x00\x00") else block
+                if kind == b"IEND":
+                    break
+                f.seek(size + 4 if png else size + (size & 1), os.SEEK_CUR)  # PNG: the CRC after the data
     except OSError:
-        return None
-    at = head.find(b"Exif\x00\x00")
-    tiff = head[at + 6:] if at >= 0 and head[:2] == b"\xff\xd8" else b""
+        pass
+    return b""
+
+
+def _exif_matrix(path: Path, stream) -> tuple[int, ...] | None:
+    """The display matrix of a photo's EXIF orientation tag (the first IFD's tag 0x0112) as FFmpeg
+    builds it, for JPEG, PNG and WebP; None where there is none."""
+    tiff = _exif_block(path, stream.codec_context.name)
     order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
     if order is None or len(tiff) < 10:
         return None
@@ -950,7 +982,7 @@ class _Shown:
         self.path, self.fmt, self.warn = path, fmt, warn
         self.size = (stream.codec_context.width, stream.codec_context.height)
         self.told = False
-        self.exif = _exif_matrix(path, stream)
+        self.codec, self.exif = stream.codec_context.name, _exif_matrix(path, stream)
 
     def __call__(self, frame: "av.VideoFrame") -> np.ndarray:
         if not all(self.size):  # no size in the stream's parameters: its first frame's
@@ -960,7 +992,7 @@ class _Shown:
             if self.warn is not None:
                 self.warn(f"{self.path}: the frame size changes midway ({self.size[0]}x{self.size[1]}, then "
                           f"{frame.width}x{frame.height}); every frame is scaled to {self.size[0]}x{self.size[1]}, as ffmpeg does")
-        return upright(frame, self.fmt, self.size, self.exif)
+        return upright(frame, self.fmt, self.size, _display_matrix(frame, self.codec, self.exif))
 
 
 class _Damage:

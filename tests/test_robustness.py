@@ -2834,24 +2834,49 @@ def test_timecode_is_kept(weights, good, tmp_path, src_name, out):
     assert probe(tmp_path / out).timecode == "01:02:03;14", probe(tmp_path / out).timecode  # 3 frames on, x2
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _with_exif(plain: Path, out: Path, tiff: bytes) -> Path:
+    """`plain` (a .jpg, .png or .webp from ffmpeg) with an EXIF block holding `tiff`, where each
+    format keeps it: a JPEG's APP1 segment, a PNG's eXIf chunk before the pixels, a WebP's EXIF
+    chunk (the extended format: a VP8X header first)."""
+    import struct
+    data = plain.read_bytes()
+    if plain.suffix == ".jpg":
+        app1 = b"Exif\x00\x00" + tiff
+        out.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    elif plain.suffix == ".png":
+        at = data.index(b"IDAT") - 4
+        out.write_bytes(data[:at] + _png_chunk(b"eXIf", tiff) + data[at:])
+    else:
+        w, h = probe(plain).width, probe(plain).height
+        vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([0x08, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+        body = b"WEBP" + vp8x + data[12:] + b"EXIF" + struct.pack("<I", len(tiff)) + tiff + b"\x00" * (len(tiff) & 1)
+        out.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return out
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("order", ["<", ">"])
-def test_phone_photo_exif_orientation_is_read_as_shown(tmp_path, orientation, order):
+@pytest.mark.parametrize("kind", ["jpg", "png", "webp"])
+def test_phone_photo_exif_orientation_is_read_as_shown(tmp_path, orientation, order, kind):
     """A phone photo stored on its side with EXIF orientation 6 (turn 90 degrees clockwise) is read
     upright, as ffmpeg reads it (so `predict` animates the photo the way the user sees it); so is
     every other orientation, the mirrored ones (2, 4, 5, 7: an editor's or a selfie camera's flip)
     too: PyAV cannot hand on such a photo's display matrix, and they were read as turns (2 upside
-    down, 4 as it is stored)."""
+    down, 4 as it is stored). JPEG's, PNG's and WebP's EXIF alike (a PNG's and a WebP's mirrors were
+    read as turns after JPEG's were fixed)."""
     import struct
     import imageio_ffmpeg
-    plain = tmp_path / "p.jpg"
+    plain = tmp_path / f"p.{kind}"
     ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(plain))
     tiff = {"<": b"II*\x00", ">": b"MM\x00*"}[order] + struct.pack(order + "IH", 8, 1) + \
         struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(order + "I", 0)
-    app1 = b"Exif\x00\x00" + tiff
-    photo = tmp_path / f"exif{orientation}.jpg"
-    data = plain.read_bytes()
-    photo.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    photo = _with_exif(plain, tmp_path / f"exif{orientation}.{kind}", tiff)
     info = probe(photo)
     turned = orientation >= 5
     assert (info.width, info.height, info.is_image) == ((48, 64) if turned else (64, 48)) + (True,), info
@@ -2861,6 +2886,32 @@ def test_phone_photo_exif_orientation_is_read_as_shown(tmp_path, orientation, or
                           "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     err = np.abs(ours - np.frombuffer(raw, np.uint8).reshape(ours.shape)).mean()
     assert err < 1, f"orientation {orientation}: {err:.1f} levels from the picture ffmpeg shows"
+
+
+def test_png_with_a_named_colour_profile_does_not_crash(weights, tmp_path):
+    """A PNG with an ICC colour profile (macOS screenshots, most exports: an iCCP chunk, which names
+    its profile) is read: PyAV frees the profile's name twice once the frame's side data has been
+    listed, and every command on such a photo ended in a segmentation fault (info after printing,
+    outpaint before writing). Run in a child process: a crash must fail the test, not end the suite."""
+    import zlib
+    plain = tmp_path / "p.png"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(plain))
+    data = plain.read_bytes()
+    at = data.index(b"IHDR") + 4 + 13 + 4  # after IHDR's data and CRC
+    iccp = b"Display P3\x00\x00" + zlib.compress(b"not a real profile, only its bytes" * 8)
+    photo = tmp_path / "screenshot.png"
+    photo.write_bytes(data[:at] + _png_chunk(b"iCCP", iccp) + data[at:])
+    with av.open(str(photo)) as c:  # the chunk is read: the decoder hands on a profile
+        assert c.streams.video[0].codec_context.name == "png"
+    out = tmp_path / "o.png"
+    for args in (["info", str(photo)], ["outpaint", str(photo), "--mode", "horizontal", "-o", str(out), "--device", "cpu",
+                                        "--weights", str(weights)]):
+        r = subprocess.run([sys.executable, "-m", "magvit_cli", *args], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"magvit {args[0]}: exit {r.returncode} ({r.stderr[-300:]!r})"
+    assert probe(out).width == 64 and probe(out).is_image
+    code = "import sys; from magvit_cli.video import read_frames; print(read_frames(sys.argv[1]).shape)"
+    r = subprocess.run([sys.executable, "-c", code, str(photo)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "(1, 48, 64, 3)" in r.stdout, f"exit {r.returncode}: {r.stdout!r} {r.stderr[-300:]!r}"
 
 
 @pytest.mark.parametrize("fmt", [["-f", "mjpeg"], ["-f", "image2pipe", "-c:v", "png"]])
