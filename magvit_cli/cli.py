@@ -1074,6 +1074,9 @@ def train_tokenizer_cmd(
         disc_weight: float = typer.Option(0.0, "--disc-weight", min=0, callback=_finite, help="GAN weight (0 = no discriminator)."),
         disc_start: int = typer.Option(2000, "--disc-start", min=0, help="Step at which the discriminator switches on."),
         synthetic_weight: float = _train_opt(0.5, "--synthetic-weight"),
+        colour_turn: float = typer.Option(0.0, "--colour-turn", min=0, max=1, callback=_finite, help=(
+            "Share of clips whose hues are turned at random and saturation raised: strong colours of every "
+            "hue, which real footage shows too little of. 0: off.")),
         heldout: Optional[str] = typer.Option(None, "--heldout", help="Video for held-out PSNR in metrics.jsonl."),
         eval_every: int = _train_opt(500, "--eval-every"), ckpt_every: int = _train_opt(250, "--ckpt-every"),
         workers: int = typer.Option(1, "--workers", min=0, help="Data-loading processes beside the training one (0: load in it)."),
@@ -1103,7 +1106,7 @@ def train_tokenizer_cmd(
                                    max_minutes=max_minutes,
                                    perceptual=perceptual, perceptual_weight=perceptual_weight,
                                    disc_weight=disc_weight, disc_start=disc_start, synthetic_weight=synthetic_weight,
-                                   heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
+                                   colour_turn=colour_turn, heldout=heldout, eval_every=eval_every, ckpt_every=ckpt_every, workers=workers, seed=seed,
                                    device=device, compile=compile_, resume=resume, quiet=quiet,
                                    init=str(init) if init else None, freeze_encoder=freeze_encoder,
                                    freeze_decoder=freeze_decoder, distill=distill, distill_weight=distill_weight)

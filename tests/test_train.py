@@ -514,7 +514,7 @@ def test_train_settings_out_of_range_are_one_line_before_any_run_folder(tmp_path
              (["--set", f"{field}=abc"], f'--set {field}="abc": takes {kind}'), (["--set", f"{field}=1.5"], f"--set {field}=1.5: takes {kind}"),
              (["--set", "nope=1"], f"--set nope: not a {command} setting; one of")]
     if command == "tokenizer":
-        cases.append((["--workers", "-1"], "Invalid value for '--workers'"))
+        cases += [(["--workers", "-1"], "Invalid value for '--workers'"), (["--colour-turn", "1.5"], "Invalid value for '--colour-turn'")]
     for args, says in cases:
         out = tmp_path / "run"
         r = CliRunner().invoke(app, ["train", command, "--out", str(out), *extra, "--data", str(clip), "--device", "cpu", "-q",
@@ -776,3 +776,30 @@ def test_progress_writes_plain_lines_to_a_log(monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines() == ["transformer 3/3 loss 2.0000 | 1.50 clips/s"]
     engine.Progress(total=10, start=0, enabled=False, what="x").update(10, 1.0)
     assert capsys.readouterr().err == ""
+
+
+def test_colour_turn_shows_every_hue_and_stronger_colour(tmp_path):
+    """--colour-turn: clips whose hues are turned about the grey axis and saturation raised (the
+    shipped tokenizer decodes pure green orange: real footage shows it too few strong colours).
+    Grey stays grey, each pixel's grey level stays where nothing clips, a turn moves the hue, the
+    colour never weakens, and the source turns the share of clips it is given."""
+    import math
+    import random
+    from magvit_cli.train.data import ClipSource, turn_colours
+    grey = torch.linspace(-0.8, 0.8, 32).view(1, 2, 4, 4).expand(3, -1, -1, -1)  # (3, T, H, W), R = G = B
+    assert torch.allclose(turn_colours(grey.contiguous(), random.Random(0)), grey, atol=1e-6), "grey must stay grey"
+    muted = torch.tensor([0.2, -0.1, -0.1]).view(3, 1, 1, 1).expand(3, 2, 4, 4).contiguous()  # a weak red
+    hues = set()
+    for seed in range(8):
+        out = turn_colours(muted, random.Random(seed))
+        assert torch.allclose(out.mean(0), muted.mean(0), atol=1e-6), f"seed {seed}: the grey level moved"
+        chroma = (out - out.mean(0, keepdim=True))[:, 0, 0, 0]
+        assert chroma.norm() >= (muted - muted.mean(0, keepdim=True))[:, 0, 0, 0].norm() - 1e-6, f"seed {seed}: colour weakened"
+        hues.add(round(math.degrees(math.atan2(float(chroma[1] - chroma[2]) * math.sqrt(3), float(2 * chroma[0] - chroma[1] - chroma[2]))) / 60))
+    assert len(hues) >= 3, f"8 turns gave the hues {sorted(hues)} (sixths of a circle): not turned"
+    plain, turned = ClipSource([], 5, 16), ClipSource([], 5, 16, colour_turn=1.0)
+    a, b = plain.sample(random.Random(3))[0], turned.sample(random.Random(3))[0]
+    assert a.shape == b.shape == (3, 5, 16, 16) and not torch.allclose(a, b), "--colour-turn 1 left a clip as it was"
+    assert torch.equal(ClipSource([], 5, 16, colour_turn=0.0).sample(random.Random(3))[0], a), "0 must turn none"
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--help"])
+    assert "--colour-turn" in r.output

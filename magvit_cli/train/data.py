@@ -110,6 +110,20 @@ def shapes_clip(background: torch.Tensor, frames: int, size: int, motion: str, r
     return clip
 
 
+def turn_colours(clip: torch.Tensor, rng: random.Random, saturate: float = 2.0) -> torch.Tensor:
+    """(3, T, S, S) in [-1, 1] -> the same clip with its hues turned by a random angle about the
+    grey axis and its saturation scaled by a random factor in [1, `saturate`], then clipped:
+    footage of every hue and of strong colours, which the real clips (muted, much of it grey,
+    green and brown) show too little of for a tokenizer to learn them."""
+    angle = rng.uniform(0, 2 * math.pi)
+    k = torch.full((3,), 1 / math.sqrt(3))  # the grey axis, unit length
+    cross = torch.tensor([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    turn = math.cos(angle) * torch.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * torch.outer(k, k)  # Rodrigues
+    grey = clip.mean(0, keepdim=True)  # (1, T, S, S)
+    chroma = torch.einsum("ij,jthw->ithw", turn, clip - grey) * rng.uniform(1.0, saturate)
+    return (grey + chroma).clamp(-1, 1)
+
+
 def read_labels(path: str | Path) -> dict[str, str]:
     """CSV rows `file,class` (a header row `file,class` is allowed) -> {file name or path: class}."""
     import csv
@@ -213,7 +227,9 @@ class ClipSource:
 
     def __init__(self, folders: list[str | Path], frames: int, size: int, synthetic_weight: float = 0.5,
                  cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None, max_short: int | None = None,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, colour_turn: float = 0.0):
+        # colour_turn: share of clips whose hues are turned and saturation raised (turn_colours)
+        self.colour_turn = colour_turn
         # max_short: videos are held at a short side of at most this, never upscaled (default: at
         # 2 x size, as the releases trained) and crops are drawn from frames resized to a short side
         # between size and that; a larger value shows crops nearer the footage's own scale (the
@@ -310,9 +326,10 @@ class ClipSource:
         return clip.clamp(-1, 1), (label + self.class_offset if label >= 0 else -1)
 
     def sample(self, rng: random.Random) -> tuple[torch.Tensor, int]:
-        if not self.videos or rng.random() < self.synthetic_weight:
-            return self.synthetic(rng)
-        return self.video_clip(rng)
+        clip, label = self.synthetic(rng) if not self.videos or rng.random() < self.synthetic_weight else self.video_clip(rng)
+        if self.colour_turn and rng.random() < self.colour_turn:
+            clip = turn_colours(clip, rng)
+        return clip, label
 
 
 class RandomClips(IterableDataset):

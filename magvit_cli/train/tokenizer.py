@@ -69,6 +69,7 @@ class TokenizerTrainConfig:
     lecam_weight: float = 0.001
     ema_decay: float = 0.999
     synthetic_weight: float = 0.5
+    colour_turn: float = 0.0  # share of clips with hues turned and saturation raised (colour the real clips lack)
     heldout: str | None = None  # video for held-out PSNR
     eval_every: int = 500
     ckpt_every: int = 250
@@ -116,7 +117,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
     mcfg = init.config if init is not None else model_config(cfg)
     engine.clip_grid(mcfg, cfg.frames, cfg.size)  # bad sizes: before the run folder
     source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short,
-                        warn=warn if d.main else None)  # before the run folder: bad --data leaves none behind
+                        warn=warn if d.main else None, colour_turn=cfg.colour_turn)  # before the run folder: bad --data leaves none behind
     held = load_heldout(cfg.heldout, cfg.size) if cfg.heldout and d.main else None  # (W, 3, 17, S, S), likewise
     feat = load_perceptual(cfg.perceptual, d.device) if cfg.perceptual else None  # likewise
     out = engine.run_folder(cfg.out, cfg.resume)
