@@ -867,7 +867,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     result = {"input": str(name), "width": i.width, "height": i.height, "fps": str(i.fps), "variable_rate": varies, "frames": n,
               "seconds": None if seconds is None else round(seconds, 3), "image": i.is_image, "depth": i.depth,
               "chroma": "4:4:4" if i.full_chroma else "subsampled", "audio": i.has_audio, "subtitles": i.has_subtitles, "tracks": i.tracks,
-              "chapters": [ch["metadata"].get("title", "") for ch in i.chapters], "rotation": i.rotation, "mirrored": i.mirrored,
+              "chapters": [video.shown_text(ch["metadata"].get("title", "")) for ch in i.chapters], "rotation": i.rotation, "mirrored": i.mirrored,
               "sample_aspect": None if i.sample_aspect is None else str(i.sample_aspect), "interlaced": i.interlaced, "alpha": i.alpha, "timecode": i.timecode, "other_video_tracks": i.other_video,
               "video_start": float(i.start), "hdr": hdr_kind, "colour": dataclasses.asdict(i.colour)}
     facts = ["image" if i.is_image else f"{rate}, {n} frame{'s' * (n != 1)}, {result['seconds']:.3f} s", f"{i.depth}-bit",

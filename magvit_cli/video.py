@@ -571,12 +571,29 @@ def write_file(path: str | Path, data: bytes, existed: bool = True) -> Path:
     return path
 
 
+# A file's tags are bytes to FFmpeg; PyAV decodes them as UTF-8 and refused the whole file where one
+# was not (a title in Latin-1 from an old Windows tool or a camera: "not a readable video"). Bytes
+# that are not UTF-8 are carried as surrogates and written back as the same bytes, as ffmpeg copies
+# them; shown_text makes them printable.
+TAG_ERRORS = "surrogateescape"
+
+
+def av_open(path: str | Path, mode: str = "r", **kw):
+    """av.open with the file's tags read (and written) as they are (TAG_ERRORS)."""
+    return av.open(str(path), mode, metadata_errors=TAG_ERRORS, **kw)
+
+
+def shown_text(text: str) -> str:
+    """A tag as read (TAG_ERRORS) made printable: bytes that are not UTF-8 become U+FFFD."""
+    return text.encode("utf-8", TAG_ERRORS).decode("utf-8", "replace")
+
+
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)
     readable = _decodable(path)
     try:
-        container = av.open(str(readable), mode="r")
+        container = av_open(readable)
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise UsageError(f"{path}: not a readable video or image ({type(e).__name__}: {e})") from None
     if not container.streams.video:
@@ -692,7 +709,7 @@ def _edited(path: Path, c: "av.container.InputContainer") -> bool:
     keeps the keyframe before it): its stated frame count includes them, so it is not the count."""
     if "mov" not in c.format.name:
         return False
-    with av.open(str(path)) as again:
+    with av_open(path) as again:
         first = next((p for p in again.demux(main_video(again)) if p.size), None)
     return first is not None and first.is_discard
 
@@ -752,7 +769,7 @@ def _heif_photo(path: Path) -> bool:
     """Whether a HEIF file is a photo, not an image sequence (an animated AVIF: a stream of frames
     beside its still one, which PyAV reads as the video it is)."""
     try:
-        with av.open(str(path)) as c:
+        with av_open(path) as c:
             return not any((s.frames or 0) > 1 for s in c.streams.video)
     except (av.FFmpegError, UnicodeDecodeError, ValueError):
         return True  # the copy says what is wrong with it
@@ -1561,10 +1578,10 @@ def _due(pkt: "av.Packet") -> Fraction | None:
 def _sources(path, kind: str) -> Iterator[tuple["av.container.InputContainer", "av.stream.Stream"]]:
     """Each `kind` ("audio" or "subtitles") stream of a file, each with its own opening of the file
     (so each track is read start to end on its own); the caller closes the ones it keeps."""
-    with av.open(str(path)) as c:
+    with av_open(path) as c:
         n = len(getattr(c.streams, kind))
     for i in range(n):
-        src = av.open(str(path))
+        src = av_open(path)
         yield src, getattr(src.streams, kind)[i]
 
 
@@ -1920,7 +1937,7 @@ class VideoWriter:
             options["strict"] = "unofficial"
         if self.container == "apng":  # loops, as a GIF does (FFmpeg's muxer plays it once)
             options["plays"] = "0"
-        self.out = av.open(str(self.tmp), "w", options=options or None)
+        self.out = av_open(self.tmp, "w", options=options or None)
         self.out.metadata.update(self.metadata)
         codec = self.codec
         self.stream = self.out.add_stream(codec, rate=self.fps)
@@ -2004,20 +2021,26 @@ class VideoWriter:
             pkt.stream = target
             self.out.mux(pkt)
 
+    def _attach(self, name: str, mimetype: str, data: bytes):
+        """One attachment, its file name and type as the source's bytes (TAG_ERRORS): PyAV encodes
+        them as strict UTF-8, and a Latin-1 font name failed the whole run."""
+        target = self.out.add_attachment(shown_text(name), shown_text(mimetype), data)
+        target.metadata.update({"filename": name, "mimetype": mimetype})  # written with the container's TAG_ERRORS
+
     def _open_attachments(self):
         """The source's attachments (the fonts its styled subtitles are drawn with) into a .mkv, and
         its cover pictures (attached_pic streams: an MP4's covr, a Matroska image attachment) into a
         .mkv as an image attachment or an .mp4 as its covr; elsewhere a cover is left out, said so."""
-        with av.open(str(self.attachments_from)) as c:
+        with av_open(self.attachments_from) as c:
             if self.container == "matroska":
                 for a in c.streams.attachments:
                     if a.name and a.data:
-                        self.out.add_attachment(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
+                        self._attach(a.name, a.mimetype or "application/octet-stream", bytes(a.data))
             for k, (stream, data) in enumerate(covers(c)):
                 mime, suffix = COVER_TYPES[stream.codec_context.name]
                 if self.container == "matroska":
-                    self.out.add_attachment(stream.metadata.get("filename") or f"cover{'' if k == 0 else k + 1}{suffix}",
-                                            stream.metadata.get("mimetype") or mime, data)
+                    self._attach(stream.metadata.get("filename") or f"cover{'' if k == 0 else k + 1}{suffix}",
+                                 stream.metadata.get("mimetype") or mime, data)
                 elif self.container == "mp4":
                     target = self.out.add_stream_from_template(stream)
                     target.disposition = av.stream.Disposition.attached_pic
@@ -2029,7 +2052,7 @@ class VideoWriter:
         encoder, eight, deep = IMAGE_CODECS[self.path.suffix.lower()]
         if self.alpha:
             eight, deep = ALPHA_IMAGES[self.path.suffix.lower()]
-        self.out = av.open(str(self.tmp), "w", format="image2")
+        self.out = av_open(self.tmp, "w", format="image2")
         self.stream = self.out.add_stream(encoder)
         self.stream.pix_fmt = deep if self.deep else eight
         self.stream.width, self.stream.height = self.width, self.height
@@ -2041,7 +2064,7 @@ class VideoWriter:
         """A .webp given a second frame: an animated WebP (as browsers and chat apps play, looping),
         each frame at its time in milliseconds; lossy at quality 100 - crf (18: 82), or --lossless."""
         self.is_image = False
-        self.out = av.open(str(self.tmp), "w", format="webp", options={"loop": "0"})  # the muxer's default plays once
+        self.out = av_open(self.tmp, "w", format="webp", options={"loop": "0"})  # the muxer's default plays once
         self.stream = self.out.add_stream("libwebp_anim", rate=self.fps)
         self.stream.width, self.stream.height = self.width, self.height
         self.stream.pix_fmt = "bgra" if self.lossless else "yuva420p" if self.alpha else "yuv420p"  # lossless: RGB, every pixel as it is

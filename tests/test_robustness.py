@@ -3162,3 +3162,34 @@ def test_a_damaged_frame_midway_is_held_not_fatal(weights, tmp_path):
                                 "-o", str(tmp_path / "r.mp4"), "--force", "--json"])
         assert r.exit_code == 0 and "is damaged: 1 frame" in r.stderr, r.output
         assert json.loads(r.stdout)["frames"] == 20 - 5 * bool(extra), r.stdout
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".avi"])
+def test_tags_that_are_not_utf8_are_read_and_kept_byte_for_byte(weights, tmp_path, suffix):
+    """A file whose tags are not UTF-8 (a title in Latin-1 from an old Windows tool or a camera) was
+    'not a readable video' (PyAV decodes tags as UTF-8, strictly). It is read, and its tags are
+    written back as the same bytes, as ffmpeg copies them (a font attachment's name too: it failed the
+    run as a UnicodeEncodeError); `info --json` shows such a byte as U+FFFD."""
+    latin = "caf\udce9 \udce9t\udce9"  # the bytes of 'café été' in Latin-1, as Python passes undecodable bytes on
+    meta = tmp_path / "meta.txt"
+    meta.write_bytes(b";FFMETADATA1\ntitle=caf\xe9 \xe9t\xe9\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=500\ntitle=d\xe9but\n")
+    src, font = tmp_path / f"latin{suffix}", tmp_path / "font.ttf"
+    font.write_bytes(bytes(range(256)) * 4)
+    attach = ["-attach", str(font), "-metadata:s:t", "mimetype=font/ttf", "-metadata:s:t", "filename=f\udce9nt.ttf"]
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+           "-i", str(meta), "-map", "0", "-map", "1", "-map_metadata", "2", "-map_chapters", "2", "-c:v", "libx264",
+           "-c:a", "aac", "-metadata:s:a:0", "title=st\udce9r\udce9o", *(attach if suffix == ".mkv" else []), str(src))
+    r = runner.invoke(app, ["info", str(src), "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    if suffix == ".mkv":
+        assert got["chapters"] == ["d\ufffdbut"], got["chapters"]
+    out = tmp_path / f"o{suffix}"
+    r = cli(["interpolate", str(src), "-o", str(out)], weights)
+    assert r.exit_code == 0, r.output
+    with av.open(str(out), metadata_errors="surrogateescape") as c:
+        assert c.metadata.get("title") == latin, c.metadata
+        if suffix == ".mkv":
+            assert c.streams.audio[0].metadata.get("title") == "st\udce9r\udce9o", c.streams.audio[0].metadata
+            assert [ch["metadata"].get("title") for ch in c.chapters()] == ["d\udce9but"]
+            assert [a.metadata.get("filename") for a in c.streams.attachments] == ["f\udce9nt.ttf"]  # a font's name failed the run
