@@ -82,14 +82,14 @@ class Colour:
 _UNLISTED_SIDE_DATA = {"png", "apng"}
 
 
-def _side_data(frame: "av.VideoFrame", codec: str) -> dict | None:
-    """A decoded frame's side data, {type: bytes}; None where PyAV cannot list it: frames of a
-    decoder in _UNLISTED_SIDE_DATA, or a photo with an EXIF block (a type newer than PyAV's
+def _side_data(frame: "av.VideoFrame", codec: str):
+    """A decoded frame's side data (PyAV's mapping by type); None where PyAV cannot list it: frames
+    of a decoder in _UNLISTED_SIDE_DATA, or a photo with an EXIF block (a type newer than PyAV's
     table: it refuses the whole list)."""
     if codec in _UNLISTED_SIDE_DATA:
         return None
     try:
-        return {sd.type: bytes(sd) for sd in frame.side_data}
+        return frame.side_data
     except ValueError:
         return None
 
@@ -100,10 +100,10 @@ def _hdr10(frame: "av.VideoFrame", codec: str = "") -> str:
     Read for HDR transfers only (PQ, HLG); "" where the side data cannot be read (_side_data)."""
     if not hdr.is_hdr(int(frame.color_trc)):
         return ""
-    side = _side_data(frame, codec) or {}
     parts = []
-    for kind, raw in side.items():
-        if kind == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
+    for sd in _side_data(frame, codec) or []:
+        raw = bytes(sd)
+        if sd.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
             v = np.frombuffer(raw[:88], np.int32)  # AVMasteringDisplayMetadata: 10 rationals (R, G, B, white; min, max), 2 flags
             if not (v[20] and v[21]):  # x265 takes both the primaries and the luminance, or neither
                 continue
@@ -111,7 +111,7 @@ def _hdr10(frame: "av.VideoFrame", codec: str = "") -> str:
             xy = [round(c * 50000) for c in q[:8]]  # chromaticity in 0.00002 units, luminance in 0.0001 cd/m2
             (rx, ry, gx, gy, bx, by, wx, wy), lo, hi = xy, round(q[8] * 10000), round(q[9] * 10000)
             parts.insert(0, f"master-display=G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({hi},{lo})")
-        elif kind == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
+        elif sd.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
             cll, fall = np.frombuffer(raw[:8], np.uint32)
             parts.append(f"max-cll={cll},{fall}")
     return ":".join(parts)
@@ -926,8 +926,8 @@ def _display_matrix(frame: "av.VideoFrame", codec: str, exif: tuple[int, ...] | 
     side = _side_data(frame, codec)
     if side is None:
         return exif
-    raw = side.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
-    return struct.unpack("<9i", raw) if raw is not None and len(raw) == 36 else None
+    sd = side.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
+    return struct.unpack("<9i", bytes(sd)) if sd is not None and len(bytes(sd)) == 36 else None
 
 
 # FFmpeg's display matrix of each EXIF orientation (libavcodec/exif.c): a turn (degrees counter-clockwise),
