@@ -895,14 +895,13 @@ def _track_tags(stream) -> dict:
 
 
 def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = None,
-            matrix: tuple[int, ...] | None = None) -> np.ndarray:
+            m: tuple[int, ...] | None = None) -> np.ndarray:
     """A decoded frame as an (H, W, 3) array the way it is shown: turned (and mirrored) by the display
     matrix its file gives (phone video shot upright is stored on its side), as ffmpeg does by default.
     So the output needs no rotation tag, and outpainting's modes, boxes, masks and sizes mean what
     the user sees. `size` (W, H) as stored: a frame of another size is scaled to it first (bicubic,
-    as ffmpeg's scaler). `matrix`: the frame's display matrix (_display_matrix), which says whether it mirrors."""
+    as ffmpeg's scaler). `m`: the frame's display matrix (_display_matrix), which says whether it mirrors."""
     turn = round(-(frame.rotation or 0) / 90) % 4  # quarter turns clockwise
-    m = matrix
     if size is not None and (frame.width, frame.height) != size:
         frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
     x = frame.to_ndarray(format=fmt)
@@ -927,7 +926,8 @@ def _display_matrix(frame: "av.VideoFrame", codec: str, exif: tuple[int, ...] | 
     if side is None:
         return exif
     sd = side.get(av.sidedata.sidedata.Type.DISPLAYMATRIX)
-    return struct.unpack("<9i", bytes(sd)) if sd is not None and len(bytes(sd)) == 36 else None
+    raw = b"" if sd is None else bytes(sd)
+    return struct.unpack("<9i", raw) if len(raw) == 36 else None
 
 
 # FFmpeg's display matrix of each EXIF orientation (libavcodec/exif.c): a turn (degrees counter-clockwise),
@@ -938,15 +938,18 @@ _EXIF_TURNS = {1: (0, False), 2: (0, True), 3: (180, False), 4: (180, True), 5: 
 
 def _exif_block(path: Path, codec: str) -> bytes:
     """The TIFF block of a photo's EXIF, b"" where none: a JPEG's APP1 segment, a PNG's (or APNG's)
-    eXIf chunk, a WebP's EXIF chunk (the last two may start with JPEG's "Exif" and two zero bytes too)."""
+    eXIf chunk, a WebP's EXIF chunk (the last two may start with JPEG's "Exif" and two zero bytes too).
+    Any other codec's file is not opened (a video's reader asks too)."""
+    png, webp = codec in ("png", "apng"), codec == "webp"
+    if not (png or webp or codec == "mjpeg"):
+        return b""
     try:
         with open(path, "rb") as f:
             if codec == "mjpeg":
                 head = f.read(65536)
                 at = head.find(b"Exif\x00\x00")
                 return head[at + 6:] if at >= 0 and head[:2] == b"\xff\xd8" else b""
-            png, webp = codec in ("png", "apng"), codec == "webp"
-            if not (png and f.read(8) == b"\x89PNG\r\n\x1a\n" or webp and f.read(12)[8:] == b"WEBP"):
+            if f.read(8) != b"\x89PNG\r\n\x1a\n" if png else f.read(12)[8:] != b"WEBP":
                 return b""
             while len(head := f.read(8)) == 8:  # PNG: length (big-endian), type; RIFF: fourcc, length (little-endian), padded to even
                 kind, size = (head[4:], struct.unpack(">I", head[:4])[0]) if png else (head[:4], struct.unpack("<I", head[4:])[0])

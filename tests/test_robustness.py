@@ -2853,7 +2853,8 @@ def _with_exif(plain: Path, out: Path, tiff: bytes) -> Path:
         at = data.index(b"IDAT") - 4
         out.write_bytes(data[:at] + _png_chunk(b"eXIf", tiff) + data[at:])
     else:
-        w, h = probe(plain).width, probe(plain).height
+        info = probe(plain)
+        w, h = info.width, info.height
         vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([0x08, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
         body = b"WEBP" + vp8x + data[12:] + b"EXIF" + struct.pack("<I", len(tiff)) + tiff + b"\x00" * (len(tiff) & 1)
         out.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
