@@ -88,3 +88,32 @@ def test_training_forward_has_finite_losses_and_grads(tokenizer):
     loss.backward()
     grads = [p.grad for p in tokenizer.encoder.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("variant", [*CAUSAL_VARIANTS, "clip statistics"])
+@pytest.mark.parametrize("frames", [1, 9])
+def test_inference_in_place_matches_the_autograd_path(variant, frames, monkeypatch):
+    """Without autograd the tokenizer normalizes, swishes and pads in place (less memory at full
+    resolution); the arithmetic is the training path's, inputs are left as they were."""
+    from magvit_cli.models import tokenizer as module
+    kw = dict(norm_over="clip", adanorm="global") if variant == "clip statistics" else CAUSAL_VARIANTS[variant]
+    tok = tiny_tokenizer(seed=2, **kw)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in tok.parameters():  # past the init (adaptive norms start as identity)
+            p.add_(torch.randn(p.shape, generator=g) * 0.2)
+    calls, real = [], module.center_
+    monkeypatch.setattr(module, "center_", lambda *a: calls.append(a) or real(*a))
+    x = torch.rand(1, 3, frames, 16, 24, generator=g) * 2 - 1
+    codes = torch.randn(1, 6, 1 + (frames - 1) // 4, 4, 6, generator=g).sign()
+    x0, codes0 = x.clone(), codes.clone()
+    with torch.no_grad():
+        z_lean, y_lean = tok.encoder(x), tok.decoder(codes)
+    lean_calls = len(calls)
+    z, y = tok.encoder(x).detach(), tok.decoder(codes).detach()
+    assert len(calls) == lean_calls, "the autograd path took the in-place one"
+    assert (lean_calls > 0) == (variant != "clip statistics"), f"in-place path taken {lean_calls} times for {variant}"
+    assert torch.equal(x, x0) and torch.equal(codes, codes0), "the in-place path changed its input"
+    for name, a, b in (("encoder", z_lean, z), ("decoder", y_lean, y)):
+        err = (a - b).abs().max().item()
+        assert err < 1e-5, f"{name}: in-place path differs from the autograd path by {err:.2e} ({variant}, {frames} frames)"

@@ -107,6 +107,59 @@ def group_norm(cfg: TokenizerConfig, channels: int, affine: bool = True) -> nn.G
     return cls(cfg.norm_groups, channels, eps=cfg.norm_eps, affine=affine)
 
 
+# -- inference in place --------------------------------------------------------------------
+# Without autograd, in fp32, the modules below take a second path with the same arithmetic and
+# fewer full-size buffers: a norm, its swish and a conv's padding happen in one padded buffer
+# (nn.GroupNorm's per-frame layout copies, the swish's output and F.pad's copy were each a
+# tensor the size of the activation), and the decoder's adaptive norm scales in place by its
+# latent's maps at the latent's size (nearest upsampling by a whole factor is a block repeat).
+# At full resolution that is most of `reconstruct`'s memory and time (the kernel zeroes every
+# fresh page of a large allocation). Training and code search (autograd) take the plain path.
+
+def lean(x: torch.Tensor) -> bool:
+    """Whether the in-place path applies: no autograd, fp32, no autocast."""
+    return not torch.is_grad_enabled() and x.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type)
+
+
+def center_(x: torch.Tensor, norm: nn.GroupNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """In place: x (B, C, T, H, W), any strides, minus each channel's mean in each frame. Returns
+    (offset, rstd), each (B, C, T, 1, 1), with norm(x) = (centred x + offset) * rstd for the
+    per-frame GroupNorm without its affine. Two passes over centred values (torch.var_mean on
+    these layouts is several times slower), groups combined exactly from their channels."""
+    (b, c, t, h, w), g = x.shape, norm.num_groups
+    mean = x.sum(dim=(3, 4), keepdim=True) / (h * w)  # (B, C, T, 1, 1)
+    x.sub_(mean)
+    var = torch.linalg.vector_norm(x, dim=(3, 4), keepdim=True).square_() / (h * w)
+    by_group = lambda v: v.unflatten(1, (g, c // g))  # (B, G, C/G, T, 1, 1)
+    group_mean = by_group(mean).mean(2, keepdim=True)
+    group_var = (by_group(var) + (by_group(mean) - group_mean).square()).mean(2, keepdim=True)
+    offset = (by_group(mean) - group_mean).flatten(1, 2)
+    rstd = (group_var + norm.eps).rsqrt().expand(-1, -1, c // g, -1, -1, -1).flatten(1, 2)
+    return offset, rstd
+
+
+def norm_swish_(x: torch.Tensor, norm: nn.GroupNorm) -> None:
+    """In place: per-frame GroupNorm (with the norm's affine), then swish."""
+    offset, scale = center_(x, norm)
+    if norm.affine:
+        scale = scale * norm.weight.view(-1, 1, 1, 1)
+    shift = offset * scale + (norm.bias.view(-1, 1, 1, 1) if norm.affine else 0)
+    F.silu(x.mul_(scale).add_(shift), inplace=True)
+
+
+def padded_norm_swish(x: torch.Tensor, norm: nn.GroupNorm, conv: "CausalConv3d") -> torch.Tensor:
+    """swish(norm(x)) for `conv`, x (B, C, T, H, W): in a new buffer with the conv's padding
+    (zeros) around it, x left as it is."""
+    (b, c, t, h, w), pt, (ph, pw) = x.shape, conv.time_pad, conv.space_pad
+    buf = x.new_empty(b, c, t + pt, h + 2 * ph, w + 2 * pw)
+    frames = buf[:, :, pt:]
+    buf[:, :, :pt].zero_(), frames[..., :ph, :].zero_(), frames[..., ph + h:, :].zero_()
+    rows = frames[..., ph:ph + h, :]
+    rows[..., :pw].zero_(), rows[..., pw + w:].zero_()
+    norm_swish_(rows[..., pw:pw + w].copy_(x), norm)
+    return buf
+
+
 class ResBlock(nn.Module):
     """GN, swish, conv, GN, swish, conv (+ 1^3 shortcut when widths differ); no conv bias."""
 
@@ -119,6 +172,13 @@ class ResBlock(nn.Module):
         self.shortcut = nn.Conv3d(cin, cout, 1, bias=False) if cin != cout else nn.Identity()
 
     def forward(self, x):
+        if lean(x) and isinstance(self.norm1, FrameGroupNorm):
+            h = self.conv1.conv(padded_norm_swish(x, self.norm1, self.conv1))
+            buf = padded_norm_swish(h, self.norm2, self.conv2)
+            del h  # conv1's output, before conv2 makes its own
+            h = self.conv2.conv(buf)
+            del buf
+            return h.add_(self.shortcut(x))
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(F.silu(self.norm2(h)))
         return self.shortcut(x) + h
@@ -149,6 +209,16 @@ class AdaptiveGroupNorm(nn.Module):
         z = causal_time_upsample(zq, tf) if zq.shape[2] != x.shape[2] else zq
         if z.shape[2] != x.shape[2]:  # 1-frame latent under a longer x cannot happen in the decoder
             raise ValueError(f"adaptive norm: latent frames {zq.shape[2]} do not map onto {x.shape[2]} frames")
+        (t, H, W), (h, w) = x.shape[2:], z.shape[3:]
+        if lean(x) and isinstance(self.norm, FrameGroupNorm) and not (H % h or W % w):
+            # in place on x (the decoder's own activation): the 1^3 convs at the latent's size,
+            # then each latent pixel's scale and shift over its block of H/h x W/w pixels
+            offset, rstd = center_(x, self.norm)  # (B, C, T, 1, 1)
+            scale = self.scale(z) * rstd  # (B, C, T, h, w)
+            shift = self.shift(z) + offset * scale
+            blocks = x.unflatten(4, (w, W // w)).unflatten(3, (h, H // h))  # (B, C, T, h, H/h, w, W/w)
+            blocks.mul_(scale[:, :, :, :, None, :, None]).add_(shift[:, :, :, :, None, :, None])
+            return x
         z = F.interpolate(z, size=x.shape[2:], mode="nearest")
         return self.norm(x) * self.scale(z) + self.shift(z)
 
@@ -229,6 +299,9 @@ class Encoder(nn.Module):
             h = stage["down"](h)
         for blk in self.mid:
             h = blk(h)
+        if lean(h) and isinstance(self.norm_out, FrameGroupNorm):
+            norm_swish_(h, self.norm_out)  # h is this method's own
+            return self.conv_out(h)
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
@@ -270,6 +343,10 @@ class Decoder(nn.Module):
             for blk in stage["blocks"]:
                 h = run(blk, h)
             h = run(stage["up"], h)
+        if lean(h) and isinstance(self.norm_out, FrameGroupNorm):
+            buf = padded_norm_swish(h, self.norm_out, self.conv_out)
+            del h
+            return self.conv_out.conv(buf)
         return run(lambda x: self.conv_out(F.silu(self.norm_out(x))), h)
 
 
