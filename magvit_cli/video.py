@@ -1233,12 +1233,19 @@ def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> int:
     return max(len(spots), 1)
 
 
-def _sane_dts(pts: int | None, dts: int | None, last: int | None) -> int | None:
+MAX_REORDER = 60  # s: an encoder's decode times lead its frames by its reorder delay, never by a minute
+
+
+def _sane_dts(pts: int | None, dts: int | None, last: int | None, time_base: Fraction | None = None) -> int | None:
     """A packet's decode time as a muxer needs it. libx265 hands back a clip of one or two frames
     with its decode times uninitialised (garbage like -1.4e17; the MP4 muxer then fails "pts/dts pair
-    unsupported" about one time in five): a dts after its pts, or further before it than MP4 can
-    store (2^31 ticks), is taken as the pts, kept after the last packet's."""
-    if pts is None or dts is None or (dts <= pts and pts - dts < 2**31):
+    unsupported" about one time in five): a dts after its pts, more than MAX_REORDER seconds before
+    it (in the muxer's finer time base the gap overflowed 32 bits even where it fit in the
+    encoder's), or not after the last packet's, is taken as the pts, kept after the last packet's."""
+    if pts is None or dts is None:
+        return dts
+    near = pts - dts < 2**31 if time_base is None else (pts - dts) * time_base <= MAX_REORDER
+    if dts <= pts and near and (last is None or dts > last):
         return dts
     return pts if last is None or pts > last else last + 1
 
@@ -2245,7 +2252,7 @@ class VideoWriter:
 
     def _mux_video(self, pkt):
         """Mux an encoded video packet (see _put_video), each frame's own time on screen its duration."""
-        pkt.dts = self.last_dts = _sane_dts(pkt.pts, pkt.dts, self.last_dts)
+        pkt.dts = self.last_dts = _sane_dts(pkt.pts, pkt.dts, self.last_dts, pkt.time_base)
         if pkt.pts in self.shown:  # so the last frame lasts until its own end, not one frame at the average rate
             pkt.duration = self.shown.pop(pkt.pts)
         if self.tail is not None:  # the packet held back is not the last: it goes as it is
