@@ -126,7 +126,7 @@ def center_(x: torch.Tensor, norm: nn.GroupNorm) -> tuple[torch.Tensor, torch.Te
     (offset, rstd), each (B, C, T, 1, 1), with norm(x) = (centred x + offset) * rstd for the
     per-frame GroupNorm without its affine. Two passes over centred values (torch.var_mean on
     these layouts is several times slower), groups combined exactly from their channels."""
-    (b, c, t, h, w), g = x.shape, norm.num_groups
+    c, (h, w), g = x.shape[1], x.shape[3:], norm.num_groups
     mean = x.sum(dim=(3, 4), keepdim=True) / (h * w)  # (B, C, T, 1, 1)
     x.sub_(mean)
     var = torch.linalg.vector_norm(x, dim=(3, 4), keepdim=True).square_() / (h * w)
@@ -209,7 +209,7 @@ class AdaptiveGroupNorm(nn.Module):
         z = causal_time_upsample(zq, tf) if zq.shape[2] != x.shape[2] else zq
         if z.shape[2] != x.shape[2]:  # 1-frame latent under a longer x cannot happen in the decoder
             raise ValueError(f"adaptive norm: latent frames {zq.shape[2]} do not map onto {x.shape[2]} frames")
-        (t, H, W), (h, w) = x.shape[2:], z.shape[3:]
+        (H, W), (h, w) = x.shape[3:], z.shape[3:]
         if lean(x) and isinstance(self.norm, FrameGroupNorm) and not (H % h or W % w):
             # in place on x (the decoder's own activation): the 1^3 convs at the latent's size,
             # then each latent pixel's scale and shift over its block of H/h x W/w pixels
