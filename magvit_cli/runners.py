@@ -19,9 +19,10 @@ import torch
 from safetensors.torch import load_file, save
 
 from . import hdr
-from .errors import UsageError
+from .errors import MagvitError, UsageError
 from .motion import Continuation, PairMotion, fill_holes
-from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, resize, resize_mask, to_frame, to_tensor
+from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize, resize_mask, to_frame, to_tensor
+from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_packets, deep_output, frame_times,
                     holds_aspect, holds_hdr, iter_frames, iter_info, last_shown, probe, sequence_hint, shift_timecode,
@@ -852,6 +853,61 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
     return x
 
 
+# Peak memory of the tokenizer at full resolution, in units of one activation of the first
+# stage's width over the window and the two frames a causal conv pads it with ((T + 2) x H x W x
+# channels x 4 bytes), measured on the CPU: encode and decode without autograd 2.8 (1 frame of
+# 4K) to 3.9 (17 frames of 1080p; 3.5 at 960x544), with autograd as on a GPU 5.2; a refine search
+# 13 (checkpointed, on at most a tile of refine.TILE latent positions a side with its halo) and 23
+# (small frames, nothing checkpointed). Each with a margin.
+MEMORY_UNITS = {"in place": 4.0, "autograd": 6.0, "refine": 15.0, "refine small": 26.0}
+# the share of the free memory a window may take: closer to the limit a run slows several times
+# (the reconstruct of 17 frames of 1080p with 23.5 GB free: one 17-frame window peaking at 20 GB
+# took 437 s, windows of 13 and 5 frames peaking at 15.6 GB 179 s)
+MEMORY_SHARE = 0.75
+
+
+def window_bytes(m: Magvit, frames: int, height: int, width: int, refine: int = 0) -> int:
+    """About the most memory tokenizing and detokenizing one window of `frames` frames at
+    height x width takes (MEMORY_UNITS), with the window's frames themselves."""
+    cfg = m.tokenizer.config
+    s = cfg.space_factor
+    H, W = -(-height // s) * s, -(-width // s) * s
+    unit = (frames + 2) * cfg.channels * cfg.channel_mult[0] * 4
+    in_place = m.device.type == "cpu" and m.dtype == torch.float32
+    need = MEMORY_UNITS["in place" if in_place else "autograd"] * unit * H * W
+    if refine:
+        side = (TILE + 2 * HALO) * s
+        small = H * W <= CHECKPOINT_PIXELS
+        need = max(need, MEMORY_UNITS["refine small" if small else "refine"] * unit * min(H, side) * min(W, side))
+    return int(need) + frames * H * W * 7 * 4  # the window read (up to 4 channels) and decoded (3), float
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2 ** 30:.1f} GB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MB"
+
+
+def fit_window(m: Magvit, src, window: int, height: int, width: int, refine: int = 0) -> int:
+    """The longest window of at most `window` frames (1 + k * time factor) whose tokenizer pass
+    fits in the device's free memory: shorter windows cost bits (each starts with a frame coded
+    on its own) but a 4K clip on a 24 GB machine runs instead of being killed. Says so when it
+    shortens; a one-line error when not even one frame fits."""
+    free = free_memory(m.device)
+    if free is None:
+        return window
+    tf = m.tokenizer.config.time_factor
+    fits = [n for n in range(window, 0, -tf) if window_bytes(m, n, height, width, refine) <= free * MEMORY_SHARE]
+    frames = fits[0] if fits else 1  # one frame beyond the share runs, slowly
+    if window_bytes(m, frames, height, width, refine) > free:
+        raise MagvitError(f"{src}: one {width}x{height} frame needs about {_gb(window_bytes(m, 1, height, width, refine))} "
+                          f"to tokenize at full resolution and {_gb(free)} is free on {m.device.type}"
+                          + (" (--refine needs more)" if refine else ""))
+    if frames < window:
+        m.warn(f"{src}: {window}-frame windows at {width}x{height} need about "
+               f"{_gb(window_bytes(m, window, height, width, refine))} and {_gb(free)} is free: "
+               f"windows of {frames} frame{'s' * (frames != 1)} (more bits per pixel)")
+    return frames
+
+
 def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = False,
              alpha: bool = False) -> Iterator[tuple[torch.Tensor, int]]:
     """(3, L, H, W) windows (4 channels with `alpha`) of up to frames_per frames, the last padded to
@@ -892,6 +948,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
     deep, alpha = keeps_depth(info, dst, opts), keeps_alpha(info, dst, opts)
+    window = fit_window(m, src, window, H, W, refine)
     se, bits, pixels, written = 0.0, 0, 0, 0
     with _writer(m, dst, info, info.fps, W, H, opts, deep=deep, alpha=alpha) as w:
         for x, n in _windows(m, info, window, cfg.time_factor, deep, alpha):
@@ -920,6 +977,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
+    window = fit_window(m, src, window, info.height, info.width, refine)
     for x, n in _windows(m, info, window, cfg.time_factor):
         grids.append(_encode_window(m, x, refine, sum(counts), n, total, progress)[0].cpu())
         counts.append(n)
@@ -977,6 +1035,12 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times, then the end
     times = told and timeline(told[:-1], fps, 1, told[-1] - told[-2])
     counts = tensors["frames"].tolist()
+    longest = max((tensors[f"window_{i:05d}"].shape[0] for i in range(len(counts))), default=1)
+    need, free = window_bytes(m, 1 + (longest - 1) * m.tf, H, W), free_memory(m.device)
+    if free is not None and need > free:  # the windows are the file's: beyond the share it runs, slowly
+        raise MagvitError(f"{src}: decoding its {1 + (longest - 1) * m.tf}-frame windows at {W}x{H} needs about "
+                          f"{_gb(need)} and {_gb(free)} is free on {m.device.type} "
+                          "(`magvit tokenize` makes shorter windows where memory is short)")
     written = 0
     with VideoWriter(dst, fps, W, H, **opts.encoding(),
                      times=times,

@@ -1,5 +1,6 @@
 """The magvit command line on small generated videos with tiny random weights."""
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -7,6 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from conftest import make_video, tiny_tokenizer, tiny_transformer
@@ -1134,3 +1137,59 @@ def test_a_second_video_track_is_named(weights, clip, tmp_path):
     assert r.exit_code == 0 and "has 2 video tracks: the first (48x32) is processed, the other left out" in r.output, r.output
     r = runner.invoke(app, ["reconstruct", str(covered), "--weights", str(weights), "--device", "cpu", "-o", str(tmp_path / "c.mp4")])
     assert r.exit_code == 0 and "video tracks" not in r.output, r.output
+
+
+def test_short_memory_shortens_the_tokenizers_windows_or_says_why(weights, clip, tmp_path, monkeypatch):
+    """reconstruct/tokenize at full resolution need memory in proportion to the window: where the
+    free memory holds fewer frames they run in shorter windows (and say so); where it holds not one
+    frame, or a token file's windows, a one-line error and no output (a 4K clip was killed by the
+    kernel's OOM killer, without a word)."""
+    from magvit_cli import runners
+    from magvit_cli.pipeline import Magvit
+    m = Magvit(weights, device="cpu")
+    need = {T: runners.window_bytes(m, T, 32, 48) for T in (1, 5, 9)}
+    assert need[1] < need[5] < need[9], need
+    tok = tmp_path / "full.safetensors"
+    run(["tokenize", str(clip), "-o", str(tok)], weights)  # one 9-frame window for 6 frames
+    room = lambda n: math.ceil(n / runners.MEMORY_SHARE) + 1  # free memory that just holds n bytes
+    monkeypatch.setattr(runners, "free_memory", lambda device: room(need[5]))
+    r = runner.invoke(app, ["tokenize", str(clip), "-o", str(tmp_path / "t.safetensors"), "--weights", str(weights), "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "windows of 5 frames" in r.stderr and "17-frame windows at 48x32 need about" in r.stderr, r.stderr
+    got = load_file(str(tmp_path / "t.safetensors"))
+    assert got["frames"].tolist() == [5, 1], f"windows of {got['frames'].tolist()} frames with room for 5"
+    res = run(["reconstruct", str(clip), "-o", str(tmp_path / "r.mp4")], weights)
+    assert res["frames"] == 6 and abs(res["bits_per_pixel"] - (2 + 1) * 8 * 12 * 6 / (6 * 32 * 48)) < 1e-9, res
+    r = run(["reconstruct", str(tok), "-o", str(tmp_path / "rt.mp4")], weights, expect=1)
+    assert "decoding its 9-frame windows at 48x32 needs about" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    monkeypatch.setattr(runners, "free_memory", lambda device: need[1])  # past the share, yet it fits: slowly
+    res = run(["tokenize", str(clip), "-o", str(tmp_path / "t.safetensors"), "--force"], weights)
+    assert res["windows"] == 6, f"{res['windows']} windows with room for one frame"
+    monkeypatch.setattr(runners, "free_memory", lambda device: need[1] - 1)
+    for cmd, out in (("reconstruct", "r1.mp4"), ("tokenize", "t1.safetensors")):
+        r = run([cmd, str(clip), "-o", str(tmp_path / out)], weights, expect=1)
+        assert "one 48x32 frame needs about" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "rt.mp4").exists() and not (tmp_path / "r1.mp4").exists() and not (tmp_path / "t1.safetensors").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.safetensors", "r.mp4", "t.safetensors"], "temporary files left"
+
+
+def test_free_memory_reads_the_kernel_and_a_cgroup_limit(monkeypatch):
+    from magvit_cli import pipeline
+    files = {"/proc/meminfo": "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n"}
+    real = Path.read_text
+    def fake(self, *a, **k):
+        if str(self) in files:
+            return files[str(self)]
+        if str(self).startswith(("/proc", "/sys")):
+            raise FileNotFoundError(self)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, "read_text", fake)
+    cpu = torch.device("cpu")
+    assert pipeline.free_memory(cpu) == 20000000 * 1024
+    files.update({"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/memory.current": "100\n"})
+    assert pipeline.free_memory(cpu) == 20000000 * 1024, "cgroup v2 without a limit"
+    files["/sys/fs/cgroup/memory.max"] = str(8 << 30) + "\n"
+    files["/sys/fs/cgroup/memory.current"] = str(3 << 30) + "\n"
+    assert pipeline.free_memory(cpu) == 5 << 30, "a container's limit less what it uses"
+    files.clear()
+    assert pipeline.free_memory(cpu) is None, "nothing known: nothing checked"
