@@ -34,3 +34,16 @@ def test_colours_benchmark_writes_every_colour_and_both_clips(weights, tmp_path)
     for clip in ("colour bars (testsrc2)", "carphone.mp4"):
         assert 0 < got[clip]["plain"] < 60 and 0 < got[clip]["refine"] < 60, got[clip]
     assert "carphone.mp4: PSNR" in r.stdout, r.stdout
+
+
+def test_tokenizer_memory_benchmark_measures_both_paths_and_the_estimate(weights, tmp_path):
+    report = tmp_path / "memory.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tokenizer_memory.py"), "--weights", str(weights),
+                        "--size", "64x48", "--frames", "5", "--report", str(report)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(report.read_text())
+    assert set(got["rows"]) == {f"{s} {p}" for s in ("encode", "decode") for p in ("in place", "plain")}, got["rows"]
+    for name, row in got["rows"].items():
+        assert 0 < row["seconds"] < 60 and row["peak_gb"] >= row["before_gb"] > 0, (name, row)
+    assert got["estimate_gb"] > 0 and got["estimate_over_measured"] > 0, got
+    assert "in place / plain" in r.stdout and "estimate / measured" in r.stdout, r.stdout
