@@ -855,11 +855,11 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
 
 # Peak memory of the tokenizer at full resolution, in units of one activation of the first
 # stage's width over the window and the two frames a causal conv pads it with ((T + 2) x H x W x
-# channels x 4 bytes), measured on the CPU: encode and decode without autograd 2.8 (1 frame of
-# 4K) to 3.9 (17 frames of 1080p; 3.5 at 960x544), with autograd as on a GPU 5.2; a refine search
+# channels x 4 bytes), measured on the CPU: encode and decode in place (fp32) 2.8 (1 frame of 4K)
+# to 3.9 (17 frames of 1080p; 3.5 at 960x544), the plain path (autocast's, measured in fp32) 5.2; a refine search
 # 13 (checkpointed, on at most a tile of refine.TILE latent positions a side with its halo) and 23
 # (small frames, nothing checkpointed). Each with a margin.
-MEMORY_UNITS = {"in place": 4.0, "autograd": 6.0, "refine": 15.0, "refine small": 26.0}
+MEMORY_UNITS = {"in place": 4.0, "plain": 6.0, "refine": 15.0, "refine small": 26.0}
 # the share of the free memory a window may take: closer to the limit a run slows several times
 # (the reconstruct of 17 frames of 1080p with 23.5 GB free: one 17-frame window peaking at 20 GB
 # took 437 s, windows of 13 and 5 frames peaking at 15.6 GB 179 s)
@@ -873,8 +873,7 @@ def window_bytes(m: Magvit, frames: int, height: int, width: int, refine: int = 
     s = cfg.space_factor
     H, W = -(-height // s) * s, -(-width // s) * s
     unit = (frames + 2) * cfg.channels * cfg.channel_mult[0] * 4
-    in_place = m.device.type == "cpu" and m.dtype == torch.float32
-    need = MEMORY_UNITS["in place" if in_place else "autograd"] * unit * H * W
+    need = MEMORY_UNITS["in place" if m.dtype == torch.float32 else "plain"] * unit * H * W  # tokenizer.lean
     if refine:
         side = (TILE + 2 * HALO) * s
         small = H * W <= CHECKPOINT_PIXELS
