@@ -258,8 +258,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
         output = (out_dir or src.parent) / f"{stem}.{command}{ext}"
     elif out_dir is not None:
         raise UsageError("use either -o/--output or --out-dir")
-    elif output.is_dir():
-        raise UsageError(f"-o {output} is a folder: use --out-dir {output}, or name the output file")
+    else:
+        refuse_folder(output, "-o", f"use --out-dir {output}, or name the output file")
     if src.exists() and (output.resolve() == src.resolve() or _same_file(output, src)):
         # samefile: another name of it too (a hard link; CLIP.MP4 for clip.mp4 where names ignore case: macOS, Windows)
         raise UsageError(f"output {output} is the input file; choose another -o")
@@ -275,6 +275,25 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
+
+
+def refuse_folder(output: Path, label: str, hint: str) -> None:
+    """An output file named as a folder is refused before any work: one that is there (--force
+    ran the whole job and then failed to move its file in place), or a name written with a
+    trailing slash (`-o clips/` for a folder still to make; Typer's Path drops the slash)."""
+    if output.is_dir():
+        raise UsageError(f"{label} {output} is a folder: {hint}")
+    if not output.exists() and _written_as_folder(output):
+        raise UsageError(f"{label} {output}{os.sep} names a folder: {hint}")
+
+
+def _written_as_folder(path: Path) -> bool:
+    """Whether the call wrote `path` with a trailing slash (-o DIR/, --output=DIR/, -oDIR/)."""
+    for word in State.argv:
+        if word.endswith(("/", os.sep)) and word.strip("/" + os.sep):
+            if any(c and Path(c) == path for c in (word, word.partition("=")[2], word[2:] if word.startswith("-o") else "")):
+                return True
+    return False
 
 
 def refuse_overwrite(output: Path, force: bool, more: str = "") -> None:
@@ -799,6 +818,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
     State.quiet, State.json = quiet, json_
     try:
         with _pipes([], output, json_) as p:
+            refuse_folder(p.output, "-o", "name the output file")
             refuse_overwrite(p.output, force)
             video.check_output(p.output, codec, lossless, preset)
             video.check_folder(p.output)
@@ -1342,6 +1362,7 @@ def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokeni
         folder = named_folder(folder)
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
+        refuse_folder(file, "FILE", "name the single file to write")
         refuse_overwrite(file, force)
         video.check_folder(file, flag="FILE")
         models = folder_models(folder) if folder.is_dir() else {}

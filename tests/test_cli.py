@@ -1193,3 +1193,28 @@ def test_free_memory_reads_the_kernel_and_a_cgroup_limit(monkeypatch):
     assert pipeline.free_memory(cpu) == 5 << 30, "a container's limit less what it uses"
     files.clear()
     assert pipeline.free_memory(cpu) is None, "nothing known: nothing checked"
+
+
+def test_an_output_named_as_a_folder_is_refused_before_any_work(weights, clip, tmp_path):
+    """-o DIR/ for a folder still to make said 'unknown output type (no suffix)' (Typer's Path drops
+    the slash); `generate -o DIR --force` with DIR a folder ran the whole job, then failed to move
+    its file into place. Each is a one-line usage error naming the folder, nothing written."""
+    new = tmp_path / "new"
+    for args in (["-o", f"{new}/"], [f"--output={new}/"], [f"-o{new}/"]):
+        r = runner.invoke(app, ["predict", str(clip), *args, "--weights", str(weights), "--device", "cpu"])
+        assert r.exit_code == 2 and f"-o {new}/ names a folder: use --out-dir {new}" in r.output, (args, r.output)
+        assert len(r.output.strip().splitlines()) == 1 and not new.exists(), r.output
+    there = tmp_path / "there.mp4"
+    there.mkdir()
+    (there / "keep").write_text("x")
+    r = runner.invoke(app, ["generate", "--class", "0", "-o", str(there), "--force", "--steps", "2",
+                            "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 2 and f"-o {there} is a folder: name the output file" in r.output, r.output
+    r = runner.invoke(app, ["interpolate", str(clip), "-o", str(there), "--force", "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 2 and f"-o {there} is a folder: use --out-dir {there}" in r.output, r.output
+    packed = tmp_path / "w.safetensors"
+    packed.mkdir()
+    r = runner.invoke(app, ["weights", "pack", str(weights), str(packed), "--force"])
+    assert r.exit_code == 2 and f"FILE {packed} is a folder" in r.output, r.output
+    assert [p.name for p in there.iterdir()] == ["keep"] and not list(packed.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["there.mp4", "w.safetensors"], "temporary files left"
