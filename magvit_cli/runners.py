@@ -1034,10 +1034,10 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times, then the end
     times = told and timeline(told[:-1], fps, 1, told[-1] - told[-2])
     counts = tensors["frames"].tolist()
-    longest = max((tensors[f"window_{i:05d}"].shape[0] for i in range(len(counts))), default=1)
-    need, free = window_bytes(m, 1 + (longest - 1) * m.tf, H, W), free_memory(m.device)
+    longest = 1 + (max((tensors[f"window_{i:05d}"].shape[0] for i in range(len(counts))), default=1) - 1) * m.tf  # frames
+    need, free = window_bytes(m, longest, H, W), free_memory(m.device)
     if free is not None and need > free:  # the windows are the file's: beyond the share it runs, slowly
-        raise MagvitError(f"{src}: decoding its {1 + (longest - 1) * m.tf}-frame windows at {W}x{H} needs about "
+        raise MagvitError(f"{src}: decoding its {longest}-frame windows at {W}x{H} needs about "
                           f"{_gb(need)} and {_gb(free)} is free on {m.device.type} "
                           "(`magvit tokenize` makes shorter windows where memory is short)")
     written = 0
