@@ -854,12 +854,13 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
 
 
 # Peak memory of the tokenizer at full resolution, in units of one activation of the first
-# stage's width over the window and the two frames a causal conv pads it with ((T + 2) x H x W x
-# channels x 4 bytes), measured on the CPU: encode and decode in place (fp32) 2.8 (1 frame of 4K)
-# to 3.9 (17 frames of 1080p; 3.5 at 960x544), the plain path (autocast's, measured in fp32) 5.2; a refine search
+# stage's width over the window (frames x H x W x channels x 4 bytes), measured on the CPU
+# (benchmarks/tokenizer_memory.py): in place (fp32) 4.1 (1 frame of 4K) to 4.4 (17 frames of
+# 480x272; 4.2 at 960x544, 4.3 at 1080p). The plain path (autocast's; autograd) pads each conv's
+# input with two more frames, so its units count frames + 2: 5.2 measured in fp32; a refine search
 # 13 (checkpointed, on at most a tile of refine.TILE latent positions a side with its halo) and 23
 # (small frames, nothing checkpointed). Each with a margin.
-MEMORY_UNITS = {"in place": 4.0, "plain": 6.0, "refine": 15.0, "refine small": 26.0}
+MEMORY_UNITS = {"in place": 4.5, "plain": 6.0, "refine": 15.0, "refine small": 26.0}
 # the share of the free memory a window may take: closer to the limit a run slows several times
 # (the reconstruct of 17 frames of 1080p with 23.5 GB free: one 17-frame window peaking at 20 GB
 # took 437 s, windows of 13 and 5 frames peaking at 15.6 GB 179 s)
@@ -872,12 +873,13 @@ def window_bytes(m: Magvit, frames: int, height: int, width: int, refine: int = 
     cfg = m.tokenizer.config
     s = cfg.space_factor
     H, W = -(-height // s) * s, -(-width // s) * s
-    unit = (frames + 2) * cfg.channels * cfg.channel_mult[0] * 4
-    need = MEMORY_UNITS["in place" if m.dtype == torch.float32 else "plain"] * unit * H * W  # tokenizer.lean
-    if refine:
+    pixel = cfg.channels * cfg.channel_mult[0] * 4  # bytes of one pixel of the first stage's activation
+    in_place = m.dtype == torch.float32  # tokenizer.lean
+    need = MEMORY_UNITS["in place" if in_place else "plain"] * pixel * (frames if in_place else frames + 2) * H * W
+    if refine:  # the plain path, on at most a tile
         side = (TILE + 2 * HALO) * s
-        small = H * W <= CHECKPOINT_PIXELS
-        need = max(need, MEMORY_UNITS["refine small" if small else "refine"] * unit * min(H, side) * min(W, side))
+        key = "refine small" if H * W <= CHECKPOINT_PIXELS else "refine"
+        need = max(need, MEMORY_UNITS[key] * pixel * (frames + 2) * min(H, side) * min(W, side))
     return int(need) + frames * H * W * 7 * 4  # the window read (up to 4 channels) and decoded (3), float
 
 
