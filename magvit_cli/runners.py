@@ -856,7 +856,7 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
 # Peak memory of the tokenizer at full resolution, in units of one activation of the first
 # stage's width over the window (frames x H x W x channels x 4 bytes), measured on the CPU
 # (benchmarks/tokenizer_memory.py): in place (fp32) 4.1 (1 frame of 4K) to 4.4 (17 frames of
-# 480x272; 4.2 at 960x544, 4.3 at 1080p). The plain path (autocast's; autograd) pads each conv's
+# 480x272; 4.2 at 960x544, 4.4 at 1080p). The plain path (autocast's; autograd) pads each conv's
 # input with two more frames, so its units count frames + 2: 5.2 measured in fp32; a refine search
 # 13 (checkpointed, on at most a tile of refine.TILE latent positions a side with its halo) and 23
 # (small frames, nothing checkpointed). Each with a margin.
