@@ -21,6 +21,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def _status(key: str) -> int | None:
+    """Bytes of /proc/self/status' VmRSS (now) or VmHWM (peak); None off Linux."""
+    try:
+        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith(key + ":"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) * 1024
+
+
+def _reset_peak() -> bool:
+    """Start the peak RSS afresh from the current one (Linux: clear_refs 5), so the peak measured
+    is the stage's, not the imports'; False where it cannot be."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def one(weights: str, frames: int, height: int, width: int, stage: str, path: str) -> dict:
     """Run one stage in this process and return its figures (the child's side)."""
     import torch
@@ -36,12 +55,13 @@ def one(weights: str, frames: int, height: int, width: int, stage: str, path: st
         x = torch.rand(1, 3, frames, height, width, generator=g) * 2 - 1
     else:
         idx = torch.randint(0, 2 ** cfg.bits, (1, t, h, w), generator=g)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    fresh = _reset_peak()
+    before = _status("VmRSS") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
     with torch.no_grad():
         out = tok.encode(x) if stage == "encode" else tok.decode(idx)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _status("VmHWM") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     del out
     return {"seconds": round(seconds, 2), "peak_gb": round(peak / 2 ** 30, 3), "before_gb": round(before / 2 ** 30, 3)}
 
@@ -76,16 +96,18 @@ def main():
     for name, r in rows.items():
         print(f"{name:16} {r['seconds']:8.2f} {r['peak_gb']:8.2f} {r['peak_gb'] - r['before_gb']:9.2f}")
     added = {k: r["peak_gb"] - r["before_gb"] for k, r in rows.items()}
-    ratios = {stage: {"memory": round(added[f"{stage} in place"] / added[f"{stage} plain"], 3),
-                      "time": round(rows[f"{stage} in place"]["seconds"] / rows[f"{stage} plain"]["seconds"], 3)}
+    ratio = lambda a, b: round(a / b, 3) if b > 0 else None  # None: too small to measure
+    ratios = {stage: {"memory": ratio(added[f"{stage} in place"], added[f"{stage} plain"]),
+                      "time": ratio(rows[f"{stage} in place"]["seconds"], rows[f"{stage} plain"]["seconds"])}
               for stage in ("encode", "decode")}
+    shown = lambda v: "n/a" if v is None else f"{v:.2f}"
     for stage, r in ratios.items():
-        print(f"{stage}: in place / plain = {r['memory']:.2f} of the memory, {r['time']:.2f} of the time")
+        print(f"{stage}: in place / plain = {shown(r['memory'])} of the memory, {shown(r['time'])} of the time")
     worst = max(added[f"{s} in place"] for s in ("encode", "decode"))
-    print(f"estimate / measured (in place, the larger stage): {estimate / worst:.2f}")
+    print(f"estimate / measured (in place, the larger stage): {shown(ratio(estimate, worst))}")
     if a.report:
         Path(a.report).write_text(json.dumps({"frames": a.frames, "width": width, "height": height, "estimate_gb": round(estimate, 3),
-                                              "rows": rows, "ratios": ratios, "estimate_over_measured": round(estimate / worst, 3)},
+                                              "rows": rows, "ratios": ratios, "estimate_over_measured": ratio(estimate, worst)},
                                              indent=1) + "\n")
 
 

@@ -39,7 +39,7 @@ def test_colours_benchmark_writes_every_colour_and_both_clips(weights, tmp_path)
 def test_tokenizer_memory_benchmark_measures_both_paths_and_the_estimate(weights, tmp_path):
     report = tmp_path / "memory.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tokenizer_memory.py"), "--weights", str(weights),
-                        "--size", "64x48", "--frames", "5", "--report", str(report)], capture_output=True, text=True, timeout=300)
+                        "--size", "256x256", "--frames", "5", "--report", str(report)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     got = json.loads(report.read_text())
     assert set(got["rows"]) == {f"{s} {p}" for s in ("encode", "decode") for p in ("in place", "plain")}, got["rows"]
