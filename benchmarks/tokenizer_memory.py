@@ -21,15 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _status(key: str) -> int | None:
-    """Bytes of /proc/self/status' VmRSS (now) or VmHWM (peak); None off Linux."""
-    try:
-        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith(key + ":"))
-    except (OSError, StopIteration):
-        return None
-    return int(line.split()[1]) * 1024
-
-
 def _reset_peak() -> bool:
     """Start the peak RSS afresh from the current one (Linux: clear_refs 5), so the peak measured
     is the stage's, not the imports'; False where it cannot be."""
@@ -44,7 +35,7 @@ def one(weights: str, frames: int, height: int, width: int, stage: str, path: st
     """Run one stage in this process and return its figures (the child's side)."""
     import torch
     from magvit_cli.models import tokenizer as module
-    from magvit_cli.pipeline import Magvit
+    from magvit_cli.pipeline import Magvit, kernel_number
     if path == "plain":
         module.lean = lambda x: False
     m = Magvit(weights, device="cpu", need_transformer=False)
@@ -56,12 +47,12 @@ def one(weights: str, frames: int, height: int, width: int, stage: str, path: st
     else:
         idx = torch.randint(0, 2 ** cfg.bits, (1, t, h, w), generator=g)
     fresh = _reset_peak()
-    before = _status("VmRSS") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = kernel_number("/proc/self/status", "VmRSS") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
     with torch.no_grad():
         out = tok.encode(x) if stage == "encode" else tok.decode(idx)
     seconds = time.perf_counter() - t0
-    peak = _status("VmHWM") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = kernel_number("/proc/self/status", "VmHWM") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     del out
     return {"seconds": round(seconds, 2), "peak_gb": round(peak / 2 ** 30, 3), "before_gb": round(before / 2 ** 30, 3)}
 

@@ -136,6 +136,19 @@ def _class_hint(cls: str, names: list[str]) -> str:
     return f"; did you mean {' or '.join(near)}? ({table})" if near else f"; {table}"
 
 
+def kernel_number(path: str, key: str | None = None) -> int | None:
+    """A number the kernel states in a file: a /proc table's `key` (kB) in bytes, or a cgroup file's
+    bare count; None where the file or the number is not there (cgroup v2 says "max": no limit)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    if key is not None:
+        line = next((ln for ln in text.splitlines() if ln.startswith(key + ":")), None)
+        return int(line.split()[1]) * 1024 if line else None
+    return int(text) if text.strip().isdigit() else None
+
+
 def free_memory(device: torch.device) -> int | None:
     """Bytes a run can still take on `device`, None where unknown (then nothing is checked). CPU:
     the kernel's MemAvailable, or less where a cgroup (a container, a batch job) limits this
@@ -145,19 +158,10 @@ def free_memory(device: torch.device) -> int | None:
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     if device.type != "cpu":
         return None
-    def number(path, key=None):
-        try:
-            text = Path(path).read_text()
-        except OSError:
-            return None
-        if key is not None:
-            line = next((ln for ln in text.splitlines() if ln.startswith(key + ":")), None)
-            return int(line.split()[1]) * 1024 if line else None
-        return int(text) if text.strip().isdigit() else None  # cgroup v2 says "max" for no limit
-    left = [number("/proc/meminfo", "MemAvailable")]
+    left = [kernel_number("/proc/meminfo", "MemAvailable")]
     for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        lim, cur = number(limit), number(used)
+        lim, cur = kernel_number(limit), kernel_number(used)
         if lim is not None and cur is not None and lim < 1 << 60:  # v1 says 2^63 - page for no limit
             left.append(lim - cur)
     left = [n for n in left if n is not None]
