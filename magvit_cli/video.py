@@ -16,6 +16,7 @@ import errno
 import functools
 import glob
 import io
+import itertools
 import math
 import os
 import re
@@ -25,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import av
 from av.subtitles.subtitle import SubtitleSet
@@ -863,9 +864,10 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
             interlaced = bool(first.interlaced_frame)
             alpha = any(c.is_alpha for c in first.format.components) or _side_alpha(s)
             # GIF and animated WebP decode with alpha always, and a photo is saved as RGBA all opaque (screenshots,
-            # exports): transparent only where a pixel is (the opaque photo's edit said its transparency was dropped)
+            # exports): transparent only where a pixel is (the opaque photo's edit said its transparency was dropped);
+            # an animation's in any frame (a sticker that opens opaque and turns see-through later)
             if alpha and (animated or is_image and not in_sequence):
-                alpha = bool((first.to_ndarray(format="bgra")[..., 3] < 255).any())
+                alpha = _see_through(itertools.chain([first], c.decode(s)) if animated and not is_image else [first])
         except (StopIteration, av.FFmpegError, AttributeError):
             pass
         sar = s.sample_aspect_ratio or s.codec_context.sample_aspect_ratio  # the container's, else the bitstream's
@@ -887,6 +889,15 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                          other_video=sum(v is not s and not is_cover(v)
                                          and v.frames != 1 for v in c.streams.video),  # not a still: a cover, an animated AVIF's
                          mirrored=mirrored)
+
+
+def _see_through(frames: Iterable["av.VideoFrame"]) -> bool:
+    """Whether a pixel of any of `frames` is not fully opaque; stops at the first that is. A frame
+    that does not decode ends the search (the read itself says so)."""
+    try:
+        return any(bool((f.to_ndarray(format="bgra")[..., 3] < 255).any()) for f in frames)
+    except av.FFmpegError:
+        return False
 
 
 def _track_tags(stream) -> dict:
@@ -1231,6 +1242,44 @@ def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> int:
             f.seek(spots[-1])
             f.write(min(max(end_ms - start, least), 2**24 - 1).to_bytes(3, "little"))
     return max(len(spots), 1)
+
+
+GIF_RESERVED = 255  # palettegen's reserve_transparent keeps its last entry for transparency: no opaque pixel uses it
+
+
+def _clear_between_frames(path: Path) -> int:
+    """Make each frame of a transparent GIF show only itself: FFmpeg's encoder lets a frame with
+    no see-through pixel stay under the next ("do not dispose"), so where a sticker turns
+    transparent after an opaque frame, its first transparent frame showed that frame through its
+    holes. Every Graphic Control Extension is set to "restore to background" after its frame, with
+    its transparent index (GIF_RESERVED where it had none), so the cleared canvas is see-through to
+    browsers and FFmpeg alike; the encoder's own frame-to-frame savings must be off (gifflags 0).
+    The GIF layout: header, screen descriptor, global colour table, then extension (0x21) and
+    image (0x2C) blocks of length-prefixed sub-blocks up to the trailer (0x3B). Returns the frames."""
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        at = 13 + (3 * (2 << (data[10] & 7)) if data[10] & 0x80 else 0)
+        frames = 0
+        while at < len(data) and data[at] != 0x3B:
+            if data[at] == 0x21:
+                if data[at + 1] == 0xF9 and data[at + 2] == 4:  # flags, delay (2 bytes), transparent index
+                    flags = data[at + 3]
+                    data[at + 3] = (flags & ~0x1C) | 2 << 2 | 1
+                    if not flags & 1:
+                        data[at + 6] = GIF_RESERVED
+                at += 2
+            elif data[at] == 0x2C:
+                frames += 1
+                table = data[at + 9]
+                at += 10 + (3 * (2 << (table & 7)) if table & 0x80 else 0) + 1  # the LZW code size byte
+            else:
+                raise ValueError(f"{path}: not a GIF block at byte {at}")
+            while data[at]:  # sub-blocks
+                at += data[at] + 1
+            at += 1
+        f.seek(0)
+        f.write(data)
+    return frames
 
 
 MAX_REORDER = 60  # s: an encoder's decode times lead its frames by its reorder delay, never by a minute
@@ -1983,6 +2032,8 @@ class VideoWriter:
             self.stream.pix_fmt = "pal8"
             self.stream.codec_context.time_base = GIF_TIME_BASE
             self.palette = _palette_graph(self.width, self.height, GIF_TIME_BASE, self.alpha)
+            if self.alpha:  # each frame whole, nothing left to show through (_clear_between_frames)
+                self.stream.options = {"gifflags": "0"}
         elif codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # quiet: SVT-AV1 prints its settings to stderr otherwise
             self.stream.pix_fmt = DEEP_ENCODERS[codec][0] if self.deep else "yuv420p"
@@ -2349,6 +2400,8 @@ class VideoWriter:
         for t in self.tracks:
             t.container.close()
         self.out.close()
+        if self.palette is not None and self.alpha:
+            _clear_between_frames(self.tmp)
         if self.webp and self.frames > 1:  # the encoder gives the last frame the average frame's time
             held = _end_animation_at(self.tmp, round(self._time_of(self.frames) / WEBP_TIME_BASE), WEBP_MIN_DELAY)
             self.merged = self.frames - self.dropped - held

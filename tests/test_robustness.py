@@ -892,6 +892,30 @@ def test_gif_frame_delays_are_kept_and_only_real_transparency_is_named(weights, 
     assert probe(clear).alpha and not probe(held).alpha
 
 
+def test_a_sticker_that_turns_transparent_after_its_first_frame_keeps_it(weights, tmp_path):
+    """A sticker may open opaque and turn see-through later. Read as a GIF, only its first frame's
+    alpha was looked at, so it was taken as opaque and its clear pixels came out white; written as
+    a GIF, FFmpeg's encoder let the opaque frame show through the holes of the first clear one
+    (each frame was left under the next). Each frame counts now, and shows only itself."""
+    from magvit_cli.video import iter_frames
+    src = tmp_path / "late.mov"  # QuickTime Animation with alpha: the left half clear from the 4th frame
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.6,format=rgba,"
+           "geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(gte(T,0.25)*lt(X,32),0,255)'", "-c:v", "qtrle", str(src))
+    alpha = np.stack(list(iter_frames(src, alpha=True)))[..., 3]
+    assert [int(a.min()) for a in alpha] == [255, 255, 255, 0, 0, 0], [int(a.min()) for a in alpha]
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.gif")], weights)
+    assert r.exit_code == 0 and "alpha" not in r.output, r.output
+    got = np.stack(list(iter_frames(tmp_path / "o.gif", alpha=True)))[..., 3]
+    assert got.shape[0] == 2 * alpha.shape[0], f"{got.shape[0]} frames from {alpha.shape[0]} at x2"
+    assert np.array_equal(got[::2], alpha), \
+        f"the input frames' clear pixels: {[int((a == 0).sum()) for a in got[::2]]}, not {[int((a == 0).sum()) for a in alpha]}"
+    late = tmp_path / "late.gif"
+    ffmpeg("-y", "-i", str(src), "-vf", "split[a][b];[a]palettegen=reserve_transparent=1[p];[b][p]paletteuse=alpha_threshold=128",
+           "-gifflags", "0", str(late))
+    first = next(iter_frames(late, alpha=True))[..., 3]
+    assert (first == 255).all() and probe(late).alpha, "a GIF whose first frame is opaque and later ones are not"
+
+
 def test_a_gifs_pause_on_its_last_frame_is_kept(weights, tmp_path):
     """A GIF often holds its last frame (here 1 s after five of 0.1 s): into a GIF again the last
     frame got the encoder's guess (0.14 s), so the loop lost its pause; it lasts until the input's
