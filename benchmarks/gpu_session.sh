@@ -5,7 +5,9 @@
 # In order, each step's output under $OUT as soon as it is done (what comes back: at most 8
 # files of at most 16 MiB, 2 folders down: the weights are exported in fp16, as shipped):
 #   1. the accelerator tests (tests/test_accelerator.py) and nvidia-smi -> log.txt
-#   2. magvit bench on the GPU -> bench_gpu.json
+#   2. magvit bench on the GPU -> bench_gpu.json; the tokenizer's peak memory for one 17-frame
+#      window at 1920x1088 against runners.window_bytes (measured on the CPU; the GPU runs the
+#      plain path under bf16 autocast) -> tokenizer_memory_gpu.json (recalibrate MEMORY_UNITS by it)
 #   3. the tokenizer trained on from the shipped one, encoder too (bf16 autocast) for TOK_MIN
 #      minutes -> tokenizer/{config.json, model.safetensors, metrics.jsonl}
 #   4. the transformer fine-tuned from the shipped one on a token cache of that tokenizer for
@@ -17,7 +19,7 @@
 # Back here: evaluate both with `magvit eval` on the held-out clips before shipping them.
 # Settings through the environment: DEV (cuda), STEPS (1..4, default "1 2 3 4"), TOK_MIN (3),
 # TR_MIN (3.5, the cache included), TOK_BATCH (64), TR_BATCH (64), WORKERS (12), CACHE_CLIPS (3072),
-# BENCH_TASKS, REFINE (100), REFINE_WINDOWS (3), TOK_ARGS (more flags for step 3, e.g. "--freeze-decoder
+# BENCH_TASKS, MEM_SIZE (1920x1088), REFINE (100), REFINE_WINDOWS (3), TOK_ARGS (more flags for step 3, e.g. "--freeze-decoder
 # --distill 10": the encoder alone, taught the searched tokens; none of that has beaten the
 # shipped encoder on this CPU, weights/README.md; .data holds videos at a short side of 128, so
 # --max-short above that needs a .data prepared larger). About 9 minutes in all with the tests and the bench: one call of timeout_s=600.
@@ -28,7 +30,7 @@ mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 DEV=${DEV:-cuda} STEPS=${STEPS:-1 2 3 4} TOK_MIN=${TOK_MIN:-3} TR_MIN=${TR_MIN:-3.5}
 TOK_BATCH=${TOK_BATCH:-64} TR_BATCH=${TR_BATCH:-64} WORKERS=${WORKERS:-12} CACHE_CLIPS=${CACHE_CLIPS:-3072}
-BENCH_TASKS=${BENCH_TASKS:-interpolate,predict,outpaint,inpaint,reconstruct}
+BENCH_TASKS=${BENCH_TASKS:-interpolate,predict,outpaint,inpaint,reconstruct} MEM_SIZE=${MEM_SIZE:-1920x1088}
 REFINE=${REFINE:-100} REFINE_WINDOWS=${REFINE_WINDOWS:-3}
 RUNS=${RUNS:-/tmp/gpu_session_runs}
 export PYTHONUNBUFFERED=1
@@ -56,6 +58,8 @@ if step 2; then
   stamp "2. bench"
   magvit bench --tasks "$BENCH_TASKS" --device "$DEV" --json -q > "$OUT/bench_gpu.json" || echo "bench failed"
   cat "$OUT/bench_gpu.json"
+  python3 benchmarks/tokenizer_memory.py --device "$DEV" --size "$MEM_SIZE" --frames 17 \
+    --report "$OUT/tokenizer_memory_gpu.json" || echo "tokenizer memory failed"
 fi
 tok=weights/default/tokenizer
 if step 3; then

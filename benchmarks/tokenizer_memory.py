@@ -1,11 +1,15 @@
 """Peak memory and time of the tokenizer at full resolution: encode and decode of one window,
-each in its own process (peak RSS is per process), on the in-place inference path and on the
-plain one (the modules' autograd path, without autograd), next to `runners.window_bytes`, the
-estimate `reconstruct` and `tokenize` size their windows by.
+on the in-place inference path and on the plain one (the modules' autograd path, without
+autograd), next to `runners.window_bytes`, the estimate `reconstruct` and `tokenize` size their
+windows by. On the CPU each stage runs in its own process (peak RSS is per process).
 
     python benchmarks/tokenizer_memory.py [--weights weights/default] [--size 480x272] [--frames 17] [--report F]
+                                          [--device cpu|cuda]
 
-CPU only (fp32; the in-place path's domain). Ratios are within this one run.
+On the CPU (fp32): the in-place path against the plain one, peak RSS. On a GPU: the in-place path
+(fp32) against the plain one under the device's default autocast (bf16; what `reconstruct` runs
+there), peak allocated CUDA memory, each stage run twice and the second (warm) run reported; the
+estimate is of the default. Ratios are within this one run.
 """
 from __future__ import annotations
 
@@ -31,30 +35,56 @@ def _reset_peak() -> bool:
         return False
 
 
-def one(weights: str, frames: int, height: int, width: int, stage: str, path: str) -> dict:
+def one(weights: str, frames: int, height: int, width: int, stage: str, path: str, device: str = "cpu") -> dict:
     """Run one stage in this process and return its figures (the child's side)."""
-    import torch
     from magvit_cli.models import tokenizer as module
-    from magvit_cli.pipeline import Magvit, kernel_number
+    from magvit_cli.pipeline import Magvit
+    kept = module.lean
     if path == "plain":
         module.lean = lambda x: False
-    m = Magvit(weights, device="cpu", need_transformer=False)
-    tok, cfg = m.tokenizer, m.tokenizer.config
+    try:
+        return _measure(Magvit(weights, device=device, precision=_precision(device, path), need_transformer=False),
+                        frames, height, width, stage)
+    finally:
+        module.lean = kept
+
+
+def _measure(m, frames: int, height: int, width: int, stage: str) -> dict:
+    """One stage's seconds and peak (the process's RSS on the CPU, allocated memory on a GPU)."""
+    import torch
+    from magvit_cli.pipeline import kernel_number
+    tok, cfg, gpu = m.tokenizer, m.tokenizer.config, m.device.type == "cuda"
     g = torch.Generator().manual_seed(0)
     t, h, w = cfg.latent_shape(frames, height, width)
     if stage == "encode":
-        x = torch.rand(1, 3, frames, height, width, generator=g) * 2 - 1
+        x = (torch.rand(1, 3, frames, height, width, generator=g) * 2 - 1).to(m.device)
     else:
-        idx = torch.randint(0, 2 ** cfg.bits, (1, t, h, w), generator=g)
-    fresh = _reset_peak()
-    before = kernel_number("/proc/self/status", "VmRSS") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        idx = torch.randint(0, 2 ** cfg.bits, (1, t, h, w), generator=g).to(m.device)
+    if gpu:
+        torch.cuda.synchronize(m.device)
+        torch.cuda.reset_peak_memory_stats(m.device)
+        fresh, before = True, torch.cuda.memory_allocated(m.device)
+    else:
+        fresh = _reset_peak()
+        before = kernel_number("/proc/self/status", "VmRSS") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t0 = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), m.autocast():
         out = tok.encode(x) if stage == "encode" else tok.decode(idx)
+    if gpu:
+        torch.cuda.synchronize(m.device)
     seconds = time.perf_counter() - t0
-    peak = kernel_number("/proc/self/status", "VmHWM") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if gpu:
+        peak = torch.cuda.max_memory_allocated(m.device)
+    else:
+        peak = kernel_number("/proc/self/status", "VmHWM") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     del out
     return {"seconds": round(seconds, 2), "peak_gb": round(peak / 2 ** 30, 3), "before_gb": round(before / 2 ** 30, 3)}
+
+
+def _precision(device: str, path: str) -> str:
+    """The in-place path runs in fp32 (tokenizer.lean); the plain one at the device's default (a
+    GPU's bf16 autocast, the CPU's fp32)."""
+    return "fp32" if path == "in-place" or device == "cpu" else "auto"
 
 
 def main():
@@ -62,27 +92,35 @@ def main():
     ap.add_argument("--weights", default=str(ROOT / "weights" / "default"))
     ap.add_argument("--size", default="480x272", help="WxH, multiples of the tokenizer's space factor")
     ap.add_argument("--frames", type=int, default=17)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda[:N]: peak allocated GPU memory")
     ap.add_argument("--report", help="write the figures as JSON here")
     ap.add_argument("--child", nargs=2, metavar=("STAGE", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     width, height = map(int, a.size.split("x"))
     if a.child:
-        print(json.dumps(one(a.weights, a.frames, height, width, *a.child)))
+        print(json.dumps(one(a.weights, a.frames, height, width, *a.child, device=a.device)))
         return
     from magvit_cli import runners
     from magvit_cli.pipeline import Magvit
-    m = Magvit(a.weights, device="cpu", need_transformer=False)
+    gpu = a.device.startswith("cuda")
+    default = "plain" if gpu else "in place"  # what reconstruct runs on this device, which the estimate is of
+    m = Magvit(a.weights, device=a.device, precision=_precision(a.device, default.replace(" ", "-")), need_transformer=False)
     estimate = runners.window_bytes(m, a.frames, height, width) / 2 ** 30
     rows = {}
     for path in ("in place", "plain"):
         for stage in ("encode", "decode"):
+            if gpu:  # the device's peak statistics start afresh for each stage: one process does; the first run warms up
+                rows[f"{stage} {path}"] = [one(a.weights, a.frames, height, width, stage, path.replace(" ", "-"), a.device)
+                                           for _ in range(2)][-1]
+                continue
             r = subprocess.run([sys.executable, __file__, "--weights", a.weights, "--size", a.size, "--frames", str(a.frames),
-                                "--child", stage, path.replace(" ", "-")],
+                                "--device", a.device, "--child", stage, path.replace(" ", "-")],
                                capture_output=True, text=True)
             if r.returncode:
                 sys.exit(f"{stage} ({path}) failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
             rows[f"{stage} {path}"] = json.loads(r.stdout.strip().splitlines()[-1])
-    print(f"{a.frames} frames of {width}x{height}, CPU fp32; estimate (runners.window_bytes) {estimate:.2f} GB")
+    kind = f"{a.device}: in place fp32, plain {str(m.dtype).removeprefix('torch.')} autocast" if gpu else "CPU fp32"
+    print(f"{a.frames} frames of {width}x{height}, {kind}; estimate (runners.window_bytes, {default}) {estimate:.2f} GB")
     print(f"{'':16} {'seconds':>8} {'peak GB':>8} {'added GB':>9}")
     for name, r in rows.items():
         print(f"{name:16} {r['seconds']:8.2f} {r['peak_gb']:8.2f} {r['peak_gb'] - r['before_gb']:9.2f}")
@@ -94,10 +132,11 @@ def main():
     shown = lambda v: "n/a" if v is None else f"{v:.2f}"
     for stage, r in ratios.items():
         print(f"{stage}: in place / plain = {shown(r['memory'])} of the memory, {shown(r['time'])} of the time")
-    worst = max(added[f"{s} in place"] for s in ("encode", "decode"))
-    print(f"estimate / measured (in place, the larger stage): {shown(ratio(estimate, worst))}")
+    worst = max(added[f"{s} {default}"] for s in ("encode", "decode"))
+    print(f"estimate / measured ({default}, the larger stage): {shown(ratio(estimate, worst))}")
     if a.report:
-        Path(a.report).write_text(json.dumps({"frames": a.frames, "width": width, "height": height, "estimate_gb": round(estimate, 3),
+        Path(a.report).write_text(json.dumps({"device": a.device, "estimated_path": default,
+                                              "frames": a.frames, "width": width, "height": height, "estimate_gb": round(estimate, 3),
                                               "rows": rows, "ratios": ratios, "estimate_over_measured": ratio(estimate, worst)},
                                              indent=1) + "\n")
 

@@ -63,3 +63,22 @@ def test_bench_smoke_runs_on_the_device():
     res = run_json("bench", "--smoke", "--tasks", "interpolate,outpaint", "--device", DEVICE, "-q")
     assert res["device"].startswith(DEVICE) and set(res["tasks"]) == {"interpolate", "outpaint"}
     assert all(r["seconds"] > 0 for r in res["tasks"].values())
+
+
+def test_window_memory_estimate_covers_the_device_peak(tmp_path):
+    """reconstruct and tokenize size their windows by runners.window_bytes, measured on the CPU:
+    on the device, at its default precision, the tokenizer's peak must not exceed it (a window
+    sized by it would run out of memory). The report (benchmarks/tokenizer_memory.py) holds the
+    figures that recalibrate it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    report = tmp_path / "memory.json"
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "tokenizer_memory.py"), "--device", DEVICE,
+                        "--size", "480x272", "--frames", "17", "--report", str(report)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    print(r.stdout)
+    got = json.loads(report.read_text())
+    assert got["estimate_over_measured"] >= 1.0, \
+        f"{DEVICE}: the estimate {got['estimate_gb']} GB is under the measured peak ({got['estimated_path']}): {got['rows']}"

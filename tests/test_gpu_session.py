@@ -49,3 +49,17 @@ def test_gpu_session_passes_tok_args_to_the_tokenizer_step(tmp_path):
     dec = [k for k in shipped if k.startswith("decoder.")]
     assert dec and all(new[k].equal(shipped[k]) for k in dec), "the decoder moved although frozen"
     assert any("bits_agree" in row for row in metrics_rows(out / "tokenizer/metrics.jsonl"))
+
+
+def test_gpu_session_bench_step_measures_the_tokenizers_memory(tmp_path):
+    """Step 2 leaves the bench and the tokenizer's peak memory against runners.window_bytes, the
+    figures that recalibrate its constants for the device."""
+    import json
+    out = tmp_path / "out"
+    env = {**os.environ, "DEV": "cpu", "STEPS": "2", "BENCH_TASKS": "predict", "MEM_SIZE": "128x128", "OUT": str(out)}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_session.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert set(json.loads((out / "bench_gpu.json").read_text())["tasks"]) == {"predict"}
+    mem = json.loads((out / "tokenizer_memory_gpu.json").read_text())
+    assert (mem["width"], mem["height"], mem["frames"], mem["device"]) == (128, 128, 17, "cpu"), mem
+    assert mem["estimate_gb"] > 0 and len(mem["rows"]) == 4, mem
