@@ -415,11 +415,21 @@ class Magvit:
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
 
     def encode(self, video: torch.Tensor, refine: int = 0, on_step: Callable[[int, int], None] | None = None,
-               sharpness: tuple[float, float] = SHARPNESS) -> torch.Tensor:
+               sharpness: tuple[float, float] = SHARPNESS, chunk: int | None = None) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> (B, t, h, w) tokens: the encoder's, or with refine > 0
-        searched that many steps for the tokens that decode closest (refine.py; same bits)."""
+        searched that many steps for the tokens that decode closest (refine.py; same bits).
+        `chunk`: the encoder's, that many latent frames at a time (the same tokens in less memory)."""
         with self.autocast(), self.clock("tokenize"):
+            if chunk and not refine:
+                return self.tokenizer.encode_chunked(video, chunk)
             return refine_indices(self.tokenizer, video, refine, on_step=on_step, sharpness=sharpness)
+
+    @torch.no_grad()
+    def decode(self, indices: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """(B, t, h, w) tokens -> (B, 3, T, H, W) float in [-1, 1]; `chunk` latent frames at a time."""
+        with self.autocast(), self.clock("detokenize"):
+            y = self.tokenizer.decode_chunked(indices, chunk) if chunk else self.tokenizer.decode(indices)
+            return y.float().clamp(-1, 1)
 
     # -- the one model call -----------------------------------------------------------------
     @torch.no_grad()

@@ -860,7 +860,11 @@ def _pad_to(x: torch.Tensor, s: int) -> torch.Tensor:
 # input with two more frames, so its units count frames + 2: 5.2 measured in fp32; a refine search
 # 13 (checkpointed, on at most a tile of refine.TILE latent positions a side with its halo) and 23
 # (small frames, nothing checkpointed). Each with a margin.
-MEMORY_UNITS = {"in place": 4.5, "plain": 6.0, "refine": 15.0, "refine small": 26.0}
+# A window run a chunk of latent frames at a time (VideoTokenizer.encode_chunked) costs a fixed part
+# (each causal conv's kept frames, the convolutions' own buffers) and a part per frame of the chunk:
+# measured in place at 480x272 (17 frames) 38 units + 1.7 a frame encoding, 42.5 + 2.0 decoding (the
+# whole window: 68 and 71), at 960x544 30 + 1.8 and 33 + 1.9.
+MEMORY_UNITS = {"in place": 4.5, "plain": 6.0, "refine": 15.0, "refine small": 26.0, "chunk": 38.0, "chunk frame": 2.2}
 # the share of the free memory a window may take: closer to the limit a run slows several times
 # (the reconstruct of 17 frames of 1080p with 23.5 GB free: one 17-frame window peaking at 20 GB
 # took 437 s, windows of 13 and 5 frames peaking at 15.6 GB 179 s)
@@ -887,16 +891,45 @@ def _gb(n: int) -> str:
     return f"{n / 2 ** 30:.1f} GB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MB"
 
 
-def fit_window(m: Magvit, src, window: int, height: int, width: int, refine: int = 0) -> int:
-    """The longest window of at most `window` frames (1 + k * time factor) whose tokenizer pass
-    fits in the device's free memory: shorter windows cost bits (each starts with a frame coded
-    on its own) but a 4K clip on a 24 GB machine runs instead of being killed. Says so when it
-    shortens; a one-line error when not even one frame fits."""
+def chunk_bytes(m: Magvit, frames: int, chunk: int, height: int, width: int) -> int:
+    """About the most memory a window of `frames` frames takes run `chunk` latent frames at a
+    time (VideoTokenizer.encode_chunked; MEMORY_UNITS' chunk figures), with its frames."""
+    cfg = m.tokenizer.config
+    s = cfg.space_factor
+    H, W = -(-height // s) * s, -(-width // s) * s
+    pixel = cfg.channels * cfg.channel_mult[0] * 4
+    scale = 1.0 if m.dtype == torch.float32 else MEMORY_UNITS["plain"] / MEMORY_UNITS["in place"]
+    units = MEMORY_UNITS["chunk"] + MEMORY_UNITS["chunk frame"] * min(frames, chunk * cfg.time_factor)
+    return int(scale * units * pixel * H * W) + frames * H * W * 7 * 4
+
+
+def _chunk_for(m: Magvit, frames: int, height: int, width: int, budget: float) -> int | None:
+    """The most latent frames of a `frames`-frame window to run at a time within `budget` bytes
+    (fewer than the window's: else it runs whole); None where none fits or the tokenizer cannot."""
+    if not m.tokenizer.chunkable:
+        return None
+    latents = 1 + (frames - 1) // m.tokenizer.config.time_factor
+    return max((c for c in range(1, latents) if chunk_bytes(m, frames, c, height, width) <= budget), default=None)
+
+
+def fit_window(m: Magvit, src, window: int, height: int, width: int, refine: int = 0) -> tuple[int, int | None]:
+    """The window's frames and the latent frames to run at a time (None: all) for a tokenizer
+    pass that fits in the device's free memory: the whole window; else the same window a chunk
+    at a time (the same tokens), as many latent frames as fit; else (a search, or not even one
+    latent frame fits) the longest shorter window, which costs bits (each starts with a frame
+    coded on its own) but lets a 4K clip on a 24 GB machine run instead of being killed. Says
+    so when it shortens; a one-line error when not even one frame fits."""
     free = free_memory(m.device)
     if free is None:
-        return window
+        return window, None
+    budget = free * MEMORY_SHARE
+    if window_bytes(m, window, height, width, refine) <= budget:
+        return window, None
     tf = m.tokenizer.config.time_factor
-    fits = [n for n in range(window, 0, -tf) if window_bytes(m, n, height, width, refine) <= free * MEMORY_SHARE]
+    chunk = None if refine else _chunk_for(m, window, height, width, budget)
+    if chunk is not None:
+        return window, chunk
+    fits = [n for n in range(window, 0, -tf) if window_bytes(m, n, height, width, refine) <= budget]
     frames = fits[0] if fits else 1  # one frame beyond the share runs, slowly
     if window_bytes(m, frames, height, width, refine) > free:
         raise MagvitError(f"{src}: one {width}x{height} frame needs about {_gb(window_bytes(m, 1, height, width, refine))} "
@@ -906,7 +939,7 @@ def fit_window(m: Magvit, src, window: int, height: int, width: int, refine: int
         m.warn(f"{src}: {window}-frame windows at {width}x{height} need about "
                f"{_gb(window_bytes(m, window, height, width, refine))} and {_gb(free)} is free: "
                f"windows of {frames} frame{'s' * (frames != 1)} (more bits per pixel)")
-    return frames
+    return frames, None
 
 
 def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = False,
@@ -926,11 +959,13 @@ def _windows(m: Magvit, info: VideoInfo, frames_per: int, tf: int, deep: bool = 
         yield torch.stack(buf, 1), n
 
 
-def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, total: int, progress: Progress) -> torch.Tensor:
-    """One window (3, T, H, W) at full resolution -> (1, t, h, w) tokens, the encoder's or
-    searched `refine` steps (progress moves through the window's n frames as the search goes)."""
+def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, total: int, progress: Progress,
+                   chunk: int | None = None) -> torch.Tensor:
+    """One window (3, T, H, W) at full resolution -> (1, t, h, w) tokens, the encoder's (`chunk`
+    latent frames at a time) or searched `refine` steps (progress moves through the window's n
+    frames as the search goes)."""
     xp = _pad_to(x, m.sf).unsqueeze(0).to(m.device)
-    return m.encode(xp, refine, on_step=lambda i, k: progress(done + n * i // k, total))
+    return m.encode(xp, refine, on_step=lambda i, k: progress(done + n * i // k, total), chunk=chunk)
 
 
 def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
@@ -949,14 +984,12 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     total = 1 if info.is_image else count_frames(info)
     cfg = m.tokenizer.config
     deep, alpha = keeps_depth(info, dst, opts), keeps_alpha(info, dst, opts)
-    window = fit_window(m, src, window, H, W, refine)
+    window, chunk = fit_window(m, src, window, H, W, refine)
     se, bits, pixels, written = 0.0, 0, 0, 0
     with _writer(m, dst, info, info.fps, W, H, opts, deep=deep, alpha=alpha) as w:
         for x, n in _windows(m, info, window, cfg.time_factor, deep, alpha):
-            idx = _encode_window(m, x[:3], refine, written, n, total, progress)
-            with torch.no_grad(), m.autocast():
-                with m.clock("detokenize"):
-                    y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
+            idx = _encode_window(m, x[:3], refine, written, n, total, progress, chunk)
+            y = m.decode(idx, chunk)[0, :, :n, :H, :W].cpu()
             for t in range(n):
                 fr, ref = to_frame(y[:, t]), to_frame(x[:3, t])  # PSNR on 8-bit levels, whatever the depth
                 w.write(to_frame(torch.cat([y[:, t], x[3:, t]]), deep) if deep or alpha else fr)  # the input's transparency as it is
@@ -978,9 +1011,9 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
-    window = fit_window(m, src, window, info.height, info.width, refine)
+    window, chunk = fit_window(m, src, window, info.height, info.width, refine)
     for x, n in _windows(m, info, window, cfg.time_factor):
-        grids.append(_encode_window(m, x, refine, sum(counts), n, total, progress)[0].cpu())
+        grids.append(_encode_window(m, x, refine, sum(counts), n, total, progress, chunk)[0].cpu())
         counts.append(n)
         progress(sum(counts), total)
     tensors = {f"window_{i:05d}": g.to(torch.int32) for i, g in enumerate(grids)}
@@ -1037,8 +1070,11 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     times = told and timeline(told[:-1], fps, 1, told[-1] - told[-2])
     counts = tensors["frames"].tolist()
     longest = 1 + (max((tensors[f"window_{i:05d}"].shape[0] for i in range(len(counts))), default=1) - 1) * m.tf  # frames
-    need, free = window_bytes(m, longest, H, W), free_memory(m.device)
-    if free is not None and need > free:  # the windows are the file's: beyond the share it runs, slowly
+    need, free, chunk = window_bytes(m, longest, H, W), free_memory(m.device), None
+    if free is not None and need > free * MEMORY_SHARE:  # the windows are the file's: a chunk at a time where that fits
+        chunk = _chunk_for(m, longest, H, W, free * MEMORY_SHARE)
+        need = need if chunk is None else chunk_bytes(m, longest, chunk, H, W)
+    if free is not None and need > free:  # beyond the share it runs, slowly
         raise MagvitError(f"{src}: decoding its {longest}-frame windows at {W}x{H} needs about "
                           f"{_gb(need)} and {_gb(free)} is free on {m.device.type} "
                           "(`magvit tokenize` makes shorter windows where memory is short)")
@@ -1049,8 +1085,7 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)
-            with torch.no_grad(), m.autocast():
-                y = m.tokenizer.decode(idx).float().clamp(-1, 1)[0, :, :n, :H, :W].cpu()
+            y = m.decode(idx, chunk)[0, :, :n, :H, :W].cpu()
             for t in range(n):
                 w.write(to_frame(y[:, t]))
             written += n

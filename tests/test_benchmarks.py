@@ -42,8 +42,9 @@ def test_tokenizer_memory_benchmark_measures_both_paths_and_the_estimate(weights
                         "--size", "256x256", "--frames", "5", "--report", str(report)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     got = json.loads(report.read_text())
-    assert set(got["rows"]) == {f"{s} {p}" for s in ("encode", "decode") for p in ("in place", "plain")}, got["rows"]
+    assert set(got["rows"]) == {f"{s} {p}" for s in ("encode", "decode") for p in ("in place", "plain", "chunked")}, got["rows"]
     for name, row in got["rows"].items():
         assert 0 < row["seconds"] < 60 and row["peak_gb"] >= row["before_gb"] > 0, (name, row)
     assert got["estimate_gb"] > 0 and got["estimate_over_measured"] > 0, got
+    assert got["chunk"] == 1 and got["chunk_estimate_gb"] > 0 and got["chunk_estimate_over_measured"] > 0, got
     assert "in place / plain" in r.stdout and "estimate / measured" in r.stdout, r.stdout

@@ -62,4 +62,4 @@ def test_gpu_session_bench_step_measures_the_tokenizers_memory(tmp_path):
     assert set(json.loads((out / "bench_gpu.json").read_text())["tasks"]) == {"predict"}
     mem = json.loads((out / "tokenizer_memory_gpu.json").read_text())
     assert (mem["width"], mem["height"], mem["frames"], mem["device"]) == (128, 128, 17, "cpu"), mem
-    assert mem["estimate_gb"] > 0 and len(mem["rows"]) == 4, mem
+    assert mem["estimate_gb"] > 0 and len(mem["rows"]) == 6, mem

@@ -117,3 +117,34 @@ def test_inference_in_place_matches_the_autograd_path(variant, frames, monkeypat
     for name, a, b in (("encoder", z_lean, z), ("decoder", y_lean, y)):
         err = (a - b).abs().max().item()
         assert err < 1e-5, f"{name}: in-place path differs from the autograd path by {err:.2e} ({variant}, {frames} frames)"
+
+
+@pytest.mark.parametrize("variant", list(CAUSAL_VARIANTS))
+@pytest.mark.parametrize("grad", [False, True], ids=["in place", "autograd path"])
+def test_a_window_run_a_chunk_at_a_time_is_the_whole_window(variant, grad):
+    """encode_chunked/decode_chunked run a window a few latent frames at a time (each causal conv
+    keeping the frames its next output needs), in a chunk's memory: the same latents and frames as
+    the whole window, for every chunk size, on both inference paths and every causal variant."""
+    tok = tiny_tokenizer(seed=4, **CAUSAL_VARIANTS[variant])
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in tok.parameters():  # past the init (adaptive norms start as identity)
+            p.add_(torch.randn(p.shape, generator=g) * 0.2)
+    x = torch.rand(1, 3, 13, 16, 24, generator=g) * 2 - 1  # 4 latent frames
+    codes = torch.randn(1, 6, 4, 4, 6, generator=g).sign()
+    with torch.set_grad_enabled(grad):
+        z, y = tok.encoder(x).detach(), tok.decoder(codes).detach()
+        for chunk in (1, 2, 3, 4):
+            zc = tok._chunked(x, 4, chunk, tok.encoder).detach()
+            yc = tok._chunked(codes, 1, chunk, tok.decoder).detach()
+            assert zc.shape == z.shape and yc.shape == y.shape, f"chunk {chunk}: {tuple(zc.shape)}, {tuple(yc.shape)}"
+            for name, a, b in (("encoder", zc, z), ("decoder", yc, y)):
+                err = (a - b).abs().max().item()
+                assert err < 1e-5, f"{name}, {chunk} latent frames at a time: {err:.2e} off the whole window ({variant})"
+    idx = tok.encode(x)
+    assert torch.equal(tok.encode_chunked(x, 1), idx)
+    assert (tok.decode_chunked(idx, 2) - tok.decode(idx)).abs().max() < 1e-5
+    clip = tiny_tokenizer(seed=4, norm_over="clip", adanorm="global")
+    assert not clip.chunkable
+    with pytest.raises(ValueError, match="whole clip"):
+        clip.encode_chunked(x, 1)

@@ -8,7 +8,9 @@ Causality: every convolution pads time only on the past side (k_t - 1 zero frame
 GroupNorm normalizes each frame on its own, the temporal upsampler makes two frames of each
 latent frame and drops the first one, and the decoder's adaptive norm reads the latent through
 the same causal time mapping. Latent frame 0 is frame 0 alone; latent frame k covers frames
-(k-1)*f+1 .. k*f for time factor f.
+(k-1)*f+1 .. k*f for time factor f. So a window can also run a few latent frames at a time, each
+causal conv keeping the frames it needs from the chunk before (encode_chunked, decode_chunked:
+full-resolution windows in a chunk's memory).
 
 Choices where sources differ: per-frame GroupNorm and spatially varying adaptive GroupNorm
 (O2-MAGVIT2's scheme, which stays causal) rather than Open-MAGVIT2's (T,H,W) statistics, which
@@ -88,6 +90,14 @@ class CausalConv3d(nn.Module):
 
     def forward(self, x):  # (B, C, T, H, W)
         ph, pw = self.space_pad
+        if _chunks is not None and self.time_pad:  # a later chunk's frames after the ones kept from before
+            b, c, t, h, w = x.shape
+            before = _chunks.before(self, x)
+            buf = x.new_empty(b, c, before.shape[2] + t, h + 2 * ph, w + 2 * pw)
+            buf[:, :, :before.shape[2]].copy_(before)
+            _frame_into(buf[:, :, before.shape[2]:], ph, pw).copy_(x)
+            _chunks.keep(self, buf)
+            return self.conv(buf)
         one = x.shape[2] == 1 and lean(x)  # see padded()
         return self.padded(F.pad(x, (pw, pw, ph, ph) + ((0, 0) if one else (self.time_pad, 0))))
 
@@ -160,14 +170,59 @@ def padded_norm_swish(x: torch.Tensor, norm: nn.GroupNorm, conv: "CausalConv3d")
     """swish(norm(x)) for `conv`, x (B, C, T, H, W): in a new buffer with the conv's padding
     (zeros) around it, x left as it is."""
     (b, c, t, h, w), (ph, pw) = x.shape, conv.space_pad
-    pt = conv.time_pad if t > 1 else 0  # CausalConv3d.padded
+    before = _chunks.before(conv, x) if _chunks is not None else None  # a chunk's frames kept from before
+    pt = before.shape[2] if before is not None else conv.time_pad if t > 1 else 0  # CausalConv3d.padded
     buf = x.new_empty(b, c, t + pt, h + 2 * ph, w + 2 * pw)
-    frames = buf[:, :, pt:]
-    buf[:, :, :pt].zero_(), frames[..., :ph, :].zero_(), frames[..., ph + h:, :].zero_()
-    rows = frames[..., ph:ph + h, :]
-    rows[..., :pw].zero_(), rows[..., pw + w:].zero_()
-    norm_swish_(rows[..., pw:pw + w].copy_(x), norm)
+    if before is not None:
+        buf[:, :, :pt].copy_(before)
+    else:
+        buf[:, :, :pt].zero_()
+    norm_swish_(_frame_into(buf[:, :, pt:], ph, pw).copy_(x), norm)
+    if _chunks is not None:
+        _chunks.keep(conv, buf)
     return buf
+
+
+def _frame_into(frames: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """Zero the border of ph rows and pw columns of `frames` (B, C, T, H + 2ph, W + 2pw) and
+    return the view inside it."""
+    frames[..., :ph, :].zero_(), frames[..., frames.shape[3] - ph:, :].zero_()
+    rows = frames[..., ph:frames.shape[3] - ph, :]
+    rows[..., :pw].zero_(), rows[..., rows.shape[4] - pw:].zero_()
+    return rows[..., pw:rows.shape[4] - pw]
+
+
+# -- inference a chunk of frames at a time ---------------------------------------------------
+# Every operation is per frame but the convolutions, and those are causal: they see k_t - 1
+# frames back. So a window can run a few latent frames at a time, each causal conv keeping the
+# input frames its next output starts at (zeros before the first chunk: its padding), the
+# temporal upsampler dropping its first frame in the first chunk only, and the adaptive norm
+# mapping a later chunk's latent frames onto its frames by repetition (each covers the next f).
+# The same arithmetic as the whole window, in the memory of a chunk (reconstruct and tokenize at
+# full resolution: VideoTokenizer.encode_chunked / decode_chunked).
+
+class _Chunked:
+    """A window running chunk by chunk: the frames each causal conv keeps for the next chunk."""
+
+    def __init__(self):
+        self.kept: dict[nn.Module, torch.Tensor] = {}
+        self.first = True  # the window's first chunk is running
+
+    def before(self, conv: "CausalConv3d", x: torch.Tensor) -> torch.Tensor:
+        """The padded input frames `conv` kept from the chunks before; its zero padding at first."""
+        if conv not in self.kept:
+            (ph, pw), (b, c, _, h, w) = conv.space_pad, x.shape
+            return x.new_zeros(b, c, conv.time_pad, h + 2 * ph, w + 2 * pw)
+        return self.kept[conv]
+
+    def keep(self, conv: "CausalConv3d", buf: torch.Tensor) -> None:
+        """Of `conv`'s padded input `buf`, the frames from its next output's first on."""
+        k, s, n = conv.time_pad + 1, conv.conv.stride[0], buf.shape[2]
+        outputs = (n - k) // s + 1 if n >= k else 0
+        self.kept[conv] = buf[:, :, outputs * s:].clone()
+
+
+_chunks: _Chunked | None = None  # set while VideoTokenizer.encode_chunked / decode_chunked run
 
 
 class ResBlock(nn.Module):
@@ -215,8 +270,11 @@ class AdaptiveGroupNorm(nn.Module):
         nn.init.zeros_(self.shift.weight), nn.init.zeros_(self.shift.bias)
 
     def forward(self, x, zq):  # x (B, C, T, H, W), zq (B, d, t, h, w)
-        tf = (x.shape[2] - 1) // max(zq.shape[2] - 1, 1) if zq.shape[2] > 1 else 1
-        z = causal_time_upsample(zq, tf) if zq.shape[2] != x.shape[2] else zq
+        if _chunks is not None and not _chunks.first:  # a later chunk: each latent frame covers the next T/t frames
+            z = zq.repeat_interleave(x.shape[2] // zq.shape[2], dim=2)
+        else:
+            tf = (x.shape[2] - 1) // max(zq.shape[2] - 1, 1) if zq.shape[2] > 1 else 1
+            z = causal_time_upsample(zq, tf) if zq.shape[2] != x.shape[2] else zq
         if z.shape[2] != x.shape[2]:  # 1-frame latent under a longer x cannot happen in the decoder
             raise ValueError(f"adaptive norm: latent frames {zq.shape[2]} do not map onto {x.shape[2]} frames")
         (H, W), (h, w) = x.shape[3:], z.shape[3:]
@@ -276,7 +334,7 @@ class Upsample(nn.Module):
         b, _, t, h, w = x.shape
         y = self.conv(x).reshape(b, self.cout, self.st, 2, 2, t, h, w)  # channel = ((c*st + dt)*2 + dy)*2 + dx
         y = y.permute(0, 1, 5, 2, 6, 3, 7, 4).reshape(b, self.cout, t * self.st, h * 2, w * 2)
-        if self.st == 1:
+        if self.st == 1 or _chunks is not None and not _chunks.first:  # a later chunk keeps every frame
             return y
         if self.keep == "first":  # Open-MAGVIT2: frame 0 stays, frame 1 goes
             return torch.cat([y[:, :, :1], y[:, :, 2:]], dim=2)
@@ -400,6 +458,41 @@ class VideoTokenizer(nn.Module):
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, t, h, w) token indices -> (B, 3, T, H, W), roughly in [-1, 1] (not clamped)."""
         return self.decode_codes(self.quantizer.codes(indices))
+
+    @property
+    def chunkable(self) -> bool:
+        """Whether a window can run a chunk at a time (_Chunked): no statistics across frames."""
+        return self.config.norm_over == "frame" and self.config.adanorm == "spatial"
+
+    def _chunked(self, x: torch.Tensor, frames_of: int, chunk: int, run) -> torch.Tensor:
+        """run(part) over x (B, C, T, ...) in time chunks of `chunk` latent frames (each `frames_of`
+        frames of x after the first, which holds one: frame 0), concatenated along dim 2."""
+        if not self.chunkable:
+            raise ValueError("this tokenizer's norms see the whole clip: it cannot run a chunk at a time")
+        global _chunks
+        edges = [0, *range(1 + (chunk - 1) * frames_of, x.shape[2], chunk * frames_of), x.shape[2]]
+        _chunks, parts = _Chunked(), []
+        try:
+            for a, b in zip(edges, edges[1:]):
+                parts.append(run(x[:, :, a:b]))
+                _chunks.first = False
+        finally:
+            _chunks = None
+        return torch.cat(parts, dim=2)
+
+    @torch.no_grad()
+    def encode_chunked(self, video: torch.Tensor, chunk: int) -> torch.Tensor:
+        """encode(), `chunk` latent frames at a time (the first chunk's frames 1 + (chunk - 1) *
+        time_factor, the others' chunk * time_factor): the same tokens in a chunk's memory."""
+        self._check(video)
+        z = self._chunked(video, self.config.time_factor, chunk, self.encoder)  # (B, d, t, h, w)
+        return self.quantizer(z).indices
+
+    @torch.no_grad()
+    def decode_chunked(self, indices: torch.Tensor, chunk: int) -> torch.Tensor:
+        """decode(), `chunk` latent frames at a time."""
+        codes = self.quantizer.codes(indices).to(next(self.parameters()).dtype)  # (B, d, t, h, w)
+        return self._chunked(codes, 1, chunk, self.decoder)
 
     def forward(self, video: torch.Tensor) -> TokenizerOutput:
         q = self.quantize(video, with_losses=True)
