@@ -597,17 +597,24 @@ def _warn(msg: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {escape(pipes.shown(msg))}", markup=True, soft_wrap=True)
 
 
-def _load(weights, device, precision, need_transformer=True, warn: bool = True) -> pipeline.Magvit:
+def _load(weights, device, precision, need_transformer=True, warn: bool = True, per_input: bool = False) -> pipeline.Magvit:
     """The model, once per call; `warn`: say when `--device auto` falls back to the CPU (not where
-    the call prints the device itself)."""
+    the call prints the device itself); `per_input`: say it once an input has opened (a bad input
+    gets its one-line error alone)."""
     try:
         return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn if warn else None,
-                               allow_pickle=State.allow_pickle)
+                               allow_pickle=State.allow_pickle, defer_note=per_input)
     except Exception as e:
         e.whole_call = True  # the weights, device and precision are the call's: no other input would load them
         if isinstance(e, MagvitError) and State.weights_from_env and getattr(e, "option", None) is None:
             e.args = (f"{e} (--weights from $MAGVIT_WEIGHTS)",)  # said of the weights' errors, not the device's
         raise
+
+
+def _once(load: Callable[[], pipeline.Magvit]) -> Callable[[], pipeline.Magvit]:
+    """load() on the first call, its model after: once for all the inputs of a call."""
+    held: list[pipeline.Magvit] = []
+    return lambda: held[0] if held else held.append(load()) or held[0]
 
 
 def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:
@@ -650,7 +657,7 @@ class TaskRun:
 
     def model(self) -> pipeline.Magvit:
         if self._model is None:
-            self._model = _load(self.weights, self.device, self.precision)
+            self._model = _load(self.weights, self.device, self.precision, per_input=True)
         return self._model
 
     def sampling(self) -> pipeline.Sampling:
@@ -845,8 +852,10 @@ def reconstruct(inputs: List[Path] = Inputs,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
+    model = _once(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))
+
     def make(src, dst, progress):
-        return runners.reconstruct(_load(weights, device, precision, need_transformer=False), src, dst,
+        return runners.reconstruct(model(), src, dst,
                                    _write(crf, codec, lossless, no_audio, preset), progress=progress, refine=refine,
                                    span=_span(start, end))
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
@@ -862,8 +871,10 @@ def tokenize(inputs: List[Path] = Inputs,
              refine: int = RefineOpt, start: Optional[str] = StartOpt, end: Optional[str] = EndOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Write the token grid of a video to a safetensors file (`reconstruct` reads it back)."""
+    model = _once(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))
+
     def make(src, dst, progress):
-        return runners.tokenize(_load(weights, device, precision, need_transformer=False), src, dst, progress=progress,
+        return runners.tokenize(model(), src, dst, progress=progress,
                                 refine=refine, span=_span(start, end))
     _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors",
            check=lambda: _span(start, end), skip_existing=skip_existing)

@@ -341,12 +341,13 @@ class Magvit:
     """Loaded models on a device, and the steps the tasks share (runners.py: one call per task)."""
 
     def __init__(self, weights: str | Path | None = None, device: str = "auto", precision: str = "auto",
-                 need_transformer: bool = True, warn: Callable[[str], None] | None = None, allow_pickle: bool = False):
+                 need_transformer: bool = True, warn: Callable[[str], None] | None = None, allow_pickle: bool = False,
+                 defer_note: bool = False):
         self.warn = warn or (lambda msg: None)  # one-line notes for the user (the CLI prints them on stderr)
         self.paths = resolve(weights)
-        self.device, note = pick_device(device)
-        if note:
-            self.warn(note)
+        self.device, self.device_note = pick_device(device)
+        if not defer_note:  # else said once an input has opened (runners.open_input): bad input gets its error alone
+            self.say_device()
         self.dtype = pick_dtype(precision, self.device)
         self.clock = Clock(self.device)
         self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device, allow_pickle=allow_pickle)
@@ -360,6 +361,12 @@ class Magvit:
             if self.transformer.config.bits != self.tokenizer.config.bits:
                 raise MagvitError(f"transformer models {self.transformer.config.bits}-bit tokens, tokenizer makes "
                                   f"{self.tokenizer.config.bits}-bit ones")
+
+    def say_device(self) -> None:
+        """Say (once) where `--device auto` fell back to the CPU."""
+        if self.device_note:
+            self.warn(self.device_note)
+            self.device_note = None
 
     # -- geometry of the model --------------------------------------------------------------
     @property

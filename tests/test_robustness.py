@@ -316,6 +316,28 @@ def test_no_silent_cpu_fallback(weights, good, tmp_path, monkeypatch):
     assert not any(tmp_path.iterdir())
 
 
+def test_auto_device_says_its_cpu_fallback_once_and_not_over_a_bad_input(weights, good, tmp_path, monkeypatch):
+    """--device auto on a machine without a GPU says so in one warning line per call: reconstruct
+    and tokenize loaded the model (and said it) once per input; and a bad input (audio only) got
+    the warning before its error, two lines where one says what is wrong."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    audio = tmp_path / "song.m4a"
+    ffmpeg("-y", "-f", "lavfi", "-i", "sine=duration=0.5", str(audio))
+    second = tmp_path / "second.mp4"
+    second.write_bytes(good.read_bytes())
+    for cmd in ("interpolate", "reconstruct", "tokenize"):
+        r = runner.invoke(app, [cmd, str(audio), "--weights", str(weights)])
+        one_line_error(r, 2, "has no video stream")
+        r = runner.invoke(app, [cmd, str(good), str(second), "--out-dir", str(tmp_path / cmd), "--weights", str(weights),
+                                *(["--steps", "2"] if cmd == "interpolate" else [])])
+        warned = [line for line in r.output.splitlines() if "no GPU found" in line]
+        assert r.exit_code == 0 and len(warned) == 1, f"{cmd} of two inputs: {r.output}"
+    tokens = next((tmp_path / "tokenize").iterdir())
+    r = runner.invoke(app, ["reconstruct", str(tokens), "-o", str(tmp_path / "t.mp4"), "--weights", str(weights)])
+    assert r.exit_code == 0 and r.output.count("no GPU found") == 1, r.output
+
+
 def test_device_cuda_n_picks_one_gpu_of_several(monkeypatch):
     """--device cuda:N (one job per GPU in a batch script) is that GPU, made the current device;
     an index the machine lacks, or another spelling, is a one-line usage error. (The GPUs are
