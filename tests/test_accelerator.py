@@ -1,6 +1,7 @@
 """Accelerator checks, for a session lent a GPU (`benchmarks/gpu_session.sh` runs them first):
 the shipped weights under bf16 autocast agree with fp32 on the CPU, the same seed gives the same
-output, training steps run, the bench runs. Skipped without CUDA (never counted as passing on
+output, training steps run, the bench runs, the tokenizer's peak memory is within the estimate
+windows are sized by, and a window run a chunk at a time matches it whole. Skipped without CUDA (never counted as passing on
 the CPU); MAGVIT_TEST_DEVICE=cpu runs the same checks on the CPU, to test the checks."""
 import json
 import os
