@@ -611,12 +611,6 @@ def _load(weights, device, precision, need_transformer=True, warn: bool = True, 
         raise
 
 
-def _once(load: Callable[[], pipeline.Magvit]) -> Callable[[], pipeline.Magvit]:
-    """load() on the first call, its model after: once for all the inputs of a call."""
-    held: list[pipeline.Magvit] = []
-    return lambda: held[0] if held else held.append(load()) or held[0]
-
-
 def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:
     s = pipeline.Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft,
                           refine=refine)
@@ -852,7 +846,7 @@ def reconstruct(inputs: List[Path] = Inputs,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
-    model = _once(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))
+    model = functools.cache(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))  # once a call
 
     def make(src, dst, progress):
         return runners.reconstruct(model(), src, dst,
@@ -871,7 +865,7 @@ def tokenize(inputs: List[Path] = Inputs,
              refine: int = RefineOpt, start: Optional[str] = StartOpt, end: Optional[str] = EndOpt,
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Write the token grid of a video to a safetensors file (`reconstruct` reads it back)."""
-    model = _once(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))
+    model = functools.cache(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))  # once a call
 
     def make(src, dst, progress):
         return runners.tokenize(model(), src, dst, progress=progress,

@@ -1247,7 +1247,7 @@ def _end_animation_at(path: Path, end_ms: int, least: int = 1) -> int:
 GIF_RESERVED = 255  # palettegen's reserve_transparent keeps its last entry for transparency: no opaque pixel uses it
 
 
-def _clear_between_frames(path: Path) -> int:
+def _clear_between_frames(path: Path) -> None:
     """Make each frame of a transparent GIF show only itself: FFmpeg's encoder lets a frame with
     no see-through pixel stay under the next ("do not dispose"), so where a sticker turns
     transparent after an opaque frame, its first transparent frame showed that frame through its
@@ -1255,11 +1255,10 @@ def _clear_between_frames(path: Path) -> int:
     its transparent index (GIF_RESERVED where it had none), so the cleared canvas is see-through to
     browsers and FFmpeg alike; the encoder's own frame-to-frame savings must be off (gifflags 0).
     The GIF layout: header, screen descriptor, global colour table, then extension (0x21) and
-    image (0x2C) blocks of length-prefixed sub-blocks up to the trailer (0x3B). Returns the frames."""
+    image (0x2C) blocks of length-prefixed sub-blocks up to the trailer (0x3B)."""
     with open(path, "r+b") as f:
         data = bytearray(f.read())
         at = 13 + (3 * (2 << (data[10] & 7)) if data[10] & 0x80 else 0)
-        frames = 0
         while at < len(data) and data[at] != 0x3B:
             if data[at] == 0x21:
                 if data[at + 1] == 0xF9 and data[at + 2] == 4:  # flags, delay (2 bytes), transparent index
@@ -1269,7 +1268,6 @@ def _clear_between_frames(path: Path) -> int:
                         data[at + 6] = GIF_RESERVED
                 at += 2
             elif data[at] == 0x2C:
-                frames += 1
                 table = data[at + 9]
                 at += 10 + (3 * (2 << (table & 7)) if table & 0x80 else 0) + 1  # the LZW code size byte
             else:
@@ -1279,7 +1277,6 @@ def _clear_between_frames(path: Path) -> int:
             at += 1
         f.seek(0)
         f.write(data)
-    return frames
 
 
 MAX_REORDER = 60  # s: an encoder's decode times lead its frames by its reorder delay, never by a minute

@@ -90,12 +90,9 @@ class CausalConv3d(nn.Module):
 
     def forward(self, x):  # (B, C, T, H, W)
         ph, pw = self.space_pad
-        if _chunks is not None and self.time_pad:  # a later chunk's frames after the ones kept from before
-            b, c, t, h, w = x.shape
-            before = _chunks.before(self, x)
-            buf = x.new_empty(b, c, before.shape[2] + t, h + 2 * ph, w + 2 * pw)
-            buf[:, :, :before.shape[2]].copy_(before)
-            _frame_into(buf[:, :, before.shape[2]:], ph, pw).copy_(x)
+        if _chunks is not None and self.time_pad:  # a chunk's frames after the ones kept from before
+            buf, inside = _padded_buffer(x, self)
+            inside.copy_(x)
             _chunks.keep(self, buf)
             return self.conv(buf)
         one = x.shape[2] == 1 and lean(x)  # see padded()
@@ -169,27 +166,31 @@ def norm_swish_(x: torch.Tensor, norm: nn.GroupNorm) -> None:
 def padded_norm_swish(x: torch.Tensor, norm: nn.GroupNorm, conv: "CausalConv3d") -> torch.Tensor:
     """swish(norm(x)) for `conv`, x (B, C, T, H, W): in a new buffer with the conv's padding
     (zeros) around it, x left as it is."""
-    (b, c, t, h, w), (ph, pw) = x.shape, conv.space_pad
-    before = _chunks.before(conv, x) if _chunks is not None else None  # a chunk's frames kept from before
-    pt = before.shape[2] if before is not None else conv.time_pad if t > 1 else 0  # CausalConv3d.padded
-    buf = x.new_empty(b, c, t + pt, h + 2 * ph, w + 2 * pw)
-    if before is not None:
-        buf[:, :, :pt].copy_(before)
-    else:
-        buf[:, :, :pt].zero_()
-    norm_swish_(_frame_into(buf[:, :, pt:], ph, pw).copy_(x), norm)
+    buf, inside = _padded_buffer(x, conv)
+    norm_swish_(inside.copy_(x), norm)
     if _chunks is not None:
         _chunks.keep(conv, buf)
     return buf
 
 
-def _frame_into(frames: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-    """Zero the border of ph rows and pw columns of `frames` (B, C, T, H + 2ph, W + 2pw) and
-    return the view inside it."""
-    frames[..., :ph, :].zero_(), frames[..., frames.shape[3] - ph:, :].zero_()
-    rows = frames[..., ph:frames.shape[3] - ph, :]
-    rows[..., :pw].zero_(), rows[..., rows.shape[4] - pw:].zero_()
-    return rows[..., pw:rows.shape[4] - pw]
+def _padded_buffer(x: torch.Tensor, conv: "CausalConv3d") -> tuple[torch.Tensor, torch.Tensor]:
+    """A buffer for `conv`'s padded input x (B, C, T, H, W), and the view inside it where x's
+    frames go (left for the caller to fill): first its time padding (in a chunk the frames kept
+    from the chunk before; else zeros, none for a single frame: CausalConv3d.padded), zero
+    borders of the space padding around each frame."""
+    (b, c, t, h, w), (ph, pw) = x.shape, conv.space_pad
+    before = _chunks.before(conv, x) if _chunks is not None else None
+    pt = before.shape[2] if before is not None else conv.time_pad if t > 1 else 0
+    buf = x.new_empty(b, c, t + pt, h + 2 * ph, w + 2 * pw)
+    if before is not None:
+        buf[:, :, :pt].copy_(before)
+    else:
+        buf[:, :, :pt].zero_()
+    frames = buf[:, :, pt:]
+    frames[..., :ph, :].zero_(), frames[..., ph + h:, :].zero_()
+    rows = frames[..., ph:ph + h, :]
+    rows[..., :pw].zero_(), rows[..., pw + w:].zero_()
+    return buf, rows[..., pw:pw + w]
 
 
 # -- inference a chunk of frames at a time ---------------------------------------------------
