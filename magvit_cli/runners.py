@@ -96,7 +96,7 @@ def keeps_alpha(info: VideoInfo, dst, opts: WriteOptions) -> bool:
 def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     """Whether a run reads and writes frames at 16 bits (uint16): the input has more than 8 bits
     per component (10-bit HDR video, 16-bit PNG) and the output can store them (video.deep_output)."""
-    return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless)
+    return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless, keeps_alpha(info, dst, opts))
 
 
 def _colour_for(m: Magvit, dst, colour: Colour) -> tuple[Colour, Colour | None]:

@@ -397,6 +397,8 @@ DEEP_ENCODERS = {
     "ffv1": ("yuv420p10le", {}),  # archives (4:4:4 input: yuv444p10le)
     "wrapped_avframe": ("yuv420p10le", {}),  # .y4m's raw frames (4:4:4 input: yuv444p10le)
 }
+# PNG video (.apng, --codec png in a .mov) keeps deeper input at 16 bits RGB: (without alpha, with it)
+DEEP_RGB_ENCODERS = {"apng": ("rgb48be", "rgba64be"), "png": ("rgb48be", "rgba64be")}
 
 
 def holds_hdr(path: str | Path) -> bool:
@@ -405,15 +407,17 @@ def holds_hdr(path: str | Path) -> bool:
     return CONTAINERS.get(Path(path).suffix.lower()) not in (None, "gif")
 
 
-def deep_output(path: str | Path, codec: str | None, lossless: bool) -> bool:
-    """Whether the writer keeps more than 8 bits for this output: PNG and TIFF (16-bit RGB) and
-    lossy H.264/H.265, ProRes and DEEP_ENCODERS (10-bit YUV) do; lossless RGB H.264, JPEG and other
-    encoders are 8-bit."""
+def deep_output(path: str | Path, codec: str | None, lossless: bool, alpha: bool = False) -> bool:
+    """Whether the writer keeps more than 8 bits for this output: PNG and TIFF images and PNG video
+    (16-bit RGB; an animated PNG without transparency only: FFmpeg's encoder blends 16-bit RGBA
+    frames, which its decoder refuses) and lossy H.264/H.265, ProRes and DEEP_ENCODERS (10-bit YUV)
+    do; lossless RGB H.264, JPEG and other encoders are 8-bit. `alpha`: the frames keep theirs."""
     suffix = Path(path).suffix.lower()
     if suffix in IMAGE_CODECS:
         return IMAGE_CODECS[suffix][2] is not None
-    return output_codec(path, codec) in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS \
-        or output_codec(path, codec) in DEEP_ENCODERS  # (a .y4m's own raw frames too)
+    encoder = output_codec(path, codec)
+    return encoder in ("libx264", "libx265") and not lossless or codec in TEN_BIT_ENCODERS \
+        or encoder in DEEP_ENCODERS or encoder in DEEP_RGB_ENCODERS and not (alpha and encoder == "apng")  # (a .y4m's own raw frames too)
 
 
 # Encoders --codec names that keep transparency, and the pixel format they take it in
@@ -1882,7 +1886,7 @@ class VideoWriter:
                  sample_aspect: Fraction | None = None, start: Fraction = Fraction(0),
                  span: tuple[Fraction, Fraction | None] | None = None, chapters: list | None = None, stretch: int = 1,
                  video_tags: dict | None = None, to_sdr: Colour | None = None, alpha: bool = False):
-        if deep and not deep_output(path, codec, lossless):
+        if deep and not deep_output(path, codec, lossless, alpha):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) stores 8 bits per component")
         if alpha and not alpha_output(path, codec, lossless):
             raise ValueError(f"{path}: this output ({codec}{', lossless' if lossless else ''}) holds no transparency")
@@ -1945,8 +1949,9 @@ class VideoWriter:
 
     @property
     def depth(self) -> int:
-        """Bits per component the output stores: 16 for a deep PNG or TIFF, 10 for deep video, else 8."""
-        return (16 if self.is_image or self.sequence else 10) if self.deep else 8
+        """Bits per component the output stores: 16 for a deep PNG or TIFF (an image, a sequence or PNG
+        video), 10 for other deep video, else 8."""
+        return (16 if self.is_image or self.sequence or self.codec in DEEP_RGB_ENCODERS else 10) if self.deep else 8
 
     def __enter__(self):
         folder = self.path.parent
@@ -2049,6 +2054,8 @@ class VideoWriter:
                 self.stream.codec_context.qmin = self.stream.codec_context.qmax = _qscale(self.crf)
         if self.alpha and codec in ALPHA_ENCODERS:  # ProRes as 4444 (with its alpha), QuickTime Animation and PNG as RGBA
             self.stream.pix_fmt = ALPHA_ENCODERS[codec]
+        if self.deep and codec in DEEP_RGB_ENCODERS:  # 16 bits a component, transparency too
+            self.stream.pix_fmt = DEEP_RGB_ENCODERS[codec][self.alpha]
         self._tag_colour()
         if self.audio_from is not None:
             self._open_audio()

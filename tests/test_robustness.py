@@ -2585,6 +2585,32 @@ def test_apng_output_loops_with_its_frames_times_and_alpha(weights, tmp_path):
     assert (first[:, :20, 3] == 0).all() and (first[:, 28:, 3] == 255).all(), "the first frame's alpha as it was"
 
 
+def test_deep_input_into_png_video_keeps_16_bits(weights, tmp_path):
+    """16-bit PNGs into an animated PNG (or PNG video in a .mov) were stored at 8 bits; PNG video
+    holds 16: the known frames come back exact. With transparency an .apng stays 8-bit (FFmpeg's
+    encoder blends 16-bit RGBA frames, which its decoder refuses) and plays; a .mov keeps 16."""
+    from magvit_cli.video import iter_frames
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=5:duration=0.6,format=rgb48be", str(tmp_path / "f_%03d.png"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=5:duration=0.6,format=rgba64be,"
+           "geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,20),0,65535)'", str(tmp_path / "a_%03d.png"))
+    for src, alpha in (("f_%03d.png", False), ("a_%03d.png", True)):
+        want = np.stack(list(iter_frames(tmp_path / src, deep=True, alpha=alpha)))
+        assert want.dtype == np.uint16 and probe(tmp_path / src).depth == 16
+        for out, extra, depth in (("o.apng", [], 8 if alpha else 16), ("o.mov", ["--codec", "png"], 16)):
+            dst = tmp_path / f"{src[0]}{out}"
+            r = cli(["interpolate", str(tmp_path / src), "-o", str(dst), *extra, "--json"], weights)
+            assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["depth"] == depth, r.output
+            got = np.stack(list(iter_frames(dst, deep=depth == 16, alpha=alpha)))
+            assert got.shape[0] == 2 * want.shape[0] and probe(dst).depth == depth, f"{dst.name}: {got.shape}, {probe(dst).depth} bits"
+            if depth == 16:
+                assert np.array_equal(got[::2], want), f"{dst.name}: the known 16-bit frames changed"
+            else:  # 8 bits: the alpha as it was, the colours seen within a level or two
+                eight, seen = np.round(want / 257).astype(int), want[..., 3] > 0
+                assert np.array_equal(got[::2, ..., 3], eight[..., 3]), f"{dst.name}: the alpha changed"
+                err = np.abs(got[::2, ..., :3].astype(int) - eight[..., :3])[seen].max()
+                assert err <= 2, f"{dst.name}: the known frames' colours {err} levels off at 8 bits"
+
+
 def test_y4m_output(weights, tmp_path):
     """-o clip.y4m: raw YUV frames (YUV4MPEG2), what x264, VMAF and research tools read; 10-bit
     input stays 10-bit (C420p10, which FFmpeg calls unofficial and refused: 'returned 22')."""
