@@ -1,5 +1,5 @@
 """HDR video (PQ or HLG, BT.2020: a phone's default recording) made SDR for outputs that hold
-nothing else: a GIF, a WebP, a photo (JPEG, PNG, ...). Written as they are, its code values read
+nothing else: a GIF, an animated PNG, a WebP, a photo (JPEG, PNG, ...). Written as they are, its code values read
 as SDR look grey and washed out; a video output (.mp4, .mov, .mkv) keeps the HDR and its tags.
 
 The steps, on each pixel: the transfer's inverse (PQ's EOTF, or HLG's inverse OETF and its

@@ -101,7 +101,7 @@ def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
 
 def _colour_for(m: Magvit, dst, colour: Colour) -> tuple[Colour, Colour | None]:
     """The output's colour and the HDR colour its frames are tone-mapped from (VideoWriter's
-    `colour` and `to_sdr`): HDR input into an output that holds SDR only (a GIF, a WebP, a photo;
+    `colour` and `to_sdr`): HDR input into an output that holds SDR only (a GIF, an animated PNG, a WebP, a photo;
     a phone's HLG video into a GIF looked grey) is made SDR, with a warning; else as it is."""
     if not hdr.is_hdr(colour.trc) or holds_hdr(dst):
         return colour, None

@@ -403,8 +403,9 @@ DEEP_RGB_ENCODERS = {"apng": ("rgb48be", "rgba64be"), "png": ("rgb48be", "rgba64
 
 def holds_hdr(path: str | Path) -> bool:
     """Whether an output keeps HDR video as it is (its code values and transfer tags): video
-    containers do; a GIF, a WebP or a photo holds SDR only (hdr.to_sdr makes it that)."""
-    return CONTAINERS.get(Path(path).suffix.lower()) not in (None, "gif")
+    containers do; a GIF, an animated PNG (no HDR tag: its code values were shown as SDR, grey), a
+    WebP or a photo holds SDR only (hdr.to_sdr makes it that)."""
+    return CONTAINERS.get(Path(path).suffix.lower()) not in (None, "gif", "apng")
 
 
 def deep_output(path: str | Path, codec: str | None, lossless: bool, alpha: bool = False) -> bool:
