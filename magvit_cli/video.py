@@ -1505,6 +1505,16 @@ _PCM_OF = {"u8": "pcm_u8", "s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
                 ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None), ".apng": (set(), None),
                 ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac"), ".y4m": (set(), None)}
+def holds_audio(path: str | Path) -> bool:
+    """Whether an output type holds audio: not an image, an image sequence, a WebP, a GIF, an
+    animated PNG or raw Y4M frames (AUDIO_CODECS' types without an encoder or codec)."""
+    suffix = Path(path).suffix.lower()
+    if is_sequence(path) or suffix in IMAGE_SUFFIXES:
+        return False
+    held, encoder = AUDIO_CODECS.get(suffix, (None, ""))
+    return encoder is not None or bool(held)
+
+
 # Subtitles an output type holds, copied as they are (frames keep their times, so do they):
 # text, and in .mkv the bitmap subtitles of DVDs, Blu-rays and broadcasts (decoder and codec names);
 # others, and any in types not listed, are left out, with a warning line.
@@ -1933,6 +1943,10 @@ class VideoWriter:
         self.timecode = timecode
         self.video_tags = video_tags or {}
         self.sequence = is_sequence(self.path)  # out/%04d.png: one image per frame, numbered from 1
+        # audio the output cannot hold: said once it is written (__exit__), as a subtitle track or a cover left out is
+        self.audio_left_out = self.audio_from is not None and not holds_audio(self.path)
+        if self.audio_left_out:
+            self.audio_from = None
         self.is_image = self.path.suffix.lower() in IMAGE_SUFFIXES and not self.sequence
         self.frames = 0
         self.existed = os.path.lexists(self.path)  # an output there now is replaced at the end; one that appears meanwhile is not
@@ -2517,6 +2531,9 @@ class VideoWriter:
         interrupted = exc_type is None and interrupt_requested()
         try:
             self._close(ok=exc_type is None and not interrupted)
+            if exc_type is None and not interrupted and self.audio_left_out and self.warn is not None:
+                self.warn(f"{self.path}: the input's audio is left out: {self.path.suffix or 'this output'} holds none "
+                          f"(.mp4, .mkv and .webm do; --no-audio says nothing)")
         except OSError as e:
             if e.errno not in FULL:
                 raise

@@ -2612,6 +2612,21 @@ def test_deep_input_into_png_video_keeps_16_bits(weights, tmp_path):
                 assert err <= 2, f"{dst.name}: the known frames' colours {err} levels off at 8 bits"
 
 
+def test_audio_an_output_cannot_hold_is_said_to_be_left_out(weights, good, tmp_path):
+    """A clip's audio into a GIF, an animated PNG or WebP, raw Y4M frames or an image sequence was
+    dropped without a word (a subtitle track or a cover left out is said); now in one warning line,
+    none with --no-audio or where the output keeps it."""
+    for out in ("o.gif", "o.apng", "o.webp", "o.y4m", "o_%03d.png"):
+        r = cli(["inpaint", str(good), "--box", "4,4,8,8", "-o", str(tmp_path / out)], weights)
+        said = [line for line in r.output.splitlines() if "audio" in line]
+        assert r.exit_code == 0 and len(said) == 1 and said[0].startswith("warning:") and "audio is left out" in said[0] \
+            and f"{Path(out).suffix} holds none" in said[0], f"{out}: {r.output}"
+        r = cli(["inpaint", str(good), "--box", "4,4,8,8", "-o", str(tmp_path / out), "--force", "--no-audio"], weights)
+        assert r.exit_code == 0 and "audio" not in r.output, r.output
+    r = cli(["inpaint", str(good), "--box", "4,4,8,8", "-o", str(tmp_path / "o.mkv")], weights)
+    assert r.exit_code == 0 and "audio" not in r.output and probe(tmp_path / "o.mkv").has_audio, r.output
+
+
 def test_y4m_output(weights, tmp_path):
     """-o clip.y4m: raw YUV frames (YUV4MPEG2), what x264, VMAF and research tools read; 10-bit
     input stays 10-bit (C420p10, which FFmpeg calls unofficial and refused: 'returned 22')."""
