@@ -1505,6 +1505,8 @@ _PCM_OF = {"u8": "pcm_u8", "s16": "pcm_s16le", "s32": "pcm_s32le", "flt": "pcm_f
 AUDIO_CODECS = {".mp4": (_MP4_AUDIO, "aac"), ".m4v": (_MP4_AUDIO, "aac"), ".mov": (_MOV_AUDIO, "aac"),
                 ".webm": ({"opus", "vorbis"}, "libopus"), ".gif": (set(), None), ".apng": (set(), None),
                 ".ts": (_TS_AUDIO, "aac"), ".m2ts": (_TS_AUDIO, "aac"), ".mts": (_TS_AUDIO, "aac"), ".y4m": (set(), None)}
+
+
 def holds_audio(path: str | Path) -> bool:
     """Whether an output type holds audio: not an image, an image sequence, a WebP, a GIF, an
     animated PNG or raw Y4M frames (AUDIO_CODECS' types without an encoder or codec)."""
@@ -2529,9 +2531,10 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb):
         # A stop signal whose exception was dropped (errors.py): clean up and commit nothing.
         interrupted = exc_type is None and interrupt_requested()
+        ok = exc_type is None and not interrupted
         try:
-            self._close(ok=exc_type is None and not interrupted)
-            if exc_type is None and not interrupted and self.audio_left_out and self.warn is not None:
+            self._close(ok=ok)
+            if ok and self.audio_left_out and self.warn is not None:
                 self.warn(f"{self.path}: the input's audio is left out: {self.path.suffix or 'this output'} holds none "
                           f"(.mp4, .mkv and .webm do; --no-audio says nothing)")
         except OSError as e:
