@@ -872,17 +872,22 @@ MEMORY_UNITS = {"in place": 4.5, "plain": 6.0, "refine": 15.0, "refine small": 2
 MEMORY_SHARE = 0.75
 
 
+def _padded_size(m: Magvit, height: int, width: int) -> tuple[int, int, int]:
+    """(H, W) as the tokenizer runs them (rounded up to its space factor), and the bytes of one
+    pixel of its first stage's activation: MEMORY_UNITS' unit is that over a frame."""
+    cfg = m.tokenizer.config
+    s = cfg.space_factor
+    return -(-height // s) * s, -(-width // s) * s, cfg.channels * cfg.channel_mult[0] * 4
+
+
 def window_bytes(m: Magvit, frames: int, height: int, width: int, refine: int = 0) -> int:
     """About the most memory tokenizing and detokenizing one window of `frames` frames at
     height x width takes (MEMORY_UNITS), with the window's frames themselves."""
-    cfg = m.tokenizer.config
-    s = cfg.space_factor
-    H, W = -(-height // s) * s, -(-width // s) * s
-    pixel = cfg.channels * cfg.channel_mult[0] * 4  # bytes of one pixel of the first stage's activation
+    H, W, pixel = _padded_size(m, height, width)
     in_place = m.dtype == torch.float32  # tokenizer.lean
     need = MEMORY_UNITS["in place" if in_place else "plain"] * pixel * (frames if in_place else frames + 2) * H * W
     if refine:  # the plain path, on at most a tile
-        side = (TILE + 2 * HALO) * s
+        side = (TILE + 2 * HALO) * m.sf
         key = "refine small" if H * W <= CHECKPOINT_PIXELS else "refine"
         need = max(need, MEMORY_UNITS[key] * pixel * (frames + 2) * min(H, side) * min(W, side))
     return int(need) + frames * H * W * 7 * 4  # the window read (up to 4 channels) and decoded (3), float
@@ -895,13 +900,10 @@ def _gb(n: int) -> str:
 def chunk_bytes(m: Magvit, frames: int, chunk: int, height: int, width: int) -> int:
     """About the most memory a window of `frames` frames takes run `chunk` latent frames at a
     time (VideoTokenizer.encode_chunked; MEMORY_UNITS' chunk figures), with its frames."""
-    cfg = m.tokenizer.config
-    s = cfg.space_factor
-    H, W = -(-height // s) * s, -(-width // s) * s
-    pixel = cfg.channels * cfg.channel_mult[0] * 4
+    H, W, pixel = _padded_size(m, height, width)
     scale = 1.0 if m.dtype == torch.float32 else MEMORY_UNITS["plain"] / MEMORY_UNITS["in place"]
-    units = MEMORY_UNITS["chunk"] + MEMORY_UNITS["chunk frame"] * min(frames, chunk * cfg.time_factor)
-    return int(scale * units * pixel * H * W) + frames * H * W * 7 * 4
+    units = MEMORY_UNITS["chunk"] + MEMORY_UNITS["chunk frame"] * min(frames, chunk * m.tf)
+    return int(scale * units * pixel * H * W) + frames * H * W * 7 * 4  # with the window's frames, as window_bytes
 
 
 def _chunk_for(m: Magvit, frames: int, height: int, width: int, budget: float) -> int | None:
