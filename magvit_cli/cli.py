@@ -618,13 +618,15 @@ def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=No
     return s
 
 
-def _write(crf, codec, lossless, no_audio, preset=None) -> runners.WriteOptions:
+def _write(crf, codec, lossless, no_audio, preset=None, output=None) -> runners.WriteOptions:
+    """The writer's options; `output` `-` (stdout, Matroska): a transparent input keeps its alpha in FFV1."""
     if crf is not None and lossless:  # it was ignored without a word
         raise UsageError("give --lossless or --crf, not both: --lossless stores every pixel exactly, whatever the --crf")
     crf = 18 if crf is None else crf
     if not 0 <= crf <= 51:
         raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
-    return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio, preset=preset)
+    return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio, preset=preset,
+                                transparent_codec="ffv1" if output == pipes.DASH and not lossless else None)
 
 
 # --- task commands --------------------------------------------------------------------------
@@ -658,7 +660,7 @@ class TaskRun:
         return _sampling(self.steps, self.temperature, self.guidance, self.seed, self.residual, self.soft, self.refine)
 
     def write(self) -> runners.WriteOptions:
-        return _write(self.crf, self.codec, self.lossless, self.no_audio, self.preset)
+        return _write(self.crf, self.codec, self.lossless, self.no_audio, self.preset, self.output)
 
     def span(self) -> Optional[video.Span]:
         return _span(self.start, self.end)
@@ -850,7 +852,7 @@ def reconstruct(inputs: List[Path] = Inputs,
 
     def make(src, dst, progress):
         return runners.reconstruct(model(), src, dst,
-                                   _write(crf, codec, lossless, no_audio, preset), progress=progress, refine=refine,
+                                   _write(crf, codec, lossless, no_audio, preset, output), progress=progress, refine=refine,
                                    span=_span(start, end))
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
            writes=lambda: _write(crf, codec, lossless, no_audio, preset), check=lambda: _span(start, end), skip_existing=skip_existing)

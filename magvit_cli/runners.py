@@ -40,10 +40,18 @@ class WriteOptions:
     lossless: bool = False
     audio: bool = True
     preset: str | None = None  # H.264/H.265's speed for its size; None: medium
+    # the encoder a transparent input gets where --codec is not given (None: the output type's own);
+    # `-o -` sends Matroska, whose H.264 holds no alpha: FFV1 there, whose alpha FFmpeg's own decoder reads
+    transparent_codec: str | None = None
 
-    def encoding(self) -> dict:
-        """The VideoWriter arguments these set."""
-        return dict(codec=self.codec, crf=self.crf, lossless=self.lossless, preset=self.preset)
+    def codec_for(self, info: VideoInfo) -> str | None:
+        """The --codec an input is written with: transparent_codec where it has an alpha channel."""
+        return self.transparent_codec if info.alpha and self.codec is None and self.transparent_codec else self.codec
+
+    def encoding(self, info: VideoInfo | None = None) -> dict:
+        """The VideoWriter arguments these set (for `info`'s frames where given: codec_for)."""
+        return dict(codec=self.codec if info is None else self.codec_for(info), crf=self.crf, lossless=self.lossless,
+                    preset=self.preset)
 
 
 def _noop(done, total):
@@ -61,7 +69,7 @@ def open_input(m: Magvit, path, dst, opts: WriteOptions, span: Span | None = Non
     m.say_device()
     if info.alpha and not keeps_alpha(info, dst, opts):
         m.warn(f"{path} has an alpha channel (transparency): {dst} holds none, so the output is opaque; "
-               f".png, .apng, .webp, .gif, .webm or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
+               f".png, .apng, .webp, .gif, .webm, .mkv with --codec ffv1 or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
     if info.other_video:
         n = info.other_video
         m.warn(f"{path} has {n + 1} video tracks: the first ({info.width}x{info.height}) is processed, the other{'s' * (n > 1)} "
@@ -90,13 +98,13 @@ def _read(m: Magvit, info: VideoInfo, deep: bool, alpha: bool = False) -> Iterat
 def keeps_alpha(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     """Whether a run reads and writes RGBA frames: the input has an alpha channel and the output type
     holds one (video.alpha_output; a token file holds none)."""
-    return info.alpha and alpha_output(dst, opts.codec, opts.lossless)
+    return info.alpha and alpha_output(dst, opts.codec_for(info), opts.lossless)
 
 
 def keeps_depth(info: VideoInfo, dst, opts: WriteOptions) -> bool:
     """Whether a run reads and writes frames at 16 bits (uint16): the input has more than 8 bits
     per component (10-bit HDR video, 16-bit PNG) and the output can store them (video.deep_output)."""
-    return info.depth > 8 and deep_output(dst, opts.codec, opts.lossless, keeps_alpha(info, dst, opts))
+    return info.depth > 8 and deep_output(dst, opts.codec_for(info), opts.lossless, keeps_alpha(info, dst, opts))
 
 
 def _colour_for(m: Magvit, dst, colour: Colour) -> tuple[Colour, Colour | None]:
@@ -120,10 +128,10 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
     if slower > 1:
         times = times and (lambda o, base=times: slower * base(o))
     colour, to_sdr = _colour_for(m, dst, info.colour)
-    if info.sample_aspect and not holds_aspect(dst, opts.codec):
+    if info.sample_aspect and not holds_aspect(dst, opts.codec_for(info)):
         m.warn(f"{dst} cannot be tagged with the input's pixel aspect {info.sample_aspect} ({Path(dst).suffix} with its "
                f"encoder), so players show its {width}x{height} pixels square; .mp4 or .mkv with H.264 keep it")
-    return VideoWriter(dst, fps, width, height, **opts.encoding(),
+    return VideoWriter(dst, fps, width, height, **opts.encoding(info),
                        audio_from=info.path if (opts.audio and info.has_audio) else None,
                        colour=colour, to_sdr=to_sdr, clock=m.clock, deep=deep, full_chroma=info.full_chroma,
                        subtitles_from=info.path if info.has_subtitles else None,

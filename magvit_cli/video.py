@@ -423,7 +423,8 @@ def deep_output(path: str | Path, codec: str | None, lossless: bool, alpha: bool
 
 # Encoders --codec names that keep transparency, and the pixel format they take it in
 ALPHA_ENCODERS = {"prores_ks": "yuva444p10le", "prores": "yuva444p10le", "qtrle": "argb", "png": "rgba",
-                  "libvpx-vp9": "yuva420p", "apng": "rgba"}  # (VP9: .webm's own, which browsers play transparent)
+                  "libvpx-vp9": "yuva420p", "apng": "rgba",  # (VP9: .webm's own, which browsers play transparent)
+                  "ffv1": "yuva420p"}  # (FFV1: lossless, in .mkv or .avi; its chroma and depth as without alpha, _with_alpha)
 # Image types that hold transparency, and the pixel formats for 8-bit and deep frames with it (None: 8 bits only)
 ALPHA_IMAGES = {".png": ("rgba", "rgba64be"), ".tif": ("rgba", "rgba64le"), ".tiff": ("rgba", "rgba64le"),
                 ".webp": ("yuva420p", None)}
@@ -900,7 +901,7 @@ def _see_through(frames: Iterable["av.VideoFrame"]) -> bool:
     """Whether a pixel of any of `frames` is not fully opaque; stops at the first that is. A frame
     that does not decode ends the search (the read itself says so)."""
     try:
-        return any(bool((f.to_ndarray(format="bgra")[..., 3] < 255).any()) for f in frames)
+        return any(bool((exact_alpha(f, f.to_ndarray(format="bgra"))[..., 3] < 255).any()) for f in frames)
     except av.FFmpegError:
         return False
 
@@ -920,7 +921,7 @@ def upright(frame: "av.VideoFrame", fmt: str, size: tuple[int, int] | None = Non
     turn = round(-(frame.rotation or 0) / 90) % 4  # quarter turns clockwise
     if size is not None and (frame.width, frame.height) != size:
         frame = frame.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
-    x = frame.to_ndarray(format=fmt)
+    x = exact_alpha(frame, frame.to_ndarray(format=fmt))
     if not _mirrors(m):  # a turn, no mirror
         return np.ascontiguousarray(np.rot90(x, -turn)) if turn else x
     # mirrored (a selfie camera's or an editor's horizontal flip), undone as ffmpeg's transpose/hflip/vflip do it:
@@ -1120,6 +1121,39 @@ def damage_note(path, damage: _Damage, warn: Callable[[str], None] | None) -> No
 def rgb_format(deep: bool, alpha: bool = False) -> str:
     """The pixel format frames are read and written in: RGB (RGBA with `alpha`), 8 or 16 bits a component."""
     return ("rgba64le" if deep else "rgba") if alpha else "rgb48le" if deep else "rgb24"
+
+
+def _levels(x: np.ndarray, bits: int, to_bits: int) -> np.ndarray:
+    """`bits`-bit values at `to_bits` bits, scaled and rounded (255 -> 1023 -> 65535)."""
+    if bits == to_bits:
+        return x
+    top, to_top = (1 << bits) - 1, (1 << to_bits) - 1
+    return ((x.astype(np.uint32) * to_top + top // 2) // top).astype(np.uint8 if to_bits <= 8 else np.uint16)
+
+
+def _alpha_plane(frame: "av.VideoFrame") -> np.ndarray:
+    """A YUVA frame's alpha plane, (H, W), a view that writes through, and its bits."""
+    p, bits = frame.planes[3], frame.format.components[3].bits
+    dtype = np.uint8 if bits <= 8 else np.dtype("<u2")
+    return np.frombuffer(memoryview(p), dtype).reshape(p.height, -1)[:, :p.width], bits
+
+
+def exact_alpha(frame: "av.VideoFrame", rgba: np.ndarray) -> np.ndarray:
+    """`rgba` (frame.to_ndarray's RGBA, 8 or 16 bits) with the alpha of the YUVA `frame` it was
+    converted from, exactly: FFmpeg's scaler lifts alpha 128..254 a level from RGBA to YUVA and back,
+    and reads 8-bit alpha as 16-bit by a shift (255 -> 65280, not opaque). Other frames: as it is."""
+    if frame.format.name.startswith("yuva") and rgba.shape[-1] == 4 and (frame.width, frame.height) == rgba.shape[1::-1]:
+        alpha, bits = _alpha_plane(frame)
+        rgba[..., 3] = _levels(alpha, bits, 8 if rgba.dtype == np.uint8 else 16)
+    return rgba
+
+
+def put_alpha(frame: "av.VideoFrame", alpha: np.ndarray) -> "av.VideoFrame":
+    """A YUVA `frame` (converted from RGBA by FFmpeg's scaler) given `alpha` ((H, W), 8 or 16 bits)
+    exactly, at its own depth (exact_alpha says why)."""
+    plane, bits = _alpha_plane(frame)
+    plane[...] = _levels(alpha, 8 if alpha.dtype == np.uint8 else 16, bits)
+    return frame
 
 
 def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep: bool = False,
@@ -1852,6 +1886,11 @@ def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chrom
                                             framerate=Fraction(fps), options=dict(ENCODER_OPTIONS.get(codec, {})))), None)
 
 
+def _with_alpha(pix_fmt: str) -> str:
+    """A YUV pixel format with an alpha plane added (yuv444p10le -> yuva444p10le); yuva420p for another."""
+    return "yuva" + pix_fmt[3:] if pix_fmt.startswith("yuv") and not pix_fmt.startswith("yuvj") else ALPHA_ENCODERS["ffv1"]
+
+
 class VideoWriter:
     """Write RGB frames to `path` (mp4/H.264 by default) through a temporary file.
 
@@ -2070,7 +2109,7 @@ class VideoWriter:
                 # pinned by qmin = qmax (ffmpeg's -q:v also sets each frame's quality, which PyAV cannot)
                 self.stream.codec_context.qmin = self.stream.codec_context.qmax = _qscale(self.crf)
         if self.alpha and codec in ALPHA_ENCODERS:  # ProRes as 4444 (with its alpha), QuickTime Animation and PNG as RGBA
-            self.stream.pix_fmt = ALPHA_ENCODERS[codec]
+            self.stream.pix_fmt = _with_alpha(self.stream.pix_fmt) if codec == "ffv1" else ALPHA_ENCODERS[codec]
         if self.deep and codec in DEEP_RGB_ENCODERS:  # 16 bits a component, transparency too
             self.stream.pix_fmt = DEEP_RGB_ENCODERS[codec][self.alpha]
         self._tag_colour()
@@ -2158,7 +2197,7 @@ class VideoWriter:
     def _encode_webp(self, frame, index: int):
         pts = self._shown_at(index, WEBP_TIME_BASE, WEBP_MIN_DELAY)
         if pts is not None:
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=rgb_format(False, self.alpha))
+            vf = self._frame(frame, False)
             vf.pts, vf.time_base = pts, WEBP_TIME_BASE
             self._encode_frames([vf])
 
@@ -2263,6 +2302,14 @@ class VideoWriter:
             self._encode(frame)
         self.frames += 1
 
+    def _frame(self, frame: np.ndarray, deep: bool) -> "av.VideoFrame":
+        """An RGB(A) frame for the encoder; into a YUVA encoder converted here, its alpha kept exactly (put_alpha)."""
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=rgb_format(deep, self.alpha))
+        target = self.stream.codec_context.format
+        if self.alpha and self.convert is None and target is not None and target.name.startswith("yuva"):
+            vf = put_alpha(vf.reformat(format=target.name), frame[..., 3])
+        return vf
+
     def _encode(self, frame):
         if self.sequence:
             with VideoWriter(self.tmp / (self.path.name % (self.frames + 1)), 1, self.width, self.height, deep=self.deep,
@@ -2277,9 +2324,11 @@ class VideoWriter:
                 self._to_animation()
             self._encode_webp(frame, self.frames)
             return
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=rgb_format(self.deep, self.alpha))
+        vf = self._frame(frame, self.deep)
         if self.convert is not None:
             vf = vf.reformat(**self.convert)
+            if self.alpha:
+                put_alpha(vf, frame[..., 3])
             c = self.colour
             vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = c.matrix, self.convert["dst_color_range"], c.primaries, c.trc
         if self.times is not None and self.palette is None:  # the frame's own time (varying rate); else the encoder counts frames at 1 / fps

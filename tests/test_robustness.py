@@ -825,6 +825,72 @@ def test_transparency_is_kept_by_every_task(weights, tmp_path):
                 f"{args}: the alpha of made pixels ({got.min()}..{got.max()}) is not the other frames'"
 
 
+def test_a_transparent_input_down_a_pipe_keeps_its_alpha(weights, tmp_path):
+    """`-o -` sends Matroska, whose default H.264 holds no alpha: a transparent input went down the
+    pipe opaque (with a warning whose cure, another suffix, a pipe cannot take). It goes as lossless
+    FFV1 (YUVA) now, the input frames' alpha exact; --codec ffv1 into a .mkv does the same,
+    16-bit input with alpha keeps 10 bits; an explicit --codec libx264 still drops it, and says how to keep it."""
+    from magvit_cli.video import iter_frames, probe
+    levels = (60, 200, 100)
+    rng = np.random.default_rng(1)
+    for i, a in enumerate(levels):
+        rgb = rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)
+        _rgba_png(tmp_path / f"in_{i + 1:03d}.png", np.concatenate([rgb, np.full((32, 48, 1), a, np.uint8)], -1))
+    src = tmp_path / "in_%03d.png"
+    want = np.stack(list(iter_frames(src, alpha=True)))
+    r = runner.invoke(app, ["interpolate", "--steps", "2", str(src), "-o", "-", "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 0 and "alpha" not in r.stderr, r.stderr
+    piped = tmp_path / "piped.mkv"
+    piped.write_bytes(r.stdout_bytes)
+    with av.open(str(piped)) as c:
+        assert c.streams.video[0].codec_context.name == "ffv1", c.streams.video[0].codec_context.name
+    got = np.stack(list(iter_frames(piped, alpha=True)))
+    assert got.shape == (6, 32, 48, 4) and np.array_equal(got[::2, ..., 3], want[..., 3]), \
+        f"the piped output's input frames' alpha: {[int(got[k, ..., 3].mean()) for k in range(0, len(got), 2)]}, not {levels}"
+    r = cli(["interpolate", str(src), "-o", str(tmp_path / "o.mkv"), "--codec", "ffv1"], weights)
+    assert r.exit_code == 0 and "alpha" not in r.output, r.output
+    assert np.array_equal(np.stack(list(iter_frames(tmp_path / "o.mkv", alpha=True)))[::2, ..., 3], want[..., 3])
+    r = runner.invoke(app, ["interpolate", "--steps", "2", str(src), "-o", "-", "--codec", "libx264", "--weights", str(weights),
+                            "--device", "cpu"])
+    assert r.exit_code == 0 and "holds none" in r.stderr and "--codec ffv1" in r.stderr, r.stderr
+    deep = tmp_path / "deep_%03d.png"
+    for i, a in enumerate((15000, 50000)):
+        rgba = np.concatenate([rng.integers(0, 65535, (32, 48, 3), dtype=np.uint16), np.full((32, 48, 1), a, np.uint16)], -1)
+        with av.open(str(tmp_path / f"deep_{i + 1:03d}.png"), "w", format="image2") as c:
+            s = c.add_stream("png")
+            s.width, s.height, s.pix_fmt = 48, 32, "rgba64be"
+            for p in [*s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba64le").reformat(format="rgba64be")), *s.encode()]:
+                c.mux(p)
+    r = cli(["interpolate", str(deep), "-o", str(tmp_path / "d.mkv"), "--codec", "ffv1"], weights)
+    assert r.exit_code == 0, r.output
+    info = probe(tmp_path / "d.mkv")
+    alpha = np.stack(list(iter_frames(tmp_path / "d.mkv", alpha=True, deep=True)))[::2, ..., 3].astype(int)
+    assert (info.alpha, info.depth) == (True, 10) and np.abs(alpha - np.array([15000, 50000])[:, None, None]).max() <= 64, \
+        f"16-bit input with alpha into FFV1: alpha {info.alpha}, {info.depth} bits, alpha levels {alpha.mean((1, 2))}"
+
+
+@pytest.mark.parametrize("name,codec", [("a.mov", "prores_ks"), ("a.mkv", "ffv1"), ("a.webp", None), ("s.webp", None)])
+def test_alpha_through_a_yuva_encoder_comes_back_exact(tmp_path, name, codec):
+    """FFmpeg's scaler lifts alpha 128..254 a level from RGBA to YUVA (and back from 10 bits), and
+    reads 8-bit alpha at 16 bits by a shift (opaque 255 -> 65280, not 65535): ProRes 4444's, FFV1's
+    and WebP's alpha (lossless or near it) came back off by one, and opaque read deep was not. Every
+    level now comes back as written, and opaque reads 65535 deep (ProRes: to its 10 bits)."""
+    rng = np.random.default_rng(0)
+    frames = [np.concatenate([rng.integers(0, 255, (16, 256, 3), dtype=np.uint8),
+                              np.broadcast_to(((np.arange(256) + 37 * k) % 256).astype(np.uint8)[None, :, None], (16, 256, 1))], -1)
+              for k in range(1 if name == "s.webp" else 3)]
+    with VideoWriter(tmp_path / name, Fraction(10), 256, 16, codec=codec, alpha=True) as w:
+        for f in frames:
+            w.write(f)
+    got = np.stack(list(iter_frames(tmp_path / name, alpha=True)))
+    err = np.abs(got[..., 3].astype(int) - np.stack(frames)[..., 3]).max()
+    assert got.shape == (len(frames), 16, 256, 4) and err == 0, f"{name}: alpha came back up to {err} levels off"
+    deep = np.stack(list(iter_frames(tmp_path / name, alpha=True, deep=True)))[..., 3]
+    off = np.abs(deep.astype(int) - 257 * got[..., 3].astype(int)).max()  # ProRes stores 10 bits: a 10-bit step
+    assert deep.max() == 65535 and off <= (64 if codec == "prores_ks" else 0), \
+        f"{name}: alpha read at 16 bits is up to {off} off 257 x the 8-bit level (opaque reads {deep.max()})"
+
+
 def test_a_transparent_webm_is_read_with_its_alpha(tmp_path):
     """VP9 in WebM keeps its alpha beside the colour (alpha_mode), which FFmpeg's own decoder leaves
     out: an ffmpeg-made transparent WebM is named as such and read with its alpha (libvpx's decoder),
