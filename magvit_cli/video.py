@@ -585,9 +585,18 @@ def write_file(path: str | Path, data: bytes, existed: bool = True) -> Path:
 TAG_ERRORS = "surrogateescape"
 
 
+def tag_options(version: str) -> dict:
+    """av.open's arguments for TAG_ERRORS under PyAV `version`: 19 reads tags so itself and takes
+    no such argument (a TypeError: every file failed to open)."""
+    return {} if int(version.split(".")[0]) >= 19 else {"metadata_errors": TAG_ERRORS}
+
+
+_TAG_OPTIONS = tag_options(av.__version__)
+
+
 def av_open(path: str | Path, mode: str = "r", **kw):
     """av.open with the file's tags read (and written) as they are (TAG_ERRORS)."""
-    return av.open(str(path), mode, metadata_errors=TAG_ERRORS, **kw)
+    return av.open(str(path), mode, **_TAG_OPTIONS, **kw)
 
 
 def shown_text(text: str) -> str:

@@ -92,3 +92,26 @@ def test_second_clip_table_quotes_the_report():
             assert numbers(cell) == (round(want["psnr"], 2), round(want["ssim"], 3)), (
                 f"cup table: {task} {method} quotes {cell!r}, eval_cup.json has "
                 f"{want['psnr']:.2f} / {want['ssim']:.3f}")
+
+
+def test_lower_bounds_are_the_floors_the_suite_ran_on():
+    """pyproject.toml's lower bounds are the releases `.ci/floors` runs the suite on
+    (`.ci/floors.txt`): a bound raised or lowered without the other, or a dependency added
+    without a floor, fails here, naming it. (`av>=12` and `typer>=0.12` had been admitted while
+    the code needed PyAV 18 and typer 0.29: every command failed on a machine that kept older ones.)"""
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [d for deps in project["optional-dependencies"].values() for d in deps]
+    bounds = {}
+    for spec in wanted:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)(,<[0-9.]+)?", spec)
+        assert m, f"{spec!r}: each dependency takes a lower bound (>=), and an upper one only as ,<N"
+        bounds[m[1].lower()] = m[2]
+    floors = dict(line.split("==") for line in (ROOT / ".ci" / "floors.txt").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert bounds.pop("torch") == "2.4", "torch's floor is 2.4 (.ci/floors.txt says why)"
+    for name, bound in bounds.items():
+        floor = floors.get(name)
+        assert floor is not None and (floor == bound or floor.startswith(bound + ".")), \
+            f"{name}>={bound} in pyproject.toml, but .ci/floors.txt runs the suite on {floor}"
+    assert set(floors) <= set(bounds), f"floors of no dependency: {set(floors) - set(bounds)}"

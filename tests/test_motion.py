@@ -118,10 +118,11 @@ def test_continuation_holds_still_where_motion_is_not_steady():
 def test_inverse_variance_weights():
     """Two estimates are mixed by their guessed errors: the surer one dominates, equal errors
     give half each, and the weight falls as the estimate's own error grows."""
-    own = np.array([0.0, 5.0, 20.0, 3.0, 1.0, 2.0, 4.0], np.float32)
-    other = np.array([20.0, 5.0, 0.0, 3.0, 3.0, 3.0, 3.0], np.float32)
+    own = np.array([[0.0, 5.0, 20.0, 3.0, 1.0, 2.0, 4.0]], np.float32)  # (H, W) error maps, as the motion code has
+    other = np.array([[20.0, 5.0, 0.0, 3.0, 3.0, 3.0, 3.0]], np.float32)
     w = motion._inverse_variance(own, other)
-    assert w.shape == own.shape and w.dtype == np.float32
+    assert w.shape == own.shape and w.dtype == np.float32, f"{w.shape} {w.dtype}, not {own.shape} float32"
+    w = w[0]
     assert abs(w[1] - 0.5) < 1e-6 and abs(w[3] - 0.5) < 1e-6, f"equal errors must weigh 1/2 each, got {w[1]}, {w[3]}"
     assert w[0] > 0.99 and w[2] < 0.01, f"an exact estimate against a 20-level one: {w[0]:.3f}, the reverse {w[2]:.3f}"
     assert np.all(np.diff(w[4:]) < 0), f"the weight must fall as the own error grows (1, 2, 4 against 3): {w[4:]}"

@@ -24,7 +24,7 @@ from magvit_cli.cli import _parse_size, app
 from magvit_cli import errors
 from magvit_cli.errors import MagvitError
 from magvit_cli.models import save_model
-from magvit_cli.video import VideoWriter, frame_times, iter_frames, probe, read_frames
+from magvit_cli.video import VideoWriter, av_open, frame_times, iter_frames, probe, read_frames
 
 runner = CliRunner()
 FUZZ = int(os.environ.get("MAGVIT_FUZZ_EXAMPLES", "25"))
@@ -3324,6 +3324,14 @@ def test_a_damaged_frame_midway_is_held_not_fatal(weights, tmp_path):
         assert json.loads(r.stdout)["frames"] == 20 - 5 * bool(extra), r.stdout
 
 
+def test_tags_are_read_as_bytes_by_each_pyav_its_own_way():
+    """PyAV 18 reads non-UTF-8 tags as bytes only when asked (metadata_errors); 19 always does and
+    refuses the argument, so passing it made every file fail to open there."""
+    from magvit_cli.video import TAG_ERRORS, tag_options
+    assert tag_options("18.1.0") == {"metadata_errors": TAG_ERRORS} and tag_options("17.0.1") == {"metadata_errors": TAG_ERRORS}
+    assert tag_options("19.0.2") == {} and tag_options("20.0.0") == {}, "PyAV 19 takes no metadata_errors"
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".avi"])
 def test_tags_that_are_not_utf8_are_read_and_kept_byte_for_byte(weights, tmp_path, suffix):
     """A file whose tags are not UTF-8 (a title in Latin-1 from an old Windows tool or a camera) was
@@ -3347,7 +3355,7 @@ def test_tags_that_are_not_utf8_are_read_and_kept_byte_for_byte(weights, tmp_pat
     out = tmp_path / f"o{suffix}"
     r = cli(["interpolate", str(src), "-o", str(out)], weights)
     assert r.exit_code == 0, r.output
-    with av.open(str(out), metadata_errors="surrogateescape") as c:
+    with av_open(out) as c:  # the tags as bytes (surrogates), as PyAV 19 reads them and earlier ones asked to
         assert c.metadata.get("title") == latin, c.metadata
         if suffix == ".mkv":
             assert c.streams.audio[0].metadata.get("title") == "st\udce9r\udce9o", c.streams.audio[0].metadata
