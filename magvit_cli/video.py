@@ -1140,7 +1140,7 @@ def _levels(x: np.ndarray, bits: int, to_bits: int) -> np.ndarray:
     return ((x.astype(np.uint32) * to_top + top // 2) // top).astype(np.uint8 if to_bits <= 8 else np.uint16)
 
 
-def _alpha_plane(frame: "av.VideoFrame") -> np.ndarray:
+def _alpha_plane(frame: "av.VideoFrame") -> tuple[np.ndarray, int]:
     """A YUVA frame's alpha plane, (H, W), a view that writes through, and its bits."""
     p, bits = frame.planes[3], frame.format.components[3].bits
     dtype = np.uint8 if bits <= 8 else np.dtype("<u2")
@@ -2311,13 +2311,16 @@ class VideoWriter:
             self._encode(frame)
         self.frames += 1
 
-    def _frame(self, frame: np.ndarray, deep: bool) -> "av.VideoFrame":
-        """An RGB(A) frame for the encoder; into a YUVA encoder converted here, its alpha kept exactly (put_alpha)."""
+    def _frame(self, frame: np.ndarray, deep: bool, convert: dict | None = None) -> "av.VideoFrame":
+        """An RGB(A) frame for the encoder, converted with `convert` (reformat's arguments) where given;
+        into a YUVA encoder converted here either way, its alpha kept exactly (put_alpha)."""
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=rgb_format(deep, self.alpha))
         target = self.stream.codec_context.format
-        if self.alpha and self.convert is None and target is not None and target.name.startswith("yuva"):
-            vf = put_alpha(vf.reformat(format=target.name), frame[..., 3])
-        return vf
+        if convert is None and self.alpha and target is not None and target.name.startswith("yuva"):
+            convert = dict(format=target.name)
+        if convert is not None:
+            vf = vf.reformat(**convert)
+        return put_alpha(vf, frame[..., 3]) if self.alpha and vf.format.name.startswith("yuva") else vf
 
     def _encode(self, frame):
         if self.sequence:
@@ -2333,11 +2336,8 @@ class VideoWriter:
                 self._to_animation()
             self._encode_webp(frame, self.frames)
             return
-        vf = self._frame(frame, self.deep)
+        vf = self._frame(frame, self.deep, self.convert)
         if self.convert is not None:
-            vf = vf.reformat(**self.convert)
-            if self.alpha:
-                put_alpha(vf, frame[..., 3])
             c = self.colour
             vf.colorspace, vf.color_range, vf.color_primaries, vf.color_trc = c.matrix, self.convert["dst_color_range"], c.primaries, c.trc
         if self.times is not None and self.palette is None:  # the frame's own time (varying rate); else the encoder counts frames at 1 / fps

@@ -879,12 +879,14 @@ def test_alpha_through_a_yuva_encoder_comes_back_exact(tmp_path, name, codec):
     frames = [np.concatenate([rng.integers(0, 255, (16, 256, 3), dtype=np.uint8),
                               np.broadcast_to(((np.arange(256) + 37 * k) % 256).astype(np.uint8)[None, :, None], (16, 256, 1))], -1)
               for k in range(1 if name == "s.webp" else 3)]
-    with VideoWriter(tmp_path / name, Fraction(10), 256, 16, codec=codec, alpha=True) as w:
-        for f in frames:
-            w.write(f)
-    got = np.stack(list(iter_frames(tmp_path / name, alpha=True)))
-    err = np.abs(got[..., 3].astype(int) - np.stack(frames)[..., 3]).max()
-    assert got.shape == (len(frames), 16, 256, 4) and err == 0, f"{name}: alpha came back up to {err} levels off"
+    from magvit_cli.video import Colour
+    for colour in (Colour(primaries=1, trc=1, matrix=1, range=1), Colour()):  # converted with the input's matrix, or untagged
+        with VideoWriter(tmp_path / name, Fraction(10), 256, 16, codec=codec, alpha=True, colour=colour) as w:
+            for f in frames:
+                w.write(f)
+        got = np.stack(list(iter_frames(tmp_path / name, alpha=True)))
+        err = np.abs(got[..., 3].astype(int) - np.stack(frames)[..., 3]).max()
+        assert got.shape == (len(frames), 16, 256, 4) and err == 0, f"{name} ({colour}): alpha came back up to {err} levels off"
     deep = np.stack(list(iter_frames(tmp_path / name, alpha=True, deep=True)))[..., 3]
     off = np.abs(deep.astype(int) - 257 * got[..., 3].astype(int)).max()  # ProRes stores 10 bits: a 10-bit step
     assert deep.max() == 65535 and off <= (64 if codec == "prores_ks" else 0), \
