@@ -9,10 +9,12 @@ writer calls it before every frame and before it moves its output into place."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import threading
 from contextlib import contextmanager
+from typing import Callable
 
 
 class MagvitError(Exception):
@@ -62,6 +64,17 @@ def interrupt_requested() -> bool:
     return _stop.is_set()
 
 
+_at_exit: list[tuple[Callable, tuple]] = []  # what at_exit registered, for die_of_stop_signal to run
+
+
+def at_exit(fn: Callable, *args) -> None:
+    """Run fn(*args) when the process ends (atexit), and also when a stop signal ends it
+    (die_of_stop_signal), which atexit does not see: a temporary copy of an input was left in
+    the temporary folder by every run a Ctrl-C or SIGTERM (`timeout`) stopped."""
+    _at_exit.append((fn, args))
+    atexit.register(fn, *args)
+
+
 def die_of_stop_signal() -> None:
     """End the process by the stop signal that came, once its run has cleaned up, as Python does
     for an uncaught KeyboardInterrupt: a shell then sees the command killed by it, and a loop over
@@ -69,6 +82,11 @@ def die_of_stop_signal() -> None:
     the command had handled the signal itself, and the loop went on to the next file."""
     if _signal is None:
         return
+    for fn, args in _at_exit:
+        try:
+            fn(*args)
+        except Exception:
+            pass
     signal.signal(_signal, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [_signal])
     os.kill(os.getpid(), _signal)

@@ -33,7 +33,7 @@ from av.subtitles.subtitle import SubtitleSet
 import numpy as np
 
 from . import hdr
-from .errors import MagvitError, UsageError, check_interrupt, interrupt_requested, signals_held
+from .errors import MagvitError, UsageError, at_exit, check_interrupt, interrupt_requested, signals_held
 
 # Image outputs by suffix: the encoder and its pixel formats for 8-bit and for deep frames (None: 8 bits only)
 IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p", None), ".jpeg": ("mjpeg", "yuvj444p", None),
@@ -796,12 +796,12 @@ def _ffmpeg_copy(path: Path, what: str, suffix: str, *args: str) -> Path:
     """`path` written by the ffmpeg imageio-ffmpeg brings, which reads what the FFmpeg inside PyAV
     does not (an animated WebP; a HEIF photo's tiles joined and turned upright, as a phone stores
     it), once a process, into a temporary folder removed when the process ends."""
-    import atexit
     import subprocess
 
     import imageio_ffmpeg
-    folder = Path(tempfile.mkdtemp(prefix="magvit-copy."))
-    atexit.register(shutil.rmtree, folder, True)
+    with signals_held():  # made and remembered together
+        folder = Path(tempfile.mkdtemp(prefix="magvit-copy."))
+        at_exit(shutil.rmtree, folder, True)
     out = folder / f"{path.stem}{suffix}"
     done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), *args,
                            str(out)], capture_output=True, text=True)

@@ -453,6 +453,27 @@ def test_interrupt_leaves_nothing(weights, tmp_path, sig):
     assert src.read_bytes() == before
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_no_temporary_copy(weights, tmp_path, sig):
+    """An animated WebP is read through a temporary copy (_ffmpeg_copy) removed when the process
+    ends; a run stopped by Ctrl-C or SIGTERM (`timeout`) dies of the signal, which atexit does not
+    see, and left the copy in the temporary folder, one a stopped run."""
+    ffmpeg("-y", "-i", str(make_video(tmp_path / "long.mp4", frames=400, width=64, height=48)), "-c:v", "libwebp_anim",
+           "-loop", "0", str(tmp_path / "long.webp"))
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir(), tmp.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "magvit_cli", "interpolate", str(tmp_path / "long.webp"), "--weights", str(weights),
+                          "--device", "cpu", "--steps", "2", "--out-dir", str(out), "--quiet"],
+                         stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, "TMPDIR": str(tmp)})
+    deadline = time.time() + 60
+    while not list(out.iterdir()) and time.time() < deadline:  # wait until it is writing (the copy made)
+        time.sleep(0.1)
+    p.send_signal(sig)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == -sig and "interrupted" in err, f"exit {p.returncode}: {err}"
+    assert list(out.iterdir()) == [] and list(tmp.iterdir()) == [], f"left behind: {list(out.iterdir()) + list(tmp.iterdir())}"
+
+
 def test_ctrl_c_stops_a_shell_loop(weights, tmp_path):
     """Ctrl-C in `for f in *.mp4; do magvit ...; done` stops the loop, not only the file at hand:
     bash goes on with a loop whose command exits (130 it took as handled), and stops where the
