@@ -1445,6 +1445,7 @@ for _g in app.registered_groups:
 def main():
     """The `magvit` command: the app, then stdout flushed where a pipe's reader that has gone
     cannot make Python's exit say so (_stdout_gone); a run a stop signal ended dies of it."""
+    pipes.open_closed_streams()
     try:
         app()
         code = 0

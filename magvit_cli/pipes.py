@@ -27,6 +27,20 @@ STDOUT_SUFFIX = ".mkv"  # what `-o -` sends, where the command's own output type
 PREFIX = "magvit-pipe."  # the temporary folders' names start so
 
 
+CLOSED: set[str] = set()  # the standard streams that were closed when the process started (open_closed_streams)
+
+
+def open_closed_streams() -> None:
+    """/dev/null for a standard stream the process started without (`magvit ... >&-` or `2>&-`, `<&-`;
+    a daemon's or a service's): Python gives None for it, and the run wrote its output, then died
+    of a traceback on the summary line. Nothing said there is seen, as a shell command's print
+    into a closed stream is not; `-o -` and `-` refuse it (CLOSED). In order, so each takes its fd."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode))
+            CLOSED.add(name)
+
+
 def shown(text: str) -> str:
     """A message as the user should read it: the temporary files standing in for stdin and stdout
     named `-`, as given (an error named '/tmp/magvit-pipe.x1y2/stdin')."""
@@ -63,6 +77,10 @@ class Pipes:
         self.folder = None
         if self.reads_stdin and self.given_inputs.count(DASH) > 1:
             raise UsageError("- (stdin) can be read once: give it as one input")
+        if self.to_stdout and "stdout" in CLOSED:
+            raise UsageError("-o -: stdout is closed, so the output has nowhere to go; give a file")
+        if self.reads_stdin and "stdin" in CLOSED:
+            raise UsageError("-: stdin is closed, so there is no input to read; give a file")
         if self.to_stdout and self.json:
             raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
         if self.to_stdout or self.reads_stdin:

@@ -474,6 +474,29 @@ def test_interrupt_leaves_no_temporary_copy(weights, tmp_path, sig):
     assert list(out.iterdir()) == [] and list(tmp.iterdir()) == [], f"left behind: {list(out.iterdir()) + list(tmp.iterdir())}"
 
 
+def test_closed_standard_streams_are_not_a_traceback(weights, tmp_path):
+    """A run started with stdout closed (`>&-`, a daemon's) wrote its output, then died of a
+    traceback on its summary line (Python gives None for a closed stream); so with stderr or stdin
+    closed. It ends as a run does, its output written; `-o -` and `-` with the stream they need
+    closed are one-line errors before any work."""
+    src = make_video(tmp_path / "in.mp4", frames=5, width=64, height=48)
+    magvit = f"{shlex.quote(sys.executable)} -m magvit_cli predict --frames 2 --weights {shlex.quote(str(weights))} " \
+             f"--device cpu --steps 2"
+
+    def run(args, redirect):
+        p = subprocess.run(["bash", "-c", f"{magvit} {args} {redirect}"], capture_output=True, text=True)
+        return p.returncode, p.stdout + p.stderr
+
+    for k, redirect in enumerate([">&-", "2>&-", "<&-", ">&- 2>&- <&-"]):
+        out = tmp_path / f"o{k}.mp4"
+        code, said = run(f"{src} -o {out}", redirect)
+        assert code == 0 and "Traceback" not in said and out.exists(), f"{redirect}: exit {code}, {said[-400:]}"
+    code, said = run(f"{src} -o -", ">&-")
+    assert (code, said.strip()) == (2, "error: -o -: stdout is closed, so the output has nowhere to go; give a file"), said
+    code, said = run(f"- -o {tmp_path / 'x.mp4'}", "<&-")
+    assert (code, said.strip()) == (2, "error: -: stdin is closed, so there is no input to read; give a file"), said
+
+
 def test_ctrl_c_stops_a_shell_loop(weights, tmp_path):
     """Ctrl-C in `for f in *.mp4; do magvit ...; done` stops the loop, not only the file at hand:
     bash goes on with a loop whose command exits (130 it took as handled), and stops where the
