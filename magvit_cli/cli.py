@@ -850,12 +850,13 @@ def reconstruct(inputs: List[Path] = Inputs,
     """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
     model = functools.cache(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))  # once a call
 
+    def write() -> runners.WriteOptions:
+        return _write(crf, codec, lossless, no_audio, preset, output)
+
     def make(src, dst, progress):
-        return runners.reconstruct(model(), src, dst,
-                                   _write(crf, codec, lossless, no_audio, preset, output), progress=progress, refine=refine,
-                                   span=_span(start, end))
+        return runners.reconstruct(model(), src, dst, write(), progress=progress, refine=refine, span=_span(start, end))
     _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
-           writes=lambda: _write(crf, codec, lossless, no_audio, preset), check=lambda: _span(start, end), skip_existing=skip_existing)
+           writes=write, check=lambda: _span(start, end), skip_existing=skip_existing)
 
 
 @app.command()

@@ -13,7 +13,7 @@ import atexit
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Callable
 
 
@@ -83,10 +83,8 @@ def die_of_stop_signal() -> None:
     if _signal is None:
         return
     for fn, args in _at_exit:
-        try:
+        with suppress(Exception):
             fn(*args)
-        except Exception:
-            pass
     signal.signal(_signal, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [_signal])
     os.kill(os.getpid(), _signal)
