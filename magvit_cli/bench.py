@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import resource
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from . import runners
 from .errors import UsageError
 from .pipeline import Magvit, Sampling, to_frame
 from .tasks import get_task
-from .video import VideoWriter
+from .video import VideoWriter, run_ffmpeg
 
 TASKS = ("interpolate", "predict", "outpaint", "inpaint", "outpaint-dynamic", "inpaint-dynamic", "reconstruct")
 STAGES = ("decode video", "motion", "tokenize", "COMMIT steps", "detokenize", "composite", "encode video")
@@ -89,10 +88,9 @@ def test_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -
 
 
 def ffmpeg_minterpolate_seconds(src: Path, fps: float) -> float:
-    import imageio_ffmpeg
     t0 = time.perf_counter()
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-vf",
-                    f"minterpolate=fps={2 * fps}:mi_mode=mci", "-f", "null", "-"], check=True)
+    run_ffmpeg(["-y", "-i", str(src), "-vf", f"minterpolate=fps={2 * fps}:mi_mode=mci", "-f", "null", "-"],
+               "--vs-ffmpeg", check=True)
     return time.perf_counter() - t0
 
 

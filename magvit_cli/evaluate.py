@@ -19,7 +19,6 @@ ships here); the math is tested on synthetic features.
 from __future__ import annotations
 
 import math
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from . import runners
 from .errors import UsageError
 from .pipeline import Magvit, Sampling
 from .tasks import neighbour_mean, window_left_edges
-from .video import VideoWriter, probe, read_frames
+from .video import VideoWriter, probe, read_frames, run_ffmpeg
 
 TASK_CODES = ("tokenizer", "FI", "FP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD")
 
@@ -173,11 +172,6 @@ def temporal_then_diffusion(frames: np.ndarray, holes: np.ndarray) -> np.ndarray
     return out
 
 
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def write_lossless(path: Path, frames: np.ndarray, fps) -> Path:
     with VideoWriter(path, fps, frames.shape[2], frames.shape[1], lossless=True) as w:
         for f in frames:
@@ -193,9 +187,8 @@ def minterpolate(a: np.ndarray, b: np.ndarray, factor: int, tmp: Path) -> np.nda
     pa, pb = np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge")
     src = write_lossless(tmp / "mi_in.mp4", np.stack([pa, pb, pb]), 1)  # a trailing copy: the filter emits up to b
     out = tmp / "mi_out.mp4"
-    subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-i", str(src), "-vf",
-                    f"minterpolate=fps={factor}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir", "-c:v", "libx264rgb",
-                    "-qp", "0", str(out)], check=True)
+    run_ffmpeg(["-y", "-i", str(src), "-vf", f"minterpolate=fps={factor}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir",
+                "-c:v", "libx264rgb", "-qp", "0", str(out)], "the minterpolate alternative", check=True)
     got = read_frames(out)
     return np.ascontiguousarray(got[1:factor, :H, :W])
 
@@ -210,8 +203,8 @@ def codec_at_bpp(frames: np.ndarray, fps, bpp: float, codec: str, tmp: Path) -> 
     quiet = ["-x265-params", "log-level=error"] if codec == "libx265" else []
 
     def encode(crf: int) -> float:
-        subprocess.run([_ffmpeg(), "-y", "-loglevel", "error", "-i", str(src), "-c:v", codec, "-crf", str(crf),
-                        "-preset", "medium", "-pix_fmt", "yuv420p", *quiet, str(out)], check=True)
+        run_ffmpeg(["-y", "-i", str(src), "-c:v", codec, "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p",
+                    *quiet, str(out)], f"the {codec} alternative", check=True)
         with av.open(str(out)) as c:
             return sum(p.size for p in c.demux(video=0)) * 8 / (T * H * W)
 

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -791,20 +792,32 @@ def _heif_photo(path: Path) -> bool:
         return True  # the copy says what is wrong with it
 
 
+def run_ffmpeg(args: Sequence[str], what: str, check: bool = False) -> "subprocess.CompletedProcess":
+    """The ffmpeg imageio-ffmpeg brings (or the one IMAGEIO_FFMPEG_EXE names) run with `args`, its errors
+    captured; `what` needs it. One that does not run (none for this platform, a wrong IMAGEIO_FFMPEG_EXE)
+    is a one-line error in those words, not a FileNotFoundError; with `check`, so is a failed run."""
+    import imageio_ffmpeg
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+        done = subprocess.run([exe, "-v", "error", "-nostdin", *args], capture_output=True, text=True)
+    except (OSError, RuntimeError) as e:
+        raise MagvitError(f"{what} needs ffmpeg, which did not run ({e}); imageio-ffmpeg brings one "
+                          f"(pip install imageio-ffmpeg), IMAGEIO_FFMPEG_EXE names another") from None
+    if check and done.returncode != 0:
+        raise MagvitError(f"{what}: ffmpeg failed ({(done.stderr.strip().splitlines() or ['no message'])[-1]})")
+    return done
+
+
 @_per_file
 def _ffmpeg_copy(path: Path, what: str, suffix: str, *args: str) -> Path:
     """`path` written by the ffmpeg imageio-ffmpeg brings, which reads what the FFmpeg inside PyAV
     does not (an animated WebP; a HEIF photo's tiles joined and turned upright, as a phone stores
     it), once a process, into a temporary folder removed when the process ends."""
-    import subprocess
-
-    import imageio_ffmpeg
     with signals_held():  # made and remembered together
         folder = Path(tempfile.mkdtemp(prefix="magvit-copy."))
         at_exit(shutil.rmtree, folder, True)
     out = folder / f"{path.stem}{suffix}"
-    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), *args,
-                           str(out)], capture_output=True, text=True)
+    done = run_ffmpeg(["-i", str(path), *args, str(out)], f"{path}: reading {what}")
     if done.returncode != 0 or not out.exists():
         raise UsageError(f"{path}: {what} that could not be decoded "
                          f"({(done.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]})")

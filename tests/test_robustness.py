@@ -1991,6 +1991,24 @@ def test_bitmap_subtitles_are_kept_in_mkv(weights, tmp_path):
         assert not c.streams.subtitles
 
 
+def test_an_ffmpeg_that_does_not_run_is_named(weights, tmp_path, monkeypatch):
+    """An animated WebP is read, and `eval` scores its alternatives, through imageio-ffmpeg's
+    ffmpeg; where none runs (no build for the platform, a wrong IMAGEIO_FFMPEG_EXE) the run ended
+    with "FileNotFoundError: [Errno 2] ...". It is one line saying what needed ffmpeg and how to get one."""
+    import imageio_ffmpeg
+    anim = tmp_path / "anim.webp"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=0.5", "-loop", "0", str(anim))
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: str(tmp_path / "no-ffmpeg"))
+    r = runner.invoke(app, ["info", str(anim)])
+    assert r.exit_code == 1 and r.output.startswith(f"error: {anim}: reading an animated WebP needs ffmpeg, which did not run") \
+        and "IMAGEIO_FFMPEG_EXE" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    r = runner.invoke(app, ["eval", str(make_video(tmp_path / "c.mp4", frames=9, width=64, height=48)), "--tasks", "FI",
+                            "--window", "9", "--windows", "1", "--fi-every", "8", "--weights", str(weights), "--device", "cpu",
+                            "--steps", "2"])
+    assert r.exit_code == 1 and "the minterpolate alternative needs ffmpeg, which did not run" in r.output \
+        and "Traceback" not in r.output, r.output
+
+
 def test_an_animated_webp_is_read(weights, tmp_path):
     """PyAV's FFmpeg decodes a still WebP but not an animated one (a sticker, a web animation): it
     was read as a 0x0 image and failed with "no decodable frames (Invalid data ...)". It is read
