@@ -483,8 +483,10 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             raise UsageError("give --force or --skip-existing, not both")
         if output is not None and len(inputs) > 1:
             raise UsageError("-o/--output takes one input; use --out-dir for several")
-        if pipes.DASH in inputs and output is None and out_dir is None:
-            raise UsageError("- (stdin) has no name to derive the output's from: give -o (-o - for stdout) or --out-dir")
+        stream = next((p for p in inputs if pipes.is_stream(p)), None)
+        if stream is not None and output is None and out_dir is None:
+            raise UsageError(f"{'- (stdin)' if stream == pipes.DASH else f'{stream} (a pipe)'} has no name to derive the "
+                             f"output's from: give -o (-o - for stdout) or --out-dir")
         with _pipes(inputs, output, json_, suffix) as p:
             if image_out and p.to_stdout and len(p.inputs) == 1:  # a photo's edit goes down the pipe as a photo
                 video.check_input(p.inputs[0])

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -41,9 +42,26 @@ def open_closed_streams() -> None:
             CLOSED.add(name)
 
 
+_STAND_INS: dict[str, str] = {}  # a named pipe's temporary copy -> the pipe as the user gave it
+
+
+def is_stream(path: Path) -> bool:
+    """Whether an input can be read once only: `-` (stdin), or a named pipe or a shell's process
+    substitution (`magvit interpolate <(ffmpeg -i in.mov -f matroska -)`, read as /dev/fd/63), which
+    was "file is empty" (a pipe has no size). Those are read whole into a temporary file first."""
+    if path == DASH:
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def shown(text: str) -> str:
     """A message as the user should read it: the temporary files standing in for stdin and stdout
-    named `-`, as given (an error named '/tmp/magvit-pipe.x1y2/stdin')."""
+    named `-`, and for a named pipe the pipe, as given (an error named '/tmp/magvit-pipe.x1y2/stdin')."""
+    for copy, given in _STAND_INS.items():
+        text = text.replace(copy, given)
     folder = re.escape(str(Path(tempfile.gettempdir()) / PREFIX))
     return re.sub(folder + r"[^/\s]+/std(in|out)[\w.]*", "-", text)
 
@@ -72,6 +90,7 @@ class Pipes:
         self.given_inputs, self.given_output, self.suffix, self.json = list(inputs), output, suffix, json
         self.to_stdout = output == DASH
         self.reads_stdin = DASH in self.given_inputs
+        self.streams = [p for p in self.given_inputs if is_stream(p)]
 
     def __enter__(self) -> "Pipes":
         self.folder = None
@@ -83,41 +102,56 @@ class Pipes:
             raise UsageError("-: stdin is closed, so there is no input to read; give a file")
         if self.to_stdout and self.json:
             raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
-        if self.to_stdout or self.reads_stdin:
+        if self.to_stdout or self.streams:
             try:
                 self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
             except OSError as e:
                 raise MagvitError(f"cannot make a temporary folder for - in {tempfile.gettempdir()} "
                                   f"({os.strerror(e.errno).lower()}); {ROOM}") from None
         try:
-            self.inputs = [self._spool() if p == DASH else p for p in self.given_inputs]
+            self.inputs = [self._spool(p, k) if p in self.streams else p for k, p in enumerate(self.given_inputs)]
         except BaseException:
             self.__exit__(None, None, None)
             raise
         self.output = self.folder / f"stdout{self.suffix or STDOUT_SUFFIX}" if self.to_stdout else self.given_output
         return self
 
-    def _spool(self) -> Path:
-        """Stdin read whole into a file named `stdin` (`stdin.safetensors` for a token file)."""
-        source = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
-        if hasattr(source, "isatty") and source.isatty():
-            raise UsageError("- reads the input from stdin, which is a terminal: pipe a file in (... | magvit CMD -)")
-        path = self.folder / "stdin"
+    def _spool(self, given: Path, k: int) -> Path:
+        """A stream input read whole into a temporary file: stdin into one named `stdin`
+        (`stdin.safetensors` for a token file), a named pipe into one of its own name."""
+        if given == DASH:
+            source = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+            if hasattr(source, "isatty") and source.isatty():
+                raise UsageError("- reads the input from stdin, which is a terminal: pipe a file in (... | magvit CMD -)")
+            path, name = self.folder / "stdin", "- (stdin)"
+        else:
+            (self.folder / f"pipe{k}").mkdir()
+            path, name = self.folder / f"pipe{k}" / given.name, str(given)
+            try:
+                source = open(given, "rb")
+            except OSError as e:
+                raise UsageError(f"{given}: cannot read the pipe ({os.strerror(e.errno).lower()})") from None
         try:
             with open(path, "wb") as f:
                 shutil.copyfileobj(source, f, 1 << 20)
         except OSError as e:  # the pipe's end (BrokenPipe and the like) is not this: only the file's
             if e.filename is None and e.errno not in FULL:
                 raise
-            raise MagvitError(f"- (stdin): cannot hold it in the temporary folder {tempfile.gettempdir()} "
+            raise MagvitError(f"{name}: cannot hold it in the temporary folder {tempfile.gettempdir()} "
                               f"({os.strerror(e.errno).lower()}); {ROOM}") from None
-        size = path.stat().st_size
-        if size == 0:
-            raise UsageError("- (stdin) was empty: nothing was piped in")
+        finally:
+            if given != DASH:
+                source.close()
+        if path.stat().st_size == 0:
+            raise UsageError("- (stdin) was empty: nothing was piped in" if given == DASH else f"{given}: nothing came through the pipe")
         with open(path, "rb") as f:
             head = f.read(16)
         kind = _named_by_content(head)
-        return path.rename(path.with_suffix(kind)) if kind else path
+        if kind and path.suffix.lower() != kind:
+            path = path.rename(path.with_suffix(kind) if given == DASH else path.with_name(path.name + kind))
+        if given != DASH:
+            _STAND_INS[str(path)] = str(given)
+        return path
 
 
     def named(self, path: Path) -> Path:

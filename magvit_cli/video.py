@@ -21,6 +21,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -478,6 +479,8 @@ def check_input(path: str | Path) -> None:
         raise UsageError(f"{path}: is a directory, expected a video or image file{hint}")
     if not os.access(path, os.R_OK):
         raise UsageError(f"{path}: permission denied (not readable by this user)")
+    if stat.S_ISFIFO(path.stat().st_mode):  # where the command does not read it whole first (pipes.is_stream)
+        raise UsageError(f"{path}: a pipe, which this command cannot read more than once: give a file")
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: file is empty")
 

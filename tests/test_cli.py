@@ -969,6 +969,41 @@ def test_pipes_stdin_to_stdout(weights, clip, tmp_path):
     assert r.exit_code == 0 and r.stdout_bytes[:4] == b"\x1a\x45\xdf\xa3" and "wrote - (5 frames" in r.stderr, r.output
 
 
+def test_a_named_pipe_or_process_substitution_is_read_as_stdin_is(weights, clip, tmp_path):
+    """`magvit interpolate <(ffmpeg ... -f matroska -)` reads /dev/fd/63, a pipe, as does a named
+    pipe (mkfifo): it was "file is empty" (a pipe has no size). It is read whole first, as `-` is,
+    named as given in messages, the output named after it with --out-dir; where there is no -o
+    or --out-dir, where nothing comes through, and for a command that reads its input more than once
+    (eval) it is a one-line error."""
+    import threading
+
+    def fifo(name: str, data: bytes) -> Path:
+        path = tmp_path / name
+        os.mkfifo(path)
+
+        def feed():
+            with open(path, "wb") as f:
+                f.write(data)
+        threading.Thread(target=feed, daemon=True).start()
+        return path
+
+    base = ["--steps", "2", "--weights", str(weights), "--device", "cpu"]
+    r = runner.invoke(app, ["interpolate", str(fifo("in.mp4", clip.read_bytes())), "-o", str(tmp_path / "o.mp4"), *base])
+    assert r.exit_code == 0 and f"wrote {tmp_path / 'o.mp4'} (12 frames" in r.output, r.output
+    r = runner.invoke(app, ["interpolate", str(fifo("in2", clip.read_bytes())), "--out-dir", str(tmp_path / "d"), *base])
+    assert r.exit_code == 0 and (tmp_path / "d" / "in2.interpolate.mp4").exists(), r.output
+    for args, said in ((["interpolate", str(fifo("a", b"x"))], f"error: {tmp_path / 'a'} (a pipe) has no name to derive"),
+                       (["interpolate", str(fifo("b", b"")), "-o", str(tmp_path / "b.mp4")],
+                        f"error: {tmp_path / 'b'}: nothing came through the pipe"),
+                       (["interpolate", str(fifo("c", b"not a video")), "-o", str(tmp_path / "c.mp4")],
+                        f"error: {tmp_path / 'c'}: not a readable video"),
+                       (["eval", str(fifo("e", b"x")), "--tasks", "FI", "--windows", "1"],
+                        f"error: {tmp_path / 'e'}: a pipe, which this command cannot read more than once")):
+        r = runner.invoke(app, [*args, *base[2:]] if args[0] == "eval" else [*args, *base])
+        assert r.exit_code == 2 and r.output.startswith(said) and "magvit-pipe" not in r.output, (args, r.output)
+        # (a pipe the error left unread keeps its feeding thread waiting: a daemon, gone with the process)
+
+
 def test_pipes_carry_a_token_file(weights, clip, tmp_path):
     """tokenize -o - | reconstruct -: the token file goes through the pipe as it is and is known
     for one on the other side; the frames are those reconstructed from the file itself."""

@@ -180,7 +180,7 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
     items, classes = [], []
     used = set() if used is None else used
     for root in _expand(folders, flag):
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES
+        files = [root] if not root.is_dir() else sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES
                                                      and not _hidden(p.relative_to(root)))
         if not files:
             raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(MEDIA_SUFFIXES))})".lstrip())
