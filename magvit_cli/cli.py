@@ -628,7 +628,7 @@ def _write(crf, codec, lossless, no_audio, preset=None, output=None) -> runners.
     if not 0 <= crf <= 51:
         raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
     return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio, preset=preset,
-                                transparent_codec="ffv1" if output == pipes.DASH and not lossless else None)
+                                transparent_codec="ffv1" if pipes.is_stdout(output) and not lossless else None)
 
 
 # --- task commands --------------------------------------------------------------------------

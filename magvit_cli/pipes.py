@@ -81,12 +81,36 @@ def _named_by_content(head: bytes) -> str:
     return ""
 
 
+def is_stdout(output: Path | None) -> bool:
+    """Whether an output goes to stdout: `-o -`, or `-o /dev/stdout` (or another name of it)."""
+    if output is None or output == DASH:
+        return output == DASH
+    try:
+        return os.path.samestat(os.stat(output), os.fstat(1))
+    except (OSError, ValueError):
+        return False
+
+
+def _stdout_or_refused(output: Path) -> Path:
+    """`-` for an output that is this process's stdout (`-o /dev/stdout`, which was "exists; pass
+    --force", then "unknown output type"); another pipe (`-o >(...)`, a named pipe) is refused in a
+    line saying how to send the output down it; any other output as it is."""
+    if is_stdout(output):
+        return DASH
+    if is_stream(output):
+        raise UsageError(f"-o {output}: a pipe, which the output is not written into as it is made; "
+                         f"send it down the pipe from stdout: -o - > {output}")
+    return output
+
+
 class Pipes:
     """Use as a context manager around a batch: `inputs` and `output` are the command's, with `-`
     replaced by temporary files; `deliver(result)` copies a finished output to stdout where it stands
     in for `-o -`; `to_stdout` says whether stdout carries data (messages then go to stderr)."""
 
     def __init__(self, inputs: list[Path], output: Path | None, suffix: str | None = None, json: bool = False):
+        if output is not None and output != DASH:
+            output = _stdout_or_refused(output)
         self.given_inputs, self.given_output, self.suffix, self.json = list(inputs), output, suffix, json
         self.to_stdout = output == DASH
         self.reads_stdin = DASH in self.given_inputs
@@ -98,6 +122,8 @@ class Pipes:
             raise UsageError("- (stdin) can be read once: give it as one input")
         if self.to_stdout and "stdout" in CLOSED:
             raise UsageError("-o -: stdout is closed, so the output has nowhere to go; give a file")
+        if self.to_stdout and sys.stdout.isatty():  # as gzip does: a video's bytes scramble the terminal
+            raise UsageError("-o - sends the output to stdout, which is a terminal: redirect it (-o - > out.mkv) or pipe it on")
         if self.reads_stdin and "stdin" in CLOSED:
             raise UsageError("-: stdin is closed, so there is no input to read; give a file")
         if self.to_stdout and self.json:

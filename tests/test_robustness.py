@@ -497,6 +497,30 @@ def test_closed_standard_streams_are_not_a_traceback(weights, tmp_path):
     assert (code, said.strip()) == (2, "error: -: stdin is closed, so there is no input to read; give a file"), said
 
 
+def test_an_output_that_is_stdout_or_a_pipe(weights, tmp_path):
+    """`-o /dev/stdout` was "exists; pass --force", then "unknown output type": it is `-o -` (Matroska
+    down stdout, messages on stderr), whether stdout is a pipe or a file; another pipe (`-o >(...)`, a
+    named pipe) is a one-line error saying how to send the output down it; and `-o -` into a terminal
+    is refused, as gzip refuses, where the video's bytes scrambled it."""
+    import pty
+    src = make_video(tmp_path / "in.mp4", frames=5, width=64, height=48)
+    cmd = [sys.executable, "-m", "magvit_cli", "predict", str(src), "--frames", "2", "--weights", str(weights), "--device", "cpu",
+           "--steps", "2", "-o"]
+    p = subprocess.run([*cmd, "/dev/stdout"], capture_output=True)
+    assert p.returncode == 0 and p.stdout[:4] == b"\x1a\x45\xdf\xa3" and b"wrote - (7 frames" in p.stderr, p.stderr[-300:]
+    with open(tmp_path / "file.mkv", "wb") as f:
+        p = subprocess.run([*cmd, "/dev/stdout"], stdout=f, stderr=subprocess.PIPE)
+    assert p.returncode == 0 and len(read_frames(tmp_path / "file.mkv")) == 7, p.stderr[-300:]
+    os.mkfifo(tmp_path / "fifo")
+    p = subprocess.run([*cmd, str(tmp_path / "fifo")], capture_output=True, text=True)
+    assert (p.returncode, p.stderr.strip()) == (2, f"error: -o {tmp_path / 'fifo'}: a pipe, which the output is not written into "
+                                                   f"as it is made; send it down the pipe from stdout: -o - > {tmp_path / 'fifo'}"), p.stderr
+    main, terminal = pty.openpty()
+    p = subprocess.run([*cmd, "-"], stdout=terminal, stderr=subprocess.PIPE, text=True)
+    os.close(terminal), os.close(main)
+    assert p.returncode == 2 and p.stderr.startswith("error: -o - sends the output to stdout, which is a terminal"), p.stderr
+
+
 def test_ctrl_c_stops_a_shell_loop(weights, tmp_path):
     """Ctrl-C in `for f in *.mp4; do magvit ...; done` stops the loop, not only the file at hand:
     bash goes on with a loop whose command exits (130 it took as handled), and stops where the
