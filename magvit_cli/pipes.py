@@ -2,8 +2,8 @@
 `ffmpeg -i in.mov -f matroska - | magvit interpolate - -o - | ffmpeg -i - out.mp4`.
 
 A run reads its input several times (probe, count, frames, then each audio and subtitle track
-from the start) and a writer needs a seekable file, so `-` as an input is first read whole into
-a temporary file, and `-o -` is written to a temporary file that is copied to stdout only once
+from the start) and a writer needs a seekable file, so `-` as an input (and a named pipe, or a
+shell's process substitution `<(...)`) is first read whole into a temporary file, and `-o -` is written to a temporary file that is copied to stdout only once
 it is complete: a failed or interrupted run sends nothing down the pipe. Video sent to stdout is
 Matroska (it streams, and holds every codec an input's audio and subtitles come in); a token file
 (`tokenize -o -`) is sent as it is. The temporary folder is removed at the end either way.
@@ -105,7 +105,7 @@ def _stdout_or_refused(output: Path) -> Path:
 
 class Pipes:
     """Use as a context manager around a batch: `inputs` and `output` are the command's, with `-`
-    replaced by temporary files; `deliver(result)` copies a finished output to stdout where it stands
+    (and a named pipe or process substitution among the inputs, is_stream) replaced by temporary files; `deliver(result)` copies a finished output to stdout where it stands
     in for `-o -`; `to_stdout` says whether stdout carries data (messages then go to stderr)."""
 
     def __init__(self, inputs: list[Path], output: Path | None, suffix: str | None = None, json: bool = False):
