@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import stat
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -430,16 +431,31 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
 
 
 # ---------------------------------------------------------------------------------- OP* / IP*
-def read_track(path, flag: str = "") -> dict[int, tuple[int, ...]]:
+_PIPED: dict[str, str] = {}  # a --box or --track file given as a pipe -> what came through it
+
+
+def _read_text(path: str) -> str:
+    """A CSV file's text. One given as a pipe (`--box <(python boxes.py)`) is kept: the file is
+    checked before any work and read again by the run, and the pipe had nothing left ("no rows")."""
+    if path in _PIPED:
+        return _PIPED[path]
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        text = f.read()
+    if stat.S_ISFIFO(os.stat(path).st_mode):
+        _PIPED[path] = text
+    return text
+
+
+def read_track(path, flag: str = "", values: int | None = None) -> dict[int, tuple[int, ...]]:
     """CSV rows frame,x,y[,w,h] (a header line is allowed) -> {frame: (x, y, ...)}; `flag` (the
-    option that gave the file) starts the errors. Spreadsheets' other ways are read too: a UTF-8
-    byte-order mark, semicolons (a European Excel's, whose decimal comma is then read as a point),
-    tabs or spaces between the values."""
+    option that gave the file) starts the errors; `values`: how many each row has after its frame
+    (2: x,y; 4: x,y,w,h), where one with another count is an error naming it. Spreadsheets' other
+    ways are read too: a UTF-8 byte-order mark, semicolons (a European Excel's, whose decimal comma
+    is then read as a point), tabs or spaces between the values."""
     name = f"{flag} {path}".lstrip()
     rows = {}
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            text = f.read()
+        text = _read_text(str(path))
         first = next((line for line in text.splitlines() if line.strip()), "")
         sep = next((d for d in (";", "\t", ",") if d in first), None)  # a semicolon file's decimal commas are not separators
         lines = csv.reader(io.StringIO(text), delimiter=sep) if sep else (line.split() for line in text.splitlines())
@@ -449,6 +465,9 @@ def read_track(path, flag: str = "") -> dict[int, tuple[int, ...]]:
             while row and not row[-1].strip():  # a spreadsheet's trailing separators
                 row = row[:-1]
             vals = [int(round(float(v.replace(",", ".") if sep == ";" else v))) for v in row]
+            if values is not None and len(vals) != values + 1:
+                raise UsageError(f"{name}: rows must be frame,{'x,y' if values == 2 else 'x,y,w,h'}; "
+                                 f"line {i + 1} has {len(vals)} value{'s' * (len(vals) != 1)}")
             rows[vals[0]] = tuple(vals[1:])
     except FileNotFoundError:
         raise UsageError(f"{name}: no such file") from None
@@ -583,7 +602,7 @@ def check_outpaint(mode: str, track) -> None:
     if track and mode != "dynamic":
         raise UsageError("--track goes with --mode dynamic")
     if track:
-        read_track(track, "--track")  # a missing or malformed file: one line before any work
+        read_track(track, "--track", 2)  # a missing or malformed file: one line before any work
 
 
 def canvas_size(mode: str, W: int, H: int, size: tuple[int, int] | Fraction | None,
@@ -628,7 +647,7 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
     info = open_input(m, src, dst, opts, span)
     H, W = info.height, info.width
     Wc, Hc = canvas_size(mode, W, H, size, info.sample_aspect)
-    rows = read_track(track, "--track") if track else None
+    rows = read_track(track, "--track", 2) if track else None
     n = 1 if info.is_image else count_frames(info)
     xs = [int(round(v)) for v in torch.linspace(0, Wc - W, n).tolist()]
 
@@ -687,7 +706,7 @@ def check_inpaint(mode: str | None, box, mask) -> str | None:
     if mode is not None and mode not in INPAINT_MODES:
         raise UsageError(f"--mode must be one of {', '.join(INPAINT_MODES)}, not {mode!r}")
     if box is not None and _box_track(box):
-        read_track(box, "--box")  # as --track: before any work
+        read_track(box, "--box", 4)  # as --track: before any work
     if mask is not None:
         try:
             check_input(mask)
@@ -727,10 +746,8 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             return h
     elif box is not None:
         if _box_track(box):
-            rows = read_track(box, "--box")
+            rows = read_track(box, "--box", 4)
             for t, r in rows.items():
-                if len(r) != 4:
-                    raise UsageError(f"--box {box}: rows must be frame,x,y,w,h")
                 check_box(r, W, H, f"at frame {t}")
             code = "IPD"
             def holes(t):

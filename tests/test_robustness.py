@@ -690,6 +690,33 @@ def test_a_track_in_a_spreadsheets_other_formats(tmp_path, text):
     assert runners.read_track(path) == {0: (0, 0), 20: (160, -2)}
 
 
+def test_a_track_with_short_rows_or_through_a_pipe(weights, tmp_path):
+    """A --track row with one value after its frame ended the run with "ValueError: not enough
+    values to unpack"; a --box row of another count was named only once the run had begun. Both are
+    one line before any work, naming the line. A --box or --track given as a pipe (`--box <(python
+    boxes.py)`) was "no rows": it was checked, then read again empty."""
+    import threading
+    src = make_video(tmp_path / "in.mp4", frames=9, width=64, height=48)
+    (tmp_path / "t.csv").write_text("frame,x,y\n0,0\n8,16\n")
+    (tmp_path / "b.csv").write_text("0,4,4,8,8\n8,4,4\n")
+    for args, said in ((["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "t.csv")],
+                        f"error: --track {tmp_path / 't.csv'}: rows must be frame,x,y; line 2 has 2 values"),
+                       (["inpaint", "--box", str(tmp_path / "b.csv")],
+                        f"error: --box {tmp_path / 'b.csv'}: rows must be frame,x,y,w,h; line 2 has 3 values")):
+        r = runner.invoke(app, [*args, str(src), "-o", str(tmp_path / "o.mp4"), "--weights", str(tmp_path / "none"), "--device", "cpu"])
+        assert r.exit_code == 2 and r.output.strip() == said, r.output  # before the (missing) weights load
+
+    def fifo(name: str, text: str) -> Path:
+        os.mkfifo(tmp_path / name)
+        threading.Thread(target=lambda: (tmp_path / name).write_text(text), daemon=True).start()
+        return tmp_path / name
+
+    for args in (["inpaint", "--box", str(fifo("box", "0,4,4,8,8\n8,20,20,8,8\n"))],
+                 ["outpaint", "--mode", "dynamic", "--track", str(fifo("track", "0,0,0\n8,16,0\n"))]):
+        r = cli([*args, str(src), "-o", str(tmp_path / f"{args[0]}.mp4")], weights)
+        assert r.exit_code == 0 and (tmp_path / f"{args[0]}.mp4").exists(), r.output
+
+
 def test_rotated_video_is_read_upright(weights, good, tmp_path):
     """Phone video shot upright is stored on its side with a display rotation: it is read turned
     upright, the way ffmpeg shows it (its autorotated frames), written upright with no rotation
