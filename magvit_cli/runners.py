@@ -8,7 +8,6 @@ import io
 import json
 import math
 import os
-import stat
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +21,7 @@ from safetensors.torch import load_file, save
 from . import hdr
 from .errors import MagvitError, UsageError
 from .motion import Continuation, PairMotion, fill_holes
+from .pipes import is_stream
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize, resize_mask, to_frame, to_tensor
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
@@ -441,7 +441,7 @@ def _read_text(path: str) -> str:
         return _PIPED[path]
     with open(path, newline="", encoding="utf-8-sig") as f:
         text = f.read()
-    if stat.S_ISFIFO(os.stat(path).st_mode):
+    if is_stream(Path(path)):
         _PIPED[path] = text
     return text
 
