@@ -103,20 +103,23 @@ def _hdr10(frame: "av.VideoFrame", codec: str = "") -> str:
     Read for HDR transfers only (PQ, HLG); "" where the side data cannot be read (_side_data)."""
     if not hdr.is_hdr(int(frame.color_trc)):
         return ""
+    side, kind = _side_data(frame, codec), av.sidedata.sidedata.Type
+    if side is None:
+        return ""
+    # by type (PyAV 18 iterates over the side data, 19 over their types)
+    mastering, light = (bytes(sd) if (sd := side.get(t)) is not None else b""
+                        for t in (kind.MASTERING_DISPLAY_METADATA, kind.CONTENT_LIGHT_LEVEL))
     parts = []
-    for sd in _side_data(frame, codec) or []:
-        raw = bytes(sd)
-        if sd.type == av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA and len(raw) >= 88:
-            v = np.frombuffer(raw[:88], np.int32)  # AVMasteringDisplayMetadata: 10 rationals (R, G, B, white; min, max), 2 flags
-            if not (v[20] and v[21]):  # x265 takes both the primaries and the luminance, or neither
-                continue
+    if len(mastering) >= 88:
+        v = np.frombuffer(mastering[:88], np.int32)  # AVMasteringDisplayMetadata: 10 rationals (R, G, B, white; min, max), 2 flags
+        if v[20] and v[21]:  # x265 takes both the primaries and the luminance, or neither
             q = [Fraction(int(a), int(b)) if b else Fraction(0) for a, b in v[:20].reshape(10, 2)]
             xy = [round(c * 50000) for c in q[:8]]  # chromaticity in 0.00002 units, luminance in 0.0001 cd/m2
             (rx, ry, gx, gy, bx, by, wx, wy), lo, hi = xy, round(q[8] * 10000), round(q[9] * 10000)
-            parts.insert(0, f"master-display=G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({hi},{lo})")
-        elif sd.type == av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL and len(raw) >= 8:
-            cll, fall = np.frombuffer(raw[:8], np.uint32)
-            parts.append(f"max-cll={cll},{fall}")
+            parts.append(f"master-display=G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({hi},{lo})")
+    if len(light) >= 8:
+        cll, fall = np.frombuffer(light[:8], np.uint32)
+        parts.append(f"max-cll={cll},{fall}")
     return ":".join(parts)
 
 
@@ -1665,6 +1668,10 @@ class _Track:
     how: str
     packets: Iterator["av.Packet"] | None = None  # what it muxes, made as the video is written (VideoWriter._carry)
     waiting: "av.Packet | None" = None  # the next of them, made ahead of the video of its time
+    kind: str = field(init=False)  # audio, subtitle, ...: kept, as PyAV 19 refuses to say once the output is closed
+
+    def __post_init__(self):
+        self.kind = self.target.type
 
 
 def _decoded(source, packet) -> list:
@@ -1901,9 +1908,11 @@ def _crf63(crf: int) -> str:
 def _pixel_format(codec: str, width: int, height: int, fps: Fraction, full_chroma: bool) -> str | None:
     """The first of _PIXEL_FORMATS that `codec` lists and opens with at this size (4:4:4 and RGB
     first where 4:2:0 cannot hold the size): ProRes takes only 10-bit 4:2:2 and up, MJPEG lists
-    yuv420p but opens only full-range JPEG formats. None: none opens (the stream's own open then
-    fails with the encoder's reason)."""
+    yuv420p but opens only full-range JPEG formats. None: none opens; '': the encoder lists none
+    (its own default then)."""
     listed = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+    if not listed:
+        return ""
     order = [f for f in _PIXEL_FORMATS if f in listed]
     if full_chroma:
         order.sort(key=lambda f: not ("444" in f or f[:3] in ("rgb", "gbr", "bgr")))
@@ -2026,7 +2035,7 @@ class VideoWriter:
     @property
     def has_audio(self) -> bool:
         """Whether the output carries audio (known once the writer is open)."""
-        return any(t.target.type == "audio" for t in getattr(self, "tracks", ()))
+        return any(t.kind == "audio" for t in getattr(self, "tracks", ()))
 
     @property
     def depth(self) -> int:
@@ -2128,7 +2137,11 @@ class VideoWriter:
         elif codec == "wrapped_avframe":  # .y4m: raw YUV as the input has it (4:4:4 or 4:2:0)
             self.stream.pix_fmt = "yuv444p" if self.full_chroma else "yuv420p"
         else:  # another --codec (ProRes, MJPEG, DNxHR, ...): a pixel format it takes
-            self.stream.pix_fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma) or self.stream.pix_fmt
+            fmt = _pixel_format(codec, self.width, self.height, self.fps, self.full_chroma)
+            if fmt is None:  # said here: PyAV 19 crashes opening an encoder with no pixel format set
+                raise UsageError(f"{self.path}: the {codec} encoder refuses {self.width}x{self.height} frames (it opens with "
+                                 f"none of its pixel formats at this size); another --codec or output type may take them")
+            self.stream.pix_fmt = fmt or self.stream.pix_fmt
             self.stream.options = dict(ENCODER_OPTIONS.get(codec, {}))
             if codec in QSCALE_ENCODERS:  # constant quality from --crf; their default is 200 kb/s at any size
                 # pinned by qmin = qmax (ffmpeg's -q:v also sets each frame's quality, which PyAV cannot)
