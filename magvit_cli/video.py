@@ -2162,10 +2162,11 @@ class VideoWriter:
         self.origin = self.span[0] if self.span else min([self.start] + [start_of(t.source) for t in self.tracks])
         if self.chapters and self.container in ("mp4", "mov", "matroska", "webm"):
             self.out.set_chapters(self._rebased_chapters())
+        encoder = self.stream.codec_context.name  # read before its open: PyAV 19 crashes reading it after a failed one
         try:  # the video encoder first: one that refuses the frames (x265 at a few pixels a side) is named as such
             self.stream.codec_context.open()
         except av.FFmpegError as e:
-            raise UsageError(f"{self.path}: the {self.stream.codec_context.name} encoder refuses {self.width}x{self.height} "
+            raise UsageError(f"{self.path}: the {encoder} encoder refuses {self.width}x{self.height} "
                              f"frames{' at 10 bits' if self.deep else ''} ({e}); another --codec or output type may take them") from None
         try:  # the header now, not at the first frame's packet: a track the muxer refuses fails before any work
             self.out.start_encoding()
