@@ -668,6 +668,32 @@ def test_a_file_that_fails_to_decode_later_is_left_out(tmp_path, monkeypatch):
     assert len(said) == 1 and "a.mp4: decoding failed after frame 3" in said[0] and "left out" in said[0], said
 
 
+def test_data_workers_start_clean_after_the_trainer_has_decoded(tmp_path):
+    """A data worker does not inherit the training process's decoding state: PyAV 19 keeps each
+    thread's scaler, with its own threads, and a worker forked after the trainer had decoded a
+    frame hung for ever freeing its copy (a fork keeps the state, not the threads)."""
+    (tmp_path / "data").mkdir()
+    make_video(tmp_path / "data" / "clip.mp4", frames=8, width=32, height=32)
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys\n"
+        "from magvit_cli.video import iter_frames\n"
+        "from magvit_cli.cli import app\n"
+        f"sys.argv = ['magvit', 'train', 'tokenizer', '--out', {str(tmp_path / 'run')!r}, '--preset', 'tiny', '--steps', '2',\n"
+        f"            '--frames', '5', '--size', '16', '--batch', '2', '--device', 'cpu', '-q', '--workers', '1',\n"
+        f"            '--data', {str(tmp_path / 'data')!r}, '--synthetic-weight', '0']\n"
+        "if __name__ == '__main__':\n"
+        f"    assert len(list(iter_frames({str(tmp_path / 'data' / 'clip.mp4')!r}))) == 8  # decoded here first\n"
+        "    app()\n")
+    import subprocess
+    import sys
+    try:
+        p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("training with a data worker did not end within 120 s after the trainer had decoded video")
+    assert p.returncode == 0 and (tmp_path / "run" / "export" / "model.safetensors").is_file(), p.stderr
+
+
 def test_a_failing_data_worker_ends_the_run(tmp_path):
     """An error inside a data-loading worker ends the run with one error line and exit status 1;
     it hung at exit (the interpreter waited for workers that ignore SIGTERM)."""
@@ -681,7 +707,8 @@ def test_a_failing_data_worker_ends_the_run(tmp_path):
         "from magvit_cli.cli import app\n"
         f"sys.argv = ['magvit', 'train', 'tokenizer', '--out', {str(tmp_path / 'run')!r}, '--preset', 'tiny', '--steps', '2',\n"
         "            '--frames', '5', '--size', '16', '--batch', '2', '--device', 'cpu', '-q', '--workers', '1']\n"
-        "app()\n")
+        "if __name__ == '__main__':  # data workers import the main module (engine.worker_start)\n"
+        "    app()\n")
     import subprocess
     import sys
     try:

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import multiprocessing
 import signal
 import sys
 import time
@@ -115,6 +116,17 @@ def ignore_stop_signals(_worker_id: int):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def worker_start():
+    """How data workers start: forked from a clean server process that has imported the data code,
+    not from the training process. A fork copies a process's locks and per-thread state but not its
+    threads: PyAV 19 keeps each thread's swscale context, with its slice threads, and a worker forked
+    after the main process had decoded hung freeing the copy (seen here). Python 3.14 starts workers
+    so by default; a script that runs the CLI needs its `if __name__ == "__main__":` guard, as on macOS."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["magvit_cli.train.data"])  # imported once, not in each worker (torch, PyAV)
+    return ctx
+
+
 @contextmanager
 def batches(source, batch: int, start_step: int, d: Dist, seed: int, workers: int):
     """The training batches (an iterator of {"video", "label"} batches, from `start_step` on), for
@@ -124,7 +136,8 @@ def batches(source, batch: int, start_step: int, d: Dist, seed: int, workers: in
     it = iter(DataLoader(IndexedClips(source, seed), batch_size=batch,
                          sampler=IndexedSampler(batch, start_step, d), num_workers=workers,
                          persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-                         worker_init_fn=ignore_stop_signals if workers else None))
+                         worker_init_fn=ignore_stop_signals if workers else None,
+                         multiprocessing_context=worker_start() if workers else None))
     try:
         yield it
     finally:
