@@ -3406,11 +3406,11 @@ def test_a_photo_piped_through_comes_back_a_photo(weights, tmp_path):
     ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25", "-frames:v", "5", "-c:v", "libaom-av1", "-cpu-used", "8",
            str(anim))
     jpeg, matroska = b"\xff\xd8\xff", b"\x1a\x45\xdf\xa3"
-    for src, command, given, magic in ((jpg, "outpaint", "-", jpeg), (png, "inpaint", "-", b"\x89PNG"), (avif, "inpaint", "-", jpeg),
+    for src, command, named, magic in ((jpg, "outpaint", "-", jpeg), (png, "inpaint", "-", b"\x89PNG"), (avif, "inpaint", "-", jpeg),
                                        (jpg, "outpaint", str(jpg), jpeg), (anim, "inpaint", "-", matroska)):
-        r = runner.invoke(app, [command, given, "-o", "-", "--weights", str(weights), "--device", "cpu", "--steps", "2", "--quiet"],
-                          input=src.read_bytes() if given == "-" else None)
-        assert r.exit_code == 0 and r.stdout_bytes.startswith(magic), (src.name, given, r.stdout_bytes[:8], r.stderr)
+        r = runner.invoke(app, [command, named, "-o", "-", "--weights", str(weights), "--device", "cpu", "--steps", "2", "--quiet"],
+                          input=src.read_bytes() if named == "-" else None)
+        assert r.exit_code == 0 and r.stdout_bytes.startswith(magic), (src.name, named, r.stdout_bytes[:8], r.stderr)
         assert "video tracks" not in r.stderr, r.stderr
 
 
