@@ -6,6 +6,7 @@ import math
 import os
 import shlex
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -3247,6 +3248,73 @@ def test_a_heif_photo_is_a_photo(weights, tmp_path):
     photo.rename(tmp_path / "photos" / "p.avif")
     src = ClipSource([tmp_path / "photos"], frames=5, size=16)
     assert [p.name for p, _ in src.images] == ["p.avif"] and src.videos == [], (src.images, src.videos)
+
+
+def _box(kind: bytes, payload: bytes, version: int | None = None, flags: int = 0) -> bytes:
+    """An ISO BMFF box (a full box, with its version and flags, where `version` is given)."""
+    head = b"" if version is None else struct.pack(">I", version << 24 | flags)
+    return struct.pack(">I", 8 + len(head) + len(payload)) + kind + head + payload
+
+
+def heif_grid(png, path, cols: int, rows: int, turn: int = 0):
+    """The photo in `png` stored as a phone stores one: a HEIF grid of cols x rows separately coded
+    tiles (here AV1, an AVIF; an iPhone's are HEVC) joined by a 'grid' item, turned by `turn`
+    quarter turns anticlockwise ('irot'). The bundled ffmpeg writes no grid, so it is built here."""
+    h, w = read_frames(png)[0].shape[:2]
+    tw, th = w // cols, h // rows
+    tiles = []
+    for k in range(rows * cols):
+        obu = Path(path).with_suffix(f".{k}.obu")
+        ffmpeg("-y", "-i", str(png), "-vf", f"crop={tw}:{th}:{k % cols * tw}:{k // cols * th}", "-frames:v", "1",
+               "-c:v", "libaom-av1", "-still-picture", "1", "-crf", "10", "-pix_fmt", "yuv420p", "-f", "obu", str(obu))
+        data = obu.read_bytes()
+        obu.unlink()
+        assert data[:2] == b"\x12\x00", "an OBU stream starts with its temporal delimiter, which an item leaves out"
+        tiles.append(data[2:])
+    n, grid = len(tiles), len(tiles) + 1  # item ids: the tiles 1..n, the grid n + 1 (the primary item)
+    payloads = [*tiles, struct.pack(">BBBBHH", 0, 0, rows - 1, cols - 1, tw * cols, th * rows)]
+    ipco = _box(b"ipco", _box(b"ispe", struct.pack(">II", tw, th), 0) + _box(b"av1C", bytes([0x81, 0, 0x0C, 0]))
+                + _box(b"ispe", struct.pack(">II", tw * cols, th * rows), 0) + (_box(b"irot", bytes([turn % 4])) if turn else b""))
+    ipma = _box(b"ipma", struct.pack(">I", n + 1) + b"".join(struct.pack(">HBBB", i, 2, 0x82, 1) for i in range(1, n + 1))
+                + struct.pack(">HB", grid, 1 + bool(turn)) + bytes([3] + [0x84] * bool(turn)), 0)
+    iinf = _box(b"iinf", struct.pack(">H", n + 1) + b"".join(
+        _box(b"infe", struct.pack(">HH", i, 0) + (b"av01" if i <= n else b"grid") + b"\0", 2, int(i <= n)) for i in range(1, n + 2)), 0)
+    iref = _box(b"iref", _box(b"dimg", struct.pack(">HH", grid, n) + b"".join(struct.pack(">H", i) for i in range(1, n + 1))), 0)
+    ftyp = _box(b"ftyp", b"avif\0\0\0\0avifmif1miaf")
+
+    def meta(offsets):
+        iloc = _box(b"iloc", b"\x44\0" + struct.pack(">H", n + 1) + b"".join(
+            struct.pack(">HHHII", i, 0, 1, at, len(p)) for i, (at, p) in enumerate(zip(offsets, payloads), 1)), 0)
+        return _box(b"meta", _box(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13, 0) + _box(b"pitm", struct.pack(">H", grid), 0)
+                    + iloc + iinf + iref + _box(b"iprp", ipco + ipma), 0)
+    at = len(ftyp) + len(meta([0] * (n + 1))) + 8  # the first payload, past the mdat box's header
+    offsets = [at + sum(map(len, payloads[:k])) for k in range(n + 1)]
+    Path(path).write_bytes(ftyp + meta(offsets) + _box(b"mdat", b"".join(payloads)))
+    return Path(path)
+
+
+@pytest.mark.parametrize("turn", [0, 1])
+def test_a_phones_tiled_heif_photo_is_read_whole_and_upright(weights, tmp_path, turn):
+    """A phone's HEIF photo is a grid of tiles (an iPhone's 512x512 each) under a 'grid' item,
+    turned by an 'irot' where it was shot upright: PyAV sees each tile as a video track of its
+    own; the photo is read whole, turned as it is shown, and an edit's known pixels are its own."""
+    png = tmp_path / "p.png"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=256x192", "-frames:v", "1", str(png))
+    photo = heif_grid(png, tmp_path / "p.avif", cols=2, rows=2, turn=turn)
+    with av.open(str(photo)) as c:
+        assert [(s.codec_context.width, s.codec_context.height) for s in c.streams.video] == [(128, 96)] * 4, "four tiles"
+    shown = np.rot90(read_frames(png)[0], turn).astype(int)  # irot turns anticlockwise
+    info = probe(photo)
+    assert (info.is_image, info.width, info.height) == (True, shown.shape[1], shown.shape[0]), info
+    r = cli(["inpaint", str(photo), "-o", str(tmp_path / "o.png")], weights)
+    assert r.exit_code == 0, r.output
+    got = read_frames(tmp_path / "o.png")[0].astype(int)
+    assert got.shape == shown.shape, (got.shape, shown.shape)
+    h, w = got.shape[:2]
+    known = np.ones((h, w), bool)
+    known[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = False  # the central hole's outside (generously)
+    err = np.abs(got - shown)[known].mean()
+    assert err < 4, f"the photo's own pixels, tile by tile and turned, differ from it by {err:.1f} on average"
 
 
 def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
