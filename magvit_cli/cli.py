@@ -27,6 +27,7 @@ from rich.markup import escape
 from . import hdr, pipes, video
 from .errors import MagvitError, UsageError, die_of_stop_signal, stop_on_signals
 from .progress import LogLines
+from .train.launch import another_process, keep_error
 from .video import is_sequence, sequence_match, sequence_stem
 
 
@@ -171,6 +172,8 @@ def fail(e: BaseException) -> None:
         raise e
     if _is_stdout_gone(e):
         raise typer.Exit(_stdout_gone())
+    if isinstance(e, KeyboardInterrupt) and another_process():  # under --nproc, said by the first
+        raise typer.Exit(130)
     if isinstance(e, KeyboardInterrupt):
         err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
@@ -210,8 +213,10 @@ def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
         message = " ".join(message.split())  # one line
         text = message if isinstance(e, MagvitError) else f"{type(e).__name__}: {message} (MAGVIT_DEBUG=1 shows the traceback)"
     text = text if src is None or str(src) in text else f"{src}: {text}"
-    error_line(text)
-    return text, e.exit_code if isinstance(e, MagvitError) else 1
+    code = e.exit_code if isinstance(e, MagvitError) else 1
+    if not keep_error(text, code):  # under --nproc, said by the first process only (train.launch)
+        error_line(text)
+    return text, code
 
 
 def error_line(text: str) -> None:
@@ -1038,11 +1043,17 @@ def _launch(nproc: int) -> None:
         if a.startswith("--nproc="):
             continue
         argv.append(a)
-    import subprocess
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "magvit_cli", *argv]
+    cmd = [sys.executable, "-m", "magvit_cli.train.launch", str(nproc), *argv]  # torchrun, ending as one process would
     # the cores shared out between the processes (torchrun would set 1 each, in a banner on stderr)
     env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    # a process stopped by torchrun as another ended sometimes leaves its data queues' semaphores to
+    # multiprocessing's tracker, which frees them and says so in a warning: freed, so not said
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), "ignore:resource_tracker:UserWarning"]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # this process becomes the launch, so a stop signal sent to it (kill, timeout) reaches torchrun, which
+    # stops the training processes with it and they save; a launch run beside it was killed, and they trained on
+    os.execve(sys.executable, cmd, env)
 
 
 def _train_device(device: str, quiet: bool) -> None:

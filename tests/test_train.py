@@ -213,9 +213,9 @@ def test_nproc_launches_two_processes(tmp_path):
     import sys
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     r = subprocess.run([sys.executable, "-m", "magvit_cli", "train", "tokenizer", "--nproc", "2", "--out", str(tmp_path / "run"),
-                        "--preset", "tiny", "--steps", "2", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "0",
+                        "--preset", "tiny", "--steps", "2", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "1",
                         "--device", "cpu"], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0, r.stderr[-2000:]  # each process's data worker started (the source pickled to it)
     assert r.stdout.splitlines() == [f"exported {tmp_path / 'run' / 'export'}"], r.stdout
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tokenizer 2/2 rec "), r.stderr
@@ -223,6 +223,33 @@ def test_nproc_launches_two_processes(tmp_path):
     assert ck["step"] == 2 and (tmp_path / "run/export/model.safetensors").exists()
     rows_ = rows(tmp_path / "run/metrics.jsonl")
     assert [r["step"] for r in rows_ if "rec" in r] == [2], "only rank 0 writes the metrics"
+
+
+def test_nproc_with_a_bad_input_ends_as_one_process_would(tmp_path):
+    """A bad input under --nproc is one error line and exit status 2, as without it: each process
+    said it, then torchrun logged the failure and printed its traceback, and the call ended with 1."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "magvit_cli", "train", "tokenizer", "--nproc", "2", "--out", str(tmp_path / "run"),
+                        "--preset", "tiny", "--steps", "2", "--data", str(tmp_path / "nothing"), "--device", "cpu"],
+                       capture_output=True, text=True, timeout=300)
+    assert (r.returncode, r.stderr.splitlines()) == (2, [f"error: --data {tmp_path / 'nothing'}: no such file or folder"]), r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_nproc_says_each_processs_own_error_once():
+    """What the launch adds after its processes failed: the other processes' errors that differ from
+    the first's, once each and naming the process; the status is the first process's own, else the
+    first to say one's; where none said anything, the failure torchrun did not cause is named."""
+    from magvit_cli.train.launch import ending
+    usage = (2, "--data x: no such file or folder")
+    assert ending({0: 2, 1: 2}, {0: usage, 1: usage}, 2) == ([], 2), "the same error in each: said once, by the first"
+    assert ending({0: -15, 1: 2}, {0: usage, 1: usage}, 2) == ([], 2), "the first stopped by torchrun as it ended: its own status"
+    own = (1, "RuntimeError: CUDA error: invalid device ordinal")
+    assert ending({0: -15, 1: 1, 2: 1}, {1: own, 2: own}, 3) == ([f"training process 2 of 3: {own[1]}"], 1)
+    assert ending({0: 1, 1: 2}, {0: own, 1: usage}, 2) == ([f"training process 2 of 2: {usage[1]}"], 1)
+    assert ending({0: -15, 1: -9}, {}, 2) == (["training process 2 of 2 ended with exit status 137"], 137), "killed (out of memory)"
+    assert ending({0: -15, 1: -15}, {}, 2) == (["training process 1 of 2 ended with exit status 143"], 143)
 
 
 def test_init_and_freeze_encoder_keep_tokens(tmp_path):
@@ -351,8 +378,9 @@ def test_padded_condition_trains_on_the_padded_video(tmp_path):
     assert r.exit_code == 2 and "footprint, padded" in r.output, r.output
 
 
-def _signalled_run(tmp_path, how):
-    """Start a training run with a DataLoader worker, wait for logged steps, stop it `how`."""
+def _signalled_run(tmp_path, how, nproc=1):
+    """Start a training run with a DataLoader worker (in each of `nproc` processes), wait for logged
+    steps, stop it `how`."""
     import signal
     import subprocess
     import sys
@@ -360,7 +388,7 @@ def _signalled_run(tmp_path, how):
     run = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "magvit_cli", "train", "tokenizer", "--out", str(run), "--preset", "tiny",
                           "--steps", "100000", "--batch", "1", "--frames", "5", "--size", "16", "--workers", "1",
-                          "--ckpt-every", "100000", "--device", "cpu", "--quiet"],
+                          "--ckpt-every", "100000", "--device", "cpu", "--quiet", "--nproc", str(nproc)],
                          stderr=subprocess.PIPE, text=True, start_new_session=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     metrics, deadline = run / "metrics.jsonl", time.time() + 120
@@ -369,6 +397,8 @@ def _signalled_run(tmp_path, how):
     logged = max(r["step"] for r in rows(metrics))
     if how == "ctrl-c":  # a terminal's Ctrl-C: SIGINT to the whole process group, workers included
         os.killpg(p.pid, signal.SIGINT)
+    elif how == "kill":  # `kill PID`, `timeout`: SIGTERM to the command's own process
+        os.kill(p.pid, signal.SIGTERM)
     else:  # `pkill -f 'magvit train'`: SIGTERM to the main process and its worker alike
         kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
         for pid in [p.pid, *map(int, kids)]:
@@ -387,6 +417,25 @@ def test_signal_checkpoints_with_workers(tmp_path, how):
     assert "checkpoint" in err and "--resume" in err, f"the message should say how to go on: {err[-500:]}"
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ck["step"] >= logged, f"checkpoint at step {ck['step']}, but step {logged} was logged before the signal"
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_signal_stops_every_process_of_nproc(tmp_path, how):
+    """A stop signal to an --nproc run (Ctrl-C; `kill` or `timeout` on the command's own process)
+    saves the checkpoint and ends every process, the call dying of the signal as one process does,
+    with one line: a kill ended the launcher only, and the training processes trained on."""
+    code, err, logged, run = _signalled_run(tmp_path, how, nproc=2)
+    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    assert code == -sig, f"exit {code}, expected death by {sig.name}: {err[-1500:]}"
+    assert err.strip().splitlines() == [f"interrupted: checkpoint of step {torch.load(run / 'checkpoint.pt', weights_only=True)['step']} "
+                                        f"saved in {run}; the same command with --resume goes on"], err[-1500:]
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] >= logged
+    import subprocess
+    import time
+    deadline = time.time() + 30
+    while (left := subprocess.run(["pgrep", "-f", str(run)], capture_output=True, text=True).stdout.split()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes of the run still going: {left}"
 
 
 def test_fresh_run_never_writes_over_a_checkpoint(tmp_path):

@@ -220,6 +220,10 @@ def _readable(items: list[tuple[Path, int]], warn: Callable[[str], None]) -> lis
     return kept
 
 
+def _say_nothing(_message: str) -> None:
+    """ClipSource's warnings where nobody is told (a training process other than the first)."""
+
+
 class ClipSource:
     """Random clips from media files, plus the synthetic generator. Files that do not open are
     left out at the start (a warning line); one that fails to decode later is left out when it
@@ -234,7 +238,7 @@ class ClipSource:
         # 2 x size, as the releases trained) and crops are drawn from frames resized to a short side
         # between size and that; a larger value shows crops nearer the footage's own scale (the
         # cache bound grows with the pixels it holds)
-        self.warn = warn or (lambda msg: None)
+        self.warn = warn or _say_nothing  # a function of the module: the source goes to data workers by pickle
         rows, used = (read_labels(labels) if labels else None), set()
         items, self.folder_classes = list_media(folders, rows, used)
         if rows:
