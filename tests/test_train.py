@@ -252,6 +252,25 @@ def test_nproc_says_each_processs_own_error_once():
     assert ending({0: -15, 1: -15}, {}, 2) == (["training process 1 of 2 ended with exit status 143"], 143)
 
 
+def test_a_model_option_that_names_no_model_is_a_usage_error(tmp_path):
+    """--tokenizer and --init naming nothing, a folder without a model or a model of the other kind
+    are one line naming the option, exit status 2, before any run folder (it was 'no config.json
+    in PATH' with status 1, as if the run had failed)."""
+    from magvit_cli.models import save_model
+    from conftest import tiny_tokenizer
+    tok = tmp_path / "tok"
+    save_model(tiny_tokenizer(), tok)
+    (tmp_path / "empty").mkdir()
+    common = ["--device", "cpu", "--steps", "1", "--quiet"]
+    for args, said in [(["transformer", "--tokenizer", str(tmp_path / "nope")], f"--tokenizer {tmp_path / 'nope'}: no such folder or file"),
+                       (["transformer", "--tokenizer", str(tmp_path / "empty")], f"--tokenizer: no config.json in {tmp_path / 'empty'}"),
+                       (["tokenizer", "--init", str(tmp_path / "nope")], f"--init {tmp_path / 'nope'}: no such folder or file"),
+                       (["transformer", "--tokenizer", str(tok), "--init", str(tok)], f"--init: {tok} holds a tokenizer, expected a transformer")]:
+        r = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "run"), *common])
+        assert (r.exit_code, r.output.strip()) == (2, f"error: {said}"), (args, r.output)
+        assert not (tmp_path / "run").exists(), args
+
+
 def test_init_and_freeze_encoder_keep_tokens(tmp_path):
     """--init starts from exported weights; --freeze-encoder changes only the decoder, so the
     token grid of any clip (what a transformer was trained on) stays bit-identical."""

@@ -209,13 +209,27 @@ def clip_grid(config, frames: int, size: int) -> tuple[int, int, int]:
         raise UsageError(f"--frames {frames} --size {size}: {e}") from None
 
 
+def given_model(path: str | Path, expect: str, device, flag: str) -> torch.nn.Module:
+    """The model a training option names (`--tokenizer`, `--init`), loaded strictly: one that is not
+    there or does not load is that option's error, exit status 2 (it was 'no config.json in PATH',
+    status 1, as if the run had failed)."""
+    from ..models.io import load_model
+    if not Path(path).exists():
+        raise UsageError(f"{flag} {path}: no such folder or file")
+    try:
+        return load_model(path, expect=expect, device=device)
+    except UsageError:
+        raise
+    except MagvitError as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
 def warm_start(init: str | None, expect: str, device) -> torch.nn.Module | None:
     """Weights to start a fresh run from (`--init`): an exported folder, loaded strictly. The
     run takes its architecture from there; the optimizer, schedule and step start anew."""
     if not init:
         return None
-    from ..models.io import load_model
-    return load_model(init, expect=expect, device=device).float().train()
+    return given_model(init, expect, device, "--init").float().train()
 
 
 def lr_at(step: int, base: float, warmup: int, total: int, schedule: str = "cosine") -> float:

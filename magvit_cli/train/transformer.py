@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import commit
 from ..errors import MagvitError, UsageError, check_interrupt
-from ..models import MaskedTransformer, TransformerConfig, load_model, save_model
+from ..models import MaskedTransformer, TransformerConfig, save_model
 from ..motion import pad_clip
 from ..pipeline import resize
 from ..tasks import condition_region, condition_video, get_task, latent_mask
@@ -282,7 +282,7 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
 def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] | None = None) -> Path:
     d = engine.setup_distributed(cfg.device)
     deadline = engine.Deadline(cfg.max_minutes, d)  # counts the set-up (cache, data) too: the whole call fits
-    tokenizer = load_model(cfg.tokenizer, expect="tokenizer", device=d.device)
+    tokenizer = engine.given_model(cfg.tokenizer, "tokenizer", d.device, "--tokenizer")
     tcfg = (tokenizer.config.time_factor, tokenizer.config.space_factor)
     model = engine.warm_start(cfg.init, "transformer", d.device)
     # the condition region is a field of the inputs, not the weights: fine-tuning may change it
