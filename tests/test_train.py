@@ -675,7 +675,8 @@ def test_heldout_and_perceptual_files_are_checked_before_training(tmp_path):
             "--warmup", "1", "--device", "cpu", "--data", str(clip)]
     for extra, says in ((["--heldout", str(tmp_path / "none.mp4")], f"--heldout {tmp_path / 'none.mp4'}: no such file"),
                         (["--heldout", str(clip)], f"--heldout {clip}: fewer than 17 frames"),
-                        (["--perceptual", str(tmp_path / "none.pt")], "--perceptual")):
+                        (["--perceptual", str(tmp_path / "none.pt")], f"--perceptual {tmp_path / 'none.pt'}: no such file"),
+                        (["--perceptual", str(clip)], f"--perceptual {clip}: not a loadable TorchScript file")):
         out = tmp_path / "run"
         r = CliRunner().invoke(app, [*args, "--out", str(out), *extra])
         assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, r.output

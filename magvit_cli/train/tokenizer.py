@@ -233,6 +233,8 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
 def load_perceptual(path: str, device) -> torch.nn.Module:
     """A user-supplied TorchScript network mapping frames (N, 3, H, W) in [-1, 1] to features; frozen.
     TorchScript is a restricted program format: it cannot run arbitrary Python on load, unlike pickle."""
+    if not Path(path).is_file():  # as --i3d and --heldout say it
+        raise UsageError(f"--perceptual {path}: no such file")
     try:
         net = torch.jit.load(str(path), map_location=device)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
