@@ -881,7 +881,15 @@ def tokenize(inputs: List[Path] = Inputs,
         return runners.tokenize(model(), src, dst, progress=progress,
                                 refine=refine, span=_span(start, end))
     _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors",
-           check=lambda: _span(start, end), skip_existing=skip_existing)
+           check=lambda: (_token_file_name(output), _span(start, end)), skip_existing=skip_existing)
+
+
+def _token_file_name(output: Optional[Path]) -> None:
+    """A token file is named .safetensors: reconstruct and info know one by that (tokenize wrote
+    `-o t.txt`, which reconstruct then took for a video that did not open)."""
+    if output is not None and not pipes.is_stdout(output) and output.suffix.lower() != ".safetensors":
+        raise UsageError(f"-o {output}: a token file is named .safetensors (reconstruct reads it back by that); "
+                         f"-o {output.with_suffix('.safetensors')}")
 
 
 def _rate_text(fps: Fraction, varies: bool) -> str:

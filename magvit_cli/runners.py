@@ -1059,7 +1059,7 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
 
 def is_token_file(path) -> bool:
     """Whether an input is a token file (`tokenize`'s .safetensors), not a video."""
-    return str(path).endswith(".safetensors")
+    return str(path).lower().endswith(".safetensors")  # as tokenize takes -o T.SafeTensors
 
 
 def read_tokens(src) -> tuple[dict, dict]:

@@ -451,6 +451,18 @@ def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
     assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "rl.mp4"))
 
 
+def test_a_token_file_is_named_so_that_it_reads_back(weights, clip, tmp_path):
+    """tokenize -o with another suffix is refused before any work (it wrote t.txt, which reconstruct
+    then took for a video that did not open); the suffix in any case reads back."""
+    r = runner.invoke(app, ["tokenize", str(clip), "-o", str(tmp_path / "t.txt"), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 2 and r.output.strip() == (f"error: -o {tmp_path / 't.txt'}: a token file is named .safetensors "
+                                                     f"(reconstruct reads it back by that); -o {tmp_path / 't.safetensors'}"), r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing written"
+    tok = tmp_path / "T.SafeTensors"
+    run(["tokenize", str(clip), "-o", str(tok)], weights)
+    assert run(["reconstruct", str(tok), "-o", str(tmp_path / "r.mp4")], weights)["frames"] == 6
+
+
 def test_info_describes_a_token_file(weights, clip, tmp_path):
     """`magvit info t.safetensors` says what video the tokens hold and their grid (it was 'not a
     readable video'); weights given to it are named as such, in one line."""
