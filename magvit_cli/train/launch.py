@@ -3,7 +3,9 @@ one process would. Each process meets a bad input alike and said so (N times ove
 added its own log lines and a traceback of the failed processes, and ended with exit status 1
 whatever the processes' was. Here torchrun's logging is off, each process's error line is kept in
 a folder (ERRORS) rather than printed but the first's, and the launch says once what the others
-said differently, and ends with the first process's status (else the first to fail).
+said differently, and ends with the first process's status (else the first to fail). The command
+becomes this launch (exec), so a stop signal sent to it reaches torchrun, which stops the processes
+with it (each saves its checkpoint first); the launch then dies of it, as one process does.
 
 Run as `python -m magvit_cli.train.launch N <the magvit command's arguments>`; nothing here
 imports torch until then (the CLI imports `keep_error` for its error line)."""
