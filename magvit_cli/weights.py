@@ -49,7 +49,7 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
             elif near is not None:  # weights/defualt: a typo of a local folder, not a Hub id (whose look-up failed on the network)
                 held = sorted(p.name + "/" * p.is_dir() for p in near.iterdir()  # what --weights could name there
                               if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".safetensors"))
-                raise UsageError(f"{named(weights)}: no such folder or file; {near}/ holds "
+                raise UsageError(f"{named(weights)}: no such folder or file; {str(near).rstrip('/')}/ holds "  # '/', not '//'
                                  + (", ".join(held[:8]) + (", ..." if len(held) > 8 else "") if held else "no weights folder or .safetensors file"))
             else:
                 raise UsageError(f"{named(weights)}: no such folder (nor a Hub id org/name[@revision])")

@@ -73,6 +73,8 @@ def test_a_typo_of_a_local_folder_is_not_looked_up_on_the_hub(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=r"^--weights weights/defualt: no such folder or file; weights/ holds big.safetensors, default/$"):
         resolve("weights/defualt")
+    with pytest.raises(UsageError, match=r"^--weights /no-such-weights-folder: no such folder or file; / holds "):  # '/', not '//'
+        resolve("/no-such-weights-folder")
 
 
 def test_weights_info_names_its_argument_not_the_option(tmp_path):
