@@ -457,6 +457,32 @@ def test_signal_stops_every_process_of_nproc(tmp_path, how):
     assert not left, f"processes of the run still going: {left}"
 
 
+def test_a_stopped_token_cache_build_keeps_none_of_it(tmp_path):
+    """A transformer run stopped while it builds its token cache takes the shards it wrote away, with
+    a line saying so (it left them, and said 'no partial output was left behind')."""
+    import subprocess
+    import sys
+    import time
+    from conftest import tiny_tokenizer
+    from magvit_cli.models import save_model
+    save_model(tiny_tokenizer(), tmp_path / "tok")
+    cache = tmp_path / "run" / "cache"
+    p = subprocess.Popen([sys.executable, "-m", "magvit_cli", "train", "transformer", "--out", str(tmp_path / "run"), "--tokenizer",
+                          str(tmp_path / "tok"), "--preset", "tiny", "--steps", "2", "--cache-clips", "100000", "--frames", "5", "--size", "16",
+                          "--device", "cpu", "--quiet"],
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(cache.glob("shard_*.safetensors")) and time.time() < deadline:
+        time.sleep(0.1)
+    assert list(cache.glob("shard_*.safetensors")), "no shard written in 120 s"
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == -signal.SIGTERM, (p.returncode, err[-1000:])
+    assert err.strip() == (f"interrupted: the token cache was not finished, so none of it is kept ({cache}); "
+                           "the same command builds it again"), err[-1000:]
+    assert not cache.exists(), sorted(p.name for p in cache.iterdir())
+
+
 def test_fresh_run_never_writes_over_a_checkpoint(tmp_path):
     """A forgotten --resume must not restart a run over its checkpoint; --resume needs one."""
     run = tmp_path / "run"

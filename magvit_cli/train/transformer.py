@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -279,6 +281,26 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
     return out
 
 
+@contextmanager
+def _whole_or_none(folder: Path):
+    """A token cache built whole, or none of it kept: a build stopped part-way (Ctrl-C, an error)
+    takes its shards away, and the folder where it made it; it left them, and said 'no partial
+    output was left behind'."""
+    made = not folder.exists()
+    try:
+        yield
+    except BaseException as e:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            for shard in folder.glob("shard_*.safetensors"):
+                shard.unlink(missing_ok=True)
+        if isinstance(e, KeyboardInterrupt):
+            raise KeyboardInterrupt(f"the token cache was not finished, so none of it is kept ({folder}); "
+                                    "the same command builds it again") from None
+        raise
+
+
 def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] | None = None) -> Path:
     d = engine.setup_distributed(cfg.device)
     deadline = engine.Deadline(cfg.max_minutes, d)  # counts the set-up (cache, data) too: the whole call fits
@@ -299,9 +321,10 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     out = engine.run_folder(cfg.out, cfg.resume)  # after the checks above: a bad call leaves no run folder behind
     if building:
         if d.main:
-            build_token_cache(tokenizer, source, cache_dir,
-                              cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet,
-                              variants_per_batch=cfg.cache_variants, region=region, motion=cfg.motion)
+            with _whole_or_none(cache_dir):
+                build_token_cache(tokenizer, source, cache_dir,
+                                  cfg.cache_clips, cfg.frames, cfg.size, cfg.seed, device=d.device, progress=not cfg.quiet,
+                                  variants_per_batch=cfg.cache_variants, region=region, motion=cfg.motion)
         if d.world > 1:
             torch.distributed.barrier()
     cache = TokenCache(cache_dir)
