@@ -131,7 +131,9 @@ def _class_hint(cls: str, names: list[str]) -> str:
     by_loose: dict[str, list[str]] = {}
     for n in names:
         by_loose.setdefault(_loose(n), []).append(n)
-    near = [n for k in difflib.get_close_matches(_loose(cls), list(by_loose), n=3, cutoff=0.6) for n in by_loose[k]]
+    begun = [k for k in by_loose if _loose(cls) and k.startswith(_loose(cls))]  # 'pan': pan-left and pan-right alike
+    close = difflib.get_close_matches(_loose(cls), list(by_loose), n=3, cutoff=0.6)
+    near = [n for k in dict.fromkeys(begun[:3] if begun else close) for n in by_loose[k]]
     table = f"one of: {', '.join(names) or '(none)'}" if len(names) <= SHOWN_CLASSES else f"`magvit classes` lists its {len(names)}"
     return f"; did you mean {' or '.join(near)}? ({table})" if near else f"; {table}"
 

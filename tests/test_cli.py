@@ -235,6 +235,9 @@ def test_class_names_match_loosely_where_that_picks_one(tmp_path):
         m.class_id("pan-lef")
     with pytest.raises(UsageError, match=r"^class 'zoom' is not in the model; one of: pan-left, ApplyEyeMakeup"):
         m.class_id("zoom")
+    with pytest.raises(UsageError, match=r"^class 'apply' is not in the model; did you mean ApplyEyeMakeup or apply_eye_makeup or "
+                                         r"Apply Eye Makeup\? "):  # the start of a name points to each it starts
+        m.class_id("apply")
     from magvit_cli import pipeline
     with pytest.raises(UsageError, match=r"^class 'zoom' is not in the model; `magvit classes` lists its 4$"):
         with pytest.MonkeyPatch.context() as mp:
