@@ -755,13 +755,13 @@ def predict(run: TaskRun, src: Path, dst: Path, progress,
                            run.span())
 
 
-def _parse_size(size: Optional[str]):
+def _parse_size(size: Optional[str], forms: str = "WxH, e.g. 1280x720"):
     if size is None:
         return None
     try:
         w, h = (int(v) for v in size.lower().split("x"))
     except ValueError:
-        raise UsageError(f"--size must be WxH, e.g. 1280x720, got {size!r}") from None
+        raise UsageError(f"--size must be {forms}, got {size!r}") from None
     if w <= 0 or h <= 0:
         raise UsageError(f"--size must be positive, got {size!r}")
     return w, h
@@ -769,12 +769,13 @@ def _parse_size(size: Optional[str]):
 
 def _parse_canvas(size: Optional[str]):
     """outpaint's --size: WxH pixels, or W:H an aspect ratio (16:9) the mode's side grows to."""
+    forms = "WxH (1280x720) or an aspect ratio W:H (16:9)"
     if size is None or ":" not in size:
-        return _parse_size(size)
+        return _parse_size(size, forms)
     try:
         w, h = (Fraction(v) for v in size.split(":"))
     except ValueError:
-        raise UsageError(f"--size must be WxH (1280x720) or an aspect ratio W:H (16:9), got {size!r}") from None
+        raise UsageError(f"--size must be {forms}, got {size!r}") from None
     if w <= 0 or h <= 0:
         raise UsageError(f"--size must be positive, got {size!r}")
     return w / h

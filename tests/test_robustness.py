@@ -1768,7 +1768,7 @@ def test_option_errors_come_before_the_model_loads(tmp_path, good):
     for args, text in [(["interpolate", "--factor", "1"], "--factor must be"),
                        (["predict", "--frames", "0"], "--frames must be >= 1"),
                        (["outpaint", "--mode", "sideways"], "--mode must be one of"),
-                       (["outpaint", "--size", "abc"], "--size must be WxH"),
+                       (["outpaint", "--size", "abc"], "--size must be WxH (1280x720) or an aspect ratio W:H (16:9), got 'abc'"),
                        (["outpaint", "--track", "t.csv"], "--track goes with --mode dynamic"),
                        (["inpaint", "--mode", "central", "--box", "1,2,3,4"], "use one of --mode, --box, --mask"),
                        (["inpaint", "--steps", "0"], "--steps must be 1 to 4096, got 0"),
