@@ -710,6 +710,7 @@ def check_inpaint(mode: str | None, box, mask) -> str | None:
     if mask is not None:
         try:
             check_input(mask)
+            probe(mask)  # a file that is no picture: said as the mask's, before the model loads
         except UsageError as e:
             raise UsageError(f"--mask {e}") from None
     return mode

@@ -265,6 +265,7 @@ def test_hole_and_track_files_are_checked_before_the_model_loads(good, tmp_path)
     (tmp_path / "empty.png").write_bytes(b"")
     for args, says in ((["inpaint", "--mask", str(tmp_path / "none.png")], f"--mask {tmp_path / 'none.png'}: no such file"),
                        (["inpaint", "--mask", str(tmp_path / "empty.png")], f"--mask {tmp_path / 'empty.png'}: file is empty"),
+                       (["inpaint", "--mask", str(tmp_path / "bad.csv")], f"--mask {tmp_path / 'bad.csv'}: not a readable video or image"),
                        (["inpaint", "--box", str(tmp_path / "none.csv")], f"--box {tmp_path / 'none.csv'}: no such file"),
                        (["inpaint", "--box", str(tmp_path / "bad.csv")], f"--box {tmp_path / 'bad.csv'}: expected CSV rows"),
                        (["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "empty.csv")], f"--track {tmp_path / 'empty.csv'}: no rows"),
