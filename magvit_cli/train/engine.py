@@ -9,8 +9,8 @@ import dataclasses
 import io
 import json
 import math
-import os
 import multiprocessing
+import os
 import signal
 import sys
 import time
