@@ -799,7 +799,7 @@ def outpaint(run: TaskRun, src: Path, dst: Path, progress,
                             str(track) if track else None, run.write(), progress, motion, run.span())
 
 
-@task_command(image_out=True, check=lambda mode, box, mask, **_: runners.check_inpaint(mode, box, mask))
+@task_command(image_out=True, check=lambda mode, box, mask, **_: runners.check_inpaint(mode, box, pipes.spooled(mask, "--mask")))
 def inpaint(run: TaskRun, src: Path, dst: Path, progress,
             mode: Optional[str] = typer.Option(None, "--mode", "-m", help=(
                 "central (IPC): the central box of half the width and height is generated (default). "
@@ -809,6 +809,7 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
                                                    "transparent = kept; drawn at another size of the input's shape, it is scaled.")),
             motion: bool = MotionOpt):
     """Inpainting (IPC/IPD or your own box/mask): only the hole is generated; same size out."""
+    mask = pipes.spooled(mask, "--mask")  # one given as a pipe: read once, for the check and the run alike
     return runners.inpaint(run.model(), src, dst, mode, run.sampling(), box, str(mask) if mask else None, run.write(), progress,
                            motion, run.span())
 

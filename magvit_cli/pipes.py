@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import MagvitError, UsageError
+from .errors import MagvitError, UsageError, at_exit
 from .video import FULL
 
 DASH = Path("-")
@@ -103,12 +103,86 @@ def _stdout_or_refused(output: Path) -> Path:
     return output
 
 
+def _read_whole(source, path: Path, name: str, empty: str) -> Path:
+    """`source` (a binary file object) read to its end into `path`, renamed by its content where
+    its reader goes by the name (_named_by_content); `name` is how errors name the source, `empty`
+    the error where nothing came."""
+    try:
+        with open(path, "wb") as f:
+            shutil.copyfileobj(source, f, 1 << 20)
+    except OSError as e:  # the pipe's end (BrokenPipe and the like) is not this: only the file's
+        if e.filename is None and e.errno not in FULL:
+            raise
+        raise MagvitError(f"{name}: cannot hold it in the temporary folder {tempfile.gettempdir()} "
+                          f"({os.strerror(e.errno).lower()}); {ROOM}") from None
+    if path.stat().st_size == 0:
+        raise UsageError(empty)
+    with open(path, "rb") as f:
+        kind = _named_by_content(f.read(16))
+    if kind and path.suffix.lower() != kind:
+        path = path.rename(path.with_name(path.name + kind))
+    return path
+
+
+_STDIN_READ = False  # whether stdin has been read (an input or an option's file given as -)
+
+
+def _read_stdin(folder: Path, name: str, what: str = "the input", given: str = "-") -> Path:
+    """stdin read whole into `folder`/stdin (with a suffix where its content needs one); `name`: how
+    errors name it; `what` it holds and how the call `given` it, for the error where it is a terminal."""
+    global _STDIN_READ
+    source = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+    if hasattr(source, "isatty") and source.isatty():
+        raise UsageError(f"{given} reads {what} from stdin, which is a terminal: pipe a file in (... | magvit CMD {given})")
+    _STDIN_READ = True
+    return _read_whole(source, folder / "stdin", name, f"{name} was empty: nothing was piped in")
+
+
+def _read_pipe(given: Path, folder: Path, name: str) -> Path:
+    """A named pipe (or process substitution) read whole into a file of its name in `folder`, which
+    errors name as the pipe, as given (`name`)."""
+    try:
+        source = open(given, "rb")
+    except OSError as e:
+        raise UsageError(f"{name}: cannot read the pipe ({os.strerror(e.errno).lower()})") from None
+    with source:
+        path = _read_whole(source, folder / given.name, name, f"{name}: nothing came through the pipe")
+    _STAND_INS[str(path)] = str(given)
+    return path
+
+
+_SPOOLED: dict[str, Path] = {}  # an option's pipe, as given -> its temporary copy
+
+
+def spooled(path: Path | None, flag: str) -> Path | None:
+    """An option's file given as a pipe (`--mask <(ffmpeg -i in.mp4 -vf ... -f matroska -)`) read
+    whole into a temporary file (removed at exit) the first time, that copy after: the option is
+    checked before the model loads and read again by the run, and a pipe reads once (it was refused).
+    Any other path as it is."""
+    if path is None or not is_stream(Path(path)):
+        return path
+    if str(path) not in _SPOOLED:
+        if path == DASH and _STDIN_READ:
+            raise UsageError(f"{flag} -: stdin is the input here, and it can be read once; give {flag} a file")
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        except OSError as e:
+            raise MagvitError(f"cannot make a temporary folder for {flag} in {tempfile.gettempdir()} "
+                              f"({os.strerror(e.errno).lower()}); {ROOM}") from None
+        at_exit(shutil.rmtree, folder, True)
+        _SPOOLED[str(path)] = _read_stdin(folder, f"{flag} - (stdin)", f"the {flag.lstrip('-')}", f"{flag} -") if path == DASH else _read_pipe(Path(path), folder, f"{flag} {path}")
+    return _SPOOLED[str(path)]
+
+
 class Pipes:
     """Use as a context manager around a batch: `inputs` and `output` are the command's, with `-`
     (and a named pipe or process substitution among the inputs, is_stream) replaced by temporary files; `deliver(result)` copies a finished output to stdout where it stands
     in for `-o -`; `to_stdout` says whether stdout carries data (messages then go to stderr)."""
 
     def __init__(self, inputs: list[Path], output: Path | None, suffix: str | None = None, json: bool = False):
+        global _STDIN_READ
+        _SPOOLED.clear()  # a new call (many in one process under tests): its pipes are its own
+        _STDIN_READ = False
         if output is not None and output != DASH:
             output = _stdout_or_refused(output)
         self.given_inputs, self.given_output, self.suffix, self.json = list(inputs), output, suffix, json
@@ -146,39 +220,9 @@ class Pipes:
         """A stream input read whole into a temporary file: stdin into one named `stdin`
         (`stdin.safetensors` for a token file), a named pipe into one of its own name."""
         if given == DASH:
-            source = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
-            if hasattr(source, "isatty") and source.isatty():
-                raise UsageError("- reads the input from stdin, which is a terminal: pipe a file in (... | magvit CMD -)")
-            path, name = self.folder / "stdin", "- (stdin)"
-        else:
-            (self.folder / f"pipe{k}").mkdir()
-            path, name = self.folder / f"pipe{k}" / given.name, str(given)
-            try:
-                source = open(given, "rb")
-            except OSError as e:
-                raise UsageError(f"{given}: cannot read the pipe ({os.strerror(e.errno).lower()})") from None
-        try:
-            with open(path, "wb") as f:
-                shutil.copyfileobj(source, f, 1 << 20)
-        except OSError as e:  # the pipe's end (BrokenPipe and the like) is not this: only the file's
-            if e.filename is None and e.errno not in FULL:
-                raise
-            raise MagvitError(f"{name}: cannot hold it in the temporary folder {tempfile.gettempdir()} "
-                              f"({os.strerror(e.errno).lower()}); {ROOM}") from None
-        finally:
-            if given != DASH:
-                source.close()
-        if path.stat().st_size == 0:
-            raise UsageError("- (stdin) was empty: nothing was piped in" if given == DASH else f"{given}: nothing came through the pipe")
-        with open(path, "rb") as f:
-            head = f.read(16)
-        kind = _named_by_content(head)
-        if kind and path.suffix.lower() != kind:
-            path = path.rename(path.with_suffix(kind) if given == DASH else path.with_name(path.name + kind))
-        if given != DASH:
-            _STAND_INS[str(path)] = str(given)
-        return path
-
+            return _read_stdin(self.folder, "- (stdin)")
+        (self.folder / f"pipe{k}").mkdir()
+        return _read_pipe(given, self.folder / f"pipe{k}", str(given))
 
     def named(self, path: Path) -> Path:
         """How a (possibly temporary) path is named to the user: `-` for the pipes."""

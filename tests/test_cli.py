@@ -1019,6 +1019,43 @@ def test_a_named_pipe_or_process_substitution_is_read_as_stdin_is(weights, clip,
         # (a pipe the error left unread keeps its feeding thread waiting: a daemon, gone with the process)
 
 
+def test_a_mask_given_as_a_pipe_or_stdin_is_read_once(weights, clip, tmp_path):
+    """--mask <(...) (or a named pipe) and --mask - (stdin) give the same edit as the mask's file: the
+    mask is checked before the model loads and read again by the run, and a pipe reads once, so it
+    was refused ('a pipe, which this command cannot read more than once'). Where stdin is the input
+    too, or nothing comes through, it is one line."""
+    import threading
+    h, w = read_frames(clip)[0].shape[:2]
+    mask = np.zeros((h, w, 3), np.uint8)
+    mask[8:24, 12:36] = 255
+    with VideoWriter(tmp_path / "m.png", 1, w, h) as wr:
+        wr.write(mask)
+    data = (tmp_path / "m.png").read_bytes()
+
+    def fifo(name: str, content: bytes) -> Path:
+        path = tmp_path / name
+        os.mkfifo(path)
+
+        def feed():
+            with open(path, "wb") as f:
+                f.write(content)
+        threading.Thread(target=feed, daemon=True).start()
+        return path
+
+    base = ["--steps", "2", "--weights", str(weights), "--device", "cpu", "--lossless", "--quiet"]
+    for name, given, stdin in (("file", tmp_path / "m.png", None), ("fifo", fifo("mpipe", data), None), ("stdin", "-", data)):
+        r = runner.invoke(app, ["inpaint", str(clip), "--mask", str(given), "-o", str(tmp_path / f"{name}.mp4"), *base], input=stdin)
+        assert r.exit_code == 0, (name, r.output)
+    want = read_frames(tmp_path / "file.mp4")
+    for name in ("fifo", "stdin"):
+        assert np.array_equal(read_frames(tmp_path / f"{name}.mp4"), want), f"--mask as {name} edits otherwise than as a file"
+    r = runner.invoke(app, ["inpaint", "-", "--mask", "-", "-o", str(tmp_path / "x.mp4"), *base], input=clip.read_bytes())
+    assert r.exit_code == 2 and r.output.strip() == "error: --mask -: stdin is the input here, and it can be read once; give --mask a file", r.output
+    r = runner.invoke(app, ["inpaint", str(clip), "--mask", str(fifo("empty", b"")), "-o", str(tmp_path / "y.mp4"), *base])
+    assert r.exit_code == 2 and r.output.strip() == f"error: --mask {tmp_path / 'empty'}: nothing came through the pipe", r.output
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "y.mp4").exists()
+
+
 def test_pipes_carry_a_token_file(weights, clip, tmp_path):
     """tokenize -o - | reconstruct -: the token file goes through the pipe as it is and is known
     for one on the other side; the frames are those reconstructed from the file itself."""
