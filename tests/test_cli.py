@@ -984,23 +984,27 @@ def test_pipes_stdin_to_stdout(weights, clip, tmp_path):
     assert r.exit_code == 0 and r.stdout_bytes[:4] == b"\x1a\x45\xdf\xa3" and "wrote - (5 frames" in r.stderr, r.output
 
 
+def _fed_fifo(path: Path, data: bytes) -> Path:
+    """A named pipe at `path` that a thread feeds `data` into once a reader opens it (a daemon: one
+    an error left unread is gone with the process)."""
+    import threading
+    os.mkfifo(path)
+
+    def feed():
+        with open(path, "wb") as f:
+            f.write(data)
+    threading.Thread(target=feed, daemon=True).start()
+    return path
+
+
 def test_a_named_pipe_or_process_substitution_is_read_as_stdin_is(weights, clip, tmp_path):
     """`magvit interpolate <(ffmpeg ... -f matroska -)` reads /dev/fd/63, a pipe, as does a named
     pipe (mkfifo): it was "file is empty" (a pipe has no size). It is read whole first, as `-` is,
     named as given in messages, the output named after it with --out-dir; where there is no -o
     or --out-dir, where nothing comes through, and for a command that reads its input more than once
     (eval) it is a one-line error."""
-    import threading
-
     def fifo(name: str, data: bytes) -> Path:
-        path = tmp_path / name
-        os.mkfifo(path)
-
-        def feed():
-            with open(path, "wb") as f:
-                f.write(data)
-        threading.Thread(target=feed, daemon=True).start()
-        return path
+        return _fed_fifo(tmp_path / name, data)
 
     base = ["--steps", "2", "--weights", str(weights), "--device", "cpu"]
     r = runner.invoke(app, ["interpolate", str(fifo("in.mp4", clip.read_bytes())), "-o", str(tmp_path / "o.mp4"), *base])
@@ -1024,7 +1028,6 @@ def test_a_mask_given_as_a_pipe_or_stdin_is_read_once(weights, clip, tmp_path):
     mask is checked before the model loads and read again by the run, and a pipe reads once, so it
     was refused ('a pipe, which this command cannot read more than once'). Where stdin is the input
     too, or nothing comes through, it is one line."""
-    import threading
     h, w = read_frames(clip)[0].shape[:2]
     mask = np.zeros((h, w, 3), np.uint8)
     mask[8:24, 12:36] = 255
@@ -1033,14 +1036,7 @@ def test_a_mask_given_as_a_pipe_or_stdin_is_read_once(weights, clip, tmp_path):
     data = (tmp_path / "m.png").read_bytes()
 
     def fifo(name: str, content: bytes) -> Path:
-        path = tmp_path / name
-        os.mkfifo(path)
-
-        def feed():
-            with open(path, "wb") as f:
-                f.write(content)
-        threading.Thread(target=feed, daemon=True).start()
-        return path
+        return _fed_fifo(tmp_path / name, content)
 
     base = ["--steps", "2", "--weights", str(weights), "--device", "cpu", "--lossless", "--quiet"]
     for name, given, stdin in (("file", tmp_path / "m.png", None), ("fifo", fifo("mpipe", data), None), ("stdin", "-", data)):
