@@ -1255,6 +1255,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         if not clips:
             raise UsageError("no video files among the inputs")
         if report is not None:  # before minutes of scoring, not after
+            refuse_folder(report, "--report", f"name the report's file, e.g. --report {report / 'report.json'}")
             video.check_folder(report, flag="--report")
         if save_examples is not None:
             video.check_folder(save_examples / "sheet.png", True, "--save-examples", f"--save-examples {save_examples}")

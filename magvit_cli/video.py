@@ -493,7 +493,10 @@ def _named(folder: Path) -> str:
     return f"the current folder, {Path.cwd()}," if str(folder) == "." else str(folder)
 
 
-def check_folder(path: str | Path, create: bool = False, flag: str = "-o or --out-dir", name: str | None = None) -> None:
+_OUTPUT_FLAGS = "-o or --out-dir"  # a task's output: named by either
+
+
+def check_folder(path: str | Path, create: bool = False, flag: str = _OUTPUT_FLAGS, name: str | None = None) -> None:
     """The folder an output goes to exists and this process may create files in it (the writer
     makes its temporary file there; a folder on a read-only mount, a camera card or another
     user's, failed naming that temporary file, after the model had loaded). `create`: the folder
@@ -502,12 +505,13 @@ def check_folder(path: str | Path, create: bool = False, flag: str = "-o or --ou
     output's path). Cheap: the CLI checks every output before any work."""
     folder = Path(path).parent
     have = folder
+    who = name or (f"{flag} {path}" if flag != _OUTPUT_FLAGS else None)  # an option's own output names it
     if not folder.is_dir():
         have = next(p for p in (folder, *folder.parents) if p.exists())
         if not create:
-            raise UsageError(f"output folder {folder} does not exist")
+            raise UsageError(f"{who}: folder {folder} does not exist" if who else f"output folder {folder} does not exist")
         if not have.is_dir():
-            raise UsageError(f"--out-dir {folder}: {have} is a file, not a folder")
+            raise UsageError(f"{who or f'--out-dir {folder}'}: {have} is a file, not a folder")
     if not os.access(have, os.W_OK | os.X_OK):
         where = f"cannot write in {_named(have)}" if have == folder else f"cannot make {folder} in {_named(have)}"
         raise UsageError(f"{name or path}: {where} (permission denied or read-only); choose another {flag}")

@@ -263,6 +263,21 @@ def test_eval_says_nothing_of_its_own_temporary_files(tmp_path):
     assert r.exit_code == 0 and "warning" not in r.output, r.output
 
 
+def test_eval_outputs_are_checked_before_the_model_loads(tmp_path):
+    """--report naming a folder (it scored every window, then failed: IsADirectoryError) or one
+    that is missing, and --save-examples under a file (its error named --out-dir) are one line
+    naming the option, before the weights load (they point nowhere here)."""
+    clip = make_video(tmp_path / "clip.mp4", frames=9, width=32, height=32)
+    (tmp_path / "reports").mkdir()
+    for args, said in ((["--report", str(tmp_path / "reports")], f"--report {tmp_path / 'reports'} is a folder: name the report's "
+                        f"file, e.g. --report {tmp_path / 'reports' / 'report.json'}"),
+                       (["--report", str(tmp_path / "nowhere" / "r.json")],
+                        f"--report {tmp_path / 'nowhere' / 'r.json'}: folder {tmp_path / 'nowhere'} does not exist"),
+                       (["--save-examples", str(clip / "sheets")], f"--save-examples {clip / 'sheets'}: {clip} is a file, not a folder")):
+        r = CliRunner().invoke(app, ["eval", str(clip), "--weights", str(tmp_path / "no-weights"), "--device", "cpu", *args])
+        assert (r.exit_code, r.output.strip()) == (2, f"error: {said}"), (args, r.output)
+
+
 def test_eval_names_an_input_it_cannot_use(tmp_path):
     """eval of a path that does not exist or a folder with no media says which, in one line, in
     eval's own words (not training's --data)."""
