@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from conftest import tiny_tokenizer, tiny_transformer
-from magvit_cli.errors import MagvitError
+from magvit_cli.errors import MagvitError, UsageError
 from magvit_cli.models import load_model, save_model
 
 
@@ -100,6 +100,9 @@ def test_pickle_refused_by_default_and_weights_only_when_allowed(tmp_path):
     torch.save({"state_dict": tok.state_dict(), "extra": Custom()}, tmp_path / "model.pt")
     with pytest.raises(MagvitError, match="refused by torch.load\\(weights_only=True\\)"):
         load_model(tmp_path, allow_pickle=True)
+    (tmp_path / "model.pt").write_text("# notes, not weights\n")  # neither a zip nor a pickle: not a pickle to allow
+    with pytest.raises(UsageError, match=r"model.pt: not a weights file \(neither safetensors nor a PyTorch checkpoint"):
+        load_model(tmp_path, allow_pickle=True)
 
 
 def test_cli_allow_pickle_flag(tmp_path):
@@ -110,7 +113,7 @@ def test_cli_allow_pickle_flag(tmp_path):
     (tmp_path / "tokenizer/model.safetensors").unlink()
     torch.save(state, tmp_path / "tokenizer/model.ckpt")
     r = CliRunner().invoke(app, ["info", "--weights", str(tmp_path), "--device", "cpu"])
-    assert r.exit_code == 1 and "pickle checkpoint" in r.output
+    assert r.exit_code == 1 and "pickle checkpoint" in r.output and "run `magvit --allow-pickle ...` (before the command)" in r.output
     r = CliRunner().invoke(app, ["--allow-pickle", "info", "--weights", str(tmp_path), "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
 

@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from ..errors import MagvitError
+from ..errors import MagvitError, UsageError
 from ..video import write_file
 from .tokenizer import TokenizerConfig, VideoTokenizer
 from .transformer import MaskedTransformer, TransformerConfig
@@ -132,10 +132,17 @@ def check_state(model, state: dict[str, torch.Tensor], source: str) -> None:
 
 
 def load_pickle_state(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
-    """A pickled checkpoint: refused unless allowed, then torch.load(weights_only=True) only."""
+    """A pickled checkpoint: refused unless allowed, then torch.load(weights_only=True) only. A file
+    that is neither (a README given by mistake) is said to be none, not a pickle to allow."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    zipped, pickled = head == b"PK\x03\x04", head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if not (zipped or pickled):  # torch.save writes a zip (or, of old, a pickle of protocol 2)
+        raise UsageError(f"{path}: not a weights file (neither safetensors nor a PyTorch checkpoint, a zip or a pickle)")
     if not allow_pickle:
         raise MagvitError(f"{path} is a pickle checkpoint: loading one can run code stored in the file. "
-                          f"Convert it to safetensors, or pass --allow-pickle to load it with torch.load(weights_only=True)")
+                          f"Convert it to safetensors, or run `magvit --allow-pickle ...` (before the command) to load it with "
+                          f"torch.load(weights_only=True)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for custom classes, and any corrupt file
