@@ -439,7 +439,7 @@ InputFpsOpt = typer.Option(None, "--input-fps", help=(
     "A fraction like 30000/1001 is fine; 29.97 means it too."), show_default=False)
 
 StartOpt = typer.Option(None, "--start", show_default=False, help=(
-    "Process from this time on: seconds or [HH:]MM:SS[.ms] from the first frame (as ffmpeg's -ss). "
+    "Process from this time on: seconds (12.5, 12.5s, 500ms) or [HH:]MM:SS[.ms] from the first frame (as ffmpeg's -ss). "
     "The output is that part alone, its audio and subtitles cut to it."))
 EndOpt = typer.Option(None, "--end", show_default=False, help="Process up to this time (same form; default: the end).")
 

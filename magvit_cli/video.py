@@ -273,14 +273,21 @@ class Span:
             raise UsageError(f"--end {_clock(self.end)} is not after --start {_clock(self.start)}")
 
 
+_UNITS = {"s": Fraction(1), "ms": Fraction(1, 1000), "us": Fraction(1, 10 ** 6)}  # of a plain number of seconds
+
+
 def parse_time(text: str, flag: str) -> Fraction:
-    """Seconds as typed: 12.5, 1:02.5 or 1:02:03.25 (as ffmpeg's -ss takes them)."""
+    """Seconds as typed: 12.5, 1:02.5 or 1:02:03.25, or with a unit, 12.5s or 500ms (as ffmpeg's -ss
+    takes them; '1s' was refused)."""
+    unit = re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*(s|ms|us)\s*", text)
+    if unit:
+        return Fraction(unit[1]) * _UNITS[unit[2]]
     try:
         parts = [Fraction(p) for p in text.strip().split(":")]
         if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
             raise ValueError
     except (ValueError, ZeroDivisionError):
-        raise UsageError(f"{flag} must be seconds or [HH:]MM:SS[.ms], got {text!r}") from None
+        raise UsageError(f"{flag} must be seconds (12.5, 12.5s, 500ms) or [HH:]MM:SS[.ms], got {text!r}") from None
     return sum((p * 60 ** i for i, p in enumerate(reversed(parts))), Fraction(0))
 
 

@@ -23,7 +23,7 @@ from conftest import make_video, tiny_tokenizer, tiny_transformer
 from magvit_cli import runners
 from magvit_cli.cli import _parse_size, app
 from magvit_cli import errors
-from magvit_cli.errors import MagvitError
+from magvit_cli.errors import MagvitError, UsageError
 from magvit_cli.models import save_model
 from magvit_cli.video import VideoWriter, av_open, frame_times, iter_frames, probe, read_frames
 
@@ -2400,6 +2400,17 @@ def test_start_keeps_track_and_mask_frames_aligned_with_the_file(weights, tmp_pa
         keep = np.ones(48, bool)
         keep[6 * (5 + k):6 * (5 + k) + 6] = False
         assert np.array_equal(got[k][:, keep], whole[5 + k][:, keep]), f"frame {k}: the mask's frame {5 + k} is not the hole"
+
+
+def test_time_with_a_unit_is_read_as_ffmpeg_reads_it():
+    """--start 1s, 500ms or 250000us are read as ffmpeg's -ss reads them (they were refused);
+    a unit of another kind, or a sign, is not."""
+    from magvit_cli.video import parse_time
+    assert [parse_time(t, "--start") for t in ("1s", "1.5s", "500ms", "250000us", "12.5", "1:02.5")] == \
+        [1, Fraction(3, 2), Fraction(1, 2), Fraction(1, 4), Fraction(25, 2), Fraction(125, 2)]
+    for bad in ("1m", "s", "-1s", "2 h"):
+        with pytest.raises(UsageError, match=r"^--start must be seconds \(12.5, 12.5s, 500ms\) or \[HH:\]MM:SS\[.ms\]"):
+            parse_time(bad, "--start")
 
 
 @pytest.mark.parametrize("args,text", [(["--start", "5"], "past its end"), (["--start", "1", "--end", "0.5"], "is not after"),
