@@ -731,11 +731,12 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
 
 
 def _frames_or_seconds(text: str) -> int | Fraction:
-    """predict's --frames: a count of frames (16), or seconds of them (2s, 0.5s: a Fraction)."""
+    """predict's --frames: a count of frames (16), or seconds of them (2s, 0.5s, 500ms: a Fraction)."""
     try:
-        n = Fraction(text[:-1]) if text.lower().endswith("s") else int(text)
+        n = video.with_unit(text)
+        n = int(text) if n is None else n
     except ValueError:
-        raise UsageError(f"--frames must be a count of frames (16) or seconds (2s), got {text!r}") from None
+        raise UsageError(f"--frames must be a count of frames (16) or seconds (2s, 500ms), got {text!r}") from None
     if isinstance(n, Fraction):
         if n <= 0:
             raise UsageError(f"--frames {text}: seconds must be > 0")
@@ -747,7 +748,7 @@ def _frames_or_seconds(text: str) -> int | Fraction:
 @task_command(check=lambda frames, **_: _frames_or_seconds(frames))
 def predict(run: TaskRun, src: Path, dst: Path, progress,
             frames: str = typer.Option("16", "--frames", "-n", help=(
-                "How many frames to add after the input's last frame, or seconds of them at the input's rate: 2s.")),
+                "How many frames to add after the input's last frame, or seconds of them at the input's rate: 2s, 500ms.")),
             cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
             motion: bool = MotionOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
@@ -816,7 +817,7 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
 
 @app.command()
 def generate(cls: str = typer.Option(..., "--class", help="Class name or id of the loaded model (see `magvit classes`)."),
-             frames: str = typer.Option("17", "--frames", "-n", help="Frames to generate, or seconds of them at --fps: 2s."),
+             frames: str = typer.Option("17", "--frames", "-n", help="Frames to generate, or seconds of them at --fps: 2s, 500ms."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
              output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", readable=False, help="Output file; - sends it to stdout (Matroska) once it is complete."),

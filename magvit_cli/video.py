@@ -276,13 +276,20 @@ class Span:
 _UNITS = {"s": Fraction(1), "ms": Fraction(1, 1000), "us": Fraction(1, 10 ** 6)}  # of a plain number of seconds
 
 
+def with_unit(text: str) -> Fraction | None:
+    """Seconds given with their unit as ffmpeg takes them (12.5s, 500ms, 250000us); None for text without one."""
+    unit = re.fullmatch(r"\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*(s|ms|us)\s*", text.lower())
+    return Fraction(unit[1]) * _UNITS[unit[2]] if unit else None
+
+
 def parse_time(text: str, flag: str) -> Fraction:
     """Seconds as typed: 12.5, 1:02.5 or 1:02:03.25, or with a unit, 12.5s or 500ms (as ffmpeg's -ss
     takes them; '1s' was refused)."""
-    unit = re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*(s|ms|us)\s*", text)
-    if unit:
-        return Fraction(unit[1]) * _UNITS[unit[2]]
     try:
+        if (seconds := with_unit(text)) is not None:
+            if seconds < 0:
+                raise ValueError
+            return seconds
         parts = [Fraction(p) for p in text.strip().split(":")]
         if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
             raise ValueError

@@ -279,7 +279,7 @@ def test_outpaint_dynamic_and_track(weights, clip, tmp_path):
     assert "top-left corner on the canvas, 0 or more" in r.output and not (tmp_path / "u.mp4").exists(), r.output
 
 
-@pytest.mark.parametrize("given,added", [("1s", 10), ("0.25s", 2), ("3", 3)])
+@pytest.mark.parametrize("given,added", [("1s", 10), ("0.25s", 2), ("500ms", 5), ("3", 3)])
 def test_predict_frames_in_seconds(weights, tmp_path, given, added):
     """-n 2s: seconds of new frames at the input's rate (here 10 fps), as a shell user thinks of
     a clip's length; a plain number stays a count of frames."""
@@ -295,7 +295,7 @@ def test_generate_frames_in_seconds(weights, tmp_path):
     assert "--frames 0.01s is under one frame at 25 fps" in r.output, r.output
 
 
-@pytest.mark.parametrize("given,text", [("0.01s", "--frames 0.01s is under one frame at 10 fps"), ("2x", "count of frames (16) or seconds (2s)"),
+@pytest.mark.parametrize("given,text", [("0.01s", "--frames 0.01s is under one frame at 10 fps"), ("2x", "count of frames (16) or seconds (2s, 500ms)"),
                                         ("-1s", "seconds must be > 0"), ("0", "--frames must be >= 1")])
 def test_predict_frames_errors(weights, tmp_path, given, text):
     src = make_video(tmp_path / "in.mp4", frames=4, width=48, height=32, fps=10)
