@@ -151,6 +151,15 @@ def _read_pipe(given: Path, folder: Path, name: str) -> Path:
     return path
 
 
+def _temporary_folder(what: str) -> Path:
+    """A new folder for the pipes' copies (`what`: the input or option they stand in for, in the error)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=PREFIX))
+    except OSError as e:
+        raise MagvitError(f"cannot make a temporary folder for {what} in {tempfile.gettempdir()} "
+                          f"({os.strerror(e.errno).lower()}); {ROOM}") from None
+
+
 _SPOOLED: dict[str, Path] = {}  # an option's pipe, as given -> its temporary copy
 
 
@@ -164,13 +173,12 @@ def spooled(path: Path | None, flag: str) -> Path | None:
     if str(path) not in _SPOOLED:
         if path == DASH and _STDIN_READ:
             raise UsageError(f"{flag} -: stdin is the input here, and it can be read once; give {flag} a file")
-        try:
-            folder = Path(tempfile.mkdtemp(prefix=PREFIX))
-        except OSError as e:
-            raise MagvitError(f"cannot make a temporary folder for {flag} in {tempfile.gettempdir()} "
-                              f"({os.strerror(e.errno).lower()}); {ROOM}") from None
+        folder = _temporary_folder(flag)
         at_exit(shutil.rmtree, folder, True)
-        _SPOOLED[str(path)] = _read_stdin(folder, f"{flag} - (stdin)", f"the {flag.lstrip('-')}", f"{flag} -") if path == DASH else _read_pipe(Path(path), folder, f"{flag} {path}")
+        if path == DASH:
+            _SPOOLED[str(path)] = _read_stdin(folder, f"{flag} - (stdin)", f"the {flag.lstrip('-')}", f"{flag} -")
+        else:
+            _SPOOLED[str(path)] = _read_pipe(Path(path), folder, f"{flag} {path}")
     return _SPOOLED[str(path)]
 
 
@@ -203,11 +211,7 @@ class Pipes:
         if self.to_stdout and self.json:
             raise UsageError("--json prints on stdout, which -o - fills with the output; leave one out")
         if self.to_stdout or self.streams:
-            try:
-                self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
-            except OSError as e:
-                raise MagvitError(f"cannot make a temporary folder for - in {tempfile.gettempdir()} "
-                                  f"({os.strerror(e.errno).lower()}); {ROOM}") from None
+            self.folder = _temporary_folder("-")
         try:
             self.inputs = [self._spool(p, k) if p in self.streams else p for k, p in enumerate(self.given_inputs)]
         except BaseException:
