@@ -1232,7 +1232,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of tokenizer,FI,FP,OPC,OPV,OPH,OPD,IPC,IPD."),
              window: int = typer.Option(17, "--window", help="Frames per evaluation window (1 + 4k)."),
              windows: int = typer.Option(2, "--windows", min=1, help="Windows per clip (from the start)."),
-             report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here."),
+             report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here (one there is kept unless --force)."),
              save_examples: Optional[Path] = typer.Option(None, "--save-examples", help="Folder for PNG contact sheets (truth, ours, alternatives)."),
              i3d: Optional[Path] = typer.Option(None, "--i3d", help="TorchScript I3D feature network ((N,3,T,224,224) -> (N,D)) for FVD per task; none ships."),
              weights: Optional[str] = WeightsOpt, device: str = DeviceOpt, precision: str = PrecisionOpt,
@@ -1244,20 +1244,23 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              refine: Optional[int] = typer.Option(None, "--refine", min=0, metavar="N", show_default=False, help=(
                  "Tokens searched N steps through the decoder: the tokenizer row's (default 0) and every task's "
                  "condition (default: the tasks' own, see `outpaint --help`).")),
+             force: bool = typer.Option(False, "--force", help="Overwrite an existing --report file."),
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
     State.quiet, State.json = quiet, json_
     try:
-        from .evaluate import TASK_CODES, evaluate
+        from .evaluate import evaluate, tasks_named
         from .train.data import list_media
-        chosen = TASK_CODES if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
+        chosen = tasks_named(tasks)
         clips = [p for p, _ in list_media(inputs, flag="")[0]]
         if not clips:
             raise UsageError("no video files among the inputs")
         if report is not None:  # before minutes of scoring, not after
             refuse_folder(report, "--report", f"name the report's file, e.g. --report {report / 'report.json'}")
             video.check_folder(report, flag="--report")
+            refuse_overwrite(report, force)
+            report_existed = report.exists()
         if save_examples is not None:
             video.check_folder(save_examples / "sheet.png", True, "--save-examples", f"--save-examples {save_examples}")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
@@ -1265,7 +1268,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,
                            chosen, save_examples, progress, str(i3d) if i3d else None, motion, fi_every)
         if report:
-            report.write_text(json.dumps(res, indent=2))
+            video.write_file(report, json.dumps(res, indent=2).encode(), report_existed)
         if State.json:
             print(json.dumps(res))
         elif not quiet:

@@ -35,6 +35,20 @@ from .video import VideoWriter, probe, read_frames, run_ffmpeg
 TASK_CODES = ("tokenizer", "FI", "FP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD")
 
 
+def tasks_named(text: str) -> tuple[str, ...]:
+    """`--tasks`: "all" or a comma list of TASK_CODES in any case (`fi,ipc`), in the given order,
+    each once; an unknown name is refused before any model is loaded."""
+    if text.strip().lower() == "all":
+        return TASK_CODES
+    by_name = {t.lower(): t for t in TASK_CODES}
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in names if t.lower() not in by_name]
+    if unknown or not names:
+        raise UsageError(f"--tasks: {'unknown ' + ', '.join(unknown) if unknown else 'no task named'}; "
+                         f"choose all or from {', '.join(TASK_CODES)}")
+    return tuple(dict.fromkeys(by_name[t.lower()] for t in names))
+
+
 # --- metrics ------------------------------------------------------------------------------------
 def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None) -> float:
     """PSNR (dB) of uint8 arrays (..., H, W, 3), over `region` (bool, broadcastable) when given."""
@@ -335,13 +349,14 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
              i3d: str | None = None, motion: bool = True, fi_every: int | None = None) -> dict:
     """The report: per clip (per window averaged), the average over clips and, with a user's
     I3D TorchScript file, FVD per task between the generated and the true segments."""
-    unknown = set(tasks) - set(TASK_CODES)
-    if unknown:
-        raise UsageError(f"unknown tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASK_CODES)}")
+    tasks = tasks_named(",".join(tasks))
     if window < 5 or (window - 1) % m.tf:
         raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
     if fi_every is not None and (fi_every < 2 or (window - 1) % fi_every):
         raise UsageError(f"--fi-every must be at least 2 and divide the window's {window - 1} gaps, got {fi_every}")
+    short = [f"{c} ({n} frames)" for c, n in ((c, probe(c).frames) for c in clips) if n is not None and n < window]
+    if short:  # before any clip is scored, not after the ones before it
+        raise UsageError(f"fewer frames than one {window}-frame window: {', '.join(short)}; give a smaller --window or leave them out")
     net = load_i3d(i3d, window) if i3d is not None else None
     told, m.warn = m.warn, lambda msg: None  # the tasks' own notes name evaluation's temporary files, not the user's
     try:

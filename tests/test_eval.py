@@ -287,3 +287,55 @@ def test_eval_names_an_input_it_cannot_use(tmp_path):
         lines = r.output.strip().splitlines()
         assert r.exit_code == 2 and lines == [f"error: {path}: {lines[0].split(': ', 2)[2]}"] and says in lines[0], r.output
         assert "--data" not in r.output, r.output
+
+
+def _eval_weights(tmp_path):
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), w / "transformer")
+    return w
+
+
+def test_eval_keeps_an_existing_report_unless_force(tmp_path):
+    """A report already there is refused before the model loads (it was overwritten after the
+    scoring, unasked, as no other output is); --force replaces it, whole."""
+    clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=16)
+    report = tmp_path / "r.json"
+    report.write_text("last week's numbers")
+    r = CliRunner().invoke(app, ["eval", str(clip), "--weights", str(tmp_path / "no-weights"), "--report", str(report)])
+    assert (r.exit_code, r.output.strip()) == (2, f"error: {report} exists; pass --force to overwrite it"), r.output
+    assert report.read_text() == "last week's numbers"
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--windows", "1", "--weights", str(_eval_weights(tmp_path)),
+                                 "--device", "cpu", "--steps", "2", "--report", str(report), "--force", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(report.read_text())["average"]) == {"FI"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file is left beside the report"
+
+
+def test_eval_tasks_in_any_case_and_unknown_ones_before_the_model(tmp_path):
+    """`--tasks fi,ipc` is FI and IPC (lower case was 'unknown tasks fi'), each once; a name that
+    is no task is refused before the weights load (here they point nowhere), naming it."""
+    clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=16)
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "fi,Ipc", "--weights", str(tmp_path / "no-weights")])
+    assert r.exit_code == 2 and "no-weights" in r.output, r.output  # the tasks passed; the weights are what failed
+    for tasks, bad in (("fi,warp", "unknown warp"), (" , ", "no task named")):
+        r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", tasks, "--weights", str(tmp_path / "no-weights")])
+        assert r.exit_code == 2 and r.output.startswith(f"error: --tasks: {bad}; choose all or from tokenizer, FI,"), r.output
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "fi,FI,ipc", "--window", "9", "--windows", "1", "--weights", str(_eval_weights(tmp_path)),
+                                 "--device", "cpu", "--steps", "2", "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert list(json.loads(r.stdout)["average"]) == ["FI", "IPC"]
+
+
+def test_eval_refuses_a_short_clip_before_scoring_any(tmp_path, monkeypatch):
+    """A clip shorter than one window is named before any window is scored (it failed after every
+    clip before it had been scored: minutes lost), with the others that are short."""
+    from magvit_cli import evaluate
+    scored = []
+    monkeypatch.setattr(evaluate, "evaluate_window", lambda *a, **k: scored.append(a) or {})
+    long = make_video(tmp_path / "long.mp4", frames=9, width=32, height=16)
+    short = make_video(tmp_path / "short.mp4", frames=5, width=32, height=16)
+    r = CliRunner().invoke(app, ["eval", str(long), str(short), "--window", "9", "--weights", str(_eval_weights(tmp_path)), "--device", "cpu"])
+    assert (r.exit_code, r.output.strip()) == (2, f"error: fewer frames than one 9-frame window: {short} (5 frames); "
+                                                  "give a smaller --window or leave them out"), r.output
+    assert scored == [], f"{len(scored)} windows were scored before the short clip was refused"
