@@ -54,12 +54,24 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
 
     def make_context(self, info_name, args, *more, **kwargs):
         State.argv = list(args)  # the call's words, for _extra_hint
+        args = _global_first(list(args))
         with _one_line():
             return super().make_context(info_name, args, *more, **kwargs)
 
     def invoke(self, ctx):
         with _one_line():
             return super().invoke(ctx)
+
+
+_GLOBAL = ("--allow-pickle",)  # the app's own options that a call may give after its command too
+
+
+def _global_first(args: list) -> list:
+    """The app's own options moved before the command, wherever the call gave them (up to a `--`):
+    `magvit weights convert x.ckpt out --allow-pickle` was 'No such option: --allow-pickle'."""
+    end = args.index("--") if "--" in args else len(args)
+    given = [a for a in args[:end] if a in _GLOBAL]
+    return given + [a for a in args[:end] if a not in _GLOBAL] + args[end:]
 
 
 @contextlib.contextmanager
@@ -156,7 +168,7 @@ def _print_version(value: bool):
 @app.callback()
 def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
         "Load pickled weights (model.pt/.ckpt/.bin) with torch.load(weights_only=True). Off by default: "
-        "pickle files can run code.")),
+        "pickle files can run code. Before the command or after it.")),
         version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                      help="Print the version and exit.")):
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
@@ -1411,7 +1423,7 @@ def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokeni
 
 
 @weights_app.command("convert")
-def weights_convert(src: Path = typer.Argument(..., help="Upstream checkpoint: .safetensors, or .ckpt/.pt with --allow-pickle (before the command)."),
+def weights_convert(src: Path = typer.Argument(..., help="Upstream checkpoint: .safetensors, or .ckpt/.pt with --allow-pickle."),
                     dst: Path = typer.Argument(..., help="Tokenizer folder to write (config.json + model.safetensors); use it as --weights."),
                     source: str = typer.Option(..., "--from", help="open-magvit2 (TencentARC Open-MAGVIT2, video or image) | o2-magvit2 (cofe-ai O2-MAGVIT2)."),
                     inflate: bool = typer.Option(False, "--inflate", help=(

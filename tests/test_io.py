@@ -113,9 +113,14 @@ def test_cli_allow_pickle_flag(tmp_path):
     (tmp_path / "tokenizer/model.safetensors").unlink()
     torch.save(state, tmp_path / "tokenizer/model.ckpt")
     r = CliRunner().invoke(app, ["info", "--weights", str(tmp_path), "--device", "cpu"])
-    assert r.exit_code == 1 and "pickle checkpoint" in r.output and "run `magvit --allow-pickle ...` (before the command)" in r.output
-    r = CliRunner().invoke(app, ["--allow-pickle", "info", "--weights", str(tmp_path), "--device", "cpu", "--json"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1 and "pickle checkpoint" in r.output and "or pass --allow-pickle to load it" in r.output
+    for where in (0, 1, 5):  # before the command, or after it, as a user adds it to the call they ran
+        args = ["info", "--weights", str(tmp_path), "--device", "cpu", "--json"]
+        r = CliRunner().invoke(app, args[:where] + ["--allow-pickle"] + args[where:])
+        assert r.exit_code == 0, (where, r.output)
+    from magvit_cli.cli import _global_first
+    assert _global_first(["inpaint", "a.mp4", "--", "--allow-pickle"]) == ["inpaint", "a.mp4", "--", "--allow-pickle"], \
+        "a file named --allow-pickle after -- is an input"
 
 
 def test_half_precision_release_loads_into_fp32(tmp_path):

@@ -141,7 +141,7 @@ def load_pickle_state(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]
         raise UsageError(f"{path}: not a weights file (neither safetensors nor a PyTorch checkpoint, a zip or a pickle)")
     if not allow_pickle:
         raise MagvitError(f"{path} is a pickle checkpoint: loading one can run code stored in the file. "
-                          f"Convert it to safetensors, or run `magvit --allow-pickle ...` (before the command) to load it with "
+                          f"Convert it to safetensors, or pass --allow-pickle to load it with "
                           f"torch.load(weights_only=True)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
