@@ -1161,6 +1161,7 @@ def train_tokenizer_cmd(
     try:
         if recon not in ("l1", "l2"):
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
+        from .train.engine import tidy_run
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
         _train_device(device, quiet)
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
@@ -1174,7 +1175,8 @@ def train_tokenizer_cmd(
                                    device=device, compile=compile_, resume=resume, quiet=quiet,
                                    init=str(init) if init else None, freeze_encoder=freeze_encoder,
                                    freeze_decoder=freeze_decoder, distill=distill, distill_weight=distill_weight)
-        _trained(train_tokenizer(cfg, warn=_warn), quiet)
+        with tidy_run(out):
+            _trained(train_tokenizer(cfg, warn=_warn), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -1205,6 +1207,7 @@ def train_transformer_cmd(
     """Train the multi-task masked transformer with COMMIT over a frozen tokenizer's token cache."""
     _launch(nproc)
     try:
+        from .train.engine import tidy_run
         from .train.transformer import TransformerTrainConfig, train_transformer
         _train_device(device, quiet)
         cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips, cache_variants=cache_variants,
@@ -1216,7 +1219,8 @@ def train_transformer_cmd(
                                      motion=motion)
         if condition is not None and condition not in tasks.CONDITION_REGIONS:
             raise UsageError(f"--condition must be one of {', '.join(tasks.CONDITION_REGIONS)}, got {condition!r}")
-        _trained(train_transformer(cfg, warn=_warn), quiet)
+        with tidy_run(out):
+            _trained(train_transformer(cfg, warn=_warn), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 

@@ -481,6 +481,29 @@ def test_a_stopped_token_cache_build_keeps_none_of_it(tmp_path):
     assert err.strip() == (f"interrupted: the token cache was not finished, so none of it is kept ({cache}); "
                            "the same command builds it again"), err[-1000:]
     assert not cache.exists(), sorted(p.name for p in cache.iterdir())
+    assert not (tmp_path / "run").exists(), "the run folder this call made is taken away with its cache (it was left empty)"
+
+
+def test_tidy_run_takes_away_only_an_empty_folder_it_made(tmp_path):
+    """A failed call's run folder goes if the call made it and wrote nothing in it; a folder that
+    was there (empty or not), or one the call wrote in, stays; a call that succeeds keeps its."""
+    from magvit_cli.train.engine import tidy_run
+    def fails(out, write=False):
+        with pytest.raises(KeyboardInterrupt), tidy_run(out):
+            out.mkdir(exist_ok=True)
+            if write:
+                (out / "metrics.jsonl").write_text("{}\n")
+            raise KeyboardInterrupt
+    fails(tmp_path / "made")
+    assert not (tmp_path / "made").exists(), "an empty folder the call made is left behind"
+    (tmp_path / "there").mkdir()
+    fails(tmp_path / "there")
+    assert (tmp_path / "there").is_dir(), "a folder that was there before the call was taken away"
+    fails(tmp_path / "written", write=True)
+    assert (tmp_path / "written" / "metrics.jsonl").exists(), "a folder the call wrote in was taken away"
+    with tidy_run(tmp_path / "done"):
+        (tmp_path / "done").mkdir()
+    assert (tmp_path / "done").is_dir(), "a call that succeeded lost its (empty) folder"
 
 
 def test_fresh_run_never_writes_over_a_checkpoint(tmp_path):

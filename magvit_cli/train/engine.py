@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,6 +254,23 @@ def run_folder(out: Path | str, resume: bool) -> Path:
     check_folder(ck, True, "--out", f"--out {out}")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@contextmanager
+def tidy_run(out: str | Path):
+    """A run folder this call makes is taken away again if the call fails or is stopped before
+    anything is written in it (a token cache stopped part-way, a bad --data found late): it left
+    an empty folder that the next call's --out had to step round. A folder that was there, or that
+    holds anything, is left as it is; the first process alone tidies (--nproc)."""
+    out = Path(out)
+    made = not os.path.lexists(out)
+    try:
+        yield
+    except BaseException:
+        if made and os.environ.get("RANK", "0") == "0" and out.is_dir() and not any(out.iterdir()):
+            with suppress(OSError):
+                out.rmdir()
+        raise
 
 
 def save_checkpoint(path: Path, state: dict):
