@@ -340,6 +340,20 @@ def test_auto_device_says_its_cpu_fallback_once_and_not_over_a_bad_input(weights
     assert r.exit_code == 0 and r.output.count("no GPU found") == 1, r.output
 
 
+def test_fp16_on_the_cpu_is_said_once_and_not_over_a_bad_input(weights, good, tmp_path):
+    """--precision fp16 on the CPU (emulated: interpolation ran 51x longer than fp32 here, and the
+    call said nothing) gets one warning line per call, after the input has opened; fp32 and bf16 none."""
+    audio = tmp_path / "song.m4a"
+    ffmpeg("-y", "-f", "lavfi", "-i", "sine=duration=0.5", str(audio))
+    r = runner.invoke(app, ["reconstruct", str(audio), "--weights", str(weights), "--device", "cpu", "--precision", "fp16"])
+    one_line_error(r, 2, "has no video stream")
+    for precision, said in (("fp16", 1), ("fp32", 0), ("bf16", 0)):
+        r = runner.invoke(app, ["reconstruct", str(good), "-o", str(tmp_path / f"{precision}.mp4"), "--weights", str(weights),
+                                "--device", "cpu", "--precision", precision])
+        warned = [line for line in r.output.splitlines() if line.startswith("warning: --precision fp16 on the CPU is emulated")]
+        assert r.exit_code == 0 and len(warned) == said, f"--precision {precision}: {r.output}"
+
+
 def test_device_cuda_n_picks_one_gpu_of_several(monkeypatch):
     """--device cuda:N (one job per GPU in a batch script) is that GPU, made the current device;
     an index the machine lacks, or another spelling, is a one-line usage error. (The GPUs are
