@@ -401,10 +401,30 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
     if preset is not None and codec not in PRESET_CODECS:
         raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {codec}, which has none")
     try:
-        with av.open(io.BytesIO(), "w", format=CONTAINERS[suffix]) as c:
-            c.add_stream(codec, rate=25)
+        _holds(CONTAINERS[suffix], codec)
     except (ValueError, av.FFmpegError) as e:  # an unknown encoder, or one the container does not hold
-        raise UsageError(f"{path}: {e}" if "format does not support" in str(e) else f"--codec {codec}: no such encoder") from None
+        if "format does not support" not in str(e):
+            raise UsageError(f"--codec {codec}: no such encoder") from None
+        holders = [s for s in _GENERAL if CONTAINERS[s] != CONTAINERS[suffix] and _held(CONTAINERS[s], codec)]
+        where = f"; an output named {', '.join(holders[:-1])}{' or ' * (len(holders) > 1)}{holders[-1]} holds it" if holders else ""
+        raise UsageError(f"{path}: {e}{where}") from None
+
+
+_GENERAL = (".mov", ".mkv", ".mp4", ".webm", ".avi")  # the containers an output refused its --codec is pointed to
+
+
+def _holds(container: str, codec: str) -> None:
+    """Raises where `container` (an FFmpeg format name) cannot hold `codec`'s stream (or there is no such encoder)."""
+    with av.open(io.BytesIO(), "w", format=container) as c:
+        c.add_stream(codec, rate=25)
+
+
+def _held(container: str, codec: str) -> bool:
+    try:
+        _holds(container, codec)
+        return True
+    except (ValueError, av.FFmpegError):
+        return False
 
 
 TEN_BIT_ENCODERS = ("prores_ks", "prores")  # encoders --codec names that write 10 bits and nothing less (editors' intermediates)

@@ -1650,7 +1650,10 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
     missing = tmp_path / "no-weights"
     for args, text in [(["-o", str(tmp_path / "o.txt")], "unknown output type .txt"),
                        (["-o", str(tmp_path / "o")], "unknown output type (no suffix)"),
-                       (["-o", str(tmp_path / "o.webm"), "--codec", "libx264"], "'webm' format does not support 'libx264'"),
+                       (["-o", str(tmp_path / "o.webm"), "--codec", "libx264"],
+                        "'webm' format does not support 'libx264' codec; an output named .mov, .mkv, .mp4 or .avi holds it"),
+                       (["-o", str(tmp_path / "o.mp4"), "--codec", "prores_ks"],  # an editor's intermediate: .mov
+                        "'mp4' format does not support 'prores_ks' codec; an output named .mov or .mkv holds it"),
                        (["-o", str(tmp_path / "o.mp4"), "--codec", "nope"], "--codec nope: no such encoder"),
                        (["-o", str(tmp_path / "o.mkv"), "--codec", "libx265", "--lossless"], "--lossless is RGB H.264")]:
         one_line_error(cli(["inpaint", str(good), *args], missing), 2, text)
