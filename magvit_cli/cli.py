@@ -86,8 +86,29 @@ def _one_line():
         if type(e).__name__ == "NoArgsIsHelpError":
             raise
         where = e.ctx.command_path if e.ctx is not None else "magvit"
-        error_line(f"{e.format_message()}{_extra_hint(e)} (see `{where} --help`)")
+        owner = _owner(e)
+        if owner:  # `magvit --device cpu interpolate x.mp4`: click offered the app's own options
+            error_line(f"{e.option_name} is an option of `{owner}`: give it after the command ({owner} ... {e.option_name})")
+        else:
+            error_line(f"{e.format_message()}{_extra_hint(e)} (see `{where} --help`)")
         raise typer.Exit(2) from None
+
+
+def _owner(e) -> Optional[str]:
+    """The command (`magvit interpolate`) whose option an unknown one given before it is, if any."""
+    name, ctx = getattr(e, "option_name", None), e.ctx
+    if not name or ctx is None or ctx.parent is not None:
+        return None
+    group, path = ctx.command, [ctx.command_path]
+    for word in State.argv:
+        sub = group.get_command(ctx, word) if not word.startswith("-") and hasattr(group, "get_command") else None
+        if sub is None:
+            continue  # an option or its value
+        group = sub
+        path.append(word)
+        if not hasattr(sub, "get_command"):
+            return " ".join(path) if any(name in p.opts + p.secondary_opts for p in sub.params) else None
+    return None
 
 
 def _extra_hint(e) -> str:

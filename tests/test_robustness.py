@@ -3385,6 +3385,21 @@ def test_a_file_named_like_an_option_is_shown_how_to_give_it(good, tmp_path, mon
     assert r.exit_code == 2 and "the file" not in r.output, r.output
 
 
+@pytest.mark.parametrize("args,says", [
+    (["--device", "cpu", "interpolate", "x.mp4"], "--device is an option of `magvit interpolate`: give it after the command "
+                                                  "(magvit interpolate ... --device)"),
+    (["--json", "info", "x.mp4"], "--json is an option of `magvit info`: give it after the command (magvit info ... --json)"),
+    (["--force", "weights", "pack", "a", "b"], "--force is an option of `magvit weights pack`: give it after the command "
+                                               "(magvit weights pack ... --force)"),
+    (["--weights", "x", "train", "transformer"], "No such option: --weights (see `magvit --help`)"),  # not train's either
+])
+def test_a_commands_option_given_before_it_says_where_it_goes(args, says):
+    """`magvit --device cpu interpolate x.mp4`: the option is the command's, given before it; it was
+    'No such option: --device', and --json offered 'Possible options: --version'."""
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and r.output.replace("root", "magvit").strip() == f"error: {says}", r.output
+
+
 def test_no_arguments_still_shows_the_help():
     r = runner.invoke(app, [])
     assert r.exit_code == 2 and "interpolate" in r.output and "error:" not in r.output, r.output
