@@ -7,6 +7,7 @@ model.safetensors), or is itself one model's folder (a tokenizer alone is enough
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,30 @@ def _from_hub(spec: str) -> Path:
         return Path(snapshot_download(repo, revision=revision or None,
                                       allow_patterns=["*.json", "*.safetensors", "*.md"]))
     except Exception as e:  # network, auth, missing repo or cache miss in offline mode
-        raise MagvitError(f"could not get {spec} from the Hugging Face Hub: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise MagvitError(hub_error(spec, e)) from None
+
+
+def hub_error(spec: str, e: Exception) -> str:
+    """What went wrong getting `spec` (org/name[@revision]) from the Hub, in a line that says what
+    to do; by class name, which huggingface_hub has kept since 0.23 (its own texts run to three
+    sentences, or named only 'LocalEntryNotFoundError: Got: ConnectError: ...')."""
+    repo, _, revision = spec.partition("@")
+    kinds = {c.__name__ for c in type(e).__mro__}
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "GatedRepoError" in kinds:
+        return f"{repo} is gated on the Hugging Face Hub: accept its terms on huggingface.co, then set HF_TOKEN (or `hf auth login`)"
+    if "RepositoryNotFoundError" in kinds:
+        return f"{repo}: no such repository on the Hugging Face Hub (a private one needs HF_TOKEN, or `hf auth login`)"
+    if "RevisionNotFoundError" in kinds:
+        return f"{repo}: no revision {revision!r} on the Hugging Face Hub"
+    if "LocalEntryNotFoundError" in kinds:
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            return f"{spec} is not in the local Hub cache, and HF_HUB_OFFLINE is set: unset it to download, or give a local folder"
+        cause = e.__cause__ or e.__context__
+        why = f"{type(cause).__name__}: {str(cause).splitlines()[0]}" if cause is not None and str(cause) else first.removeprefix("Got: ")
+        return (f"could not reach the Hugging Face Hub for {spec} ({why}), and it is not in the local cache: "
+                "check the network (or HF_ENDPOINT), or give a local folder")
+    return f"could not get {spec} from the Hugging Face Hub: {type(e).__name__}: {first}"
 
 
 def folder_models(root: Path) -> dict[str, Path]:

@@ -43,7 +43,30 @@ def test_hub_id_resolves_offline_through_huggingface_hub(tmp_path):
     r = run_cli(["classes", "--weights", f"org/tiny-magvit@{COMMIT}", "--json"], env)
     assert r.returncode == 0 and json.loads(r.stdout)["classes"] == ["a", "b", "c"], r.stderr
     r = run_cli(["info", "--weights", "org/not-cached", "--device", "cpu"], env)
-    assert r.returncode == 1 and "Hugging Face Hub" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "not in the local Hub cache" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_hub_failures_say_what_to_do(tmp_path):
+    """A Hub id that cannot be had says why in words a user acts on: the network down (it said
+    'LocalEntryNotFoundError: Got: ConnectError: ...'), offline mode, a missing or gated repository
+    or revision (by huggingface_hub's class names, the same since 0.23: stand-ins here, which need
+    no server)."""
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens: refused at once
+    r = run_cli(["weights", "pull", "org/name"], {**env, "HF_HUB_OFFLINE": "0"})
+    assert r.returncode == 1 and r.stderr.startswith("error: could not reach the Hugging Face Hub for org/name (ConnectError: "), r.stderr
+    assert r.stderr.strip().endswith("and it is not in the local cache: check the network (or HF_ENDPOINT), or give a local folder"), r.stderr
+    r = run_cli(["weights", "pull", "org/name@v2"], {**env, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 1 and r.stderr.strip() == ("error: org/name@v2 is not in the local Hub cache, and HF_HUB_OFFLINE is set: "
+                                                      "unset it to download, or give a local folder"), r.stderr
+    from magvit_cli.weights import hub_error
+    def hub(name):
+        return type(name, (OSError,), {})("404 Client Error")
+    assert hub_error("org/x", hub("RepositoryNotFoundError")) == \
+        "org/x: no such repository on the Hugging Face Hub (a private one needs HF_TOKEN, or `hf auth login`)"
+    assert hub_error("org/x@v9", hub("RevisionNotFoundError")) == "org/x: no revision 'v9' on the Hugging Face Hub"
+    gated = type("GatedRepoError", (type(hub("RepositoryNotFoundError")),), {})("403")
+    assert hub_error("org/x", gated).startswith("org/x is gated on the Hugging Face Hub: accept its terms")
+    assert hub_error("org/x", ValueError("odd")) == "could not get org/x from the Hugging Face Hub: ValueError: odd"
 
 
 def test_local_folders(tmp_path):
