@@ -890,7 +890,8 @@ def reconstruct(inputs: List[Path] = Inputs,
                 no_audio: bool = NoAudioOpt,
                 input_fps: Optional[str] = InputFpsOpt, refine: int = RefineOpt,
                 start: Optional[str] = StartOpt, end: Optional[str] = EndOpt, quiet: bool = QuietOpt, json_: bool = JsonOpt):
-    """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR."""
+    """Tokenizer only: encode -> decode a video (or a token file from `tokenize`); prints bits per pixel and PSNR.
+    A photo comes back as a photo (a JPEG's as JPEG, others as PNG), as outpaint and inpaint write theirs."""
     model = functools.cache(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))  # once a call
 
     def write() -> runners.WriteOptions:
@@ -898,7 +899,7 @@ def reconstruct(inputs: List[Path] = Inputs,
 
     def make(src, dst, progress):
         return runners.reconstruct(model(), src, dst, write(), progress=progress, refine=refine, span=_span(start, end))
-    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps,
+    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True,
            writes=write, check=lambda: _span(start, end), skip_existing=skip_existing)
 
 

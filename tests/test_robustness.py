@@ -3526,6 +3526,22 @@ def test_a_photo_piped_through_comes_back_a_photo(weights, tmp_path):
         assert "video tracks" not in r.stderr, r.stderr
 
 
+def test_a_photo_reconstructed_is_a_photo(weights, tmp_path):
+    """reconstruct of a photo wrote a one-frame p.reconstruct.mp4 where outpaint and inpaint write a
+    photo: it writes p.reconstruct.jpg for a JPEG (PNG for the rest), and a photo down a pipe."""
+    png, jpg = tmp_path / "p.png", tmp_path / "p.jpg"
+    ffmpeg("-y", "-f", "lavfi", "-i", "testsrc2=size=48x32", "-frames:v", "1", str(png))
+    ffmpeg("-y", "-i", str(png), str(jpg))
+    r = runner.invoke(app, ["reconstruct", str(jpg), str(png), "--weights", str(weights), "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    written = [json.loads(line)["output"] for line in r.stdout.splitlines()]
+    assert written == [str(tmp_path / "p.reconstruct.jpg"), str(tmp_path / "p.reconstruct.png")], written
+    assert (tmp_path / "p.reconstruct.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert (tmp_path / "p.reconstruct.png").read_bytes()[:4] == b"\x89PNG"
+    r = runner.invoke(app, ["reconstruct", "-", "-o", "-", "--weights", str(weights), "--device", "cpu", "--quiet"], input=jpg.read_bytes())
+    assert r.exit_code == 0 and r.stdout_bytes[:3] == b"\xff\xd8\xff", (r.stdout_bytes[:8], r.stderr)
+
+
 def test_a_damaged_frame_midway_is_held_not_fatal(weights, tmp_path):
     """A file with a frame's bytes damaged midway (a bad sector, a recording cut and patched)
     failed the whole run ('decoding failed after frame 8'), where ffmpeg goes on. The frame
