@@ -13,6 +13,7 @@ import inspect
 import json
 import math
 import os
+import re
 import select
 import sys
 from fractions import Fraction
@@ -853,7 +854,9 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
              frames: str = typer.Option("17", "--frames", "-n", help="Frames to generate, or seconds of them at --fps: 2s, 500ms."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),
-             output: Path = typer.Option(Path("generated.mp4"), "-o", "--output", readable=False, help="Output file; - sends it to stdout (Matroska) once it is complete."),
+             output: Optional[Path] = typer.Option(None, "-o", "--output", readable=False, show_default=False, help=(
+                 "Output file; - sends it to stdout (Matroska) once it is complete. Default: CLASS.generate.mp4 "
+                 "(CLASS.seedN.generate.mp4 with --seed N), so that a loop over classes or seeds keeps each clip.")),
              force: bool = ForceOpt, weights: Optional[str] = WeightsOpt, device: str = DeviceOpt,
              precision: str = PrecisionOpt, steps: int = StepsOpt, temperature: Optional[float] = TempOpt,
              guidance: float = typer.Option(0.0, "--guidance", callback=_finite, help="Classifier-free guidance scale (0 = off)."),
@@ -863,7 +866,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
     """Class-conditional generation (CG): a new clip at the model's working size."""
     State.quiet, State.json = quiet, json_
     try:
-        with _pipes([], output, json_) as p:
+        with _pipes([], output or _generated_name(cls, seed), json_) as p:
             refuse_folder(p.output, "-o", "name the output file")
             refuse_overwrite(p.output, force)
             video.check_output(p.output, codec, lossless, preset)
@@ -880,6 +883,12 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
         emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
+
+
+def _generated_name(cls: str, seed: int) -> Path:
+    """generate's default output, named by the class as typed (a file-name-safe copy) and a seed other than 0."""
+    name = re.sub(r"[\s/\\:]+", "-", cls.strip()).strip("-.") or "class"
+    return Path(f"{name}{f'.seed{seed}' if seed else ''}.generate.mp4")
 
 
 @app.command()

@@ -403,6 +403,23 @@ def test_a_photo_named_like_a_pattern_is_that_photo(weights, tmp_path):
     assert np.array_equal(read_frames(res["output"])[0, 16:48, 24:72], img), "the photo's pixels are kept"
 
 
+def test_generate_names_its_clip_by_class_and_seed(weights, tmp_path, monkeypatch):
+    """generate wrote generated.mp4 whatever the class, so a loop over classes or seeds failed at
+    its second clip ('generated.mp4 exists'): the default name is CLASS.generate.mp4, with
+    .seedN before it for a seed other than 0, made safe for a file name."""
+    monkeypatch.chdir(tmp_path)
+    for args, name in ((["--class", "b"], "b.generate.mp4"), (["--class", "c"], "c.generate.mp4"),
+                       (["--class", "b", "--seed", "3"], "b.seed3.generate.mp4")):
+        r = run(["generate", *args, "--frames", "5"], weights)
+        assert r["output"] == name and (tmp_path / name).is_file(), (args, r)
+    from pathlib import Path
+    from magvit_cli.cli import _generated_name
+    assert _generated_name(" Pan Left ", 0) == Path("Pan-Left.generate.mp4")
+    assert _generated_name("a/b: c", 7) == Path("a-b-c.seed7.generate.mp4"), "a class name's slash made a folder of the name"
+    r = run(["generate", "--class", "b", "--frames", "5"], weights, expect=2)
+    assert "b.generate.mp4 exists; pass --force" in r.output, r.output
+
+
 def test_generate_classes_info(weights, tmp_path):
     res = run(["generate", "--class", "b", "--frames", "12", "-o", str(tmp_path / "g.mp4")], weights)
     assert res["frames"] == 12 and len(read_frames(tmp_path / "g.mp4")) == 12 and res["class"] == "b"
