@@ -4,6 +4,7 @@ same run. `--vs-ffmpeg` times ffmpeg's motion-compensated minterpolate x2 on the
 from __future__ import annotations
 
 import functools
+import inspect
 import resource
 import tempfile
 import time
@@ -61,16 +62,20 @@ def window_flops(m: Magvit, steps: int, code: str = "FP") -> float:
     return float(fc.get_total_flops())
 
 
-def reconstruct_flops(m: Magvit, width: int, height: int) -> float:
-    """FLOPs of one window of `reconstruct` at width x height: the tokenizer's encode and decode,
-    counted at the working size and scaled by the padded frame's area (a convolutional network:
-    its cost is linear in the pixels)."""
-    T, S = m.window_frames, m.work_size
-    x = torch.rand(1, 3, T, *S, device=m.device) * 2 - 1
+def reconstruct_flops(m: Magvit, width: int, height: int, frames: int) -> float:
+    """FLOPs of `reconstruct` of `frames` frames at width x height: the tokenizer's encode and
+    decode of one window of RECONSTRUCT_WINDOW frames at 8x8 tokens, scaled by the padded
+    frame's area and by the frames (a convolutional network: its cost is linear in both; a clip
+    shorter than the window is one shorter window, not a whole one counted). No transformer needed."""
+    T, side = RECONSTRUCT_WINDOW, 8 * m.sf
+    x = torch.rand(1, 3, T, side, side, device=m.device) * 2 - 1
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         m.tokenizer.decode(m.tokenizer.encode(x))
     area = (-(-height // m.sf) * m.sf) * (-(-width // m.sf) * m.sf)
-    return float(fc.get_total_flops()) * area / (S[0] * S[1])
+    return float(fc.get_total_flops()) * area / side ** 2 * frames / T
+
+
+RECONSTRUCT_WINDOW = inspect.signature(runners.reconstruct).parameters["window"].default
 
 
 def test_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
@@ -101,11 +106,11 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
         raise UsageError(f"unknown bench tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASKS)}")
     peak = matmul_gflops(m.device, m.dtype)
     flops_of = functools.cache(lambda code: window_flops(m, steps, code))  # task code -> one window's FLOPs, counted once
-    per_window = flops_of("FP")  # the plain window (prediction: no search)
+    per_window = flops_of("FP") if m.transformer is not None else None  # the plain window (prediction: no search)
     s = Sampling(steps=steps)
     res = {"device": str(m.device), "precision": str(m.dtype).replace("torch.", ""), "threads": torch.get_num_threads(),
            "clip": f"{frames} frames {width}x{height}", "steps": steps, "matmul_gflops": peak,
-           "window_gflop": per_window / 1e9, "tasks": {}}
+           "window_gflop": per_window / 1e9 if per_window is not None else None, "tasks": {}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = test_clip(tmp / "in.mp4", width, height, frames)
@@ -134,9 +139,11 @@ def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: i
                    "stages": {k: m.clock.seconds.get(k, 0.0) for k in STAGES},
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             if windows:
-                flops = reconstruct_flops(m, width, height) if plain_tokenizer else flops_of(TASK_CODES[task])
-                gflops = windows * flops / 1e9 / max(model_time, 1e-9)
-                row.update(window_gflop=flops / 1e9, model_gflops=gflops, model_peak_fraction=gflops / peak)
+                # reconstruct's work counted by its frames (a 9-frame clip counted as whole windows read 123% of
+                # the matmul peak); a task's windows are whole
+                done = reconstruct_flops(m, width, height, o.frames) if plain_tokenizer else windows * flops_of(TASK_CODES[task])
+                gflops = done / 1e9 / max(model_time, 1e-9)
+                row.update(window_gflop=done / windows / 1e9, model_gflops=gflops, model_peak_fraction=gflops / peak)
             if m.device.type == "cuda":
                 row["gpu_peak_mb"] = torch.cuda.max_memory_allocated(m.device) / 2 ** 20
             res["tasks"][task] = row

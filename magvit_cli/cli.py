@@ -1348,7 +1348,7 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma 
         if smoke:
             w, h, frames, steps = 64, 48, 9, 2
         chosen = TASKS if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
-        m = _load(weights, device, precision)
+        m = _load(weights, device, precision, need_transformer=any(t != "reconstruct" for t in chosen))
         with Progress("bench", "subcommands") as progress:
             res = bench(m, chosen, w, h, frames, steps, vs_ffmpeg, progress)
         if State.json:

@@ -159,6 +159,25 @@ def test_bench_smoke(tmp_path):
     assert res["interpolate_vs_ffmpeg_time_ratio"] > 0
 
 
+def test_bench_counts_a_short_clips_tokenizer_work_by_its_frames(tmp_path):
+    """reconstruct's window is as long as the clip: a clip shorter than the window was counted as
+    whole windows, and the smoke bench said 123% of the matmul peak. Its work goes with its frames
+    (5 frames: 5/9 of 9 frames' work, each one window); a tokenizer alone is enough to bench it."""
+    w = tmp_path / "w"
+    save_model(tiny_tokenizer(seed=1), w / "tokenizer")  # no transformer
+    work = {}
+    for frames in (5, 9):
+        r = CliRunner().invoke(app, ["bench", "--tasks", "reconstruct", "--size", "64x48", "--frames", str(frames), "--weights", str(w),
+                                     "--device", "cpu", "--json"])
+        assert r.exit_code == 0, r.output
+        rec = json.loads(r.stdout.strip().splitlines()[-1])["tasks"]["reconstruct"]
+        assert rec["frames_out"] == frames and rec["windows"] == 1, rec
+        seconds = rec["stages"]["tokenize"] + rec["stages"]["detokenize"]
+        assert rec["model_gflops"] * seconds == pytest.approx(rec["window_gflop"], rel=1e-6), rec
+        work[frames] = rec["window_gflop"]
+    assert work[5] / work[9] == pytest.approx(5 / 9, rel=1e-6), work
+
+
 def test_bench_table_in_a_file_is_whole_and_counts_are_checked(tmp_path):
     """Off a terminal (`magvit bench > bench.txt`) the table is as wide as its contents: rich
     squeezed its 13 columns into 80 and cut every number to '0.…'. --frames 1 (which failed as 'has
