@@ -367,8 +367,12 @@ class Magvit:
         self.transformer = None
         if need_transformer:
             if self.paths.transformer is None:
-                inside = "holds no transformer" if Path(self.paths.root).is_file() else "no transformer/ inside"
-                raise MagvitError(f"--weights {self.paths.root}: {inside}; this task needs one")
+                root = Path(self.paths.root)
+                if root == Path(self.paths.tokenizer) and root.is_dir():  # a tokenizer's own folder (a run's export/)
+                    raise MagvitError(f"--weights {root}: a tokenizer alone; this task needs a transformer too (train one on it: "
+                                      f"magvit train transformer --tokenizer {root} ...)")
+                inside = "holds no transformer" if root.is_file() else "no transformer/ inside"
+                raise MagvitError(f"--weights {root}: {inside}; this task needs one")
             self.transformer = load_model(self.paths.transformer, expect="transformer", device=self.device,
                                           allow_pickle=allow_pickle)
             if self.transformer.config.bits != self.tokenizer.config.bits:

@@ -299,6 +299,9 @@ def test_weights_problems(good, tmp_path):
     save_model(tiny_tokenizer(), tmp_path / "w/tokenizer")
     r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "w"), "--device", "cpu"])
     one_line_error(r, 1, "no transformer/ inside")
+    r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "w/tokenizer"), "--device", "cpu"])  # a run's export/
+    one_line_error(r, 1, f"--weights {tmp_path / 'w/tokenizer'}: a tokenizer alone; this task needs a transformer too (train one on it: "
+                         f"magvit train transformer --tokenizer {tmp_path / 'w/tokenizer'} ...)")
     r = runner.invoke(app, ["weights", "pack", str(tmp_path / "w/tokenizer"), str(tmp_path / "tok.safetensors")])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["inpaint", str(good), "--weights", str(tmp_path / "tok.safetensors"), "--device", "cpu"])
