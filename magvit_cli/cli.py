@@ -1434,23 +1434,35 @@ def weights_push(folder: Path = typer.Argument(..., help="Weights folder (tokeni
 
 
 @weights_app.command("pack")
-def weights_pack(folder: Path = typer.Argument(..., help="Weights folder (tokenizer/ and transformer/, or one model's folder); `default`: the shipped one."),
+def weights_pack(folders: List[Path] = typer.Argument(..., help=(
+                     "Weights folder (tokenizer/ and transformer/, or one model's folder); `default`: the shipped one. "
+                     "Or two models' folders, a tokenizer's and a transformer's (training runs' export/)."), show_default=False),
                  file: Path = typer.Argument(..., help="Single .safetensors file to write; use it as --weights FILE."),
                  force: bool = ForceOpt, json_: bool = JsonOpt):
-    """Pack a weights folder into one .safetensors file (configs in its header)."""
+    """Pack a weights folder, or a tokenizer's and a transformer's, into one .safetensors file (configs in its header)."""
     State.json = json_
     try:
-        from .models.io import pack
+        from .models.io import pack, read_config
         from .weights import folder_models, named_folder
-        folder = named_folder(folder)
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
         refuse_folder(file, "FILE", "name the single file to write")
         refuse_overwrite(file, force)
         video.check_folder(file, flag="FILE")
-        models = folder_models(folder) if folder.is_dir() else {}
-        if not models:
-            raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
+        models = {}
+        for folder in map(named_folder, folders):
+            found = folder_models(folder) if folder.is_dir() else {}
+            if not found:
+                raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
+            twice = set(found) & set(models)
+            if twice:
+                raise UsageError(f"{folder}: another folder given already holds a {' and a '.join(sorted(twice))}; give one of each")
+            models.update(found)
+        if len(folders) > 1 and len(models) == 2:  # two runs' exports: the pair must fit as Magvit loads them
+            bits = {kind: read_config(f)["config"]["bits"] for kind, f in models.items()}
+            if bits["tokenizer"] != bits["transformer"]:
+                raise UsageError(f"the transformer models {bits['transformer']}-bit tokens, the tokenizer makes {bits['tokenizer']}-bit "
+                                 "ones: not a pair (train the transformer with --tokenizer on this tokenizer)")
         path = pack(models, file)
         emit({"output": str(path), "models": list(models)}, f"wrote {path} ({', '.join(models)})")
     except (MagvitError, Exception) as e:

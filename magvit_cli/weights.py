@@ -61,9 +61,9 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
             raise UsageError(f"{named(root)} holds no tokenizer")
         return WeightPaths(root, root, root if "transformer" in kinds else None)
     if (root / CONFIG_NAME).exists():
-        kind = read_config(root)["model_type"]
-        if kind != "tokenizer":
-            raise UsageError(f"{named(root)} holds only a {kind}; a tokenizer is needed too")
+        config = read_config(root)
+        if config["model_type"] != "tokenizer":
+            raise UsageError(f"{named(root)} holds only a {config['model_type']}; a tokenizer is needed too{_pair_hint(root, config)}")
         return WeightPaths(root, root, None)
     tok = root / "tokenizer"
     if not (tok / CONFIG_NAME).exists():
@@ -73,6 +73,15 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
         raise MagvitError(f"{named(root)}: no tokenizer/{CONFIG_NAME} inside")
     tr = root / "transformer"
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)
+
+
+def _pair_hint(root: Path, config: dict) -> str:
+    """How to put a transformer's export with its tokenizer: the one it was trained on, where its
+    metadata names it (a `train transformer --tokenizer` path, as given then)."""
+    tok = (config.get("metadata") or {}).get("tokenizer")
+    pair = f"{tok} {root}" if tok else f"TOKENIZER {root}"
+    said = f" (trained on the tokenizer {tok})" if tok else ""
+    return f"{said}: `magvit weights pack {pair} BOTH.safetensors` makes one --weights file of the two"
 
 
 def _from_hub(spec: str) -> Path:

@@ -199,3 +199,29 @@ def test_single_file_weights_pack_and_load(tmp_path):
     assert r.exit_code != 0 and "weights pack" in r.output
     r = runner.invoke(app, ["weights", "pack", str(root), str(tmp_path / "all.safetensors")])
     assert r.exit_code == 2 and "exists" in r.output
+
+
+def test_two_runs_exports_pack_as_a_pair(tmp_path):
+    """A tokenizer run's export/ and a transformer run's are two folders: `weights pack TOK TR FILE`
+    makes the pair one file (the README had mkdir and two cp -r); a transformer's folder alone as
+    --weights names the tokenizer it was trained on and that command; a second tokenizer, or a
+    pair whose token bits differ, is refused."""
+    from typer.testing import CliRunner
+    from magvit_cli.cli import app
+    tok, tr, other = tmp_path / "tok", tmp_path / "tr", tmp_path / "other"
+    save_model(tiny_tokenizer(seed=1), tok)
+    save_model(tiny_transformer(seed=2, latent_shape=(3, 4, 4)), tr, metadata={"tokenizer": "runs/tok/export"})
+    save_model(tiny_tokenizer(seed=1, bits=4), other)
+    runner = CliRunner()
+    with pytest.raises(UsageError, match=r"holds only a transformer; a tokenizer is needed too \(trained on the tokenizer runs/tok/export\): "
+                                         rf"`magvit weights pack runs/tok/export {tr} BOTH.safetensors` makes one --weights file of the two"):
+        resolve(tr)
+    r = runner.invoke(app, ["weights", "pack", str(tok), str(tr), str(tmp_path / "pair.safetensors"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["models"] == ["tokenizer", "transformer"], r.output
+    paths = resolve(tmp_path / "pair.safetensors")
+    assert paths.tokenizer == paths.transformer == tmp_path / "pair.safetensors"
+    r = runner.invoke(app, ["weights", "pack", str(tok), str(other), str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 2 and f"{other}: another folder given already holds a tokenizer; give one of each" in r.output, r.output
+    r = runner.invoke(app, ["weights", "pack", str(other), str(tr), str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 2 and "the transformer models 6-bit tokens, the tokenizer makes 4-bit ones: not a pair" in r.output, r.output
+    assert not (tmp_path / "x.safetensors").exists()
