@@ -121,6 +121,8 @@ def test_transformer_trains_and_exports_work_in_cli(tmp_path):
     has = {k[4:]: int(v.sum()) for k, v in shard.items() if k.startswith("has.")}
     assert len(has) == 10 and sum(has.values()) == 3 * 24, f"3 variants per batch of 8 clips: {has}"
     assert shard["z"].shape == (24, 2 * 4 * 4)
+    recorded = json.loads((tr_out / "export/config.json").read_text())["metadata"]["tokenizer"]
+    assert recorded == str(tok.resolve()), f"the export names its tokenizer as {recorded}, not by its absolute path"
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "tokenizer").symlink_to(tok)

@@ -281,6 +281,13 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
     return out
 
 
+def _where(tokenizer: str) -> str:
+    """The tokenizer a transformer was trained on, as its export records it: a folder or file by
+    its absolute path (the hint to pack the pair holds from any folder), a name (`default`, a Hub
+    id) as given."""
+    return str(Path(tokenizer).resolve()) if Path(tokenizer).exists() else str(tokenizer)
+
+
 @contextmanager
 def _whole_or_none(folder: Path):
     """A token cache built whole, or none of it kept: a build stopped part-way (Ctrl-C, an error)
@@ -416,4 +423,4 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     if not d.main:
         return out / "export"
     return save_model(ema.model(model), out / "export",
-                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": str(cfg.tokenizer)})
+                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": _where(cfg.tokenizer)})
