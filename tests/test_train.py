@@ -105,10 +105,11 @@ def test_two_process_ddp_equals_one_process_on_combined_batch(tmp_path):
         assert torch.allclose(ddp["model"][k], one["model"][k], atol=2e-4), f"{k}: DDP step differs from one process"
 
 
-def test_transformer_trains_and_exports_work_in_cli(tmp_path):
+def test_transformer_trains_and_exports_work_in_cli(tmp_path, monkeypatch):
     tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=2))
     tr_out = tmp_path / "tr"
-    train_transformer(TransformerTrainConfig(out=tr_out, tokenizer=str(tok), cache_clips=24, cache_variants=3, preset="tiny", frames=5,
+    monkeypatch.chdir(tmp_path)  # the tokenizer given by a relative path, as a shell user does
+    train_transformer(TransformerTrainConfig(out=tr_out, tokenizer=str(tok.relative_to(tmp_path)), cache_clips=24, cache_variants=3, preset="tiny", frames=5,
                                              size=16, steps=30, batch=4, lr=3e-3, warmup=1, quiet=True, log_every=1,
                                              eval_every=15, ckpt_every=15))
     losses = [r["loss"] for r in rows(tr_out / "metrics.jsonl") if "loss" in r]
