@@ -656,7 +656,8 @@ def _open(path: str | Path):
     try:
         container = av_open(readable)
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise UsageError(f"{path}: not a readable video or image ({type(e).__name__}: {e})") from None
+        why = getattr(e, "strerror", None) or f"{type(e).__name__}: {e}"  # FFmpeg's reason, without its errno and the path again
+        raise UsageError(f"{path}: not a readable video or image ({why[:1].lower() + why[1:]})") from None
     if not container.streams.video:
         container.close()
         raise UsageError(f"{path}: has no video stream")
