@@ -1058,6 +1058,19 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
                   {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
 
 
+def _check_grid(m: Magvit, src, tensors: dict, W: int, H: int) -> None:
+    """Each window's token grid fits this tokenizer's downsampling for the file's frame size and
+    frame counts: tokens of a tokenizer with the same bits but another downsampling decoded to
+    frames of another size ('ValueError: frame (72, 88, 3) uint8 does not match output 144x176')."""
+    want = (-(-H // m.sf), -(-W // m.sf))
+    for i, n in enumerate(tensors["frames"].tolist()):
+        t, h, w = tensors[f"window_{i:05d}"].shape
+        if (h, w) != want or 1 + (t - 1) * m.tf < n:
+            raise UsageError(f"{src}: made by another tokenizer: its window {i} is {t}x{h}x{w} tokens for {n} frame{'s' * (n != 1)} of {W}x{H}, "
+                             f"where this one ({m.tf}x{m.sf}x{m.sf} downsampling) makes {-(-(n - 1) // m.tf) + 1}x{want[0]}x{want[1]}; "
+                             "decode it with the tokenizer that made it (--weights)")
+
+
 def is_token_file(path) -> bool:
     """Whether an input is a token file (`tokenize`'s .safetensors), not a video."""
     return str(path).lower().endswith(".safetensors")  # as tokenize takes -o T.SafeTensors
@@ -1094,6 +1107,7 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     if int(meta["bits"]) != m.tokenizer.config.bits:
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
+    _check_grid(m, src, tensors, W, H)
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     colour, to_sdr = _colour_for(m, dst, colour)
     told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times, then the end

@@ -471,6 +471,21 @@ def test_reconstruct_and_tokens_round_trip(weights, clip, tmp_path):
     assert np.array_equal(read_frames(tmp_path / "rt.mp4"), read_frames(tmp_path / "rl.mp4"))
 
 
+def test_tokens_of_another_tokenizer_are_refused_by_their_grid(weights, clip, tmp_path):
+    """A token file decoded by a tokenizer with the same bits but another downsampling made
+    frames of another size: 'error: ValueError: frame (...) does not match output ...' (exit 1).
+    The grid is checked first, in a line that says what to do."""
+    tok = tmp_path / "t.safetensors"
+    run(["tokenize", str(clip), "-o", str(tok)], weights)
+    other = tmp_path / "other"
+    save_model(tiny_tokenizer(seed=1, channel_mult=(1, 2), temporal_down=(True,)), other / "tokenizer")  # 2x2x2, still 6 bits
+    r = run(["reconstruct", str(tok), "-o", str(tmp_path / "x.mp4")], other, expect=2)
+    assert r.output.strip() == (f"error: {tok}: made by another tokenizer: its window 0 is 3x8x12 tokens for 6 frames of 48x32, "
+                                "where this one (2x2x2 downsampling) makes 4x16x24; decode it with the tokenizer that made it "
+                                "(--weights)"), r.output
+    assert not (tmp_path / "x.mp4").exists()
+
+
 def test_a_token_file_is_named_so_that_it_reads_back(weights, clip, tmp_path):
     """tokenize -o with another suffix is refused before any work (it wrote t.txt, which reconstruct
     then took for a video that did not open); the suffix in any case reads back."""
