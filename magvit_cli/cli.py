@@ -1291,12 +1291,13 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
              refine: Optional[int] = typer.Option(None, "--refine", min=0, metavar="N", show_default=False, help=(
                  "Tokens searched N steps through the decoder: the tokenizer row's (default 0) and every task's "
                  "condition (default: the tasks' own, see `outpaint --help`).")),
-             force: bool = typer.Option(False, "--force", help="Overwrite an existing --report file."),
+             force: bool = typer.Option(False, "--force", help="Overwrite an existing --report file and --save-examples sheets."),
              quiet: bool = QuietOpt, json_: bool = JsonOpt):
     """Score every task on the generated region only (PSNR, SSIM), next to the alternatives users have:
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
     State.quiet, State.json = quiet, json_
     try:
+        from glob import escape as glob_escape
         from .evaluate import evaluate, tasks_named
         from .train.data import list_media
         chosen = tasks_named(tasks)
@@ -1310,6 +1311,11 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             report_existed = report.exists()
         if save_examples is not None:
             video.check_folder(save_examples / "sheet.png", True, "--save-examples", f"--save-examples {save_examples}")
+            taken = [] if force or not save_examples.is_dir() else \
+                [f for c in clips for t in chosen for f in sorted(save_examples.glob(f"{glob_escape(Path(c).stem)}.w*.{t}.png"))]
+            if taken:  # a last run's sheets, as the report, are not written over unasked
+                raise UsageError(f"--save-examples {save_examples} holds this run's sheets already ({taken[0].name}"
+                                 f"{f' and {len(taken) - 1} more' if len(taken) > 1 else ''}); pass --force to overwrite them")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
         with Progress("eval", "windows") as progress:
             res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,

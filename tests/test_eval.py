@@ -316,18 +316,29 @@ def _eval_weights(tmp_path):
 
 
 def test_eval_keeps_an_existing_report_unless_force(tmp_path):
-    """A report already there is refused before the model loads (it was overwritten after the
-    scoring, unasked, as no other output is); --force replaces it, whole."""
+    """A report already there, or this run's contact sheets, are refused before the model loads
+    (they were overwritten after the scoring, unasked, as no other output is); --force replaces
+    them, the report whole."""
     clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=16)
     report = tmp_path / "r.json"
     report.write_text("last week's numbers")
     r = CliRunner().invoke(app, ["eval", str(clip), "--weights", str(tmp_path / "no-weights"), "--report", str(report)])
     assert (r.exit_code, r.output.strip()) == (2, f"error: {report} exists; pass --force to overwrite it"), r.output
     assert report.read_text() == "last week's numbers"
+    sheets = tmp_path / "ex"
+    sheets.mkdir()
+    (sheets / "c.w0.FI.png").write_bytes(b"last week's sheet")
+    (sheets / "other.w0.FI.png").write_bytes(b"another clip's")
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI,IPC", "--weights", str(tmp_path / "no-weights"), "--save-examples", str(sheets)])
+    assert (r.exit_code, r.output.strip()) == (2, f"error: --save-examples {sheets} holds this run's sheets already (c.w0.FI.png); "
+                                                  "pass --force to overwrite them"), r.output
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "IPC", "--weights", str(tmp_path / "no-weights"), "--save-examples", str(sheets)])
+    assert "no-weights" in r.output, f"sheets of other tasks or clips do not stand in the way: {r.output}"
     r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--windows", "1", "--weights", str(_eval_weights(tmp_path)),
-                                 "--device", "cpu", "--steps", "2", "--report", str(report), "--force", "--quiet"])
+                                 "--device", "cpu", "--steps", "2", "--report", str(report), "--save-examples", str(sheets), "--force", "--quiet"])
     assert r.exit_code == 0, r.output
     assert set(json.loads(report.read_text())["average"]) == {"FI"}
+    assert (sheets / "c.w0.FI.png").read_bytes()[:4] == b"\x89PNG" and (sheets / "other.w0.FI.png").read_bytes() == b"another clip's"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file is left beside the report"
 
 
