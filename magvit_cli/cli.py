@@ -1297,8 +1297,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
     frame repeat, linear blend, ffmpeg minterpolate, edge replication, temporal + diffusion fill, x264/x265."""
     State.quiet, State.json = quiet, json_
     try:
-        from glob import escape as glob_escape
-        from .evaluate import evaluate, tasks_named
+        from .evaluate import evaluate, sheets_there, tasks_named
         from .train.data import list_media
         chosen = tasks_named(tasks)
         clips = [p for p, _ in list_media(inputs, flag="")[0]]
@@ -1311,8 +1310,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             report_existed = report.exists()
         if save_examples is not None:
             video.check_folder(save_examples / "sheet.png", True, "--save-examples", f"--save-examples {save_examples}")
-            taken = [] if force or not save_examples.is_dir() else \
-                [f for c in clips for t in chosen for f in sorted(save_examples.glob(f"{glob_escape(Path(c).stem)}.w*.{t}.png"))]
+            taken = [] if force else sheets_there(save_examples, clips, chosen)
             if taken:  # a last run's sheets, as the report, are not written over unasked
                 raise UsageError(f"--save-examples {save_examples} holds this run's sheets already ({taken[0].name}"
                                  f"{f' and {len(taken) - 1} more' if len(taken) > 1 else ''}); pass --force to overwrite them")

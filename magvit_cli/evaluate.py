@@ -18,6 +18,7 @@ ships here); the math is tested on synthetic features.
 """
 from __future__ import annotations
 
+import glob
 import math
 import tempfile
 from pathlib import Path
@@ -335,6 +336,18 @@ def _average(rows: list[dict]) -> dict:
     return {t: {mth: {k: float(np.mean(v)) for k, v in vals.items()} for mth, vals in ms.items()} for t, ms in out.items()}
 
 
+def sheet_name(clip, window: int | str, task: str) -> str:
+    """A contact sheet's file name in --save-examples: CLIP.wN.TASK.png."""
+    return f"{Path(clip).stem}.w{window}.{task}.png"
+
+
+def sheets_there(folder: Path, clips, tasks) -> list[Path]:
+    """The sheets a run of `clips` x `tasks` would write that `folder` already holds (any window)."""
+    if not folder.is_dir():
+        return []
+    return [f for c in clips for t in tasks for f in sorted(folder.glob(sheet_name(glob.escape(Path(c).stem), "*", t)))]
+
+
 def contact_sheet(path: Path, task: str, ours, truth, alternatives: dict, frames: int = 4):
     """PNG rows: ground truth, ours, each alternative; columns: evenly spaced frames."""
     idx = np.linspace(0, len(truth) - 1, min(frames, len(truth))).round().astype(int)
@@ -386,7 +399,7 @@ def _evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int, windows: i
                     samples[task][1].append(truth)
                     if save_examples:
                         save_examples.mkdir(parents=True, exist_ok=True)
-                        contact_sheet(save_examples / f"{Path(clip).stem}.w{w}.{task}.png", task, ours, truth, alts)
+                        contact_sheet(save_examples / sheet_name(clip, w, task), task, ours, truth, alts)
             done += 1
             progress(done, total)
         per_clip[str(clip)] = _average(rows)
