@@ -75,6 +75,21 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)
 
 
+def _network_reason(e: Exception) -> str:
+    """Why the Hub could not be reached, in the system's words ('connection refused', 'name or
+    service not known'): the innermost [Errno N] text under the HTTP library's wrappers (httpx's
+    ConnectError in huggingface_hub 1.x and up, urllib3's MaxRetryError inside requests' in 0.x)."""
+    chain, cause = [], e
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    said = re.findall(r"\[Errno -?\d+\] ([^\"'()\[\]\n]+)", "\n".join(str(c) for c in chain))
+    if said:
+        return said[-1].strip().lower()
+    last = chain[-1]
+    return f"{type(last).__name__}: {str(last).splitlines()[0]}" if str(last) else type(last).__name__
+
+
 def _pair_hint(root: Path, config: dict) -> str:
     """How to put a transformer's export with its tokenizer: the one it was trained on, where its
     metadata names it (a `train transformer --tokenizer` path, as given then)."""
@@ -110,8 +125,7 @@ def hub_error(spec: str, e: Exception) -> str:
     if "LocalEntryNotFoundError" in kinds:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             return f"{spec} is not in the local Hub cache, and HF_HUB_OFFLINE is set: unset it to download, or give a local folder"
-        cause = e.__cause__ or e.__context__
-        why = f"{type(cause).__name__}: {str(cause).splitlines()[0]}" if cause is not None and str(cause) else first.removeprefix("Got: ")
+        why = _network_reason(e)
         return (f"could not reach the Hugging Face Hub for {spec} ({why}), and it is not in the local cache: "
                 "check the network (or HF_ENDPOINT), or give a local folder")
     return f"could not get {spec} from the Hugging Face Hub: {type(e).__name__}: {first}"
