@@ -92,7 +92,7 @@ def _network_reason(e: Exception) -> str:
 
 def _pair_hint(root: Path, config: dict) -> str:
     """How to put a transformer's export with its tokenizer: the one it was trained on, where its
-    metadata names it (a `train transformer --tokenizer` path, as given then)."""
+    metadata names it (`train transformer --tokenizer`'s, by its absolute path)."""
     tok = (config.get("metadata") or {}).get("tokenizer")
     pair = f"{tok} {root}" if tok else f"TOKENIZER {root}"
     said = f" (trained on the tokenizer {tok})" if tok else ""
@@ -242,4 +242,16 @@ def push(folder: Path, repo_id: str, private: bool = False) -> str:
         commit = api.create_commit(repo_id, operations=ops, commit_message=f"Upload MAGVIT weights ({', '.join(models)})")
         return str(getattr(commit, "commit_url", commit))
     except Exception as e:
-        raise MagvitError(f"could not push to {repo_id}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise MagvitError(push_error(repo_id, e)) from None
+
+
+def push_error(repo_id: str, e: Exception) -> str:
+    """What stopped a push, in a line that says what to do: the network (in the system's words, as
+    for a download), no token, or the Hub's own answer (its first line)."""
+    kinds = {c.__name__ for c in type(e).__mro__}
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if kinds & {"ConnectError", "ConnectionError", "NetworkError", "TimeoutException", "Timeout"}:
+        return f"could not reach the Hugging Face Hub to push to {repo_id} ({_network_reason(e)}): check the network (or HF_ENDPOINT)"
+    if "LocalTokenNotFoundError" in kinds or re.search(r"\b401\b", first):
+        return f"could not push to {repo_id}: not logged in to the Hugging Face Hub; set HF_TOKEN to a token with write access (or `hf auth login`)"
+    return f"could not push to {repo_id}: {type(e).__name__}: {first}"

@@ -68,6 +68,15 @@ def test_hub_failures_say_what_to_do(tmp_path):
     gated = type("GatedRepoError", (type(hub("RepositoryNotFoundError")),), {})("403")
     assert hub_error("org/x", gated).startswith("org/x is gated on the Hugging Face Hub: accept its terms")
     assert hub_error("org/x", ValueError("odd")) == "could not get org/x from the Hugging Face Hub: ValueError: odd"
+    # a push: the network in the same words, a missing token said as such
+    save_model(tiny_tokenizer(), tmp_path / "w" / "tokenizer")
+    r = run_cli(["weights", "push", str(tmp_path / "w"), "org/x"], {**env, "HF_TOKEN": "hf_not_a_token"})
+    assert r.returncode == 1 and r.stderr.strip() == ("error: could not reach the Hugging Face Hub to push to org/x (connection refused): "
+                                                      "check the network (or HF_ENDPOINT)"), r.stderr
+    from magvit_cli.weights import push_error
+    assert push_error("org/x", hub("LocalTokenNotFoundError")) == ("could not push to org/x: not logged in to the Hugging Face Hub; "
+                                                                   "set HF_TOKEN to a token with write access (or `hf auth login`)")
+    assert push_error("org/x", hub("HfHubHTTPError")) == "could not push to org/x: HfHubHTTPError: 404 Client Error"
 
 
 def test_local_folders(tmp_path):
