@@ -16,6 +16,7 @@ import os
 import re
 import select
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -1315,9 +1316,17 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
                 raise UsageError(f"--save-examples {save_examples} holds this run's sheets already ({taken[0].name}"
                                  f"{f' and {len(taken) - 1} more' if len(taken) > 1 else ''}); pass --force to overwrite them")
         m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
-        with Progress("eval", "windows") as progress:
-            res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,
-                           chosen, save_examples, progress, str(i3d) if i3d else None, motion, fi_every)
+        started = time.time()
+        try:
+            with Progress("eval", "windows") as progress:
+                res = evaluate(m, clips, _sampling(steps, temperature, guidance, seed, residual, soft, refine), window, windows,
+                               chosen, save_examples, progress, str(i3d) if i3d else None, motion, fi_every)
+        except KeyboardInterrupt:  # the sheets made so far are whole files, kept; the line says so (it said nothing was left)
+            made = [f for f in sheets_there(save_examples, clips, chosen) if f.stat().st_mtime >= started] if save_examples else []
+            if made:
+                raise KeyboardInterrupt(f"no report was written; the {len(made)} contact sheet{'s' * (len(made) != 1)} "
+                                        f"made so far {'are' if len(made) != 1 else 'is'} kept in {save_examples}") from None
+            raise
         if report:
             video.write_file(report, json.dumps(res, indent=2).encode(), report_existed)
         if State.json:

@@ -369,3 +369,29 @@ def test_eval_refuses_a_short_clip_before_scoring_any(tmp_path, monkeypatch):
     assert (r.exit_code, r.output.strip()) == (2, f"error: fewer frames than one 9-frame window: {short} (5 frames); "
                                                   "give a smaller --window or leave them out"), r.output
     assert scored == [], f"{len(scored)} windows were scored before the short clip was refused"
+
+
+def test_eval_stopped_says_which_sheets_it_kept(tmp_path, monkeypatch):
+    """eval stopped part-way (Ctrl-C) said 'no partial output was left behind' while the contact
+    sheets of the windows scored so far stayed in --save-examples: it says they are kept, and
+    that no report was written; stopped before any sheet, it says what it said."""
+    from magvit_cli import evaluate
+    real, calls = evaluate.contact_sheet, []
+
+    def sheet_then_stop(path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, *a, **k)
+    monkeypatch.setattr(evaluate, "contact_sheet", sheet_then_stop)
+    clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=16)
+    args = ["eval", str(clip), "--tasks", "FI,IPC", "--window", "9", "--windows", "1", "--weights", str(_eval_weights(tmp_path)),
+            "--device", "cpu", "--steps", "2", "--report", str(tmp_path / "r.json"), "--quiet"]
+    r = CliRunner().invoke(app, [*args, "--save-examples", str(tmp_path / "ex")])
+    assert (r.exit_code, r.output.strip()) == (130, f"interrupted: no report was written; the 1 contact sheet made so far is kept in "
+                                                    f"{tmp_path / 'ex'}"), r.output
+    assert [p.name for p in (tmp_path / "ex").iterdir()] == ["c.w0.FI.png"] and not (tmp_path / "r.json").exists()
+    calls.clear()
+    monkeypatch.setattr(evaluate, "evaluate_window", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    r = CliRunner().invoke(app, [*args, "--save-examples", str(tmp_path / "ex2")])
+    assert (r.exit_code, r.output.strip()) == (130, "interrupted: no partial output was left behind"), r.output
