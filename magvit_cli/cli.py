@@ -573,6 +573,12 @@ def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Opt
     for k, (src, dst) in enumerate(jobs, 1):
         try:
             one(k, src, dst)
+        except KeyboardInterrupt as e:  # the line says what was done and how to go on (it said no more than 'nothing was left')
+            if not several or str(e):
+                raise
+            ended = k - 1 - len(failed)
+            raise KeyboardInterrupt(f"{pipes.shown(str(src))} was not finished, and nothing of it was kept; {ended} of {len(jobs)} "
+                                    f"inputs {done}" + ("; the same command with --skip-existing goes on from there" if ended else "")) from None
         except Exception as e:
             if not several or getattr(e, "whole_call", False) or _is_stdout_gone(e) or os.environ.get("MAGVIT_DEBUG") == "1":
                 raise

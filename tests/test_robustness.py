@@ -452,6 +452,32 @@ def test_full_disk_token_file_and_weights_are_one_line_errors_leaving_nothing(we
     assert (out / "checkpoint.pt").read_bytes() == b"the last one", "the last checkpoint is kept whole"
 
 
+def test_a_batch_stopped_says_what_was_written_and_how_to_go_on(weights, good, tmp_path, monkeypatch):
+    """A batch stopped at its second input said 'no partial output was left behind' and no more:
+    the line names the input left unfinished, how many were written, and that --skip-existing
+    goes on from there; stopped at the first, it says none were written."""
+    from magvit_cli import runners as real
+    done, reconstruct = [], real.reconstruct
+
+    def stop_at_second(m, src, dst, *a, **k):
+        if len(done) == 1:
+            raise KeyboardInterrupt
+        done.append(src)
+        return reconstruct(m, src, dst, *a, **k)
+    monkeypatch.setattr(real, "reconstruct", stop_at_second)
+    srcs = [tmp_path / f"{n}.mp4" for n in "abc"]
+    for s in srcs:
+        s.write_bytes(good.read_bytes())
+    r = runner.invoke(app, ["reconstruct", *map(str, srcs), "--out-dir", str(tmp_path / "out"), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 130 and r.output.strip().splitlines()[-1] == (
+        f"interrupted: {srcs[1]} was not finished, and nothing of it was kept; 1 of 3 inputs written; "
+        "the same command with --skip-existing goes on from there"), r.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.reconstruct.mp4"]
+    done[:] = ["stop at once"]
+    r = runner.invoke(app, ["reconstruct", *map(str, srcs), "--out-dir", str(tmp_path / "out2"), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 130 and r.output.strip() == f"interrupted: {srcs[0]} was not finished, and nothing of it was kept; 0 of 3 inputs written", r.output
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_nothing(weights, tmp_path, sig):
     src = make_video(tmp_path / "long.mp4", frames=400, width=64, height=48)
