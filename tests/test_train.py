@@ -726,7 +726,7 @@ def test_heldout_and_perceptual_files_are_checked_before_training(tmp_path):
     args = ["train", "tokenizer", "--preset", "tiny", "--steps", "2", "--batch", "2", "--frames", "5", "--size", "16",
             "--warmup", "1", "--device", "cpu", "--data", str(clip)]
     for extra, says in ((["--heldout", str(tmp_path / "none.mp4")], f"--heldout {tmp_path / 'none.mp4'}: no such file"),
-                        (["--heldout", str(clip)], f"--heldout {clip}: fewer than 17 frames"),
+                        (["--heldout", str(clip)], f"--heldout {clip}: 8 frames, fewer than the 17 of one held-out window (give a video of 17 frames or more)"),
                         (["--perceptual", str(tmp_path / "none.pt")], f"--perceptual {tmp_path / 'none.pt'}: no such file"),
                         (["--perceptual", str(clip)], f"--perceptual {clip}: not a loadable TorchScript file")):
         out = tmp_path / "run"

@@ -34,7 +34,8 @@ def load_windows(path, frames: int, size: int, windows: int) -> torch.Tensor:
         out.append(x[:, y0:y0 + size, x0:x0 + size])
     n = len(out) // frames
     if n == 0:
-        raise ValueError(f"{path}: fewer than {frames} frames")
+        raise ValueError(f"{path}: {len(out)} frame{'s' * (len(out) != 1)}, fewer than the {frames} of one held-out window "
+                         f"(give a video of {frames} frames or more)")
     return torch.stack(out[: n * frames], 1).reshape(3, n, frames, size, size).transpose(0, 1)
 
 
