@@ -206,6 +206,16 @@ def _rate_text(rate: Fraction) -> str:
     return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.5g}"
 
 
+def _two_runs(factor: int, most: int) -> str:
+    """How a factor above the window's `most` is two runs, one on the other's output (x32: x2, then
+    x16), where it is a product of two that fit; the most even pair (fewer frames made from made ones)."""
+    pairs = [(a, factor // a) for a in range(2, most + 1) if factor % a == 0 and 2 <= factor // a <= most]
+    if not pairs:
+        return ""
+    a, b = min(pairs, key=lambda p: (abs(p[0] - p[1]), p[0]))
+    return f"; x{factor} is two runs: --factor {a}, then --factor {b} on its output"
+
+
 def check_slow_motion(slow_motion: bool, fps) -> None:
     if slow_motion and fps is not None:
         raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
@@ -233,7 +243,8 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
     else:
         check_factor(factor)
         if factor > m.window_frames - 1:
-            raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window")
+            raise UsageError(f"--factor {factor}: at most {m.window_frames - 1} with this model's {m.window_frames}-frame window"
+                             + _two_runs(factor, m.window_frames - 1))
         plan = RatePlan(factor, Fraction(1), info.fps * factor)
     H, W = info.height, info.width
     S = m.work_size

@@ -164,7 +164,10 @@ def test_interpolate_to_a_rate_off_the_window_grid(weights, clip, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [(["--fps", "20"], "not above the input"), (["--fps", "300"], "at most x8"),
-                                          (["--factor", "3", "--fps", "60"], "not both"), (["--fps", "fast"], "number or fraction")])
+                                          (["--factor", "3", "--fps", "60"], "not both"), (["--fps", "fast"], "number or fraction"),
+                                          (["--factor", "16"], "--factor 16: at most 8 with this model's 9-frame window; "
+                                                               "x16 is two runs: --factor 4, then --factor 4 on its output\n"),
+                                          (["--factor", "11"], "--factor 11: at most 8 with this model's 9-frame window\n")])  # a prime: no pair
 def test_interpolate_rate_errors(weights, clip, tmp_path, args, message):
     r = run(["interpolate", str(clip), *args, "-o", str(tmp_path / "e.mp4")], weights, expect=2)
     assert message in r.output and "Traceback" not in r.output and not (tmp_path / "e.mp4").exists(), r.output
