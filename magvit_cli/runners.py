@@ -188,7 +188,7 @@ def plan_rate(fps_in: Fraction, fps: Fraction, max_factor: int) -> RatePlan:
         raise UsageError(f"--fps {_rate_text(fps)} is not above the input's {_rate_text(fps_in)} fps; interpolation only raises the rate")
     if r > max_factor:
         raise UsageError(f"--fps {_rate_text(fps)} is {float(r):.3g}x the input's {_rate_text(fps_in)} fps; "
-                         f"at most x{max_factor} with this model's {max_factor + 1}-frame window")
+                         f"at most x{max_factor} with this model's {max_factor + 1}-frame window" + _two_runs_to(fps, r, max_factor))
     p, q = r.numerator, r.denominator
 
     def jitter(f: int) -> Fraction:  # output i sits at grid position i*f*q/p; over all i the fractions are multiples of g/p
@@ -204,6 +204,13 @@ def plan_rate(fps_in: Fraction, fps: Fraction, max_factor: int) -> RatePlan:
 def _rate_text(rate: Fraction) -> str:
     rate = Fraction(rate)
     return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.5g}"
+
+
+def _two_runs_to(fps: Fraction, r: Fraction, most: int) -> str:
+    """How a rate above the window's reach (`r` x the input's) is two runs: the least --factor
+    first that leaves the rest within `most`, then --fps on its output."""
+    a = max(2, math.ceil(r / most))
+    return f"; two runs reach it: --factor {a}, then --fps {_rate_text(fps)} on its output" if a <= most else ""
 
 
 def _two_runs(factor: int, most: int) -> str:
