@@ -250,6 +250,8 @@ def push_error(repo_id: str, e: Exception) -> str:
     for a download), no token, or the Hub's own answer (its first line)."""
     kinds = {c.__name__ for c in type(e).__mro__}
     first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "OfflineModeIsEnabled" in kinds:  # a ConnectionError too, raised before any connection
+        return f"could not push to {repo_id}: HF_HUB_OFFLINE is set; unset it to push"
     if kinds & {"ConnectError", "ConnectionError", "NetworkError", "TimeoutException", "Timeout"}:
         return f"could not reach the Hugging Face Hub to push to {repo_id} ({_network_reason(e)}): check the network (or HF_ENDPOINT)"
     if "LocalTokenNotFoundError" in kinds or re.search(r"\b401\b", first):
