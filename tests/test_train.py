@@ -862,7 +862,7 @@ def test_resume_with_another_model_names_what_differs(tmp_path, command):
     assert r.exit_code == 0, r.output
 
 
-def test_labels_that_name_no_file_are_said(tmp_path):
+def test_labels_that_name_no_file_are_said(tmp_path, monkeypatch):
     """--labels rows that name no file under --data (a typo, another folder) are counted in a
     warning line, since those files train unlabelled (it was silent); a --labels file that does
     not exist is a one-line error (it was a FileNotFoundError)."""
@@ -881,6 +881,12 @@ def test_labels_that_name_no_file_are_said(tmp_path):
     assert said == [], said
     with pytest.raises(UsageError, match="^--labels .*nowhere.csv: no such file$"):
         ClipSource([tmp_path / "data"], 5, 16, labels=tmp_path / "nowhere.csv")
+    # a row's file as a path from the working folder, as a shell user types it ('data/a.mp4' was
+    # 'names no file under --data'), or absolute
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "labels.csv").write_text(f"data/a.mp4,cat\n{tmp_path / 'data' / 'b.mp4'},dog\n")
+    src = ClipSource(["data"], 5, 16, labels=tmp_path / "labels.csv", warn=said.append)
+    assert said == [] and src.folder_classes == ["cat", "dog"] and [c for _, c in src.items] == [0, 1], (said, src.items)
 
 
 def test_a_class_whose_files_do_not_open_is_not_trained(tmp_path):

@@ -174,11 +174,13 @@ def _hidden(rel: Path) -> bool:
 def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
                used: set[str] | None = None, flag: str = "--data") -> tuple[list[tuple[Path, int]], list[str]]:
     """Files under `folders` with a class id (-1: unlabelled). The class is the file's entry in
-    `labels` (by path relative to its data folder, or by file name), else its first sub-folder.
+    `labels` (by path relative to its data folder, as a path from here, or by file name), else its
+    first sub-folder.
     `used` is given the `labels` rows that named a file; `flag`: what the folders were given as,
     for the errors (a path that does not exist, a folder with no media)."""
     items, classes = [], []
     used = set() if used is None else used
+    placed = {Path(k).resolve(): k for k in labels or {}}  # a row's file as a path from here ('clips/a.mp4', absolute)
     for root in _expand(folders, flag):
         files = [root] if not root.is_dir() else sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES
                                                      and not _hidden(p.relative_to(root)))
@@ -186,7 +188,7 @@ def list_media(folders: list[str | Path], labels: dict[str, str] | None = None,
             raise UsageError(f"{flag} {root}: no videos or images in it ({', '.join(sorted(MEDIA_SUFFIXES))})".lstrip())
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
-            key = next((k for k in (rel.as_posix(), f.name) if k in (labels or {})), None)
+            key = next((k for k in (rel.as_posix(), placed.get(f.resolve()), f.name) if k in (labels or {})), None)
             name = None if key is None else labels[key]
             if key is not None:
                 used.add(key)
