@@ -471,7 +471,14 @@ def read_track(path, flag: str = "", values: int | None = None) -> dict[int, tup
     ways are read too: a UTF-8 byte-order mark, semicolons (a European Excel's, whose decimal comma
     is then read as a point), tabs or spaces between the values."""
     name = f"{flag} {path}".lstrip()
+    columns = "frame,x,y" if values != 4 else "frame,x,y,w,h"
     rows = {}
+
+    def number(v: str, line: int) -> int:
+        try:
+            return int(round(float(v.replace(",", ".") if sep == ";" else v)))
+        except (ValueError, OverflowError):  # nan, inf and words alike
+            raise UsageError(f"{name}: line {line}: {v.strip()!r} is not a number (rows are {columns})") from None
     try:
         text = _read_text(str(path))
         first = next((line for line in text.splitlines() if line.strip()), "")
@@ -482,7 +489,7 @@ def read_track(path, flag: str = "", values: int | None = None) -> dict[int, tup
                 continue
             while row and not row[-1].strip():  # a spreadsheet's trailing separators
                 row = row[:-1]
-            vals = [int(round(float(v.replace(",", ".") if sep == ";" else v))) for v in row]
+            vals = [number(v, i + 1) for v in row]
             if values is not None and len(vals) != values + 1:
                 raise UsageError(f"{name}: rows must be frame,{'x,y' if values == 2 else 'x,y,w,h'}; "
                                  f"line {i + 1} has {len(vals)} value{'s' * (len(vals) != 1)}")
@@ -490,7 +497,7 @@ def read_track(path, flag: str = "", values: int | None = None) -> dict[int, tup
     except FileNotFoundError:
         raise UsageError(f"{name}: no such file") from None
     except (ValueError, UnicodeDecodeError, csv.Error) as e:
-        raise UsageError(f"{name}: expected CSV rows of integers frame,x,y ({e})") from None
+        raise UsageError(f"{name}: expected CSV rows of integers {columns} ({e})") from None
     if not rows:
         raise UsageError(f"{name}: no rows")
     return rows

@@ -267,7 +267,10 @@ def test_hole_and_track_files_are_checked_before_the_model_loads(good, tmp_path)
                        (["inpaint", "--mask", str(tmp_path / "empty.png")], f"--mask {tmp_path / 'empty.png'}: file is empty"),
                        (["inpaint", "--mask", str(tmp_path / "bad.csv")], f"--mask {tmp_path / 'bad.csv'}: not a readable video or image"),
                        (["inpaint", "--box", str(tmp_path / "none.csv")], f"--box {tmp_path / 'none.csv'}: no such file"),
-                       (["inpaint", "--box", str(tmp_path / "bad.csv")], f"--box {tmp_path / 'bad.csv'}: expected CSV rows"),
+                       (["inpaint", "--box", str(tmp_path / "bad.csv")],  # the line and the value (it said float()'s words)
+                        f"--box {tmp_path / 'bad.csv'}: line 2: 'a' is not a number (rows are frame,x,y,w,h)"),
+                       (["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "bad.csv")],
+                        f"--track {tmp_path / 'bad.csv'}: line 2: 'a' is not a number (rows are frame,x,y)"),
                        (["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "empty.csv")], f"--track {tmp_path / 'empty.csv'}: no rows"),
                        (["outpaint", "--mode", "dynamic", "--track", str(tmp_path / "none.csv")], f"--track {tmp_path / 'none.csv'}: no such file")):
         one_line_error(cli([args[0], str(good), *args[1:], "-o", str(tmp_path / "o.mp4")], missing), 2, says)
