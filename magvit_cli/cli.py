@@ -291,8 +291,8 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
     One that exists is refused unless `force`."""
     if output is None:
         seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
-        photo = image_out and src.suffix.lower() in video.PHOTO_SUFFIXES and not seq
-        ext = suffix or (video.photo_suffix(src) if photo else ".mp4")  # a HEIF photo's: a JPEG
+        photo = _photo_out(src, named=True) if image_out else None
+        ext = suffix or photo or ".mp4"  # a HEIF photo's: a JPEG
         # a photo called 'score 100%d.png' -> 'score 100.outpaint.png', not a pattern that writes 'score 1001...'
         stem = sequence_stem(src) if seq or video.patterned(src) else src.stem
         output = (out_dir or src.parent) / f"{stem}.{command}{ext}"
@@ -307,6 +307,20 @@ def output_path(src: Path, command: str, output: Optional[Path], out_dir: Option
     if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():
         raise UsageError(f"output {output} is the input sequence; choose another -o")
     return output
+
+
+def _photo_out(src: Path, named: bool) -> Optional[str]:
+    """The photo type an edit of `src` is written as (video.photo_suffix), or None for a video: a
+    photo's; a token file's from a photo (`tokenize p.jpg`: reconstruct writes a JPEG). `named`:
+    by the name alone (deriving the output's name before any work; a photo has an image's suffix),
+    else by probing it (stdin's copy, whose name says nothing)."""
+    if runners.is_token_file(src):
+        return runners.token_photo(src) if src.is_file() else None
+    if is_sequence(src):
+        return None
+    if named:
+        return video.photo_suffix(src) if src.suffix.lower() in video.PHOTO_SUFFIXES else None
+    return video.photo_suffix(src) if video.probe(src).is_image else None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -530,8 +544,9 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
         with _pipes(inputs, output, json_, suffix) as p:
             if image_out and p.to_stdout and len(p.inputs) == 1:  # a photo's edit goes down the pipe as a photo
                 video.check_input(p.inputs[0])
-                if not is_sequence(p.inputs[0]) and video.probe(p.inputs[0]).is_image:
-                    p.output = p.output.with_suffix(video.photo_suffix(p.inputs[0]))
+                photo = _photo_out(p.inputs[0], named=False)
+                if photo:
+                    p.output = p.output.with_suffix(photo)
             jobs = [(src, output_path(src, command, p.output, out_dir, force or skip_existing, image_out, suffix)) for src in p.inputs]
             if skip_existing:
                 jobs = _leave_own_outputs(jobs)

@@ -26,8 +26,8 @@ from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize,
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_packets, deep_output, frame_times,
-                    holds_aspect, holds_hdr, iter_frames, iter_info, last_shown, probe, sequence_hint, shift_timecode,
-                    timeline, trim, write_file)
+                    holds_aspect, holds_hdr, is_sequence, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
+                    shift_timecode, timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
@@ -1075,6 +1075,8 @@ def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, 
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
             "format": "magvit-tokens-v1", "colour": json.dumps(dataclasses.asdict(info.colour)),
             "sample_aspect": str(info.sample_aspect or 1)}
+    if info.is_image and not is_sequence(src):  # reconstruct writes it back as a photo of this type
+        meta["photo"] = photo_suffix(src)
     at = timeline(frame_times(info), info.fps, 1, last_shown(info))
     if at is not None:  # a varying rate: each frame's time (s), and the last one's end, so reconstruct keeps them
         meta["times"] = json.dumps([str(at(i)) for i in range(sum(counts) + 1)])
@@ -1099,6 +1101,17 @@ def _check_grid(m: Magvit, src, tensors: dict, W: int, H: int) -> None:
 def is_token_file(path) -> bool:
     """Whether an input is a token file (`tokenize`'s .safetensors), not a video."""
     return str(path).lower().endswith(".safetensors")  # as tokenize takes -o T.SafeTensors
+
+
+def token_photo(src) -> str | None:
+    """The photo type a token file made from a photo is written back as (`tokenize p.jpg`: .jpg),
+    or None: its header only, read before any work."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(src), "pt") as f:
+            return (f.metadata() or {}).get("photo")
+    except Exception:  # not a token file: read_tokens names what is wrong, once the run reads it
+        return None
 
 
 def read_tokens(src) -> tuple[dict, dict]:

@@ -1105,6 +1105,10 @@ def test_pipes_carry_a_token_file(weights, clip, tmp_path):
     assert _pipe(["reconstruct", "-", "--lossless", "-o", str(piped)], weights, r.stdout_bytes).exit_code == 0
     assert _pipe(["reconstruct", str(tokens), "--lossless", "-o", str(direct)], weights, b"").exit_code == 0
     assert np.array_equal(read_frames(piped), read_frames(direct)), "the piped token file decoded differently"
+    # and out again down a pipe, read or named: a video's tokens as Matroska (they were probed as a video, and refused)
+    for args, data in ((["reconstruct", "-", "-o", "-"], r.stdout_bytes), (["reconstruct", str(tokens), "-o", "-"], b"")):
+        out = _pipe(args, weights, data)
+        assert out.exit_code == 0 and out.stdout_bytes[:4] == b"\x1a\x45\xdf\xa3", (args, out.stdout_bytes[:8], out.stderr)
 
 
 @pytest.mark.parametrize("args,data,text", [

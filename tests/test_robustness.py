@@ -3572,6 +3572,15 @@ def test_a_photo_reconstructed_is_a_photo(weights, tmp_path):
     assert (tmp_path / "p.reconstruct.png").read_bytes()[:4] == b"\x89PNG"
     r = runner.invoke(app, ["reconstruct", "-", "-o", "-", "--weights", str(weights), "--device", "cpu", "--quiet"], input=jpg.read_bytes())
     assert r.exit_code == 0 and r.stdout_bytes[:3] == b"\xff\xd8\xff", (r.stdout_bytes[:8], r.stderr)
+    # a photo's token file comes back as that photo's type, named or down a pipe (it was a one-frame mp4)
+    tokens = tmp_path / "p.tokens.safetensors"
+    assert runner.invoke(app, ["tokenize", str(jpg), "--weights", str(weights), "--device", "cpu", "--quiet"]).exit_code == 0
+    r = runner.invoke(app, ["reconstruct", str(tokens), "--weights", str(weights), "--device", "cpu", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["output"] == str(tmp_path / "p.tokens.reconstruct.jpg"), r.output
+    assert np.array_equal(read_frames(tmp_path / "p.tokens.reconstruct.jpg"), read_frames(tmp_path / "p.reconstruct.jpg")), \
+        "the tokens decode to what reconstructing the photo gave"
+    r = runner.invoke(app, ["reconstruct", "-", "-o", "-", "--weights", str(weights), "--device", "cpu", "--quiet"], input=tokens.read_bytes())
+    assert r.exit_code == 0 and r.stdout_bytes[:3] == b"\xff\xd8\xff", (r.stdout_bytes[:8], r.stderr)
 
 
 def test_a_damaged_frame_midway_is_held_not_fatal(weights, tmp_path):
