@@ -998,8 +998,11 @@ def _describe(path: Path, name: Path) -> tuple[dict, str]:
     if not runners.is_token_file(path):
         return _describe_input(video.probe(path), name)
     t = runners.describe_tokens(path)
-    line = (f"{name}: tokens of {t['width']}x{t['height']}, {_rate_text(t['fps'], t['variable_rate'])}, "
-            f"{t['frames']} frame{'s' * (t['frames'] != 1)}, {t['seconds']:.3f} s; {t['windows']} window{'s' * (t['windows'] != 1)}, "
+    kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF"}.get(str(t["photo"]).lower(), str(t["photo"]).lstrip(".").upper())
+    held = (f"a {kind} photo, {t['width']}x{t['height']}" if t["photo"] else
+            f"{t['width']}x{t['height']}, {_rate_text(t['fps'], t['variable_rate'])}, "
+            f"{t['frames']} frame{'s' * (t['frames'] != 1)}, {t['seconds']:.3f} s")
+    line = (f"{name}: tokens of {held}; {t['windows']} window{'s' * (t['windows'] != 1)}, "
             f"{t['tokens']} tokens of {t['bits']} bits")
     return {"input": str(name), "tokens_file": True, **t, "fps": str(t["fps"]), "seconds": round(t["seconds"], 3)}, line
 

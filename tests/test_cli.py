@@ -519,6 +519,13 @@ def test_info_describes_a_token_file(weights, clip, tmp_path):
         line.endswith(f" fps, 6 frames, {6 / float(fps):.3f} s; 1 window, 288 tokens of 6 bits"), r.output
     r = runner.invoke(app, ["info", str(weights / "tokenizer" / "model.safetensors")])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "magvit weights info" in r.output, r.output
+    assert got["photo"] is None
+    photo = tmp_path / "p.png"  # a photo's tokens say so (reconstruct writes them back as that type)
+    with VideoWriter(photo, 1, 48, 32) as w:
+        w.write(np.zeros((32, 48, 3), np.uint8))
+    run(["tokenize", str(photo), "-o", str(tmp_path / "p.safetensors")], weights)
+    r = runner.invoke(app, ["info", str(tmp_path / "p.safetensors")])
+    assert r.output.strip() == f"{tmp_path / 'p.safetensors'}: tokens of a PNG photo, 48x32; 1 window, 96 tokens of 6 bits", r.output
 
 
 def test_refined_tokens_decode_closer_and_round_trip(weights, clip, tmp_path):
