@@ -214,8 +214,8 @@ def _two_runs_to(fps: Fraction, r: Fraction, most: int) -> str:
 
 
 def _two_runs(factor: int, most: int) -> str:
-    """How a factor above the window's `most` is two runs, one on the other's output (x32: x2, then
-    x16), where it is a product of two that fit; the most even pair (fewer frames made from made ones)."""
+    """How a factor above the window's `most` is two runs, one on the other's output, where it is a
+    product of two that fit: the most even pair (x32: x4, then x8; fewer frames made from made ones)."""
     pairs = [(a, factor // a) for a in range(2, most + 1) if factor % a == 0 and 2 <= factor // a <= most]
     if not pairs:
         return ""
@@ -491,8 +491,7 @@ def read_track(path, flag: str = "", values: int | None = None) -> dict[int, tup
                 row = row[:-1]
             vals = [number(v, i + 1) for v in row]
             if values is not None and len(vals) != values + 1:
-                raise UsageError(f"{name}: rows must be frame,{'x,y' if values == 2 else 'x,y,w,h'}; "
-                                 f"line {i + 1} has {len(vals)} value{'s' * (len(vals) != 1)}")
+                raise UsageError(f"{name}: rows must be {columns}; line {i + 1} has {len(vals)} value{'s' * (len(vals) != 1)}")
             rows[vals[0]] = tuple(vals[1:])
     except FileNotFoundError:
         raise UsageError(f"{name}: no such file") from None
