@@ -367,7 +367,8 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
     if fi_every is not None and (fi_every < 2 or (window - 1) % fi_every):
         raise UsageError(f"--fi-every must be at least 2 and divide the window's {window - 1} gaps, got {fi_every}")
-    short = [f"{c} ({n} frames)" for c, n in ((c, probe(c).frames) for c in clips) if n is not None and n < window]
+    counts = ((c, 1 if i.is_image else i.frames) for c, i in ((c, probe(c)) for c in clips))  # a photo: 1 frame
+    short = [f"{c} ({n} frame{'s' * (n != 1)})" for c, n in counts if n is not None and n < window]
     if short:  # before any clip is scored, not after the ones before it
         raise UsageError(f"fewer frames than one {window}-frame window: {', '.join(short)}; give a smaller --window or leave them out")
     net = load_i3d(i3d, window) if i3d is not None else None

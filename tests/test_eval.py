@@ -365,8 +365,12 @@ def test_eval_refuses_a_short_clip_before_scoring_any(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate, "evaluate_window", lambda *a, **k: scored.append(a) or {})
     long = make_video(tmp_path / "long.mp4", frames=9, width=32, height=16)
     short = make_video(tmp_path / "short.mp4", frames=5, width=32, height=16)
-    r = CliRunner().invoke(app, ["eval", str(long), str(short), "--window", "9", "--weights", str(_eval_weights(tmp_path)), "--device", "cpu"])
-    assert (r.exit_code, r.output.strip()) == (2, f"error: fewer frames than one 9-frame window: {short} (5 frames); "
+    photo = tmp_path / "still.png"
+    with VideoWriter(photo, 1, 32, 16) as w:
+        w.write(np.zeros((16, 32, 3), np.uint8))
+    r = CliRunner().invoke(app, ["eval", str(long), str(short), str(photo), "--window", "9", "--weights", str(_eval_weights(tmp_path)),
+                                 "--device", "cpu"])
+    assert (r.exit_code, r.output.strip()) == (2, f"error: fewer frames than one 9-frame window: {short} (5 frames), {photo} (1 frame); "
                                                   "give a smaller --window or leave them out"), r.output
     assert scored == [], f"{len(scored)} windows were scored before the short clip was refused"
 
