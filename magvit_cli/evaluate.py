@@ -31,7 +31,7 @@ from . import runners
 from .errors import UsageError
 from .pipeline import Magvit, Sampling
 from .tasks import neighbour_mean, window_left_edges
-from .video import VideoWriter, probe, read_frames, run_ffmpeg
+from .video import VideoInfo, VideoWriter, probe, read_frames, run_ffmpeg
 
 TASK_CODES = ("tokenizer", "FI", "FP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD")
 
@@ -367,25 +367,26 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
         raise UsageError(f"--window must be 1 + k*{m.tf} frames and at least 5, got {window}")
     if fi_every is not None and (fi_every < 2 or (window - 1) % fi_every):
         raise UsageError(f"--fi-every must be at least 2 and divide the window's {window - 1} gaps, got {fi_every}")
-    counts = ((c, 1 if i.is_image else i.frames) for c, i in ((c, probe(c)) for c in clips))  # a photo: 1 frame
+    infos = {c: probe(c) for c in clips}  # read once, for this check and the scoring
+    counts = ((c, 1 if i.is_image else i.frames) for c, i in infos.items())  # a photo: 1 frame
     short = [f"{c} ({n} frame{'s' * (n != 1)})" for c, n in counts if n is not None and n < window]
     if short:  # before any clip is scored, not after the ones before it
         raise UsageError(f"fewer frames than one {window}-frame window: {', '.join(short)}; give a smaller --window or leave them out")
     net = load_i3d(i3d, window) if i3d is not None else None
     told, m.warn = m.warn, lambda msg: None  # the tasks' own notes name evaluation's temporary files, not the user's
     try:
-        return _evaluate(m, clips, s, window, windows, tasks, save_examples, progress, net, motion, fi_every)
+        return _evaluate(m, infos, s, window, windows, tasks, save_examples, progress, net, motion, fi_every)
     finally:
         m.warn = told
 
 
-def _evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int, windows: int, tasks, save_examples: Path | None,
+def _evaluate(m: Magvit, clips: dict[Path, VideoInfo], s: Sampling, window: int, windows: int, tasks, save_examples: Path | None,
               progress, net, motion: bool, fi_every: int | None) -> dict:
+    """`clips`: each clip with its probe."""
     per_clip = {}
     samples: dict[str, tuple[list, list]] = {}
     total, done = len(clips) * windows, 0
-    for clip in clips:
-        info = probe(clip)
+    for clip, info in clips.items():
         frames = read_frames(clip, 0, window * windows)
         n = len(frames) // window
         if n == 0:
