@@ -4,7 +4,6 @@ same run. `--vs-ffmpeg` times ffmpeg's motion-compensated minterpolate x2 on the
 from __future__ import annotations
 
 import functools
-import inspect
 import resource
 import tempfile
 import time
@@ -64,18 +63,15 @@ def window_flops(m: Magvit, steps: int, code: str = "FP") -> float:
 
 def reconstruct_flops(m: Magvit, width: int, height: int, frames: int) -> float:
     """FLOPs of `reconstruct` of `frames` frames at width x height: the tokenizer's encode and
-    decode of one window of RECONSTRUCT_WINDOW frames at 8x8 tokens, scaled by the padded
+    decode of one window of runners.TOKENIZER_WINDOW frames at 8x8 tokens, scaled by the padded
     frame's area and by the frames (a convolutional network: its cost is linear in both; a clip
     shorter than the window is one shorter window, not a whole one counted). No transformer needed."""
-    T, side = RECONSTRUCT_WINDOW, 8 * m.sf
+    T, side = runners.TOKENIZER_WINDOW, 8 * m.sf
     x = torch.rand(1, 3, T, side, side, device=m.device) * 2 - 1
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         m.tokenizer.decode(m.tokenizer.encode(x))
     area = (-(-height // m.sf) * m.sf) * (-(-width // m.sf) * m.sf)
     return float(fc.get_total_flops()) * area / side ** 2 * frames / T
-
-
-RECONSTRUCT_WINDOW = inspect.signature(runners.reconstruct).parameters["window"].default
 
 
 def test_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:

@@ -30,6 +30,7 @@ from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_in
                     shift_timecode, timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
+TOKENIZER_WINDOW = 17  # frames reconstruct and tokenize encode at a time (1 + 4k; fewer where memory is short)
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
 MOTION_SHARE = 0.9  # the share of a frame's work shown done once its motion padding is made (dynamic modes)
 
@@ -1021,7 +1022,7 @@ def _encode_window(m: Magvit, x: torch.Tensor, refine: int, done: int, n: int, t
     return m.encode(xp, refine, on_step=lambda i, k: progress(done + n * i // k, total), chunk=chunk)
 
 
-def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = 17,
+def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window: int = TOKENIZER_WINDOW,
                 progress: Progress = _noop, refine: int = 0, span: Span | None = None) -> Output:
     """Encode -> decode at full resolution in windows of `window` frames; reports bits per pixel
     and PSNR. `src` may be a token file from `tokenize`. refine > 0: tokens searched that many
@@ -1055,7 +1056,7 @@ def reconstruct(m: Magvit, src, dst, opts: WriteOptions = WriteOptions(), window
     return _output(w, info.fps, {"bits_per_pixel": bits / pixels, "psnr": 10 * math.log10(255 ** 2 / max(mse, 1e-10))})
 
 
-def tokenize(m: Magvit, src, dst, window: int = 17, progress: Progress = _noop, refine: int = 0,
+def tokenize(m: Magvit, src, dst, window: int = TOKENIZER_WINDOW, progress: Progress = _noop, refine: int = 0,
              span: Span | None = None) -> Output:
     """Write the token grid of each window to a safetensors file (reconstruct reads it back);
     refine > 0: tokens searched that many steps (Magvit.encode)."""
