@@ -1077,12 +1077,33 @@ def tokenize(m: Magvit, src, dst, window: int = TOKENIZER_WINDOW, progress: Prog
             "sample_aspect": str(info.sample_aspect or 1)}
     if info.is_image and not is_sequence(src):  # reconstruct writes it back as a photo of this type
         meta["photo"] = photo_suffix(src)
+    meta["tokenizer"] = json.dumps(_architecture(cfg))
     at = timeline(frame_times(info), info.fps, 1, last_shown(info))
     if at is not None:  # a varying rate: each frame's time (s), and the last one's end, so reconstruct keeps them
         meta["times"] = json.dumps([str(at(i)) for i in range(sum(counts) + 1)])
     write_file(dst, save(tensors, metadata=meta), existed)
     return Output(Path(dst), sum(counts), info.fps, info.width, info.height, False,
                   {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
+
+
+def _architecture(cfg) -> dict:
+    """A tokenizer's architecture as a token file records it: its config without the fields only
+    training reads (a decoder fine-tuned with --freeze-encoder has the same)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()
+            if k not in ("entropy_temperature", "lfq_group_bits")}
+
+
+def _check_architecture(m: Magvit, src, meta: dict) -> None:
+    """A token file made by a tokenizer of another architecture (same bits and downsampling, or the
+    grid check would have said) decodes into other pictures: said in a warning naming what differs.
+    Files from before the record have none."""
+    if "tokenizer" not in meta:
+        return
+    made, this = json.loads(meta["tokenizer"]), _architecture(m.tokenizer.config)
+    differ = [f"{k} {made[k]} (this one's {this.get(k)})" for k in sorted(made) if made[k] != this.get(k)]
+    if differ:
+        m.warn(f"{src} was made by a tokenizer of another architecture ({', '.join(differ)}): this one decodes its tokens "
+               "into other pictures; --weights the one that made it")
 
 
 def _check_grid(m: Magvit, src, tensors: dict, W: int, H: int) -> None:
@@ -1146,6 +1167,7 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])
     _check_grid(m, src, tensors, W, H)
+    _check_architecture(m, src, meta)
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     colour, to_sdr = _colour_for(m, dst, colour)
     told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times, then the end

@@ -487,6 +487,15 @@ def test_tokens_of_another_tokenizer_are_refused_by_their_grid(weights, clip, tm
                                 "where this one (2x2x2 downsampling) makes 4x16x24; decode it with the tokenizer that made it "
                                 "(--weights)"), r.output
     assert not (tmp_path / "x.mp4").exists()
+    # the same grid from a tokenizer of another architecture decodes into other pictures: a warning names what differs
+    wider = tmp_path / "wider"
+    save_model(tiny_tokenizer(seed=1, channels=12), wider / "tokenizer")
+    r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "y.mp4"), "--weights", str(wider), "--device", "cpu"])
+    warned = [line for line in r.output.splitlines() if line.startswith("warning:")]
+    assert r.exit_code == 0 and warned == [f"warning: {tok} was made by a tokenizer of another architecture (channels 8 (this one's 12)): "
+                                           "this one decodes its tokens into other pictures; --weights the one that made it"], r.output
+    r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "z.mp4"), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
 
 
 def test_a_token_file_is_named_so_that_it_reads_back(weights, clip, tmp_path):
