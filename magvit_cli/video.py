@@ -652,6 +652,9 @@ def shown_text(text: str) -> str:
 def _open(path: str | Path):
     path = Path(path)
     check_input(path)
+    if path.suffix.lower() == ".safetensors":  # FFmpeg's 'invalid data' said nothing of what it is
+        raise UsageError(f"{path}: a .safetensors file, not a video: `magvit reconstruct` decodes a token file "
+                         "(from `magvit tokenize`), and weights go to --weights")
     readable = _decodable(path)
     try:
         container = av_open(readable)

@@ -496,6 +496,10 @@ def test_tokens_of_another_tokenizer_are_refused_by_their_grid(weights, clip, tm
                                            "this one decodes its tokens into other pictures; --weights the one that made it"], r.output
     r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "z.mp4"), "--weights", str(weights), "--device", "cpu"])
     assert r.exit_code == 0 and "warning" not in r.output, r.output
+    # given to a command that takes video, a token file is named as what it is (it was FFmpeg's 'invalid data')
+    r = run(["interpolate", str(tok), "-o", str(tmp_path / "i.mp4")], weights, expect=2)
+    assert r.output.strip() == (f"error: {tok}: a .safetensors file, not a video: `magvit reconstruct` decodes a token file "
+                                "(from `magvit tokenize`), and weights go to --weights"), r.output
 
 
 def test_a_token_file_is_named_so_that_it_reads_back(weights, clip, tmp_path):
