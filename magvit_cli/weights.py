@@ -35,6 +35,11 @@ def named_folder(path: str | Path) -> Path:
 def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     """Local folder, or Hub id; default (None, or "default"): the shipped weights. `flag`: how the errors name where the
     weights were given (`weights info WEIGHTS` takes them as its argument)."""
+    return _paths(locate(weights, flag), flag)
+
+
+def locate(weights: str | Path | None, flag: str = "--weights") -> Path:
+    """Where the weights `resolve` takes are (a folder, a file, a Hub snapshot), whatever they hold."""
     def named(path) -> str:
         return f"{flag} {path}".lstrip()
     if weights is None or named_folder(weights) == DEFAULT_WEIGHTS:
@@ -54,6 +59,13 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
                                  + (", ".join(held[:8]) + (", ..." if len(held) > 8 else "") if held else "no weights folder or .safetensors file"))
             else:
                 raise UsageError(f"{named(weights)}: no such folder (nor a Hub id org/name[@revision])")
+    return root
+
+
+def _paths(root: Path, flag: str) -> WeightPaths:
+    """The models at `root` (locate): a tokenizer, and a transformer where there is one."""
+    def named(path) -> str:
+        return f"{flag} {path}".lstrip()
     if root.is_file():  # a single-file bundle from `magvit weights pack`
         from .models.io import bundle_configs
         kinds = bundle_configs(root)
@@ -69,7 +81,7 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     if not (tok / CONFIG_NAME).exists():
         files = sorted(root.glob("*.safetensors"))
         if len(files) == 1:  # e.g. a Hub repo holding one packed file
-            return resolve(files[0], flag)
+            return _paths(files[0], flag)
         raise MagvitError(f"{named(root)}: no tokenizer/{CONFIG_NAME} inside")
     tr = root / "transformer"
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)
@@ -155,9 +167,15 @@ def describe(weights: str | Path | None) -> dict:
     from safetensors import safe_open
     from .models.io import WEIGHTS_NAME
     from .tasks import TASKS
-    paths = resolve(weights, flag="")
-    out = {"weights": str(paths.root), "models": {}}
-    for kind, folder in folder_models(paths.root).items():
+    root = locate(weights, flag="")
+    models = folder_models(root)
+    lone = sorted(root.glob("*.safetensors")) if root.is_dir() and not models else []
+    if len(lone) == 1:  # a Hub repo holding one packed file
+        root, models = lone[0], folder_models(lone[0])
+    if not models:  # nothing here: the error resolve gives
+        _paths(root, "")
+    out = {"weights": str(root), "models": {}}  # a transformer alone (a run's export/) too
+    for kind, folder in models.items():
         bundled = folder.is_file()
         if bundled:
             from .models.io import bundle_configs

@@ -235,3 +235,15 @@ def test_two_runs_exports_pack_as_a_pair(tmp_path):
     r = runner.invoke(app, ["weights", "pack", str(other), str(tr), str(tmp_path / "x.safetensors")])
     assert r.exit_code == 2 and "the transformer models 6-bit tokens, the tokenizer makes 4-bit ones: not a pair" in r.output, r.output
     assert not (tmp_path / "x.safetensors").exists()
+    # `weights info` of a transformer's export alone describes it (it was refused: 'a tokenizer is needed too')
+    r = runner.invoke(app, ["weights", "info", str(tr), "--json"])
+    assert r.exit_code == 0 and list(json.loads(r.stdout)["models"]) == ["transformer"], r.output
+    assert json.loads(r.stdout)["models"]["transformer"]["metadata"]["tokenizer"] == "runs/tok/export"
+    # a token file given as weights is named as what it is
+    import torch
+    from safetensors.torch import save_file
+    save_file({"frames": torch.ones(1, dtype=torch.int32)}, str(tmp_path / "t.safetensors"), metadata={"format": "magvit-tokens-v1"})
+    for args in (["weights", "info", str(tmp_path / "t.safetensors")], ["info", "--weights", str(tmp_path / "t.safetensors"), "--device", "cpu"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and r.output.strip() == (f"error: {tmp_path / 't.safetensors'}: a token file from `magvit tokenize`, "
+                                                         "not weights (`magvit info` describes it)"), (args, r.output)

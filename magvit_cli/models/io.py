@@ -74,6 +74,8 @@ def bundle_configs(file: str | Path) -> dict:
             meta = f.metadata() or {}
     except (SafetensorError, OSError) as e:
         raise MagvitError(f"{file} is not a readable safetensors file ({e})") from None
+    if meta.get("format") == "magvit-tokens-v1":
+        raise UsageError(f"{file}: a token file from `magvit tokenize`, not weights (`magvit info` describes it)")
     if BUNDLE_KEY not in meta:
         raise MagvitError(f"{file}: a single weights file must be written by `magvit weights pack` (no '{BUNDLE_KEY}' "
                           f"header); pass a folder with config.json + model.safetensors instead")
