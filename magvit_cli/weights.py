@@ -7,6 +7,7 @@ model.safetensors), or is itself one model's folder (a tokenizer alone is enough
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -38,10 +39,14 @@ def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     return _paths(locate(weights, flag), flag)
 
 
+def _named(flag: str, path) -> str:
+    """A path as the errors name it: with the option that gave it (`--weights PATH`), if any."""
+    return f"{flag} {path}".lstrip()
+
+
 def locate(weights: str | Path | None, flag: str = "--weights") -> Path:
     """Where the weights `resolve` takes are (a folder, a file, a Hub snapshot), whatever they hold."""
-    def named(path) -> str:
-        return f"{flag} {path}".lstrip()
+    named = functools.partial(_named, flag)
     if weights is None or named_folder(weights) == DEFAULT_WEIGHTS:
         root = DEFAULT_WEIGHTS
         if not root.exists():
@@ -64,8 +69,7 @@ def locate(weights: str | Path | None, flag: str = "--weights") -> Path:
 
 def _paths(root: Path, flag: str) -> WeightPaths:
     """The models at `root` (locate): a tokenizer, and a transformer where there is one."""
-    def named(path) -> str:
-        return f"{flag} {path}".lstrip()
+    named = functools.partial(_named, flag)
     if root.is_file():  # a single-file bundle from `magvit weights pack`
         from .models.io import bundle_configs
         kinds = bundle_configs(root)
