@@ -108,12 +108,25 @@ class IndexedClips(Dataset):
         return {"video": video, "label": label}
 
 
-def ignore_stop_signals(_worker_id: int):
+def worker_init(_worker_id: int):
     """DataLoader workers ignore Ctrl-C and SIGTERM: the main process stops them after it has
     saved its checkpoint. (A terminal's Ctrl-C and `pkill -f` reach the workers too; a worker
-    killed first made the main process fail with "DataLoader worker ... killed" before saving.)"""
+    killed first made the main process fail with "DataLoader worker ... killed" before saving.)
+    And they say nothing of a training process that went away while taking a batch (_quiet_lost_peer)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.excepthook = _quiet_lost_peer
+
+
+def _quiet_lost_peer(kind, value, tb):
+    """A worker's hook for what it does not catch: a batch's tensors go to the training process
+    through a server thread of the worker (multiprocessing.resource_sharer), which hands any error
+    to sys.excepthook; the training process stopped by a signal mid-handover made it print an
+    EOFError or ConnectionResetError traceback among the run's last line (seen under --nproc).
+    Those say only that the peer has gone, and are let pass; anything else is printed as ever."""
+    if issubclass(kind, (EOFError, ConnectionError)):
+        return
+    sys.__excepthook__(kind, value, tb)
 
 
 def worker_start():
@@ -136,7 +149,7 @@ def batches(source, batch: int, start_step: int, d: Dist, seed: int, workers: in
     it = iter(DataLoader(IndexedClips(source, seed), batch_size=batch,
                          sampler=IndexedSampler(batch, start_step, d), num_workers=workers,
                          persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-                         worker_init_fn=ignore_stop_signals if workers else None,
+                         worker_init_fn=worker_init if workers else None,
                          multiprocessing_context=worker_start() if workers else None))
     try:
         yield it
