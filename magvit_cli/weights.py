@@ -125,13 +125,18 @@ def _from_hub(spec: str) -> Path:
         raise MagvitError(hub_error(spec, e)) from None
 
 
+def _hub_failure(e: Exception) -> tuple[set[str], str]:
+    """An error from huggingface_hub as hub_error and push_error read it: the names of its classes
+    (kept the same since 0.23, where the classes' modules moved) and its message's first line."""
+    return {c.__name__ for c in type(e).__mro__}, str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def hub_error(spec: str, e: Exception) -> str:
     """What went wrong getting `spec` (org/name[@revision]) from the Hub, in a line that says what
     to do; by class name, which huggingface_hub has kept since 0.23 (its own texts run to three
     sentences, or named only 'LocalEntryNotFoundError: Got: ConnectError: ...')."""
     repo, _, revision = spec.partition("@")
-    kinds = {c.__name__ for c in type(e).__mro__}
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    kinds, first = _hub_failure(e)
     if "GatedRepoError" in kinds:
         return f"{repo} is gated on the Hugging Face Hub: accept its terms on huggingface.co, then set HF_TOKEN (or `hf auth login`)"
     if "RepositoryNotFoundError" in kinds:
@@ -270,8 +275,7 @@ def push(folder: Path, repo_id: str, private: bool = False) -> str:
 def push_error(repo_id: str, e: Exception) -> str:
     """What stopped a push, in a line that says what to do: the network (in the system's words, as
     for a download), no token, or the Hub's own answer (its first line)."""
-    kinds = {c.__name__ for c in type(e).__mro__}
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    kinds, first = _hub_failure(e)
     if "OfflineModeIsEnabled" in kinds:  # a ConnectionError too, raised before any connection
         return f"could not push to {repo_id}: HF_HUB_OFFLINE is set; unset it to push"
     if kinds & {"ConnectError", "ConnectionError", "NetworkError", "TimeoutException", "Timeout"}:
