@@ -1433,9 +1433,13 @@ def weights_info(weights: Optional[str] = typer.Argument(None, help="Folder or H
         human = [f"weights {d['weights']}"]
         for kind, m in d["models"].items():
             human.append(f"{kind:11s} {m['parameters'] / 1e6:.2f}M params  sha256 {m['sha256'][:16]}...")
+            if kind == "tokenizer":
+                human.append(f"            encoder {m['encoder']} (what its tokens mean)")
             if kind == "transformer":
                 human.append(f"            tasks: {', '.join(m['tasks'])}; condition region: {m['condition']}; "
                              f"classes: {', '.join(m['classes']) or '(none)'}")
+                if m["metadata"].get("encoder"):
+                    human.append(f"            trained on the tokens of encoder {m['metadata']['encoder']}")
         emit(d, "\n".join(human))
     except (MagvitError, Exception) as e:
         fail(e)
@@ -1480,7 +1484,7 @@ def weights_pack(folders: List[Path] = typer.Argument(..., help=(
     State.json = json_
     try:
         from .models.io import pack, read_config
-        from .weights import folder_models, named_folder
+        from .weights import file_encoder_digest, folder_models, named_folder
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
         refuse_folder(file, "FILE", "name the single file to write")
@@ -1500,6 +1504,10 @@ def weights_pack(folders: List[Path] = typer.Argument(..., help=(
             if bits["tokenizer"] != bits["transformer"]:
                 raise UsageError(f"the transformer models {bits['transformer']}-bit tokens, the tokenizer makes {bits['tokenizer']}-bit "
                                  "ones: not a pair (train the transformer with --tokenizer on this tokenizer)")
+            made, this = (read_config(models["transformer"]).get("metadata") or {}).get("encoder"), file_encoder_digest(models["tokenizer"])
+            if made and made != this:  # other tokens than it learnt: a fine-tuned encoder may be meant, so packed all the same
+                _warn(f"the transformer was trained on the tokens of encoder {made}, and this tokenizer's encoder is {this}: "
+                      "its output will not fit (train it with --tokenizer on this tokenizer, or pack the one it was trained on)")
         path = pack(models, file)
         emit({"output": str(path), "models": list(models)}, f"wrote {path} ({', '.join(models)})")
     except (MagvitError, Exception) as e:

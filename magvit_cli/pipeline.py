@@ -29,6 +29,7 @@ Frames are streamed: at most one window of full-resolution frames is held at a t
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import time
@@ -378,6 +379,25 @@ class Magvit:
             if self.transformer.config.bits != self.tokenizer.config.bits:
                 raise MagvitError(f"transformer models {self.transformer.config.bits}-bit tokens, tokenizer makes "
                                   f"{self.tokenizer.config.bits}-bit ones")
+            self._check_pair()
+
+    def _check_pair(self) -> None:
+        """A transformer trained on another encoder's tokens (its export records the encoder's digest;
+        older ones do not) models tokens that mean other pictures here: said in a warning, as a
+        fine-tuned encoder may be meant."""
+        told = getattr(self.transformer, "metadata", {})
+        made = told.get("encoder")
+        if made and made != self.encoder_digest:
+            on = told.get("tokenizer")
+            self.warn(f"the transformer was trained on another tokenizer's tokens (encoder {made}{f', {on}' if on else ''}; "
+                      f"this tokenizer's encoder is {self.encoder_digest}): its output will not fit; "
+                      "--weights the pair it was trained on (`magvit weights pack TOKENIZER TRANSFORMER FILE`)")
+
+    @functools.cached_property
+    def encoder_digest(self) -> str:
+        """What this tokenizer's tokens mean (models.tokenizer.encoder_digest)."""
+        from .models.tokenizer import encoder_digest
+        return encoder_digest(self.tokenizer.state_dict())
 
     def say_device(self) -> None:
         """Say (once) where `--device auto` fell back to the CPU, and a precision the CPU runs slowly."""

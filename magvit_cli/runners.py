@@ -1078,6 +1078,7 @@ def tokenize(m: Magvit, src, dst, window: int = TOKENIZER_WINDOW, progress: Prog
     if info.is_image and not is_sequence(src):  # reconstruct writes it back as a photo of this type
         meta["photo"] = photo_suffix(src)
     meta["tokenizer"] = json.dumps(_architecture(cfg))
+    meta["encoder"] = m.encoder_digest  # what the tokens mean: another encoder of this architecture reads them otherwise
     at = timeline(frame_times(info), info.fps, 1, last_shown(info))
     if at is not None:  # a varying rate: each frame's time (s), and the last one's end, so reconstruct keeps them
         meta["times"] = json.dumps([str(at(i)) for i in range(sum(counts) + 1)])
@@ -1095,14 +1096,17 @@ def _architecture(cfg) -> dict:
 
 def _check_architecture(m: Magvit, src, meta: dict) -> None:
     """A token file made by a tokenizer of another architecture (same bits and downsampling, or the
-    grid check would have said) decodes into other pictures: said in a warning naming what differs.
-    Files from before the record have none."""
+    grid check would have said), or by another encoder of this one (other weights: a decoder
+    fine-tuned with --freeze-encoder keeps it), decodes into other pictures: said in a warning
+    naming what differs. Files from before the records have none."""
     if "tokenizer" not in meta:
         return
     made, this = json.loads(meta["tokenizer"]), _architecture(m.tokenizer.config)
     differ = [f"{k} {made[k]} (this one's {this.get(k)})" for k in sorted(made) if made[k] != this.get(k)]
+    if not differ and meta.get("encoder", m.encoder_digest) != m.encoder_digest:
+        differ = [f"encoder {meta['encoder']} (this one's {m.encoder_digest})"]
     if differ:
-        m.warn(f"{src} was made by a tokenizer of another architecture ({', '.join(differ)}): this one decodes its tokens "
+        m.warn(f"{src} was made by another tokenizer ({', '.join(differ)}): this one decodes its tokens "
                "into other pictures; --weights the one that made it")
 
 

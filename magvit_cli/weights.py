@@ -194,12 +194,25 @@ def describe(weights: str | Path | None) -> dict:
         with safe_open(str(file), "pt") as f:
             params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys() if not bundled or k.startswith(kind + "."))
         entry = {"config": cfg["config"], "parameters": params, "sha256": sha256(file), "metadata": cfg.get("metadata", {})}
+        if kind == "tokenizer":  # what its tokens mean; a transformer's metadata names the one it was trained on
+            entry["encoder"] = file_encoder_digest(folder)
         if kind == "transformer":
             entry["tasks"] = list(TASKS)
             entry["condition"] = cfg["config"].get("condition", "footprint")
             entry["classes"] = list(cfg["config"].get("class_names", []))
         out["models"][kind] = entry
     return out
+
+
+def file_encoder_digest(path: Path) -> str:
+    """The encoder digest (models.tokenizer.encoder_digest) of a tokenizer's folder or a bundle's
+    tokenizer, read from the file without building the model."""
+    from safetensors.torch import load_file
+    from .models.io import WEIGHTS_NAME
+    from .models.tokenizer import encoder_digest
+    if path.is_file():
+        return encoder_digest({k[len("tokenizer."):]: v for k, v in load_file(str(path)).items() if k.startswith("tokenizer.")})
+    return encoder_digest(load_file(str(path / WEIGHTS_NAME)))
 
 
 def _numel(shape) -> int:

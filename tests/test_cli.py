@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from conftest import make_video, tiny_tokenizer, tiny_transformer
 from magvit_cli.cli import app
-from magvit_cli.models import save_model
+from magvit_cli.models import load_model, save_model
+from magvit_cli.models.tokenizer import encoder_digest
 from magvit_cli.video import VideoWriter, probe, read_frames
 
 runner = CliRunner()
@@ -492,9 +493,26 @@ def test_tokens_of_another_tokenizer_are_refused_by_their_grid(weights, clip, tm
     save_model(tiny_tokenizer(seed=1, channels=12), wider / "tokenizer")
     r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "y.mp4"), "--weights", str(wider), "--device", "cpu"])
     warned = [line for line in r.output.splitlines() if line.startswith("warning:")]
-    assert r.exit_code == 0 and warned == [f"warning: {tok} was made by a tokenizer of another architecture (channels 8 (this one's 12)): "
+    assert r.exit_code == 0 and warned == [f"warning: {tok} was made by another tokenizer (channels 8 (this one's 12)): "
                                            "this one decodes its tokens into other pictures; --weights the one that made it"], r.output
     r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "z.mp4"), "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    # the same architecture with another encoder's weights reads the tokens otherwise: named by the encoders' digests
+    made = encoder_digest(load_model(weights / "tokenizer").state_dict())
+    retrained = tiny_tokenizer(seed=7)
+    save_model(retrained, tmp_path / "retrained" / "tokenizer")
+    r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "w.mp4"), "--weights", str(tmp_path / "retrained"), "--device", "cpu"])
+    warned = [line for line in r.output.splitlines() if line.startswith("warning:")]
+    assert r.exit_code == 0 and warned == [f"warning: {tok} was made by another tokenizer (encoder {made} (this one's "
+                                           f"{encoder_digest(retrained.state_dict())})): this one decodes its tokens into other "
+                                           "pictures; --weights the one that made it"], r.output
+    # a decoder fine-tuned on the same encoder (--freeze-encoder) reads them as they were meant, stored in fp16 or not
+    tuned = load_model(weights / "tokenizer")
+    with torch.no_grad():
+        for p in tuned.decoder.parameters():
+            p.add_(0.01)
+    save_model(tuned, tmp_path / "tuned" / "tokenizer", dtype=torch.float16)
+    r = runner.invoke(app, ["reconstruct", str(tok), "-o", str(tmp_path / "v.mp4"), "--weights", str(tmp_path / "tuned"), "--device", "cpu"])
     assert r.exit_code == 0 and "warning" not in r.output, r.output
     # given to a command that takes video, a token file is named as what it is (it was FFmpeg's 'invalid data')
     r = run(["interpolate", str(tok), "-o", str(tmp_path / "i.mp4")], weights, expect=2)

@@ -24,6 +24,8 @@ def test_shipped_weights_are_lean_and_complete():
     assert size < 50 * 2 ** 20, f"shipped weights are {size / 2 ** 20:.1f} MB"
     assert len(d["models"]["transformer"]["classes"]) >= 6
     assert d["models"]["transformer"]["condition"] == "padded", "the measured release (weights/README.md) is a padded one"
+    # the pair records that the transformer models this tokenizer's tokens (its encoder frozen since: weights/README.md)
+    assert d["models"]["transformer"]["metadata"]["encoder"] == d["models"]["tokenizer"]["encoder"], d["models"]["tokenizer"]["encoder"]
 
 
 def test_wheel_carries_the_default_weights(tmp_path):

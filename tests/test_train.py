@@ -362,6 +362,46 @@ def test_transformer_init_must_match_cache(tmp_path):
         train_transformer(TransformerTrainConfig(out=tmp_path / "c", init=str(first), **{**kw, "tokenizer": str(tok6), "cache": str(tmp_path / "cache6")}))
 
 
+def test_a_transformer_records_the_encoder_whose_tokens_it_models(tmp_path):
+    """The token cache and the exports (the trainer's and `train export`'s) record the encoder's
+    digest; a cache is refused to a tokenizer with another encoder (it trained on tokens that mean
+    other pictures, said nowhere), and a transformer loaded beside another encoder is warned of."""
+    from magvit_cli.models import load_model
+    from magvit_cli.models.io import read_config
+    from magvit_cli.models.tokenizer import encoder_digest
+    from magvit_cli.pipeline import Magvit
+    tok = train_tokenizer(tok_cfg(tmp_path / "tok", steps=1))
+    other = train_tokenizer(tok_cfg(tmp_path / "other", steps=1, seed=5))
+    made, theirs = (encoder_digest(load_model(t).state_dict()) for t in (tok, other))
+    assert made != theirs, "two tokenizers trained from other seeds have other encoders"
+    kw = dict(cache=str(tmp_path / "cache"), cache_clips=4, cache_variants=1, preset="tiny", frames=5, size=16, steps=2,
+              batch=2, warmup=1, quiet=True, eval_every=1000)
+    out = train_transformer(TransformerTrainConfig(out=tmp_path / "tr", tokenizer=str(tok), **kw))
+    assert json.loads((tmp_path / "cache/cache.json").read_text())["encoder"] == made
+    assert read_config(out)["metadata"]["encoder"] == made
+    r = CliRunner().invoke(app, ["train", "export", str(tmp_path / "tr"), "--out", str(tmp_path / "again")])
+    assert r.exit_code == 0 and read_config(tmp_path / "again")["metadata"]["encoder"] == made, r.output
+    r = CliRunner().invoke(app, ["train", "transformer", "--out", str(tmp_path / "tr2"), "--tokenizer", str(other), "--cache",
+                                 str(tmp_path / "cache"), "--preset", "tiny", "--frames", "5", "--size", "16", "--steps", "2", "-q"])
+    assert r.exit_code == 2 and r.output.strip() == (f"error: token cache {tmp_path / 'cache'} was built by another tokenizer "
+                                                     f"(encoder {made}, --tokenizer {other}'s is {theirs}): give the tokenizer "
+                                                     "that built it, or another --cache"), r.output
+    assert not (tmp_path / "tr2").exists()
+    for tokenizer, said in ((tok, []), (other, [f"the transformer was trained on another tokenizer's tokens (encoder {made}, {tok}; "
+                                                 f"this tokenizer's encoder is {theirs}): its output will not fit; --weights the pair "
+                                                 "it was trained on (`magvit weights pack TOKENIZER TRANSFORMER FILE`)"])):
+        pair = tmp_path / f"pair-{tokenizer.parent.name}.safetensors"
+        r = CliRunner().invoke(app, ["weights", "pack", str(tokenizer), str(out), str(pair)])
+        packed = (f"warning: the transformer was trained on the tokens of encoder {made}, and this tokenizer's encoder is "
+                  f"{theirs}: its output will not fit (train it with --tokenizer on this tokenizer, or pack the one it was trained on)")
+        assert r.exit_code == 0 and [line for line in r.output.splitlines() if "warning" in line] == [packed] * bool(said), r.output
+        info = json.loads(CliRunner().invoke(app, ["weights", "info", str(pair), "--json"]).stdout)["models"]
+        assert (info["tokenizer"]["encoder"], info["transformer"]["metadata"]["encoder"]) == (encoder_digest(load_model(tokenizer).state_dict()), made)
+        warned = []
+        Magvit(pair, device="cpu", warn=warned.append)
+        assert warned == said, warned
+
+
 def test_padded_condition_trains_on_the_padded_video(tmp_path):
     """--condition padded: every masked token shows the padded video's token (never [MASK]
     outside CG), the exported config says so, and a cache serves only the region it was built for."""

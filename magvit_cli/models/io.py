@@ -186,6 +186,7 @@ def load_model(folder: str | Path, expect: str | None = None, device: str | torc
         raise MagvitError(f"{path} is not a readable safetensors file ({e})") from None
     check_state(model, state, str(path))
     model.load_state_dict(state, strict=True)
+    model.metadata = cfg.get("metadata") or {}  # what training recorded (a transformer: the encoder it was trained on)
     return model.to(device).eval()
 
 
@@ -203,4 +204,5 @@ def _load_from_bundle(file: Path, expect: str | None, device):
         raise MagvitError(f"{file} is not a readable safetensors file ({e})") from None
     check_state(model, state, f"{file} [{kind}]")
     model.load_state_dict(state, strict=True)
+    model.metadata = configs[kind].get("metadata") or {}
     return model.to(device).eval()

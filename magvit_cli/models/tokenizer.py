@@ -498,3 +498,18 @@ class VideoTokenizer(nn.Module):
     def forward(self, video: torch.Tensor) -> TokenizerOutput:
         q = self.quantize(video, with_losses=True)
         return TokenizerOutput(self.decoder(q.quantized), q.indices, q)
+
+
+def encoder_digest(state: dict[str, torch.Tensor]) -> str:
+    """What a tokenizer's tokens mean, as 16 hex digits: a SHA-256 of its encoder's and quantizer's
+    tensors (names, shapes, values rounded to fp16, so an fp16 release and its fp32 original agree).
+    A decoder fine-tuned with --freeze-encoder keeps it; token files and transformers record it, so
+    tokens decoded, or modelled, by another tokenizer are named (runners, pipeline.Magvit)."""
+    import hashlib
+    h = hashlib.sha256()
+    for k in sorted(k for k in state if k.startswith(("encoder.", "quantizer."))):
+        v = state[k].detach().cpu().contiguous()
+        v = v.to(torch.float16) if v.is_floating_point() else v
+        h.update(f"{k}:{tuple(v.shape)}:{v.dtype};".encode())
+        h.update(v.numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -439,5 +439,6 @@ def export_checkpoint(run: Path, out: Path | None = None, half: bool = False, ra
     model.load_state_dict(ck["model"] if raw else ck["ema"])
     out = out or Path(run) / "export"
     check_folder(out / "config.json", True, "--out", f"export folder {out}")
+    told = {"encoder": ck["encoder"]} if ck.get("encoder") else {}  # a transformer's: the encoder whose tokens it models
     return save_model(model, out, dtype=torch.float16 if half else torch.float32,
-                      metadata={"steps": ck["step"], "exported_from": "checkpoint.pt", "weights": "raw" if raw else "ema"})
+                      metadata={"steps": ck["step"], "exported_from": "checkpoint.pt", "weights": "raw" if raw else "ema", **told})

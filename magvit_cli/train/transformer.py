@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from .. import commit
 from ..errors import MagvitError, UsageError, check_interrupt
 from ..models import MaskedTransformer, TransformerConfig, save_model
+from ..models.tokenizer import encoder_digest
 from ..motion import pad_clip
 from ..pipeline import resize
 from ..tasks import condition_region, condition_video, get_task, latent_mask
@@ -143,7 +144,7 @@ def build_token_cache(tokenizer, source: ClipSource, out: Path, clips: int, fram
     prog.close()
     meta = {"clips": clips, "frames": frames, "size": size, "grid": list(grid), "bits": cfg.bits,
             "class_names": source.class_names, "shards": n_shards, "seed": seed, "variants_per_batch": k,
-            "condition": region, "motion": motion}
+            "condition": region, "motion": motion, "encoder": encoder_digest(tokenizer.state_dict())}
     (out / "cache.json").write_text(json.dumps(meta, indent=2))
     return out
 
@@ -337,6 +338,10 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     cache = TokenCache(cache_dir)
     if cache.meta["bits"] != tokenizer.config.bits:
         raise MagvitError(f"token cache has {cache.meta['bits']}-bit tokens, tokenizer has {tokenizer.config.bits}")
+    encoder = encoder_digest(tokenizer.state_dict())  # what the tokens mean: the export records it (pipeline.Magvit checks the pair)
+    if cache.meta.get("encoder", encoder) != encoder:  # caches from before the record have none
+        raise UsageError(f"token cache {cache_dir} was built by another tokenizer (encoder {cache.meta['encoder']}, "
+                         f"--tokenizer {cfg.tokenizer}'s is {encoder}): give the tokenizer that built it, or another --cache")
     if cache.region != region:
         raise MagvitError(f"token cache {cache_dir} was built for the {cache.region} condition region, not {region} "
                           "(the paddings differ): give another --cache")
@@ -380,7 +385,8 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     def checkpoint(step):
         if d.main:
             engine.save_checkpoint(ckpt_path, {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state,
-                                               "step": step, "rng": engine.rng_state(), "config": dataclasses.asdict(mcfg)})
+                                               "step": step, "rng": engine.rng_state(), "config": dataclasses.asdict(mcfg),
+                                               "encoder": encoder})
         return step
 
     step, t_last, clips = start, time.time(), 0
@@ -423,4 +429,5 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     if not d.main:
         return out / "export"
     return save_model(ema.model(model), out / "export",
-                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": _where(cfg.tokenizer)})
+                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": _where(cfg.tokenizer),
+                                "encoder": encoder})
