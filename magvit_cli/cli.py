@@ -1484,7 +1484,7 @@ def weights_pack(folders: List[Path] = typer.Argument(..., help=(
     State.json = json_
     try:
         from .models.io import pack, read_config
-        from .weights import file_encoder_digest, folder_models, named_folder
+        from .weights import file_encoder_digest, folder_models, named_folder, other_encoder
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
         refuse_folder(file, "FILE", "name the single file to write")
@@ -1504,10 +1504,10 @@ def weights_pack(folders: List[Path] = typer.Argument(..., help=(
             if bits["tokenizer"] != bits["transformer"]:
                 raise UsageError(f"the transformer models {bits['transformer']}-bit tokens, the tokenizer makes {bits['tokenizer']}-bit "
                                  "ones: not a pair (train the transformer with --tokenizer on this tokenizer)")
-            made, this = (read_config(models["transformer"]).get("metadata") or {}).get("encoder"), file_encoder_digest(models["tokenizer"])
-            if made and made != this:  # other tokens than it learnt: a fine-tuned encoder may be meant, so packed all the same
-                _warn(f"the transformer was trained on the tokens of encoder {made}, and this tokenizer's encoder is {this}: "
-                      "its output will not fit (train it with --tokenizer on this tokenizer, or pack the one it was trained on)")
+            said = other_encoder(read_config(models["transformer"]).get("metadata") or {}, file_encoder_digest(models["tokenizer"]),
+                                 "pack the tokenizer it was trained on, or train it on this one (--tokenizer)")
+            if said:  # a fine-tuned encoder may be meant: packed all the same
+                _warn(said)
         path = pack(models, file)
         emit({"output": str(path), "models": list(models)}, f"wrote {path} ({', '.join(models)})")
     except (MagvitError, Exception) as e:

@@ -50,7 +50,7 @@ from .models import load_model
 from .models.lfq import expected_codes, swap_argmax
 from .refine import SHARPNESS, refine_indices
 from .tasks import TASKS, Task, condition_region, condition_video
-from .weights import resolve
+from .weights import other_encoder, resolve
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per window grows with it)
 
@@ -385,13 +385,10 @@ class Magvit:
         """A transformer trained on another encoder's tokens (its export records the encoder's digest;
         older ones do not) models tokens that mean other pictures here: said in a warning, as a
         fine-tuned encoder may be meant."""
-        told = getattr(self.transformer, "metadata", {})
-        made = told.get("encoder")
-        if made and made != self.encoder_digest:
-            on = told.get("tokenizer")
-            self.warn(f"the transformer was trained on another tokenizer's tokens (encoder {made}{f', {on}' if on else ''}; "
-                      f"this tokenizer's encoder is {self.encoder_digest}): its output will not fit; "
-                      "--weights the pair it was trained on (`magvit weights pack TOKENIZER TRANSFORMER FILE`)")
+        said = other_encoder(getattr(self.transformer, "metadata", {}), self.encoder_digest,
+                             "--weights the pair it was trained on (`magvit weights pack TOKENIZER TRANSFORMER FILE`)")
+        if said:
+            self.warn(said)
 
     @functools.cached_property
     def encoder_digest(self) -> str:

@@ -204,6 +204,17 @@ def describe(weights: str | Path | None) -> dict:
     return out
 
 
+def other_encoder(told: dict, this: str, hint: str) -> str | None:
+    """The warning for a transformer (its export's metadata `told`) beside a tokenizer whose encoder
+    digest `this` is not the one it was trained on, ending in `hint`; None where it is, or where the
+    export says nothing (those from before the record)."""
+    made, on = told.get("encoder"), told.get("tokenizer")
+    if not made or made == this:
+        return None
+    return (f"the transformer was trained on another tokenizer's tokens (encoder {made}{f', {on}' if on else ''}; "
+            f"this tokenizer's encoder is {this}): its output will not fit; {hint}")
+
+
 def file_encoder_digest(path: Path) -> str:
     """The encoder digest (models.tokenizer.encoder_digest) of a tokenizer's folder or a bundle's
     tokenizer, read from the file without building the model."""
