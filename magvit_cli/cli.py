@@ -1483,33 +1483,14 @@ def weights_pack(folders: List[Path] = typer.Argument(..., help=(
     """Pack a weights folder, or a tokenizer's and a transformer's, into one .safetensors file (configs in its header)."""
     State.json = json_
     try:
-        from .models.io import pack, read_config
-        from .weights import file_encoder_digest, folder_models, named_folder, other_encoder
+        from .weights import pack_folders
         if file.suffix != ".safetensors":
             raise UsageError(f"{file}: the single file must end in .safetensors")
         refuse_folder(file, "FILE", "name the single file to write")
         refuse_overwrite(file, force)
         video.check_folder(file, flag="FILE")
-        models = {}
-        for folder in map(named_folder, folders):
-            found = folder_models(folder) if folder.is_dir() else {}
-            if not found:
-                raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
-            twice = set(found) & set(models)
-            if twice:
-                raise UsageError(f"{folder}: another folder given already holds a {' and a '.join(sorted(twice))}; give one of each")
-            models.update(found)
-        if len(folders) > 1 and len(models) == 2:  # two runs' exports: the pair must fit as Magvit loads them
-            bits = {kind: read_config(f)["config"]["bits"] for kind, f in models.items()}
-            if bits["tokenizer"] != bits["transformer"]:
-                raise UsageError(f"the transformer models {bits['transformer']}-bit tokens, the tokenizer makes {bits['tokenizer']}-bit "
-                                 "ones: not a pair (train the transformer with --tokenizer on this tokenizer)")
-            said = other_encoder(read_config(models["transformer"]).get("metadata") or {}, file_encoder_digest(models["tokenizer"]),
-                                 "pack the tokenizer it was trained on, or train it on this one (--tokenizer)")
-            if said:  # a fine-tuned encoder may be meant: packed all the same
-                _warn(said)
-        path = pack(models, file)
-        emit({"output": str(path), "models": list(models)}, f"wrote {path} ({', '.join(models)})")
+        path, models = pack_folders(folders, file, _warn)
+        emit({"output": str(path), "models": models}, f"wrote {path} ({', '.join(models)})")
     except (MagvitError, Exception) as e:
         fail(e)
 

@@ -204,6 +204,32 @@ def describe(weights: str | Path | None) -> dict:
     return out
 
 
+def pack_folders(folders: list[Path], file: Path, warn) -> tuple[Path, list[str]]:
+    """`magvit weights pack`: the models in `folders` (a weights folder, or a tokenizer's and a
+    transformer's export) as one single-file bundle; two exports are checked to pair as Magvit
+    loads them (bits: an error; another encoder: `warn`, as a fine-tuned encoder may be meant)."""
+    from .models.io import pack
+    models = {}
+    for folder in map(named_folder, folders):
+        found = folder_models(folder) if folder.is_dir() else {}
+        if not found:
+            raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
+        twice = set(found) & set(models)
+        if twice:
+            raise UsageError(f"{folder}: another folder given already holds a {' and a '.join(sorted(twice))}; give one of each")
+        models.update(found)
+    if len(folders) > 1 and len(models) == 2:  # two runs' exports
+        bits = {kind: read_config(f)["config"]["bits"] for kind, f in models.items()}
+        if bits["tokenizer"] != bits["transformer"]:
+            raise UsageError(f"the transformer models {bits['transformer']}-bit tokens, the tokenizer makes {bits['tokenizer']}-bit "
+                             "ones: not a pair (train the transformer with --tokenizer on this tokenizer)")
+        said = other_encoder(read_config(models["transformer"]).get("metadata") or {}, file_encoder_digest(models["tokenizer"]),
+                             "pack the tokenizer it was trained on, or train it on this one (--tokenizer)")
+        if said:
+            warn(said)
+    return pack(models, file), list(models)
+
+
 def other_encoder(told: dict, this: str, hint: str) -> str | None:
     """The warning for a transformer (its export's metadata `told`) beside a tokenizer whose encoder
     digest `this` is not the one it was trained on, ending in `hint`; None where it is, or where the
