@@ -1003,7 +1003,7 @@ def _describe(path: Path, name: Path) -> tuple[dict, str]:
             f"{t['width']}x{t['height']}, {_rate_text(t['fps'], t['variable_rate'])}, "
             f"{t['frames']} frame{'s' * (t['frames'] != 1)}, {t['seconds']:.3f} s")
     line = (f"{name}: tokens of {held}; {t['windows']} window{'s' * (t['windows'] != 1)}, "
-            f"{t['tokens']} tokens of {t['bits']} bits")
+            f"{t['tokens']} tokens of {t['bits']} bits" + (f", encoder {t['encoder']}" if t["encoder"] else ""))
     return {"input": str(name), "tokens_file": True, **t, "fps": str(t["fps"]), "seconds": round(t["seconds"], 3)}, line
 
 

@@ -1161,7 +1161,7 @@ def describe_tokens(src) -> dict:
     return {"width": int(meta["width"]), "height": int(meta["height"]), "fps": fps, "frames": frames,
             "seconds": float(times[-1] - times[0]) if times else frames / float(fps), "variable_rate": times is not None,
             "windows": len(tensors["frames"]), "tokens": sum(t.numel() for k, t in tensors.items() if k.startswith("window_")),
-            "bits": int(meta["bits"]), "photo": meta.get("photo")}
+            "bits": int(meta["bits"]), "photo": meta.get("photo"), "encoder": meta.get("encoder")}
 
 
 def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progress) -> Output:

@@ -541,13 +541,14 @@ def test_info_describes_a_token_file(weights, clip, tmp_path):
     assert r.exit_code == 0, r.output
     got = json.loads(r.stdout)
     fps = probe(clip).fps
+    made = encoder_digest(load_model(weights / "tokenizer").state_dict())  # what the tokens mean (`weights info` shows it too)
     want = {"tokens_file": True, "width": 48, "height": 32, "fps": str(fps), "frames": 6, "seconds": round(6 / float(fps), 3),
-            "windows": 1, "tokens": 3 * 8 * 12, "bits": 6}
+            "windows": 1, "tokens": 3 * 8 * 12, "bits": 6, "encoder": made}
     assert {k: got[k] for k in want} == want, got
     r = runner.invoke(app, ["info", str(tok)])
     line = r.output.strip()
     assert r.exit_code == 0 and line.startswith(f"{tok}: tokens of 48x32, ") and \
-        line.endswith(f" fps, 6 frames, {6 / float(fps):.3f} s; 1 window, 288 tokens of 6 bits"), r.output
+        line.endswith(f" fps, 6 frames, {6 / float(fps):.3f} s; 1 window, 288 tokens of 6 bits, encoder {made}"), r.output
     r = runner.invoke(app, ["info", str(weights / "tokenizer" / "model.safetensors")])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "magvit weights info" in r.output, r.output
     assert got["photo"] is None
@@ -556,7 +557,7 @@ def test_info_describes_a_token_file(weights, clip, tmp_path):
         w.write(np.zeros((32, 48, 3), np.uint8))
     run(["tokenize", str(photo), "-o", str(tmp_path / "p.safetensors")], weights)
     r = runner.invoke(app, ["info", str(tmp_path / "p.safetensors")])
-    assert r.output.strip() == f"{tmp_path / 'p.safetensors'}: tokens of a PNG photo, 48x32; 1 window, 96 tokens of 6 bits", r.output
+    assert r.output.strip() == f"{tmp_path / 'p.safetensors'}: tokens of a PNG photo, 48x32; 1 window, 96 tokens of 6 bits, encoder {made}", r.output
 
 
 def test_refined_tokens_decode_closer_and_round_trip(weights, clip, tmp_path):
