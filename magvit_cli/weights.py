@@ -36,7 +36,38 @@ def named_folder(path: str | Path) -> Path:
 def resolve(weights: str | Path | None, flag: str = "--weights") -> WeightPaths:
     """Local folder, or Hub id; default (None, or "default"): the shipped weights. `flag`: how the errors name where the
     weights were given (`weights info WEIGHTS` takes them as its argument)."""
-    return _paths(locate(weights, flag), flag)
+    return _paths(_packed(locate(weights, flag)), flag)
+
+
+def model_path(spec: str | Path, kind: str, flag: str) -> Path:
+    """Where the `kind` model is that a training option names (`--tokenizer`, `--init`), given as
+    --weights is (a folder, a packed file, `default`, a Hub id): a model's own folder (a run's
+    export/), a weights folder's `kind`/ sub-folder, or a packed file."""
+    root = _packed(locate(spec, flag))
+    if root.is_dir() and not (root / CONFIG_NAME).exists():
+        if (root / kind / CONFIG_NAME).exists():
+            return root / kind
+        _refuse_run(root, flag)
+    return root
+
+
+def _refuse_run(root: Path, flag: str) -> None:
+    """A training run's folder given as weights: its model is in export/ (it was 'no config.json
+    in RUN', or 'no tokenizer/config.json inside')."""
+    if (root / "export" / CONFIG_NAME).exists() or (root / "checkpoint.pt").exists():
+        export = root / "export"
+        raise UsageError(f"{_named(flag, root)} is a training run: its weights are in {export}"
+                         + ("" if (export / CONFIG_NAME).exists() else f" once exported (`magvit train export {root}`)"))
+
+
+def _packed(root: Path) -> Path:
+    """A folder holding no model's folder but one packed file (a Hub repo of `weights pack`'s file):
+    that file; else the folder as it is."""
+    if root.is_dir() and not folder_models(root):
+        files = sorted(root.glob("*.safetensors"))
+        if len(files) == 1:
+            return files[0]
+    return root
 
 
 def _named(flag: str, path) -> str:
@@ -83,9 +114,7 @@ def _paths(root: Path, flag: str) -> WeightPaths:
         return WeightPaths(root, root, None)
     tok = root / "tokenizer"
     if not (tok / CONFIG_NAME).exists():
-        files = sorted(root.glob("*.safetensors"))
-        if len(files) == 1:  # e.g. a Hub repo holding one packed file
-            return _paths(files[0], flag)
+        _refuse_run(root, flag)
         raise MagvitError(f"{named(root)}: no tokenizer/{CONFIG_NAME} inside")
     tr = root / "transformer"
     return WeightPaths(root, tok, tr if (tr / CONFIG_NAME).exists() else None)
@@ -176,11 +205,8 @@ def describe(weights: str | Path | None) -> dict:
     from safetensors import safe_open
     from .models.io import WEIGHTS_NAME
     from .tasks import TASKS
-    root = locate(weights, flag="")
+    root = _packed(locate(weights, flag=""))
     models = folder_models(root)
-    lone = sorted(root.glob("*.safetensors")) if root.is_dir() and not models else []
-    if len(lone) == 1:  # a Hub repo holding one packed file
-        root, models = lone[0], folder_models(lone[0])
     if not models:  # nothing here: the error resolve gives
         _paths(root, "")
     out = {"weights": str(root), "models": {}}  # a transformer alone (a run's export/) too
@@ -213,6 +239,7 @@ def pack_folders(folders: list[Path], file: Path, warn) -> tuple[Path, list[str]
     for folder in map(named_folder, folders):
         found = folder_models(folder) if folder.is_dir() else {}
         if not found:
+            _refuse_run(folder, "")
             raise UsageError(f"{folder}: no tokenizer/ or transformer/ (config.json + model.safetensors) inside")
         twice = set(found) & set(models)
         if twice:

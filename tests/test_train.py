@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -265,13 +266,53 @@ def test_a_model_option_that_names_no_model_is_a_usage_error(tmp_path):
     save_model(tiny_tokenizer(), tok)
     (tmp_path / "empty").mkdir()
     common = ["--device", "cpu", "--steps", "1", "--quiet"]
-    for args, said in [(["transformer", "--tokenizer", str(tmp_path / "nope")], f"--tokenizer {tmp_path / 'nope'}: no such folder or file"),
+    for args, said in [(["transformer", "--tokenizer", str(tmp_path / "nope")],
+                        f"--tokenizer {tmp_path / 'nope'}: no such folder or file; {tmp_path}/ holds empty/, tok/"),
                        (["transformer", "--tokenizer", str(tmp_path / "empty")], f"--tokenizer: no config.json in {tmp_path / 'empty'}"),
-                       (["tokenizer", "--init", str(tmp_path / "nope")], f"--init {tmp_path / 'nope'}: no such folder or file"),
+                       (["tokenizer", "--init", str(tmp_path / "nope")], f"--init {tmp_path / 'nope'}: no such folder or file; {tmp_path}/ holds empty/, tok/"),
                        (["transformer", "--tokenizer", str(tok), "--init", str(tok)], f"--init: {tok} holds a tokenizer, expected a transformer")]:
         r = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "run"), *common])
         assert (r.exit_code, r.output.strip()) == (2, f"error: {said}"), (args, r.output)
         assert not (tmp_path / "run").exists(), args
+
+
+def test_training_options_name_models_as_weights_does(tmp_path):
+    """--tokenizer and --init take what --weights takes: `default` (the shipped ones; it was 'no
+    such folder or file'), a weights folder (its tokenizer/), a packed file. The export records the
+    tokenizer's own folder, so that the pack hint works (`default` was recorded as the word)."""
+    from magvit_cli.models import load_model
+    from magvit_cli.models.io import read_config
+    from magvit_cli.weights import DEFAULT_WEIGHTS
+    common = ["--device", "cpu", "--steps", "1", "--quiet", "--frames", "5", "--size", "16"]
+    r = CliRunner().invoke(app, ["train", "tokenizer", "--init", "default", "--freeze-encoder", "--out", str(tmp_path / "tok"),
+                                 "--workers", "0", *common])
+    assert r.exit_code == 0, r.output
+    shipped, tuned = load_model(DEFAULT_WEIGHTS / "tokenizer"), load_model(tmp_path / "tok/export")
+    assert all(torch.equal(shipped.state_dict()[k], tuned.state_dict()[k]) for k in shipped.state_dict() if k.startswith("encoder.")), \
+        "--init default --freeze-encoder keeps the shipped encoder"
+    r = CliRunner().invoke(app, ["weights", "pack", "default", str(tmp_path / "both.safetensors")])
+    assert r.exit_code == 0, r.output
+    for given, recorded in (("default", DEFAULT_WEIGHTS / "tokenizer"), (str(tmp_path / "both.safetensors"), tmp_path / "both.safetensors")):
+        out = tmp_path / f"tr-{Path(given).name}"
+        r = CliRunner().invoke(app, ["train", "transformer", "--tokenizer", given, "--out", str(out), "--cache-clips", "2",
+                                     "--preset", "tiny", *common])
+        assert r.exit_code == 0, r.output
+        told = read_config(out / "export")["metadata"]
+        assert told["tokenizer"] == str(recorded.resolve()), told
+    # a run's folder, not its export/, is named as what it is wherever weights are taken (it was 'no config.json in RUN')
+    run_ = tmp_path / "tok"
+    for args, said in ((["train", "transformer", "--tokenizer", str(run_), "--out", str(tmp_path / "x"), *common], f"--tokenizer {run_}"),
+                       (["reconstruct", str(make_video(tmp_path / "in.mp4", frames=2, width=16, height=16)), "--weights", str(run_)],
+                        f"--weights {run_}"),
+                       (["weights", "info", str(run_)], str(run_)),
+                       (["weights", "pack", str(run_), str(tmp_path / "tr-default/export"), str(tmp_path / "p.safetensors")], str(run_))):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and r.output.strip() == f"error: {said} is a training run: its weights are in {run_ / 'export'}", r.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "p.safetensors").exists()
+    (run_ / "export/config.json").unlink()  # stopped before its export: `train export` makes one
+    r = CliRunner().invoke(app, ["weights", "info", str(run_)])
+    assert r.exit_code == 2 and r.output.strip() == (f"error: {run_} is a training run: its weights are in {run_ / 'export'} once "
+                                                     f"exported (`magvit train export {run_}`)"), r.output
 
 
 def test_init_and_freeze_encoder_keep_tokens(tmp_path):

@@ -223,14 +223,14 @@ def clip_grid(config, frames: int, size: int) -> tuple[int, int, int]:
 
 
 def given_model(path: str | Path, expect: str, device, flag: str) -> torch.nn.Module:
-    """The model a training option names (`--tokenizer`, `--init`), loaded strictly: one that is not
+    """The model a training option names (`--tokenizer`, `--init`) as --weights names weights (a
+    folder, a packed file, `default`: the shipped ones, a Hub id), loaded strictly: one that is not
     there or does not load is that option's error, exit status 2 (it was 'no config.json in PATH',
     status 1, as if the run had failed)."""
     from ..models.io import load_model
-    if not Path(path).exists():
-        raise UsageError(f"{flag} {path}: no such folder or file")
+    from ..weights import model_path
     try:
-        return load_model(path, expect=expect, device=device)
+        return load_model(model_path(path, expect, flag), expect=expect, device=device)
     except UsageError:
         raise
     except MagvitError as e:

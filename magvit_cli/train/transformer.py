@@ -283,10 +283,11 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
 
 
 def _where(tokenizer: str) -> str:
-    """The tokenizer a transformer was trained on, as its export records it: a folder or file by
-    its absolute path (the hint to pack the pair holds from any folder), a name (`default`, a Hub
-    id) as given."""
-    return str(Path(tokenizer).resolve()) if Path(tokenizer).exists() else str(tokenizer)
+    """The tokenizer a transformer was trained on, as its export records it: its folder (or packed
+    file) by absolute path, a weights folder's tokenizer/ and the shipped one's (`default`) too, so
+    that the hint to pack the pair holds from any folder."""
+    from ..weights import model_path
+    return str(model_path(tokenizer, "tokenizer", "--tokenizer").resolve())
 
 
 @contextmanager
