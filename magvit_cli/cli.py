@@ -1071,7 +1071,7 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
 # --- training -------------------------------------------------------------------------------
 ResumeOpt = typer.Option(False, "--resume", help="Continue from OUT/checkpoint.pt exactly.")
 StopAfterOpt = typer.Option(None, "--stop-after", min=1, help="Stop after N steps of this call (checkpointed; --resume goes on).")
-InitOpt = typer.Option(None, "--init", help="Exported weights folder to start from (fine-tuning; the architecture comes from it).")
+InitOpt = typer.Option(None, "--init", help="Exported weights to start from (fine-tuning; the architecture comes from it): a run's export/, or what --weights takes (default: the shipped ones).")
 MaxMinutesOpt = typer.Option(None, "--max-minutes", min=0, callback=_finite, help=(
     "Stop once this call has run this long (set-up included), checkpointed and exported: "
     "fits a run into a GPU lease or a session; --resume goes on."))
@@ -1240,7 +1240,7 @@ def train_tokenizer_cmd(
 @train_app.command("transformer")
 def train_transformer_cmd(
         out: Path = typer.Option(..., "--out", help="Run folder: cache/, checkpoint.pt, metrics.jsonl, export/."),
-        tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer: its folder (e.g. a tokenizer run's export/), or a weights folder or file holding one (weights/default)."),
+        tokenizer: Path = typer.Option(..., "--tokenizer", help="Frozen tokenizer: its folder (e.g. a tokenizer run's export/), or what --weights takes (default: the shipped one; a packed file; a Hub id)."),
         data: List[str] = typer.Option([], "--data", help="Folder, file or quoted pattern ('clips/*.mp4') of videos/images; repeat for more."),
         labels: Optional[str] = typer.Option(None, "--labels", help="CSV of file,class rows (default: sub-folder names)."),
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
