@@ -1135,13 +1135,6 @@ def _launch(nproc: int) -> None:
     os.execve(sys.executable, cmd, env)
 
 
-def _train_device(device: str, quiet: bool) -> None:
-    """Say when `--device auto` finds no GPU and the run trains on the CPU (once, not per process)."""
-    import torch
-    if device == "auto" and not torch.cuda.is_available() and not quiet and os.environ.get("RANK", "0") == "0":
-        _warn(pipeline.cpu_fallback("training"))
-
-
 def _trained(path: Path, quiet: bool) -> None:
     if not quiet and os.environ.get("RANK", "0") == "0":  # once, not per process of --nproc
         print(f"exported {path}")  # one line however long the path (rich wraps at 80 columns off a terminal)
@@ -1219,7 +1212,6 @@ def train_tokenizer_cmd(
             raise UsageError(f"--recon must be l1 or l2, got {recon!r}")
         from .train.engine import tidy_run
         from .train.tokenizer import TokenizerTrainConfig, train_tokenizer
-        _train_device(device, quiet)
         cfg = TokenizerTrainConfig(out=out, data=data, preset=preset, model_overrides=_overrides(set_), steps=steps, batch=batch,
                                    accumulate=accumulate, frames=frames, size=size, max_short=max_short, lr=lr,
                                    warmup=warmup, betas=_betas(betas), recon=recon, entropy_weight=entropy_weight,
@@ -1265,7 +1257,6 @@ def train_transformer_cmd(
     try:
         from .train.engine import tidy_run
         from .train.transformer import TransformerTrainConfig, train_transformer
-        _train_device(device, quiet)
         cfg = TransformerTrainConfig(out=out, tokenizer=str(tokenizer), data=data, labels=labels, cache=cache, cache_clips=cache_clips, cache_variants=cache_variants,
                                      preset=preset, model_overrides=_overrides(set_), frames=frames, size=size, steps=steps,
                                      batch=batch, accumulate=accumulate, lr=lr, warmup=warmup,

@@ -767,6 +767,10 @@ def test_train_on_auto_says_when_there_is_no_gpu(tmp_path, monkeypatch):
     assert "warning: no GPU found: training on the CPU" in r.output, r.output
     r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "cpu"), "--device", "cpu"])
     assert r.exit_code == 0 and "warning" not in r.output, r.output
+    # a bad call gets its error alone: the device is said once the settings have passed their checks
+    for bad in (["--data", str(tmp_path / "nope")], ["--init", str(tmp_path / "nope")]):
+        r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), *bad])
+        assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and r.output.startswith("error:"), r.output
 
 
 def test_every_option_says_what_it_does():

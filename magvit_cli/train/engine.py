@@ -254,9 +254,11 @@ def lr_at(step: int, base: float, warmup: int, total: int, schedule: str = "cosi
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def run_folder(out: Path | str, resume: bool) -> Path:
-    """The run folder, created; a fresh run never writes over another run's checkpoint (hours of
-    training lost to a forgotten --resume), and --resume needs one."""
+def run_folder(out: Path | str, resume: bool, device: str, d: Dist, warn, quiet: bool) -> Path:
+    """The run folder, created, once the call's settings have passed their checks; a fresh run
+    never writes over another run's checkpoint (hours of training lost to a forgotten --resume), and
+    --resume needs one. Then, where `--device auto` found no GPU, a warning says so (once, not per
+    process; after the checks, so that a bad call gets its error alone)."""
     out = Path(out)
     ck = out / "checkpoint.pt"
     if resume and not ck.exists():
@@ -266,6 +268,9 @@ def run_folder(out: Path | str, resume: bool) -> Path:
                          "or give a new --out")
     check_folder(ck, True, "--out", f"--out {out}")
     out.mkdir(parents=True, exist_ok=True)
+    if device == "auto" and d.device.type == "cpu" and d.main and not quiet and warn is not None:
+        from ..pipeline import cpu_fallback
+        warn(cpu_fallback("training"))
     return out
 
 

@@ -120,7 +120,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
                         warn=warn if d.main else None, colour_turn=cfg.colour_turn)  # before the run folder: bad --data leaves none behind
     held = load_heldout(cfg.heldout, cfg.size) if cfg.heldout and d.main else None  # (W, 3, 17, S, S), likewise
     feat = load_perceptual(cfg.perceptual, d.device) if cfg.perceptual else None  # likewise
-    out = engine.run_folder(cfg.out, cfg.resume)
+    out = engine.run_folder(cfg.out, cfg.resume, cfg.device, d, warn, cfg.quiet)
     torch.manual_seed(cfg.seed)
     model = init if init is not None else VideoTokenizer(mcfg).to(d.device)
     frozen = [*model.encoder.parameters(), *model.quantizer.parameters()] if cfg.freeze_encoder else []

@@ -327,7 +327,7 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     grid = engine.clip_grid(tokenizer.config, cfg.frames, cfg.size)
     if model is None:  # the model's settings as far as they are known before the cache (its classes come with it)
         model_config(cfg, grid, tokenizer.config.bits, source.class_names if source is not None else ())
-    out = engine.run_folder(cfg.out, cfg.resume)  # after the checks above: a bad call leaves no run folder behind
+    out = engine.run_folder(cfg.out, cfg.resume, cfg.device, d, warn, cfg.quiet)  # after the checks above: a bad call leaves no run folder behind
     if building:
         if d.main:
             with _whole_or_none(cache_dir):
