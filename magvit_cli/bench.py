@@ -13,7 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import runners
-from .errors import UsageError
+from .evaluate import tasks_named
 from .pipeline import Magvit, Sampling, to_frame
 from .tasks import get_task
 from .video import VideoWriter, run_ffmpeg
@@ -97,9 +97,7 @@ def ffmpeg_minterpolate_seconds(src: Path, fps: float) -> float:
 
 def bench(m: Magvit, tasks=TASKS, width: int = 640, height: int = 360, frames: int = 33, steps: int = 12,
           vs_ffmpeg: bool = False, progress=lambda done, total: None) -> dict:
-    unknown = set(tasks) - set(TASKS)
-    if unknown:
-        raise UsageError(f"unknown bench tasks {', '.join(sorted(unknown))}; choose from {', '.join(TASKS)}")
+    tasks = tasks_named(",".join(tasks), TASKS)  # the command checked them before loading the model
     peak = matmul_gflops(m.device, m.dtype)
     flops_of = functools.cache(lambda code: window_flops(m, steps, code))  # task code -> one window's FLOPs, counted once
     per_window = flops_of("FP") if m.transformer is not None else None  # the plain window (prediction: no search)

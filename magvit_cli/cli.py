@@ -662,8 +662,8 @@ def _warn(msg: str) -> None:
 
 def _load(weights, device, precision, need_transformer=True, warn: bool = True, per_input: bool = False) -> pipeline.Magvit:
     """The model, once per call; `warn`: say when `--device auto` falls back to the CPU (not where
-    the call prints the device itself); `per_input`: say it once an input has opened (a bad input
-    gets its one-line error alone)."""
+    the call prints the device itself); `per_input`: say it at the first work, once the call's
+    settings and input have passed their checks (a bad one gets its one-line error alone)."""
     try:
         return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn if warn else None,
                                allow_pickle=State.allow_pickle, defer_note=per_input)
@@ -900,7 +900,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
             count = runners.frame_count(count, rate)
             s = _sampling(steps, temperature, guidance, seed, None)
             with Progress("generate") as progress:
-                out = p.deliver(runners.generate(_load(weights, device, precision), p.output, cls, count, s, rate,
+                out = p.deliver(runners.generate(_load(weights, device, precision, per_input=True), p.output, cls, count, s, rate,
                                                  write, progress, size_wh))
         emit(summary(out), describe(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
@@ -1330,7 +1330,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
             if taken:  # a last run's sheets, as the report, are not written over unasked
                 raise UsageError(f"--save-examples {save_examples} holds this run's sheets already ({taken[0].name}"
                                  f"{f' and {len(taken) - 1} more' if len(taken) > 1 else ''}); pass --force to overwrite them")
-        m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen))
+        m = _load(weights, device, precision, need_transformer=any(t != "tokenizer" for t in chosen), per_input=True)
         started = time.time()
         try:
             with Progress("eval", "windows") as progress:
@@ -1372,10 +1372,11 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma 
     State.quiet, State.json = quiet, json_
     try:
         from .bench import TASKS, bench
+        from .evaluate import tasks_named
         w, h = _parse_size(size)
         if smoke:
             w, h, frames, steps = 64, 48, 9, 2
-        chosen = TASKS if tasks == "all" else tuple(t.strip() for t in tasks.split(",") if t.strip())
+        chosen = tasks_named(tasks, TASKS)
         m = _load(weights, device, precision, need_transformer=any(t != "reconstruct" for t in chosen))
         with Progress("bench", "subcommands") as progress:
             res = bench(m, chosen, w, h, frames, steps, vs_ffmpeg, progress)

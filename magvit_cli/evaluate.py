@@ -36,17 +36,18 @@ from .video import VideoInfo, VideoWriter, probe, read_frames, run_ffmpeg
 TASK_CODES = ("tokenizer", "FI", "FP", "OPC", "OPV", "OPH", "OPD", "IPC", "IPD")
 
 
-def tasks_named(text: str) -> tuple[str, ...]:
-    """`--tasks`: "all" or a comma list of TASK_CODES in any case (`fi,ipc`), in the given order,
-    each once; an unknown name is refused before any model is loaded."""
+def tasks_named(text: str, choices: tuple[str, ...] = TASK_CODES) -> tuple[str, ...]:
+    """`--tasks` (eval's, and bench's with its `choices`): "all" or a comma list of `choices` in any
+    case (`fi,ipc`), in the given order, each once; an unknown name is refused before any model is
+    loaded."""
     if text.strip().lower() == "all":
-        return TASK_CODES
-    by_name = {t.lower(): t for t in TASK_CODES}
+        return choices
+    by_name = {t.lower(): t for t in choices}
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in names if t.lower() not in by_name]
     if unknown or not names:
         raise UsageError(f"--tasks: {'unknown ' + ', '.join(unknown) if unknown else 'no task named'}; "
-                         f"choose all or from {', '.join(TASK_CODES)}")
+                         f"choose all or from {', '.join(choices)}")
     return tuple(dict.fromkeys(by_name[t.lower()] for t in names))
 
 
@@ -373,6 +374,7 @@ def evaluate(m: Magvit, clips: list[Path], s: Sampling, window: int = 17, window
     if short:  # before any clip is scored, not after the ones before it
         raise UsageError(f"fewer frames than one {window}-frame window: {', '.join(short)}; give a smaller --window or leave them out")
     net = load_i3d(i3d, window) if i3d is not None else None
+    m.say_device()  # once the settings and clips are known good: a bad one gets its error alone
     told, m.warn = m.warn, lambda msg: None  # the tasks' own notes name evaluation's temporary files, not the user's
     try:
         return _evaluate(m, infos, s, window, windows, tasks, save_examples, progress, net, motion, fi_every)

@@ -361,7 +361,7 @@ class Magvit:
         self.device, note = pick_device(device)
         self.dtype = pick_dtype(precision, self.device)
         self.device_notes = [n for n in (note, slow_precision(self.dtype, self.device)) if n]
-        if not defer_note:  # else said once an input has opened (runners.open_input): bad input gets its error alone
+        if not defer_note:  # else said at the first work (encode, decode): a bad call or input gets its error alone
             self.say_device()
         self.clock = Clock(self.device)
         self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device, allow_pickle=allow_pickle)
@@ -460,6 +460,7 @@ class Magvit:
         """(B, 3, T, H, W) in [-1, 1] -> (B, t, h, w) tokens: the encoder's, or with refine > 0
         searched that many steps for the tokens that decode closest (refine.py; same bits).
         `chunk`: the encoder's, that many latent frames at a time (the same tokens in less memory)."""
+        self.say_device()  # at the first work: every check of the call and its input has passed
         with self.autocast(), self.clock("tokenize"):
             if chunk and not refine:
                 return self.tokenizer.encode_chunked(video, chunk)
@@ -468,6 +469,7 @@ class Magvit:
     @torch.no_grad()
     def decode(self, indices: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """(B, t, h, w) tokens -> (B, 3, T, H, W) float in [-1, 1]; `chunk` latent frames at a time."""
+        self.say_device()
         with self.autocast(), self.clock("detokenize"):
             y = self.tokenizer.decode_chunked(indices, chunk) if chunk else self.tokenizer.decode(indices)
             return y.float().clamp(-1, 1)

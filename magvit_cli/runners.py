@@ -68,7 +68,6 @@ def open_input(m: Magvit, path, dst, opts: WriteOptions, span: Span | None = Non
         info = trim(info, span)
     if info.width * info.height > MAX_PIXELS:
         raise UsageError(f"{path}: {info.width}x{info.height} frames exceed the limit of {MAX_PIXELS} pixels (4K UHD)")
-    m.say_device()
     if info.alpha and not keeps_alpha(info, dst, opts):
         m.warn(f"{path} has an alpha channel (transparency): {dst} holds none, so the output is opaque; "
                f".png, .apng, .webp, .gif, .webm, .mkv with --codec ffv1 or .mov with --codec prores_ks (ProRes 4444) or qtrle keep it")
@@ -1166,7 +1165,6 @@ def describe_tokens(src) -> dict:
 
 def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progress) -> Output:
     meta, tensors = read_tokens(src)
-    m.say_device()
     if int(meta["bits"]) != m.tokenizer.config.bits:
         raise UsageError(f"{src}: {meta['bits']}-bit tokens, the tokenizer makes {m.tokenizer.config.bits}-bit ones")
     W, H, fps = int(meta["width"]), int(meta["height"]), Fraction(meta["fps"])

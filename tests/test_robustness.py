@@ -344,6 +344,13 @@ def test_auto_device_says_its_cpu_fallback_once_and_not_over_a_bad_input(weights
     tokens = next((tmp_path / "tokenize").iterdir())
     r = runner.invoke(app, ["reconstruct", str(tokens), "-o", str(tmp_path / "t.mp4"), "--weights", str(weights)])
     assert r.exit_code == 0 and r.output.count("no GPU found") == 1, r.output
+    # nor over a setting the opened input refuses (it came before the error: the input had opened)
+    for args, said in ((["interpolate", str(good), "--fps", "1"], "is not above the input's"),
+                       (["inpaint", str(good), "--box", "0,0,999,9"], "reaches outside"),
+                       (["outpaint", str(good), "--size", "8x8"], "smaller than the input"),
+                       (["generate", "--class", "nope"], "is not in the model")):
+        r = runner.invoke(app, [*args, "-o", str(tmp_path / "x.mp4"), "--weights", str(weights)])
+        one_line_error(r, 2, said)
 
 
 def test_fp16_on_the_cpu_is_said_once_and_not_over_a_bad_input(weights, good, tmp_path):
