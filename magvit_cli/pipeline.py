@@ -360,9 +360,7 @@ class Magvit:
         self.paths = resolve(weights)
         self.device, note = pick_device(device)
         self.dtype = pick_dtype(precision, self.device)
-        self.device_notes = [n for n in (note, slow_precision(self.dtype, self.device)) if n]
-        if not defer_note:  # else said at the first work (encode, decode): a bad call or input gets its error alone
-            self.say_device()
+        self.notes = [n for n in (note, slow_precision(self.dtype, self.device)) if n]  # said by say_device
         self.clock = Clock(self.device)
         self.tokenizer = load_model(self.paths.tokenizer, expect="tokenizer", device=self.device, allow_pickle=allow_pickle)
         self.transformer = None
@@ -380,15 +378,17 @@ class Magvit:
                 raise MagvitError(f"transformer models {self.transformer.config.bits}-bit tokens, tokenizer makes "
                                   f"{self.tokenizer.config.bits}-bit ones")
             self._check_pair()
+        if not defer_note:  # else said at the first work (encode, decode): a bad call or input gets its error alone
+            self.say_device()
 
     def _check_pair(self) -> None:
         """A transformer trained on another encoder's tokens (its export records the encoder's digest;
         older ones do not) models tokens that mean other pictures here: said in a warning, as a
-        fine-tuned encoder may be meant."""
+        fine-tuned encoder may be meant (with the device's notes: say_device)."""
         said = other_encoder(getattr(self.transformer, "metadata", {}), self.encoder_digest,
                              "--weights the pair it was trained on (`magvit weights pack TOKENIZER TRANSFORMER FILE`)")
         if said:
-            self.warn(said)
+            self.notes.append(said)
 
     @functools.cached_property
     def encoder_digest(self) -> str:
@@ -397,10 +397,11 @@ class Magvit:
         return encoder_digest(self.tokenizer.state_dict())
 
     def say_device(self) -> None:
-        """Say (once) where `--device auto` fell back to the CPU, and a precision the CPU runs slowly."""
-        for note in self.device_notes:
+        """Say (once) where `--device auto` fell back to the CPU, a precision the CPU runs slowly, and
+        a transformer trained on another encoder's tokens."""
+        for note in self.notes:
             self.warn(note)
-        self.device_notes = []
+        self.notes = []
 
     # -- geometry of the model --------------------------------------------------------------
     @property

@@ -116,6 +116,7 @@ def test_the_sharpness_schedule_is_used_and_tasks_keep_theirs(tokenizer, monkeyp
     calls = []
     monkeypatch.setattr(pipeline, "refine_indices", lambda *a, **k: calls.append(k["sharpness"]) or tokenizer.encode(a[1]))
     m = pipeline.Magvit.__new__(pipeline.Magvit)
+    m.notes = []  # nothing to say before the work
     m.tokenizer = tokenizer
     m.autocast = lambda: torch.autocast("cpu", enabled=False)
     m.clock = lambda name: torch.autocast("cpu", enabled=False)
