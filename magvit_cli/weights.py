@@ -87,7 +87,10 @@ def locate(weights: str | Path | None, flag: str = "--weights") -> Path:
         if not root.exists():
             near = root.parent if root.parent.is_dir() and str(root.parent) != "." else None
             if HUB_ID.match(str(weights)) and not str(weights).startswith((".", "/")) and near is None:
-                root = _from_hub(str(weights))
+                try:
+                    root = _from_hub(str(weights))
+                except MagvitError as e:  # a mistyped path reads as a Hub id too (runs/export): the error names both readings
+                    raise MagvitError(f"no folder {weights} here; as a Hub id: {e}") from None
             elif near is not None:  # weights/defualt: a typo of a local folder, not a Hub id (whose look-up failed on the network)
                 held = sorted(p.name + "/" * p.is_dir() for p in near.iterdir()  # what --weights could name there
                               if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".safetensors"))

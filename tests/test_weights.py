@@ -44,6 +44,7 @@ def test_hub_id_resolves_offline_through_huggingface_hub(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["classes"] == ["a", "b", "c"], r.stderr
     r = run_cli(["info", "--weights", "org/not-cached", "--device", "cpu"], env)
     assert r.returncode == 1 and "not in the local Hub cache" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: no folder org/not-cached here; as a Hub id: "), r.stderr  # a mistyped path reads as an id
 
 
 def test_hub_failures_say_what_to_do(tmp_path):
