@@ -551,6 +551,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             if skip_existing:
                 jobs = _leave_own_outputs(jobs)
             _distinct_outputs(jobs)
+            given = len(jobs)
             if skip_existing and not p.to_stdout:
                 taken = {dst: existing(dst) for _, dst in jobs}
                 for src, dst in jobs:
@@ -572,18 +573,19 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                 with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
                     out = p.deliver(make(src, dst, progress))
                 emit({"input": pipes.shown(str(src)), **summary(out)}, describe(out))  # as a skip's and an error's record
-            _each(jobs, one, len(p.inputs) > 1, "written")
+            _each(jobs, one, len(p.inputs) > 1, "written", left=given - len(jobs))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
 
 def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], None], several: bool,
-          done: str) -> None:
+          done: str, left: int = 0) -> None:
     """`one(k, src, dst)` for each job (k from 1). With `several` inputs one that fails is reported
     in a line (with --json its record too: input, output, error, exit_code) and the rest go on, as
     cp and gzip do; the call then ends with a line naming the failed ones, with their worst exit
     code. A failure no input would escape (`whole_call`: loading the model) ends the call at once;
-    so does a stop (KeyboardInterrupt). `done`: what became of the others ("written")."""
+    so does a stop (KeyboardInterrupt). `done`: what became of the others ("written"); `left`: the
+    inputs --skip-existing left out before (counted among the inputs in that line)."""
     failed: dict[Path, int] = {}  # input -> its exit code
     for k, (src, dst) in enumerate(jobs, 1):
         try:
@@ -602,9 +604,10 @@ def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Opt
             if State.json:  # every input has its record
                 print(json.dumps({"input": str(name), **({} if dst is None else {"output": str(dst)}),
                                   "error": text, "exit_code": failed[name]}))
-    if failed:
-        error_line(f"{len(failed)} of {len(jobs)} inputs failed ({', '.join(map(str, failed))})"
-                   + (f"; the others were {done}" if len(failed) < len(jobs) else ""))
+    if failed:  # '1 of 3 inputs failed (c.mkv); 2 left (their outputs exist)', not '1 of 1'
+        rest = [f"the others were {done}" if not left else f"{len(jobs) - len(failed)} {done}"] * (len(failed) < len(jobs))
+        rest += [f"{left} left ({'their outputs exist' if left > 1 else 'its output exists'})"] * bool(left)
+        error_line(f"{len(failed)} of {len(jobs) + left} inputs failed ({', '.join(map(str, failed))})" + "".join(f"; {r}" for r in rest))
         raise typer.Exit(max(failed.values()))
 
 
