@@ -154,7 +154,7 @@ app = typer.Typer(
          "3D-CNN LFQ tokenizer and a masked transformer (COMMIT decoding).\n\n"
          "Tasks (paper names): interpolate = FI, predict = FP (CFP with --class), outpaint = OPC/OPV/OPH/OPD, "
          "inpaint = IPC/IPD, generate = CG.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,  # --install-completion: tab completion
     rich_markup_mode=None)  # plain help (click's): at 80 columns the help text gets 50 of them, not the boxed table's 29
 train_app = typer.Typer(help="Train a tokenizer or a transformer (torchrun for several processes).", no_args_is_help=True,
                         rich_markup_mode=None)
@@ -420,12 +420,35 @@ def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optio
     return value
 
 
+def _values(choices: Callable[[], list[str]]):
+    """Tab completion of an option's values (after `magvit --install-completion`): those of `choices()`
+    that begin as typed; asked only as the shell completes, so a slow one (runners' modes loads
+    torch) costs nothing elsewhere."""
+    return lambda incomplete: [v for v in choices() if v.startswith(incomplete)]
+
+
+def _encoders() -> list[str]:
+    """The video encoders of the FFmpeg that PyAV carries (--codec's values)."""
+    import av
+    names = []
+    for name in sorted(av.codecs_available):
+        with contextlib.suppress(Exception):  # a decoder only
+            if av.Codec(name, "w").type == "video":
+                names.append(name)
+    return names
+
+
+def _modes(kind: str) -> list[str]:
+    from .runners import INPAINT_MODES, OUTPAINT_MODES
+    return list({"outpaint": OUTPAINT_MODES, "inpaint": INPAINT_MODES}[kind])
+
+
 WeightsOpt = typer.Option(None, "--weights", envvar="MAGVIT_WEIGHTS", show_envvar=False, callback=_weights_source, help=(
     "Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. "
     "Default: $MAGVIT_WEIGHTS where set (a batch script's or shell's own weights), else the shipped weights/default "
     "(`--weights default` names them, over $MAGVIT_WEIGHTS)."))
-DeviceOpt = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N | mps. auto takes a GPU when there is one; cuda:N picks one of several.")
-PrecisionOpt = typer.Option("auto", "--precision", help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
+DeviceOpt = typer.Option("auto", "--device", autocompletion=_values(lambda: ["auto", "cpu", "cuda", "mps"]), help="auto | cpu | cuda | cuda:N | mps. auto takes a GPU when there is one; cuda:N picks one of several.")
+PrecisionOpt = typer.Option("auto", "--precision", autocompletion=_values(lambda: ["auto", "fp32", "bf16", "fp16"]), help="auto | fp32 | bf16 | fp16. auto: fp32 on CPU, bf16 on GPU.")
 StepsOpt = typer.Option(12, "--steps", help="COMMIT decoding steps.")
 def _finite(value: Optional[float]) -> Optional[float]:
     """Every float option's check: 'nan' and 'inf' parse as floats (a range, min=0, refuses nan but
@@ -448,10 +471,10 @@ def _seed(value: int) -> int:
 
 SeedOpt = typer.Option(0, "--seed", callback=_seed, help="Random seed: the same seed gives the same output.")
 CrfOpt = typer.Option(None, "--crf", show_default=False, help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6; an animated WebP quality 100 - crf). Default: 18; not with --lossless.")
-CodecOpt = typer.Option(None, "--codec", show_default=False, help=(
+CodecOpt = typer.Option(None, "--codec", show_default=False, autocompletion=_values(_encoders), help=(
     "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ; HQX for 10-bit input), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
     "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))
-PresetOpt = typer.Option(None, "--preset", show_default=False, help=(
+PresetOpt = typer.Option(None, "--preset", show_default=False, autocompletion=_values(lambda: list(video.PRESETS)), help=(
     "H.264/H.265 encoder speed for its size, as ffmpeg's -preset: ultrafast, superfast, veryfast, faster, fast, "
     "medium (default), slow, slower, veryslow, placebo. Faster presets make bigger files at the same --crf."))
 LosslessOpt = typer.Option(False, "--lossless", help="Lossless RGB H.264: known pixels come back bit-exact (8 bits: a 10-bit input is read at 8).")
@@ -843,7 +866,7 @@ def _parse_canvas(size: Optional[str]):
 
 @task_command(image_out=True, check=lambda mode, size, track, **_: (runners.check_outpaint(mode, track), _parse_canvas(size)))
 def outpaint(run: TaskRun, src: Path, dst: Path, progress,
-             mode: str = typer.Option("central", "--mode", "-m", help=(
+             mode: str = typer.Option("central", "--mode", "-m", autocompletion=_values(lambda: _modes("outpaint")), help=(
                  "central (OPC): the input in the middle of a canvas 2x wide and 2x tall. "
                  "vertical (OPV): the input kept as a vertical strip, width doubled (grows sideways). "
                  "horizontal (OPH): the input kept as a horizontal strip, height doubled (grows up and down). "
@@ -861,7 +884,7 @@ def outpaint(run: TaskRun, src: Path, dst: Path, progress,
 
 @task_command(image_out=True, check=lambda mode, box, mask, **_: runners.check_inpaint(mode, box, pipes.spooled(mask, "--mask")))
 def inpaint(run: TaskRun, src: Path, dst: Path, progress,
-            mode: Optional[str] = typer.Option(None, "--mode", "-m", help=(
+            mode: Optional[str] = typer.Option(None, "--mode", "-m", autocompletion=_values(lambda: _modes("inpaint")), help=(
                 "central (IPC): the central box of half the width and height is generated (default). "
                 "dynamic (IPD): a half-width, half-height box sliding left to right over the clip.")),
             box: Optional[str] = typer.Option(None, "--box", help="x,y,w,h of the hole, or a CSV file of frame,x,y,w,h rows."),

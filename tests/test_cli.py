@@ -793,6 +793,25 @@ def test_help_and_version_do_not_import_torch():
     assert out == "[]", f"imported with the CLI: {out}"
 
 
+@pytest.mark.parametrize("words, want", [
+    ("magvit inter", ["interpolate"]),  # commands
+    ("magvit interpolate --fa", ["--factor"]),  # options
+    ("magvit outpaint x.mp4 --mode ", ["central", "vertical", "horizontal", "dynamic"]),  # values
+    ("magvit inpaint x.mp4 -m d", ["dynamic"]),
+    ("magvit predict x.mp4 --device c", ["cpu", "cuda"]),
+    ("magvit interpolate x.mp4 --precision f", ["fp32", "fp16"]),
+    ("magvit generate --preset very", ["veryfast", "veryslow"]),
+    ("magvit reconstruct x.mp4 --codec libx26", ["libx264", "libx264rgb", "libx265"]),  # the encoders PyAV's FFmpeg has
+])
+def test_tab_completion_offers_commands_options_and_values(words, want):
+    """`magvit --install-completion` sets up the shell's tab completion (bash, zsh, fish): what the
+    shell asks for through the environment, as each TAB asks it."""
+    given = words.split(" ")
+    env = {"_MAGVIT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(given) - 1)}
+    r = runner.invoke(app, [], env=env, prog_name="magvit")
+    assert r.exit_code == 0 and r.output.split() == want, (words, r.output)
+
+
 def test_scene_cut_is_held_not_morphed(weights, tmp_path):
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, 60, (32, 48, 3), dtype=np.uint8), rng.integers(190, 255, (32, 48, 3), dtype=np.uint8)
