@@ -1061,17 +1061,22 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
             tr = load_model(paths.transformer, expect="transformer", allow_pickle=State.allow_pickle)
         n_tok = sum(p.numel() for p in m.tokenizer.parameters())
         result = {"weights": str(paths.root), "device": str(m.device), "precision": str(m.dtype).replace("torch.", ""),
-                  "tokenizer": {"parameters": n_tok, **dataclasses.asdict(m.tokenizer.config)},
+                  "tokenizer": {"parameters": n_tok, "encoder": m.encoder_digest, **dataclasses.asdict(m.tokenizer.config)},
                   "transformer": None if tr is None else {"parameters": sum(p.numel() for p in tr.parameters()),
+                                                          "trained_on_encoder": tr.metadata.get("encoder"),
                                                           **dataclasses.asdict(tr.config)}}
         human = (f"weights   {paths.root}\ndevice    {m.device} ({result['precision']})\n"
                  f"tokenizer {n_tok / 1e6:.2f}M params, {m.tokenizer.config.bits}-bit LFQ, "
-                 f"{m.tokenizer.config.time_factor}x{m.tokenizer.config.space_factor}x{m.tokenizer.config.space_factor} downsampling")
+                 f"{m.tokenizer.config.time_factor}x{m.tokenizer.config.space_factor}x{m.tokenizer.config.space_factor} downsampling, "
+                 f"encoder {m.encoder_digest}")
         if tr is not None:
             h = tr.config.latent_shape[1] * m.tokenizer.config.space_factor
             t = (tr.config.latent_shape[0] - 1) * m.tokenizer.config.time_factor + 1
+            made = tr.metadata.get("encoder")  # none recorded before the record
+            pair = "" if not made else ", trained on this tokenizer's tokens" if made == m.encoder_digest else \
+                f", trained on another tokenizer's tokens (encoder {made})"
             human += (f"\ntransformer {result['transformer']['parameters'] / 1e6:.2f}M params, {tr.config.layers} layers x {tr.config.dim}, "
-                      f"window {t} frames at {h}x{h}, {tr.config.num_classes} classes")
+                      f"window {t} frames at {h}x{h}, {tr.config.num_classes} classes{pair}")
             defaults = pipeline.task_defaults(tr.config.condition)
             result["task_defaults"] = {code: dataclasses.asdict(d) for code, d in defaults.items()}
             human += f"\ncondition {tr.config.condition}; defaults per task (--residual/--soft/--refine/--temperature):"

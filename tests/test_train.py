@@ -441,6 +441,8 @@ def test_a_transformer_records_the_encoder_whose_tokens_it_models(tmp_path):
         warned = []
         Magvit(pair, device="cpu", warn=warned.append)
         assert warned == said, warned
+        shown = CliRunner().invoke(app, ["info", "--weights", str(pair), "--device", "cpu"]).output  # and `magvit info` says which
+        assert (f", trained on another tokenizer's tokens (encoder {made})" if said else ", trained on this tokenizer's tokens") in shown, shown
 
 
 def test_padded_condition_trains_on_the_padded_video(tmp_path):
