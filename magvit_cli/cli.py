@@ -443,6 +443,15 @@ def _modes(kind: str) -> list[str]:
     return list({"outpaint": OUTPAINT_MODES, "inpaint": INPAINT_MODES}[kind])
 
 
+def _presets(kind: str) -> list[str]:
+    """`train KIND --preset`'s values."""
+    if kind == "tokenizer":
+        from .train.tokenizer import TOKENIZER_PRESETS as presets
+    else:
+        from .train.transformer import TRANSFORMER_PRESETS as presets
+    return list(presets)
+
+
 WeightsOpt = typer.Option(None, "--weights", envvar="MAGVIT_WEIGHTS", show_envvar=False, callback=_weights_source, help=(
     "Weights folder, single file from `magvit weights pack`, or Hub id org/name[@rev]. "
     "Default: $MAGVIT_WEIGHTS where set (a batch script's or shell's own weights), else the shipped weights/default "
@@ -1199,7 +1208,7 @@ def _overrides(items: List[str]) -> dict:
 def train_tokenizer_cmd(
         out: Path = typer.Option(..., "--out", help="Run folder: checkpoint.pt, metrics.jsonl, export/."),
         data: List[str] = typer.Option([], "--data", help="Folder, file or quoted pattern ('clips/*.mp4') of videos/images; repeat for more. Sub-folders name classes."),
-        preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
+        preset: str = typer.Option("small", "--preset", autocompletion=_values(lambda: _presets("tokenizer")), help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value (JSON values), e.g. --set bits=14."),
         steps: int = _train_opt(1000, "--steps"), batch: int = _train_opt(8, "--batch"),
         accumulate: int = _train_opt(1, "--accumulate"), frames: int = _train_opt(9, "--frames"), size: int = _train_opt(64, "--size"),
@@ -1211,7 +1220,7 @@ def train_tokenizer_cmd(
         entropy_weight: float = typer.Option(0.1, "--entropy-weight", min=0, callback=_finite, help=(
             "LFQ entropy penalty weight. A fresh run starts at 5x and anneals down to it; with --init "
             "the trained codebook is kept, at this weight from the first step.")),
-        recon: str = typer.Option("l1", "--recon", help=(
+        recon: str = typer.Option("l1", "--recon", autocompletion=_values(lambda: ["l1", "l2"]), help=(
             "Reconstruction loss: l1 (the default releases' tokenizer) or l2 (mean squared error, what PSNR measures).")),
         perceptual: Optional[str] = typer.Option(None, "--perceptual", help="TorchScript feature network (frames -> features) for a perceptual loss; none ships."),
         perceptual_weight: float = typer.Option(0.1, "--perceptual-weight", min=0, callback=_finite, help="Weight of the perceptual loss (with --perceptual)."),
@@ -1269,7 +1278,7 @@ def train_transformer_cmd(
         cache: Optional[str] = typer.Option(None, "--cache", help="Token cache folder (built when missing; default OUT/cache)."),
         cache_clips: int = typer.Option(512, "--cache-clips", min=1, help="Clips to tokenize into the cache."),
         cache_variants: Optional[int] = typer.Option(None, "--cache-variants", min=1, help="Condition variants encoded per batch of clips (default all 12; fewer = faster cache)."),
-        preset: str = typer.Option("small", "--preset", help="tiny | small | base | large."),
+        preset: str = typer.Option("small", "--preset", autocompletion=_values(lambda: _presets("transformer")), help="tiny | small | base | large."),
         set_: List[str] = typer.Option([], "--set", help="Model config override key=value."),
         frames: int = _train_opt(17, "--frames"), size: int = _train_opt(64, "--size"),
         steps: int = _train_opt(2000, "--steps"), batch: int = _train_opt(16, "--batch"),
@@ -1279,7 +1288,7 @@ def train_transformer_cmd(
         seed: int = _train_opt(0, "--seed"), device: str = _train_opt("auto", "--device"), compile_: bool = _train_opt(False, "--compile"),
         resume: bool = ResumeOpt,
         init: Optional[Path] = InitOpt,
-        condition: Optional[str] = typer.Option(None, "--condition", help="Tokens that show the condition video: footprint (SPEC: tokens over known pixels; the rest start as [MASK]) or padded (every token shows the padded video: blend, repeat, edge; the model learns to refine it). Default: --init's, else footprint."),
+        condition: Optional[str] = typer.Option(None, "--condition", autocompletion=_values(lambda: list(importlib.import_module(".tasks", __package__).CONDITION_REGIONS)), help="Tokens that show the condition video: footprint (SPEC: tokens over known pixels; the rest start as [MASK]) or padded (every token shows the padded video: blend, repeat, edge; the model learns to refine it). Default: --init's, else footprint."),
         motion: bool = typer.Option(False, "--motion/--no-motion", help="Padded condition region: pad interpolation and prediction in the token cache along the motion, as inference does (clips drawn at twice --size for the flow). Default: the plain blend and held frame."),
         stop_after: Optional[int] = StopAfterOpt, max_minutes: Optional[float] = MaxMinutesOpt,
         nproc: int = NprocOpt, quiet: bool = QuietOpt):

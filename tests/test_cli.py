@@ -802,6 +802,8 @@ def test_help_and_version_do_not_import_torch():
     ("magvit interpolate x.mp4 --precision f", ["fp32", "fp16"]),
     ("magvit generate --preset very", ["veryfast", "veryslow"]),
     ("magvit reconstruct x.mp4 --codec libx26", ["libx264", "libx264rgb", "libx265"]),  # the encoders PyAV's FFmpeg has
+    ("magvit train tokenizer --preset ", ["tiny", "small", "base", "large"]),
+    ("magvit train transformer --condition ", ["footprint", "padded"]),
 ])
 def test_tab_completion_offers_commands_options_and_values(words, want):
     """`magvit --install-completion` sets up the shell's tab completion (bash, zsh, fish): what the
