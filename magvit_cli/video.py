@@ -393,6 +393,8 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
             raise UsageError(f"--preset: {path} is an image; presets set a video encoder's speed")
         return
     if suffix not in CONTAINERS:
+        if not suffix and path.name.lower() in {*CONTAINERS, *IMAGE_CODECS}:  # `-o .mp4`: a hidden file's name, no type
+            raise UsageError(f"{path}: a name with no type ({path.name} alone is a hidden file's name); name it like out{path.name}")
         raise UsageError(f"{path}: unknown output type {suffix or '(no suffix)'}; use {', '.join(CONTAINERS)}, "
                          f"an image ({', '.join(IMAGE_CODECS)}) or a sequence like out/%04d.png")
     codec = output_codec(path, codec, lossless)

@@ -1689,6 +1689,7 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
     missing = tmp_path / "no-weights"
     for args, text in [(["-o", str(tmp_path / "o.txt")], "unknown output type .txt"),
                        (["-o", str(tmp_path / "o")], "unknown output type (no suffix)"),
+                       (["-o", str(tmp_path / ".mp4")], "a name with no type (.mp4 alone is a hidden file's name); name it like out.mp4"),
                        (["-o", str(tmp_path / "o.webm"), "--codec", "libx264"],
                         "'webm' format does not support 'libx264' codec; an output named .mov, .mkv, .mp4 or .avi holds it"),
                        (["-o", str(tmp_path / "o.mp4"), "--codec", "prores_ks"],  # an editor's intermediate: .mov
