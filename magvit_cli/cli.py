@@ -411,7 +411,8 @@ OutDirOpt = typer.Option(None, "--out-dir", readable=False, help="Folder for the
 ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output file.")
 SkipOpt = typer.Option(False, "--skip-existing", help=(
     "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
-    "picks up where it was (an input that is another's output, the last run's beside it, is left too). Not with --force."))
+    "picks up where it was (an input that is another's output, the last run's beside it, is left too); one whose output "
+    "another run over the same folder writes meanwhile is left to it. Not with --force."))
 def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]) -> Optional[str]:
     """Note whether --weights was set by $MAGVIT_WEIGHTS (asked while the call's options are parsed:
     the model may load later, outside click's context)."""
@@ -585,11 +586,7 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
             _distinct_outputs(jobs)
             given = len(jobs)
             if skip_existing and not p.to_stdout:
-                taken = {dst: existing(dst) for _, dst in jobs}
-                for src, dst in jobs:
-                    if taken[dst] is not None:
-                        emit({"input": str(src), "output": str(dst), "skipped": "exists"}, f"skipped {src}: {taken[dst]} exists")
-                jobs = [(src, dst) for src, dst in jobs if taken[dst] is None]
+                jobs = [(src, dst) for src, dst in jobs if not _skipped(src, dst)]
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
@@ -602,30 +599,48 @@ def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json
                 _make_folder(out_dir)
 
             def one(k: int, src: Path, dst: Path) -> None:
-                with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
-                    out = p.deliver(make(src, dst, progress))
+                if skip_existing and not p.to_stdout and _skipped(src, dst):  # another run's, since the batch began
+                    return False
+                try:
+                    with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
+                        out = p.deliver(make(src, dst, progress))
+                except video.OutputAppeared:  # another run over the same folder finished it first: that one is kept
+                    if not skip_existing:
+                        raise
+                    return not _skipped(src, dst, "appeared while this run worked (another run's?); this run's was not written")
                 emit({"input": pipes.shown(str(src)), **summary(out)}, describe(out))  # as a skip's and an error's record
             _each(jobs, one, len(p.inputs) > 1, "written", left=given - len(jobs))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
 
-def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], None], several: bool,
+def _skipped(src: Path, dst: Path, why: Optional[str] = None) -> bool:
+    """--skip-existing: whether `src` is left because its output is there (then a line, or a --json
+    record, says so); `why`: it is left for that reason, said the same way."""
+    taken = dst if why else existing(dst)
+    if taken is not None:
+        emit({"input": str(src), "output": str(dst), "skipped": "appeared" if why else "exists"},
+             f"skipped {src}: {taken} {why or 'exists'}")
+    return taken is not None
+
+
+def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], Optional[bool]], several: bool,
           done: str, left: int = 0) -> None:
-    """`one(k, src, dst)` for each job (k from 1). With `several` inputs one that fails is reported
+    """`one(k, src, dst)` for each job (k from 1; False where it left the input: its output is there). With `several` inputs one that fails is reported
     in a line (with --json its record too: input, output, error, exit_code) and the rest go on, as
     cp and gzip do; the call then ends with a line naming the failed ones, with their worst exit
     code. A failure no input would escape (`whole_call`: loading the model) ends the call at once;
     so does a stop (KeyboardInterrupt). `done`: what became of the others ("written"); `left`: the
     inputs --skip-existing left out before (counted among the inputs in that line)."""
     failed: dict[Path, int] = {}  # input -> its exit code
+    total, late = len(jobs) + left, 0  # the inputs as given; those left as they came (another run's outputs)
     for k, (src, dst) in enumerate(jobs, 1):
         try:
-            one(k, src, dst)
+            late += one(k, src, dst) is False
         except KeyboardInterrupt as e:  # the line says what was done and how to go on (it said no more than 'nothing was left')
             if not several or str(e):
                 raise
-            ended = k - 1 - len(failed)
+            ended = k - 1 - len(failed) - late
             raise KeyboardInterrupt(f"{pipes.shown(str(src))} was not finished, and nothing of it was kept; {ended} of {len(jobs)} "
                                     f"inputs {done}" + ("; the same command with --skip-existing goes on from there" if ended else "")) from None
         except Exception as e:
@@ -637,9 +652,10 @@ def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Opt
                 print(json.dumps({"input": str(name), **({} if dst is None else {"output": str(dst)}),
                                   "error": text, "exit_code": failed[name]}))
     if failed:  # '1 of 3 inputs failed (c.mkv); 2 left (their outputs exist)', not '1 of 1'
-        rest = [f"the others were {done}" if not left else f"{len(jobs) - len(failed)} {done}"] * (len(failed) < len(jobs))
+        written, left = len(jobs) - len(failed) - late, left + late
+        rest = [f"the others were {done}" if not left else f"{written} {done}"] * bool(written)
         rest += [f"{left} left ({'their outputs exist' if left > 1 else 'its output exists'})"] * bool(left)
-        error_line(f"{len(failed)} of {len(jobs) + left} inputs failed ({', '.join(map(str, failed))})" + "".join(f"; {r}" for r in rest))
+        error_line(f"{len(failed)} of {total} inputs failed ({', '.join(map(str, failed))})" + "".join(f"; {r}" for r in rest))
         raise typer.Exit(max(failed.values()))
 
 

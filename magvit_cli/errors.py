@@ -35,6 +35,12 @@ class UsageError(MagvitError):
     exit_code = 2
 
 
+class OutputAppeared(MagvitError):
+    """An output that was not there when the run began was there when it finished (another run's,
+    or a file saved meanwhile): left as it is, this run's not written. With --skip-existing a
+    skip, not a failure (two batch runs over one folder)."""
+
+
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stop = threading.Event()  # set by the handler below; never cleared in a process that got one
 _holding = 0  # > 0 inside signals_held(): the handler remembers the request and does not raise

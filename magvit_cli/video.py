@@ -35,7 +35,7 @@ from av.subtitles.subtitle import SubtitleSet
 import numpy as np
 
 from . import hdr
-from .errors import MagvitError, UsageError, at_exit, check_interrupt, interrupt_requested, signals_held
+from .errors import MagvitError, OutputAppeared, UsageError, at_exit, check_interrupt, interrupt_requested, signals_held
 
 # Image outputs by suffix: the encoder and its pixel formats for 8-bit and for deep frames (None: 8 bits only)
 IMAGE_CODECS = {".png": ("png", "rgb24", "rgb48be"), ".jpg": ("mjpeg", "yuvj444p", None), ".jpeg": ("mjpeg", "yuvj444p", None),
@@ -589,8 +589,8 @@ def move_into_place(tmp: Path, path: Path, existed: bool) -> None:
         if not path.exists():
             tmp.replace(path)
             return
-    raise MagvitError(f"{path}: a file of that name appeared while this run worked (another run's?); "
-                      "it is left as it is, and this run's output was not written")
+    raise OutputAppeared(f"{path}: a file of that name appeared while this run worked (another run's?); "
+                         "it is left as it is, and this run's output was not written")
 
 
 def temp_file(path: str | Path) -> Path:

@@ -793,6 +793,34 @@ def test_help_and_version_do_not_import_torch():
     assert out == "[]", f"imported with the CLI: {out}"
 
 
+def test_skip_existing_leaves_an_output_another_run_made_meanwhile(weights, clip, tmp_path, monkeypatch):
+    """Two batch runs over one folder (--skip-existing): an output another run wrote while this one
+    worked on it is left as it is and said as a skip, and so is one it wrote before this run came
+    to it; they were failures ('2 of 2 inputs failed', exit 1) after the work."""
+    from magvit_cli import pipeline
+    srcs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for s in srcs:
+        s.write_bytes(clip.read_bytes())
+    real = pipeline.Magvit.fill
+
+    def fill(self, *a, **k):  # the other run finishes both while this one works on a.mp4
+        for s in srcs:
+            theirs = out / f"{s.stem}.interpolate.mp4"
+            if not theirs.exists():
+                theirs.write_bytes(b"theirs")
+        return real(self, *a, **k)
+    monkeypatch.setattr(pipeline.Magvit, "fill", fill)
+    out = tmp_path / "out"
+    args = ["interpolate", *map(str, srcs), "--out-dir", str(out), "--weights", str(weights), "--device", "cpu", "--steps", "2"]
+    r = runner.invoke(app, [*args, "--skip-existing", "--json"])
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.exit_code == 0 and [x.get("skipped") for x in records] == ["appeared", "exists"], r.output
+    assert all((out / f"{s.stem}.interpolate.mp4").read_bytes() == b"theirs" for s in srcs), "another run's outputs are kept"
+    out = tmp_path / "out2"  # without --skip-existing it is a failure, as before: the run was asked to write it
+    r = runner.invoke(app, [*args[:3], "--out-dir", str(out), *args[5:]])
+    assert r.exit_code == 1 and "a file of that name appeared while this run worked" in r.output, r.output
+
+
 @pytest.mark.parametrize("words, want", [
     ("magvit inter", ["interpolate"]),  # commands
     ("magvit interpolate --fa", ["--factor"]),  # options
