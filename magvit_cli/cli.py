@@ -1,4 +1,7 @@
-"""The `magvit` command line: one subcommand per MAGVIT task, thin over runners.py.
+"""The `magvit` command line: one subcommand per MAGVIT task, thin over runners.py. Each command
+takes typed options with help text, checks their combinations, makes one call into the library
+and prints through console.py; batch.py names the outputs and runs the inputs; usage.py words
+option errors.
 
 Errors: the project's own errors print one line on stderr (exit 2 for usage, 1 at run time);
 a traceback only with MAGVIT_DEBUG=1.
@@ -14,7 +17,6 @@ import json
 import math
 import os
 import re
-import select
 import sys
 import time
 from fractions import Fraction
@@ -22,15 +24,13 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 import typer
-import typer.core
-from rich.console import Console
-from rich.markup import escape
 
 from . import hdr, pipes, video
+from .batch import each, pipes_for, refuse_folder, refuse_overwrite, run_batch
+from .console import (Progress, State, describe_output, emit, fail, plain_console, show_table, stdout_gone, summary,
+                      warn_line)
 from .errors import MagvitError, UsageError, die_of_stop_signal, stop_on_signals
-from .progress import LogLines
-from .train.launch import another_process, keep_error
-from .video import is_sequence, sequence_match, sequence_stem
+from .usage import OneLineUsageErrors
 
 
 class _OnUse:
@@ -46,110 +46,9 @@ class _OnUse:
 
 runners, pipeline, tasks = _OnUse("runners"), _OnUse("pipeline"), _OnUse("tasks")
 
-# click's UsageError (bad option, missing argument) as typer has it: its own copy of click or click
-_ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-
-
-class _OneLineUsageErrors(typer.core.TyperGroup):
-    """Option and argument errors as one line on stderr, exit code 2, like every other error here
-    (typer draws a box of five lines with a usage reminder); no arguments still shows the help."""
-
-    def make_context(self, info_name, args, *more, **kwargs):
-        State.argv = list(args)  # the call's words, for _extra_hint
-        args = _global_first(list(args))
-        with _one_line():
-            return super().make_context(info_name, args, *more, **kwargs)
-
-    def invoke(self, ctx):
-        with _one_line():
-            return super().invoke(ctx)
-
-
-_GLOBAL = ("--allow-pickle",)  # the app's own options that a call may give after its command too
-
-
-def _global_first(args: list) -> list:
-    """The app's own options moved before the command, wherever the call gave them (up to a `--`):
-    `magvit weights convert x.ckpt out --allow-pickle` was 'No such option: --allow-pickle'."""
-    end = args.index("--") if "--" in args else len(args)
-    given = [a for a in args[:end] if a in _GLOBAL]
-    return given + [a for a in args[:end] if a not in _GLOBAL] + args[end:]
-
-
-@contextlib.contextmanager
-def _one_line():
-    try:
-        yield
-    except BrokenPipeError as e:  # a command that prints outside fail()'s reach (classes, weights list)
-        if _is_stdout_gone(e):
-            raise typer.Exit(_stdout_gone()) from None
-        raise
-    except _ClickUsageError as e:
-        if type(e).__name__ == "NoArgsIsHelpError":
-            raise
-        where = e.ctx.command_path if e.ctx is not None else "magvit"
-        owner = _owner(e)
-        if owner:  # `magvit --device cpu interpolate x.mp4`: click offered the app's own options
-            error_line(f"{e.option_name} is an option of `{owner}`: give it after the command ({owner} ... {e.option_name})")
-        else:
-            error_line(f"{e.format_message()}{_extra_hint(e)} (see `{where} --help`)")
-        raise typer.Exit(2) from None
-
-
-def _owner(e) -> Optional[str]:
-    """The command (`magvit interpolate`) whose option an unknown one given before it is, if any."""
-    name, ctx = getattr(e, "option_name", None), e.ctx
-    if not name or ctx is None or ctx.parent is not None:
-        return None
-    group, path = ctx.command, [ctx.command_path]
-    for word in State.argv:
-        sub = group.get_command(ctx, word) if not word.startswith("-") and hasattr(group, "get_command") else None
-        if sub is None:
-            continue  # an option or its value
-        group = sub
-        path.append(word)
-        if not hasattr(sub, "get_command"):
-            return " ".join(path) if any(name in p.opts + p.secondary_opts for p in sub.params) else None
-    return None
-
-
-def _extra_hint(e) -> str:
-    """Extra arguments to a command whose list options take one value at a time: what the shell
-    made of an unquoted `--data clips/*.mp4` (clips/a.mp4 taken, the rest left over). An unknown
-    option that is a file's name (`-clip.mp4`): how to give it."""
-    if e.format_message().startswith("No such command") and e.ctx is not None and "Did you mean" not in e.format_message():
-        return _command_hint(e.ctx, e.format_message())  # (click names near spellings itself)
-    if e.format_message().startswith("No such option"):
-        named = next((a for a in State.argv if a.startswith("-") and a != "-" and os.path.lexists(a)), None)
-        return f"; the file {named} is given as ./{named}, or after --" if named else ""
-    if e.ctx is None or not e.format_message().startswith("Got unexpected extra argument"):
-        return ""
-    many = [max(p.opts, key=len) for p in e.ctx.command.params if getattr(p, "multiple", False) and p.opts]
-    if "--data" in many:
-        return ("; --data takes one path each time: repeat it (--data a.mp4 --data b.mp4), or give a folder "
-                "or a quoted pattern ('clips/*.mp4')")
-    return f"; {', '.join(many)} take{'s' * (len(many) == 1)} one value each time: repeat it" if many else ""
-
-
-# words for a command that are not its name: the hf CLI's and other tools', the paper's task names
-_COMMAND_WORDS = {"download": "pull", "fetch": "pull", "upload": "push", "ls": "list", "inspect": "info", "show": "info",
-                  "fi": "interpolate", "fp": "predict", "cfp": "predict --class", "opc": "outpaint --mode central",
-                  "opv": "outpaint --mode vertical", "oph": "outpaint --mode horizontal", "opd": "outpaint --mode dynamic",
-                  "ipc": "inpaint --mode central", "ipd": "inpaint --mode dynamic", "cg": "generate",
-                  "encode": "tokenize", "evaluate": "eval", "benchmark": "bench", "slowmo": "interpolate"}
-
-
-def _command_hint(ctx, message: str) -> str:
-    """An unknown command: the one meant by another word for it (`weights download`: pull; `FI`:
-    interpolate), or by its spelling in another case (`Interpolate`), where there is one."""
-    names = ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else []
-    word = message.split("'")[1].lower() if message.count("'") >= 2 else ""
-    meant = _COMMAND_WORDS.get(word, word)
-    return f" Did you mean `{ctx.command_path} {meant}`?" if meant and meant.split()[0] in names else ""  # as click words its own
-
 
 app = typer.Typer(
-    cls=_OneLineUsageErrors,
+    cls=OneLineUsageErrors,
     help="MAGVIT video editing: interpolate, predict, outpaint, inpaint and generate video with a causal "
          "3D-CNN LFQ tokenizer and a masked transformer (COMMIT decoding).\n\n"
          "Tasks (paper names): interpolate = FI, predict = FP (CFP with --class), outpaint = OPC/OPV/OPH/OPD, "
@@ -162,23 +61,6 @@ app.add_typer(train_app, name="train")
 weights_app = typer.Typer(help="Weights: list, inspect, download from and upload to the Hugging Face Hub.", no_args_is_help=True,
                           rich_markup_mode=None)
 app.add_typer(weights_app, name="weights")
-def plain_console(**kw) -> Console:
-    """A rich console that prints text as given: file names like yt-dlp's 'Title [dQw4w9WgXcQ].mp4'
-    lost their [...] as markup, and ':v:' became an emoji. Styled lines (error:, warning:) ask
-    for markup and escape what they carry."""
-    return Console(markup=False, emoji=False, highlight=False, **kw)
-
-
-err = plain_console(stderr=True)
-
-
-class State:
-    quiet = False
-    json = False
-    allow_pickle = False
-    stdout_busy = False  # -o -: stdout carries the output, so messages go to stderr
-    weights_from_env = False  # --weights came from $MAGVIT_WEIGHTS: a load error says so
-    argv: list = []  # the call's words after `magvit`
 
 
 def _print_version(value: bool):
@@ -198,210 +80,6 @@ def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
     # each call starts afresh (one process may run several)
     State.allow_pickle, State.quiet, State.json, State.stdout_busy = allow_pickle, False, False, False
     stop_on_signals()
-
-
-def fail(e: BaseException) -> None:
-    """Library errors -> one line and an exit code; tracebacks only with MAGVIT_DEBUG=1. An exit
-    already decided (typer.Exit: several inputs, some failed) goes through as it is."""
-    if isinstance(e, typer.Exit) or os.environ.get("MAGVIT_DEBUG") == "1":
-        raise e
-    if _is_stdout_gone(e):
-        raise typer.Exit(_stdout_gone())
-    if isinstance(e, KeyboardInterrupt) and another_process():  # under --nproc, said by the first
-        raise typer.Exit(130)
-    if isinstance(e, KeyboardInterrupt):
-        err.print(f"interrupted: {e}" if str(e) else "interrupted: no partial output was left behind", highlight=False, soft_wrap=True)
-        raise typer.Exit(130)
-    raise typer.Exit(report(e)[1])
-
-
-def _stdout_gone() -> int:
-    """stdout's reader has gone (`magvit info *.mp4 --json | head -1`): stdout goes to /dev/null,
-    so nothing more is said of it, and the call ends with exit code 1 and no error line, as rich
-    ends a human line's print (Console.on_broken_pipe) and Python's documentation advises. It said
-    'error: BrokenPipeError' per input and went on to the next."""
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 1
-
-
-def _is_stdout_gone(e: BaseException) -> bool:
-    """Whether `e` is a write to stdout that failed because its reader has gone (a pipe whose reader
-    has gone reads as an error to poll(2); a broken pipe to a helper process does not count)."""
-    if not isinstance(e, BrokenPipeError):
-        return False
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        p = select.poll()
-        p.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(ev & select.POLLERR for _, ev in p.poll(0))
-    return False
-
-
-def report(e: Exception, src: Optional[Path] = None) -> tuple[str, int]:
-    """An error as one line on stderr (naming `src`, one input of several, where it does not
-    already); returns that line's text and the exit code: 2 for bad options or input, 1 otherwise."""
-    message = pipes.shown(str(e).strip())  # stdin's and stdout's temporary files as `-`
-    if "Traceback (most recent call last)" in message:  # re-raised from another process (a data-loading worker): its last line says what
-        message = message.splitlines()[-1].strip()
-        text = message if isinstance(e, MagvitError) else f"{message} (in another process; MAGVIT_DEBUG=1 shows the traceback)"
-    else:
-        message = " ".join(message.split())  # one line
-        text = message if isinstance(e, MagvitError) else f"{type(e).__name__}: {message} (MAGVIT_DEBUG=1 shows the traceback)"
-    text = text if src is None or str(src) in text else f"{src}: {text}"
-    code = e.exit_code if isinstance(e, MagvitError) else 1
-    if not keep_error(text, code):  # under --nproc, said by the first process only (train.launch)
-        error_line(text)
-    return text, code
-
-
-def error_line(text: str) -> None:
-    """The one way an error reaches the user: 'error: ...' on one line of stderr."""
-    err.print(f"[red]error:[/red] {escape(text)}", markup=True, soft_wrap=True)
-
-
-def emit(result: dict, human: str) -> None:
-    """The one output helper: JSON on stdout with --json, else a human line."""
-    if State.json:
-        print(json.dumps(result, default=str))
-    elif not State.quiet:  # one line per result, whatever the width: greppable
-        (err if State.stdout_busy else plain_console()).print(human, soft_wrap=True)
-
-
-def show_table(table) -> None:
-    """A rich table on stdout, whole: off a terminal (a file, a pipe) as wide as its contents, where
-    rich squeezed it into 80 columns and cut bench's numbers to '0.…'."""
-    out = plain_console()
-    (out if out.is_terminal else plain_console(width=1000)).print(table)
-
-
-def summary(out: runners.Output) -> dict:
-    return {"output": str(out.path), "frames": out.frames, "fps": str(out.fps), "width": out.width,
-            "height": out.height, "audio": out.audio, "depth": out.depth, **out.extra}
-
-
-def describe(out: runners.Output) -> str:
-    extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in out.extra.items())
-    depth = f", {out.depth}-bit" if out.depth > 8 else ""
-    return f"wrote {out.path} ({out.frames} frame{'s' * (out.frames != 1)}, {out.width}x{out.height} @ {out.fps} fps{depth}{', audio' if out.audio else ''}) {extra}".rstrip()
-
-
-def output_path(src: Path, command: str, output: Optional[Path], out_dir: Optional[Path], force: bool,
-                image_out: bool = False, suffix: Optional[str] = None) -> Path:
-    """-o, or a name derived from the input ({stem}.{command}.mp4), in --out-dir or beside it.
-    One that exists is refused unless `force`."""
-    if output is None:
-        seq = is_sequence(src)  # frames/%04d.png -> frames/frames.<command>.mp4
-        photo = _photo_out(src, named=True) if image_out else None
-        ext = suffix or photo or ".mp4"  # a HEIF photo's: a JPEG
-        # a photo called 'score 100%d.png' -> 'score 100.outpaint.png', not a pattern that writes 'score 1001...'
-        stem = sequence_stem(src) if seq or video.patterned(src) else src.stem
-        output = (out_dir or src.parent) / f"{stem}.{command}{ext}"
-    elif out_dir is not None:
-        raise UsageError("use either -o/--output or --out-dir")
-    else:
-        refuse_folder(output, "-o", f"use --out-dir {output}, or name the output file")
-    if src.exists() and (output.resolve() == src.resolve() or _same_file(output, src)):
-        # samefile: another name of it too (a hard link; CLIP.MP4 for clip.mp4 where names ignore case: macOS, Windows)
-        raise UsageError(f"output {output} is the input file; choose another -o")
-    refuse_overwrite(output, force, " (--skip-existing: leave that input)")
-    if is_sequence(src) and is_sequence(output) and output.resolve() == src.resolve():
-        raise UsageError(f"output {output} is the input sequence; choose another -o")
-    return output
-
-
-def _photo_out(src: Path, named: bool) -> Optional[str]:
-    """The photo type an edit of `src` is written as (video.photo_suffix), or None for a video: a
-    photo's; a token file's from a photo (`tokenize p.jpg`: reconstruct writes a JPEG). `named`:
-    by the name alone (deriving the output's name before any work; a photo has an image's suffix),
-    else by probing it (stdin's copy, whose name says nothing)."""
-    if runners.is_token_file(src):
-        return runners.token_photo(src) if src.is_file() else None
-    if is_sequence(src):
-        return None
-    if named:
-        return video.photo_suffix(src) if src.suffix.lower() in video.PHOTO_SUFFIXES else None
-    return video.photo_suffix(src) if video.probe(src).is_image else None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two names are one file; False where either is not there (or cannot be: a name too long)."""
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return False
-
-
-def refuse_folder(output: Path, label: str, hint: str) -> None:
-    """An output file named as a folder is refused before any work: one that is there (--force
-    ran the whole job and then failed to move its file in place), or a name written with a
-    trailing slash (`-o clips/` for a folder still to make; Typer's Path drops the slash)."""
-    if output.is_dir():
-        raise UsageError(f"{label} {output} is a folder: {hint}")
-    if not output.exists() and _written_as_folder(output):
-        raise UsageError(f"{label} {output}{os.sep} names a folder: {hint}")
-
-
-def _written_as_folder(path: Path) -> bool:
-    """Whether the call wrote `path` with a trailing slash (-o DIR/, --output=DIR/, -oDIR/)."""
-    for word in State.argv:
-        if word.endswith(("/", os.sep)) and word.strip("/" + os.sep):
-            if any(c and Path(c) == path for c in (word, word.partition("=")[2], word[2:] if word.startswith("-o") else "")):
-                return True
-    return False
-
-
-def refuse_overwrite(output: Path, force: bool, more: str = "") -> None:
-    """Every command's guard for its output: a name too long for its file system is refused; one
-    that exists (or a file of an output sequence) is refused unless `force`; `more` adds to the
-    message."""
-    video.check_name(output)
-    taken = None if force else existing(output)
-    if taken is not None:
-        raise UsageError(f"{taken} exists{f' (output sequence {output})' if taken != output else ''}; "
-                         f"pass --force to overwrite it{more}")
-
-
-def existing(output: Path) -> Optional[Path]:
-    """The file an output would overwrite: itself, or for an output sequence (out/%04d.png) any
-    file of it; None where there is none."""
-    if output.exists():
-        return output
-    if is_sequence(output) and output.parent.is_dir():
-        return next((f for f in output.parent.iterdir() if sequence_match(output, f.name)), None)
-    return None
-
-
-class Progress:
-    """A command's progress on stderr, unless --quiet or --json: a live bar on a terminal; in a log
-    (a batch script, nohup) a plain line now and then (progress.LogLines: none for a run under a
-    minute), where the bar's transient display left blank lines and a long run showed nothing."""
-
-    def __init__(self, label: str, unit: str = "frames"):
-        self.label, self.unit = label, unit
-        self.bar = self.log = None
-
-    def __enter__(self):
-        if State.quiet or State.json:
-            return self
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeRemainingColumn
-            self.bar = RP(TextColumn(f"[bold]{escape(self.label)}"), BarColumn(), MofNCompleteColumn(), TextColumn(self.unit),
-                          TimeRemainingColumn(), console=err, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(self.label, total=None)
-        else:
-            self.log = LogLines(self.label, unit=self.unit)
-        return self
-
-    def __call__(self, done: float, total: int):
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, total=total)
-        elif self.log is not None:
-            self.log.update(done, total)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
 
 
 # --- shared options -------------------------------------------------------------------------
@@ -533,190 +211,12 @@ def _span(start: Optional[str], end: Optional[str]) -> Optional[video.Span]:
                       None if end is None else video.parse_time(end, "--end"))
 
 
-def _sequence_fps(input_fps: Optional[str]) -> None:
-    """The rate image sequences (and elementary streams without one of their own) are read at: --input-fps, else the default."""
-    video.SEQUENCE_FPS = video.DEFAULT_SEQUENCE_FPS if input_fps is None else _rate(input_fps, "--input-fps")
-
-
-def _rate(text: str, flag: str) -> Fraction:
-    """A frame rate as typed: a number or fraction. A decimal within 0.005 of an NTSC rate
-    (k x 1000/1001: 23.976, 29.97, 59.94, ...) is that rate, as a video's own timing has it."""
-    try:
-        rate = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise UsageError(f"{flag} must be a number or fraction, got {text!r}") from None
-    if rate <= 0:
-        raise UsageError(f"{flag} must be > 0")
-    ntsc = Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001)
-    if "." in text and ntsc.denominator != 1 and abs(rate - ntsc) < Fraction(1, 200):
-        return ntsc
-    return rate
-
-
-def _batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], runners.Output],
-           image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None,
-           writes: Optional[Callable[[], runners.WriteOptions]] = None, check: Optional[Callable[[], object]] = None,
-           skip_existing: bool = False):
-    """Run make(src, dst, progress) for each input. Before any work (and before the model loads),
-    as one-line errors: every input and output name, `writes()` (the video outputs' options)
-    against each output's type, and `check()` (the options that need no model). With several
-    inputs, one that fails as it runs is reported in a line and the rest go on (as cp and gzip
-    do); the call then ends with a line naming the failed ones and their worst exit code. A
-    failure no input would escape (loading the model) ends the call at once."""
-    State.quiet, State.json = quiet, json_
-    try:
-        _sequence_fps(input_fps)
-        if force and skip_existing:
-            raise UsageError("give --force or --skip-existing, not both")
-        if output is not None and len(inputs) > 1:
-            raise UsageError("-o/--output takes one input; use --out-dir for several")
-        stream = next((p for p in inputs if pipes.is_stream(p)), None)
-        if stream is not None and output is None and out_dir is None:
-            raise UsageError(f"{'- (stdin)' if stream == pipes.DASH else f'{stream} (a pipe)'} has no name to derive the "
-                             f"output's from: give -o (-o - for stdout) or --out-dir")
-        with _pipes(inputs, output, json_, suffix) as p:
-            if image_out and p.to_stdout and len(p.inputs) == 1:  # a photo's edit goes down the pipe as a photo
-                video.check_input(p.inputs[0])
-                photo = _photo_out(p.inputs[0], named=False)
-                if photo:
-                    p.output = p.output.with_suffix(photo)
-            jobs = [(src, output_path(src, command, p.output, out_dir, force or skip_existing, image_out, suffix)) for src in p.inputs]
-            if skip_existing:
-                jobs = _leave_own_outputs(jobs)
-            _distinct_outputs(jobs)
-            given = len(jobs)
-            if skip_existing and not p.to_stdout:
-                jobs = [(src, dst) for src, dst in jobs if not _skipped(src, dst)]
-            opts = writes() if writes is not None else None
-            for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
-                video.check_input(src)
-                video.check_folder(dst, create=out_dir is not None)
-                if opts is not None:
-                    video.check_output(dst, opts.codec, opts.lossless, opts.preset)
-            if check is not None:
-                check()
-            if out_dir is not None:
-                _make_folder(out_dir)
-
-            def one(k: int, src: Path, dst: Path) -> None:
-                if skip_existing and not p.to_stdout and _skipped(src, dst):  # another run's, since the batch began
-                    return False
-                try:
-                    with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
-                        out = p.deliver(make(src, dst, progress))
-                except video.OutputAppeared:  # another run over the same folder finished it first: that one is kept
-                    if not skip_existing:
-                        raise
-                    return not _skipped(src, dst, "appeared while this run worked (another run's?); this run's was not written")
-                emit({"input": pipes.shown(str(src)), **summary(out)}, describe(out))  # as a skip's and an error's record
-            _each(jobs, one, len(p.inputs) > 1, "written", left=given - len(jobs))
-    except (MagvitError, KeyboardInterrupt, Exception) as e:
-        fail(e)
-
-
-def _skipped(src: Path, dst: Path, why: Optional[str] = None) -> bool:
-    """--skip-existing: whether `src` is left because its output is there (then a line, or a --json
-    record, says so); `why`: it is left for that reason, said the same way."""
-    taken = dst if why else existing(dst)
-    if taken is not None:
-        emit({"input": str(src), "output": str(dst), "skipped": "appeared" if why else "exists"},
-             f"skipped {src}: {taken} {why or 'exists'}")
-    return taken is not None
-
-
-def _each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], Optional[bool]], several: bool,
-          done: str, left: int = 0) -> None:
-    """`one(k, src, dst)` for each job (k from 1; False where it left the input: its output is there). With `several` inputs one that fails is reported
-    in a line (with --json its record too: input, output, error, exit_code) and the rest go on, as
-    cp and gzip do; the call then ends with a line naming the failed ones, with their worst exit
-    code. A failure no input would escape (`whole_call`: loading the model) ends the call at once;
-    so does a stop (KeyboardInterrupt). `done`: what became of the others ("written"); `left`: the
-    inputs --skip-existing left out before (counted among the inputs in that line)."""
-    failed: dict[Path, int] = {}  # input -> its exit code
-    total, late = len(jobs) + left, 0  # the inputs as given; those left as they came (another run's outputs)
-    for k, (src, dst) in enumerate(jobs, 1):
-        try:
-            late += one(k, src, dst) is False
-        except KeyboardInterrupt as e:  # the line says what was done and how to go on (it said no more than 'nothing was left')
-            if not several or str(e):
-                raise
-            ended = k - 1 - len(failed) - late
-            raise KeyboardInterrupt(f"{pipes.shown(str(src))} was not finished, and nothing of it was kept; {ended} of {len(jobs)} "
-                                    f"inputs {done}" + ("; the same command with --skip-existing goes on from there" if ended else "")) from None
-        except Exception as e:
-            if not several or getattr(e, "whole_call", False) or _is_stdout_gone(e) or os.environ.get("MAGVIT_DEBUG") == "1":
-                raise
-            name = Path(pipes.shown(str(src)))  # stdin's temporary file as `-`
-            text, failed[name] = report(e, name)
-            if State.json:  # every input has its record
-                print(json.dumps({"input": str(name), **({} if dst is None else {"output": str(dst)}),
-                                  "error": text, "exit_code": failed[name]}))
-    if failed:  # '1 of 3 inputs failed (c.mkv); 2 left (their outputs exist)', not '1 of 1'
-        written, left = len(jobs) - len(failed) - late, left + late
-        rest = [f"the others were {done}" if not left else f"{written} {done}"] * bool(written)
-        rest += [f"{left} left ({'their outputs exist' if left > 1 else 'its output exists'})"] * bool(left)
-        error_line(f"{len(failed)} of {total} inputs failed ({', '.join(map(str, failed))})" + "".join(f"; {r}" for r in rest))
-        raise typer.Exit(max(failed.values()))
-
-
-def _make_folder(folder: Path) -> None:
-    """--out-dir, made (with its parents) where it is missing, once the call's checks have passed."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out-dir {folder}: cannot make it ({os.strerror(e.errno).lower()})") from None
-
-
-def _leave_own_outputs(jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
-    """--skip-existing over a folder's files again (`magvit interpolate *.mp4 --skip-existing`
-    after a stop, outputs beside the inputs): the last run's outputs are among the inputs. Each
-    input that is another input's output in this call is left (a line, or a JSON record, says
-    so), not refused, and not made into a.interpolate.interpolate.mp4."""
-    made = {dst.resolve(): src for src, dst in jobs}
-    kept = []
-    for src, dst in jobs:
-        by = made.get(src.resolve())
-        if by is None or by.resolve() == src.resolve():
-            kept.append((src, dst))
-        else:
-            emit({"input": str(src), "skipped": "output", "of": str(by)}, f"skipped {src}: the output of {by}")
-    return kept
-
-
-def _distinct_outputs(jobs: list[tuple[Path, Path]]) -> None:
-    """No output of a batch overwrites another's (inputs of one name from two folders into one
-    --out-dir) or an input of the same batch (read after it would have been replaced)."""
-    made: dict[Path, Path] = {}
-    inputs = {src.resolve(): src for src, _ in jobs}
-    for src, dst in jobs:
-        key = dst.resolve()
-        if key in made and made[key].resolve() == src.resolve():
-            raise UsageError(f"{src} is given twice")
-        if key in made:
-            raise UsageError(f"{made[key]} and {src} would both be written to {dst}; give them different --out-dir folders or names")
-        if key in inputs:
-            raise UsageError(f"the output {dst} of {src} is an input of the same call; choose another --out-dir")
-        made[key] = src
-
-
-def _pipes(inputs, output, json_, suffix=None) -> pipes.Pipes:
-    """The call's stdin and stdout standing in for files (pipes.py); messages move to stderr while
-    stdout carries the output."""
-    p = pipes.Pipes(inputs, output, suffix, json_)
-    State.stdout_busy = p.to_stdout
-    return p
-
-
-def _warn(msg: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {escape(pipes.shown(msg))}", markup=True, soft_wrap=True)
-
-
 def _load(weights, device, precision, need_transformer=True, warn: bool = True, per_input: bool = False) -> pipeline.Magvit:
     """The model, once per call; `warn`: say when `--device auto` falls back to the CPU (not where
     the call prints the device itself); `per_input`: say it at the first work, once the call's
     settings and input have passed their checks (a bad one gets its one-line error alone)."""
     try:
-        return pipeline.Magvit(weights, device, precision, need_transformer, warn=_warn if warn else None,
+        return pipeline.Magvit(weights, device, precision, need_transformer, warn=warn_line if warn else None,
                                allow_pickle=State.allow_pickle, defer_note=per_input)
     except Exception as e:
         e.whole_call = True  # the weights, device and precision are the call's: no other input would load them
@@ -782,7 +282,7 @@ class TaskRun:
 
 def task_command(image_out: bool = False, check: Optional[Callable[..., None]] = None):
     """Register fn(run, src, dst, progress, <own options>) -> runners.Output as a command taking
-    the inputs, its own options, then TASK_OPTIONS; it runs once per input through _batch.
+    the inputs, its own options, then TASK_OPTIONS; it runs once per input through run_batch.
     check(<own options>) raises on what is wrong with them alone (no model or input needed); it
     runs with the sampling options' check, before any work."""
     def register(fn):
@@ -795,7 +295,7 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
         def command(**kw):
             run = TaskRun(**{n: kw.pop(n) for n, _, _ in TASK_OPTIONS})
             srcs = kw.pop("inputs")
-            _batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
+            run_batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
                    lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps,
                    writes=run.write, check=lambda: (run.sampling(), run.span(), check and check(**kw)),
                    skip_existing=run.skip_existing)
@@ -811,7 +311,7 @@ def _check_interpolate(factor, fps, slow_motion, **_) -> None:
         raise UsageError("give --factor or --fps, not both")
     runners.check_slow_motion(slow_motion, fps)
     if fps is not None:
-        _rate(fps, "--fps")
+        video.parse_rate(fps, "--fps")
     else:
         runners.check_factor(2 if factor is None else factor)
 
@@ -833,7 +333,7 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
     """Frame interpolation (FI): N-1 new frames between each pair; same duration, N x the frame rate (or --fps;
     or --slow-motion: the input's rate, N x as long)."""
     return runners.interpolate(run.model(), src, dst, 2 if factor is None and fps is None else factor, run.sampling(),
-                               run.write(), scene_threshold, progress, motion, None if fps is None else _rate(fps, "--fps"),
+                               run.write(), scene_threshold, progress, motion, None if fps is None else video.parse_rate(fps, "--fps"),
                                run.span(), slow_motion)
 
 
@@ -939,7 +439,7 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
     """Class-conditional generation (CG): a new clip at the model's working size."""
     State.quiet, State.json = quiet, json_
     try:
-        with _pipes([], output or _generated_name(cls, seed), json_) as p:
+        with pipes_for([], output or _generated_name(cls, seed), json_) as p:
             refuse_folder(p.output, "-o", "name the output file")
             refuse_overwrite(p.output, force)
             video.check_output(p.output, codec, lossless, preset)
@@ -947,13 +447,13 @@ def generate(cls: str = typer.Option(..., "--class", help="Class name or id of t
             count = _frames_or_seconds(frames)
             size_wh = _parse_size(size)
             write = _write(crf, codec, lossless, True, preset)
-            rate = _rate(fps, "--fps")
+            rate = video.parse_rate(fps, "--fps")
             count = runners.frame_count(count, rate)
             s = _sampling(steps, temperature, guidance, seed, None)
             with Progress("generate") as progress:
                 out = p.deliver(runners.generate(_load(weights, device, precision, per_input=True), p.output, cls, count, s, rate,
                                                  write, progress, size_wh))
-        emit(summary(out), describe(out))
+        emit(summary(out), describe_output(out))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -981,7 +481,7 @@ def reconstruct(inputs: List[Path] = Inputs,
 
     def make(src, dst, progress):
         return runners.reconstruct(model(), src, dst, write(), progress=progress, refine=refine, span=_span(start, end))
-    _batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True,
+    run_batch(inputs, "reconstruct", output, out_dir, force, quiet, json_, make, input_fps=input_fps, image_out=True,
            writes=write, check=lambda: _span(start, end), skip_existing=skip_existing)
 
 
@@ -999,7 +499,7 @@ def tokenize(inputs: List[Path] = Inputs,
     def make(src, dst, progress):
         return runners.tokenize(model(), src, dst, progress=progress,
                                 refine=refine, span=_span(start, end))
-    _batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors",
+    run_batch(inputs, "tokens", output, out_dir, force, quiet, json_, make, input_fps=input_fps, suffix=".safetensors",
            check=lambda: (_token_file_name(output), _span(start, end)), skip_existing=skip_existing)
 
 
@@ -1071,10 +571,10 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
     State.json = json_
     try:
         if inputs:
-            _sequence_fps(input_fps)
+            video.use_input_fps(input_fps)
             with pipes.Pipes(inputs, None) as p:  # each input's line; one that does not open is an error line and the rest go on
                 read = dict(zip(inputs, p.inputs))
-                _each([(given, None) for given in inputs], lambda k, given, _: emit(*_describe(read[given], given)),
+                each([(given, None) for given in inputs], lambda k, given, _: emit(*_describe(read[given], given)),
                       len(inputs) > 1, "described")
             return
         m = _load(weights, device, precision, need_transformer=False, warn=False)
@@ -1280,7 +780,7 @@ def train_tokenizer_cmd(
                                    init=str(init) if init else None, freeze_encoder=freeze_encoder,
                                    freeze_decoder=freeze_decoder, distill=distill, distill_weight=distill_weight)
         with tidy_run(out):
-            _trained(train_tokenizer(cfg, warn=_warn), quiet)
+            _trained(train_tokenizer(cfg, warn=warn_line), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -1323,7 +823,7 @@ def train_transformer_cmd(
         if condition is not None and condition not in tasks.CONDITION_REGIONS:
             raise UsageError(f"--condition must be one of {', '.join(tasks.CONDITION_REGIONS)}, got {condition!r}")
         with tidy_run(out):
-            _trained(train_transformer(cfg, warn=_warn), quiet)
+            _trained(train_transformer(cfg, warn=warn_line), quiet)
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
@@ -1537,7 +1037,7 @@ def weights_pack(folders: List[Path] = typer.Argument(..., help=(
         refuse_folder(file, "FILE", "name the single file to write")
         refuse_overwrite(file, force)
         video.check_folder(file, flag="FILE")
-        path, models = pack_folders(folders, file, _warn)
+        path, models = pack_folders(folders, file, warn_line)
         emit({"output": str(path), "models": models}, f"wrote {path} ({', '.join(models)})")
     except (MagvitError, Exception) as e:
         fail(e)
@@ -1606,7 +1106,7 @@ for _g in app.registered_groups:
 
 def main():
     """The `magvit` command: the app, then stdout flushed where a pipe's reader that has gone
-    cannot make Python's exit say so (_stdout_gone); a run a stop signal ended dies of it."""
+    cannot make Python's exit say so (stdout_gone); a run a stop signal ended dies of it."""
     pipes.open_closed_streams()
     try:
         app()
@@ -1616,7 +1116,7 @@ def main():
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        code = _stdout_gone()
+        code = stdout_gone()
     if code:  # stopped by Ctrl-C or SIGTERM (outputs cleaned up): die of it, so a shell loop stops too
         sys.stderr.flush()
         die_of_stop_signal()

@@ -5,7 +5,7 @@ stuck; instead a plain line says how far it is, now and then:
     interpolate talk.mp4 1200/9000 frames, 0:12:40 left
     tokenizer 400/4000 rec 0.0712 ent -7.1 psnr 22.3 | 2.40 clips/s, 1:05:10 left
 
-The commands' live bars (on a terminal) are in cli.py and train/engine.py; both hand over to this
+The commands' live bars (on a terminal) are in console.py and train/engine.py; both hand over to this
 off a terminal."""
 from __future__ import annotations
 

@@ -130,6 +130,29 @@ def _hdr10(frame: "av.VideoFrame", codec: str = "") -> str:
 # whose stream states no rate (ELEMENTARY_STREAMS).
 DEFAULT_SEQUENCE_FPS = Fraction(25)
 SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS
+
+
+def use_input_fps(input_fps: str | None) -> None:
+    """The rate image sequences (and elementary streams without one of their own) are read at: --input-fps, else the default."""
+    global SEQUENCE_FPS
+    SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS if input_fps is None else parse_rate(input_fps, "--input-fps")
+
+
+def parse_rate(text: str, flag: str) -> Fraction:
+    """A frame rate as typed: a number or fraction. A decimal within 0.005 of an NTSC rate
+    (k x 1000/1001: 23.976, 29.97, 59.94, ...) is that rate, as a video's own timing has it."""
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"{flag} must be a number or fraction, got {text!r}") from None
+    if rate <= 0:
+        raise UsageError(f"{flag} must be > 0")
+    ntsc = Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001)
+    if "." in text and ntsc.denominator != 1 and abs(rate - ntsc) < Fraction(1, 200):
+        return ntsc
+    return rate
+
+
 _NUMBER = re.compile(r"%(0?\d*)d")
 
 

@@ -192,8 +192,8 @@ def test_rate_plan(fps_in, fps, factor):
 
 
 def test_rate_text_means_ntsc_rates():
-    from magvit_cli.cli import _rate
-    assert [_rate(t, "--fps") for t in ("59.94", "29.97", "23.976", "60", "12.5", "2997/100")] == [
+    from magvit_cli.video import parse_rate
+    assert [parse_rate(t, "--fps") for t in ("59.94", "29.97", "23.976", "60", "12.5", "2997/100")] == [
         Fraction(60000, 1001), Fraction(30000, 1001), Fraction(24000, 1001), 60, Fraction(25, 2), Fraction(2997, 100)]
 
 
@@ -670,10 +670,10 @@ def test_progress_in_a_log_is_a_plain_line_now_and_then(weights, clip, tmp_path,
 
 def test_progress_counts_the_inputs_of_a_batch(weights, clip, tmp_path, monkeypatch):
     """With several inputs each progress bar says which one of how many it is."""
-    from magvit_cli import cli
+    from magvit_cli.console import Progress
     labels = []
-    real = cli.Progress.__init__
-    monkeypatch.setattr(cli.Progress, "__init__", lambda self, label, *a: (labels.append(label), real(self, label, *a))[0])
+    real = Progress.__init__
+    monkeypatch.setattr(Progress, "__init__", lambda self, label, *a: (labels.append(label), real(self, label, *a))[0])
     other = make_video(tmp_path / "other.mp4", frames=5, width=32, height=16, seed=3)
     r = runner.invoke(app, ["interpolate", str(clip), str(other), "--out-dir", str(tmp_path), "--weights", str(weights),
                             "--device", "cpu", "--steps", "2", "--quiet"])

@@ -118,8 +118,8 @@ def test_cli_allow_pickle_flag(tmp_path):
         args = ["info", "--weights", str(tmp_path), "--device", "cpu", "--json"]
         r = CliRunner().invoke(app, args[:where] + ["--allow-pickle"] + args[where:])
         assert r.exit_code == 0, (where, r.output)
-    from magvit_cli.cli import _global_first
-    assert _global_first(["inpaint", "a.mp4", "--", "--allow-pickle"]) == ["inpaint", "a.mp4", "--", "--allow-pickle"], \
+    from magvit_cli.usage import global_first
+    assert global_first(["inpaint", "a.mp4", "--", "--allow-pickle"]) == ["inpaint", "a.mp4", "--", "--allow-pickle"], \
         "a file named --allow-pickle after -- is an input"
 
 

@@ -86,7 +86,7 @@ def main(n: int, argv: list[str]) -> int:
             failures = {rank: f.exitcode for rank, f in e.failures.items()}
             said = {int(p.name): _kept(p) for p in Path(folder).iterdir() if p.name.isdigit()}
             lines, code = ending(failures, said, n)
-            from ..cli import error_line
+            from ..console import error_line
             for line in lines:
                 error_line(line)
             return code
