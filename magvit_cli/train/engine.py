@@ -226,11 +226,15 @@ def given_model(path: str | Path, expect: str, device, flag: str) -> torch.nn.Mo
     """The model a training option names (`--tokenizer`, `--init`) as --weights names weights (a
     folder, a packed file, `default`: the shipped ones, a Hub id), loaded strictly: one that is not
     there or does not load is that option's error, exit status 2 (it was 'no config.json in PATH',
-    status 1, as if the run had failed)."""
+    status 1, as if the run had failed). `loaded_from`: where it was found (a Hub id's download),
+    found once: an export records it without asking the network again."""
     from ..models.io import load_model
     from ..weights import model_path
     try:
-        return load_model(model_path(path, expect, flag), expect=expect, device=device)
+        where = model_path(path, expect, flag)
+        model = load_model(where, expect=expect, device=device)
+        model.loaded_from = where.resolve()
+        return model
     except UsageError:
         raise
     except MagvitError as e:

@@ -282,14 +282,6 @@ def masked_accuracy(model, cache: TokenCache, idx: torch.Tensor, tcfg, device, r
     return out
 
 
-def _where(tokenizer: str) -> str:
-    """The tokenizer a transformer was trained on, as its export records it: its folder (or packed
-    file) by absolute path, a weights folder's tokenizer/ and the shipped one's (`default`) too, so
-    that the hint to pack the pair holds from any folder."""
-    from ..weights import model_path
-    return str(model_path(tokenizer, "tokenizer", "--tokenizer").resolve())
-
-
 @contextmanager
 def _whole_or_none(folder: Path):
     """A token cache built whole, or none of it kept: a build stopped part-way (Ctrl-C, an error)
@@ -340,6 +332,9 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     if cache.meta["bits"] != tokenizer.config.bits:
         raise MagvitError(f"token cache has {cache.meta['bits']}-bit tokens, tokenizer has {tokenizer.config.bits}")
     encoder = encoder_digest(tokenizer.state_dict())  # what the tokens mean: the export records it (pipeline.Magvit checks the pair)
+    # the tokenizer's own folder (or packed file) by absolute path, the shipped one's (`default`) and a Hub
+    # id's download too: the hint to pack the pair (weights._pair_hint) holds from any folder
+    where = str(tokenizer.loaded_from)
     if cache.meta.get("encoder", encoder) != encoder:  # caches from before the record have none
         raise UsageError(f"token cache {cache_dir} was built by another tokenizer (encoder {cache.meta['encoder']}, "
                          f"--tokenizer {cfg.tokenizer}'s is {encoder}): give the tokenizer that built it, or another --cache")
@@ -430,5 +425,5 @@ def train_transformer(cfg: TransformerTrainConfig, warn: Callable[[str], None] |
     if not d.main:
         return out / "export"
     return save_model(ema.model(model), out / "export",
-                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": _where(cfg.tokenizer),
+                      metadata={"steps": step, "preset": cfg.preset, "cache_clips": len(cache), "tokenizer": where,
                                 "encoder": encoder})
