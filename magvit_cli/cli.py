@@ -122,6 +122,14 @@ def _modes(kind: str) -> list[str]:
     return list({"outpaint": OUTPAINT_MODES, "inpaint": INPAINT_MODES}[kind])
 
 
+def _classes(ctx: typer.Context, incomplete: str) -> list[str]:
+    """--class's values: the class names of the weights the call names so far (--weights, else
+    $MAGVIT_WEIGHTS, else the shipped ones), local ones only."""
+    from .weights import local_class_names
+    names = local_class_names(ctx.params.get("weights") or os.environ.get("MAGVIT_WEIGHTS"))
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def _presets(kind: str) -> list[str]:
     """`train KIND --preset`'s values."""
     if kind == "tokenizer":
@@ -356,7 +364,7 @@ def _frames_or_seconds(text: str) -> int | Fraction:
 def predict(run: TaskRun, src: Path, dst: Path, progress,
             frames: str = typer.Option("16", "--frames", "-n", help=(
                 "How many frames to add after the input's last frame, or seconds of them at the input's rate: 2s, 500ms.")),
-            cls: Optional[str] = typer.Option(None, "--class", help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
+            cls: Optional[str] = typer.Option(None, "--class", autocompletion=_classes, help="Class name or id: class-conditional prediction (CFP). See `magvit classes`."),
             motion: bool = MotionOpt):
     """Frame prediction (FP, or CFP with --class): the input plus K generated frames. A photo is animated."""
     return runners.predict(run.model(), src, dst, _frames_or_seconds(frames), run.sampling(), cls, run.write(), progress, motion,
@@ -423,7 +431,7 @@ def inpaint(run: TaskRun, src: Path, dst: Path, progress,
 
 
 @app.command()
-def generate(cls: str = typer.Option(..., "--class", help="Class name or id of the loaded model (see `magvit classes`)."),
+def generate(cls: str = typer.Option(..., "--class", autocompletion=_classes, help="Class name or id of the loaded model (see `magvit classes`)."),
              frames: str = typer.Option("17", "--frames", "-n", help="Frames to generate, or seconds of them at --fps: 2s, 500ms."),
              fps: str = typer.Option("25", "--fps", help="Frame rate of the clip (a fraction like 30000/1001 is fine; 29.97 means it too)."),
              size: Optional[str] = typer.Option(None, "--size", help="Write at WxH, upscaled (bilinear) from the model's working size; default the working size."),

@@ -51,6 +51,28 @@ def model_path(spec: str | Path, kind: str, flag: str) -> Path:
     return root
 
 
+def local_class_names(spec: str | None) -> list[str]:
+    """The class names of the transformer in local weights (None or `default`: the shipped ones), read
+    from its config alone: no model loaded, no network (tab completion of --class asks it at each
+    TAB). [] where there is none to read: a Hub id, a missing folder, a tokenizer alone."""
+    root = named_folder(spec) if spec is not None else DEFAULT_WEIGHTS
+    if not root.exists():
+        return []
+    try:
+        root = _packed(root)
+        found = folder_models(root).get("transformer")
+        if found is None:
+            return []
+        if found.is_file():
+            from .models.io import bundle_configs
+            config = bundle_configs(found)["transformer"]
+        else:
+            config = read_config(found)
+        return list(config["config"].get("class_names", []))
+    except (MagvitError, OSError, KeyError, ValueError):
+        return []
+
+
 def _refuse_run(root: Path, flag: str) -> None:
     """A training run's folder given as weights: its model is in export/ (it was 'no config.json
     in RUN', or 'no tokenizer/config.json inside')."""

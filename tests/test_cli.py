@@ -793,6 +793,23 @@ def test_help_and_version_do_not_import_torch():
     assert out == "[]", f"imported with the CLI: {out}"
 
 
+def test_tab_completion_offers_the_weights_classes(weights, tmp_path):
+    """--class completes to the class names of the weights the call names (--weights on the line,
+    else $MAGVIT_WEIGHTS, else the shipped ones), read from their config; none for weights without
+    a transformer."""
+    def complete(words, **env):
+        given = words.split(" ")
+        r = runner.invoke(app, [], env={"_MAGVIT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                                        "COMP_CWORD": str(len(given) - 1), **env}, prog_name="magvit")
+        assert r.exit_code == 0, r.output
+        return r.output.split()
+    assert complete(f"magvit generate --weights {weights} --class ") == ["a", "b", "c"]
+    assert complete("magvit predict x.mp4 --class b", MAGVIT_WEIGHTS=str(weights)) == ["b"]
+    save_model(tiny_tokenizer(), tmp_path / "tok")
+    assert complete(f"magvit generate --weights {tmp_path / 'tok'} --class ") == []
+    assert complete(f"magvit generate --weights {tmp_path / 'none'} --class ") == []
+
+
 def test_skip_existing_leaves_an_output_another_run_made_meanwhile(weights, clip, tmp_path, monkeypatch):
     """Two batch runs over one folder (--skip-existing): an output another run wrote while this one
     worked on it is left as it is and said as a skip, and so is one it wrote before this run came
