@@ -130,6 +130,21 @@ def _classes(ctx: typer.Context, incomplete: str) -> list[str]:
     return [n for n in names if n.startswith(incomplete)]
 
 
+def _task_list(module: str, name: str):
+    """--tasks' values (eval's, bench's): `all`, or the comma list typed so far with each task that can
+    come next (`fi,ip` -> fi,ipc and fi,ipd: in the case typed, which tasks_named reads in any; the
+    shell keeps only what begins as typed)."""
+    def complete(incomplete: str) -> list[str]:
+        done, _, last = incomplete.rpartition(",")
+        choices = getattr(importlib.import_module(f".{module}", __package__), name)
+        given = {t.lower() for t in done.split(",")}
+        head = done + "," if done else ""
+        cased = str.lower if last.islower() else str.upper if last.isupper() else str
+        return [head + cased(t) for t in ([] if done else ["all"]) + list(choices)
+                if t.lower().startswith(last.lower()) and t.lower() not in given]
+    return complete
+
+
 def _presets(kind: str) -> list[str]:
     """`train KIND --preset`'s values."""
     if kind == "tokenizer":
@@ -856,7 +871,7 @@ def train_export_cmd(run: Path = typer.Argument(..., help="Run folder holding ch
 
 @app.command("eval")
 def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of clips to score (held-out footage).", show_default=False, readable=False),
-             tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of tokenizer,FI,FP,OPC,OPV,OPH,OPD,IPC,IPD."),
+             tasks: str = typer.Option("all", "--tasks", autocompletion=_task_list("evaluate", "TASK_CODES"), help="all, or a comma list of tokenizer,FI,FP,OPC,OPV,OPH,OPD,IPC,IPD."),
              window: int = typer.Option(17, "--window", help="Frames per evaluation window (1 + 4k)."),
              windows: int = typer.Option(2, "--windows", min=1, help="Windows per clip (from the start)."),
              report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here (one there is kept unless --force)."),
@@ -925,7 +940,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
 
 
 @app.command("bench")
-def bench_cmd(tasks: str = typer.Option("all", "--tasks", help="all, or a comma list of: interpolate, predict, outpaint, inpaint, outpaint-dynamic, inpaint-dynamic, reconstruct."),
+def bench_cmd(tasks: str = typer.Option("all", "--tasks", autocompletion=_task_list("bench", "TASKS"), help="all, or a comma list of: interpolate, predict, outpaint, inpaint, outpaint-dynamic, inpaint-dynamic, reconstruct."),
               size: str = typer.Option("640x360", "--size", help="Test clip size WxH."),
               frames: int = typer.Option(33, "--frames", min=2, help="Test clip frames."),
               vs_ffmpeg: bool = typer.Option(False, "--vs-ffmpeg", help="Also time ffmpeg minterpolate x2 on the same clip."),

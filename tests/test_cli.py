@@ -849,6 +849,8 @@ def test_skip_existing_leaves_an_output_another_run_made_meanwhile(weights, clip
     ("magvit reconstruct x.mp4 --codec libx26", ["libx264", "libx264rgb", "libx265"]),  # the encoders PyAV's FFmpeg has
     ("magvit train tokenizer --preset ", ["tiny", "small", "base", "large"]),
     ("magvit train transformer --condition ", ["footprint", "padded"]),
+    ("magvit eval x.mp4 --tasks fi,ip", ["fi,ipc", "fi,ipd"]),  # a comma list: the tasks that can come next
+    ("magvit bench --tasks outpaint,r", ["outpaint,reconstruct"]),
 ])
 def test_tab_completion_offers_commands_options_and_values(words, want):
     """`magvit --install-completion` sets up the shell's tab completion (bash, zsh, fish): what the
