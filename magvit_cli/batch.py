@@ -161,21 +161,27 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
                 except video.OutputAppeared:  # another run over the same folder finished it first: that one is kept
                     if not skip_existing:
                         raise
-                    return not _skipped(src, dst, "appeared while this run worked (another run's?); this run's was not written")
+                    return not _skipped(src, dst, appeared=True)
                 emit({"input": pipes.shown(str(src)), **summary(out)}, describe_output(out))  # as a skip's and an error's record
             each(jobs, one, len(p.inputs) > 1, "written", left=given - len(jobs))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
 
-def _skipped(src: Path, dst: Path, why: Optional[str] = None) -> bool:
-    """--skip-existing: whether `src` is left because its output is there (then a line, or a --json
-    record, says so); `why`: it is left for that reason, said the same way."""
-    taken = dst if why else existing(dst)
-    if taken is not None:
-        emit({"input": str(src), "output": str(dst), "skipped": "appeared" if why else "exists"},
-             f"skipped {src}: {taken} {why or 'exists'}")
-    return taken is not None
+def _skipped(src: Path, dst: Path, appeared: bool = False) -> bool:
+    """--skip-existing: whether `src` is left: its output is there, or another live run is writing it
+    (video.being_written: one job per GPU over one folder splits the work), or (`appeared`) another
+    run's came while this one worked. A line, or a --json record, says which."""
+    if appeared:
+        kind, why = "appeared", f"{dst} appeared while this run worked (another run's?); this run's was not written"
+    elif (taken := existing(dst)) is not None:
+        kind, why = "exists", f"{taken} exists"
+    elif (claim := video.being_written(dst)) is not None:
+        kind, why = "being written", f"another run is writing {dst} ({claim.name})"
+    else:
+        return False
+    emit({"input": str(src), "output": str(dst), "skipped": kind}, f"skipped {src}: {why}")
+    return True
 
 
 def each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], Optional[bool]], several: bool,
@@ -205,10 +211,10 @@ def each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Opti
             if State.json:  # every input has its record
                 print(json.dumps({"input": str(name), **({} if dst is None else {"output": str(dst)}),
                                   "error": text, "exit_code": failed[name]}))
-    if failed:  # '1 of 3 inputs failed (c.mkv); 2 left (their outputs exist)', not '1 of 1'
+    if failed:  # '1 of 3 inputs failed (c.mkv); 2 skipped', not '1 of 1': each skip said why in its line
         written, left = len(jobs) - len(failed) - late, left + late
         rest = [f"the others were {done}" if not left else f"{written} {done}"] * bool(written)
-        rest += [f"{left} left ({'their outputs exist' if left > 1 else 'its output exists'})"] * bool(left)
+        rest += [f"{left} skipped"] * bool(left)
         error_line(f"{len(failed)} of {total} inputs failed ({', '.join(map(str, failed))})" + "".join(f"; {r}" for r in rest))
         raise typer.Exit(max(failed.values()))
 

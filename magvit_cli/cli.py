@@ -90,7 +90,8 @@ ForceOpt = typer.Option(False, "--force", help="Overwrite an existing output fil
 SkipOpt = typer.Option(False, "--skip-existing", help=(
     "Leave each input whose output already exists (a line says so) and run the rest: a batch run again after a stop "
     "picks up where it was (an input that is another's output, the last run's beside it, is left too); one whose output "
-    "another run over the same folder writes meanwhile is left to it. Not with --force."))
+    "another run over the same folder is writing is left to it (one job per GPU over a folder splits the work). "
+    "Not with --force."))
 def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optional[str]) -> Optional[str]:
     """Note whether --weights was set by $MAGVIT_WEIGHTS (asked while the call's options are parsed:
     the model may load later, outside click's context)."""

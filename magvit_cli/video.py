@@ -11,6 +11,7 @@ rates are kept as exact fractions.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -21,10 +22,12 @@ import math
 import os
 import re
 import shutil
+import socket
 import stat
 import struct
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -591,6 +594,52 @@ def check_name(path: str | Path) -> None:
 
 
 TEMP_STEM = 64  # characters of an output's name its temporary file's name starts with
+CLAIM_FRESH_S = 600  # another machine's temporary file (a shared folder) counts as a live run's this long after its last write
+
+
+def _writer_tag() -> str:
+    """Who writes a temporary file, in its name: this machine and process ('host~1234~'), so that
+    another run can tell a live run's output in the making from one a killed run left (being_written)."""
+    return f"{re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname())[:32]}~{os.getpid()}~"
+
+
+def _temp_prefix(stem: str) -> str:
+    return f".{stem[:TEMP_STEM]}.{_writer_tag()}"
+
+
+def being_written(path: str | Path) -> Path | None:
+    """Another live run's temporary file for the output `path` (its name says whose: _writer_tag), or
+    None: `--skip-existing` leaves that input to it (one job per GPU over one folder splits the
+    work). A run on this machine is live while its process is; one on another (a shared folder)
+    while its file was written in the last CLAIM_FRESH_S. A killed run's leftover claims nothing."""
+    path = Path(path)
+    stem = (sequence_stem(path) if is_sequence(path) else path.stem)[:TEMP_STEM]
+    mine = re.compile(rf"\.{re.escape(stem)}\.([A-Za-z0-9-]*)~(\d+)~.*{re.escape('' if is_sequence(path) else path.suffix)}$")
+    here = _writer_tag().split("~")[0]
+    try:
+        found = [(f, m) for f in path.parent.iterdir() if (m := mine.fullmatch(f.name))]
+    except OSError:  # no folder yet: nothing written there
+        return None
+    for f, m in found:
+        host, pid = m.group(1), int(m.group(2))
+        if host == here:
+            if pid != os.getpid() and _alive(pid):
+                return f
+        else:
+            with contextlib.suppress(OSError):
+                if time.time() - f.stat().st_mtime < CLAIM_FRESH_S:
+                    return f
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def move_into_place(tmp: Path, path: Path, existed: bool) -> None:
@@ -621,7 +670,7 @@ def temp_file(path: str | Path) -> Path:
     failed run leaves nothing half-written): named after the output (its first TEMP_STEM
     characters, so that a name near the limit still leaves room) and made unique."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:TEMP_STEM]}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.stem), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     return Path(tmp)
 
@@ -2118,7 +2167,7 @@ class VideoWriter:
             with signals_held():  # no Ctrl-C between creating the temporary and remembering it
                 try:
                     if self.sequence:  # frames go to a hidden folder beside the target, moved into place at the end
-                        self.tmp = Path(tempfile.mkdtemp(prefix=f".{sequence_stem(self.path)[:TEMP_STEM]}.", dir=folder))
+                        self.tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(sequence_stem(self.path)), dir=folder))
                     else:
                         self.tmp = temp_file(self.path)
                 except OSError as e:  # named by the output, not the temporary file it could not make

@@ -719,7 +719,7 @@ def test_batch_goes_on_past_an_input_that_fails(weights, clip, tmp_path):
     records = {x["input"]: x for x in map(json.loads, r.stdout.splitlines())}  # one per input: skipped, failed
     assert r.exit_code == 2 and [records[s].get("skipped") or records[s].get("exit_code") for s in srcs] == ["exists", 2, "exists"], records
     assert "not a readable video" in records[srcs[1]]["error"], r.output  # the inputs counted as given, those left said
-    assert r.stderr.strip().splitlines()[-1] == f"error: 1 of 3 inputs failed ({folder / 'b.mp4'}); 2 left (their outputs exist)", r.stderr
+    assert r.stderr.strip().splitlines()[-1] == f"error: 1 of 3 inputs failed ({folder / 'b.mp4'}); 2 skipped", r.stderr
     r = runner.invoke(app, ["interpolate", srcs[0], srcs[2], "--out-dir", str(tmp_path), "--weights", str(tmp_path / "none"),
                             "--device", "cpu"])
     assert r.exit_code == 2 and r.output.count("error:") == 1 and "inputs failed" not in r.output, r.output
@@ -791,6 +791,41 @@ def test_help_and_version_do_not_import_torch():
     code = "import sys, magvit_cli.cli; print(sorted(m for m in ('torch', 'magvit_cli.runners', 'magvit_cli.pipeline') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"imported with the CLI: {out}"
+
+
+def test_skip_existing_leaves_an_output_another_live_run_is_writing(weights, clip, tmp_path):
+    """One job per GPU over one folder (--skip-existing): an input whose output another live run is
+    writing (its temporary file's name says which machine and process) is left to it, so the jobs
+    split the work; a killed run's leftover, or another machine's file unwritten for a while,
+    claims nothing."""
+    import subprocess
+    import time
+    from magvit_cli import video
+    out = tmp_path / "out"
+    out.mkdir()
+    srcs = [tmp_path / f"{n}.mp4" for n in "abcd"]
+    for s in srcs:
+        s.write_bytes(clip.read_bytes())
+    here = video._writer_tag().split("~")[0]
+    other = subprocess.Popen(["sleep", "60"])  # a live process of this machine
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        (out / f".a.interpolate.{here}~{other.pid}~x1.mp4").write_bytes(b"")  # being written here: a's left to it
+        (out / f".b.interpolate.{here}~{dead.pid}~x2.mp4").write_bytes(b"")  # a killed run's: b is made
+        (out / ".c.interpolate.elsewhere~7~x3.mp4").write_bytes(b"")  # another machine's, written just now: left
+        stale = out / ".d.interpolate.elsewhere~7~x4.mp4"  # another machine's, untouched for an hour: d is made
+        stale.write_bytes(b"")
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        r = runner.invoke(app, ["interpolate", *map(str, srcs), "--out-dir", str(out), "--weights", str(weights), "--device", "cpu",
+                                "--steps", "2", "--skip-existing", "--json"])
+    finally:
+        other.kill()
+    records = {Path(x["input"]).stem: x for x in map(json.loads, r.stdout.splitlines())}
+    assert r.exit_code == 0 and {k: v.get("skipped") for k, v in records.items()} == \
+        {"a": "being written", "b": None, "c": "being written", "d": None}, r.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["b.interpolate.mp4", "d.interpolate.mp4"]
+    assert records["a"]["output"] == str(out / "a.interpolate.mp4"), records["a"]
 
 
 def test_tab_completion_offers_the_weights_classes(weights, tmp_path):
