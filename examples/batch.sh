@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Interpolate every video in a folder x2 into OUT_DIR, in one call (the model loads once).
 # An input that fails is named in a line and the rest go on; outputs already there are left as
-# they are, so running it again after a stop picks up where it was. Exit status: 0 when every
-# input was written, else that of the worst failure.
+# they are, so running it again after a stop picks up where it was; one run per GPU over the same
+# folders splits the work (`examples/batch.sh in out --device cuda:0 & examples/batch.sh in out
+# --device cuda:1`: each leaves the inputs the other is writing). Exit status: 0 when every input
+# was written, else that of the worst failure.
 # usage: examples/batch.sh IN_DIR OUT_DIR [extra magvit options...]
 set -u
 shopt -s nullglob nocaseglob
