@@ -622,7 +622,7 @@ def being_written(path: str | Path) -> Path | None:
         return None
     for f, m in found:
         host, pid = m.group(1), int(m.group(2))
-        if host == here:
+        if host == here and os.name == "posix":  # (Windows' os.kill(pid, 0) would stop the process)
             if pid != os.getpid() and _alive(pid):
                 return f
         else:
@@ -633,6 +633,7 @@ def being_written(path: str | Path) -> Path | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` of this machine runs (POSIX: signal 0 checks, sends nothing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
