@@ -140,7 +140,7 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
             _distinct_outputs(jobs)
             given = len(jobs)
             if skip_existing and not p.to_stdout:
-                jobs = [(src, dst) for src, dst in jobs if not _skipped(src, dst)]
+                jobs = [(src, dst) for src, dst in jobs if not _skipped(src, dst, claims=False)]  # claims: as each comes
             opts = writes() if writes is not None else None
             for src, dst in jobs:  # every input there, every output makeable, before any work (and before the model loads)
                 video.check_input(src)
@@ -168,15 +168,16 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
         fail(e)
 
 
-def _skipped(src: Path, dst: Path, appeared: bool = False) -> bool:
-    """--skip-existing: whether `src` is left: its output is there, or another live run is writing it
-    (video.being_written: one job per GPU over one folder splits the work), or (`appeared`) another
+def _skipped(src: Path, dst: Path, appeared: bool = False, claims: bool = True) -> bool:
+    """--skip-existing: whether `src` is left: its output is there, or (`claims`) another live run is
+    writing it (video.being_written: one job per GPU over one folder splits the work; it lists the
+    folder, so it is asked as each input comes, not for all at the start), or (`appeared`) another
     run's came while this one worked. A line, or a --json record, says which."""
     if appeared:
         kind, why = "appeared", f"{dst} appeared while this run worked (another run's?); this run's was not written"
     elif (taken := existing(dst)) is not None:
         kind, why = "exists", f"{taken} exists"
-    elif (claim := video.being_written(dst)) is not None:
+    elif claims and (claim := video.being_written(dst)) is not None:
         kind, why = "being written", f"another run is writing {dst} ({claim.name})"
     else:
         return False
