@@ -108,9 +108,9 @@ def existing(output: Path) -> Optional[Path]:
 
 
 def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, json_, make: Callable[[Path, Path], Output],
-           image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None,
-           writes: Optional[Callable[[], WriteOptions]] = None, check: Optional[Callable[[], object]] = None,
-           skip_existing: bool = False):
+              image_out: bool = False, suffix: Optional[str] = None, input_fps: Optional[str] = None,
+              writes: Optional[Callable[[], WriteOptions]] = None, check: Optional[Callable[[], object]] = None,
+              skip_existing: bool = False):
     """Run make(src, dst, progress) for each input. Before any work (and before the model loads),
     as one-line errors: every input and output name, `writes()` (the video outputs' options)
     against each output's type, and `check()` (the options that need no model). With several
@@ -152,7 +152,7 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
             if out_dir is not None:
                 _make_folder(out_dir)
 
-            def one(k: int, src: Path, dst: Path) -> None:
+            def one(k: int, src: Path, dst: Path) -> Optional[bool]:  # False: left (each counts it)
                 if skip_existing and not p.to_stdout and _skipped(src, dst):  # another run's, since the batch began
                     return False
                 try:
@@ -161,7 +161,8 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
                 except video.OutputAppeared:  # another run over the same folder finished it first: that one is kept
                     if not skip_existing:
                         raise
-                    return not _skipped(src, dst, appeared=True)
+                    _skipped(src, dst, appeared=True)
+                    return False
                 emit({"input": pipes.shown(str(src)), **summary(out)}, describe_output(out))  # as a skip's and an error's record
             each(jobs, one, len(p.inputs) > 1, "written", left=given - len(jobs))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
@@ -187,12 +188,13 @@ def _skipped(src: Path, dst: Path, appeared: bool = False, claims: bool = True) 
 
 def each(jobs: list[tuple[Path, Optional[Path]]], one: Callable[[int, Path, Optional[Path]], Optional[bool]], several: bool,
           done: str, left: int = 0) -> None:
-    """`one(k, src, dst)` for each job (k from 1; False where it left the input: its output is there). With `several` inputs one that fails is reported
-    in a line (with --json its record too: input, output, error, exit_code) and the rest go on, as
-    cp and gzip do; the call then ends with a line naming the failed ones, with their worst exit
-    code. A failure no input would escape (`whole_call`: loading the model) ends the call at once;
-    so does a stop (KeyboardInterrupt). `done`: what became of the others ("written"); `left`: the
-    inputs --skip-existing left out before (counted among the inputs in that line)."""
+    """`one(k, src, dst)` for each job (k from 1; it returns False where it left the input to another
+    run). With `several` inputs one that fails is reported in a line (with --json its record too:
+    input, output, error, exit_code) and the rest go on, as cp and gzip do; the call then ends with
+    a line naming the failed ones, with their worst exit code. A failure no input would escape
+    (`whole_call`: loading the model) ends the call at once; so does a stop (KeyboardInterrupt).
+    `done`: what became of the others ("written"); `left`: the inputs --skip-existing left out
+    before (counted among the inputs in that line, with those left as they came, as skipped)."""
     failed: dict[Path, int] = {}  # input -> its exit code
     total, late = len(jobs) + left, 0  # the inputs as given; those left as they came (another run's outputs)
     for k, (src, dst) in enumerate(jobs, 1):
