@@ -597,10 +597,15 @@ TEMP_STEM = 64  # characters of an output's name its temporary file's name start
 CLAIM_FRESH_S = 600  # another machine's temporary file (a shared folder) counts as a live run's this long after its last write
 
 
+def _host() -> str:
+    """This machine's name as a temporary file's name carries it: letters, digits and hyphens."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+
+
 def _writer_tag() -> str:
     """Who writes a temporary file, in its name: this machine and process ('host~1234~'), so that
     another run can tell a live run's output in the making from one a killed run left (being_written)."""
-    return f"{re.sub(r'[^A-Za-z0-9-]', '-', socket.gethostname())[:32]}~{os.getpid()}~"
+    return f"{_host()}~{os.getpid()}~"
 
 
 def _temp_prefix(stem: str) -> str:
@@ -615,7 +620,7 @@ def being_written(path: str | Path) -> Path | None:
     path = Path(path)
     stem = (sequence_stem(path) if is_sequence(path) else path.stem)[:TEMP_STEM]
     mine = re.compile(rf"\.{re.escape(stem)}\.([A-Za-z0-9-]*)~(\d+)~.*{re.escape('' if is_sequence(path) else path.suffix)}$")
-    here = _writer_tag().split("~")[0]
+    here = _host()
     try:
         found = [(f, m) for f in path.parent.iterdir() if (m := mine.fullmatch(f.name))]
     except OSError:  # no folder yet: nothing written there
