@@ -144,8 +144,8 @@ def _writer(m: Magvit, dst, info: VideoInfo, fps, width, height, opts: WriteOpti
 
 def _output(w: VideoWriter, fps, extra: dict | None = None) -> Output:
     """The run's summary from its (closed) writer: the frames the file holds (a GIF leaves out frames
-    due too soon), its size, audio and depth."""
-    return Output(w.path, w.stored, Fraction(fps), w.width, w.height, w.has_audio, extra or {}, w.depth)
+    due too soon) and their rate, its size, audio and depth."""
+    return Output(w.path, w.stored, w.stored_fps(fps), w.width, w.height, w.has_audio, extra or {}, w.depth)
 
 
 def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -2154,6 +2154,15 @@ class VideoWriter:
         WebP's repeats merged into the frame before (`merged`)."""
         return self.frames - self.dropped - self.merged
 
+    def stored_fps(self, fps) -> Fraction:
+        """The rate the file holds: `fps`, or where a GIF or WebP left out or merged frames, the
+        frames it holds over its length (what `magvit info` reads back), so that a summary's frames
+        and rate give its length (a 90 fps clip into a GIF said 30 frames at 90 fps: 50 it is)."""
+        if self.stored == self.frames or self.stored < 2:  # (one frame left: a still, at no rate)
+            return Fraction(fps)
+        tick = GIF_TIME_BASE if self.palette is not None else WEBP_TIME_BASE
+        return (Fraction(self.stored) / (round(self._time_of(self.frames) / tick) * tick)).limit_denominator(1001)
+
     @property
     def has_audio(self) -> bool:
         """Whether the output carries audio (known once the writer is open)."""

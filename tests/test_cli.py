@@ -1322,12 +1322,14 @@ def test_batch_outputs_never_overwrite_each_other_or_an_input(weights, clip, tmp
 
 def test_summary_counts_the_frames_a_gif_keeps(weights, tmp_path):
     """A 30 fps clip interpolated x2 into a GIF: frames due under 2 cs after the last are left out
-    (video.GIF_MIN_DELAY); the summary's `frames` is what the file holds, not what was made."""
+    (video.GIF_MIN_DELAY); the summary's `frames` and `fps` are what the file holds, not what was made."""
     src = make_video(tmp_path / "in.mp4", frames=6, fps=30)
     out = run(["interpolate", str(src), "-o", str(tmp_path / "o.gif")], weights)
     kept = len(read_frames(tmp_path / "o.gif"))
     assert kept < 12, f"{kept} frames kept of 12 at 60 fps: none left out, the test proves nothing"
     assert out["frames"] == kept, f"summary says {out['frames']} frames, the GIF holds {kept}"
+    held = probe(tmp_path / "o.gif").fps
+    assert Fraction(out["fps"]) == held, f"summary says {out['fps']} fps, the GIF holds {held} (60 made)"
 
 
 def test_default_names_the_shipped_weights_over_the_environment(weights, tmp_path, monkeypatch):
