@@ -49,8 +49,8 @@ def _photo_out(src: Path, named: bool) -> Optional[str]:
     photo's; a token file's from a photo (`tokenize p.jpg`: reconstruct writes a JPEG). `named`:
     by the name alone (deriving the output's name before any work; a photo has an image's suffix),
     else by probing it (stdin's copy, whose name says nothing)."""
-    from .runners import is_token_file, token_photo
-    if is_token_file(src):
+    if video.is_token_file(src):
+        from .runners import token_photo
         return token_photo(src) if src.is_file() else None
     if is_sequence(src):
         return None

@@ -542,7 +542,7 @@ def _rate_text(fps: Fraction, varies: bool) -> str:
 
 def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
     """One input's facts as the JSON summary and a human line; `name` is the input as given (- for stdin)."""
-    n = 1 if i.is_image else runners.count_frames(i)
+    n = 1 if i.is_image else video.count_frames(i)
     times = None if i.is_image else video.frame_times(i)
     varies = times is not None
     # how long it plays: at a varying rate from the first frame's time to the last one's end (n / fps was 0.3 s off on tree.mp4)
@@ -570,7 +570,7 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
 
 def _describe(path: Path, name: Path) -> tuple[dict, str]:
     """An input of `info`: a video or image as read (_describe_input), or a token file from `tokenize`."""
-    if not runners.is_token_file(path):
+    if not video.is_token_file(path):
         return _describe_input(video.probe(path), name)
     t = runners.describe_tokens(path)
     kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF"}.get(str(t["photo"]).lower(), str(t["photo"]).lstrip(".").upper())

@@ -25,8 +25,8 @@ from .pipes import is_stream
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize, resize_mask, to_frame, to_tensor
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_packets, deep_output, frame_times,
-                    holds_aspect, holds_hdr, is_sequence, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
+from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_frames, deep_output, frame_times,
+                    holds_aspect, holds_hdr, is_sequence, is_token_file, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
                     shift_timecode, timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
@@ -79,15 +79,6 @@ def open_input(m: Magvit, path, dst, opts: WriteOptions, span: Span | None = Non
         m.warn(f"{path} is interlaced: its frames are processed whole, so moving edges comb; "
                "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")
     return info
-
-
-def count_frames(info: VideoInfo) -> int:
-    """Frame count (within the trim) from the container, or where it does not say by counting its
-    packets (video.count_packets), or by decoding."""
-    if info.frames:
-        return info.frames
-    n = count_packets(info)
-    return n if n is not None else sum(1 for _ in iter_info(info))
 
 
 def _read(m: Magvit, info: VideoInfo, deep: bool, alpha: bool = False) -> Iterator[np.ndarray]:
@@ -1120,11 +1111,6 @@ def _check_grid(m: Magvit, src, tensors: dict, W: int, H: int) -> None:
             raise UsageError(f"{src}: made by another tokenizer: its window {i} is {t}x{h}x{w} tokens for {n} frame{'s' * (n != 1)} of {W}x{H}, "
                              f"where this one ({m.tf}x{m.sf}x{m.sf} downsampling) makes {-(-(n - 1) // m.tf) + 1}x{want[0]}x{want[1]}; "
                              "decode it with the tokenizer that made it (--weights)")
-
-
-def is_token_file(path) -> bool:
-    """Whether an input is a token file (`tokenize`'s .safetensors), not a video."""
-    return str(path).lower().endswith(".safetensors")  # as tokenize takes -o T.SafeTensors
 
 
 def token_photo(src) -> str | None:

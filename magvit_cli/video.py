@@ -172,6 +172,11 @@ def photo_suffix(path: str | Path) -> str:
         return ".jpg" if f.read(3) == b"\xff\xd8\xff" else ".png"
 
 
+def is_token_file(path) -> bool:
+    """Whether an input is a token file (`tokenize`'s .safetensors), not a video."""
+    return str(path).lower().endswith(".safetensors")  # as tokenize takes -o T.SafeTensors
+
+
 def is_sequence(path: str | Path) -> bool:
     """Whether `path` is a printf pattern of numbered images (frames/%04d.png); a file of that very
     name is that file (a photo called 'score 100%d.png' was refused: no files match the pattern)."""
@@ -1512,6 +1517,15 @@ def count_packets(info: VideoInfo) -> int | None:
     times faster than decoding; _packet_times). None where packets are not frames: decode instead."""
     got = _packet_times(info)
     return None if got is None else len(got[0])
+
+
+def count_frames(info: VideoInfo) -> int:
+    """Frame count (within the trim) from the container, or where it does not say by counting its
+    packets (count_packets), or by decoding."""
+    if info.frames:
+        return info.frames
+    n = count_packets(info)
+    return n if n is not None else sum(1 for _ in iter_info(info))
 
 
 def frame_times(info: VideoInfo) -> list[Fraction] | None:

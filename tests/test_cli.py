@@ -793,6 +793,18 @@ def test_help_and_version_do_not_import_torch():
     assert out == "[]", f"imported with the CLI: {out}"
 
 
+def test_info_of_a_video_does_not_import_torch(clip):
+    """`magvit info clip.mp4` (in a shell loop over a folder) reads the file and loads no model:
+    it took 1.3 s, 1 s of it importing torch for a frame count; a token file's needs the library."""
+    import subprocess
+    import sys
+    code = ("import sys; from magvit_cli.cli import app\nsys.argv = ['magvit', 'info', sys.argv[1]]\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "False" and "frames" in out, f"torch imported to describe a video: {out}"
+
+
 def test_skip_existing_leaves_an_output_another_live_run_is_writing(weights, clip, tmp_path):
     """One job per GPU over one folder (--skip-existing): an input whose output another live run is
     writing (its temporary file's name says which machine and process) is left to it, so the jobs
