@@ -27,7 +27,7 @@ from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_frames, deep_output, frame_times,
                     holds_aspect, holds_hdr, is_sequence, is_token_file, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
-                    shift_timecode, timeline, trim, write_file)
+                    shift_timecode, temp_file, timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 TOKENIZER_WINDOW = 17  # frames reconstruct and tokenize encode at a time (1 + 4k; fewer where memory is short)
@@ -1052,6 +1052,14 @@ def tokenize(m: Magvit, src, dst, window: int = TOKENIZER_WINDOW, progress: Prog
     refine > 0: tokens searched that many steps (Magvit.encode)."""
     existed = os.path.lexists(dst)  # replaced at the end; a file that appears meanwhile is not (video.move_into_place)
     info = open_input(m, src, dst, WriteOptions(), span)
+    tmp = temp_file(dst)  # made now, as a video's: another run over the folder (--skip-existing) leaves this input to it
+    try:
+        return _tokenize(m, src, dst, info, tmp, existed, window, progress, refine)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _tokenize(m: Magvit, src, dst, info: VideoInfo, tmp, existed: bool, window: int, progress: Progress, refine: int) -> Output:
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
@@ -1072,7 +1080,7 @@ def tokenize(m: Magvit, src, dst, window: int = TOKENIZER_WINDOW, progress: Prog
     at = timeline(frame_times(info), info.fps, 1, last_shown(info))
     if at is not None:  # a varying rate: each frame's time (s), and the last one's end, so reconstruct keeps them
         meta["times"] = json.dumps([str(at(i)) for i in range(sum(counts) + 1)])
-    write_file(dst, save(tensors, metadata=meta), existed)
+    write_file(dst, save(tensors, metadata=meta), existed, tmp)
     return Output(Path(dst), sum(counts), info.fps, info.width, info.height, False,
                   {"windows": len(grids), "tokens": int(sum(g.numel() for g in grids)), "bits": cfg.bits})
 

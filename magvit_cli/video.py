@@ -686,14 +686,15 @@ def temp_file(path: str | Path) -> Path:
     return Path(tmp)
 
 
-def write_file(path: str | Path, data: bytes, existed: bool = True) -> Path:
+def write_file(path: str | Path, data: bytes, existed: bool = True, tmp: Path | None = None) -> Path:
     """A file made whole or not at all (token files, weights, checkpoints): `data` written to a
-    temporary file beside `path`, given the shared mode and moved into place (move_into_place;
-    `existed` False: not over a file another run made meanwhile). A full disk or quota is a
-    one-line error naming `path` (safetensors and torch.save reported it as their own errors, and
-    left their half-written file behind); the temporary file is removed either way."""
+    temporary file beside `path` (`tmp`: one temp_file made at the start of the work, which claims
+    the output meanwhile: being_written), given the shared mode and moved into place
+    (move_into_place; `existed` False: not over a file another run made meanwhile). A full disk or
+    quota is a one-line error naming `path` (safetensors and torch.save reported it as their own
+    errors, and left their half-written file behind); the temporary file is removed either way."""
     path = Path(path)
-    tmp = temp_file(path)
+    tmp = tmp or temp_file(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -805,6 +805,27 @@ def test_info_of_a_video_does_not_import_torch(clip):
     assert out.splitlines()[-1] == "False" and "frames" in out, f"torch imported to describe a video: {out}"
 
 
+def test_tokenize_claims_its_output_while_it_works(weights, clip, tmp_path, monkeypatch):
+    """tokenize made its temporary file only at the end, so a second run over the folder with
+    --skip-existing tokenized the same inputs again: it is made before the work, as a video's, and
+    another process finds it (video.being_written); it is gone once the file is written."""
+    from magvit_cli import runners, video
+    dst = tmp_path / "t.safetensors"
+    claims = []
+    encode = runners._encode_window
+
+    def watching(*args, **kwargs):
+        with monkeypatch.context() as other:
+            other.setattr(video.os, "getpid", lambda: 1)  # seen as another process of this machine sees it
+            claims.append(video.being_written(dst))
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(runners, "_encode_window", watching)
+    run(["tokenize", str(clip), "-o", str(dst)], weights)
+    assert claims and all(c is not None and c.suffix == ".safetensors" for c in claims), f"no claim while encoding: {claims}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.safetensors"], list(tmp_path.iterdir())
+
+
 def test_skip_existing_leaves_an_output_another_live_run_is_writing(weights, clip, tmp_path):
     """One job per GPU over one folder (--skip-existing): an input whose output another live run is
     writing (its temporary file's name says which machine and process) is left to it, so the jobs
