@@ -79,6 +79,7 @@ def _setup(allow_pickle: bool = typer.Option(False, "--allow-pickle", help=(
     """SIGTERM ends a run like Ctrl-C: temporary outputs are removed, nothing half-written stays."""
     # each call starts afresh (one process may run several)
     State.allow_pickle, State.quiet, State.json, State.stdout_busy = allow_pickle, False, False, False
+    video.use_input_fps(None)  # a command with --input-fps sets it; one without reads untimed inputs at the default
     stop_on_signals()
 
 
@@ -219,7 +220,8 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars or summar
 JsonOpt = typer.Option(False, "--json", help="Print a JSON summary per output on stdout.")
 InputFpsOpt = typer.Option(None, "--input-fps", help=(
     "Frame rate of inputs that carry no timing (default 25): image sequences such as frames/%04d.png, images "
-    "piped one after another, and an elementary stream (.h264, .hevc) whose stream states none. "
+    "piped one after another, an elementary stream (.h264, .hevc) whose stream states none, and a photo "
+    "(`predict photo.jpg` animates it at this rate). A video with timing of its own keeps it (a warning says so). "
     "A fraction like 30000/1001 is fine; 29.97 means it too."), show_default=False)
 
 StartOpt = typer.Option(None, "--start", show_default=False, help=(
@@ -571,7 +573,10 @@ def _describe_input(i: video.VideoInfo, name: Path) -> tuple[dict, str]:
 def _describe(path: Path, name: Path) -> tuple[dict, str]:
     """An input of `info`: a video or image as read (_describe_input), or a token file from `tokenize`."""
     if not video.is_token_file(path):
-        return _describe_input(video.probe(path), name)
+        info = video.probe(path)
+        if (unused := video.input_fps_unused(info)) is not None:
+            warn_line(unused)
+        return _describe_input(info, name)
     t = runners.describe_tokens(path)
     kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF"}.get(str(t["photo"]).lower(), str(t["photo"]).lstrip(".").upper())
     held = (f"a {kind} photo, {t['width']}x{t['height']}" if t["photo"] else

@@ -26,7 +26,7 @@ from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize,
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_frames, deep_output, frame_times,
-                    holds_aspect, holds_hdr, is_sequence, is_token_file, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
+                    holds_aspect, holds_hdr, input_fps_unused, is_sequence, is_token_file, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
                     shift_timecode, temp_file, timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
@@ -75,6 +75,8 @@ def open_input(m: Magvit, path, dst, opts: WriteOptions, span: Span | None = Non
         n = info.other_video
         m.warn(f"{path} has {n + 1} video tracks: the first ({info.width}x{info.height}) is processed, the other{'s' * (n > 1)} "
                f"left out of the output (ffmpeg -map 0:v:1 makes a file of the second)")
+    if (unused := input_fps_unused(info)) is not None:
+        m.warn(unused)
     if info.interlaced:
         m.warn(f"{path} is interlaced: its frames are processed whole, so moving edges comb; "
                "deinterlace it first for clean motion (ffmpeg -i IN -vf bwdif OUT)")
@@ -386,7 +388,7 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
     task = get_task("CFP" if cid is not None else "FP")
     gen = m.generator(sampling.seed)
     tail: deque[torch.Tensor] = deque(maxlen=5)
-    fps = info.fps if not info.is_image else Fraction(25)
+    fps = info.fps  # a photo's: --input-fps (25 by default)
     frames = frame_count(frames, fps)
     out_path = Path(dst)
     deep = keeps_depth(info, dst, opts)

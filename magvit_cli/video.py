@@ -130,15 +130,26 @@ def _hdr10(frame: "av.VideoFrame", codec: str = "") -> str:
 # `frames/%04d.png` (ffmpeg's printf pattern) names an image sequence: its files, numbered in
 # order, are the frames. Images carry no timing, so a sequence plays at SEQUENCE_FPS (ffmpeg's
 # image2 default, 25) unless the command's --input-fps sets another; so does an elementary stream
-# whose stream states no rate (ELEMENTARY_STREAMS).
+# whose stream states no rate (ELEMENTARY_STREAMS), and a photo (what prediction animates it at).
 DEFAULT_SEQUENCE_FPS = Fraction(25)
 SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS
+INPUT_FPS_GIVEN = False  # --input-fps was given: an input with timing of its own says it keeps it (input_fps_unused)
 
 
 def use_input_fps(input_fps: str | None) -> None:
-    """The rate image sequences (and elementary streams without one of their own) are read at: --input-fps, else the default."""
-    global SEQUENCE_FPS
+    """The rate image sequences (and elementary streams without one of their own, and photos) are read at: --input-fps, else the default."""
+    global SEQUENCE_FPS, INPUT_FPS_GIVEN
     SEQUENCE_FPS = DEFAULT_SEQUENCE_FPS if input_fps is None else parse_rate(input_fps, "--input-fps")
+    INPUT_FPS_GIVEN = input_fps is not None
+
+
+def input_fps_unused(info: "VideoInfo") -> str | None:
+    """The warning for an input whose own timing --input-fps does not change (it was taken silently,
+    as if it retimed the video), or None."""
+    if not INPUT_FPS_GIVEN or info.untimed:
+        return None
+    return (f"{info.path} keeps its own {float(info.fps):.6g} fps: --input-fps is the rate of inputs with no timing of "
+            "their own (image sequences, piped images, a bare .h264 stream, a photo to predict from)")
 
 
 def parse_rate(text: str, flag: str) -> Fraction:
@@ -280,6 +291,7 @@ class VideoInfo:
     other_video: int = 0  # video tracks besides the one processed (another angle, a second camera; not cover pictures): left out
     exact: bool = False  # trimmed by the frames' own times (a varying rate: _trim_by_times): span holds them exactly
     mirrored: bool = False  # the display matrix mirrors the picture (a selfie camera's, an editor's flip): read as shown
+    untimed: bool = False  # its rate is SEQUENCE_FPS (--input-fps): an image sequence, a stream without timing, a photo
 
     @property
     def has_audio(self) -> bool:
@@ -987,7 +999,8 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
         files = sequence_files(path)
         first = probe(files[0], in_sequence=True)
         return VideoInfo(path, first.width, first.height, Fraction(SEQUENCE_FPS), len(files), False, colour=first.colour,
-                         depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha)
+                         depth=first.depth, full_chroma=first.full_chroma, sample_aspect=first.sample_aspect, alpha=first.alpha,
+                         untimed=True)
     with _open(path) as c:
         s = main_video(c)
         if s.codec_context is None:  # a truncated file can keep the stream's header but not its codec's
@@ -1005,6 +1018,9 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
             avg = guess                         # a 1/60000 time base; GXF: the field rate): ffmpeg's own guess, which its
                                                 # CLI times output by
         fps = snap_rate(Fraction(own or avg or guess or 25))
+        untimed = is_image or bare and not s.codec_context.framerate
+        if is_image:  # a photo has no rate of its own: prediction animates it at this one
+            fps = SEQUENCE_FPS
         # a GIF's or an animated WebP's rate: from each frame's delay, the last one's (a loop's pause) included
         animated = s.codec_context.name in ("gif", "apng") or path.suffix.lower() == ".webp"
         if not is_image and (animated or "matroska" in c.format.name and (
@@ -1050,7 +1066,7 @@ def probe(path: str | Path, in_sequence: bool = False) -> VideoInfo:
                          timecode=timecode, video_tags=_track_tags(s),
                          other_video=sum(v is not s and not is_cover(v)
                                          and v.frames != 1 for v in c.streams.video),  # not a still: a cover, an animated AVIF's
-                         mirrored=mirrored)
+                         mirrored=mirrored, untimed=untimed)
 
 
 def _see_through(frames: Iterable["av.VideoFrame"]) -> bool:

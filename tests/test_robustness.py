@@ -2760,6 +2760,25 @@ def test_a_stream_that_states_no_rate_takes_input_fps(weights, tmp_path, name, a
     assert r.exit_code == 0, r.output
     out = probe(tmp_path / "o.mp4")
     assert (out.fps, out.frames) == (30, 18), f"{out.frames} frames at {out.fps} fps"
+    assert "warning" not in r.output, f"--input-fps was used here: {r.output}"
+
+
+def test_input_fps_animates_a_photo_and_a_timed_video_says_it_keeps_its_own(weights, tmp_path):
+    """A photo has no rate of its own: `predict photo.jpg --input-fps 12` animated it at 25 fps
+    whatever was given (and --frames 1s made 25 frames). A video with its own timing keeps it, and
+    --input-fps on it (read as retiming it) is said in a warning, on the tasks and on `info`."""
+    photo = tmp_path / "p.png"
+    with VideoWriter(photo, 1, 48, 32) as w:
+        w.write(np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    r = cli(["predict", str(photo), "--frames", "1s", "--input-fps", "12", "-o", str(tmp_path / "p.mp4")], weights)
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    out = probe(tmp_path / "p.mp4")
+    assert (out.fps, out.frames) == (12, 13), f"the photo and 1 s of new frames at 12 fps: {out.frames} at {out.fps}"
+    src = make_video(tmp_path / "v.mp4", frames=6, fps=30)
+    for args in (["predict", str(src), "--frames", "2", "-o", str(tmp_path / "v2.mp4")], ["info", str(src)]):
+        r = cli([*args, "--input-fps", "12"], weights) if args[0] != "info" else runner.invoke(app, [*args, "--input-fps", "12"])
+        assert r.exit_code == 0 and "keeps its own 30 fps: --input-fps is the rate of inputs with no timing" in r.output, r.output
+    assert probe(tmp_path / "v2.mp4").fps == 30
 
 
 @pytest.mark.parametrize("name,args", [("tape.dv", ["-ac", "2", "-target", "ntsc-dv"]),
