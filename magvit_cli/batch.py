@@ -146,7 +146,7 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
                 video.check_input(src)
                 video.check_folder(dst, create=out_dir is not None)
                 if opts is not None:
-                    video.check_output(dst, opts.codec, opts.lossless, opts.preset)
+                    video.check_output(dst, opts.codec, opts.lossless, opts.preset, opts.crf_given)
             if check is not None:
                 check()
             if out_dir is not None:

@@ -183,7 +183,7 @@ def _seed(value: int) -> int:
 
 
 SeedOpt = typer.Option(0, "--seed", callback=_seed, help="Random seed: the same seed gives the same output.")
-CrfOpt = typer.Option(None, "--crf", show_default=False, help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2 and MJPEG a quantiser of crf / 6; an animated WebP quality 100 - crf). Default: 18; not with --lossless.")
+CrfOpt = typer.Option(None, "--crf", show_default=False, help="Quality 0-51, lower = better and bigger (H.264/H.265; VP9, VP8 and AV1 take it + 13 on their 0-63 scale; MPEG-4, MPEG-2, MJPEG and a .jpg a quantiser of crf / 6; a WebP quality 100 - crf). Default: 18; not with --lossless, nor for an output with no quality to set (PNG, GIF, FFV1, ...).")
 CodecOpt = typer.Option(None, "--codec", show_default=False, autocompletion=_values(_encoders), help=(
     "Video encoder: libx264, libx265, libvpx-vp9, prores_ks (10-bit), dnxhd (as DNxHR HQ; HQX for 10-bit input), mjpeg, libsvtav1, ... Default: by the output's type: libx264 (.mp4, .mov, .mkv, .avi; "
     "10-bit input into .mp4/.mov: libx265, tagged hvc1), libvpx-vp9 (.webm), gif (.gif)."))
@@ -262,10 +262,10 @@ def _write(crf, codec, lossless, no_audio, preset=None, output=None) -> runners.
     """The writer's options; `output` `-` (stdout, Matroska): a transparent input keeps its alpha in FFV1."""
     if crf is not None and lossless:  # it was ignored without a word
         raise UsageError("give --lossless or --crf, not both: --lossless stores every pixel exactly, whatever the --crf")
-    crf = 18 if crf is None else crf
-    if not 0 <= crf <= 51:
+    if crf is not None and not 0 <= crf <= 51:
         raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
-    return runners.WriteOptions(crf=crf, codec=codec, lossless=lossless, audio=not no_audio, preset=preset,
+    return runners.WriteOptions(crf=18 if crf is None else crf, crf_given=crf is not None, codec=codec, lossless=lossless,
+                                audio=not no_audio, preset=preset,
                                 transparent_codec="ffv1" if pipes.is_stdout(output) and not lossless else None)
 
 
@@ -468,7 +468,7 @@ def generate(cls: str = typer.Option(..., "--class", autocompletion=_classes, he
         with pipes_for([], output or _generated_name(cls, seed), json_) as p:
             refuse_folder(p.output, "-o", "name the output file")
             refuse_overwrite(p.output, force)
-            video.check_output(p.output, codec, lossless, preset)
+            video.check_output(p.output, codec, lossless, preset, crf is not None)
             video.check_folder(p.output)
             count = _frames_or_seconds(frames)
             size_wh = _parse_size(size)

@@ -38,6 +38,7 @@ MOTION_SHARE = 0.9  # the share of a frame's work shown done once its motion pad
 @dataclass
 class WriteOptions:
     crf: int = 18
+    crf_given: bool = False  # --crf was given: an output whose encoder has no quality to set refuses it (video.check_output)
     codec: str | None = None  # None: by the output's type (video.output_codec)
     lossless: bool = False
     audio: bool = True

@@ -423,10 +423,11 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 PRESET_CODECS = ("libx264", "libx265", "libx264rgb")  # the encoders --preset speaks to (x264's and x265's shared names)
 
 
-def check_output(path: str | Path, codec: str | None, lossless: bool, preset: str | None = None) -> None:
+def check_output(path: str | Path, codec: str | None, lossless: bool, preset: str | None = None, crf: bool = False) -> None:
     """An output's type is one this writer makes, and its container holds the encoder (tried in
-    memory: nothing is written); a `preset` is one of PRESETS and its encoder takes presets.
-    Cheap: the CLI checks every output before any work."""
+    memory: nothing is written); a `preset` is one of PRESETS and its encoder takes presets; a
+    --crf given (`crf`) goes to an encoder with a quality to set (CRF_ENCODERS), and --lossless
+    to a type that stores every pixel. Cheap: the CLI checks every output before any work."""
     path = Path(path)
     suffix = path.suffix.lower()
     if preset is not None and preset not in PRESETS:
@@ -434,6 +435,10 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
     if suffix in IMAGE_CODECS:
         if preset is not None:
             raise UsageError(f"--preset: {path} is an image; presets set a video encoder's speed")
+        if lossless and IMAGE_CODECS[suffix][0] == "mjpeg":  # it was written lossy without a word
+            raise UsageError(f"--lossless: {path} is a JPEG, which loses detail; .png, .webp or .tif keep every pixel")
+        if crf and IMAGE_CODECS[suffix][0] not in CRF_ENCODERS:
+            raise UsageError(f"--crf: {path} is stored losslessly ({suffix.lstrip('.').upper()}); --crf sets a lossy encoder's quality")
         return
     if suffix not in CONTAINERS:
         if not suffix and path.name.lower() in {*CONTAINERS, *IMAGE_CODECS}:  # `-o .mp4`: a hidden file's name, no type
@@ -445,6 +450,9 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
         raise UsageError(f"--lossless is RGB H.264 (libx264), not {codec}")
     if preset is not None and codec not in PRESET_CODECS:
         raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {codec}, which has none")
+    if crf and codec not in CRF_ENCODERS:  # it was ignored without a word
+        shown = {"wrapped_avframe": "raw frames"}.get(codec, codec)
+        raise UsageError(f"--crf sets a lossy encoder's quality; {path} is written with {shown}, which has none to set")
     try:
         _holds(CONTAINERS[suffix], codec)
     except (ValueError, av.FFmpegError) as e:  # an unknown encoder, or one the container does not hold
@@ -2044,6 +2052,11 @@ ENCODER_OPTIONS = {"dnxhd": {"profile": "dnxhr_hq"}}
 QSCALE_ENCODERS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msmpeg4v2", "h263", "h263p", "flv", "wmv1", "wmv2", "mjpeg")
 
 
+# the encoders --crf sets the quality of (VideoWriter); the rest are lossless (PNG, FFV1, APNG, raw
+# .y4m), palette-bound (GIF) or set otherwise (ProRes profiles, DNxHR bitrates), and refuse a --crf
+CRF_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1", "libwebp", *QSCALE_ENCODERS)
+
+
 def _qscale(crf: int) -> int:
     """--crf (H.264's 0-51 scale, default 18) -> a quantiser 1-31: 18 -> 3, 23 -> 4, 51 -> 8. At 3,
     MPEG-4 Part 2 writes the example clip's reconstruction at 37.4 dB from the lossless one against
@@ -2380,6 +2393,10 @@ class VideoWriter:
         self.stream.width, self.stream.height = self.width, self.height
         if self.lossless and encoder == "libwebp":  # RGB: every pixel as it is (4:2:0 would lose colour)
             self.stream.pix_fmt, self.stream.options = "bgra", {"lossless": "1"}
+        elif encoder == "libwebp":  # quality 100 - crf, as an animated WebP's (libwebp's own default, 75, ignored --crf)
+            self.stream.options = {"quality": str(max(0, 100 - self.crf))}
+        elif encoder == "mjpeg":  # a quantiser from --crf, as MJPEG video's (_qscale: 18 -> 3); none was set, --crf ignored
+            self.stream.codec_context.qmin = self.stream.codec_context.qmax = _qscale(self.crf)
         self._tag_aspect()
 
     def _to_animation(self):

@@ -129,6 +129,34 @@ def test_preset_sets_the_encoders_speed(weights, clip, tmp_path):
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_crf_sets_a_photos_quality_and_is_refused_where_there_is_none(weights, tmp_path):
+    """A .jpg or .webp photo took no quality from --crf (the same bytes at any --crf: JPEG at the
+    encoder's default, WebP at libwebp's 75): now a quantiser crf / 6 and quality 100 - crf, as
+    their video kin. An output with no quality to set (PNG, GIF, raw .y4m, ProRes) refuses a
+    --crf, and a JPEG refuses --lossless (both were taken without a word), before any work."""
+    photo = tmp_path / "p.png"
+    rng = np.random.default_rng(0)
+    with VideoWriter(photo, 1, 64, 48) as w:
+        w.write((rng.integers(0, 255, (48, 64, 1)) * 0.1 + np.linspace(0, 200, 64)[None, :, None]).repeat(3, 2).astype(np.uint8))
+    shown = read_frames(photo)[0].astype(float)
+    for suffix in (".jpg", ".webp"):
+        err = {}
+        for crf in (2, 30):
+            out = tmp_path / f"q{crf}{suffix}"
+            run(["inpaint", str(photo), "--box", "0,0,8,8", "--crf", str(crf), "-o", str(out)], weights)
+            err[crf] = np.abs(read_frames(out)[0].astype(float) - shown)[8:, 8:].mean()
+        assert err[2] < 0.5 * err[30], f"{suffix}: --crf 2 errs {err[2]:.2f} levels, --crf 30 {err[30]:.2f}: no quality set"
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, args, says in ((clip, ["--crf", "20", "-o", str(tmp_path / "x.gif")], "x.gif is written with gif, which has none"),
+                            (clip, ["--crf", "20", "-o", str(tmp_path / "x.y4m")], "raw frames, which has none"),
+                            (clip, ["--crf", "20", "--codec", "prores_ks", "-o", str(tmp_path / "x.mov")], "prores_ks, which has none"),
+                            (photo, ["--crf", "20", "-o", str(tmp_path / "x.png")], "x.png is stored losslessly (PNG)"),
+                            (photo, ["--lossless", "-o", str(tmp_path / "x.jpg")], "x.jpg is a JPEG, which loses detail")):
+        r = runner.invoke(app, ["inpaint", str(src), *args, "--weights", str(weights), "--device", "cpu"])
+        assert r.exit_code == 2 and says in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not list(tmp_path.glob("x.*")), "written before the check"
+
+
 def test_interpolate_lossless_keeps_input_frames_bit_exact(weights, clip, tmp_path):
     out = tmp_path / "ll.mp4"
     run(["interpolate", str(clip), "--factor", "2", "--lossless", "-o", str(out)], weights)
