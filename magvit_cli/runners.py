@@ -26,8 +26,8 @@ from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize,
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_frames, deep_output, frame_times,
-                    holds_aspect, holds_hdr, input_fps_unused, is_sequence, is_token_file, iter_frames, iter_info, last_shown, photo_suffix, probe, sequence_hint,
-                    shift_timecode, temp_file, timeline, trim, write_file)
+                    holds_aspect, holds_hdr, input_fps_unused, is_sequence, is_token_file, iter_frames, iter_info, last_shown,
+                    photo_suffix, probe, sequence_hint, shift_timecode, temp_file, timeline, trim, write_file)
 
 Progress = Callable[[float, int], None]  # (done, total) in output frames; a fraction: part of a frame's work
 TOKENIZER_WINDOW = 17  # frames reconstruct and tokenize encode at a time (1 + 4k; fewer where memory is short)
@@ -1062,7 +1062,7 @@ def tokenize(m: Magvit, src, dst, window: int = TOKENIZER_WINDOW, progress: Prog
         tmp.unlink(missing_ok=True)
 
 
-def _tokenize(m: Magvit, src, dst, info: VideoInfo, tmp, existed: bool, window: int, progress: Progress, refine: int) -> Output:
+def _tokenize(m: Magvit, src, dst, info: VideoInfo, tmp: Path, existed: bool, window: int, progress: Progress, refine: int) -> Output:
     cfg = m.tokenizer.config
     grids, counts = [], []
     total = 1 if info.is_image else count_frames(info)
