@@ -1075,7 +1075,7 @@ def _tokenize(m: Magvit, src, dst, info: VideoInfo, tmp: Path, existed: bool, wi
     tensors["frames"] = torch.tensor(counts, dtype=torch.int32)
     meta = {"fps": str(info.fps), "width": str(info.width), "height": str(info.height), "bits": str(cfg.bits),
             "format": "magvit-tokens-v1", "colour": json.dumps(dataclasses.asdict(info.colour)),
-            "sample_aspect": str(info.sample_aspect or 1)}
+            "sample_aspect": str(info.sample_aspect or 1), "depth": str(info.depth)}
     if info.is_image and not is_sequence(src):  # reconstruct writes it back as a photo of this type
         meta["photo"] = photo_suffix(src)
     meta["tokenizer"] = json.dumps(_architecture(cfg))
@@ -1169,6 +1169,8 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
     _check_architecture(m, src, meta)
     colour = Colour(**json.loads(meta["colour"])) if "colour" in meta else Colour()  # older files have none
     colour, to_sdr = _colour_for(m, dst, colour)
+    # as deep as the video it was made from, where the output holds it (10-bit HDR stays 10-bit; older files say nothing)
+    deep = int(meta.get("depth", 8)) > 8 and deep_output(dst, opts.codec, opts.lossless, False)
     told = [Fraction(t) for t in json.loads(meta["times"])] if "times" in meta else None  # a varying rate's frame times, then the end
     times = told and timeline(told[:-1], fps, 1, told[-1] - told[-2])
     counts = tensors["frames"].tolist()
@@ -1183,14 +1185,14 @@ def _reconstruct_tokens(m: Magvit, src, dst, opts: WriteOptions, progress: Progr
                           "(`magvit tokenize` makes shorter windows where memory is short)")
     written = 0
     with VideoWriter(dst, fps, W, H, **opts.encoding(),
-                     times=times,
+                     times=times, deep=deep,
                      rotation=int(meta.get("rotation", 0)), colour=colour, to_sdr=to_sdr, warn=m.warn,
                      sample_aspect=Fraction(meta.get("sample_aspect", "1"))) as w:
         for i, n in enumerate(counts):
             idx = tensors[f"window_{i:05d}"].long().unsqueeze(0).to(m.device)
             y = m.decode(idx, chunk)[0, :, :n, :H, :W].cpu()
             for t in range(n):
-                w.write(to_frame(y[:, t]))
+                w.write(to_frame(y[:, t], deep))
             written += n
             progress(written, sum(counts))
     return _output(w, fps)

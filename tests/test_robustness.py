@@ -1457,6 +1457,20 @@ def test_ten_bit_video_into_mp4_is_hevc_that_apple_devices_play(weights, good, t
     assert written(good, "x.mp4", "--codec", "libx265")[:2] == ("hevc", "hvc1")
 
 
+def test_tokens_of_ten_bit_video_decode_to_ten_bits(weights, good, tmp_path):
+    """A token file of 10-bit video (an HDR phone clip) decoded back to 8 bits, where the video
+    itself reconstructs at 10: the file records its depth, and reconstruct keeps it where the
+    output holds it (.mp4: H.265 Main 10; a GIF is 8-bit). Older files, and 8-bit video, stay 8."""
+    src = encode_frames(tmp_path / "in10.mp4", _ramp(frames=4), pix="yuv420p10le")
+    for source, name, depth in ((src, "deep", 10), (good, "plain", 8)):
+        tokens = tmp_path / f"{name}.safetensors"
+        assert cli(["tokenize", str(source), "-o", str(tokens)], weights).exit_code == 0
+        r = cli(["reconstruct", str(tokens), "-o", str(tmp_path / f"{name}.mp4")], weights)
+        assert r.exit_code == 0 and probe(tmp_path / f"{name}.mp4").depth == depth, (name, probe(tmp_path / f"{name}.mp4").depth, r.output)
+    r = cli(["reconstruct", str(tmp_path / "deep.safetensors"), "-o", str(tmp_path / "deep.gif")], weights)
+    assert r.exit_code == 0 and probe(tmp_path / "deep.gif").depth == 8, r.output
+
+
 @pytest.mark.parametrize("codec,out,fmt", [("prores_ks", "o.mov", "yuv422p10le"), ("mjpeg", "o.avi", "yuvj420p"),
                                          ("huffyuv", "o.avi", "yuv422p"), ("qtrle", "o.mov", "rgb24")])
 def test_other_encoders_get_a_pixel_format_they_take(weights, good, tmp_path, codec, out, fmt):
