@@ -946,7 +946,7 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
 
 
 @app.command("bench")
-def bench_cmd(tasks: str = typer.Option("all", "--tasks", autocompletion=_task_list("bench", "TASKS"), help="all, or a comma list of: interpolate, predict, outpaint, inpaint, outpaint-dynamic, inpaint-dynamic, reconstruct."),
+def bench_cmd(ctx: typer.Context, tasks: str = typer.Option("all", "--tasks", autocompletion=_task_list("bench", "TASKS"), help="all, or a comma list of: interpolate, predict, outpaint, inpaint, outpaint-dynamic, inpaint-dynamic, reconstruct."),
               size: str = typer.Option("640x360", "--size", help="Test clip size WxH."),
               frames: int = typer.Option(33, "--frames", min=2, help="Test clip frames."),
               vs_ffmpeg: bool = typer.Option(False, "--vs-ffmpeg", help="Also time ffmpeg minterpolate x2 on the same clip."),
@@ -959,7 +959,10 @@ def bench_cmd(tasks: str = typer.Option("all", "--tasks", autocompletion=_task_l
         from .bench import TASKS, bench
         from .evaluate import tasks_named
         w, h = _parse_size(size)
-        if smoke:
+        if smoke:  # it set them over what the call gave, without a word
+            given = [f"--{k}" for k in ("size", "frames", "steps") if getattr(ctx.get_parameter_source(k), "name", "") != "DEFAULT"]
+            if given:
+                raise UsageError(f"--smoke runs 64x48, 9 frames, 2 steps: give it or {', '.join(given)}, not both")
             w, h, frames, steps = 64, 48, 9, 2
         chosen = tasks_named(tasks, TASKS)
         m = _load(weights, device, precision, need_transformer=any(t != "reconstruct" for t in chosen))

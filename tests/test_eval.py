@@ -192,6 +192,9 @@ def test_bench_table_in_a_file_is_whole_and_counts_are_checked(tmp_path):
     assert len(cells) == 13 and all(re.fullmatch(r"\d+(\.\d+)?", c) for c in cells[1:]), row
     r = CliRunner().invoke(app, ["bench", "--frames", "1", "--weights", str(w), "--device", "cpu"])
     assert r.exit_code == 2 and "Invalid value for '--frames'" in r.output, r.output
+    # --smoke set its size, frames and steps over those the call gave, without a word
+    r = CliRunner().invoke(app, ["bench", "--smoke", "--size", "96x64", "--steps", "3", "--weights", str(w), "--device", "cpu"])
+    assert r.exit_code == 2 and "give it or --size, --steps, not both" in r.output, r.output
     clip = make_video(tmp_path / "c.mp4", frames=9, width=32, height=32)
     r = CliRunner().invoke(app, ["eval", str(clip), "--windows", "0", "--weights", str(w), "--device", "cpu"])
     assert r.exit_code == 2 and "Invalid value for '--windows'" in r.output, r.output
