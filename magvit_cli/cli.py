@@ -901,6 +901,8 @@ def eval_cmd(inputs: List[Path] = typer.Argument(..., help="Clips or folders of 
         from .evaluate import evaluate, sheets_there, tasks_named
         from .train.data import list_media
         chosen = tasks_named(tasks)
+        if fi_every is not None and "FI" not in chosen:  # it was taken without a word
+            raise UsageError(f"--fi-every sets interpolation's known frames, and --tasks {tasks} leaves FI out")
         clips = [p for p, _ in list_media(inputs, flag="")[0]]
         if not clips:
             raise UsageError("no video files among the inputs")

@@ -270,6 +270,9 @@ def test_eval_fi_every_k_knows_every_kth_frame(tmp_path):
     r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "FI", "--window", "9", "--weights", str(w), "--device", "cpu",
                                  "--fi-every", "3"])
     assert r.exit_code == 2 and "--fi-every" in r.output, r.output
+    # without FI among the tasks it was taken without a word
+    r = CliRunner().invoke(app, ["eval", str(clip), "--tasks", "IPC", "--weights", str(w), "--device", "cpu", "--fi-every", "2"])
+    assert r.exit_code == 2 and "--tasks IPC leaves FI out" in r.output, r.output
 
 
 def test_eval_says_nothing_of_its_own_temporary_files(tmp_path):
