@@ -171,6 +171,13 @@ def _finite(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _finite_at_least_0(value: Optional[float]) -> Optional[float]:
+    """_finite, and not below 0 (checked after it, so that nan is said to be nan)."""
+    if _finite(value) is not None and value < 0:
+        raise typer.BadParameter(f"{value:g} is below 0")
+    return value
+
+
 TempOpt = typer.Option(None, "--temperature", callback=_finite, help=(
     "Sampling temperature (0 = greedy). Default: 1 (the paper's); 0 with a padded-condition model on a "
     "conditional task (measured better: weights/README.md)."), show_default=False)
@@ -350,7 +357,7 @@ def interpolate(run: TaskRun, src: Path, dst: Path, progress,
                     "Target frame rate instead of a factor, above the input's: 60, 59.94 (read as 60000/1001) or a "
                     "fraction. 24 -> 60 fps runs x5 and keeps every 2nd frame; otherwise the nearest frames of the "
                     "cheapest grid within a tenth of a frame (25 -> 60: x8; jitter_ms in --json).")),
-                scene_threshold: float = typer.Option(0.25, "--scene-threshold", callback=_finite, help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed."),
+                scene_threshold: float = typer.Option(0.25, "--scene-threshold", callback=_finite_at_least_0, help="Scene-cut threshold (mean abs luminance change, 0..1); pairs across a cut are held, not morphed. 1: no cuts; 0: every pair a cut."),
                 motion: bool = MotionOpt,
                 slow_motion: bool = typer.Option(False, "--slow-motion", help=(
                     "Play the frames at the input's rate instead: N x as long (slow motion). The audio is slowed with "

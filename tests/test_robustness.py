@@ -192,6 +192,8 @@ def test_too_large_frames_are_refused(weights, tmp_path, monkeypatch):
     (["inpaint", "{v}", "--guidance", "inf"], "'--guidance': inf is not a finite number"),
     (["generate", "--class", "0", "--guidance", "-inf"], "'--guidance': -inf is not a finite number"),
     (["interpolate", "{v}", "--scene-threshold", "nan"], "'--scene-threshold': nan is not a finite number"),
+    # a negative threshold made every pair a cut: every new frame a held one, without a word
+    (["interpolate", "{v}", "--scene-threshold", "-1"], "'--scene-threshold': -1 is below 0"),
     # a seed past 64 bits ended as 'error: ValueError: Overflow when unpacking long long' (exit 1); 10^20 steps ran forever
     (["interpolate", "{v}", "--seed", str(2**70)], f"'--seed': {2**70} does not fit in 64 bits"),
     (["interpolate", "{v}", "--steps", str(10**20)], f"--steps must be 1 to 4096, got {10**20}"),
