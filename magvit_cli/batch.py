@@ -17,7 +17,8 @@ from .errors import MagvitError, UsageError
 from .video import is_sequence, sequence_match, sequence_stem
 
 if TYPE_CHECKING:  # runners imports torch (about 2 s): types only here
-    from .runners import Output, WriteOptions
+    from .options import WriteOptions
+    from .runners import Output
 
 
 def output_path(src: Path, command: str, output: Optional[Path], out_dir: Optional[Path], force: bool,

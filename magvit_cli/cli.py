@@ -25,7 +25,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from . import hdr, pipes, video
+from . import hdr, options, pipes, video
 from .batch import each, pipes_for, refuse_folder, refuse_overwrite, run_batch
 from .console import (Progress, State, describe_output, emit, fail, plain_console, show_table, stdout_gone, summary,
                       warn_line)
@@ -120,8 +120,7 @@ def _encoders() -> list[str]:
 
 
 def _modes(kind: str) -> list[str]:
-    from .runners import INPAINT_MODES, OUTPAINT_MODES
-    return list({"outpaint": OUTPAINT_MODES, "inpaint": INPAINT_MODES}[kind])
+    return list({"outpaint": options.OUTPAINT_MODES, "inpaint": options.INPAINT_MODES}[kind])
 
 
 def _classes(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -259,19 +258,18 @@ def _load(weights, device, precision, need_transformer=True, warn: bool = True, 
 
 
 def _sampling(steps, temperature, guidance, seed, residual, soft=None, refine=None) -> pipeline.Sampling:
-    s = pipeline.Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft,
-                          refine=refine)
-    s.check()
-    return s
+    options.check_sampling(steps, temperature, guidance, refine)  # first: pipeline imports torch (1 s)
+    return pipeline.Sampling(steps=steps, temperature=temperature, guidance=guidance, seed=seed, residual=residual, soft=soft,
+                             refine=refine)
 
 
-def _write(crf, codec, lossless, no_audio, preset=None, output=None) -> runners.WriteOptions:
+def _write(crf, codec, lossless, no_audio, preset=None, output=None) -> options.WriteOptions:
     """The writer's options; `output` `-` (stdout, Matroska): a transparent input keeps its alpha in FFV1."""
     if crf is not None and lossless:  # it was ignored without a word
         raise UsageError("give --lossless or --crf, not both: --lossless stores every pixel exactly, whatever the --crf")
     if crf is not None and not 0 <= crf <= 51:
         raise UsageError(f"--crf must be 0 (lossless quality) to 51, got {crf}")
-    return runners.WriteOptions(crf=18 if crf is None else crf, crf_given=crf is not None, codec=codec, lossless=lossless,
+    return options.WriteOptions(crf=18 if crf is None else crf, crf_given=crf is not None, codec=codec, lossless=lossless,
                                 audio=not no_audio, preset=preset,
                                 transparent_codec="ffv1" if pipes.is_stdout(output) and not lossless else None)
 
@@ -306,7 +304,10 @@ class TaskRun:
     def sampling(self) -> pipeline.Sampling:
         return _sampling(self.steps, self.temperature, self.guidance, self.seed, self.residual, self.soft, self.refine)
 
-    def write(self) -> runners.WriteOptions:
+    def check_sampling(self) -> None:  # before any work: no torch (pipeline imports it)
+        options.check_sampling(self.steps, self.temperature, self.guidance, self.refine)
+
+    def write(self) -> options.WriteOptions:
         return _write(self.crf, self.codec, self.lossless, self.no_audio, self.preset, self.output)
 
     def span(self) -> Optional[video.Span]:
@@ -330,7 +331,7 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
             srcs = kw.pop("inputs")
             run_batch(srcs, fn.__name__, run.output, run.out_dir, run.force, run.quiet, run.json_,
                    lambda src, dst, progress: fn(run, src, dst, progress, **kw), image_out=image_out, input_fps=run.input_fps,
-                   writes=run.write, check=lambda: (run.sampling(), run.span(), check and check(**kw)),
+                   writes=run.write, check=lambda: (run.check_sampling(), run.span(), check and check(**kw)),
                    skip_existing=run.skip_existing)
 
         command.__signature__ = inspect.Signature([inputs, *own, *shared])
@@ -342,11 +343,11 @@ def task_command(image_out: bool = False, check: Optional[Callable[..., None]] =
 def _check_interpolate(factor, fps, slow_motion, **_) -> None:
     if factor is not None and fps is not None:
         raise UsageError("give --factor or --fps, not both")
-    runners.check_slow_motion(slow_motion, fps)
+    options.check_slow_motion(slow_motion, fps)
     if fps is not None:
         video.parse_rate(fps, "--fps")
     else:
-        runners.check_factor(2 if factor is None else factor)
+        options.check_factor(2 if factor is None else factor)
 
 
 @task_command(check=_check_interpolate)
@@ -381,7 +382,7 @@ def _frames_or_seconds(text: str) -> int | Fraction:
         if n <= 0:
             raise UsageError(f"--frames {text}: seconds must be > 0")
         return n
-    runners.check_frames(n)
+    options.check_frames(n)
     return n
 
 
@@ -422,7 +423,7 @@ def _parse_canvas(size: Optional[str]):
     return w / h
 
 
-@task_command(image_out=True, check=lambda mode, size, track, **_: (runners.check_outpaint(mode, track), _parse_canvas(size)))
+@task_command(image_out=True, check=lambda mode, size, track, **_: (options.check_outpaint(mode, track), _parse_canvas(size)))
 def outpaint(run: TaskRun, src: Path, dst: Path, progress,
              mode: str = typer.Option("central", "--mode", "-m", autocompletion=_values(lambda: _modes("outpaint")), help=(
                  "central (OPC): the input in the middle of a canvas 2x wide and 2x tall. "
@@ -440,7 +441,7 @@ def outpaint(run: TaskRun, src: Path, dst: Path, progress,
                             str(track) if track else None, run.write(), progress, motion, run.span())
 
 
-@task_command(image_out=True, check=lambda mode, box, mask, **_: runners.check_inpaint(mode, box, pipes.spooled(mask, "--mask")))
+@task_command(image_out=True, check=lambda mode, box, mask, **_: options.check_inpaint(mode, box, pipes.spooled(mask, "--mask")))
 def inpaint(run: TaskRun, src: Path, dst: Path, progress,
             mode: Optional[str] = typer.Option(None, "--mode", "-m", autocompletion=_values(lambda: _modes("inpaint")), help=(
                 "central (IPC): the central box of half the width and height is generated (default). "
@@ -481,7 +482,7 @@ def generate(cls: str = typer.Option(..., "--class", autocompletion=_classes, he
             size_wh = _parse_size(size)
             write = _write(crf, codec, lossless, True, preset)
             rate = video.parse_rate(fps, "--fps")
-            count = runners.frame_count(count, rate)
+            count = options.frame_count(count, rate)
             s = _sampling(steps, temperature, guidance, seed, None)
             with Progress("generate") as progress:
                 out = p.deliver(runners.generate(_load(weights, device, precision, per_input=True), p.output, cls, count, s, rate,
@@ -509,7 +510,7 @@ def reconstruct(inputs: List[Path] = Inputs,
     A photo comes back as a photo (a JPEG's as JPEG, others as PNG), as outpaint and inpaint write theirs."""
     model = functools.cache(lambda: _load(weights, device, precision, need_transformer=False, per_input=True))  # once a call
 
-    def write() -> runners.WriteOptions:
+    def write() -> options.WriteOptions:
         return _write(crf, codec, lossless, no_audio, preset, output)
 
     def make(src, dst, progress):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import runners
+from . import options, runners
 from .errors import UsageError
 from .pipeline import Magvit, Sampling
 from .tasks import neighbour_mean, window_left_edges
@@ -247,7 +247,7 @@ def evaluate_window(m: Magvit, gt: np.ndarray, fps, s: Sampling, tasks, tmp: Pat
     row searches its tokens `s.refine` steps (none when unset)."""
     T, H, W, _ = gt.shape
     res: dict[str, dict] = {}
-    opts = runners.WriteOptions(lossless=True, audio=False)
+    opts = options.WriteOptions(lossless=True, audio=False)
 
     def show(task, ours, truth, alternatives):
         if sheets is not None:

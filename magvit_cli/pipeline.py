@@ -48,6 +48,7 @@ from . import commit
 from .errors import MagvitError, UsageError
 from .models import load_model
 from .models.lfq import expected_codes, swap_argmax
+from .options import check_sampling
 from .refine import SHARPNESS, refine_indices
 from .tasks import TASKS, Task, condition_region, condition_video
 from .weights import other_encoder, resolve
@@ -122,7 +123,6 @@ def _loose(name: str) -> str:
     return re.sub(r"[\s_-]+", "", name).lower()
 
 
-MAX_STEPS = 4096  # COMMIT steps: past a window's tokens (320 here, 1280 with the base preset) a step commits nothing new; 10^20 ran forever
 SHOWN_CLASSES = 12  # a class table up to this long is listed in an error; a longer one (UCF-101's) is named by `magvit classes`
 
 
@@ -297,14 +297,7 @@ class Sampling:
                         refine=0 if task.code == "CG" else refine)
 
     def check(self):
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise UsageError(f"--steps must be 1 to {MAX_STEPS}, got {self.steps}")
-        if self.temperature is not None and self.temperature < 0:
-            raise UsageError(f"--temperature must be >= 0, got {self.temperature}")
-        if self.guidance < 0:
-            raise UsageError(f"--guidance must be >= 0, got {self.guidance}")
-        if self.refine is not None and self.refine < 0:
-            raise UsageError(f"--refine must be >= 0, got {self.refine}")
+        check_sampling(self.steps, self.temperature, self.guidance, self.refine)
         if self.schedule not in commit.SCHEDULES:
             raise UsageError(f"--schedule must be one of {', '.join(commit.SCHEDULES)}")
 

@@ -2,9 +2,7 @@
 composite at full resolution, stream frames out (see pipeline.py for the scheme)."""
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import os
@@ -21,11 +19,12 @@ from safetensors.torch import load_file, save
 from . import hdr
 from .errors import MagvitError, UsageError
 from .motion import Continuation, PairMotion, fill_holes
-from .pipes import is_stream
+from .options import (INPAINT_MODES, OUTPAINT_MODES, WriteOptions, check_box, check_factor, check_frames, check_inpaint,
+                      check_outpaint, check_slow_motion, frame_count, parse_box, read_track, track_file)
 from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize, resize_mask, to_frame, to_tensor
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
-from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, check_input, count_frames, deep_output, frame_times,
+from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, count_frames, deep_output, frame_times,
                     holds_aspect, holds_hdr, input_fps_unused, is_sequence, is_token_file, iter_frames, iter_info, last_shown,
                     photo_suffix, probe, sequence_hint, shift_timecode, temp_file, timeline, trim, write_file)
 
@@ -33,28 +32,6 @@ Progress = Callable[[float, int], None]  # (done, total) in output frames; a fra
 TOKENIZER_WINDOW = 17  # frames reconstruct and tokenize encode at a time (1 + 4k; fewer where memory is short)
 PLAYER_MAX_FPS = 240  # interpolation above this rate says so, pointing at --slow-motion (high-refresh screens stop at 240)
 MOTION_SHARE = 0.9  # the share of a frame's work shown done once its motion padding is made (dynamic modes)
-
-
-@dataclass
-class WriteOptions:
-    crf: int = 18
-    crf_given: bool = False  # --crf was given: an output whose encoder has no quality to set refuses it (video.check_output)
-    codec: str | None = None  # None: by the output's type (video.output_codec)
-    lossless: bool = False
-    audio: bool = True
-    preset: str | None = None  # H.264/H.265's speed for its size; None: medium
-    # the encoder a transparent input gets where --codec is not given (None: the output type's own);
-    # `-o -` sends Matroska, whose H.264 holds no alpha: FFV1 there, whose alpha FFmpeg's own decoder reads
-    transparent_codec: str | None = None
-
-    def codec_for(self, info: VideoInfo) -> str | None:
-        """The --codec an input is written with: transparent_codec where it has an alpha channel."""
-        return self.transparent_codec if info.alpha and self.codec is None and self.transparent_codec else self.codec
-
-    def encoding(self, info: VideoInfo | None = None) -> dict:
-        """The VideoWriter arguments these set (for `info`'s frames where given: codec_for)."""
-        return dict(codec=self.codec if info is None else self.codec_for(info), crf=self.crf, lossless=self.lossless,
-                    preset=self.preset)
 
 
 def _noop(done, total):
@@ -149,11 +126,6 @@ def scene_change(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------------------------- FI
-def check_factor(factor) -> None:
-    if not isinstance(factor, int) or factor < 2:
-        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
-
-
 @dataclass(frozen=True)
 class RatePlan:
     """How interpolation reaches its output rate: the model fills a grid of `factor` frames per
@@ -215,11 +187,6 @@ def _two_runs(factor: int, most: int) -> str:
         return ""
     a, b = min(pairs, key=lambda p: (abs(p[0] - p[1]), p[0]))
     return f"; x{factor} is two runs: --factor {a}, then --factor {b} on its output"
-
-
-def check_slow_motion(slow_motion: bool, fps) -> None:
-    if slow_motion and fps is not None:
-        raise UsageError("--slow-motion plays the frames at the input's rate: give --factor, not --fps")
 
 
 def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opts: WriteOptions = WriteOptions(),
@@ -357,21 +324,6 @@ def interpolate(m: Magvit, src, dst, factor: int | None, sampling: Sampling, opt
 
 
 # ---------------------------------------------------------------------------------- FP / CFP
-def check_frames(frames: int) -> None:
-    if frames < 1:
-        raise UsageError(f"--frames must be >= 1, got {frames}")
-
-
-def frame_count(frames: int | Fraction, fps: Fraction) -> int:
-    """--frames as a count: itself, or a Fraction's seconds of frames at `fps` (one at least)."""
-    if not isinstance(frames, Fraction):
-        check_frames(frames)
-        return frames
-    if round(frames * fps) < 1:
-        raise UsageError(f"--frames {float(frames):g}s is under one frame at {float(fps):g} fps")
-    return round(frames * fps)
-
-
 def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls: str | int | None = None,
             opts: WriteOptions = WriteOptions(), progress: Progress = _noop, motion: bool = True,
             span: Span | None = None) -> Output:
@@ -443,57 +395,6 @@ def predict(m: Magvit, src, dst, frames: int | Fraction, sampling: Sampling, cls
 
 
 # ---------------------------------------------------------------------------------- OP* / IP*
-_PIPED: dict[str, str] = {}  # a --box or --track file given as a pipe -> what came through it
-
-
-def _read_text(path: str) -> str:
-    """A CSV file's text. One given as a pipe (`--box <(python boxes.py)`) is kept: the file is
-    checked before any work and read again by the run, and the pipe had nothing left ("no rows")."""
-    if path in _PIPED:
-        return _PIPED[path]
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        text = f.read()
-    if is_stream(Path(path)):
-        _PIPED[path] = text
-    return text
-
-
-def read_track(path, flag: str = "", values: int | None = None) -> dict[int, tuple[int, ...]]:
-    """CSV rows frame,x,y[,w,h] (a header line is allowed) -> {frame: (x, y, ...)}; `flag` (the
-    option that gave the file) starts the errors; `values`: how many each row has after its frame
-    (2: x,y; 4: x,y,w,h), where one with another count is an error naming it. Spreadsheets' other
-    ways are read too: a UTF-8 byte-order mark, semicolons (a European Excel's, whose decimal comma
-    is then read as a point), tabs or spaces between the values."""
-    name = f"{flag} {path}".lstrip()
-    columns = "frame,x,y" if values != 4 else "frame,x,y,w,h"
-    rows = {}
-
-    def number(v: str, line: int) -> int:
-        try:
-            return int(round(float(v.replace(",", ".") if sep == ";" else v)))
-        except (ValueError, OverflowError):  # nan, inf and words alike
-            raise UsageError(f"{name}: line {line}: {v.strip()!r} is not a number (rows are {columns})") from None
-    try:
-        text = _read_text(str(path))
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        sep = next((d for d in (";", "\t", ",") if d in first), None)  # a semicolon file's decimal commas are not separators
-        lines = csv.reader(io.StringIO(text), delimiter=sep) if sep else (line.split() for line in text.splitlines())
-        for i, row in enumerate(lines):
-            if not row or (i == 0 and not row[0].strip().lstrip("-").isdigit()):
-                continue
-            while row and not row[-1].strip():  # a spreadsheet's trailing separators
-                row = row[:-1]
-            vals = [number(v, i + 1) for v in row]
-            if values is not None and len(vals) != values + 1:
-                raise UsageError(f"{name}: rows must be {columns}; line {i + 1} has {len(vals)} value{'s' * (len(vals) != 1)}")
-            rows[vals[0]] = tuple(vals[1:])
-    except FileNotFoundError:
-        raise UsageError(f"{name}: no such file") from None
-    except (ValueError, UnicodeDecodeError, csv.Error) as e:
-        raise UsageError(f"{name}: expected CSV rows of integers {columns} ({e})") from None
-    if not rows:
-        raise UsageError(f"{name}: no rows")
-    return rows
 
 
 def _track_lookup(rows: dict[int, tuple[int, ...]], t: int) -> tuple[int, ...]:
@@ -610,19 +511,6 @@ def spatial(m: Magvit, info: VideoInfo, dst, task_code: str, canvas: tuple[int, 
     return _output(w, fps, extra)
 
 
-OUTPAINT_MODES = {"central": "OPC", "vertical": "OPV", "horizontal": "OPH", "dynamic": "OPD"}
-INPAINT_MODES = {"central": "IPC", "dynamic": "IPD"}
-
-
-def check_outpaint(mode: str, track) -> None:
-    if mode not in OUTPAINT_MODES:
-        raise UsageError(f"--mode must be one of {', '.join(OUTPAINT_MODES)}, not {mode!r}")
-    if track and mode != "dynamic":
-        raise UsageError("--track goes with --mode dynamic")
-    if track:
-        read_track(track, "--track", 2)  # a missing or malformed file: one line before any work
-
-
 def canvas_size(mode: str, W: int, H: int, size: tuple[int, int] | Fraction | None,
                 sample_aspect: Fraction | None = None) -> tuple[int, int]:
     """The outpainting canvas (Wc, Hc) for a W x H input: `size` in pixels, or an aspect ratio
@@ -698,47 +586,6 @@ def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int
                    {"mode": mode, "canvas": f"{Wc}x{Hc}"}, motion=motion)
 
 
-def parse_box(text: str, W: int, H: int) -> tuple[int, int, int, int]:
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--box must be x,y,w,h integers, got {text!r}") from None
-    check_box((x, y, w, h), W, H, text)
-    return x, y, w, h
-
-
-def check_box(box, W, H, what):
-    x, y, w, h = box
-    if w <= 0 or h <= 0:
-        raise UsageError(f"box {what}: width and height must be > 0")
-    if x < 0 or y < 0 or x + w > W or y + h > H:
-        raise UsageError(f"box {what} reaches outside the {W}x{H} frame")
-
-
-def check_inpaint(mode: str | None, box, mask) -> str | None:
-    """The hole options alone -> the mode (central when none of the three is given)."""
-    given = [x for x in (mode, box, mask) if x is not None]
-    if len(given) > 1:
-        raise UsageError("use one of --mode, --box, --mask")
-    mode = mode or ("central" if not given else None)
-    if mode is not None and mode not in INPAINT_MODES:
-        raise UsageError(f"--mode must be one of {', '.join(INPAINT_MODES)}, not {mode!r}")
-    if box is not None and _box_track(box):
-        read_track(box, "--box", 4)  # as --track: before any work
-    if mask is not None:
-        try:
-            check_input(mask)
-            probe(mask)  # a file that is no picture: said as the mask's, before the model loads
-        except UsageError as e:
-            raise UsageError(f"--mask {e}") from None
-    return mode
-
-
-def _box_track(box: str) -> bool:
-    """Whether --box names a CSV track file (else it is x,y,w,h)."""
-    return Path(box).suffix.lower() == ".csv" or Path(box).exists()
-
-
 def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str | None = None,
             mask: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,
             motion: bool = True, span: Span | None = None) -> Output:
@@ -764,7 +611,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
             h[H // 4:H // 4 + H // 2, xs[min(t, n - 1)]:xs[min(t, n - 1)] + W // 2] = True
             return h
     elif box is not None:
-        if _box_track(box):
+        if track_file(box):
             rows = read_track(box, "--box", 4)
             for t, r in rows.items():
                 check_box(r, W, H, f"at frame {t}")

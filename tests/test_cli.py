@@ -821,16 +821,41 @@ def test_help_and_version_do_not_import_torch():
     assert out == "[]", f"imported with the CLI: {out}"
 
 
+def _cli_imports_torch(*args: str) -> tuple[int, str, bool]:
+    """`magvit ARGS` in a fresh interpreter -> (exit code, its output, whether torch was imported)."""
+    import subprocess
+    import sys
+    code = ("import sys; from magvit_cli.cli import app\nsys.argv = ['magvit', *sys.argv[1:]]\ncode = 0\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(code, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    *out, last = r.stdout.strip().splitlines() or [f"no result: {r.stderr}"]
+    exit_code, torch_imported = last.split()
+    return int(exit_code), "\n".join(out) + r.stderr, torch_imported == "True"
+
+
 def test_info_of_a_video_does_not_import_torch(clip):
     """`magvit info clip.mp4` (in a shell loop over a folder) reads the file and loads no model:
     it took 1.3 s, 1 s of it importing torch for a frame count; a token file's needs the library."""
-    import subprocess
-    import sys
-    code = ("import sys; from magvit_cli.cli import app\nsys.argv = ['magvit', 'info', sys.argv[1]]\n"
-            "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[-1] == "False" and "frames" in out, f"torch imported to describe a video: {out}"
+    code, out, torch_imported = _cli_imports_torch("info", str(clip))
+    assert code == 0 and "frames" in out and not torch_imported, f"torch imported to describe a video (exit {code}): {out}"
+
+
+@pytest.mark.parametrize("args, said", [
+    (["interpolate", "missing.mp4"], "missing.mp4: no such file"),
+    (["interpolate", "{clip}", "--steps", "0"], "--steps must be 1 to"),
+    (["interpolate", "{clip}", "--factor", "1"], "--factor must be an integer >= 2"),
+    (["predict", "{clip}", "--frames", "0"], "--frames must be >= 1"),
+    (["outpaint", "{clip}", "--mode", "diagonal"], "--mode must be one of"),
+    (["inpaint", "{clip}", "--box", "1,2"], "--box must be x,y,w,h integers"),
+    (["reconstruct", "{clip}", "-o", "{clip}"], "is the input file"),
+    (["generate", "--class", "bounce", "--temperature", "-1"], "--temperature must be >= 0")])
+def test_errors_before_any_work_do_not_import_torch(clip, args, said):
+    """A shell loop's wrong option, missing file or taken name is answered in 0.25 s: the options'
+    checks (options.py) import no torch; they went through runners and pipeline, 1.2 s each call.
+    A box's format is checked there too (it was found once the model had loaded)."""
+    code, out, torch_imported = _cli_imports_torch(*(a.format(clip=clip) for a in args))
+    assert code != 0 and said in out and not torch_imported, f"exit {code}, torch imported: {torch_imported}: {out}"
 
 
 def test_tokenize_claims_its_output_while_it_works(weights, clip, tmp_path, monkeypatch):
