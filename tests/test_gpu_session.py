@@ -63,3 +63,18 @@ def test_gpu_session_bench_step_measures_the_tokenizers_memory(tmp_path):
     mem = json.loads((out / "tokenizer_memory_gpu.json").read_text())
     assert (mem["width"], mem["height"], mem["frames"], mem["device"]) == (128, 128, 17, "cpu"), mem
     assert mem["estimate_gb"] > 0 and len(mem["rows"]) == 6, mem
+
+
+def test_gpu_session_runs_steps_in_the_order_given_and_stops_at_end_by(tmp_path):
+    """STEPS is run in its order (training first by default, so the weights come back whatever runs
+    long), and the tests and the bench are cut off at END_BY seconds (here 0: skipped, saying so)."""
+    out = tmp_path / "out"
+    env = {**os.environ, "DEV": "cpu", "STEPS": "2 1", "END_BY": "0", "OUT": str(out)}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_session.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert log.index("== ") < log.index("2. bench") < log.index("1. accelerator tests"), log
+    assert log.count("skipped, END_BY (0 s) reached") == 3, log  # the bench, the memory probe, the tests
+    env["STEPS"] = "6"
+    r = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_session.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "no step 6" in r.stdout, r.stdout

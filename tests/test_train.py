@@ -844,6 +844,27 @@ def test_heldout_and_perceptual_files_are_checked_before_training(tmp_path):
     assert [row["step"] for row in measured] == [1, 2] and all(row["heldout_psnr"] > 0 for row in measured), measured
 
 
+def test_the_heldout_video_is_left_out_of_the_data(tmp_path):
+    """--heldout measures on a video the model has not seen: a file under --data with its bytes
+    (the held-out clip copied into the data folder) is left out, in a warning naming it; a --data
+    of nothing else is an error. Training went on with it among the clips, without a word."""
+    import shutil
+    held = make_video(tmp_path / "held.mp4", frames=17, width=32, height=32)
+    (tmp_path / "data").mkdir()
+    make_video(tmp_path / "data" / "other.mp4", frames=9, width=32, height=32)
+    shutil.copy(held, tmp_path / "data" / "copy.mp4")
+    args = ["train", "tokenizer", "--preset", "tiny", "--steps", "1", "--batch", "2", "--frames", "5", "--size", "16",
+            "--warmup", "1", "--device", "cpu", "--synthetic-weight", "0", "--heldout", str(held)]
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--data", str(tmp_path / "data")])
+    assert r.exit_code == 0, r.output
+    warned = [line for line in r.output.splitlines() if "left out of training" in line]
+    assert len(warned) == 1 and str(tmp_path / "data" / "copy.mp4") in warned[0] and "other.mp4" not in warned[0], r.output
+    (tmp_path / "data" / "other.mp4").unlink()
+    r = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run2"), "--data", str(tmp_path / "data")])
+    assert r.exit_code == 2 and "--data holds nothing but --heldout" in r.output, r.output
+    assert not (tmp_path / "run2").exists()
+
+
 def test_data_takes_quoted_patterns_and_says_how_when_the_shell_expanded_one(tmp_path):
     """--data 'clips/*.mp4' (quoted) trains on the videos and images it matches (** spans folders;
     other files are not matched); one that matches nothing is one line. Unquoted, the shell hands

@@ -15,6 +15,7 @@ bytes, so memory stays bounded whatever the folder holds.
 """
 from __future__ import annotations
 
+import filecmp
 import glob
 import math
 import random
@@ -226,6 +227,23 @@ def _say_nothing(_message: str) -> None:
     """ClipSource's warnings where nobody is told (a training process other than the first)."""
 
 
+def _without(items: list[tuple[Path, int]], held_out: str | Path | None, warn: Callable[[str], None]) -> list[tuple[Path, int]]:
+    """`items` less the files that hold the same bytes as `held_out` (--heldout, the video the
+    held-out numbers are measured on: trained on, they would not be held out), said in a warning."""
+    if held_out is None or not Path(held_out).is_file():
+        return items
+    held = Path(held_out)
+    size = held.stat().st_size
+    same = [(p, c) for p, c in items if p.stat().st_size == size and filecmp.cmp(p, held, shallow=False)]
+    if same and len(same) == len(items):
+        raise UsageError(f"--data holds nothing but --heldout {held_out}: give other videos to train on "
+                         f"(the held-out numbers are measured on a clip the model has not seen)")
+    if same:
+        warn(f"--heldout {held_out} is also under --data ({', '.join(str(p) for p, _ in same[:3])}"
+             f"{', ...' if len(same) > 3 else ''}): left out of training, so that the held-out numbers stay held out")
+    return [item for item in items if item not in same]
+
+
 class ClipSource:
     """Random clips from media files, plus the synthetic generator. Files that do not open are
     left out at the start (a warning line); one that fails to decode later is left out when it
@@ -233,7 +251,7 @@ class ClipSource:
 
     def __init__(self, folders: list[str | Path], frames: int, size: int, synthetic_weight: float = 0.5,
                  cache_bytes: int = 512 * 2 ** 20, labels: str | Path | None = None, max_short: int | None = None,
-                 warn: Callable[[str], None] | None = None, colour_turn: float = 0.0):
+                 warn: Callable[[str], None] | None = None, colour_turn: float = 0.0, held_out: str | Path | None = None):
         # colour_turn: share of clips whose hues are turned and saturation raised (turn_colours)
         self.colour_turn = colour_turn
         # max_short: videos are held at a short side of at most this, never upscaled (default: at
@@ -248,6 +266,7 @@ class ClipSource:
             if unused:
                 self.warn(f"--labels {labels}: {len(unused)} of {len(rows)} rows name no file under --data "
                           f"(e.g. {unused[0]!r}): those rows are not used")
+        items = _without(items, held_out, self.warn)
         kept = _readable(items, self.warn)
         # the classes some file that opens has, in their order; ids renumbered to them
         names = [n for i, n in enumerate(self.folder_classes) if any(c == i for _, c in kept)]

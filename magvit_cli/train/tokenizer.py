@@ -116,9 +116,9 @@ def train_tokenizer(cfg: TokenizerTrainConfig, warn: Callable[[str], None] | Non
         raise UsageError("--set cannot change the architecture of --init weights")
     mcfg = init.config if init is not None else model_config(cfg)
     engine.clip_grid(mcfg, cfg.frames, cfg.size)  # bad sizes: before the run folder
+    held = load_heldout(cfg.heldout, cfg.size) if cfg.heldout and d.main else None  # (W, 3, 17, S, S): a bad one is said before --data's
     source = ClipSource(cfg.data, cfg.frames, cfg.size, cfg.synthetic_weight, max_short=cfg.max_short,
-                        warn=warn if d.main else None, colour_turn=cfg.colour_turn)  # before the run folder: bad --data leaves none behind
-    held = load_heldout(cfg.heldout, cfg.size) if cfg.heldout and d.main else None  # (W, 3, 17, S, S), likewise
+                        warn=warn if d.main else None, colour_turn=cfg.colour_turn, held_out=cfg.heldout)  # before the run folder: bad --data leaves none behind
     feat = load_perceptual(cfg.perceptual, d.device) if cfg.perceptual else None  # likewise
     out = engine.run_folder(cfg.out, cfg.resume, cfg.device, d, warn, cfg.quiet)
     torch.manual_seed(cfg.seed)
