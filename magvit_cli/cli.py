@@ -103,8 +103,8 @@ def _weights_source(ctx: typer.Context, param: typer.CallbackParam, value: Optio
 
 def _values(choices: Callable[[], list[str]]):
     """Tab completion of an option's values (after `magvit --install-completion`): those of `choices()`
-    that begin as typed; asked only as the shell completes, so a slow one (runners' modes loads
-    torch) costs nothing elsewhere."""
+    that begin as typed; asked only as the shell completes, so a slow one (the classes of a
+    model's config) costs nothing elsewhere."""
     return lambda incomplete: [v for v in choices() if v.startswith(incomplete)]
 
 
@@ -596,7 +596,7 @@ def _describe(path: Path, name: Path) -> tuple[dict, str]:
 
 
 @app.command()
-def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, readable=False, help=(
+def info(ctx: typer.Context, inputs: Optional[List[Path]] = typer.Argument(None, show_default=False, readable=False, help=(
              "Videos or images to describe instead: what magvit reads from each (size, rate, frames, length, "
              "depth, audio, subtitles, attachments, chapters, rotation, pixel shape, interlacing) and keeps on its output; "
              "or token files from `magvit tokenize` (the video they hold, their grid).")),
@@ -607,6 +607,12 @@ def info(inputs: Optional[List[Path]] = typer.Argument(None, show_default=False,
     With inputs: each input as magvit reads it (no model is loaded)."""
     State.json = json_
     try:
+        given = lambda *names: [f"--{k.replace('_', '-')}" for k in names  # on the command line (not $MAGVIT_WEIGHTS)
+                                if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"]
+        if inputs and (model_opts := given("weights", "device", "precision")):  # each was taken without a word
+            warn_line(f"{', '.join(model_opts)} not used: with inputs `info` describes them and loads no model (without, the model)")
+        if not inputs and given("input_fps"):
+            warn_line("--input-fps not used: it is the rate inputs are read at, and none was given")
         if inputs:
             video.use_input_fps(input_fps)
             with pipes.Pipes(inputs, None) as p:  # each input's line; one that does not open is an error line and the rest go on

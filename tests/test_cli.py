@@ -465,9 +465,10 @@ def test_generate_classes_info(weights, tmp_path):
     assert err <= 2, f"--size is not the working-size clip upscaled: {err} levels apart"
     r = runner.invoke(app, ["classes", "--weights", str(weights), "--json"])
     assert json.loads(r.stdout)["classes"] == ["a", "b", "c"]
-    r = runner.invoke(app, ["info", "--weights", str(weights), "--device", "cpu", "--json"])
+    r = runner.invoke(app, ["info", "--weights", str(weights), "--device", "cpu", "--json", "--input-fps", "12"])
     got = json.loads(r.stdout)
     assert got["device"] == "cpu" and got["precision"] == "float32" and got["tokenizer"]["bits"] == 6
+    assert "warning: --input-fps not used" in r.stderr, r.stderr  # no inputs to read at that rate: it was taken without a word
 
 
 def test_info_shows_the_defaults_each_task_decodes_with(weights, tmp_path):
@@ -1180,12 +1181,14 @@ def test_info_describes_inputs_without_a_model(clip, tmp_path):
     """`magvit info IN` says what magvit reads from a file; no weights are needed (these point nowhere)."""
     r = runner.invoke(app, ["info", str(clip), "--weights", str(tmp_path / "none"), "--json"])
     assert r.exit_code == 0, r.output
+    assert "warning: --weights not used: with inputs `info` describes them and loads no model" in r.stderr, r.stderr  # taken without a word
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert (got["width"], got["height"], got["fps"], got["frames"], got["audio"]) == (48, 32, "30000/1001", 6, True), got
     assert abs(got["seconds"] - 6 * 1001 / 30000) < 1e-3 and got["chapters"] == [] and not got["image"]
     assert got["tracks"] == {"audio": 1} and got["variable_rate"] is False, got
-    r = runner.invoke(app, ["info", str(clip)])
+    r = runner.invoke(app, ["info", str(clip)], env={"MAGVIT_WEIGHTS": str(tmp_path / "none")})
     assert r.exit_code == 0 and "48x32" in r.output and "6 frames" in r.output and "audio" in r.output, r.output
+    assert "warning" not in r.stderr, r.stderr  # $MAGVIT_WEIGHTS is for every command: not said
     one = make_video(tmp_path / "one.mp4", frames=1, width=16, height=16)
     r = runner.invoke(app, ["info", str(one)])
     assert r.exit_code == 0 and ", 1 frame, " in r.output, r.output  # not '1 frames'
