@@ -54,6 +54,7 @@ from .tasks import TASKS, Task, condition_region, condition_video
 from .weights import other_encoder, resolve
 
 MAX_PIXELS = 3840 * 2160  # frames larger than 4K UHD are refused (memory per window grows with it)
+MAX_CANVAS = 4 * MAX_PIXELS  # outpainting canvases: 8K UHD (a 4K input's central 2W x 2H); 8000x8000 took 7.7 GB here
 
 
 def to_tensor(frame: np.ndarray) -> torch.Tensor:

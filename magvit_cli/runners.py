@@ -21,7 +21,7 @@ from .errors import MagvitError, UsageError
 from .motion import Continuation, PairMotion, fill_holes
 from .options import (INPAINT_MODES, OUTPAINT_MODES, WriteOptions, check_box, check_factor, check_frames, check_inpaint,
                       check_outpaint, check_slow_motion, frame_count, parse_box, read_track, track_file)
-from .pipeline import MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize, resize_mask, to_frame, to_tensor
+from .pipeline import MAX_CANVAS, MAX_PIXELS, Magvit, Output, Sampling, free_memory, resize, resize_mask, to_frame, to_tensor
 from .refine import CHECKPOINT_PIXELS, HALO, TILE
 from .tasks import condition_video, fill_frame, get_task, nearest_first, window_left_edges
 from .video import (Colour, Span, VideoInfo, VideoWriter, alpha_output, count_frames, deep_output, frame_times,
@@ -532,14 +532,20 @@ def canvas_size(mode: str, W: int, H: int, size: tuple[int, int] | Fraction | No
             other = "horizontal" if grows == "width" else "vertical"
             raise UsageError(f"{named} is already that {'wide' if grows == 'width' else 'tall'} or more (its {mode} mode "
                              f"grows the {grows}; --mode {other} or central grows the other side)")
-        return Wc, Hc
+        return _check_canvas(Wc, Hc, f"--size {size.numerator}:{size.denominator}")
     Wc, Hc = size or {"central": (2 * W, 2 * H), "vertical": (2 * W, H), "horizontal": (W, 2 * H), "dynamic": (2 * W, H)}[mode]
     if Wc < W or Hc < H:
         raise UsageError(f"--size {Wc}x{Hc} is smaller than the input {W}x{H}")
     if (Wc, Hc) == (W, H):
         raise UsageError(f"--size {Wc}x{Hc} equals the input size: nothing to outpaint")
-    return Wc, Hc
+    return _check_canvas(Wc, Hc, "--size" if size else f"--mode {mode}")
 
+
+
+def _check_canvas(Wc: int, Hc: int, named: str) -> tuple[int, int]:
+    if Wc * Hc > MAX_CANVAS:
+        raise UsageError(f"{named}: the {Wc}x{Hc} canvas exceeds the limit of {MAX_CANVAS} pixels (8K UHD, 7680x4320)")
+    return Wc, Hc
 
 def outpaint(m: Magvit, src, dst, mode: str, sampling: Sampling, size: tuple[int, int] | None = None,
              track: str | None = None, opts: WriteOptions = WriteOptions(), progress: Progress = _noop,

@@ -359,6 +359,19 @@ def test_outpaint_aspect_ratio_is_as_shown():
         canvas_size("central", 720, 480, Fraction(16, 9), Fraction(32, 27))
 
 
+def test_outpaint_canvas_is_at_most_8k():
+    """A canvas past 8K UHD (--size 8000x8000 took 7.7 GB and 85 s for 18 frames of a 176x144
+    clip; twice the side would not fit this machine) is refused before any work, as an input past
+    4K is; a 4K input's default central canvas (8K UHD) is not."""
+    from magvit_cli.errors import UsageError
+    from magvit_cli.runners import canvas_size
+    assert canvas_size("central", 3840, 2160, None) == (7680, 4320)
+    with pytest.raises(UsageError, match="--size: the 8000x8000 canvas exceeds the limit of 33177600 pixels"):
+        canvas_size("central", 176, 144, (8000, 8000))
+    with pytest.raises(UsageError, match="--size 1:10: the 3840x38400 canvas exceeds"):
+        canvas_size("horizontal", 3840, 2160, Fraction(1, 10))
+
+
 @pytest.mark.parametrize("args,text", [(["--mode", "horizontal", "--size", "16:9"], "the 48x32 input is already that tall or more "
                                         "(its horizontal mode grows the height; --mode vertical or central grows the other side)"),
                                        (["--size", "3:2"], "the 48x32 input has that shape already"), (["--size", "16:x"], "an aspect ratio W:H (16:9)")])
