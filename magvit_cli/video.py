@@ -446,21 +446,36 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
         raise UsageError(f"{path}: unknown output type {suffix or '(no suffix)'}; use {', '.join(CONTAINERS)}, "
                          f"an image ({', '.join(IMAGE_CODECS)}) or a sequence like out/%04d.png")
     codec = output_codec(path, codec, lossless)
+    shown = {"wrapped_avframe": "raw frames"}.get(codec, codec)
     if lossless and codec != "libx264rgb":
-        raise UsageError(f"--lossless is RGB H.264 (libx264), not {codec}")
+        raise UsageError(f"--lossless is RGB H.264 (libx264); {path} is written with {shown}")
     if preset is not None and codec not in PRESET_CODECS:
-        raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {codec}, which has none")
+        raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {shown}, which has none")
     if crf and codec not in CRF_ENCODERS:  # it was ignored without a word
-        shown = {"wrapped_avframe": "raw frames"}.get(codec, codec)
         raise UsageError(f"--crf sets a lossy encoder's quality; {path} is written with {shown}, which has none to set")
     try:
         _holds(CONTAINERS[suffix], codec)
     except (ValueError, av.FFmpegError) as e:  # an unknown encoder, or one the container does not hold
         if "format does not support" not in str(e):
             raise UsageError(f"--codec {codec}: no such encoder") from None
-        holders = [s for s in _GENERAL if CONTAINERS[s] != CONTAINERS[suffix] and _held(CONTAINERS[s], codec)]
-        where = f"; an output named {', '.join(holders[:-1])}{' or ' * (len(holders) > 1)}{holders[-1]} holds it" if holders else ""
-        raise UsageError(f"{path}: {e}{where}") from None
+        raise UsageError(f"{path}: {e}{_held_by(suffix, codec)}") from None
+    if CONTAINERS[suffix] in RAW_ONLY and codec not in RAW_ONLY[CONTAINERS[suffix]]:  # the muxer refused it as the output opened
+        raise UsageError(f"{path}: {suffix} holds raw frames only, not {codec}{_held_by(suffix, codec)}")
+
+
+RAW_ONLY = {"yuv4mpegpipe": ("wrapped_avframe", "rawvideo")}  # containers whose muxer takes uncompressed frames alone
+
+
+def _held_by(suffix: str, codec: str) -> str:
+    """'; an output named .mov, .mkv or .mp4 holds it': the general containers other than `suffix`'s that hold `codec`."""
+    holders = [s for s in _GENERAL if CONTAINERS[s] != CONTAINERS[suffix] and _held(CONTAINERS[s], codec)]
+    return f"; an output named {', '.join(holders[:-1])}{' or ' * (len(holders) > 1)}{holders[-1]} holds it" if holders else ""
+
+
+def _reason(e: av.FFmpegError) -> str:
+    """FFmpeg's words for an error, without the call or the file PyAV adds (the writer's hidden
+    temporary name, 'avcodec_open2("libx264", {...})'): 'Generic error in an external library'."""
+    return e.strerror or str(e)
 
 
 _GENERAL = (".mov", ".mkv", ".mp4", ".webm", ".avi")  # the containers an output refused its --codec is pointed to
@@ -2342,14 +2357,14 @@ class VideoWriter:
             self.stream.codec_context.open()
         except av.FFmpegError as e:
             raise UsageError(f"{self.path}: the {encoder} encoder refuses {self.width}x{self.height} "
-                             f"frames{' at 10 bits' if self.deep else ''} ({e}); another --codec or output type may take them") from None
+                             f"frames{' at 10 bits' if self.deep else ''} ({_reason(e)}); another --codec or output type may take them") from None
         try:  # the header now, not at the first frame's packet: a track the muxer refuses fails before any work
             self.out.start_encoding()
         except av.FFmpegError as e:
             if not _muxes(self.out.format.name, self.stream):  # the video alone is refused: its encoder, not the tracks
-                raise UsageError(f"{self.path}: {self.path.suffix or 'this output'} cannot hold {self.codec} video ({e}); "
+                raise UsageError(f"{self.path}: {self.path.suffix or 'this output'} cannot hold {self.codec} video ({_reason(e)}); "
                                  f"another --codec or output type (.mkv holds the most)") from None
-            raise UsageError(f"{self.path}: this output type cannot be written with the input's tracks ({e}); "
+            raise UsageError(f"{self.path}: this output type cannot be written with the input's tracks ({_reason(e)}); "
                              f".mkv holds the most, --no-audio leaves the audio out") from None
         for target, data in self.covers:  # a cover's one packet, before any frame (the muxer keeps it for the index)
             pkt = av.Packet(data)

@@ -1560,6 +1560,7 @@ def test_a_container_that_cannot_hold_the_video_codec_says_so(weights, good, tmp
     frame is made; nothing is left behind."""
     r = cli(["interpolate", str(good), "--codec", "libvpx", "-o", str(tmp_path / "o.mov")], weights)
     assert r.exit_code == 2 and ".mov cannot hold libvpx video" in r.output and "tracks" not in r.output, r.output
+    assert "~" not in r.output and "<none>" not in r.output, f"FFmpeg's file name (the hidden temporary one) is said: {r.output}"
     assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
@@ -1711,7 +1712,12 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
                        (["-o", str(tmp_path / "o.mp4"), "--codec", "prores_ks"],  # an editor's intermediate: .mov
                         "'mp4' format does not support 'prores_ks' codec; an output named .mov or .mkv holds it"),
                        (["-o", str(tmp_path / "o.mp4"), "--codec", "nope"], "--codec nope: no such encoder"),
-                       (["-o", str(tmp_path / "o.mkv"), "--codec", "libx265", "--lossless"], "--lossless is RGB H.264")]:
+                       (["-o", str(tmp_path / "o.mkv"), "--codec", "libx265", "--lossless"], "--lossless is RGB H.264"),
+                       # .y4m's muxer refused it only as the output opened, after the model loaded, naming the temporary file
+                       (["-o", str(tmp_path / "o.y4m"), "--codec", "libx265"],
+                        ".y4m holds raw frames only, not libx265; an output named .mov, .mkv or .mp4 holds it"),
+                       (["-o", str(tmp_path / "o.y4m"), "--lossless"], "--lossless is RGB H.264 (libx264); "
+                        f"{tmp_path / 'o.y4m'} is written with raw frames")]:
         one_line_error(cli(["inpaint", str(good), *args], missing), 2, text)
     one_line_error(cli(["generate", "--class", "a", "-o", str(tmp_path / "g.txt")], missing), 2, "unknown output type")
     one_line_error(cli(["inpaint", str(good), "-o", str(tmp_path)], missing), 2, f"use --out-dir {tmp_path}")
