@@ -187,6 +187,6 @@ def parse_box(text: str, W: int, H: int) -> tuple[int, int, int, int]:
 def check_box(box, W, H, what):
     x, y, w, h = box
     if w <= 0 or h <= 0:
-        raise UsageError(f"box {what}: width and height must be > 0")
+        raise UsageError(f"--box {what}: width and height must be > 0")
     if x < 0 or y < 0 or x + w > W or y + h > H:
-        raise UsageError(f"box {what} reaches outside the {W}x{H} frame")
+        raise UsageError(f"--box {what} reaches outside the {W}x{H} frame")

@@ -620,7 +620,7 @@ def inpaint(m: Magvit, src, dst, mode: str | None, sampling: Sampling, box: str 
         if track_file(box):
             rows = read_track(box, "--box", 4)
             for t, r in rows.items():
-                check_box(r, W, H, f"at frame {t}")
+                check_box(r, W, H, f"{box} at frame {t} ({','.join(map(str, r))})")
             code = "IPD"
             def holes(t):
                 x, y, w, h = _track_lookup(rows, info.first + t)  # rows number the file's frames

@@ -347,8 +347,12 @@ def test_auto_device_says_its_cpu_fallback_once_and_not_over_a_bad_input(weights
     r = runner.invoke(app, ["reconstruct", str(tokens), "-o", str(tmp_path / "t.mp4"), "--weights", str(weights)])
     assert r.exit_code == 0 and r.output.count("no GPU found") == 1, r.output
     # nor over a setting the opened input refuses (it came before the error: the input had opened)
+    track = tmp_path / "boxes.csv"
+    track.write_text("frame,x,y,w,h\n0,1,1,8,8\n3,40,1,20,8\n")
     for args, said in ((["interpolate", str(good), "--fps", "1"], "is not above the input's"),
-                       (["inpaint", str(good), "--box", "0,0,999,9"], "reaches outside"),
+                       (["inpaint", str(good), "--box", "0,0,999,9"], "--box 0,0,999,9 reaches outside"),
+                       # the track's row named, and the file ('box at frame 3 reaches outside' said neither)
+                       (["inpaint", str(good), "--box", str(track)], f"--box {track} at frame 3 (40,1,20,8) reaches outside the 48x32 frame"),
                        (["outpaint", str(good), "--size", "8x8"], "smaller than the input"),
                        (["generate", "--class", "nope"], "is not in the model")):
         r = runner.invoke(app, [*args, "-o", str(tmp_path / "x.mp4"), "--weights", str(weights)])
