@@ -19,7 +19,8 @@
 #   5. (not in the default STEPS: a second call, STEPS=5) the token search through the shipped
 #      decoder at GPU scale: magvit eval --tasks tokenizer --refine REFINE (100) on the example
 #      clip, 3 windows -> refine_gpu.json (the CPU measured 10 and 30 steps: weights/README.md)
-# Back here: evaluate both with `magvit eval` on the held-out clips before shipping them.
+# Back here: evaluate both with `magvit eval` on the held-out clips (the settings of weights/eval_carphone.json)
+# and `python benchmarks/report.py compare weights/eval_carphone.json NEW.json` before shipping them.
 # Settings through the environment: DEV (cuda), STEPS (default "3 4 1 2"), END_BY (540 s), TOK_MIN (3),
 # TR_MIN (3.5, the cache included), TOK_BATCH (64), TR_BATCH (64), WORKERS (12), CACHE_CLIPS (3072),
 # BENCH_TASKS, MEM_SIZE (1920x1088), REFINE (100), REFINE_WINDOWS (3), TOK_ARGS (more flags for step 3, e.g. "--freeze-decoder

@@ -3,6 +3,11 @@ and the model card).
 
     python benchmarks/report.py eval weights/eval_carphone.json [--plain other.json]
     python benchmarks/report.py bench weights/bench_cpu.json
+    python benchmarks/report.py compare weights/eval_carphone.json new_carphone.json
+
+`compare`: two eval reports of the same clips and settings (the shipped weights' and new ones',
+e.g. what a GPU session brought back): per task, ours before and after, the change, and the
+best alternative the report scored, so that the weights are shipped only where they gain.
 """
 from __future__ import annotations
 
@@ -29,6 +34,29 @@ def eval_table(rep: dict, plain: dict | None = None) -> str:
     return "\n".join(rows)
 
 
+def compare_table(old: dict, new: dict) -> str:
+    """Per task of both reports: ours PSNR / SSIM in `old` and `new`, the PSNR change, and the best
+    alternative's PSNR (the same in both: the alternatives do not depend on the weights)."""
+    if set(old["clips"]) != set(new["clips"]):
+        raise SystemExit(f"the reports scored other clips: {', '.join(old['clips'])} and {', '.join(new['clips'])}")
+    same = ("window", "windows", "steps", "temperature", "guidance", "seed", "residual", "soft", "motion", "fi_every", "refine")
+    other = [f"{k} {old['settings'].get(k)} and {new['settings'].get(k)}" for k in same
+             if old["settings"].get(k) != new["settings"].get(k)]
+    if other:
+        raise SystemExit(f"the reports used other settings: {'; '.join(other)}")
+    rows = ["| task | before PSNR / SSIM | after PSNR / SSIM | change dB | best alternative PSNR | after beats it |",
+            "|---|---:|---:|---:|---:|---|"]
+    for task, methods in new["average"].items():
+        if task not in old["average"]:
+            continue
+        a, b = old["average"][task]["ours"], methods["ours"]
+        alt = max((v["psnr"] for m, v in methods.items() if m != "ours"), default=None)
+        rows.append(f"| {task} | {a['psnr']:.2f} / {a['ssim']:.3f} | {b['psnr']:.2f} / {b['ssim']:.3f} | "
+                    f"{b['psnr'] - a['psnr']:+.2f} | {'' if alt is None else f'{alt:.2f}'} | "
+                    f"{'' if alt is None else 'yes' if b['psnr'] > alt else 'no'} |")
+    return "\n".join(rows)
+
+
 def bench_table(res: dict) -> str:
     stages = STAGES
     head = "| subcommand | seconds | frames in/s | frames out/s | " + " | ".join(stages) + " | model GFLOP/s | % of matmul |"
@@ -49,12 +77,18 @@ def bench_table(res: dict) -> str:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["eval", "bench"])
+    ap.add_argument("kind", choices=["eval", "bench", "compare"])
     ap.add_argument("file")
+    ap.add_argument("new", nargs="?", help="compare: the second eval report (the new weights')")
     ap.add_argument("--plain", default=None, help="eval report made with --no-residual, for the ablation rows")
     a = ap.parse_args()
+    if (a.kind == "compare") != (a.new is not None):
+        ap.error("compare takes two reports, eval and bench one")
     data = json.load(open(a.file))
-    print(eval_table(data, json.load(open(a.plain)) if a.plain else None) if a.kind == "eval" else bench_table(data))
+    if a.kind == "compare":
+        print(compare_table(data, json.load(open(a.new))))
+    else:
+        print(eval_table(data, json.load(open(a.plain)) if a.plain else None) if a.kind == "eval" else bench_table(data))
 
 
 if __name__ == "__main__":

@@ -48,3 +48,27 @@ def test_tokenizer_memory_benchmark_measures_both_paths_and_the_estimate(weights
     assert got["estimate_gb"] > 0 and got["estimate_over_measured"] > 0, got
     assert got["chunk"] == 1 and got["chunk_estimate_gb"] > 0 and got["chunk_estimate_over_measured"] > 0, got
     assert "in place / plain" in r.stdout and "estimate / measured" in r.stdout, r.stdout
+
+
+def test_report_compare_shows_each_tasks_change_and_refuses_unlike_reports(tmp_path):
+    """`report.py compare OLD NEW` (the shipped weights' eval report against new ones', e.g. a GPU
+    session's): per task ours before and after, the change and whether it now beats the best
+    alternative; reports of other clips or settings are refused, not compared."""
+    def report(ours: float, clip: str = "a.mp4", seed: int = 0) -> dict:
+        avg = {"FI": {"ours": {"psnr": ours, "ssim": 0.8}, "linear blend": {"psnr": 25.0, "ssim": 0.8}},
+               "OPC": {"ours": {"psnr": 11.0, "ssim": 0.4}, "edge replication": {"psnr": 10.5, "ssim": 0.4}}}
+        return {"clips": {clip: avg}, "average": avg, "settings": {"window": 17, "windows": 3, "seed": seed, "weights": clip}}
+    paths = {}
+    for name, rep in (("old", report(24.5)), ("new", report(25.25)), ("cup", report(25.25, "cup.mp4")), ("seed1", report(25.25, seed=1))):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(rep))
+    run = lambda *names: subprocess.run([sys.executable, str(ROOT / "benchmarks" / "report.py"), "compare", *map(str, names)],  # noqa: E731
+                                        capture_output=True, text=True, timeout=60)
+    r = run(paths["old"], paths["new"])
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.strip().splitlines()
+    assert rows[2] == "| FI | 24.50 / 0.800 | 25.25 / 0.800 | +0.75 | 25.00 | yes |", rows
+    assert rows[3] == "| OPC | 11.00 / 0.400 | 11.00 / 0.400 | +0.00 | 10.50 | yes |", rows
+    for other, said in (("cup", "the reports scored other clips: a.mp4 and cup.mp4"), ("seed1", "other settings: seed 0 and 1")):
+        r = run(paths["old"], paths[other])
+        assert r.returncode != 0 and said in r.stderr, r.stderr
