@@ -447,13 +447,7 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
                          f"an image ({', '.join(IMAGE_CODECS)}) or a sequence like out/%04d.png")
     codec = output_codec(path, codec, lossless)
     shown = {"wrapped_avframe": "raw frames"}.get(codec, codec)
-    if lossless and codec != "libx264rgb":
-        raise UsageError(f"--lossless is RGB H.264 (libx264); {path} is written with {shown}")
-    if preset is not None and codec not in PRESET_CODECS:
-        raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {shown}, which has none")
-    if crf and codec not in CRF_ENCODERS:  # it was ignored without a word
-        raise UsageError(f"--crf sets a lossy encoder's quality; {path} is written with {shown}, which has none to set")
-    try:
+    try:  # first: an unknown --codec is named as such, before what it would be asked to do
         _holds(CONTAINERS[suffix], codec)
     except (ValueError, av.FFmpegError) as e:  # an unknown encoder, or one the container does not hold
         if "format does not support" not in str(e):
@@ -461,6 +455,12 @@ def check_output(path: str | Path, codec: str | None, lossless: bool, preset: st
         raise UsageError(f"{path}: {e}{_held_by(suffix, codec)}") from None
     if CONTAINERS[suffix] in RAW_ONLY and codec not in RAW_ONLY[CONTAINERS[suffix]]:  # the muxer refused it as the output opened
         raise UsageError(f"{path}: {suffix} holds raw frames only, not {codec}{_held_by(suffix, codec)}")
+    if lossless and codec != "libx264rgb":
+        raise UsageError(f"--lossless is RGB H.264 (libx264); {path} is written with {shown}")
+    if preset is not None and codec not in PRESET_CODECS:
+        raise UsageError(f"--preset sets H.264/H.265's speed (libx264, libx265); {path} is written with {shown}, which has none")
+    if crf and codec not in CRF_ENCODERS:  # it was ignored without a word
+        raise UsageError(f"--crf sets a lossy encoder's quality; {path} is written with {shown}, which has none to set")
 
 
 RAW_ONLY = {"yuv4mpegpipe": ("wrapped_avframe", "rawvideo")}  # containers whose muxer takes uncompressed frames alone

@@ -1716,6 +1716,7 @@ def test_output_type_is_checked_before_any_work(tmp_path, good):
                        (["-o", str(tmp_path / "o.mp4"), "--codec", "prores_ks"],  # an editor's intermediate: .mov
                         "'mp4' format does not support 'prores_ks' codec; an output named .mov or .mkv holds it"),
                        (["-o", str(tmp_path / "o.mp4"), "--codec", "nope"], "--codec nope: no such encoder"),
+                       (["-o", str(tmp_path / "o.mkv"), "--codec", "nope", "--preset", "fast"], "--codec nope: no such encoder"),
                        (["-o", str(tmp_path / "o.mkv"), "--codec", "libx265", "--lossless"], "--lossless is RGB H.264"),
                        # .y4m's muxer refused it only as the output opened, after the model loaded, naming the temporary file
                        (["-o", str(tmp_path / "o.y4m"), "--codec", "libx265"],
