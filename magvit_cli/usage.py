@@ -85,6 +85,8 @@ def _extra_hint(e) -> str:
     """Extra arguments to a command whose list options take one value at a time: what the shell
     made of an unquoted `--data clips/*.mp4` (clips/a.mp4 taken, the rest left over). An unknown
     option that is a file's name (`-clip.mp4`): how to give it."""
+    if "Input should be" in e.format_message():  # typer's words name the rule, not the value broken
+        return _given(e)
     if e.format_message().startswith("No such command") and e.ctx is not None and "Did you mean" not in e.format_message():
         return _command_hint(e.ctx, e.format_message())  # (click names near spellings itself)
     if e.format_message().startswith("No such option"):
@@ -97,6 +99,24 @@ def _extra_hint(e) -> str:
         return ("; --data takes one path each time: repeat it (--data a.mp4 --data b.mp4), or give a folder "
                 "or a quoted pattern ('clips/*.mp4')")
     return f"; {', '.join(many)} take{'s' * (len(many) == 1)} one value each time: repeat it" if many else ""
+
+
+def _given(e) -> str:
+    """', got '-1'': the value the call gave an option that typer refused ('Invalid value for
+    '--refine': Input should be greater than or equal to 0' leaves it out), as the call's words
+    have it (the last one given, as click takes); '' for an argument or where none is found."""
+    param = getattr(e, "param", None)
+    if param is None or getattr(param, "param_type_name", "") != "option":
+        return ""
+    names, value = {*param.opts, *param.secondary_opts}, None
+    for i, word in enumerate(State.argv):
+        if word == "--":
+            break
+        if word in names and i + 1 < len(State.argv):
+            value = State.argv[i + 1]
+        elif word.split("=", 1)[0] in names and "=" in word:
+            value = word.split("=", 1)[1]
+    return "" if value is None else f", got {value!r}"
 
 
 # words for a command that are not its name: the hf CLI's and other tools', the paper's task names

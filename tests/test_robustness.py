@@ -3442,8 +3442,10 @@ def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
 
 
 @pytest.mark.parametrize("args,says", [
-    (["outpaint", "x.mp4", "--refine", "-1"], "Invalid value for '--refine'"),
-    (["outpaint", "x.mp4", "--steps", "abc"], "Invalid value for '--steps'"),
+    # the value given, which typer's words ('Input should be greater than or equal to 0') leave out
+    (["outpaint", "x.mp4", "--refine", "-1"], "Invalid value for '--refine': Input should be greater than or equal to 0, got '-1'"),
+    (["outpaint", "x.mp4", "--steps", "2", "--steps=abc"], "Invalid value for '--steps': Input should be a valid integer, "
+                                                          "unable to parse string as an integer, got 'abc'"),
     (["inpaint", "x.mp4", "--bogus"], "No such option: --bogus"),
     (["predict"], "Missing argument"),
     (["interpolat", "x.mp4"], "Did you mean 'interpolate'"),
