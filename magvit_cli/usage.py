@@ -60,7 +60,7 @@ def _one_line():
         if owner:  # `magvit --device cpu interpolate x.mp4`: click offered the app's own options
             error_line(f"{e.option_name} is an option of `{owner}`: give it after the command ({owner} ... {e.option_name})")
         else:
-            error_line(f"{e.format_message()}{_extra_hint(e)} (see `{where} --help`)")
+            error_line(f"{_elsewhere(e) or e.format_message()}{_extra_hint(e)} (see `{where} --help`)")
         raise typer.Exit(2) from None
 
 
@@ -79,6 +79,32 @@ def _owner(e) -> Optional[str]:
         if not hasattr(sub, "get_command"):
             return " ".join(path) if any(name in p.opts + p.secondary_opts for p in sub.params) else None
     return None
+
+
+def _elsewhere(e) -> Optional[str]:
+    """'No such option: --seed: `magvit reconstruct` does not take it (`magvit interpolate`, ... do)': an option this
+    command does not take but others do, named with those (click offered 'Possible options:
+    --end' for `reconstruct --seed`, by spelling); None for any other error."""
+    name = getattr(e, "option_name", None)
+    if not name or e.ctx is None or e.ctx.parent is None or not e.format_message().startswith("No such option"):
+        return None  # (given before any command: _owner's)
+    root = e.ctx.find_root()
+    owners = [path for path, command in _commands(root.command, root.info_name or "magvit")
+              if any(name in p.opts + p.secondary_opts for p in command.params)]
+    if not owners:
+        return None
+    shown = ", ".join(f"`{o}`" for o in owners[:4]) + (f" and {len(owners) - 4} more" if len(owners) > 4 else "")
+    return f"No such option: {name}: `{e.ctx.command_path}` does not take it ({shown} do{'es' * (len(owners) == 1)})"
+
+
+def _commands(group, path: str):
+    """(command path, command) of every command under `group`, in their listed order."""
+    for word in getattr(group, "commands", {}):
+        sub = group.commands[word]
+        if hasattr(sub, "commands"):
+            yield from _commands(sub, f"{path} {word}")
+        else:
+            yield f"{path} {word}", sub
 
 
 def _extra_hint(e) -> str:

@@ -3447,6 +3447,9 @@ def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
     (["outpaint", "x.mp4", "--steps", "2", "--steps=abc"], "Invalid value for '--steps': Input should be a valid integer, "
                                                           "unable to parse string as an integer, got 'abc'"),
     (["inpaint", "x.mp4", "--bogus"], "No such option: --bogus"),
+    # another command's option: those that take it ('Possible options: --end' by spelling, before)
+    (["reconstruct", "x.mp4", "--seed", "3"], "No such option: --seed: `magvit reconstruct` does not take it (`magvit interpolate`, "),
+    (["train", "tokenizer", "--box", "1"], "No such option: --box: `magvit train tokenizer` does not take it (`magvit inpaint` does)"),
     (["predict"], "Missing argument"),
     (["interpolat", "x.mp4"], "Did you mean 'interpolate'"),
     (["--bogus"], "No such option: --bogus"),
@@ -3455,9 +3458,9 @@ def test_timecode_of_a_60_fps_clip_is_read(tmp_path):
 def test_option_errors_are_one_line(args, says):
     """A mistyped option or a bad value is one line on stderr and exit code 2, like every other
     error (typer drew a box of five lines with a usage reminder), naming the --help to read."""
-    r = runner.invoke(app, args)
+    r = runner.invoke(app, args, prog_name="magvit")
     one_line_error(r, 2, says)
-    command = "magvit " + " ".join(a for a in args[:2] if a in ("outpaint", "inpaint", "predict", "train", "tokenizer"))
+    command = "magvit " + " ".join(a for a in args[:2] if a in ("outpaint", "inpaint", "predict", "reconstruct", "train", "tokenizer"))
     assert f"(see `{command.strip()} --help`)" in r.output.replace("root", "magvit"), r.output
 
 
