@@ -66,7 +66,9 @@ def bench_table(res: dict) -> str:
                     + " | ".join(f"{r['stages'].get(s, 0.0):.1f}" for s in stages)
                     + f" | {r.get('model_gflops', 0):.1f} | {100 * r.get('model_peak_fraction', 0):.0f} |")
     rows.append(f"\n{res['clip']} on {res['device']} ({res['precision']}, {res['threads']} threads), {res['steps']} COMMIT steps; "
-                f"measured matmul peak {res['matmul_gflops']:.0f} GFLOP/s; one window = {res['window_gflop']:.1f} GFLOP "
+                f"measured matmul peak {res['matmul_gflops']:.0f} GFLOP/s"
+                + (f" (a 3x3x3 convolution of 128 channels, counted as direct multiplies: {res['conv3d_gflops']:.0f})"
+                   if "conv3d_gflops" in res else "") + f"; one window = {res['window_gflop']:.1f} GFLOP "
                 f"(prediction's; each subcommand's own, search included: "
                 + ", ".join(f"{name} {r['window_gflop']:.1f}" for name, r in res["tasks"].items() if "window_gflop" in r) + ").")
     if "interpolate_vs_ffmpeg_time_ratio" in res:

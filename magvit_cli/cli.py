@@ -990,7 +990,7 @@ def bench_cmd(ctx: typer.Context, tasks: str = typer.Option("all", "--tasks", au
             from rich.table import Table
             from .bench import STAGES
             t = Table(title=f"magvit bench on {res['device']} ({res['precision']}, {res['threads']} threads): {res['clip']}, "
-                            f"matmul {res['matmul_gflops']:.0f} GFLOP/s")
+                            f"matmul {res['matmul_gflops']:.0f}, 3x3x3 conv {res['conv3d_gflops']:.0f} GFLOP/s")
             short = {"decode video": "read", "motion": "flow", "tokenize": "tok", "COMMIT steps": "COMMIT", "detokenize": "detok",
                      "composite": "comp", "encode video": "write"}
             for col in ("task", "s", "in f/s", "out f/s", *(short[k] for k in STAGES), "GFLOP/s", "%peak"):

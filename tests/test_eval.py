@@ -146,7 +146,7 @@ def test_bench_smoke(tmp_path):
     assert set(res["tasks"]) == {"interpolate", "predict", "outpaint", "inpaint", "outpaint-dynamic", "inpaint-dynamic", "reconstruct"}
     for task in ("outpaint-dynamic", "inpaint-dynamic"):
         assert res["tasks"][task]["frames_out"] == 9 and res["tasks"][task]["windows"] >= 1, (task, res["tasks"][task])
-    assert res["matmul_gflops"] > 0 and res["window_gflop"] > 0
+    assert res["matmul_gflops"] > 0 and res["window_gflop"] > 0 and res["conv3d_gflops"] > 0, res
     # each subcommand's window counted with its own settings: outpainting's condition search
     # (forward and backward through the decoder) makes its window dearer than prediction's
     assert res["tasks"]["outpaint"]["window_gflop"] > 2 * res["tasks"]["predict"]["window_gflop"], res["tasks"]["outpaint"]
