@@ -1288,7 +1288,7 @@ def _frames(c: "av.container.InputContainer", s, damage: _Damage, alpha: bool = 
                 break
             damage.packets += 1
             owed += 1
-            damage.reason = damage.reason or getattr(e, "strerror", None) or str(e)
+            damage.reason = damage.reason or _reason(e)
             continue
         for frame in frames:
             if frame.pts is None:  # times unknown: nothing to place a held frame by
@@ -1376,8 +1376,8 @@ def iter_frames(path: str | Path, start: int = 0, count: int | None = None, deep
                 i += 1
         except av.FFmpegError as e:  # reading the file itself failed
             if got == 0 and i == 0:
-                raise UsageError(f"{path}: no decodable frames ({e})") from None
-            raise MagvitError(f"{path}: decoding failed after frame {i} ({e})") from None
+                raise UsageError(f"{path}: no decodable frames ({_reason(e)})") from None
+            raise MagvitError(f"{path}: decoding failed after frame {i} ({_reason(e)})") from None
         if got == 0 and i == 0:
             raise UsageError(f"{path}: no decodable frames" + (f" ({damage.reason})" if damage.reason else ""))
     finally:
@@ -1679,7 +1679,7 @@ def _iter_span(info: VideoInfo, deep: bool, margin: int | None = 0, warn: Callab
             # end: nothing decoded, so the span was missed, not past the end
             overshot = overshot or (seek and not decoded)
         except av.FFmpegError as e:  # reading the file itself failed
-            raise MagvitError(f"{info.path}: reading failed after {_clock(t0 - info.start)} ({e})") from None
+            raise MagvitError(f"{info.path}: reading failed after {_clock(t0 - info.start)} ({_reason(e)})") from None
     finally:
         c.close()
     if not overshot:
