@@ -147,3 +147,23 @@ def test_transformer_condition_region_round_trips_and_defaults(tmp_path):
     (tmp_path / "p/config.json").write_text(json.dumps(cfg))
     with pytest.raises(MagvitError, match="condition must be"):
         load_model(tmp_path / "p", expect="transformer")
+
+
+def test_a_read_that_fails_part_way_says_ffmpegs_reason_once(tmp_path, monkeypatch):
+    """A read that fails after some frames names the file and FFmpeg's reason, without PyAV's
+    '[Errno N] ...: 'PATH'' repeating the path (for a piped input, the hidden temporary file's)."""
+    import av
+    from conftest import make_video
+    from magvit_cli import video
+    path = make_video(tmp_path / "clip.mp4", frames=6, width=32, height=32)
+    frames = video._frames
+
+    def failing(*args, **kwargs):
+        for k, frame in enumerate(frames(*args, **kwargs)):
+            if k == 2:
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input", str(tmp_path / ".clip~1~x.mp4"))
+            yield frame
+    monkeypatch.setattr(video, "_frames", failing)
+    with pytest.raises(MagvitError) as e:
+        list(video.iter_frames(path))
+    assert str(e.value) == f"{path}: decoding failed after frame 2 (Invalid data found when processing input)", str(e.value)
