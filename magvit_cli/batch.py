@@ -154,8 +154,14 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
                 _make_folder(out_dir)
 
             def one(k: int, src: Path, dst: Path) -> Optional[bool]:  # False: left (each counts it)
-                if skip_existing and not p.to_stdout and _skipped(src, dst):  # another run's, since the batch began
-                    return False
+                mine = None
+                if skip_existing and not p.to_stdout:
+                    if _skipped(src, dst):  # another run's, since the batch began
+                        return False
+                    mine = video.claim(dst)  # before the work: a run started with this one leaves dst to it
+                    if mine is None:
+                        _skipped(src, dst, first=True)
+                        return False
                 try:
                     with Progress(f"{command} {src.name}" + (f" ({k}/{len(jobs)})" if len(jobs) > 1 else "")) as progress:
                         out = p.deliver(make(src, dst, progress))
@@ -164,19 +170,25 @@ def run_batch(inputs: List[Path], command: str, output, out_dir, force, quiet, j
                         raise
                     _skipped(src, dst, appeared=True)
                     return False
+                finally:
+                    if mine is not None:
+                        mine.unlink(missing_ok=True)
                 emit({"input": pipes.shown(str(src)), **summary(out)}, describe_output(out))  # as a skip's and an error's record
             each(jobs, one, len(p.inputs) > 1, "written", left=given - len(jobs))
     except (MagvitError, KeyboardInterrupt, Exception) as e:
         fail(e)
 
 
-def _skipped(src: Path, dst: Path, appeared: bool = False, claims: bool = True) -> bool:
+def _skipped(src: Path, dst: Path, appeared: bool = False, claims: bool = True, first: bool = False) -> bool:
     """--skip-existing: whether `src` is left: its output is there, or (`claims`) another live run is
     writing it (video.being_written: one job per GPU over one folder splits the work; it lists the
     folder, so it is asked as each input comes, not for all at the start), or (`appeared`) another
-    run's came while this one worked. A line, or a --json record, says which."""
+    run's came while this one worked, or (`first`) another claimed it at the moment this one did
+    (video.claim). A line, or a --json record, says which."""
     if appeared:
         kind, why = "appeared", f"{dst} appeared while this run worked (another run's?); this run's was not written"
+    elif first and existing(dst) is None and video.being_written(dst) is None:  # its claim gone since: said all the same
+        kind, why = "being written", f"another run claimed {dst} first"
     elif (taken := existing(dst)) is not None:
         kind, why = "exists", f"{taken} exists"
     elif claims and (claim := video.being_written(dst)) is not None:

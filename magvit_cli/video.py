@@ -652,17 +652,46 @@ def _temp_prefix(stem: str) -> str:
     return f".{stem[:TEMP_STEM]}.{_writer_tag()}"
 
 
-def being_written(path: str | Path) -> Path | None:
+CLAIM_MARK = ".claim"  # in the name of a --skip-existing run's claim on an output (claim), before the output's type
+
+
+def claim(path: str | Path) -> Path | None:
+    """This run's claim on the output `path` (--skip-existing): an empty hidden file beside it, named as
+    the writer's temporary files are (being_written finds it), made before any work: two runs over
+    one folder started together both did their first input, each claiming it only once its model had
+    loaded and its writer opened. None, and no claim left, where another live run claimed it first
+    (of two made at the same moment, the one with the earlier time, then name, stands)."""
+    path = Path(path)
+    sequence = is_sequence(path)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(sequence_stem(path) if sequence else path.stem),
+                                suffix=CLAIM_MARK + ("" if sequence else path.suffix), dir=path.parent)
+    os.close(fd)
+    mine = Path(name)
+    if being_written(path, mine) is not None:
+        mine.unlink(missing_ok=True)
+        return None
+    return mine
+
+
+def _claim_key(f: Path) -> tuple[int, str]:
+    return f.stat().st_mtime_ns, f.name
+
+
+def being_written(path: str | Path, mine: Path | None = None) -> Path | None:
     """Another live run's temporary file for the output `path` (its name says whose: _writer_tag), or
     None: `--skip-existing` leaves that input to it (one job per GPU over one folder splits the
     work). A run on this machine is live while its process is; one on another (a shared folder)
-    while its file was written in the last CLAIM_FRESH_S. A killed run's leftover claims nothing."""
+    while its file was written in the last CLAIM_FRESH_S. A killed run's leftover claims nothing.
+    `mine`: this run's claim (claim); another's made after it does not count."""
     path = Path(path)
     stem = (sequence_stem(path) if is_sequence(path) else path.stem)[:TEMP_STEM]
-    mine = re.compile(rf"\.{re.escape(stem)}\.([A-Za-z0-9-]*)~(\d+)~.*{re.escape('' if is_sequence(path) else path.suffix)}$")
+    pattern = re.compile(rf"\.{re.escape(stem)}\.([A-Za-z0-9-]*)~(\d+)~.*{re.escape('' if is_sequence(path) else path.suffix)}$")
     here = _host()
     try:
-        found = [(f, m) for f in path.parent.iterdir() if (m := mine.fullmatch(f.name))]
+        found = [(f, m) for f in path.parent.iterdir() if (m := pattern.fullmatch(f.name)) and f != mine]
+        if mine is not None:  # (a claim gone meanwhile was another run's that finished: its output is said as it is)
+            after = _claim_key(mine)
+            found = [(f, m) for f, m in found if CLAIM_MARK not in f.name or not _later(f, after)]
     except OSError:  # no folder yet: nothing written there
         return None
     for f, m in found:
@@ -675,6 +704,14 @@ def being_written(path: str | Path) -> Path | None:
                 if time.time() - f.stat().st_mtime < CLAIM_FRESH_S:
                     return f
     return None
+
+
+def _later(f: Path, key: tuple[int, str]) -> bool:
+    """Whether the claim `f` was made after the one of `key` (_claim_key); one gone counts as later (it claims nothing)."""
+    try:
+        return _claim_key(f) > key
+    except OSError:
+        return True
 
 
 def _alive(pid: int) -> bool:

@@ -928,6 +928,42 @@ def test_skip_existing_leaves_an_output_another_live_run_is_writing(weights, cli
     assert records["a"]["output"] == str(out / "a.interpolate.mp4"), records["a"]
 
 
+def test_skip_existing_claims_each_output_before_its_work(weights, clip, tmp_path):
+    """Two runs over one folder started together (one job per GPU) both did their first input: each
+    claimed it only once its model had loaded and its writer opened. A claim is now made before the
+    work (video.claim); of two made at the same moment the earlier stands and the later run leaves
+    that input, and a run's claim is gone once its output is written."""
+    import subprocess
+    import time
+    from magvit_cli import video
+    out = tmp_path / "out"
+    out.mkdir()
+    here = video._writer_tag().split("~")[0]
+    other = subprocess.Popen(["sleep", "60"])  # another live run of this machine
+    try:
+        theirs = out / f".a.interpolate.{here}~{other.pid}~x1{video.CLAIM_MARK}.mp4"
+        theirs.write_bytes(b"")
+        os.utime(theirs, ns=(time.time_ns() - 10 ** 9,) * 2)  # made before this run's (file times are coarse: a tie goes by name)
+        assert video.claim(out / "a.interpolate.mp4") is None, "made after another's claim: this run leaves it"
+        assert sorted(p.name for p in out.iterdir()) == [theirs.name], "the losing claim is removed"
+        os.utime(theirs, ns=(time.time_ns() + 10 ** 9,) * 2)  # theirs made after this run's (as seen by the clock)
+        mine = video.claim(out / "a.interpolate.mp4")
+        assert mine is not None and mine.exists(), "another's claim made later does not count against this one"
+        assert video.being_written(out / "a.interpolate.mp4") is not None, "other runs see a live claim"
+        mine.unlink()
+        srcs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+        for s in srcs:
+            s.write_bytes(clip.read_bytes())
+        os.utime(theirs, ns=(time.time_ns() - 10 ** 9,) * 2)  # theirs first again: a is left to them, b is made
+        r = runner.invoke(app, ["interpolate", *map(str, srcs), "--out-dir", str(out), "--weights", str(weights),
+                                "--device", "cpu", "--steps", "2", "--skip-existing", "--json"])
+    finally:
+        other.kill()
+    records = {Path(x["input"]).stem: x.get("skipped") for x in map(json.loads, r.stdout.splitlines())}
+    assert r.exit_code == 0 and records == {"a": "being written", "b": None}, r.output
+    assert sorted(p.name for p in out.iterdir()) == sorted([theirs.name, "b.interpolate.mp4"]), "this run's claims are gone"
+
+
 def test_tab_completion_offers_the_weights_classes(weights, tmp_path):
     """--class completes to the class names of the weights the call names (--weights on the line,
     else $MAGVIT_WEIGHTS, else the shipped ones), read from their config; none for weights without
