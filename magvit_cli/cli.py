@@ -247,9 +247,17 @@ def _load(weights, device, precision, need_transformer=True, warn: bool = True, 
     """The model, once per call; `warn`: say when `--device auto` falls back to the CPU (not where
     the call prints the device itself); `per_input`: say it at the first work, once the call's
     settings and input have passed their checks (a bad one gets its one-line error alone)."""
-    try:
+    with _weights_errors():
         return pipeline.Magvit(weights, device, precision, need_transformer, warn=warn_line if warn else None,
                                allow_pickle=State.allow_pickle, defer_note=per_input)
+
+
+@contextlib.contextmanager
+def _weights_errors():
+    """Errors of the call's weights (or device, precision): the whole call's, whatever the input, and
+    a weights error says where they came from when $MAGVIT_WEIGHTS gave them."""
+    try:
+        yield
     except Exception as e:
         e.whole_call = True  # the weights, device and precision are the call's: no other input would load them
         if isinstance(e, MagvitError) and State.weights_from_env and getattr(e, "option", None) is None:
@@ -661,7 +669,9 @@ def classes(weights: Optional[str] = WeightsOpt, json_: bool = JsonOpt):
     """List the class names of the loaded transformer (for generate and predict --class)."""
     State.json = json_
     try:
-        names = _load(weights, "cpu", "fp32", warn=False).class_names
+        from .weights import class_names
+        with _weights_errors():
+            names = class_names(weights)  # from the config: no model loaded
         emit({"classes": names}, "\n".join(f"{i:3d}  {n}" for i, n in enumerate(names)) or "(the model has no classes)")
     except (MagvitError, Exception) as e:
         fail(e)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MagvitError, UsageError
-from .models.io import CONFIG_NAME, read_config
+from .models.files import CONFIG_NAME, read_config
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "default_weights"  # a link to weights/default in the source tree
 SHIPPED = "default"  # --weights default: the shipped weights by name (over a $MAGVIT_WEIGHTS set for the shell)
@@ -61,16 +61,28 @@ def local_class_names(spec: str | None) -> list[str]:
     try:
         root = _packed(root)
         found = folder_models(root).get("transformer")
-        if found is None:
-            return []
-        if found.is_file():
-            from .models.io import bundle_configs
-            config = bundle_configs(found)["transformer"]
-        else:
-            config = read_config(found)
-        return list(config["config"].get("class_names", []))
+        return [] if found is None else _class_names_of(found)
     except (MagvitError, OSError, KeyError, ValueError):
         return []
+
+
+def class_names(spec: str | Path | None, flag: str = "--weights") -> list[str]:
+    """The class names of the transformer in the weights `spec` names (as `resolve` takes them: a Hub
+    id is fetched), read from its config: no model loaded (`magvit classes`: 0.3 s, not 1.3)."""
+    paths = resolve(spec, flag)
+    if paths.transformer is None:
+        raise MagvitError(f"{_named(flag, paths.root)}: no transformer, whose classes these would be")
+    return _class_names_of(paths.transformer)
+
+
+def _class_names_of(found: Path) -> list[str]:
+    """A transformer's class names from its config (a folder's config.json, or a packed file's)."""
+    if found.is_file():
+        from .models.files import bundle_configs
+        config = bundle_configs(found)["transformer"]
+    else:
+        config = read_config(found)
+    return list(config["config"].get("class_names", []))
 
 
 def _refuse_run(root: Path, flag: str) -> None:
@@ -127,7 +139,7 @@ def _paths(root: Path, flag: str) -> WeightPaths:
     """The models at `root` (locate): a tokenizer, and a transformer where there is one."""
     named = functools.partial(_named, flag)
     if root.is_file():  # a single-file bundle from `magvit weights pack`
-        from .models.io import bundle_configs
+        from .models.files import bundle_configs
         kinds = bundle_configs(root)
         if "tokenizer" not in kinds:
             raise UsageError(f"{named(root)} holds no tokenizer")
@@ -209,7 +221,7 @@ def hub_error(spec: str, e: Exception) -> str:
 def folder_models(root: Path) -> dict[str, Path]:
     """{"tokenizer": path, "transformer": path} present in a weights folder (or bundle file)."""
     if root.is_file():
-        from .models.io import bundle_configs
+        from .models.files import bundle_configs
         return {kind: root for kind in bundle_configs(root)}
     if (root / CONFIG_NAME).exists():
         return {read_config(root)["model_type"]: root}
@@ -228,7 +240,7 @@ def sha256(path: Path) -> str:
 def describe(weights: str | Path | None) -> dict:
     """Config, parameter counts, tasks, classes and sha256 of each model in a weights folder/id."""
     from safetensors import safe_open
-    from .models.io import WEIGHTS_NAME
+    from .models.files import WEIGHTS_NAME
     from .tasks import TASKS
     root = _packed(locate(weights, flag=""))
     models = folder_models(root)
@@ -238,7 +250,7 @@ def describe(weights: str | Path | None) -> dict:
     for kind, folder in models.items():
         bundled = folder.is_file()
         if bundled:
-            from .models.io import bundle_configs
+            from .models.files import bundle_configs
             cfg, file = bundle_configs(folder)[kind], folder
         else:
             cfg, file = read_config(folder), folder / WEIGHTS_NAME
@@ -297,7 +309,7 @@ def file_encoder_digest(path: Path) -> str:
     """The encoder digest (models.tokenizer.encoder_digest) of a tokenizer's folder or a bundle's
     tokenizer, read from the file without building the model."""
     from safetensors.torch import load_file
-    from .models.io import WEIGHTS_NAME
+    from .models.files import WEIGHTS_NAME
     from .models.tokenizer import encoder_digest
     if path.is_file():
         return encoder_digest({k[len("tokenizer."):]: v for k, v in load_file(str(path)).items() if k.startswith("tokenizer.")})

@@ -855,6 +855,29 @@ def test_info_of_a_video_does_not_import_torch(clip):
     assert code == 0 and "frames" in out and not torch_imported, f"torch imported to describe a video (exit {code}): {out}"
 
 
+def test_classes_reads_the_config_without_torch(weights, tmp_path):
+    """`magvit classes` read the list by loading both models (1.3 s, torch's import most of it): the
+    transformer's config is read (0.3 s), a packed file's header too; weights without a transformer
+    say so; tab completion of --class reads it the same way."""
+    code, out, torch_imported = _cli_imports_torch("classes", "--weights", str(weights), "--json")
+    assert code == 0 and json.loads(out)["classes"] == ["a", "b", "c"] and not torch_imported, (code, out, torch_imported)
+    packed = tmp_path / "packed.safetensors"
+    assert runner.invoke(app, ["weights", "pack", str(weights), str(packed)]).exit_code == 0
+    code, out, torch_imported = _cli_imports_torch("classes", "--weights", str(packed), "--json")
+    assert code == 0 and json.loads(out)["classes"] == ["a", "b", "c"] and not torch_imported, (code, out, torch_imported)
+    save_model(tiny_tokenizer(), tmp_path / "tok")
+    code, out, _ = _cli_imports_torch("classes", "--weights", str(tmp_path / "tok"))
+    assert code == 1 and f"--weights {tmp_path / 'tok'}: no transformer, whose classes these would be" in out, out
+    import subprocess
+    import sys
+    words = f"magvit generate --weights {weights} --class "
+    probe = ("import os, sys; from magvit_cli.cli import app\n"
+             "try:\n    app(prog_name='magvit')\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    env = {**os.environ, "_MAGVIT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert r.stdout.split() == ["a", "b", "c", "False"], f"completion offered or imported: {r.stdout} {r.stderr}"
+
+
 @pytest.mark.parametrize("args, said", [
     (["interpolate", "missing.mp4"], "missing.mp4: no such file"),
     (["interpolate", "{clip}", "--steps", "0"], "--steps must be 1 to"),

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save
 
 from ..errors import MagvitError, UsageError
 from ..video import write_file
+from .files import BUNDLE_KEY, CONFIG_NAME, MODEL_TYPE_NAMES, PICKLE_NAMES, WEIGHTS_NAME, bundle_configs, read_config  # noqa: F401
 from .tokenizer import TokenizerConfig, VideoTokenizer
 from .transformer import MaskedTransformer, TransformerConfig
 
@@ -27,8 +28,7 @@ MODEL_TYPES = {
     "tokenizer": (TokenizerConfig, VideoTokenizer),
     "transformer": (TransformerConfig, MaskedTransformer),
 }
-CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
-PICKLE_NAMES = ("model.ckpt", "model.pt", "model.pth", "model.bin", "pytorch_model.bin")
+assert set(MODEL_TYPES) == set(MODEL_TYPE_NAMES)
 
 
 def model_type_of(model) -> str:
@@ -53,9 +53,6 @@ def save_model(model, folder: str | Path, metadata: dict | None = None, dtype: t
     return folder
 
 
-BUNDLE_KEY = "magvit"  # safetensors header metadata key of a single-file bundle
-
-
 def pack(models: dict[str, Path], file: str | Path) -> Path:
     """Write {"tokenizer": folder, "transformer": folder} as one single-file bundle."""
     tensors, configs = {}, {}
@@ -64,42 +61,6 @@ def pack(models: dict[str, Path], file: str | Path) -> Path:
         for k, v in load_file(str(Path(folder) / WEIGHTS_NAME)).items():
             tensors[f"{kind}.{k}"] = v
     return write_file(file, save(tensors, metadata={BUNDLE_KEY: json.dumps(configs)}))
-
-
-def bundle_configs(file: str | Path) -> dict:
-    """{kind: config.json dict} of a single-file bundle; a clear error for other files."""
-    from safetensors import safe_open
-    try:
-        with safe_open(str(file), "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        raise MagvitError(f"{file} is not a readable safetensors file ({e})") from None
-    if meta.get("format") == "magvit-tokens-v1":
-        raise UsageError(f"{file}: a token file from `magvit tokenize`, not weights (`magvit info` describes it)")
-    if BUNDLE_KEY not in meta:
-        raise MagvitError(f"{file}: a single weights file must be written by `magvit weights pack` (no '{BUNDLE_KEY}' "
-                          f"header); pass a folder with config.json + model.safetensors instead")
-    try:
-        configs = json.loads(meta[BUNDLE_KEY])
-    except json.JSONDecodeError as e:
-        raise MagvitError(f"{file}: bad '{BUNDLE_KEY}' header ({e})") from None
-    bad = [k for k, c in configs.items() if k not in MODEL_TYPES or c.get("model_type") != k]
-    if bad:
-        raise MagvitError(f"{file}: '{BUNDLE_KEY}' header names unknown models {bad}")
-    return configs
-
-
-def read_config(folder: str | Path) -> dict:
-    path = Path(folder) / CONFIG_NAME
-    try:
-        cfg = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MagvitError(f"no {CONFIG_NAME} in {folder}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise MagvitError(f"{path} is not valid JSON: {e}") from None
-    if cfg.get("model_type") not in MODEL_TYPES:
-        raise MagvitError(f"{path}: model_type must be one of {', '.join(MODEL_TYPES)}, got {cfg.get('model_type')!r}")
-    return cfg
 
 
 def build_model(cfg: dict):
