@@ -187,12 +187,12 @@ def _skipped(src: Path, dst: Path, appeared: bool = False, claims: bool = True, 
     (video.claim). A line, or a --json record, says which."""
     if appeared:
         kind, why = "appeared", f"{dst} appeared while this run worked (another run's?); this run's was not written"
-    elif first and existing(dst) is None and video.being_written(dst) is None:  # its claim gone since: said all the same
-        kind, why = "being written", f"another run claimed {dst} first"
     elif (taken := existing(dst)) is not None:
         kind, why = "exists", f"{taken} exists"
     elif claims and (claim := video.being_written(dst)) is not None:
         kind, why = "being written", f"another run is writing {dst} ({claim.name})"
+    elif first:  # its claim gone since (that run ended): said all the same
+        kind, why = "being written", f"another run claimed {dst} first"
     else:
         return False
     emit({"input": str(src), "output": str(dst), "skipped": kind}, f"skipped {src}: {why}")

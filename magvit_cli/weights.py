@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MagvitError, UsageError
-from .models.files import CONFIG_NAME, read_config
+from .models.files import CONFIG_NAME, WEIGHTS_NAME, bundle_configs, read_config
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "default_weights"  # a link to weights/default in the source tree
 SHIPPED = "default"  # --weights default: the shipped weights by name (over a $MAGVIT_WEIGHTS set for the shell)
@@ -78,7 +78,6 @@ def class_names(spec: str | Path | None, flag: str = "--weights") -> list[str]:
 def _class_names_of(found: Path) -> list[str]:
     """A transformer's class names from its config (a folder's config.json, or a packed file's)."""
     if found.is_file():
-        from .models.files import bundle_configs
         config = bundle_configs(found)["transformer"]
     else:
         config = read_config(found)
@@ -139,7 +138,6 @@ def _paths(root: Path, flag: str) -> WeightPaths:
     """The models at `root` (locate): a tokenizer, and a transformer where there is one."""
     named = functools.partial(_named, flag)
     if root.is_file():  # a single-file bundle from `magvit weights pack`
-        from .models.files import bundle_configs
         kinds = bundle_configs(root)
         if "tokenizer" not in kinds:
             raise UsageError(f"{named(root)} holds no tokenizer")
@@ -221,7 +219,6 @@ def hub_error(spec: str, e: Exception) -> str:
 def folder_models(root: Path) -> dict[str, Path]:
     """{"tokenizer": path, "transformer": path} present in a weights folder (or bundle file)."""
     if root.is_file():
-        from .models.files import bundle_configs
         return {kind: root for kind in bundle_configs(root)}
     if (root / CONFIG_NAME).exists():
         return {read_config(root)["model_type"]: root}
@@ -240,7 +237,6 @@ def sha256(path: Path) -> str:
 def describe(weights: str | Path | None) -> dict:
     """Config, parameter counts, tasks, classes and sha256 of each model in a weights folder/id."""
     from safetensors import safe_open
-    from .models.files import WEIGHTS_NAME
     from .tasks import TASKS
     root = _packed(locate(weights, flag=""))
     models = folder_models(root)
@@ -250,7 +246,6 @@ def describe(weights: str | Path | None) -> dict:
     for kind, folder in models.items():
         bundled = folder.is_file()
         if bundled:
-            from .models.files import bundle_configs
             cfg, file = bundle_configs(folder)[kind], folder
         else:
             cfg, file = read_config(folder), folder / WEIGHTS_NAME
@@ -309,7 +304,6 @@ def file_encoder_digest(path: Path) -> str:
     """The encoder digest (models.tokenizer.encoder_digest) of a tokenizer's folder or a bundle's
     tokenizer, read from the file without building the model."""
     from safetensors.torch import load_file
-    from .models.files import WEIGHTS_NAME
     from .models.tokenizer import encoder_digest
     if path.is_file():
         return encoder_digest({k[len("tokenizer."):]: v for k, v in load_file(str(path)).items() if k.startswith("tokenizer.")})
