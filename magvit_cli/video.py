@@ -573,7 +573,8 @@ def check_input(path: str | Path) -> None:
         raise UsageError(f"{path}: no such file" + (" (a wildcard is not expanded here)" + hint if hint else ""))
     if path.is_dir():
         media = sorted(f for f in path.iterdir() if f.suffix.lower() in MEDIA_SUFFIXES and not f.name.startswith("."))
-        hint = f"; it holds {len(media)} video{'s' * (len(media) != 1)} or images: give them as {path / '*'}" if media else ""
+        hint = (f"; it holds {len(media)} videos or images: give them as {path / '*'}" if len(media) > 1 else
+                f"; it holds {media[0].name}: give it as {media[0]}" if media else "")
         runs: dict[tuple, list[Path]] = {}  # numbered images by what is around the number
         for f in media:
             if f.suffix.lower() in IMAGE_SUFFIXES and (m := _NUMBERED.fullmatch(f.name)):

@@ -109,6 +109,8 @@ def test_truncated_mp4_is_clean(weights, good, tmp_path, cut):
     # a folder of clips: how to give them (the shell's *), hidden and other files not counted
     (lambda p: (p.mkdir(), *(p.joinpath(n).write_bytes(b"x") for n in ("a.mp4", "b.JPG", ".c.mp4", "d.txt"))),
      "is a directory, expected a video or image file; it holds 2 videos or images: give them as"),
+    # one clip: named ('it holds 1 video or images' before)
+    (lambda p: (p.mkdir(), p.joinpath("a.mp4").write_bytes(b"x")), "is a directory, expected a video or image file; it holds a.mp4: give it as {bad}/a.mp4"),
     # a folder of numbered frames (a render's, ffmpeg's) is one video: its pattern (each frame was taken for a photo)
     (lambda p: (p.mkdir(), *(p.joinpath(n).write_bytes(b"x") for n in ("f_001.png", "f_002.png", "f_003.png", "f_001.outpaint.png"))),
      "its numbered images are one video, given by their pattern, quoted: '{bad}/f_%03d.png' (each file on its own: {bad}/*)"),
