@@ -16,7 +16,7 @@
 #   2. magvit bench on the GPU -> bench_gpu.json; the tokenizer's peak memory for one 17-frame
 #      window at 1920x1088 against runners.window_bytes (measured on the CPU; the GPU runs the
 #      plain path under bf16 autocast) -> tokenizer_memory_gpu.json (recalibrate MEMORY_UNITS by it)
-#   5. (not in the default STEPS: a second call, STEPS=5) the token search through the shipped
+#   5. (not in the default STEPS: a later session's call, STEPS=5) the token search through the shipped
 #      decoder at GPU scale: magvit eval --tasks tokenizer --refine REFINE (100) on the example
 #      clip, 3 windows -> refine_gpu.json (the CPU measured 10 and 30 steps: weights/README.md)
 # Back here: evaluate both with `magvit eval` on the held-out clips (the settings of weights/eval_carphone.json)
